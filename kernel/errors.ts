@@ -1,0 +1,34 @@
+/**
+ * The one registry of error codes. Every error the hub reports carries one of these
+ * codes; the API maps them to HTTP in one place (api/problem.ts), the domain never
+ * speaks HTTP.
+ */
+export const ErrorCodes = {
+  VALIDATION_FAILED: 'Request did not match the schema',
+  UNAUTHENTICATED: 'Missing or invalid credentials',
+  FORBIDDEN: 'Not allowed for this principal',
+  NOT_FOUND: 'No such resource',
+  CONFLICT: 'Resource already exists or is in the wrong state',
+  CONSENT_MISSING: 'The participant has not consented to this release',
+  RATE_LIMITED: 'Too many requests',
+  STORE_UNAVAILABLE: 'The store is not available',
+  PROFILE_INVALID: 'A device profile is invalid',
+  CONFIG_INVALID: 'The configuration is invalid',
+  INTERNAL: 'Internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class HubError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? ErrorCodes[code], options);
+    this.name = 'HubError';
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export const isHubError = (e: unknown): e is HubError => e instanceof HubError;

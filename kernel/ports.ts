@@ -1,0 +1,106 @@
+import type { Family, IngestBatch, InboundMessage, Point, Rejection, RejectionCode, WriteResult } from './telemetry.js';
+
+/**
+ * Ports: small role interfaces. Adapters live under stores/; composition roots
+ * (hub/main.ts and each service's main.ts) are the only places that build them.
+ */
+
+/** Hands one message to ingest; resolves once it is durably committed (or durably rejected). */
+export type MessageSink = (message: InboundMessage) => Promise<void>;
+
+/** A participant's allowed interval for one audience, in epoch ms, [from, to). */
+export interface ReleaseWindow {
+  readonly participantId: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface PointQuery {
+  readonly deviceIds?: readonly string[];
+  readonly trialId?: string;
+  readonly family?: Family;
+  readonly kind?: 'reading' | 'event';
+  readonly names?: readonly string[];
+  /** Device time, epoch ms, [from, to). */
+  readonly from?: number;
+  readonly to?: number;
+  /**
+   * Consent filter. When present, a point attributed to a participant is returned only
+   * inside one of that participant's windows; unattributed points (device data) only
+   * when includeDeviceData is true.
+   */
+  readonly release?: { readonly windows: readonly ReleaseWindow[]; readonly includeDeviceData: boolean };
+  readonly order?: 'asc' | 'desc';
+  readonly limit?: number;
+}
+
+export interface BucketQuery extends PointQuery {
+  readonly bucketMs: number;
+}
+
+export interface Bucket {
+  readonly start: number; // epoch ms
+  readonly deviceId: string;
+  readonly name: string;
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  readonly sum: number;
+}
+
+export interface RejectionQuery {
+  readonly deviceIds?: readonly string[];
+  readonly from?: number; // received time
+  readonly to?: number;
+  readonly limit?: number;
+}
+
+export interface RejectionCount {
+  readonly deviceId: string;
+  readonly code: RejectionCode;
+  readonly count: number;
+}
+
+/**
+ * Time-series storage for telemetry. One contract suite (tests/contract/telemetry-store.ts)
+ * runs against every adapter.
+ */
+export interface TelemetryStore {
+  /** Atomic group commit; a message id already stored is skipped (exactly-once). */
+  write(batch: IngestBatch): Promise<WriteResult>;
+  /** Streams matching points ordered by device time (then message, seq), in bounded memory. */
+  points(query: PointQuery): AsyncIterable<Point>;
+  /** Readings only: per device, measurement and time bucket. */
+  aggregate(query: BucketQuery): Promise<Bucket[]>;
+  rejections(query: RejectionQuery): Promise<Rejection[]>;
+  rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]>;
+  /** Erasure: deletes every point attributed to the participant; returns how many. */
+  eraseParticipant(participantId: string): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the broker needs to know about a device to let it in. */
+export interface DeviceCredentials {
+  readonly deviceId: string;
+  readonly profileId: string;
+  readonly secretHash: string; // scrypt, see kernel/secrets.ts
+  readonly active: boolean;
+}
+
+/** Where and whom a device measured at a given time. */
+export interface Attribution {
+  readonly siteId: string | null;
+  readonly roomId: string | null;
+  readonly trialId: string | null;
+  readonly participantId: string | null;
+}
+
+/** Read side of the device registry used on the per-message path; must answer from memory. */
+export interface DeviceDirectory {
+  credentials(deviceId: string): Promise<DeviceCredentials | undefined>;
+  /** Synchronous on purpose: called once per message on the ingest hot path. */
+  profileOf(deviceId: string): string | undefined;
+  attribution(deviceId: string, at: number): Attribution;
+}

@@ -1,0 +1,98 @@
+/**
+ * What flows from a device to the store: an inbound MQTT message, the points it is
+ * normalised into, or the rejection that explains why it was not.
+ */
+
+export type Family = 'fall-sensor' | 'medication-dispenser' | 'fluid-balance';
+export const FAMILIES: readonly Family[] = ['fall-sensor', 'medication-dispenser', 'fluid-balance'];
+
+/** One MQTT PUBLISH as the hub received it from an authenticated device. */
+export interface InboundMessage {
+  readonly deviceId: string;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly receivedAt: number; // epoch ms, hub clock
+}
+
+/**
+ * Identity of a message for exactly-once storage: the first 64 bits of
+ * SHA-256(deviceId, topic, payload). A redelivery (MQTT DUP, or a device resending
+ * after a lost PUBACK) carries the same bytes and so the same id.
+ */
+export type MessageId = bigint;
+
+interface PointBase {
+  readonly messageId: MessageId;
+  readonly seq: number; // index of the point within its message
+  readonly deviceId: string;
+  readonly profileId: string;
+  readonly family: Family;
+  readonly siteId: string | null;
+  readonly roomId: string | null;
+  readonly trialId: string | null;
+  readonly participantId: string | null;
+  readonly name: string; // measurement (readings) or event type (events)
+  readonly deviceTime: number; // epoch ms, device clock
+  readonly receivedAt: number; // epoch ms, hub clock
+  readonly clockSkewed: boolean; // device clock differs from the hub's beyond the allowed skew
+}
+
+export interface Reading extends PointBase {
+  readonly kind: 'reading';
+  readonly value: number;
+  readonly unit: string; // UCUM
+}
+
+export interface HubEvent extends PointBase {
+  readonly kind: 'event';
+  readonly alertCode: string | null; // VKP alert code, e.g. "4.1" Fall
+  readonly dispenseCode: string | null; // VKP medication-dispense event code
+  readonly severity: Severity;
+  readonly attributes: Readonly<Record<string, string | number | boolean>>;
+}
+
+export type Point = Reading | HubEvent;
+
+/** VKP severity levels: 0 not reported, 10 normal, 20 moderate, 30 serious, 40 critical. */
+export type Severity = 0 | 10 | 20 | 30 | 40;
+export const SEVERITIES: readonly Severity[] = [0, 10, 20, 30, 40];
+
+export const RejectionCodes = [
+  'PAYLOAD_TOO_LARGE',
+  'PAYLOAD_NOT_JSON',
+  'SENML_INVALID',
+  'SCHEMA_VIOLATION',
+  'UNIT_UNKNOWN',
+  'EVENT_UNKNOWN',
+  'DEVICE_MISMATCH',
+  'TIME_INVALID',
+  'TIME_OUT_OF_RANGE',
+  'TOPIC_NOT_ALLOWED',
+  'NO_POINTS',
+] as const;
+export type RejectionCode = (typeof RejectionCodes)[number];
+
+/** A message the hub refused to normalise. Data, not an exception: stored, counted, shown to the vendor. */
+export interface Rejection {
+  readonly messageId: MessageId;
+  readonly deviceId: string;
+  readonly profileId: string | null;
+  readonly topic: string;
+  readonly code: RejectionCode;
+  readonly path: string; // JSON path of the offending field, "" for the whole payload
+  readonly message: string;
+  readonly payload: string; // raw payload as received (truncated when over the size limit)
+  readonly receivedAt: number;
+}
+
+/** One unit of group commit: everything ingest decided about a set of messages. */
+export interface IngestBatch {
+  readonly messages: readonly { readonly id: MessageId; readonly deviceId: string; readonly receivedAt: number }[];
+  readonly points: readonly Point[];
+  readonly rejections: readonly Rejection[];
+}
+
+export interface WriteResult {
+  readonly storedMessages: number;
+  readonly duplicateMessages: number;
+}
