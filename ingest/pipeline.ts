@@ -1,0 +1,143 @@
+import type { Logger } from 'pino';
+import type { Decoder, TimeLimits } from '../device-profiles/decode.js';
+import { publishTopics, type ProfileSet } from '../device-profiles/load.js';
+import { messageIdOf } from '../kernel/message-id.js';
+import type { DeviceDirectory, MessageSink, TelemetryStore } from '../kernel/ports.js';
+import type { InboundMessage, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../kernel/telemetry.js';
+import { GroupCommit } from './group-commit.js';
+import { IngestStats } from './stats.js';
+
+export interface IngestDeps {
+  readonly profiles: ProfileSet;
+  readonly directory: DeviceDirectory;
+  readonly store: TelemetryStore;
+  readonly logger: Logger;
+  readonly batch: { readonly maxBatch: number; readonly maxPending: number };
+  /** Raw payload kept on a rejection, at most this many bytes. */
+  readonly maxRejectedPayloadBytes: number;
+  readonly now?: () => number;
+}
+
+/** One decided message: its points, or the rejection that explains it. */
+export interface Decided {
+  readonly id: MessageId;
+  readonly deviceId: string;
+  readonly receivedAt: number;
+  readonly points: readonly Point[];
+  readonly rejection: Rejection | null;
+}
+
+export type CommitListener = (committed: readonly Decided[]) => void;
+
+export interface Ingest {
+  /** The broker's sink: decides the message and resolves once it is committed. */
+  readonly accept: MessageSink;
+  /** Records a rejection the broker decided (oversized payload, foreign topic). */
+  reject(message: InboundMessage, code: RejectionCode, detail: string): Promise<void>;
+  onCommit(listener: CommitListener): () => void;
+  readonly stats: IngestStats;
+  close(): Promise<void>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Raw payload as text for the vendor to read; bytes that are not UTF-8 are kept as base64. */
+function rawText(payload: Buffer, max: number): string {
+  const slice = payload.subarray(0, max);
+  try {
+    return utf8.decode(slice);
+  } catch {
+    return `base64:${slice.toString('base64')}`;
+  }
+}
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const log = deps.logger.child({ component: 'ingest' });
+  const now = deps.now ?? Date.now;
+  const stats = new IngestStats();
+  const listeners = new Set<CommitListener>();
+
+  const commits = new GroupCommit<Decided, WriteResult>({
+    maxBatch: deps.batch.maxBatch,
+    maxPending: deps.batch.maxPending,
+    write: (entries) =>
+      deps.store.write({
+        messages: entries.map((e) => ({ id: e.id, deviceId: e.deviceId, receivedAt: e.receivedAt })),
+        points: entries.flatMap((e) => e.points),
+        rejections: entries.flatMap((e) => (e.rejection ? [e.rejection] : [])),
+      }),
+    onCommitted: (entries, result) => {
+      stats.committed(entries.length, result);
+      for (const l of listeners) {
+        try {
+          l(entries);
+        } catch (e) {
+          log.error({ err: e }, 'commit listener failed');
+        }
+      }
+    },
+    onFailed: (entries, err) => {
+      stats.failedBatch(entries.length);
+      log.error({ err, messages: entries.length }, 'store write failed; messages not acknowledged');
+    },
+  });
+
+  function rejection(m: InboundMessage, id: MessageId, profileId: string | null, code: RejectionCode, path: string, message: string): Rejection {
+    return {
+      messageId: id,
+      deviceId: m.deviceId,
+      profileId,
+      topic: m.topic,
+      code,
+      path,
+      message,
+      payload: rawText(m.payload, deps.maxRejectedPayloadBytes),
+      receivedAt: m.receivedAt,
+    };
+  }
+
+  function decide(m: InboundMessage): Decided {
+    const id = messageIdOf(m.deviceId, m.topic, m.payload);
+    const base = { id, deviceId: m.deviceId, receivedAt: m.receivedAt };
+    const profileId = deps.directory.profileOf(m.deviceId);
+    const decoder: Decoder | undefined = profileId === undefined ? undefined : deps.profiles.get(profileId);
+    if (!decoder) {
+      return { ...base, points: [], rejection: rejection(m, id, profileId ?? null, 'TOPIC_NOT_ALLOWED', '', 'device or its profile is not registered') };
+    }
+    // Defence in depth: the broker already refuses foreign topics, a split deployment relies on it too.
+    if (!publishTopics(decoder.profile, m.deviceId).includes(m.topic)) {
+      return { ...base, points: [], rejection: rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`) };
+    }
+    const result = decoder.decode({
+      messageId: id,
+      deviceId: m.deviceId,
+      payload: m.payload,
+      receivedAt: m.receivedAt,
+      attribution: deps.directory.attribution(m.deviceId, m.receivedAt),
+    });
+    if (result.ok) return { ...base, points: result.points, rejection: null };
+    const { code, path, message } = result.problem;
+    return { ...base, points: [], rejection: rejection(m, id, decoder.profile.id, code, path, message) };
+  }
+
+  function submit(d: Decided): Promise<void> {
+    stats.decided(d);
+    if (d.rejection) log.debug({ deviceId: d.deviceId, code: d.rejection.code, path: d.rejection.path }, 'message rejected');
+    return commits.enqueue(d);
+  }
+
+  return {
+    accept: (m) => submit(decide(m)),
+    reject: (m, code, detail) => {
+      const id = messageIdOf(m.deviceId, m.topic, m.payload);
+      const profileId = deps.directory.profileOf(m.deviceId) ?? null;
+      return submit({ id, deviceId: m.deviceId, receivedAt: m.receivedAt, points: [], rejection: rejection(m, id, profileId, code, '', detail) });
+    },
+    onCommit: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    stats,
+    close: () => commits.close(),
+  };
+}
