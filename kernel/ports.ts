@@ -63,8 +63,13 @@ export interface RejectionCount {
 }
 
 /**
- * Time-series storage for telemetry. One contract suite (tests/contract/telemetry-store.ts)
- * runs against every adapter.
+ * Time-series storage for telemetry. One contract suite
+ * (tests/contract/telemetry-store.contract.ts) runs against every adapter. Its rules:
+ * a batch whose points or rejections name a message not listed in `messages` is refused
+ * whole; a message listed twice is stored once; an empty id or name list matches nothing;
+ * ties in device time are ordered by message id (unsigned) then seq; erasure keeps the
+ * message ids, so a redelivered message cannot bring erased points back; a message has
+ * at most one rejection.
  */
 export interface TelemetryStore {
   /** Atomic group commit; a message id already stored is skipped (exactly-once). */

@@ -1,0 +1,611 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PointQuery, ReleaseWindow, TelemetryStore } from '../../kernel/ports.js';
+import type { HubEvent, IngestBatch, MessageId, Point, Reading, Rejection } from '../../kernel/telemetry.js';
+
+/**
+ * The behaviour every TelemetryStore adapter promises (kernel/ports.ts). Each adapter's
+ * test file calls telemetryStoreContract() with a factory that opens a clean store; the
+ * suite tests only what the port promises, never how an adapter stores it.
+ *
+ * Decisions this suite pins down where the port's comments are silent:
+ * - A message listed twice in one batch is stored once; the extra listing counts as a
+ *   duplicate, and its repeated points (same messageId and seq) are stored once.
+ * - A batch with a point or rejection whose messageId is not in batch.messages is a
+ *   caller bug: write() rejects and stores nothing of that batch.
+ * - An empty deviceIds or names list matches nothing (it is a filter, not "no filter").
+ * - Equal device times are ordered by messageId as an unsigned 64-bit number, then seq.
+ * - Erasing a participant keeps the message ids: a redelivery stays a duplicate and
+ *   does not bring the erased points back.
+ */
+export function telemetryStoreContract(
+  name: string,
+  open: () => Promise<TelemetryStore>,
+  opts: { largeRange?: number } = {},
+): void {
+  const largeRange = opts.largeRange ?? 200_000;
+
+  describe(`TelemetryStore contract: ${name}`, () => {
+    const opened: TelemetryStore[] = [];
+    /** A clean store, closed after the test. */
+    const fresh = async (): Promise<TelemetryStore> => {
+      const store = await open();
+      opened.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    describe('write and read back', () => {
+      it('round-trips readings and events with every field intact', async () => {
+        const store = await fresh();
+        const points: Point[] = [
+          reading(0xffff_ffff_ffff_fff0n, T0, {
+            value: -12.375,
+            unit: 'mL',
+            siteId: null,
+            roomId: null,
+            trialId: null,
+            participantId: null,
+            clockSkewed: true,
+            receivedAt: T0 + 90_000,
+          }),
+          reading(1n, T0 + 1, { seq: 3, value: 0, unit: 'kg', participantId: 'p-1', trialId: 'trial-9' }),
+          event(2n, T0 + 2, {
+            name: 'fall',
+            alertCode: '4.1',
+            dispenseCode: null,
+            severity: 40,
+            attributes: { posture: 'lying', confidence: 0.93, confirmed: true, zone: 3 },
+          }),
+          event(3n, T0 + 3, { name: 'dose-taken', family: 'medication-dispenser', alertCode: null, dispenseCode: 'D2', severity: 0, attributes: {} }),
+        ];
+        expect(await store.write(batchOf(points))).toEqual({ storedMessages: 4, duplicateMessages: 0 });
+        expect(await collect(store.points({}))).toEqual(points);
+      });
+
+      it('accepts an empty batch', async () => {
+        const store = await fresh();
+        expect(await store.write({ messages: [], points: [], rejections: [] })).toEqual({ storedMessages: 0, duplicateMessages: 0 });
+      });
+
+      it('answers ping', async () => {
+        const store = await fresh();
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+    });
+
+    describe('exactly-once', () => {
+      it('stores a message written in two batches once and reports the duplicate', async () => {
+        const store = await fresh();
+        const first = batchOf([reading(1n, T0), reading(1n, T0, { seq: 1 }), reading(2n, T0 + 1)]);
+        expect(await store.write(first)).toEqual({ storedMessages: 2, duplicateMessages: 0 });
+        expect(await store.write(first)).toEqual({ storedMessages: 0, duplicateMessages: 2 });
+
+        const mixed = batchOf([reading(2n, T0 + 1), reading(3n, T0 + 2)]);
+        expect(await store.write(mixed)).toEqual({ storedMessages: 1, duplicateMessages: 1 });
+        expect(ids(await collect(store.points({})))).toEqual(['1/0', '1/1', '2/0', '3/0']);
+      });
+
+      it('stores a message listed twice inside one batch once', async () => {
+        const store = await fresh();
+        // A redelivery that lands in the same group commit: message and points repeat.
+        const once = batchOf([reading(7n, T0), reading(7n, T0, { seq: 1 })]);
+        const twice: IngestBatch = {
+          messages: [...once.messages, ...once.messages],
+          points: [...once.points, ...once.points],
+          rejections: [],
+        };
+        expect(await store.write(twice)).toEqual({ storedMessages: 1, duplicateMessages: 1 });
+        expect(ids(await collect(store.points({})))).toEqual(['7/0', '7/1']);
+      });
+
+      it('keeps concurrent writers from interfering', async () => {
+        const store = await fresh();
+        // 20 batches of 50 messages; neighbouring batches share 25 ids.
+        const batches = Array.from({ length: 20 }, (_, k) =>
+          batchOf(Array.from({ length: 50 }, (_, i) => reading(BigInt(k * 25 + i + 1), T0 + k * 25 + i))),
+        );
+        const results = await Promise.all(batches.map((b) => store.write(b)));
+        const distinct = 19 * 25 + 50;
+        expect(results.reduce((n, r) => n + r.storedMessages, 0)).toBe(distinct);
+        expect(results.reduce((n, r) => n + r.duplicateMessages, 0)).toBe(20 * 50 - distinct);
+        expect(await count(store.points({}))).toBe(distinct);
+      });
+    });
+
+    describe('failed writes', () => {
+      it('refuses a batch with a point of an unlisted message and stores none of it', async () => {
+        const store = await fresh();
+        const good = batchOf([reading(1n, T0), reading(2n, T0 + 1)]);
+        const bad: IngestBatch = { ...good, points: [...good.points, reading(99n, T0 + 2)] };
+        await expect(store.write(bad)).rejects.toThrow();
+        expect(await count(store.points({}))).toBe(0);
+        // The listed messages were not recorded either: writing them now stores them.
+        expect(await store.write(good)).toEqual({ storedMessages: 2, duplicateMessages: 0 });
+      });
+
+      it('refuses a batch with a rejection of an unlisted message and stores none of it', async () => {
+        const store = await fresh();
+        const good = batchOf([reading(1n, T0)]);
+        const bad: IngestBatch = { ...good, rejections: [rejection(98n, T0)] };
+        await expect(store.write(bad)).rejects.toThrow();
+        expect(await store.rejections({})).toEqual([]);
+        expect(await count(store.points({}))).toBe(0);
+        expect(await store.write(good)).toEqual({ storedMessages: 1, duplicateMessages: 0 });
+      });
+    });
+
+    describe('point queries', () => {
+      /**
+       * msg  device  family                trial    kind     name     time
+       *  1   dev-a   fluid-balance         trial-1  reading  intake   +0
+       *  7   dev-c   medication-dispenser  -        event    dispense +5
+       *  2   dev-a   fluid-balance         trial-1  reading  intake   +10
+       *  5   dev-b   fall-sensor           trial-2  event    fall     +15
+       *  3   dev-a   fluid-balance         trial-1  reading  intake   +20
+       *  6   dev-b   fall-sensor           trial-2  reading  battery  +25
+       *  4   dev-a   fluid-balance         trial-1  reading  output   +30
+       */
+      const dataset = (): Point[] => {
+        const devB = { deviceId: 'dev-b', family: 'fall-sensor', trialId: 'trial-2', participantId: 'p-2' } as const;
+        return [
+          reading(1n, T0),
+          reading(2n, T0 + 10),
+          reading(3n, T0 + 20),
+          reading(4n, T0 + 30, { name: 'output' }),
+          event(5n, T0 + 15, { ...devB, name: 'fall', alertCode: '4.1' }),
+          reading(6n, T0 + 25, { ...devB, name: 'battery', unit: '%' }),
+          event(7n, T0 + 5, { deviceId: 'dev-c', family: 'medication-dispenser', trialId: null, participantId: null, name: 'dispense' }),
+        ];
+      };
+      const messagesOf = async (store: TelemetryStore, q: PointQuery): Promise<number[]> =>
+        (await collect(store.points(q))).map((p) => Number(p.messageId));
+
+      it('filters by device, trial, family, kind, names and time range, in time order', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(await messagesOf(store, {})).toEqual([1, 7, 2, 5, 3, 6, 4]);
+        expect(await messagesOf(store, { deviceIds: ['dev-b', 'dev-c'] })).toEqual([7, 5, 6]);
+        expect(await messagesOf(store, { trialId: 'trial-2' })).toEqual([5, 6]);
+        expect(await messagesOf(store, { family: 'fluid-balance' })).toEqual([1, 2, 3, 4]);
+        expect(await messagesOf(store, { kind: 'event' })).toEqual([7, 5]);
+        expect(await messagesOf(store, { kind: 'reading' })).toEqual([1, 2, 3, 6, 4]);
+        expect(await messagesOf(store, { names: ['intake', 'battery'] })).toEqual([1, 2, 3, 6]);
+        expect(await messagesOf(store, { from: T0 + 10, to: T0 + 25 })).toEqual([2, 5, 3]); // [from, to)
+        expect(await messagesOf(store, { deviceIds: ['dev-a'], names: ['intake'], from: T0 + 10 })).toEqual([2, 3]);
+        expect(await messagesOf(store, { deviceIds: [] })).toEqual([]);
+        expect(await messagesOf(store, { names: [] })).toEqual([]);
+        expect(await messagesOf(store, { trialId: 'no-such-trial' })).toEqual([]);
+      });
+
+      it('orders descending and applies limit after ordering', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(await messagesOf(store, { order: 'desc' })).toEqual([4, 6, 3, 5, 2, 7, 1]);
+        expect(await messagesOf(store, { order: 'asc', limit: 3 })).toEqual([1, 7, 2]);
+        expect(await messagesOf(store, { order: 'desc', limit: 2 })).toEqual([4, 6]);
+        expect(await messagesOf(store, { deviceIds: ['dev-a'], order: 'desc', limit: 1 })).toEqual([4]);
+        expect(await messagesOf(store, { limit: 0 })).toEqual([]);
+      });
+
+      it('breaks device-time ties by message id (unsigned) and then seq', async () => {
+        const store = await fresh();
+        const big = 2n ** 63n + 1n; // above the signed 64-bit range
+        const points = [big, 30n, 4n].flatMap((id) => [reading(id, T0, { seq: 1 }), reading(id, T0, { seq: 0 })]);
+        await store.write(batchOf(points));
+        const asc = ['4/0', '4/1', '30/0', '30/1', `${big}/0`, `${big}/1`];
+        expect(ids(await collect(store.points({})))).toEqual(asc);
+        expect(ids(await collect(store.points({ order: 'desc' })))).toEqual([...asc].reverse());
+      });
+    });
+
+    describe('release (consent) filter', () => {
+      /** p-1 at +0 +100 +199 +200 +300 +450, p-2 at +100, device data at +50. */
+      const dataset = (): Point[] => [
+        ...[0, 100, 199, 200, 300, 450].map((t, i) => reading(BigInt(i + 1), T0 + t, { participantId: 'p-1' })),
+        reading(20n, T0 + 100, { participantId: 'p-2' }),
+        reading(30n, T0 + 50, { participantId: null }),
+      ];
+      const windows: ReleaseWindow[] = [
+        { participantId: 'p-1', from: T0 + 100, to: T0 + 200 },
+        { participantId: 'p-1', from: T0 + 300, to: T0 + 400 },
+        { participantId: 'p-3', from: T0, to: T0 + 1000 }, // a window without data
+      ];
+      const times = async (store: TelemetryStore, q: PointQuery): Promise<number[]> =>
+        (await collect(store.points(q))).map((p) => p.deviceTime - T0);
+
+      it('returns attributed points only inside their participant windows', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(await times(store, { release: { windows, includeDeviceData: false } })).toEqual([100, 199, 300]);
+      });
+
+      it('adds device data only when includeDeviceData', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(await times(store, { release: { windows, includeDeviceData: true } })).toEqual([50, 100, 199, 300]);
+        expect(await times(store, { release: { windows: [], includeDeviceData: true } })).toEqual([50]);
+        expect(await times(store, { release: { windows: [], includeDeviceData: false } })).toEqual([]);
+      });
+
+      it('returns a point inside overlapping windows once', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        const overlapping: ReleaseWindow[] = [
+          { participantId: 'p-1', from: T0 + 100, to: T0 + 250 },
+          { participantId: 'p-1', from: T0 + 150, to: T0 + 350 },
+        ];
+        expect(await times(store, { release: { windows: overlapping, includeDeviceData: false } })).toEqual([100, 199, 200, 300]);
+      });
+
+      it('combines with the other filters', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        const q: PointQuery = { release: { windows, includeDeviceData: true }, from: T0 + 150, order: 'desc' };
+        expect(await times(store, q)).toEqual([300, 199]);
+      });
+
+      it('without release every point is returned', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(await count(store.points({}))).toBe(8);
+      });
+    });
+
+    describe('aggregate', () => {
+      /** dev-a (p-1) intake 1,2,3 in [0,1s), 10 at 1s, 4,6 in [2s,3s); output 7; dev-b (device data) intake 5; one event. */
+      const dataset = (): Point[] => [
+        reading(1n, T0, { value: 1 }),
+        reading(2n, T0 + 100, { value: 2 }),
+        reading(3n, T0 + 999, { value: 3 }),
+        reading(4n, T0 + 1000, { value: 10 }),
+        reading(5n, T0 + 2500, { value: 4 }),
+        reading(5n, T0 + 2500, { value: 6, seq: 1 }),
+        reading(6n, T0 + 20, { value: 7, name: 'output' }),
+        reading(7n, T0 + 10, { value: 5, deviceId: 'dev-b', participantId: null }),
+        event(8n, T0 + 5, { name: 'intake' }), // events never count
+      ];
+      const sorted = (buckets: Awaited<ReturnType<TelemetryStore['aggregate']>>) =>
+        [...buckets].sort((a, b) => a.start - b.start || cmp(a.deviceId, b.deviceId) || cmp(a.name, b.name));
+      const bucket = (start: number, deviceId: string, name: string, values: number[]) => ({
+        start: T0 + start,
+        deviceId,
+        name,
+        count: values.length,
+        min: Math.min(...values),
+        max: Math.max(...values),
+        mean: values.reduce((a, b) => a + b, 0) / values.length,
+        sum: values.reduce((a, b) => a + b, 0),
+      });
+
+      it('buckets readings per device and name with count, min, max, mean and sum', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        expect(sorted(await store.aggregate({ bucketMs: 1000 }))).toEqual([
+          bucket(0, 'dev-a', 'intake', [1, 2, 3]),
+          bucket(0, 'dev-a', 'output', [7]),
+          bucket(0, 'dev-b', 'intake', [5]),
+          bucket(1000, 'dev-a', 'intake', [10]),
+          bucket(2000, 'dev-a', 'intake', [4, 6]),
+        ]);
+      });
+
+      it('applies device, name and time filters', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        const q = { bucketMs: 1000, deviceIds: ['dev-a'], names: ['intake'], from: T0 + 100, to: T0 + 2000 };
+        expect(sorted(await store.aggregate(q))).toEqual([
+          bucket(0, 'dev-a', 'intake', [2, 3]),
+          bucket(1000, 'dev-a', 'intake', [10]),
+        ]);
+      });
+
+      it('applies the release filter', async () => {
+        const store = await fresh();
+        await store.write(batchOf(dataset()));
+        const release = { windows: [{ participantId: 'p-1', from: T0, to: T0 + 1000 }], includeDeviceData: false };
+        expect(sorted(await store.aggregate({ bucketMs: 1000, release }))).toEqual([
+          bucket(0, 'dev-a', 'intake', [1, 2, 3]),
+          bucket(0, 'dev-a', 'output', [7]),
+        ]);
+        const withDeviceData = { ...release, includeDeviceData: true };
+        expect(sorted(await store.aggregate({ bucketMs: 1000, release: withDeviceData }))).toHaveLength(3);
+      });
+    });
+
+    describe('streaming', () => {
+      it(
+        `streams ${largeRange} points in order without holding them`,
+        async () => {
+          const store = await fresh();
+          const { expectedSum } = await writeLargeRange(store, largeRange);
+
+          // Count, sum and check order while iterating; nothing is collected.
+          let n = 0;
+          let sum = 0;
+          let outOfOrder = 0;
+          let prev: Point | undefined;
+          for await (const p of store.points({ from: T0, to: T0 + largeRange * 1000 })) {
+            if (prev && comparePoints(prev, p) >= 0) outOfOrder++;
+            prev = p;
+            n++;
+            sum += p.kind === 'reading' ? p.value : 0;
+          }
+          expect(outOfOrder).toBe(0);
+          expect(n).toBe(largeRange);
+          expect(sum).toBe(expectedSum);
+        },
+        300_000,
+      );
+
+      it('releases a stream the reader leaves early; the store keeps working', async () => {
+        const store = await fresh();
+        await writeLargeRange(store, 20_000);
+        let seen = 0;
+        for await (const _ of store.points({})) {
+          if (++seen === 10) break;
+        }
+        expect(seen).toBe(10);
+        await store.ping();
+        expect(await store.write(batchOf([reading(1n, T0 - 1)]))).toEqual({ storedMessages: 1, duplicateMessages: 0 });
+        expect(await count(store.points({ order: 'desc', limit: 5 }))).toBe(5);
+      });
+
+      it('lets writes proceed while a stream is open', async () => {
+        const store = await fresh();
+        await writeLargeRange(store, 20_000);
+        let n = 0;
+        let prev: Point | undefined;
+        let outOfOrder = 0;
+        for await (const p of store.points({})) {
+          if (n === 100) {
+            const late = batchOf([reading(1n, T0 + 10_000_000_000)]);
+            expect(await store.write(late)).toEqual({ storedMessages: 1, duplicateMessages: 0 });
+          }
+          if (prev && comparePoints(prev, p) >= 0) outOfOrder++;
+          prev = p;
+          n++;
+        }
+        expect(outOfOrder).toBe(0);
+        expect(n).toBeGreaterThanOrEqual(20_000);
+        expect(await count(store.points({}))).toBe(20_001);
+      });
+    });
+
+    describe('eraseParticipant', () => {
+      it("removes only that participant's points and returns how many", async () => {
+        const store = await fresh();
+        await store.write(
+          batchOf([
+            reading(1n, T0, { participantId: 'p-1' }),
+            reading(1n, T0, { participantId: 'p-1', seq: 1 }),
+            event(2n, T0 + 1, { participantId: 'p-1' }),
+            reading(3n, T0 + 2, { participantId: 'p-2' }),
+            reading(4n, T0 + 3, { participantId: null }),
+          ]),
+        );
+        expect(await store.eraseParticipant('p-1')).toBe(3);
+        expect(ids(await collect(store.points({})))).toEqual(['3/0', '4/0']);
+        expect(await store.eraseParticipant('p-1')).toBe(0);
+        expect(await store.eraseParticipant('nobody')).toBe(0);
+      });
+
+      it('does not bring erased points back when a message is redelivered', async () => {
+        const store = await fresh();
+        const batch = batchOf([reading(1n, T0, { participantId: 'p-1' })]);
+        await store.write(batch);
+        await store.eraseParticipant('p-1');
+        expect(await store.write(batch)).toEqual({ storedMessages: 0, duplicateMessages: 1 });
+        expect(await count(store.points({}))).toBe(0);
+      });
+    });
+
+    describe('rejections', () => {
+      it('keeps rejected messages out of points and returns every rejection field', async () => {
+        const store = await fresh();
+        const rej = rejection(2n, T0 + 5, {
+          profileId: null,
+          topic: 'arena/dev-a/senml',
+          code: 'UNIT_UNKNOWN',
+          path: '$[0].u',
+          message: 'unit "furlong" is not allowed',
+          payload: '[{"n":"intake","u":"furlong","v":3}]',
+        });
+        const batch = batchOf([reading(1n, T0)], [rej]);
+        expect(await store.write(batch)).toEqual({ storedMessages: 2, duplicateMessages: 0 });
+        expect(ids(await collect(store.points({})))).toEqual(['1/0']);
+        expect(await store.rejections({})).toEqual([rej]);
+        // A redelivered rejected message is a duplicate too.
+        expect(await store.write(batch)).toEqual({ storedMessages: 0, duplicateMessages: 2 });
+        expect(await store.rejections({})).toHaveLength(1);
+      });
+
+      it('lists newest first with device, time and limit filters (default limit 100)', async () => {
+        const store = await fresh();
+        const rejections = Array.from({ length: 105 }, (_, i) =>
+          rejection(BigInt(i + 1), T0 + i * 10, { deviceId: i % 2 === 0 ? 'dev-a' : 'dev-b' }),
+        );
+        await store.write(batchOf([], rejections));
+        const all = await store.rejections({});
+        expect(all).toHaveLength(100);
+        expect(all[0]?.receivedAt).toBe(T0 + 1040);
+        expect(all.every((r, i) => i === 0 || (all[i - 1]?.receivedAt ?? 0) > r.receivedAt)).toBe(true);
+
+        const q = { deviceIds: ['dev-a'], from: T0 + 100, to: T0 + 200, limit: 3 };
+        expect((await store.rejections(q)).map((r) => r.receivedAt - T0)).toEqual([180, 160, 140]);
+        expect(await store.rejections({ deviceIds: [] })).toEqual([]);
+      });
+
+      it('counts per device and code', async () => {
+        const store = await fresh();
+        await store.write(
+          batchOf(
+            [reading(9n, T0)],
+            [
+              rejection(1n, T0, { deviceId: 'dev-a', code: 'SCHEMA_VIOLATION' }),
+              rejection(2n, T0 + 1, { deviceId: 'dev-a', code: 'SCHEMA_VIOLATION' }),
+              rejection(3n, T0 + 2, { deviceId: 'dev-a', code: 'UNIT_UNKNOWN' }),
+              rejection(4n, T0 + 3, { deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON' }),
+            ],
+          ),
+        );
+        const byKey = (cs: Awaited<ReturnType<TelemetryStore['rejectionCounts']>>) =>
+          [...cs].sort((a, b) => cmp(a.deviceId, b.deviceId) || cmp(a.code, b.code));
+        expect(byKey(await store.rejectionCounts({}))).toEqual([
+          { deviceId: 'dev-a', code: 'SCHEMA_VIOLATION', count: 2 },
+          { deviceId: 'dev-a', code: 'UNIT_UNKNOWN', count: 1 },
+          { deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON', count: 1 },
+        ]);
+        expect(byKey(await store.rejectionCounts({ deviceIds: ['dev-b'] }))).toEqual([
+          { deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON', count: 1 },
+        ]);
+        expect(byKey(await store.rejectionCounts({ from: T0 + 1, to: T0 + 3 }))).toEqual([
+          { deviceId: 'dev-a', code: 'SCHEMA_VIOLATION', count: 1 },
+          { deviceId: 'dev-a', code: 'UNIT_UNKNOWN', count: 1 },
+        ]);
+      });
+    });
+
+    describe('close', () => {
+      it('is idempotent and later calls fail', async () => {
+        const store = await fresh();
+        await store.close();
+        await store.close();
+        await expect(store.ping()).rejects.toThrow();
+        await expect(store.write(batchOf([reading(1n, T0)]))).rejects.toThrow();
+      });
+    });
+  });
+}
+
+// ---- fixtures ----
+
+/** 2025-01-01T00:00:00Z; a whole second, so 1 s buckets start on it. */
+export const T0 = Date.UTC(2025, 0, 1);
+
+type Overrides<T> = { -readonly [K in keyof T]?: T[K] };
+
+export function reading(messageId: MessageId, deviceTime: number, o: Overrides<Reading> = {}): Reading {
+  return {
+    kind: 'reading',
+    messageId,
+    seq: 0,
+    deviceId: 'dev-a',
+    profileId: 'profile-a',
+    family: 'fluid-balance',
+    siteId: 'site-1',
+    roomId: 'room-1',
+    trialId: 'trial-1',
+    participantId: 'p-1',
+    name: 'intake',
+    value: 1,
+    unit: 'mL',
+    deviceTime,
+    receivedAt: deviceTime + 50,
+    clockSkewed: false,
+    ...o,
+  };
+}
+
+export function event(messageId: MessageId, deviceTime: number, o: Overrides<HubEvent> = {}): HubEvent {
+  return {
+    kind: 'event',
+    messageId,
+    seq: 0,
+    deviceId: 'dev-a',
+    profileId: 'profile-a',
+    family: 'fall-sensor',
+    siteId: 'site-1',
+    roomId: 'room-1',
+    trialId: 'trial-1',
+    participantId: 'p-1',
+    name: 'fall',
+    alertCode: null,
+    dispenseCode: null,
+    severity: 30,
+    attributes: {},
+    deviceTime,
+    receivedAt: deviceTime + 50,
+    clockSkewed: false,
+    ...o,
+  };
+}
+
+export function rejection(messageId: MessageId, receivedAt: number, o: Overrides<Rejection> = {}): Rejection {
+  return {
+    messageId,
+    deviceId: 'dev-a',
+    profileId: 'profile-a',
+    topic: 'arena/dev-a/data',
+    code: 'SCHEMA_VIOLATION',
+    path: '$.v',
+    message: 'expected a number',
+    payload: '{"v":"x"}',
+    receivedAt,
+    ...o,
+  };
+}
+
+/** A consistent batch: one message entry per distinct messageId among the points and rejections. */
+export function batchOf(points: readonly Point[], rejections: readonly Rejection[] = []): IngestBatch {
+  const messages = new Map<MessageId, IngestBatch['messages'][number]>();
+  for (const x of [...points, ...rejections]) {
+    if (!messages.has(x.messageId)) messages.set(x.messageId, { id: x.messageId, deviceId: x.deviceId, receivedAt: x.receivedAt });
+  }
+  return { messages: [...messages.values()], points, rejections };
+}
+
+/**
+ * Writes n readings (n a multiple of 10) as messages of 10 points each, two messages per
+ * device time (so ties are broken by message id), with pseudo-random ids and batches
+ * written newest first, so an adapter cannot pass by returning insertion order.
+ * Point k has value k.
+ */
+async function writeLargeRange(store: TelemetryStore, n: number, pointsPerBatch = 5_000): Promise<{ expectedSum: number }> {
+  const perMessage = 10;
+  const batchStarts: number[] = [];
+  for (let start = 0; start < n; start += pointsPerBatch) batchStarts.push(start);
+  for (const start of batchStarts.reverse()) {
+    const points: Reading[] = [];
+    for (let k = start; k < Math.min(start + pointsPerBatch, n); k++) {
+      const m = Math.floor(k / perMessage);
+      points.push(reading(mix64(BigInt(m)), T0 + Math.floor(m / 2) * 1000, { seq: k % perMessage, value: k }));
+    }
+    await store.write(batchOf(points));
+  }
+  return { expectedSum: (n * (n - 1)) / 2 };
+}
+
+/** splitmix64: distinct, well-spread 64-bit ids from a counter. */
+function mix64(x: bigint): bigint {
+  const M = (1n << 64n) - 1n;
+  let z = (x + 0x9e3779b97f4a7c15n) & M;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+  return z ^ (z >> 31n);
+}
+
+/** Port order: device time, then message id, then seq. */
+function comparePoints(a: Point, b: Point): number {
+  return a.deviceTime - b.deviceTime || cmp(a.messageId, b.messageId) || a.seq - b.seq;
+}
+
+function cmp<T extends string | bigint>(a: T, b: T): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** For small result sets only; the streaming tests never collect. */
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function count(it: AsyncIterable<unknown>): Promise<number> {
+  let n = 0;
+  for await (const _ of it) n++;
+  return n;
+}
+
+const ids = (points: readonly Point[]): string[] => points.map((p) => `${p.messageId}/${p.seq}`);
