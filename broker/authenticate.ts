@@ -1,0 +1,156 @@
+import type { AedesOptions, AuthenticateError, Client, ConnectPacket } from 'aedes';
+import { SafeId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/log.js';
+import { hashSecret, newSecret, verifySecret } from '../kernel/secrets.js';
+import { commandTopic, publishTopics } from '../device-profiles/load.js';
+import type { BrokerDeps } from './types.js';
+
+/** Who a connection authenticated as; bound to the aedes Client for the later hooks. */
+export type BrokerPrincipal =
+  | {
+      readonly kind: 'device';
+      readonly deviceId: string;
+      readonly profileId: string;
+      readonly publishTopics: ReadonlySet<string>;
+      readonly commandTopic: string;
+    }
+  | { readonly kind: 'service'; readonly username: string };
+
+// CONNACK return codes, MQTT 3.1.1 section 3.2.2.3, Table 3.1.
+type ReturnCode = 2 | 3 | 4 | 5;
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+type Decision = { ok: true; principal: BrokerPrincipal } | { ok: false; returnCode: ReturnCode; reason: string };
+const refuse = (returnCode: ReturnCode, reason: string): Decision => ({ ok: false, returnCode, reason });
+
+/** Log-safe excerpt of a client-chosen string. */
+export const clip = (s: string | undefined, max = 80): string | undefined =>
+  s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s;
+
+export interface Authenticator {
+  readonly preConnect: NonNullable<AedesOptions['preConnect']>;
+  readonly authenticate: NonNullable<AedesOptions['authenticate']>;
+  principalOf(client: Client): BrokerPrincipal | undefined;
+  /** Feed from aedes 'client' / 'clientDisconnect': who holds which client id right now. */
+  registered(client: Client): void;
+  disconnected(client: Client): void;
+}
+
+const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `device:${p.deviceId}` : `service:${p.username}`);
+
+export async function createAuthenticator(
+  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits'>,
+  log: Logger,
+  remoteOf: (client: Client) => string | undefined,
+): Promise<Authenticator> {
+  // An unknown device is checked against this hash too, so it costs the same scrypt time
+  // as a wrong secret and device ids cannot be probed by timing.
+  const dummyHash = await hashSecret(newSecret());
+  const connects = new WeakMap<Client, ConnectPacket>();
+  const principals = new WeakMap<Client, BrokerPrincipal>();
+  const holders = new Map<string, { client: Client; key: string }>();
+
+  /** Who the credentials name, or why they are refused. */
+  async function identify(packet: ConnectPacket, username: string, password: Buffer): Promise<Decision> {
+    const service = deps.serviceAccount;
+    if (service && username === service.username) {
+      if (!(await verifySecret(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret');
+      if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not publish, not even a will');
+      return { ok: true, principal: { kind: 'service', username } };
+    }
+
+    // Not a possible device id (kernel/ids.ts): no lookup; nothing to learn from the timing.
+    if (!SafeId.safeParse(username).success) return refuse(BAD_USERNAME_OR_PASSWORD, 'username is not a device id');
+    const creds = await deps.directory.credentials(username);
+    const secretOk = await verifySecret(password, creds?.secretHash ?? dummyHash);
+    // One answer (4) for all three, so a device id cannot be told from a wrong secret.
+    if (!creds) return refuse(BAD_USERNAME_OR_PASSWORD, 'unknown device');
+    if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret');
+    if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device');
+
+    const decoder = deps.profiles.get(creds.profileId);
+    if (!decoder) return refuse(NOT_AUTHORIZED, `profile ${creds.profileId} is not loaded`);
+    const principal: BrokerPrincipal = {
+      kind: 'device',
+      deviceId: creds.deviceId,
+      profileId: creds.profileId,
+      publishTopics: new Set(publishTopics(decoder.profile, creds.deviceId)),
+      commandTopic: commandTopic(decoder.profile, creds.deviceId),
+    };
+
+    // A will is a publish the broker makes later on the device's behalf: check it now, by
+    // the same rules, so a stored will can never land on a foreign topic.
+    const will = packet.will;
+    if (will) {
+      if (!principal.publishTopics.has(will.topic)) return refuse(NOT_AUTHORIZED, `will topic not allowed: ${clip(will.topic)}`);
+      if (will.payload.length > deps.limits.maxPayloadBytes) return refuse(NOT_AUTHORIZED, 'will payload too large');
+    }
+    return { ok: true, principal };
+  }
+
+  async function decide(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Decision> {
+    const packet = connects.get(client);
+    if (!packet) return refuse(SERVER_UNAVAILABLE, 'CONNECT not seen by preConnect');
+    // [MQTT-3.1.3-8] zero-byte ClientId with CleanSession 0: CONNACK 0x02, then close.
+    // Answered here, before any lookup: a preConnect refusal would close without a CONNACK.
+    if (packet.clientId === '' && !packet.clean) {
+      return refuse(IDENTIFIER_REJECTED, 'empty client id with clean session 0 [MQTT-3.1.3-8]');
+    }
+    if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
+
+    const decision = await identify(packet, username, password);
+    if (!decision.ok) return decision;
+    // [MQTT-3.1.4-2] would let any authenticated client take over (disconnect) a session by
+    // reusing its client id; only the same principal may do that.
+    const holder = holders.get(client.id);
+    if (holder && holder.client !== client && holder.key !== principalKey(decision.principal)) {
+      return refuse(IDENTIFIER_REJECTED, 'client id is in use by another principal');
+    }
+    return decision;
+  }
+
+  return {
+    preConnect(client, packet, callback) {
+      // [MQTT-1.5.3-2] a string with U+0000 MUST close the connection (aedes lets it through).
+      if (packet.clientId.includes('\0')) return callback(new Error('NUL in client id [MQTT-1.5.3-2]'), false);
+      connects.set(client, packet);
+      callback(null, true);
+    },
+
+    authenticate(client, username, password, done) {
+      decide(client, username, password)
+        .catch((err: unknown): Decision => {
+          // Deny by default: a failing directory must not let anyone in.
+          log.error({ err, event: 'connect_error', username: clip(username) }, 'authentication failed with an error');
+          return refuse(SERVER_UNAVAILABLE, 'authentication error');
+        })
+        .then((decision) => {
+          if (decision.ok) {
+            principals.set(client, decision.principal);
+            return done(null, true);
+          }
+          // Never the password; the username only clipped (a device may send garbage).
+          log.warn(
+            { event: 'connect_refused', username: clip(username), clientId: clip(client.id), remote: remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
+            'connection refused',
+          );
+          const error = Object.assign(new Error(decision.reason), { returnCode: decision.returnCode }) as AuthenticateError;
+          done(error, null);
+        });
+    },
+
+    principalOf: (client) => principals.get(client),
+
+    registered(client) {
+      const principal = principals.get(client);
+      if (principal) holders.set(client.id, { client, key: principalKey(principal) });
+    },
+
+    disconnected(client) {
+      if (holders.get(client.id)?.client === client) holders.delete(client.id);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import type { AedesOptions, Client, PublishPacket } from 'aedes';
+import type { Logger } from '../kernel/log.js';
+import { clip, type BrokerPrincipal } from './authenticate.js';
+import type { DeviceTopics } from './topics.js';
+import type { BrokerDeps } from './types.js';
+
+export interface Authorizer {
+  readonly authorizePublish: NonNullable<AedesOptions['authorizePublish']>;
+  readonly authorizeSubscribe: NonNullable<AedesOptions['authorizeSubscribe']>;
+  readonly authorizeForward: NonNullable<AedesOptions['authorizeForward']>;
+  /** Resolves when no sink / reject call started by a hook is still running. */
+  settled(): Promise<void>;
+}
+
+/** A policy refusal, already logged where it was decided. */
+class Refused extends Error {}
+
+const payloadOf = (packet: PublishPacket): Buffer =>
+  Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+
+export function createAuthorizer(
+  deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits'>,
+  principalOf: (client: Client) => BrokerPrincipal | undefined,
+  topics: DeviceTopics,
+  log: Logger,
+): Authorizer {
+  const { maxPayloadBytes, maxTopicLength } = deps.limits;
+  const inFlight = new Set<Promise<void>>();
+  const tails = new WeakMap<Client, Promise<void>>();
+
+  const deviceIdOf = (client: Client | null): string | undefined => {
+    const principal = client ? principalOf(client) : undefined;
+    return principal?.kind === 'device' ? principal.deviceId : undefined;
+  };
+
+  // Sink calls of one client run concurrently (ingest group-commits them), but their
+  // callbacks fire in arrival order, so PUBACKs and forwarding keep the order the device
+  // published in: topics are "Ordered Topics" by default [MQTT-4.6.0-5], [MQTT-4.6.0-6].
+  function inOrder(client: Client | null, work: Promise<void>): Promise<void> {
+    if (!client) return work;
+    const mine = (tails.get(client) ?? Promise.resolve()).then(() => work);
+    tails.set(client, mine.catch(() => undefined));
+    return mine;
+  }
+
+  async function decidePublish(client: Client | null, packet: PublishPacket, receivedAt: number): Promise<void> {
+    // aedes passes null only for a will left behind by another (dead) broker of a cluster
+    // sharing persistence: its device cannot be told from the MQTT client id. This broker
+    // checks every will at CONNECT and publishes its own with the client, so refuse.
+    if (!client) {
+      log.warn({ event: 'publish_refused', topic: clip(packet.topic), reason: 'will without a session' }, 'publish refused');
+      throw new Refused('publish without a client session');
+    }
+    if (packet.topic.includes('\0')) {
+      // [MQTT-1.5.3-2] MUST close; aedes itself would route such a topic.
+      log.warn({ event: 'protocol_violation', clientId: clip(client.id), reason: 'NUL in topic' }, 'publish refused');
+      throw new Refused('NUL in topic [MQTT-1.5.3-2]');
+    }
+    const principal = principalOf(client);
+    if (principal?.kind !== 'device') {
+      log.warn({ event: 'publish_refused', clientId: clip(client.id), topic: clip(packet.topic), reason: principal ? 'service account is read-only' : 'not authenticated' }, 'publish refused');
+      throw new Refused('not allowed to publish');
+    }
+    const { deviceId } = principal;
+    const { topic } = packet;
+    const payload = payloadOf(packet);
+
+    if (!principal.publishTopics.has(topic)) {
+      log.warn({ event: 'topic_spoofing', deviceId, topic: clip(topic, maxTopicLength) }, 'device published on a topic that is not its own; disconnecting');
+      await deps.reject?.(deviceId, topic.slice(0, maxTopicLength), 'TOPIC_NOT_ALLOWED', payload).catch((err: unknown) => {
+        log.error({ err, deviceId }, 'could not record a TOPIC_NOT_ALLOWED rejection');
+      });
+      throw new Refused('topic not allowed');
+    }
+
+    if (payload.length > maxPayloadBytes) {
+      log.warn({ event: 'payload_too_large', deviceId, topic, bytes: payload.length, maxPayloadBytes }, 'payload too large; recorded as rejected');
+      // Acknowledged (a device would otherwise resend it forever) but never data: not kept
+      // as retained, and authorizeForward drops it for every subscriber.
+      packet.retain = false;
+      // If recording fails the error disconnects without PUBACK; the device redelivers.
+      await deps.reject?.(deviceId, topic, 'PAYLOAD_TOO_LARGE', payload);
+      return;
+    }
+
+    // The acknowledgement waits for the commit: aedes writes PUBACK (QoS 1) / PUBREC
+    // (QoS 2) only after this callback, so a store failure means no ack and a redelivery.
+    await deps.sink?.({ deviceId, topic, payload, receivedAt });
+  }
+
+  return {
+    authorizePublish(client, packet, callback) {
+      const work = decidePublish(client, packet, Date.now());
+      const tracked = work.catch(() => undefined);
+      inFlight.add(tracked);
+      void tracked.finally(() => inFlight.delete(tracked));
+      inOrder(client, work).then(
+        () => callback(null),
+        (err: unknown) => {
+          if (!(err instanceof Refused)) {
+            log.error({ err, deviceId: deviceIdOf(client), clientId: clip(client?.id), topic: clip(packet.topic) }, 'ingest did not accept the message; disconnecting without ack');
+          }
+          // Any error makes aedes close the connection without an acknowledgement.
+          callback(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    },
+
+    authorizeSubscribe(client, sub, callback) {
+      // [MQTT-1.5.3-2] U+0000 in a filter: close the connection rather than refuse with 0x80.
+      if (sub.topic.includes('\0')) {
+        log.warn({ event: 'protocol_violation', clientId: clip(client.id), reason: 'NUL in topic filter' }, 'subscription refused');
+        return callback(new Error('NUL in topic filter [MQTT-1.5.3-2]'));
+      }
+      const principal = principalOf(client);
+      const allowed =
+        principal !== undefined &&
+        sub.topic.length <= maxTopicLength &&
+        (principal.kind === 'device' ? sub.topic === principal.commandTopic : topics.isPublishFilter(sub.topic));
+      if (!allowed) {
+        log.warn({ event: 'subscribe_refused', clientId: clip(client.id), filter: clip(sub.topic, maxTopicLength) }, 'subscription refused');
+      }
+      // A null subscription is a refusal: SUBACK return code 0x80 [MQTT-3.9.3], the
+      // connection stays up. (An error here would close it.)
+      callback(null, allowed ? sub : null);
+    },
+
+    authorizeForward(client, packet) {
+      const principal = principalOf(client);
+      if (!principal) return null;
+      if (principal.kind === 'device') return packet.topic === principal.commandTopic ? packet : null;
+      return topics.isPublishTopic(packet.topic) && payloadOf(packet).length <= maxPayloadBytes ? packet : null;
+    },
+
+    async settled() {
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    },
+  };
+}

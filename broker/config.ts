@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { HubError } from '../kernel/errors.js';
+
+/**
+ * Broker settings from an env-like record. Only composition roots pass process.env;
+ * broker code never reads it.
+ */
+
+// Decimal digits only: z.coerce.number would take "", " 1 " or "0x10", and "" (a variable
+// set but left empty) would silently mean port 0 = a random port.
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? String(fallback) : v.trim()))
+    .pipe(z.string().regex(/^\d+$/, 'must be a whole number'))
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const BrokerConfig = z
+  .object({
+    MQTT_HOST: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? '127.0.0.1' : v.trim())),
+    MQTT_PORT: int(1883, 0, 65535),
+    MQTT_WS_PORT: int(9001, 0, 65535),
+    MQTT_MAX_PAYLOAD_BYTES: int(65536, 1, 256 * 1024 * 1024),
+    MQTT_MAX_PACKET_BYTES: int(262144, 16, 256 * 1024 * 1024),
+    MQTT_MAX_TOPIC_LENGTH: int(256, 1, 65535),
+    // aedes clamps its maxTopicLevels to 1..100; refuse what it would silently change.
+    MQTT_MAX_TOPIC_LEVELS: int(8, 1, 100),
+  })
+  .refine((e) => e.MQTT_MAX_PAYLOAD_BYTES <= e.MQTT_MAX_PACKET_BYTES, {
+    path: ['MQTT_MAX_PAYLOAD_BYTES'],
+    message: 'must not exceed MQTT_MAX_PACKET_BYTES (a payload travels inside one packet)',
+  })
+  .transform((e) => ({
+    host: e.MQTT_HOST,
+    mqttPort: e.MQTT_PORT,
+    wsPort: e.MQTT_WS_PORT,
+    limits: {
+      maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
+      maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
+      maxTopicLength: e.MQTT_MAX_TOPIC_LENGTH,
+      maxTopicLevels: e.MQTT_MAX_TOPIC_LEVELS,
+    },
+  }));
+
+export type BrokerConfig = Readonly<Omit<z.output<typeof BrokerConfig>, 'limits'>> & {
+  readonly limits: Readonly<z.output<typeof BrokerConfig>['limits']>;
+};
+
+/** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
+export function loadBrokerConfig(env: Record<string, string | undefined>): BrokerConfig {
+  const parsed = BrokerConfig.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new HubError('CONFIG_INVALID', lines.join('\n'));
+  }
+  const { limits, ...rest } = parsed.data;
+  return Object.freeze({ ...rest, limits: Object.freeze(limits) });
+}

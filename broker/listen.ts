@@ -1,0 +1,94 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import { Duplex, pipeline } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Logger } from '../kernel/log.js';
+import { frameGuard } from './frame-guard.js';
+import type { ListenOptions } from './types.js';
+
+/** Hands a guarded connection to the broker (aedes.handle). */
+export type Accept = (conn: Duplex, info: { remote: string | undefined; transport: 'tcp' | 'ws'; req?: IncomingMessage }) => void;
+
+export interface Listeners {
+  listen(opts: ListenOptions): Promise<{ mqttPort: number; wsPort?: number }>;
+  /** Stops accepting; existing connections stay until destroyAll(). */
+  stop(): Promise<void>;
+  destroyAll(): void;
+}
+
+const listenOn = (server: TcpServer | HttpServer, host: string, port: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+
+const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
+  new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+
+export function createListeners(accept: Accept, maxPacketBytes: number, log: Logger): Listeners {
+  // aedes.close() only closes clients that finished CONNECT; the rest are ours to end.
+  const open = new Set<Duplex>();
+  let tcp: TcpServer | undefined;
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+
+  /** Puts the frame guard in the read path; writes go straight to the transport. */
+  function guarded(raw: Duplex): Duplex {
+    open.add(raw);
+    raw.once('close', () => open.delete(raw));
+    const guard = frameGuard(maxPacketBytes);
+    // pipeline destroys the transport when the guard fails (and the guard when the
+    // transport dies), so an oversized frame ends the connection without a read.
+    pipeline(raw, guard, (err) => {
+      if (err && 'code' in err && (err.code === 'FRAME_TOO_LARGE' || err.code === 'FRAME_MALFORMED')) {
+        log.warn({ event: 'frame_refused', code: err.code, reason: err.message }, 'connection dropped by the frame guard');
+      }
+    });
+    return Duplex.from({ readable: guard, writable: raw });
+  }
+
+  return {
+    async listen(opts) {
+      if (tcp) throw new Error('broker is already listening');
+      tcp = createTcpServer((socket) => {
+        socket.setNoDelay(true);
+        accept(guarded(socket), { remote: socket.remoteAddress, transport: 'tcp' });
+      });
+      tcp.on('error', (err) => log.error({ err }, 'MQTT listener error'));
+      const mqttPort = await listenOn(tcp, opts.host, opts.mqttPort);
+      if (opts.wsPort === undefined) return { mqttPort };
+
+      http = createHttpServer((_req, res) => res.writeHead(404).end());
+      wss = new WebSocketServer({
+        server: http,
+        path: '/mqtt',
+        // One WebSocket message carries at most one MQTT packet's worth of bytes plus its
+        // fixed header (1 + 4); ws refuses bigger messages itself (close 1009).
+        maxPayload: maxPacketBytes + 5,
+        // [MQTT-6.0.0-4] the selected WebSocket subprotocol is "mqtt".
+        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+      });
+      wss.on('error', (err) => log.error({ err }, 'WebSocket listener error'));
+      wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws);
+        accept(guarded(stream), { remote: req.socket.remoteAddress, transport: 'ws', req });
+      });
+      const wsPort = await listenOn(http, opts.host, opts.wsPort);
+      return { mqttPort, wsPort };
+    },
+
+    async stop() {
+      wss?.close();
+      http?.closeAllConnections();
+      await Promise.all([tcp && closeServer(tcp), http && closeServer(http)]);
+    },
+
+    destroyAll() {
+      for (const conn of open) conn.destroy();
+      open.clear();
+    },
+  };
+}

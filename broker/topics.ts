@@ -1,0 +1,62 @@
+import { HubError } from '../kernel/errors.js';
+import type { ProfileSet } from '../device-profiles/load.js';
+
+/**
+ * Topic rules that do not depend on who is connected: which topics are device
+ * publish topics at all (for the service account), and sanity checks on names.
+ */
+
+// The alphabet of kernel/ids.ts SafeId: no separators or wildcards can hide in a device id.
+const DEVICE_ID = '[A-Za-z0-9][A-Za-z0-9._-]{0,63}';
+const WILDCARD_OR_NUL = /[#+\0]/;
+
+type Level = { readonly literal: string } | { readonly pattern: RegExp; readonly wholeLevel: boolean };
+
+/** One profile topic template such as `devices/{deviceId}/events`, split into levels. */
+type Template = readonly Level[];
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function compileTemplate(template: string): Template {
+  return template.split('/').map((level): Level => {
+    if (!level.includes('{deviceId}')) return { literal: level };
+    const source = level.split('{deviceId}').map(escape).join(DEVICE_ID);
+    return { pattern: new RegExp(`^${source}$`), wholeLevel: level === '{deviceId}' };
+  });
+}
+
+/** Does every topic matched by `filter` fit the template? ('#' never does: templates have fixed depth.) */
+function covers(template: Template, filter: readonly string[]): boolean {
+  if (template.length !== filter.length) return false;
+  return template.every((level, i) => {
+    const f = filter[i]!;
+    if (f === '#') return false;
+    if ('literal' in level) return f === level.literal;
+    // '+' [MQTT-4.7.1-3] stands for any device id only where the whole level is the id.
+    return f === '+' ? level.wholeLevel : level.pattern.test(f);
+  });
+}
+
+export interface DeviceTopics {
+  /** A concrete topic some device of some profile may publish on. */
+  isPublishTopic(topic: string): boolean;
+  /** A subscription filter that can only ever match device publish topics. */
+  isPublishFilter(filter: string): boolean;
+}
+
+export function deviceTopics(profiles: ProfileSet): DeviceTopics {
+  const sources = new Set<string>();
+  for (const { profile } of profiles.decoders.values()) {
+    // A wildcard in a command topic would let a device subscribe to other devices' commands.
+    if (WILDCARD_OR_NUL.test(profile.commandTopic) || !profile.commandTopic.includes('{deviceId}')) {
+      throw new HubError('CONFIG_INVALID', `profile ${profile.id}: commandTopic must contain {deviceId} and no wildcards`);
+    }
+    profile.topics.forEach((t) => sources.add(t));
+  }
+  const templates = [...sources].map(compileTemplate);
+  const fits = (levels: string[]): boolean => templates.some((t) => covers(t, levels));
+  return {
+    isPublishTopic: (topic) => !WILDCARD_OR_NUL.test(topic) && fits(topic.split('/')),
+    isPublishFilter: (filter) => !filter.includes('\0') && fits(filter.split('/')),
+  };
+}

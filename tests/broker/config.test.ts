@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { loadBrokerConfig } from '../../broker/config.js';
+
+describe('loadBrokerConfig', () => {
+  it('applies the defaults and freezes the result', () => {
+    const c = loadBrokerConfig({ PATH: '/usr/bin' });
+    expect(c).toEqual({
+      host: '127.0.0.1',
+      mqttPort: 1883,
+      wsPort: 9001,
+      limits: { maxPayloadBytes: 65536, maxPacketBytes: 262144, maxTopicLength: 256, maxTopicLevels: 8 },
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.limits)).toBe(true);
+  });
+
+  it('reads every variable; an empty value means the default, not 0', () => {
+    const c = loadBrokerConfig({
+      MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '', MQTT_MAX_PAYLOAD_BYTES: '1000',
+      MQTT_MAX_PACKET_BYTES: '2000', MQTT_MAX_TOPIC_LENGTH: '64', MQTT_MAX_TOPIC_LEVELS: '4',
+    });
+    expect(c).toEqual({ host: '0.0.0.0', mqttPort: 0, wsPort: 9001, limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 } });
+  });
+
+  it('names every bad variable', () => {
+    expect(() => loadBrokerConfig({ MQTT_PORT: '0x10', MQTT_WS_PORT: '70000', MQTT_MAX_TOPIC_LEVELS: '101' })).toThrow(
+      /MQTT_PORT: must be a whole number[\s\S]*MQTT_WS_PORT[\s\S]*MQTT_MAX_TOPIC_LEVELS/,
+    );
+    expect(() => loadBrokerConfig({ MQTT_MAX_PAYLOAD_BYTES: '5000', MQTT_MAX_PACKET_BYTES: '4000' })).toThrow(/MQTT_MAX_PAYLOAD_BYTES: must not exceed/);
+  });
+});
