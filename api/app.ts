@@ -1,0 +1,50 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createSerializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { auth } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { registerDocs } from './docs.js';
+import { problemHandling } from './problem.js';
+import { deviceDataRoutes } from './routes/device-data.js';
+import { deviceRoutes } from './routes/devices.js';
+import { healthRoutes } from './routes/health.js';
+import { ingestStatsRoutes } from './routes/ingest-stats.js';
+import { profileRoutes } from './routes/profiles.js';
+import { siteRoutes } from './routes/sites.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { vendorRoutes } from './routes/vendors.js';
+
+export type { ApiDeps } from './deps.js';
+
+// Message ids are 64-bit; DTOs already carry them as strings, this guards any bigint left over.
+const serializerCompiler = createSerializerCompiler({ replacer: (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value) });
+
+/**
+ * The HTTP API, built but not listening: the composition root calls listen(), tests call
+ * inject(). The deps stay owned by the caller; closing the app does not close them.
+ */
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Typed as fastify's logger so the instance keeps the default generics route plugins expect.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Bodies are small JSON documents; anything larger is a mistake or an attack.
+    bodyLimit: 256 * 1024,
+    // Route params are SafeIds; this only bounds the router's work on hostile URLs.
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(problemHandling);
+  await registerDocs(app);
+  await app.register(auth, { verifyToken: deps.registry.verifyToken, now: deps.now });
+
+  await app.register(healthRoutes, { deps });
+  await app.register(profileRoutes, { deps });
+  await app.register(siteRoutes, { deps });
+  await app.register(vendorRoutes, { deps });
+  await app.register(deviceRoutes, { deps });
+  await app.register(deviceDataRoutes, { deps });
+  await app.register(tokenRoutes, { deps });
+  if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
+  return app;
+}

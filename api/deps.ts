@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { ProfileSet } from '../device-profiles/load.js';
+import type { TelemetryStore } from '../kernel/ports.js';
+import type { Registry } from '../kernel/registry.js';
+import type { RejectionCode } from '../kernel/telemetry.js';
+import type { TokenRegistry } from '../kernel/tokens.js';
+
+/** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
+export interface IngestStatsSnapshot {
+  readonly received: number;
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly storedMessages: number;
+  readonly duplicates: number;
+  readonly batches: number;
+  readonly failedMessages: number;
+  readonly largestBatch: number;
+  readonly rejectedByCode: Readonly<Partial<Record<RejectionCode, number>>>;
+}
+
+/** Everything the API needs; the composition root builds it and owns its lifetime. */
+export interface ApiDeps {
+  readonly registry: Registry & TokenRegistry;
+  readonly store: TelemetryStore;
+  readonly profiles: ProfileSet;
+  readonly logger: Logger;
+  /** Extra readiness check (e.g. the broker is listening); /readyz fails when it throws. */
+  readonly ready?: () => Promise<void>;
+  /** When given, GET /v1/ingest/stats shows these counters. */
+  readonly ingestStats?: () => IngestStatsSnapshot;
+  /** Clock for token expiry; tests pin it. */
+  readonly now?: () => number;
+}

@@ -1,0 +1,443 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HubError, isHubError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/log.js';
+import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
+import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
+
+/**
+ * A durable on-disk queue in front of a TelemetryStore, so telemetry is not lost while
+ * the store (InfluxDB) is slow or down.
+ *
+ * write() appends the batch as one JSON line to the current segment file, fsyncs, and
+ * resolves: from then on the batch survives a crash of this process. A background
+ * drainer hands batches to the inner store in order and moves past one only after the
+ * store took it, retrying with backoff while the store is unavailable. Segments are
+ * deleted once fully delivered; the delivered position is kept in cursor.json.
+ *
+ * Delivery to the inner store is at-least-once (a crash after a delivery but before the
+ * cursor is saved delivers that batch again); the inner store's exactly-once by message
+ * id turns that into exactly-once storage. Hence write() reports every new message id as
+ * stored: duplicates are only known when the batch reaches the store.
+ *
+ * Backpressure: a write that would take the queue over maxBytes is refused
+ * (STORE_UNAVAILABLE), so the broker withholds the PUBACK and the device keeps the
+ * message. onNearlyFull fires when the queue passes warnAtFraction of maxBytes.
+ *
+ * Reads go straight to the inner store, so they lag behind writes while a backlog
+ * drains. eraseParticipant first waits until what was queued before it is delivered,
+ * so queued points of that participant are erased too.
+ */
+export interface OutboxOptions {
+  readonly dir: string;
+  readonly maxBytes: number;
+  /** Default 0.8. */
+  readonly warnAtFraction?: number;
+  /** The technical alarm hook: the queue passed warnAtFraction of maxBytes, or refused a write. */
+  readonly onNearlyFull?: (usedBytes: number) => void;
+  readonly logger: Logger;
+  /** Segment file size before starting the next one; default min(16 MiB, maxBytes / 4). */
+  readonly segmentBytes?: number;
+  /** Retry delays while the inner store is unavailable; default 200 ms doubling to 30 s. */
+  readonly retry?: { readonly minMs?: number; readonly maxMs?: number };
+  /** How long eraseParticipant waits for the queue ahead of it; default 30 s. */
+  readonly eraseWaitMs?: number;
+}
+
+export type OutboxStore = TelemetryStore & { pendingBytes(): number; drained(): Promise<void> };
+
+export async function withOutbox(inner: TelemetryStore, opts: OutboxOptions): Promise<OutboxStore> {
+  if (!(opts.maxBytes > 0)) throw new HubError('CONFIG_INVALID', 'outbox maxBytes must be positive');
+  const outbox = new Outbox(inner, opts);
+  await outbox.open();
+  return outbox;
+}
+
+interface Position {
+  seg: number;
+  offset: number;
+}
+
+const SEGMENT = /^segment-(\d{12})\.ndjson$/;
+const segmentName = (n: number): string => `segment-${String(n).padStart(12, '0')}.ndjson`;
+const FORMAT = 1;
+
+class Outbox implements OutboxStore {
+  readonly #warnAt: number;
+  readonly #segmentBytes: number;
+  /** Bytes per segment file still on disk, oldest first; the last one takes appends. */
+  readonly #sizes = new Map<number, number>();
+  #read: Position = { seg: 1, offset: 0 };
+  #writeSeg = 1;
+  #writeFh: FileHandle | undefined;
+  #readFh: { seg: number; fh: FileHandle } | undefined;
+  #appends: Promise<unknown> = Promise.resolve();
+  #waiters: { at: Position; resolve: () => void }[] = [];
+  /** Set while the drainer waits for an append; appends and close() call it. */
+  #wake: (() => void) | undefined;
+  #wakeSleep: (() => void) | undefined;
+  #drainer: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #alarmed = false;
+  #broken: Error | undefined;
+
+  constructor(
+    private readonly inner: TelemetryStore,
+    private readonly o: OutboxOptions,
+  ) {
+    this.#warnAt = (o.warnAtFraction ?? 0.8) * o.maxBytes;
+    this.#segmentBytes = o.segmentBytes ?? Math.max(1, Math.min(16 * 1024 * 1024, Math.floor(o.maxBytes / 4)));
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.o.dir, { recursive: true });
+    const segs = (await readdir(this.o.dir)).flatMap((f) => (SEGMENT.test(f) ? [Number(SEGMENT.exec(f)![1])] : [])).sort((a, b) => a - b);
+    const cursor = await this.#loadCursor();
+    for (const seg of segs) {
+      // Older than the cursor: delivered, left over from a crash before its deletion.
+      if (cursor && seg < cursor.seg) await rm(this.#path(seg), { force: true });
+      else this.#sizes.set(seg, (await stat(this.#path(seg))).size);
+    }
+    const first = [...this.#sizes.keys()][0];
+    const last = [...this.#sizes.keys()].pop();
+    if (first === undefined || last === undefined) {
+      this.#read = { seg: cursor?.seg ?? 1, offset: 0 };
+      this.#writeSeg = this.#read.seg;
+      this.#sizes.set(this.#writeSeg, 0);
+    } else {
+      this.#read = cursor && cursor.seg === first ? { seg: first, offset: Math.min(cursor.offset, this.#sizes.get(first)!) } : { seg: first, offset: 0 };
+      this.#writeSeg = last;
+      await this.#repairTail(last);
+    }
+    this.#writeFh = await open(this.#path(this.#writeSeg), 'a');
+    await this.#syncDir();
+    if (this.pendingBytes() > 0) this.o.logger.info({ pendingBytes: this.pendingBytes(), dir: this.o.dir }, 'outbox: delivering batches queued before the restart');
+    this.#checkAlarm();
+    this.#drainer = this.#drain();
+  }
+
+  // ---- TelemetryStore ----
+
+  write(batch: IngestBatch): Promise<WriteResult> {
+    try {
+      this.#assertOpen(); // checked now: a write accepted before close() still completes
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = this.#appends.then(() => this.#append(batch));
+    this.#appends = run.catch(() => undefined);
+    return run;
+  }
+
+  points(query: PointQuery): AsyncIterable<Point> {
+    return this.inner.points(query);
+  }
+
+  aggregate(query: BucketQuery): Promise<Bucket[]> {
+    return this.inner.aggregate(query);
+  }
+
+  rejections(query: RejectionQuery): Promise<Rejection[]> {
+    return this.inner.rejections(query);
+  }
+
+  rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]> {
+    return this.inner.rejectionCounts(query);
+  }
+
+  async eraseParticipant(participantId: string): Promise<number> {
+    this.#assertOpen();
+    const waitMs = this.o.eraseWaitMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HubError('STORE_UNAVAILABLE', `queued telemetry not yet stored after ${waitMs} ms; erasure not started, try again`)),
+        waitMs,
+      );
+    });
+    try {
+      await Promise.race([this.drained(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.inner.eraseParticipant(participantId);
+  }
+
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    await this.inner.ping();
+  }
+
+  pendingBytes(): number {
+    let total = -this.#read.offset;
+    for (const [seg, size] of this.#sizes) if (seg >= this.#read.seg) total += size;
+    return total;
+  }
+
+  /** Resolves once every batch written before this call has been delivered (or dead-lettered). */
+  drained(): Promise<void> {
+    const at = { seg: this.#writeSeg, offset: this.#sizes.get(this.#writeSeg) ?? 0 };
+    if (reached(this.#read, at)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ at, resolve }));
+  }
+
+  /** Stops delivering (the queue stays on disk for the next open) and closes the inner store. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#appends;
+      this.#wake?.();
+      this.#wakeSleep?.();
+      await this.#drainer;
+      await this.#writeFh?.close();
+      await this.#readFh?.fh.close();
+      await this.inner.close();
+    })();
+    return this.#closing;
+  }
+
+  // ---- appending ----
+
+  async #append(batch: IngestBatch): Promise<WriteResult> {
+    if (this.#broken) throw new HubError('STORE_UNAVAILABLE', `outbox unusable: ${this.#broken.message}`);
+    const ids = new Set(batch.messages.map((m) => m.id));
+    const orphan = [...batch.points, ...batch.rejections].find((x) => !ids.has(x.messageId));
+    if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
+    const result = { storedMessages: ids.size, duplicateMessages: batch.messages.length - ids.size };
+    if (ids.size === 0) return result;
+
+    const line = Buffer.from(`${encode(batch)}\n`);
+    if (this.pendingBytes() + line.length > this.o.maxBytes) {
+      this.#checkAlarm(true);
+      throw new HubError('STORE_UNAVAILABLE', `outbox full: ${this.pendingBytes()} of ${this.o.maxBytes} bytes queued, the store is not keeping up`);
+    }
+    const size = this.#sizes.get(this.#writeSeg) ?? 0;
+    if (size > 0 && size + line.length > this.#segmentBytes) await this.#rotate();
+    const before = this.#sizes.get(this.#writeSeg) ?? 0;
+    const fh = this.#writeFh!;
+    try {
+      await fh.write(line);
+      await fh.datasync(); // the batch is durable before write() resolves
+    } catch (e) {
+      // Cut off a partial line so the next append starts on a line of its own.
+      await fh.truncate(before).catch((t: unknown) => (this.#broken = t as Error));
+      throw new HubError('STORE_UNAVAILABLE', `outbox append failed: ${(e as Error).message}`, { cause: e });
+    }
+    this.#sizes.set(this.#writeSeg, before + line.length);
+    this.#checkAlarm();
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+    return result;
+  }
+
+  async #rotate(): Promise<void> {
+    await this.#writeFh?.close();
+    this.#writeSeg += 1;
+    this.#sizes.set(this.#writeSeg, 0);
+    this.#writeFh = await open(this.#path(this.#writeSeg), 'a');
+    await this.#syncDir(); // the new file's directory entry is durable too
+  }
+
+  // ---- draining ----
+
+  async #drain(): Promise<void> {
+    let failures = 0;
+    while (!this.#closing) {
+      try {
+        failures = await this.#deliverNext(failures);
+      } catch (e) {
+        // Trouble with the queue files themselves: say so, wait, try again.
+        failures += 1;
+        this.o.logger.error({ err: e }, 'outbox: reading the queue failed');
+        await this.#sleep(this.#backoff(failures));
+      }
+    }
+  }
+
+  /** Delivers one batch (or waits for one); returns the count of consecutive failures. */
+  async #deliverNext(failures: number): Promise<number> {
+    const next = await this.#nextLine();
+    if (!next) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        // Re-check: an append or close() may have landed while #nextLine was finishing.
+        if (this.#closing || this.pendingBytes() > 0) resolve();
+      });
+      this.#wake = undefined;
+      return failures;
+    }
+    let batch: IngestBatch;
+    try {
+      batch = decode(next.line);
+    } catch (e) {
+      await this.#deadLetter(next.line, e);
+      await this.#advance(next.bytes);
+      return failures;
+    }
+    try {
+      await this.inner.write(batch);
+      if (failures > 0) this.o.logger.info({ failures, pendingBytes: this.pendingBytes() }, 'outbox: store is back, delivering the backlog');
+    } catch (e) {
+      if (isHubError(e) && e.code === 'STORE_UNAVAILABLE') {
+        if (failures === 0 || (failures + 1) % 20 === 0) {
+          this.o.logger.warn({ err: e, failures: failures + 1, pendingBytes: this.pendingBytes() }, 'outbox: store unavailable, queueing on disk');
+        }
+        await this.#sleep(this.#backoff(failures + 1));
+        return failures + 1;
+      }
+      // Anything else will fail the same way every time: keep it aside, go on.
+      await this.#deadLetter(next.line, e);
+    }
+    await this.#advance(next.bytes);
+    return 0;
+  }
+
+  /** The next undelivered line, moving past (and deleting) fully delivered segments. */
+  async #nextLine(): Promise<{ line: string; bytes: number } | undefined> {
+    for (;;) {
+      const { seg, offset } = this.#read;
+      const size = this.#sizes.get(seg) ?? 0;
+      if (offset < size) break;
+      if (seg >= this.#writeSeg) return undefined;
+      if (this.#readFh?.seg === seg) await this.#readFh.fh.close();
+      this.#readFh = undefined;
+      this.#sizes.delete(seg);
+      this.#read = { seg: seg + 1, offset: 0 };
+      await this.#saveCursor();
+      await rm(this.#path(seg), { force: true });
+    }
+    const { seg, offset } = this.#read;
+    if (this.#readFh?.seg !== seg) {
+      await this.#readFh?.fh.close();
+      this.#readFh = { seg, fh: await open(this.#path(seg), 'r') };
+    }
+    let buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const { bytesRead } = await this.#readFh.fh.read(buf, 0, buf.length, offset);
+      const nl = buf.subarray(0, bytesRead).indexOf(10);
+      if (nl >= 0) return { line: buf.subarray(0, nl).toString('utf8'), bytes: nl + 1 };
+      if (bytesRead < buf.length) throw new Error(`outbox segment ${seg} has no line end after offset ${offset}`);
+      buf = Buffer.alloc(buf.length * 2);
+    }
+  }
+
+  async #advance(bytes: number): Promise<void> {
+    this.#read = { seg: this.#read.seg, offset: this.#read.offset + bytes };
+    // Not fsynced: a cursor lost in a crash only means some batches are delivered twice.
+    await this.#saveCursor();
+    this.#checkAlarm();
+    this.#waiters = this.#waiters.filter((w) => (reached(this.#read, w.at) ? (w.resolve(), false) : true));
+  }
+
+  async #deadLetter(line: string, e: unknown): Promise<void> {
+    this.o.logger.error({ err: e }, 'outbox: the store refused a batch; kept in dead-letter.ndjson, continuing with the next');
+    const entry = JSON.stringify({ failedAt: new Date().toISOString(), error: (e as Error)?.message ?? String(e), batch: line });
+    const fh = await open(join(this.o.dir, 'dead-letter.ndjson'), 'a');
+    try {
+      await fh.write(`${entry}\n`);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** A retry delay that only close() cuts short (appends do not: that would defeat the backoff). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wakeSleep = undefined;
+        resolve();
+      }, ms);
+      this.#wakeSleep = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #backoff(failures: number): number {
+    const min = this.o.retry?.minMs ?? 200;
+    const max = this.o.retry?.maxMs ?? 30_000;
+    const base = Math.min(max, min * 2 ** Math.min(failures - 1, 30));
+    return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: restarts don't stampede
+  }
+
+  // ---- bookkeeping ----
+
+  #checkAlarm(refused = false): void {
+    const used = this.pendingBytes();
+    if (!this.#alarmed && (refused || used >= this.#warnAt)) {
+      this.#alarmed = true;
+      this.o.logger.warn({ usedBytes: used, maxBytes: this.o.maxBytes }, 'outbox nearly full: the store is not keeping up');
+      this.o.onNearlyFull?.(used);
+    } else if (this.#alarmed && used < this.#warnAt / 2) {
+      this.#alarmed = false; // re-arm once the backlog has clearly shrunk
+    }
+  }
+
+  async #repairTail(seg: number): Promise<void> {
+    // A crash during an append can leave a partial last line; it was never acknowledged.
+    const data = await readFile(this.#path(seg));
+    const end = data.lastIndexOf(10) + 1;
+    if (end === data.length) return;
+    this.o.logger.warn({ seg, droppedBytes: data.length - end }, 'outbox: dropping a partial line left by a crash');
+    const fh = await open(this.#path(seg), 'r+');
+    try {
+      await fh.truncate(end);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    this.#sizes.set(seg, end);
+    if (this.#read.seg === seg) this.#read.offset = Math.min(this.#read.offset, end);
+  }
+
+  async #loadCursor(): Promise<Position | undefined> {
+    try {
+      const c = JSON.parse(await readFile(join(this.o.dir, 'cursor.json'), 'utf8')) as Position;
+      return Number.isSafeInteger(c.seg) && Number.isSafeInteger(c.offset) && c.offset >= 0 ? c : undefined;
+    } catch {
+      return undefined; // none yet, or torn: start at the oldest segment (redelivery is safe)
+    }
+  }
+
+  async #saveCursor(): Promise<void> {
+    const tmp = join(this.o.dir, 'cursor.json.tmp');
+    await writeFile(tmp, JSON.stringify(this.#read));
+    await rename(tmp, join(this.o.dir, 'cursor.json'));
+  }
+
+  async #syncDir(): Promise<void> {
+    const d = await open(this.o.dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  #path(seg: number): string {
+    return join(this.o.dir, segmentName(seg));
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new HubError('STORE_UNAVAILABLE', 'outbox is closed');
+  }
+}
+
+const reached = (read: Position, at: Position): boolean => read.seg > at.seg || (read.seg === at.seg && read.offset >= at.offset);
+
+/** One batch per line; message ids (64-bit) as decimal strings. */
+function encode(batch: IngestBatch): string {
+  return JSON.stringify({ v: FORMAT, ...batch }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function decode(line: string): IngestBatch {
+  const raw = JSON.parse(line) as { v: number } & Record<'messages' | 'points' | 'rejections', Record<string, unknown>[]>;
+  if (raw.v !== FORMAT) throw new Error(`unknown outbox line format ${String(raw.v)}`);
+  return {
+    messages: raw.messages.map((m) => ({ ...m, id: BigInt(m.id as string) })) as unknown as IngestBatch['messages'],
+    points: raw.points.map((p) => ({ ...p, messageId: BigInt(p.messageId as string) })) as unknown as Point[],
+    rejections: raw.rejections.map((r) => ({ ...r, messageId: BigInt(r.messageId as string) })) as unknown as Rejection[],
+  };
+}

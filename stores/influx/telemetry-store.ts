@@ -1,0 +1,533 @@
+import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxdata/influxdb-client';
+import { HubError } from '../../kernel/errors.js';
+import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
+import type { IngestBatch, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
+import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
+import { QueryClient, type Row } from './query-client.js';
+import { releaseSegments, type Segment } from './release.js';
+import {
+  SlotTable,
+  messageLine,
+  messageTags,
+  num,
+  pointFromRow,
+  pointLine,
+  pointTags,
+  preferredSlot,
+  rejectionFromRow,
+  rejectionLine,
+  rejectionTags,
+  selectList,
+  seriesKey,
+  who,
+  type Measurement,
+  type PointMeasurement,
+} from './schema.js';
+
+/**
+ * TelemetryStore on InfluxDB: writes through the v2 write API (/api/v2/write, via
+ * @influxdata/influxdb-client), reads with InfluxQL over the v1-compatible /query
+ * endpoint. Schema, exactly-once and limits: README.md next to this file.
+ */
+export interface InfluxStoreOptions {
+  readonly url: string;
+  readonly token: string;
+  readonly org: string;
+  readonly bucket: string;
+  /** Database (and retention policy) that /query reads; on 2.x the DBRP mapping of the bucket. */
+  readonly database: string;
+  readonly retentionPolicy?: string;
+  /** Per HTTP request. */
+  readonly timeoutMs?: number;
+  /** Rows per /query page while streaming points. */
+  readonly pageSize?: number;
+  /** How far back a redelivered *rejected* message is looked for (its receive time moves). */
+  readonly redeliveryWindowMs?: number;
+}
+
+const LINES_PER_REQUEST = 5_000;
+/** Lookup windows closer than this share one statement (InfluxQL cannot OR time ranges). */
+const CLUSTER_GAP_MS = 60_000;
+/** Terms per OR list, so no statement grows without bound. */
+const OR_CHUNK = 200;
+const DEFAULT_REJECTION_LIMIT = 100;
+/** Device times must fit InfluxDB's int64 nanoseconds. */
+const MAX_MS = Number(MAX_NS / 1_000_000n) - 1;
+
+export async function openInfluxTelemetryStore(opts: InfluxStoreOptions): Promise<TelemetryStore> {
+  for (const k of ['url', 'org', 'bucket', 'database'] as const) {
+    if (!opts[k]) throw new HubError('CONFIG_INVALID', `InfluxDB ${k} is required`);
+  }
+  new URL(opts.url); // throws on a malformed URL before anything starts
+  // Opening does not contact the server: a hub may start while InfluxDB is still down
+  // (the outbox, stores/influx/outbox.ts, queues meanwhile). ping() checks reachability.
+  return new InfluxTelemetryStore(opts);
+}
+
+type MessageEntry = IngestBatch['messages'][number];
+
+class InfluxTelemetryStore implements TelemetryStore {
+  readonly #q: QueryClient;
+  readonly #writeApi: WriteApi;
+  readonly #pageSize: number;
+  readonly #redeliveryWindowMs: number;
+  #queue: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  constructor(o: InfluxStoreOptions) {
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    this.#q = new QueryClient({ url: o.url, token: o.token, database: o.database, retentionPolicy: o.retentionPolicy, timeoutMs });
+    // No client-side retries or timed flushes: one write() = requests we await, and a
+    // failure surfaces to the caller (the outbox retries). writeFailed returning the
+    // rejection makes flush() reject with it instead of the client logging it.
+    this.#writeApi = new InfluxDB({ url: o.url, token: o.token, timeout: timeoutMs }).getWriteApi(o.org, o.bucket, 'ns', {
+      batchSize: LINES_PER_REQUEST + 1,
+      maxBatchBytes: Number.MAX_SAFE_INTEGER,
+      flushInterval: 0,
+      maxRetries: 0,
+      writeFailed: (error) => Promise.reject(error),
+    });
+    this.#pageSize = Math.max(2, o.pageSize ?? 5_000);
+    this.#redeliveryWindowMs = o.redeliveryWindowMs ?? 7 * 86_400_000;
+  }
+
+  // ---- writing ----
+
+  write(batch: IngestBatch): Promise<WriteResult> {
+    return this.#serialised(() => this.#writeBatch(batch));
+  }
+
+  async #writeBatch(batch: IngestBatch): Promise<WriteResult> {
+    const messages = uniqueMessages(batch);
+    checkBatch(batch, messages);
+    if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
+
+    const anchors = anchorsOf(batch, messages);
+    const markerSlots = new SlotTable();
+    const stored = await this.#storedMessages(messages, anchors, markerSlots);
+    const fresh = [...messages.values()].filter((m) => !stored.has(m.id));
+    const result = { storedMessages: fresh.length, duplicateMessages: batch.messages.length - fresh.length };
+    if (fresh.length === 0) return result;
+
+    const freshIds = new Set(fresh.map((m) => m.id));
+    const points = uniquePoints(batch.points.filter((p) => freshIds.has(p.messageId)));
+    const rejections = numberRejections(batch.rejections.filter((r) => freshIds.has(r.messageId)));
+    const slots = await this.#occupiedSlots(points, rejections.map(([r]) => r));
+
+    // Data first, message markers last: a crash in between leaves no marker, so the
+    // redelivery writes the same points into the same slots again (an overwrite).
+    const data = lines(() => [
+      ...points.map((p) => pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq)))),
+      ...rejections.map(([r, seq]) =>
+        rejectionLine(r, seq, slots.claim(seriesKey('rejection', rejectionTags(r)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq))),
+      ),
+    ]);
+    await this.#send(data);
+    const markers = lines(() =>
+      fresh.map((m) => {
+        const { ms, status } = anchors.get(m.id)!;
+        const slot = markerSlots.claim(seriesKey('message', messageTags(m.deviceId, status)), ms, who(m.id, 0), preferredSlot(m.id, 0));
+        return messageLine(m, status, ms, slot);
+      }),
+    );
+    await this.#send(markers);
+    return result;
+  }
+
+  /**
+   * Which of the batch's messages are already stored. A message with points has its
+   * marker at its earliest device time, which a redelivery repeats exactly; a rejected
+   * message has it at its receive time, which moves, so that one is looked for over
+   * redeliveryWindowMs. Also records the markers' slots for the new markers.
+   */
+  async #storedMessages(messages: ReadonlyMap<MessageId, MessageEntry>, anchors: ReadonlyMap<MessageId, Anchor>, slots: SlotTable): Promise<Set<MessageId>> {
+    const all = [...messages.values()];
+    const exact = lookups(
+      'message',
+      all.map((m) => ({ deviceId: m.deviceId, ms: anchors.get(m.id)!.ms })),
+      { lookbackMs: 1 },
+    );
+    const late = lookups(
+      'message',
+      all.filter((m) => anchors.get(m.id)?.status === 'rejected').map((m) => ({ deviceId: m.deviceId, ms: m.receivedAt, id: m.id })),
+      { lookbackMs: this.#redeliveryWindowMs, where: [`${ident('status')} = ${str('rejected')}`] },
+    );
+    const results = await this.#q.run([...exact, ...late]);
+    const stored = new Set<MessageId>();
+    results.forEach((rows, i) => {
+      if (i < exact.length) slots.noteRows('message', rows); // every marker near the anchors
+      for (const r of rows) {
+        const id = BigInt(r.message_id as string);
+        if (messages.has(id)) stored.add(id);
+      }
+    });
+    return stored;
+  }
+
+  /** The slots already taken around the new points' and rejections' milliseconds. */
+  async #occupiedSlots(points: readonly Point[], rejections: readonly Rejection[]): Promise<SlotTable> {
+    const probes = (kind: PointMeasurement) => points.filter((p) => p.kind === kind).map((p) => ({ deviceId: p.deviceId, ms: p.deviceTime }));
+    const parts: [Measurement, string[]][] = [
+      ['reading', lookups('reading', probes('reading'), { lookbackMs: 1 })],
+      ['event', lookups('event', probes('event'), { lookbackMs: 1 })],
+      ['rejection', lookups('rejection', rejections.map((r) => ({ deviceId: r.deviceId, ms: r.receivedAt })), { lookbackMs: 1 })],
+    ];
+    const results = await this.#q.run(parts.flatMap(([, s]) => s));
+    const slots = new SlotTable();
+    let i = 0;
+    for (const [m, statements] of parts) for (const _ of statements) slots.noteRows(m, results[i++] ?? []);
+    return slots;
+  }
+
+  async #send(data: readonly Line[]): Promise<void> {
+    for (let i = 0; i < data.length; i += LINES_PER_REQUEST) {
+      this.#writeApi.writePoints(data.slice(i, i + LINES_PER_REQUEST));
+      try {
+        await this.#writeApi.flush();
+      } catch (e) {
+        throw writeError(e);
+      }
+    }
+  }
+
+  eraseParticipant(participantId: string): Promise<number> {
+    // '' would match every unattributed point (an absent tag reads as '').
+    if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
+    const where = `${ident('participant')} = ${str(participantId)} AND ${timeRange(undefined, undefined)}`;
+    return this.#serialised(async () => {
+      const counts = await this.#q.run(['reading', 'event'].map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
+      // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). Message markers
+      // carry no participant and stay, so a redelivery remains a duplicate.
+      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
+      return counts.flat().reduce((n, r) => n + num(r.count), 0);
+    });
+  }
+
+  // ---- reading ----
+
+  async *points(query: PointQuery): AsyncGenerator<Point> {
+    this.#assertOpen();
+    const limit = checkLimit(query.limit);
+    if (limit === 0 || isEmptyFilter(query)) return;
+    const desc = query.order === 'desc';
+    const where = pointFilters(query);
+    const segments = releaseSegments(query);
+    const kinds: PointMeasurement[] = query.kind ? [query.kind] : ['reading', 'event'];
+    const streams = kinds.map((kind) => this.#scan(kind, where, segments, desc));
+    let n = 0;
+    for await (const p of mergeOrdered(streams, desc ? (a, b) => comparePoints(b, a) : comparePoints)) {
+      yield p;
+      if (++n === limit) return;
+    }
+  }
+
+  async *#scan(kind: PointMeasurement, where: readonly string[], segments: readonly Segment[], desc: boolean): AsyncGenerator<Point> {
+    for (const s of desc ? [...segments].reverse() : segments) {
+      const conds = s.participants ? [...where, anyOf('participant', s.participants)] : where;
+      for await (const row of this.#ordered(kind, conds, s.from, s.to, desc)) yield pointFromRow(kind, row);
+    }
+  }
+
+  /**
+   * Rows of one measurement in [from, to), ordered by time and, inside a millisecond, by
+   * message id and seq; fetched a page at a time so memory stays bounded. A page is cut
+   * at its last millisecond (which may continue on the next page) and continues from
+   * there: a time cursor, not OFFSET, so each page is one index seek.
+   */
+  async *#ordered(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean): AsyncGenerator<Row> {
+    let lo = from;
+    let hi = to;
+    for (;;) {
+      if (lo !== undefined && hi !== undefined && lo >= hi) return;
+      const rows = await this.#select(m, where, lo, hi, desc, this.#pageSize);
+      if (rows.length < this.#pageSize) return yield* sortedByMs(rows, desc);
+      const edge = num(rows[rows.length - 1]!.time);
+      if (num(rows[0]!.time) === edge) {
+        // A whole page inside one millisecond: read that millisecond unpaged.
+        yield* sortedByMs(await this.#select(m, where, edge, edge + 1, desc, undefined), desc);
+        if (desc) hi = edge;
+        else lo = edge + 1;
+      } else {
+        yield* sortedByMs(rows.filter((r) => r.time !== edge), desc);
+        if (desc) hi = edge + 1;
+        else lo = edge;
+      }
+    }
+  }
+
+  async #select(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean, limit: number | undefined): Promise<Row[]> {
+    this.#assertOpen();
+    const cond = [...where, timeRange(from, to)].join(' AND ');
+    const q = `SELECT ${selectList(m).map(ident).join(', ')} FROM ${ident(m)} WHERE ${cond} ORDER BY time ${desc ? 'DESC' : 'ASC'}${limit ? ` LIMIT ${limit}` : ''}`;
+    const [rows = []] = await this.#q.run([q]);
+    return rows;
+  }
+
+  async aggregate(query: BucketQuery): Promise<Bucket[]> {
+    this.#assertOpen();
+    if (!Number.isSafeInteger(query.bucketMs) || query.bucketMs <= 0) throw new HubError('VALIDATION_FAILED', 'bucketMs must be a positive integer');
+    const limit = checkLimit(query.limit);
+    if (query.kind === 'event' || limit === 0 || isEmptyFilter(query)) return []; // readings only
+    const where = pointFilters(query);
+    const v = ident('value');
+    // One statement per release segment; buckets cut by a segment edge are summed back up.
+    const statements = releaseSegments(query).map((s) => {
+      const conds = [...where, ...(s.participants ? [anyOf('participant', s.participants)] : []), timeRange(s.from, s.to)];
+      return `SELECT count(${v}) AS "count", min(${v}) AS "min", max(${v}) AS "max", sum(${v}) AS "sum" FROM ${ident('reading')}
+        WHERE ${conds.join(' AND ')} GROUP BY time(${query.bucketMs}ms), ${ident('device')}, ${ident('name')} fill(none)`;
+    });
+    const merged = new Map<string, Omit<Bucket, 'mean'>>();
+    for (const r of (await this.#q.run(statements)).flat()) {
+      const b = { start: num(r.time), deviceId: String(r.device), name: String(r.name), count: num(r.count), min: num(r.min), max: num(r.max), sum: num(r.sum) };
+      const key = JSON.stringify([b.start, b.deviceId, b.name]);
+      const had = merged.get(key);
+      merged.set(key, had ? { ...b, count: had.count + b.count, min: Math.min(had.min, b.min), max: Math.max(had.max, b.max), sum: had.sum + b.sum } : b);
+    }
+    const dir = query.order === 'desc' ? -1 : 1;
+    const buckets = [...merged.values()]
+      .map((b) => ({ ...b, mean: b.sum / b.count }))
+      .sort((a, b) => dir * (a.start - b.start) || cmp(a.deviceId, b.deviceId) || cmp(a.name, b.name));
+    return limit === undefined ? buckets : buckets.slice(0, limit);
+  }
+
+  async rejections(query: RejectionQuery): Promise<Rejection[]> {
+    this.#assertOpen();
+    const limit = checkLimit(query.limit) ?? DEFAULT_REJECTION_LIMIT;
+    if (limit === 0 || query.deviceIds?.length === 0) return [];
+    const where = query.deviceIds ? [anyOf('device', query.deviceIds)] : [];
+    const out: Rejection[] = [];
+    for await (const row of this.#ordered('rejection', where, checkTime(query.from), checkTime(query.to), true)) {
+      out.push(rejectionFromRow(row));
+      if (out.length === limit) break;
+    }
+    return out;
+  }
+
+  async rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]> {
+    this.#assertOpen();
+    if (query.deviceIds?.length === 0) return [];
+    const conds = [...(query.deviceIds ? [anyOf('device', query.deviceIds)] : []), timeRange(checkTime(query.from), checkTime(query.to))];
+    const [rows = []] = await this.#q.run([
+      `SELECT count(${ident('seq')}) AS "count" FROM ${ident('rejection')} WHERE ${conds.join(' AND ')} GROUP BY ${ident('device')}, ${ident('code')}`,
+    ]);
+    return rows
+      .map((r) => ({ deviceId: String(r.device), code: String(r.code) as RejectionCode, count: num(r.count) }))
+      .sort((a, b) => cmp(a.deviceId, b.deviceId) || cmp(a.code, b.code));
+  }
+
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    await this.#q.ping();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#queue; // let accepted writes finish rather than cut them off
+      this.#writeApi.dispose();
+    })();
+    return this.#closing;
+  }
+
+  #serialised<T>(task: () => Promise<T>): Promise<T> {
+    try {
+      this.#assertOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // One writer at a time: the stored-message lookup and the slot choice of a batch
+    // must not interleave with another batch's.
+    const run = this.#queue.then(task);
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new HubError('STORE_UNAVAILABLE', 'telemetry store is closed');
+  }
+}
+
+// ---- batch checks ----
+
+interface Anchor {
+  readonly ms: number;
+  readonly status: 'accepted' | 'rejected';
+}
+
+/** One entry per message id: a message listed twice in a batch is stored once. */
+function uniqueMessages(batch: IngestBatch): Map<MessageId, MessageEntry> {
+  const out = new Map<MessageId, MessageEntry>();
+  for (const m of batch.messages) if (!out.has(m.id)) out.set(m.id, m);
+  return out;
+}
+
+/** Refuses, before anything is written, batches that could not be stored faithfully. */
+function checkBatch(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageEntry>): void {
+  const orphan = batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
+  if (orphan) {
+    throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
+  }
+  const times = [...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]), ...batch.rejections.map((r) => r.receivedAt), ...batch.messages.map((m) => m.receivedAt)];
+  const bad = times.find((t) => !Number.isSafeInteger(t) || Math.abs(t) > MAX_MS);
+  if (bad !== undefined) throw new HubError('VALIDATION_FAILED', `batch refused: time ${bad} is not a whole epoch millisecond InfluxDB can store`);
+}
+
+/** Where each message's marker lives: earliest device time of its points, else receive time. */
+function anchorsOf(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageEntry>): Map<MessageId, Anchor> {
+  const out = new Map<MessageId, Anchor>();
+  for (const p of batch.points) {
+    const had = out.get(p.messageId);
+    if (!had || p.deviceTime < had.ms) out.set(p.messageId, { ms: p.deviceTime, status: 'accepted' });
+  }
+  for (const m of messages.values()) if (!out.has(m.id)) out.set(m.id, { ms: m.receivedAt, status: 'rejected' });
+  return out;
+}
+
+/** The same (message, seq) twice in one batch is one point. */
+function uniquePoints(points: readonly Point[]): Point[] {
+  const seen = new Set<string>();
+  return points.filter((p) => {
+    const k = who(p.messageId, p.seq);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+/** Numbers each message's rejections 0, 1, ... (the seq that keeps them apart). */
+function numberRejections(rejections: readonly Rejection[]): [Rejection, number][] {
+  const next = new Map<MessageId, number>();
+  return rejections.map((r) => {
+    const seq = next.get(r.messageId) ?? 0;
+    next.set(r.messageId, seq + 1);
+    return [r, seq];
+  });
+}
+
+function lines(build: () => Line[]): Line[] {
+  try {
+    return build();
+  } catch (e) {
+    throw new HubError('VALIDATION_FAILED', `batch refused: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+interface Probe {
+  readonly deviceId: string;
+  readonly ms: number;
+  /** When given, only rows of these message ids are selected. */
+  readonly id?: MessageId;
+}
+
+/**
+ * SELECT statements for what is stored in [ms - lookbackMs + 1, ms + 1) of each probe's
+ * device. As InfluxQL cannot OR time ranges, nearby windows (CLUSTER_GAP_MS) merge into
+ * one range per statement; device and id lists are chunked.
+ */
+function lookups(m: Measurement, probes: readonly Probe[], o: { lookbackMs: number; where?: readonly string[] }): string[] {
+  if (probes.length === 0) return [];
+  const windows = probes.map((p) => [p.ms - o.lookbackMs + 1, p.ms + 1] as const).sort((a, b) => a[0] - b[0]);
+  const ranges: [number, number][] = [];
+  for (const [a, b] of windows) {
+    const last = ranges[ranges.length - 1];
+    if (last && a <= last[1] + CLUSTER_GAP_MS) last[1] = Math.max(last[1], b);
+    else ranges.push([a, b]);
+  }
+  const devices = chunks([...new Set(probes.map((p) => p.deviceId))]);
+  const byId = probes.every((p) => p.id !== undefined);
+  const ids = byId ? chunks([...new Set(probes.map((p) => String(p.id)))]) : [undefined];
+  const cols = selectList(m).map(ident).join(', ');
+  return ranges.flatMap(([a, b]) =>
+    devices.flatMap((d) =>
+      ids.map((i) => {
+        const conds = [...(o.where ?? []), anyOf('device', d), ...(i ? [anyOf('message_id', i)] : []), timeRange(a, b)];
+        return `SELECT ${cols} FROM ${ident(m)} WHERE ${conds.join(' AND ')}`;
+      }),
+    ),
+  );
+}
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += OR_CHUNK) out.push(xs.slice(i, i + OR_CHUNK));
+  return out;
+}
+
+function writeError(e: unknown): HubError {
+  // 400 (bad line protocol, field type conflict, partial write), 413 (too large) and 422
+  // (outside retention) will fail again: the batch itself is the problem. All else
+  // (network, timeouts, 5xx, 401/403/404 of a not yet configured server) may pass later.
+  if (e instanceof HttpError && [400, 413, 422].includes(e.statusCode)) {
+    return new HubError('VALIDATION_FAILED', `InfluxDB refused the write (${e.statusCode}): ${e.body ?? e.message}`, { cause: e });
+  }
+  return new HubError('STORE_UNAVAILABLE', `InfluxDB write failed: ${(e as Error).message}`, { cause: e });
+}
+
+// ---- query helpers ----
+
+function checkLimit(limit: number | undefined): number | undefined {
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new HubError('VALIDATION_FAILED', 'limit must be a non-negative integer');
+  return limit;
+}
+
+function checkTime(t: number | undefined): number | undefined {
+  if (t !== undefined && !Number.isFinite(t)) throw new HubError('VALIDATION_FAILED', 'from/to must be finite epoch milliseconds');
+  return t;
+}
+
+/** An empty deviceIds or names list is a filter that matches nothing. */
+const isEmptyFilter = (q: PointQuery): boolean => q.deviceIds?.length === 0 || q.names?.length === 0;
+
+function pointFilters(q: PointQuery): string[] {
+  checkTime(q.from);
+  checkTime(q.to);
+  const where: string[] = [];
+  if (q.deviceIds) where.push(anyOf('device', q.deviceIds));
+  if (q.names) where.push(anyOf('name', q.names));
+  if (q.trialId !== undefined) where.push(`${ident('trial')} = ${str(q.trialId)}`);
+  if (q.family !== undefined) where.push(`${ident('family')} = ${str(q.family)}`);
+  return where;
+}
+
+/** Port order inside one millisecond: message id as unsigned 64-bit, then seq. */
+function compareRows(a: Row, b: Row): number {
+  return cmp(BigInt(a.message_id as string), BigInt(b.message_id as string)) || num(a.seq) - num(b.seq);
+}
+
+/** Rows arrive in time order; this orders each millisecond's rows by the port's tie-break. */
+function* sortedByMs(rows: readonly Row[], desc: boolean): Generator<Row> {
+  for (let i = 0; i < rows.length; ) {
+    let j = i + 1;
+    while (j < rows.length && rows[j]!.time === rows[i]!.time) j++;
+    const group = rows.slice(i, j).sort(desc ? (a, b) => compareRows(b, a) : compareRows);
+    yield* group;
+    i = j;
+  }
+}
+
+function comparePoints(a: Point, b: Point): number {
+  return a.deviceTime - b.deviceTime || cmp(a.messageId, b.messageId) || a.seq - b.seq;
+}
+
+function cmp<T extends string | bigint>(a: T, b: T): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Merges already ordered streams; closes them all when the reader stops early. */
+async function* mergeOrdered<T>(streams: readonly AsyncGenerator<T>[], order: (a: T, b: T) => number): AsyncGenerator<T> {
+  const heads: (IteratorResult<T> | undefined)[] = [];
+  try {
+    for (const s of streams) heads.push(await s.next());
+    for (;;) {
+      let best = -1;
+      heads.forEach((h, i) => {
+        if (h && !h.done && (best < 0 || order(h.value, (heads[best] as IteratorYieldResult<T>).value) < 0)) best = i;
+      });
+      if (best < 0) return;
+      yield (heads[best] as IteratorYieldResult<T>).value;
+      heads[best] = await streams[best]!.next();
+    }
+  } finally {
+    await Promise.all(streams.map((s) => s.return(undefined)));
+  }
+}

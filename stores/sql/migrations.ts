@@ -1,0 +1,97 @@
+import type { SqlClient } from './sql-client.js';
+
+/**
+ * Numbered, append-only schema migrations. A released migration is never edited: a
+ * change is a new entry. Portable SQL only (TEXT, BIGINT, BOOLEAN, INTEGER), because
+ * the same list runs on DuckDB and on PostgreSQL 15. Each statement is its own string
+ * since pg refuses several statements in one parameterised call.
+ *
+ * No FOREIGN KEY clauses, on purpose: DuckDB refuses `UPDATE ... RETURNING` (and some
+ * updates inside a transaction) on any row a foreign key points at, even when the key
+ * column is untouched, so a later table referencing devices would break
+ * setDeviceActive. References are checked by the registry inside the write
+ * transaction instead, and the registry never deletes a row.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'sites, rooms, vendors, devices',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS sites (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS rooms (
+        id TEXT PRIMARY KEY,
+        site_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        beds INTEGER NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS vendors (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY,
+        vendor_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        site_id TEXT,
+        room_id TEXT,
+        label TEXT NOT NULL,
+        active BOOLEAN NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'api tokens',
+    statements: [
+      // Bindings are JSON arrays in TEXT: portable, and they are only read into memory.
+      `CREATE TABLE IF NOT EXISTS api_tokens (
+        id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        vendor_id TEXT,
+        site_ids TEXT NOT NULL,
+        trial_ids TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT
+      )`,
+    ],
+  },
+];
+
+/** Applies every migration newer than the database, each in its own transaction. */
+export async function migrate(sql: SqlClient, now: () => number = Date.now, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await sql.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+  )`);
+  const applied = new Set((await sql.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+  const done: number[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(m.version)) continue;
+    await sql.transaction(async (tx) => {
+      for (const statement of m.statements) await tx.query(statement);
+      // The primary key makes a concurrent second migrator fail here instead of applying twice.
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now()]);
+    });
+    done.push(m.version);
+  }
+  return done;
+}

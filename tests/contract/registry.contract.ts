@@ -1,0 +1,247 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadProfiles, type ProfileSet } from '../../device-profiles/load.js';
+import type { ErrorCode } from '../../kernel/errors.js';
+import type { Registry } from '../../kernel/registry.js';
+import { verifySecret } from '../../kernel/secrets.js';
+import type { TokenRegistry } from '../../kernel/tokens.js';
+
+export type OpenRegistry = () => Promise<Registry & TokenRegistry>;
+
+/** The profile set every runner passes to its registry: the shipped vendor profiles. */
+export const contractProfiles = (): ProfileSet =>
+  loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 60_000 });
+
+const rejectsWith = async (p: Promise<unknown>, code: ErrorCode, detail?: RegExp): Promise<void> => {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err as { code?: string; message?: string },
+  );
+  expect(e, `expected ${code}`).toBeDefined();
+  expect(e!.code).toBe(code);
+  if (detail) expect(e!.message).toMatch(detail);
+};
+
+/**
+ * What every Registry & TokenRegistry adapter must do. `open` returns a fresh, empty
+ * registry each call (a new file or schema) loaded with contractProfiles().
+ */
+export function registryContract(name: string, open: OpenRegistry): void {
+  describe(`registry contract: ${name}`, () => {
+    let reg: Registry & TokenRegistry;
+    beforeEach(async () => {
+      reg = await open();
+    });
+    afterEach(async () => {
+      await reg.close();
+    });
+
+    const seed = async (): Promise<void> => {
+      await reg.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+      await reg.createSite({ id: 'site-b', name: 'Demo flat', kind: 'demo-flat' });
+      await reg.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 2 });
+      await reg.createRoom({ id: 'room-2', siteId: 'site-b', name: 'Kitchen', beds: 0 });
+      await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await reg.createVendor({ id: 'bed', name: 'BedWatch' });
+    };
+
+    describe('sites and rooms', () => {
+      it('creates, gets and lists sites', async () => {
+        const site = await reg.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+        expect(site).toMatchObject({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+        expect(typeof site.createdAt).toBe('number');
+        expect(await reg.getSite('site-a')).toEqual(site);
+        expect(await reg.getSite('nope')).toBeUndefined();
+        await reg.createSite({ id: 'site-0', name: 'Other', kind: 'other' });
+        expect((await reg.listSites()).map((s) => s.id)).toEqual(['site-0', 'site-a']);
+      });
+
+      it('refuses a duplicate id, an unsafe id and an unknown kind', async () => {
+        await reg.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+        await rejectsWith(reg.createSite({ id: 'site-a', name: 'Again', kind: 'other' }), 'CONFLICT');
+        await rejectsWith(reg.createSite({ id: 'a/b', name: 'x', kind: 'other' }), 'VALIDATION_FAILED', /^id:/);
+        await rejectsWith(reg.createSite({ id: 'ok', name: 'x', kind: 'castle' as 'other' }), 'VALIDATION_FAILED', /kind/);
+        await rejectsWith(reg.createSite({ id: 'ok', name: '  ', kind: 'other' }), 'VALIDATION_FAILED', /name/);
+      });
+
+      it('creates rooms inside an existing site and lists them per site', async () => {
+        await seed();
+        await rejectsWith(reg.createRoom({ id: 'room-9', siteId: 'nope', name: 'x', beds: 1 }), 'NOT_FOUND', /site/);
+        await rejectsWith(reg.createRoom({ id: 'room-1', siteId: 'site-b', name: 'x', beds: 1 }), 'CONFLICT');
+        await rejectsWith(reg.createRoom({ id: 'room-9', siteId: 'site-a', name: 'x', beds: -1 }), 'VALIDATION_FAILED', /beds/);
+        expect((await reg.listRooms()).map((r) => r.id)).toEqual(['room-1', 'room-2']);
+        expect(await reg.listRooms('site-b')).toEqual([expect.objectContaining({ id: 'room-2', siteId: 'site-b', beds: 0 })]);
+        expect(await reg.listRooms('nope')).toEqual([]);
+      });
+    });
+
+    describe('vendors', () => {
+      it('creates, gets, lists and refuses duplicates', async () => {
+        const v = await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
+        expect(await reg.getVendor('aqua')).toEqual(v);
+        expect(await reg.getVendor('nope')).toBeUndefined();
+        expect(await reg.listVendors()).toEqual([v]);
+        await rejectsWith(reg.createVendor({ id: 'aqua', name: 'x' }), 'CONFLICT');
+      });
+    });
+
+    describe('devices', () => {
+      it('returns a secret once, stores only its hash, and the directory answers at once', async () => {
+        await seed();
+        const { device, secret } = await reg.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1', label: 'scale' });
+        expect(device).toMatchObject({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1', label: 'scale', active: true });
+        expect(secret.length).toBeGreaterThanOrEqual(40);
+        const got = await reg.getDevice('AQ-1');
+        expect(got).toEqual(device);
+        expect(JSON.stringify(got)).not.toContain(secret);
+        expect(Object.keys(got!)).not.toContain('secretHash');
+
+        const creds = await reg.directory.credentials('AQ-1');
+        expect(creds).toMatchObject({ deviceId: 'AQ-1', profileId: 'aquascale', active: true });
+        expect(creds!.secretHash).not.toContain(secret);
+        expect(await verifySecret(secret, creds!.secretHash)).toBe(true);
+        expect(reg.directory.profileOf('AQ-1')).toBe('aquascale');
+        expect(reg.directory.attribution('AQ-1', Date.now())).toEqual({ siteId: 'site-a', roomId: 'room-1', trialId: null, participantId: null });
+        expect(await reg.directory.credentials('nope')).toBeUndefined();
+        expect(reg.directory.profileOf('nope')).toBeUndefined();
+        expect(reg.directory.attribution('nope', 0)).toEqual({ siteId: null, roomId: null, trialId: null, participantId: null });
+      });
+
+      it('checks the vendor, profile, site and room', async () => {
+        await seed();
+        const base = { id: 'D-1', vendorId: 'aqua', profileId: 'aquascale' };
+        await rejectsWith(reg.createDevice({ ...base, vendorId: 'nope' }), 'VALIDATION_FAILED', /vendorId/);
+        await rejectsWith(reg.createDevice({ ...base, profileId: 'toaster' }), 'VALIDATION_FAILED', /profileId/);
+        await rejectsWith(reg.createDevice({ ...base, siteId: 'nope' }), 'VALIDATION_FAILED', /siteId/);
+        await rejectsWith(reg.createDevice({ ...base, roomId: 'nope' }), 'VALIDATION_FAILED', /roomId/);
+        await rejectsWith(reg.createDevice({ ...base, siteId: 'site-a', roomId: 'room-2' }), 'VALIDATION_FAILED', /roomId/);
+        await rejectsWith(reg.createDevice({ ...base, id: 'has space' }), 'VALIDATION_FAILED', /^id:/);
+        expect(await reg.listDevices()).toEqual([]);
+        expect(await reg.directory.credentials('D-1')).toBeUndefined();
+      });
+
+      it('places a device by its room alone, or nowhere', async () => {
+        await seed();
+        const { device } = await reg.createDevice({ id: 'D-1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-2' });
+        expect(device).toMatchObject({ siteId: 'site-b', roomId: 'room-2' });
+        const { device: loose } = await reg.createDevice({ id: 'D-2', vendorId: 'aqua', profileId: 'aquascale' });
+        expect(loose).toMatchObject({ siteId: null, roomId: null, label: '' });
+      });
+
+      it('refuses a duplicate id', async () => {
+        await seed();
+        await reg.createDevice({ id: 'D-1', vendorId: 'aqua', profileId: 'aquascale' });
+        await rejectsWith(reg.createDevice({ id: 'D-1', vendorId: 'bed', profileId: 'bedwatch-senml' }), 'CONFLICT');
+        expect(reg.directory.profileOf('D-1')).toBe('aquascale');
+      });
+
+      it('rotates the secret: the old one stops working at once', async () => {
+        await seed();
+        const { secret: old } = await reg.createDevice({ id: 'D-1', vendorId: 'aqua', profileId: 'aquascale' });
+        const fresh = await reg.rotateDeviceSecret('D-1');
+        expect(fresh).not.toBe(old);
+        const { secretHash } = (await reg.directory.credentials('D-1'))!;
+        expect(await verifySecret(fresh, secretHash)).toBe(true);
+        expect(await verifySecret(old, secretHash)).toBe(false);
+        await rejectsWith(reg.rotateDeviceSecret('nope'), 'NOT_FOUND');
+      });
+
+      it('deactivates and reactivates, and the directory follows', async () => {
+        await seed();
+        await reg.createDevice({ id: 'D-1', vendorId: 'aqua', profileId: 'aquascale' });
+        expect(await reg.setDeviceActive('D-1', false)).toMatchObject({ id: 'D-1', active: false });
+        expect((await reg.directory.credentials('D-1'))!.active).toBe(false);
+        expect((await reg.getDevice('D-1'))!.active).toBe(false);
+        await reg.setDeviceActive('D-1', true);
+        expect((await reg.directory.credentials('D-1'))!.active).toBe(true);
+        await rejectsWith(reg.setDeviceActive('nope', false), 'NOT_FOUND');
+      });
+
+      it('lists by vendor and by site', async () => {
+        await seed();
+        await reg.createDevice({ id: 'D-2', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
+        await reg.createDevice({ id: 'D-1', vendorId: 'bed', profileId: 'bedwatch-senml', siteId: 'site-a' });
+        await reg.createDevice({ id: 'D-3', vendorId: 'bed', profileId: 'bedwatch-senml', siteId: 'site-b' });
+        const ids = async (f?: { vendorId?: string; siteId?: string }) => (await reg.listDevices(f)).map((d) => d.id);
+        expect(await ids()).toEqual(['D-1', 'D-2', 'D-3']);
+        expect(await ids({ vendorId: 'bed' })).toEqual(['D-1', 'D-3']);
+        expect(await ids({ siteId: 'site-a' })).toEqual(['D-1', 'D-2']);
+        expect(await ids({ vendorId: 'bed', siteId: 'site-a' })).toEqual(['D-1']);
+      });
+    });
+
+    describe('tokens', () => {
+      it('issues a token that verifies to its principal, per role', async () => {
+        await seed();
+        const now = Date.now();
+        const admin = await reg.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
+        const vendor = await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'aqua', expiresAt: null });
+        const clinician = await reg.issueToken({ role: 'clinician', siteIds: ['site-a', 'site-a'], label: 'nurse', expiresAt: null });
+        const researcher = await reg.issueToken({ role: 'researcher', trialIds: ['trial-1'], label: 'study', expiresAt: null });
+        expect(await reg.verifyToken(admin.token, now)).toEqual({ role: 'admin', tokenId: admin.id });
+        expect(await reg.verifyToken(vendor.token, now)).toEqual({ role: 'vendor', tokenId: vendor.id, vendorId: 'aqua' });
+        expect(await reg.verifyToken(clinician.token, now)).toEqual({ role: 'clinician', tokenId: clinician.id, siteIds: ['site-a'] });
+        expect(await reg.verifyToken(researcher.token, now)).toEqual({ role: 'researcher', tokenId: researcher.id, trialIds: ['trial-1'] });
+        expect(await reg.verifyToken('not-a-token', now)).toBeUndefined();
+        expect(await reg.verifyToken('', now)).toBeUndefined();
+      });
+
+      it('binds each role to exactly its own scope', async () => {
+        await seed();
+        const t = (p: object) => reg.issueToken({ label: 'x', expiresAt: null, ...p } as Parameters<TokenRegistry['issueToken']>[0]);
+        await rejectsWith(t({ role: 'vendor' }), 'VALIDATION_FAILED', /vendorId/);
+        await rejectsWith(t({ role: 'vendor', vendorId: 'nope' }), 'VALIDATION_FAILED', /vendorId/);
+        await rejectsWith(t({ role: 'admin', vendorId: 'aqua' }), 'VALIDATION_FAILED', /vendorId/);
+        await rejectsWith(t({ role: 'clinician', siteIds: [] }), 'VALIDATION_FAILED', /siteIds/);
+        await rejectsWith(t({ role: 'clinician', siteIds: ['nope'] }), 'VALIDATION_FAILED', /siteIds/);
+        await rejectsWith(t({ role: 'researcher' }), 'VALIDATION_FAILED', /trialIds/);
+        await rejectsWith(t({ role: 'root' }), 'VALIDATION_FAILED', /role/);
+        await rejectsWith(t({ role: 'admin', expiresAt: Date.now() - 1 }), 'VALIDATION_FAILED', /expiresAt/);
+        expect(await reg.listTokens()).toEqual([]);
+      });
+
+      it('stops verifying at expiry and after revocation', async () => {
+        const issuedAt = Date.now();
+        const expiresAt = issuedAt + 60_000;
+        const t = await reg.issueToken({ role: 'admin', label: 'short', expiresAt });
+        expect(await reg.verifyToken(t.token, expiresAt - 1)).toBeDefined();
+        expect(await reg.verifyToken(t.token, expiresAt)).toBeUndefined();
+
+        const r = await reg.issueToken({ role: 'admin', label: 'revoked', expiresAt: null });
+        await reg.revokeToken(r.id);
+        expect(await reg.verifyToken(r.token, Date.now())).toBeUndefined();
+        await reg.revokeToken(r.id); // again: a no-op
+        await rejectsWith(reg.revokeToken('tok-nope'), 'NOT_FOUND');
+      });
+
+      it('lists tokens without their values or digests', async () => {
+        await seed();
+        const t = await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'aqua ci', expiresAt: null });
+        await reg.revokeToken(t.id);
+        const listed = await reg.listTokens();
+        expect(listed).toEqual([
+          expect.objectContaining({ id: t.id, role: 'vendor', vendorId: 'aqua', label: 'aqua ci', expiresAt: null, siteIds: [], trialIds: [] }),
+        ]);
+        expect(typeof listed[0]!.revokedAt).toBe('number');
+        const text = JSON.stringify(listed);
+        expect(text).not.toContain(t.token);
+        expect(text).not.toMatch(/digest/i);
+      });
+
+      it('knows whether a usable admin token exists', async () => {
+        await seed();
+        expect(await reg.hasAdminToken()).toBe(false);
+        await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'v', expiresAt: null });
+        expect(await reg.hasAdminToken()).toBe(false);
+        const soon = await reg.issueToken({ role: 'admin', label: 'soon gone', expiresAt: Date.now() + 50 });
+        expect(await reg.hasAdminToken()).toBe(true);
+        await new Promise((r) => setTimeout(r, 80));
+        expect(await reg.hasAdminToken()).toBe(false);
+        const a = await reg.issueToken({ role: 'admin', label: 'a', expiresAt: null });
+        expect(await reg.hasAdminToken()).toBe(true);
+        await reg.revokeToken(a.id);
+        await reg.revokeToken(soon.id);
+        expect(await reg.hasAdminToken()).toBe(false);
+      });
+    });
+  });
+}
