@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../kernel/log.js';
+import { loadHubConfig } from '../../hub/config.js';
+import { loadBrokerConfig } from '../../broker/config.js';
+import { loadIngestConfig } from '../../ingest/config.js';
+import { loadApiConfig } from '../../api/config.js';
+import { startHub, readAdminToken, type RunningHub } from '../../hub/start.js';
+
+export interface TestHub extends RunningHub {
+  readonly dataDir: string;
+  readonly adminToken: string;
+  api(path: string, init?: { method?: string; body?: unknown; token?: string | null }): Promise<{ status: number; body: any; type: string }>;
+  dispose(): Promise<void>;
+}
+
+/** The all-in-one hub in this process, on free loopback ports and a fresh data folder. */
+export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'arena-hub-'));
+  const e = { ARENA_DATA_DIR: dataDir, MQTT_PORT: '0', MQTT_WS_PORT: '0', API_PORT: '0', LOG_LEVEL: 'silent', ...env };
+  const hub = await startHub({
+    hub: loadHubConfig(e),
+    broker: loadBrokerConfig(e),
+    ingest: loadIngestConfig(e),
+    api: loadApiConfig(e),
+    logger: createLogger(e.LOG_LEVEL),
+  });
+  const adminToken = readAdminToken(hub.adminTokenFile);
+  return {
+    ...hub,
+    dataDir,
+    adminToken,
+    async api(path, init = {}) {
+      const token = init.token === undefined ? adminToken : init.token;
+      const res = await fetch(`http://127.0.0.1:${hub.apiPort}${path}`, {
+        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      const type = res.headers.get('content-type') ?? '';
+      const text = await res.text();
+      return { status: res.status, type, body: type.includes('json') && text ? JSON.parse(text) : text };
+    },
+    async dispose() {
+      await hub.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
