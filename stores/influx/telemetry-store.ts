@@ -213,7 +213,8 @@ class InfluxTelemetryStore implements TelemetryStore {
     const where = pointFilters(query);
     const segments = releaseSegments(query);
     const kinds: PointMeasurement[] = query.kind ? [query.kind] : ['reading', 'event'];
-    const streams = kinds.map((kind) => this.#scan(kind, where, segments, desc));
+    const page = this.#pageFor(limit);
+    const streams = kinds.map((kind) => this.#scan(kind, where, segments, desc, page));
     let n = 0;
     for await (const p of mergeOrdered(streams, desc ? (a, b) => comparePoints(b, a) : comparePoints)) {
       yield p;
@@ -221,10 +222,10 @@ class InfluxTelemetryStore implements TelemetryStore {
     }
   }
 
-  async *#scan(kind: PointMeasurement, where: readonly string[], segments: readonly Segment[], desc: boolean): AsyncGenerator<Point> {
+  async *#scan(kind: PointMeasurement, where: readonly string[], segments: readonly Segment[], desc: boolean, page: number): AsyncGenerator<Point> {
     for (const s of desc ? [...segments].reverse() : segments) {
       const conds = s.participants ? [...where, anyOf('participant', s.participants)] : where;
-      for await (const row of this.#ordered(kind, conds, s.from, s.to, desc)) yield pointFromRow(kind, row);
+      for await (const row of this.#ordered(kind, conds, s.from, s.to, desc, page)) yield pointFromRow(kind, row);
     }
   }
 
@@ -234,13 +235,13 @@ class InfluxTelemetryStore implements TelemetryStore {
    * at its last millisecond (which may continue on the next page) and continues from
    * there: a time cursor, not OFFSET, so each page is one index seek.
    */
-  async *#ordered(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean): AsyncGenerator<Row> {
+  async *#ordered(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean, page: number): AsyncGenerator<Row> {
     let lo = from;
     let hi = to;
     for (;;) {
       if (lo !== undefined && hi !== undefined && lo >= hi) return;
-      const rows = await this.#select(m, where, lo, hi, desc, this.#pageSize);
-      if (rows.length < this.#pageSize) return yield* sortedByMs(rows, desc);
+      const rows = await this.#select(m, where, lo, hi, desc, page);
+      if (rows.length < page) return yield* sortedByMs(rows, desc);
       const edge = num(rows[rows.length - 1]!.time);
       if (num(rows[0]!.time) === edge) {
         // A whole page inside one millisecond: read that millisecond unpaged.
@@ -253,6 +254,11 @@ class InfluxTelemetryStore implements TelemetryStore {
         else lo = edge;
       }
     }
+  }
+
+  /** A small limit needs no big page: one more row than asked shows where its millisecond ends. */
+  #pageFor(limit: number | undefined): number {
+    return limit === undefined ? this.#pageSize : Math.max(2, Math.min(this.#pageSize, limit + 1));
   }
 
   async #select(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean, limit: number | undefined): Promise<Row[]> {
@@ -296,7 +302,7 @@ class InfluxTelemetryStore implements TelemetryStore {
     if (limit === 0 || query.deviceIds?.length === 0) return [];
     const where = query.deviceIds ? [anyOf('device', query.deviceIds)] : [];
     const out: Rejection[] = [];
-    for await (const row of this.#ordered('rejection', where, checkTime(query.from), checkTime(query.to), true)) {
+    for await (const row of this.#ordered('rejection', where, checkTime(query.from), checkTime(query.to), true, this.#pageFor(limit))) {
       out.push(rejectionFromRow(row));
       if (out.length === limit) break;
     }
@@ -489,18 +495,18 @@ function pointFilters(q: PointQuery): string[] {
   return where;
 }
 
-/** Port order inside one millisecond: message id as unsigned 64-bit, then seq. */
-function compareRows(a: Row, b: Row): number {
-  return cmp(BigInt(a.message_id as string), BigInt(b.message_id as string)) || num(a.seq) - num(b.seq);
-}
-
-/** Rows arrive in time order; this orders each millisecond's rows by the port's tie-break. */
+/** Rows arrive in time order; this orders each millisecond's rows by the port's tie-break: message id (unsigned), then seq. */
 function* sortedByMs(rows: readonly Row[], desc: boolean): Generator<Row> {
+  const dir = desc ? -1 : 1;
   for (let i = 0; i < rows.length; ) {
     let j = i + 1;
     while (j < rows.length && rows[j]!.time === rows[i]!.time) j++;
-    const group = rows.slice(i, j).sort(desc ? (a, b) => compareRows(b, a) : compareRows);
-    yield* group;
+    if (j - i === 1) yield rows[i]!;
+    else {
+      const keyed = rows.slice(i, j).map((r) => ({ id: BigInt(r.message_id as string), seq: num(r.seq), r }));
+      keyed.sort((a, b) => dir * (cmp(a.id, b.id) || a.seq - b.seq));
+      for (const k of keyed) yield k.r;
+    }
     i = j;
   }
 }

@@ -1,0 +1,24 @@
+# One image for the hub's services (broker, ingest, api); docker-compose.yml picks the
+# entry point per service with `command:`. Built from the lock file (npm ci), compiled
+# with the repo's own build script, run as the unprivileged `node` user of the base image.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-slim
+ENV NODE_ENV=production \
+    ARENA_DATA_DIR=/data
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+# Device profiles are data read at start (ARENA_PROFILES_DIR defaults to this folder).
+COPY --from=build --chown=node:node /app/device-profiles/profiles ./device-profiles/profiles
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+# The all-in-one hub; compose overrides this per service.
+CMD ["node", "dist/hub/main.js"]

@@ -1,0 +1,161 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * Static checks of docker-compose.yml, .env.example and the Dockerfile: what `docker
+ * compose config` cannot tell (pinned images, ports, paths in this repo, variables the
+ * services really read).
+ */
+const ROOT = process.cwd();
+const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+
+const Healthcheck = z.strictObject({
+  test: z.array(z.string()).min(2),
+  interval: z.string(),
+  timeout: z.string(),
+  retries: z.number().int().positive(),
+  start_period: z.string().optional(),
+});
+const Service = z
+  .strictObject({
+    image: z.string().optional(),
+    build: z.strictObject({ context: z.string(), dockerfile: z.string() }).optional(),
+    command: z.array(z.string()).optional(),
+    entrypoint: z.array(z.string()).optional(),
+    restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']),
+    depends_on: z
+      .record(z.string(), z.strictObject({ condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']) }))
+      .optional(),
+    environment: z.record(z.string(), z.string()).optional(),
+    volumes: z.array(z.string()).optional(),
+    ports: z.array(z.string()).optional(),
+    healthcheck: Healthcheck.optional(),
+  })
+  .refine((s) => s.image !== undefined || s.build !== undefined, { message: 'needs an image or a build' });
+const Compose = z.strictObject({
+  name: z.string(),
+  services: z.record(z.string(), Service),
+  volumes: z.record(z.string(), z.null()),
+});
+
+const compose = Compose.parse(parse(composeText));
+const services = Object.entries(compose.services);
+const built = services.filter(([, s]) => s.build);
+/** The hub's own services: built from this repo, run as `node dist/<name>/main.js`. */
+const HUB_SERVICES = ['broker', 'ingest', 'api'];
+
+const envExample = new Map(
+  readFileSync(join(ROOT, '.env.example'), 'utf8')
+    .split('\n')
+    .filter((l) => /^[A-Z][A-Z0-9_]*=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+);
+
+describe('docker-compose.yml', () => {
+  it('builds from this repo or uses pinned image tags', () => {
+    for (const [name, s] of services) {
+      if (s.build) {
+        expect(s.build.context, name).toBe('.');
+        expect(existsSync(join(ROOT, s.build.dockerfile)), `${name}: ${s.build.dockerfile}`).toBe(true);
+      } else {
+        const tag = /^[^:@]+(?::([^@]+))?$/.exec(s.image ?? '')?.[1];
+        expect(tag && tag !== 'latest' && /\d/.test(tag), `${name}: image ${s.image} needs a pinned version tag`).toBeTruthy();
+      }
+    }
+    expect(built.map(([n]) => n).sort()).toEqual([...HUB_SERVICES].sort());
+  });
+
+  it('runs each hub service from its entry point, which must exist in the source', () => {
+    const missing: string[] = [];
+    for (const [name, s] of built) {
+      expect(s.command, name).toEqual(['node', `dist/${name}/main.js`]);
+      if (!existsSync(join(ROOT, name, 'main.ts'))) missing.push(`${name}/main.ts`);
+    }
+    // Fails until the entry points are written; the message says which are missing.
+    expect(missing, `entry points missing: ${missing.join(', ')}`).toEqual([]);
+  });
+
+  it('gives each hub service only variables its config.ts reads', () => {
+    const unread: string[] = [];
+    for (const [name, s] of built) {
+      const config = join(ROOT, name, 'config.ts');
+      const source = existsSync(config) ? readFileSync(config, 'utf8') : '';
+      for (const key of Object.keys(s.environment ?? {})) if (!new RegExp(`\\b${key}\\b`).test(source)) unread.push(`${name}: ${key}`);
+    }
+    expect(unread, `not read by <service>/config.ts:\n  ${unread.join('\n  ')}`).toEqual([]);
+  });
+
+  it('publishes each host port once', () => {
+    const ports = services.flatMap(([, s]) => (s.ports ?? []).map((p) => p.split(':').slice(0, -1).join(':')));
+    expect(ports.length).toBeGreaterThan(0);
+    expect(new Set(ports.map((p) => p.split(':').pop())).size).toBe(ports.length);
+  });
+
+  it('bind-mounts only paths that exist in the repo, and declares every named volume', () => {
+    for (const [name, s] of services) {
+      for (const v of s.volumes ?? []) {
+        const source = v.split(':')[0]!;
+        if (source.startsWith('.') || source.startsWith('/')) {
+          expect(source.startsWith('./'), `${name}: ${v} must be relative to the repo`).toBe(true);
+          expect(existsSync(join(ROOT, source)), `${name}: ${source}`).toBe(true);
+        } else {
+          expect(compose.volumes, `${name}: volume ${source}`).toHaveProperty(source);
+        }
+      }
+    }
+  });
+
+  it('mounts the Grafana provisioning and the dashboards where the provider looks', () => {
+    const grafana = compose.services.grafana?.volumes ?? [];
+    expect(grafana).toContain('./grafana/provisioning:/etc/grafana/provisioning:ro');
+    expect(grafana).toContain('./grafana/dashboards:/var/lib/grafana/dashboards:ro');
+  });
+
+  it('uses only ${VARS} that .env.example defines, and .env.example holds no secrets', () => {
+    // Values only (compose does not interpolate comments); $$ is an escaped, literal $.
+    const used = stringsIn(parse(composeText)).flatMap((v) => [...v.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g)].map((m) => m[1]!));
+    expect(used.length).toBeGreaterThan(0);
+    expect([...new Set(used)].filter((v) => !envExample.has(v))).toEqual([]);
+    for (const [key, value] of envExample) {
+      if (/PASSWORD|TOKEN|SECRET/.test(key)) expect(value, key).toBe('CHANGE_ME');
+    }
+  });
+
+  it('has a healthcheck on every long-running service; one-shot jobs gate their dependants', () => {
+    for (const [name, s] of services) {
+      if (s.restart === 'no') {
+        const gated = services.some(([, o]) => o.depends_on?.[name]?.condition === 'service_completed_successfully');
+        expect(gated, `${name} is one-shot; something should wait for it`).toBe(true);
+      } else expect(s.healthcheck, `${name}: healthcheck`).toBeDefined();
+      for (const dep of Object.keys(s.depends_on ?? {})) expect(compose.services, `${name} depends on ${dep}`).toHaveProperty(dep);
+    }
+  });
+
+  it('initialises InfluxDB from the environment and maps a database for InfluxQL', () => {
+    const env = compose.services.influxdb?.environment ?? {};
+    expect(env.DOCKER_INFLUXDB_INIT_MODE).toBe('setup');
+    expect(env.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN).toBe('${INFLUX_TOKEN}');
+    expect(compose.services['influxdb-dbrp']?.command?.join('\n')).toMatch(/influx v1 dbrp create/);
+  });
+});
+
+function stringsIn(x: unknown): string[] {
+  if (typeof x === 'string') return [x];
+  if (Array.isArray(x)) return x.flatMap(stringsIn);
+  if (x && typeof x === 'object') return Object.entries(x).flatMap(([k, v]) => [k, ...stringsIn(v)]);
+  return [];
+}
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  it('builds with npm ci and the build script on node:20-slim, and runs as a non-root user', () => {
+    expect(dockerfile).toMatch(/^FROM node:20-slim/m);
+    expect(dockerfile).toMatch(/RUN npm ci\b/);
+    expect(dockerfile).toMatch(/npm run build/);
+    const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].pop()?.[1];
+    expect(user && user !== 'root' && user !== '0').toBeTruthy();
+  });
+});
