@@ -42,6 +42,7 @@ export function registryContract(name: string, open: OpenRegistry): void {
       await reg.createRoom({ id: 'room-2', siteId: 'site-b', name: 'Kitchen', beds: 0 });
       await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
       await reg.createVendor({ id: 'bed', name: 'BedWatch' });
+      await reg.createTrial({ id: 'trial-1', name: 'Trial 1', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 1', period: { from: 0, to: 86_400_000 } });
     };
 
     describe('sites and rooms', () => {
@@ -194,6 +195,7 @@ export function registryContract(name: string, open: OpenRegistry): void {
         await rejectsWith(t({ role: 'clinician', siteIds: [] }), 'VALIDATION_FAILED', /siteIds/);
         await rejectsWith(t({ role: 'clinician', siteIds: ['nope'] }), 'VALIDATION_FAILED', /siteIds/);
         await rejectsWith(t({ role: 'researcher' }), 'VALIDATION_FAILED', /trialIds/);
+        await rejectsWith(t({ role: 'researcher', trialIds: ['trial-nope'] }), 'VALIDATION_FAILED', /trialIds/);
         await rejectsWith(t({ role: 'root' }), 'VALIDATION_FAILED', /role/);
         await rejectsWith(t({ role: 'admin', expiresAt: Date.now() - 1 }), 'VALIDATION_FAILED', /expiresAt/);
         expect(await reg.listTokens()).toEqual([]);
@@ -232,9 +234,7 @@ export function registryContract(name: string, open: OpenRegistry): void {
         expect(await reg.hasAdminToken()).toBe(false);
         await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'v', expiresAt: null });
         expect(await reg.hasAdminToken()).toBe(false);
-        // Expiry is checked against the clock, with no timing race: one already past, one an hour ahead.
-        await reg.issueToken({ role: 'admin', label: 'expired', expiresAt: Date.now() - 1 });
-        expect(await reg.hasAdminToken()).toBe(false);
+        // Expiry itself is covered by "stops verifying at expiry"; here no timing race.
         const soon = await reg.issueToken({ role: 'admin', label: 'an hour', expiresAt: Date.now() + 3_600_000 });
         expect(await reg.hasAdminToken()).toBe(true);
         await reg.revokeToken(soon.id);
