@@ -4,6 +4,8 @@
 set -euo pipefail
 needed=(
   "mosquitto_pub mosquitto-clients"
+  "influxd influxdb"
+  "/usr/lib/postgresql/15/bin/initdb postgresql-15"
 )
 missing=()
 for entry in "${needed[@]}"; do
