@@ -1,5 +1,6 @@
 import type { Attribution, DeviceCredentials, DeviceDirectory } from '../../kernel/ports.js';
 import type { Device } from '../../kernel/registry.js';
+import { AttributionIndex } from './attribution.js';
 
 const UNATTRIBUTED: Attribution = Object.freeze({ siteId: null, roomId: null, trialId: null, participantId: null });
 
@@ -10,6 +11,8 @@ const UNATTRIBUTED: Attribution = Object.freeze({ siteId: null, roomId: null, tr
  */
 export class DeviceCache implements DeviceDirectory {
   private readonly byId = new Map<string, { device: Device; secretHash: string }>();
+
+  constructor(private readonly index: AttributionIndex = new AttributionIndex()) {}
 
   set(device: Device, secretHash: string): void {
     this.byId.set(device.id, { device, secretHash });
@@ -31,13 +34,10 @@ export class DeviceCache implements DeviceDirectory {
     return this.byId.get(deviceId)?.device.profileId;
   }
 
-  /**
-   * Where the device is placed. `at` is unused until trials and assignments exist; then
-   * it selects the assignment (trial, participant) valid at that device time.
-   */
-  attribution(deviceId: string, _at: number): Attribution {
+  /** Where the device is placed and, from trials and assignments, which trial and participant it measured at `at`. */
+  attribution(deviceId: string, at: number): Attribution {
     const device = this.byId.get(deviceId)?.device;
     if (!device) return UNATTRIBUTED;
-    return { siteId: device.siteId, roomId: device.roomId, trialId: null, participantId: null };
+    return this.index.attribute(device, at);
   }
 }

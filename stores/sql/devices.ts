@@ -3,6 +3,7 @@ import type { Device, DeviceRegistry } from '../../kernel/registry.js';
 import type { ProfileSet } from '../../device-profiles/load.js';
 import type { SqlClient } from './sql-client.js';
 import { DeviceCache } from './device-directory.js';
+import type { AttributionIndex } from './attribution.js';
 import { DeviceInput, badReference, conflict, notFound, parseInput } from './inputs.js';
 
 interface DeviceRow {
@@ -31,8 +32,8 @@ const toDevice = (r: DeviceRow): Device => ({
 });
 
 /** Devices, their MQTT secrets and the in-memory directory the broker and ingest read. */
-export async function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () => number): Promise<DeviceRegistry> {
-  const cache = new DeviceCache();
+export async function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () => number, index?: AttributionIndex): Promise<DeviceRegistry> {
+  const cache = new DeviceCache(index);
   for (const row of await sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices`)) cache.set(toDevice(row), row.secret_hash);
 
   return {

@@ -73,6 +73,85 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'trials, participants, assignments, consents',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS trials (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        protocol_ref TEXT NOT NULL,
+        starts_at BIGINT NOT NULL,
+        ends_at BIGINT NOT NULL,
+        baseline_from BIGINT,
+        baseline_to BIGINT,
+        status TEXT NOT NULL,
+        research_device_data BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS trial_vendors (
+        trial_id TEXT NOT NULL,
+        vendor_id TEXT NOT NULL,
+        PRIMARY KEY (trial_id, vendor_id)
+      )`,
+      // A participant row holds the pseudonym only: no name, birth date or national id.
+      `CREATE TABLE IF NOT EXISTS participants (
+        id TEXT PRIMARY KEY,
+        trial_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        erased_at BIGINT
+      )`,
+      `CREATE TABLE IF NOT EXISTS assignments (
+        id TEXT PRIMARY KEY,
+        trial_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        participant_id TEXT NOT NULL,
+        room_id TEXT,
+        bed INTEGER,
+        starts_at BIGINT NOT NULL,
+        ends_at BIGINT,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS consents (
+        id TEXT PRIMARY KEY,
+        participant_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        granted_at BIGINT NOT NULL,
+        withdrawn_at BIGINT,
+        form_version TEXT NOT NULL,
+        recorded_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'audit log, exports',
+    statements: [
+      // Append-only: the registry has no UPDATE or DELETE on this table. seq is the
+      // primary key, so two writers racing for the same position cannot both succeed.
+      `CREATE TABLE IF NOT EXISTS audit_log (
+        seq BIGINT PRIMARY KEY,
+        at_ms BIGINT NOT NULL,
+        actor_role TEXT NOT NULL,
+        actor_token TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS exports (
+        id TEXT PRIMARY KEY,
+        trial_id TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        vendor_id TEXT,
+        token_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        manifest TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database, each in its own transaction. */

@@ -88,14 +88,16 @@ export async function sqlTokens(sql: SqlClient, now: () => number): Promise<Toke
         revokedAt: null,
       };
       await sql.transaction(async (tx) => {
-        // A binding to a vendor or site that does not exist would be a token that sees nothing, silently.
+        // A binding to a vendor, site or trial that does not exist would be a token that sees nothing, silently.
         if (info.vendorId !== null && (await tx.query('SELECT 1 FROM vendors WHERE id = $1', [info.vendorId])).length === 0) {
           throw badReference('vendorId', 'vendor', info.vendorId);
         }
         for (const siteId of info.siteIds) {
           if ((await tx.query('SELECT 1 FROM sites WHERE id = $1', [siteId])).length === 0) throw badReference('siteIds', 'site', siteId);
         }
-        // Trials are not in the registry yet; their ids are checked for shape only.
+        for (const trialId of info.trialIds) {
+          if ((await tx.query('SELECT 1 FROM trials WHERE id = $1', [trialId])).length === 0) throw badReference('trialIds', 'trial', trialId);
+        }
         await tx.query(`INSERT INTO api_tokens (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
           info.id, digest, info.role, info.vendorId, JSON.stringify(info.siteIds), JSON.stringify(info.trialIds), info.label, info.createdAt, info.expiresAt, null,
         ]);

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
+import { sqlAuditLog } from '../stores/sql/audit-log.js';
+
+/**
+ * Verifies the audit log's hash chain offline:
+ *   node dist/audit/verify.js --data <data folder>
+ * Prints "OK <entries> entries, head <hash>" and exits 0, or names the first entry that
+ * does not verify and exits 1 (2 when the log cannot be read). DuckDB lets one process
+ * open the file, so run it while the hub is stopped; a running hub answers
+ * GET /v1/audit/verify instead.
+ */
+const USAGE = 'usage: node dist/audit/verify.js --data <data folder>';
+
+function fail(message: string): never {
+  console.error(`arena-audit: ${message}`);
+  process.exit(2);
+}
+
+let dataDir: string | undefined;
+try {
+  dataDir = parseArgs({ options: { data: { type: 'string' } }, strict: true }).values.data;
+} catch (e) {
+  fail(`${(e as Error).message}\n${USAGE}`);
+}
+if (!dataDir) fail(USAGE);
+const file = join(dataDir, 'registry.duckdb');
+if (!existsSync(file)) fail(`${file} does not exist`);
+
+let sql;
+try {
+  sql = await openDuckDbSqlClient(file);
+} catch (e) {
+  fail(`cannot open ${file} (${(e as Error).message.split('\n')[0]}); is the hub running? Stop it, or use GET /v1/audit/verify`);
+}
+try {
+  const verdict = await sqlAuditLog(sql, Date.now).verify();
+  if (verdict.ok) {
+    console.log(`OK ${verdict.entries} entries, head ${verdict.head}`);
+    process.exitCode = 0;
+  } else {
+    console.log(`BROKEN at entry ${verdict.brokenAt}: ${verdict.reason} (${verdict.entries} entries before it verify)`);
+    process.exitCode = 1;
+  }
+} catch (e) {
+  console.error(`arena-audit: cannot read the audit log: ${(e as Error).message}`);
+  process.exitCode = 2;
+} finally {
+  await sql.close();
+}

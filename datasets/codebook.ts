@@ -1,0 +1,92 @@
+import type { Profile } from '../device-profiles/schema.js';
+import { EVENTS, MEASUREMENTS } from '../kernel/measurements.js';
+import { VKP_ALERT, VKP_DISPENSE, VKP_SEVERITY } from '../kernel/vkp.js';
+import type { Cell, Column, DatasetAudience } from './columns.js';
+import { csvRecord } from './formats.js';
+
+/**
+ * What every column, measurement, unit and event code of a trial's datasets means,
+ * generated from the device profiles, so that a researcher can load a dataset without
+ * asking anyone. Deterministic: the same trial and profiles give the same codebook.
+ */
+export interface Codebook {
+  readonly trialId: string;
+  readonly audiences: readonly DatasetAudience[];
+  readonly columns: readonly { name: string; type: string; description: string; audiences: readonly DatasetAudience[] }[];
+  readonly profiles: readonly { id: string; version: string; vendor: string; model: string; family: string }[];
+  readonly measurements: readonly { name: string; label: string; unit: string; loinc: string | null; profiles: string[] }[];
+  readonly events: readonly {
+    name: string;
+    meaning: string;
+    alertCode: string | null;
+    alertDisplay: string | null;
+    dispenseCode: string | null;
+    dispenseDisplay: string | null;
+    severity: number;
+    profiles: string[];
+  }[];
+  readonly severities: readonly { code: number; display: string }[];
+  readonly codeSystems: { readonly alert: string; readonly dispense: string; readonly severity: string; readonly units: string };
+}
+
+export function buildCodebook(trialId: string, audiences: readonly DatasetAudience[], columns: readonly Column[], profiles: readonly Profile[]): Codebook {
+  const sorted = [...profiles].sort((a, b) => a.id.localeCompare(b.id));
+  const measurements = new Map<string, string[]>();
+  const events = new Map<string, Codebook['events'][number]>();
+  for (const p of sorted) {
+    for (const r of p.readings) measurements.set(r.measurement, [...new Set([...(measurements.get(r.measurement) ?? []), p.id])]);
+    for (const rule of p.events) {
+      for (const m of Object.values(rule.map)) {
+        if (!m) continue;
+        // One entry per distinct coding: two profiles may code the same event differently.
+        const key = [m.event, m.alert ?? '', m.dispense ?? '', m.severity].join('|');
+        const seen = events.get(key);
+        if (seen) {
+          if (!seen.profiles.includes(p.id)) seen.profiles.push(p.id);
+          continue;
+        }
+        events.set(key, {
+          name: m.event,
+          meaning: EVENTS[m.event] ?? '',
+          alertCode: m.alert ?? null,
+          alertDisplay: m.alert === undefined ? null : (VKP_ALERT.display.get(m.alert) ?? null),
+          dispenseCode: m.dispense ?? null,
+          dispenseDisplay: m.dispense === undefined ? null : (VKP_DISPENSE.display.get(m.dispense) ?? null),
+          severity: m.severity,
+          profiles: [p.id],
+        });
+      }
+    }
+  }
+  return {
+    trialId,
+    audiences: [...audiences],
+    columns: columns
+      .filter((c) => c.audiences.some((a) => audiences.includes(a)))
+      .map((c) => ({ name: c.name, type: c.type, description: c.description, audiences: c.audiences.filter((a) => audiences.includes(a)) })),
+    profiles: sorted.map((p) => ({ id: p.id, version: p.version, vendor: p.vendor, model: p.model, family: p.family })),
+    measurements: [...measurements.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, ids]) => {
+        const def = MEASUREMENTS[name];
+        return { name, label: def?.label ?? '', unit: def?.unit ?? '', loinc: def?.loinc ?? null, profiles: ids };
+      }),
+    events: [...events.values()].sort((a, b) => a.name.localeCompare(b.name) || a.severity - b.severity),
+    severities: [...VKP_SEVERITY.display.entries()].map(([code, display]) => ({ code: Number(code), display })).sort((a, b) => a.code - b.code),
+    codeSystems: { alert: VKP_ALERT.url, dispense: VKP_DISPENSE.url, severity: VKP_SEVERITY.url, units: 'http://unitsofmeasure.org (UCUM)' },
+  };
+}
+
+/** The same codebook as one CSV table: section, name, type, unit, code, severity, meaning, profiles. */
+export function codebookCsv(c: Codebook): string {
+  const rows: Cell[][] = [['section', 'name', 'type', 'unit', 'code', 'severity', 'meaning', 'profiles']];
+  for (const col of c.columns) rows.push(['column', col.name, col.type, null, null, null, col.description, null]);
+  for (const m of c.measurements) rows.push(['measurement', m.name, 'DOUBLE', m.unit, m.loinc === null ? null : `LOINC ${m.loinc}`, null, m.label, m.profiles.join(' ')]);
+  for (const e of c.events) {
+    const code = [e.alertCode && `VKP alert ${e.alertCode} ${e.alertDisplay ?? ''}`.trim(), e.dispenseCode && `VKP dispense ${e.dispenseCode} ${e.dispenseDisplay ?? ''}`.trim()].filter(Boolean).join('; ');
+    rows.push(['event', e.name, null, null, code || null, e.severity, e.meaning, e.profiles.join(' ')]);
+  }
+  for (const s of c.severities) rows.push(['severity', String(s.code), 'INTEGER', null, String(s.code), s.code, s.display, null]);
+  for (const p of c.profiles) rows.push(['profile', p.id, p.family, null, p.version, null, `${p.vendor} ${p.model}`, null]);
+  return rows.map(csvRecord).join('');
+}

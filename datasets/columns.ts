@@ -1,0 +1,108 @@
+import type { Point } from '../kernel/telemetry.js';
+import type { Trial } from '../kernel/trials.js';
+
+/**
+ * The columns of a trial dataset, per audience. Researchers get a per-trial pseudonym
+ * and the room; vendors get neither, nor anything else about whom or where. One list
+ * drives the CSV header, the NDJSON keys, the Parquet schema and the codebook, so they
+ * cannot drift apart.
+ */
+export type DatasetAudience = 'research' | 'vendor.telemetry';
+export type ColumnType = 'VARCHAR' | 'DOUBLE' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ';
+export type Cell = string | number | boolean | null;
+
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly description: string;
+  readonly audiences: readonly DatasetAudience[];
+}
+
+const BOTH: readonly DatasetAudience[] = ['research', 'vendor.telemetry'];
+const RESEARCH: readonly DatasetAudience[] = ['research'];
+
+export const COLUMNS: readonly Column[] = [
+  { name: 'pseudonym', type: 'VARCHAR', audiences: RESEARCH, description: 'The participant, pseudonymised for this trial and audience (HMAC-SHA256, 80 bits, hex); empty for device data (nobody assigned). Stable within the trial; unrelated to the same person in other trials.' },
+  { name: 'phase', type: 'VARCHAR', audiences: RESEARCH, description: 'baseline (inside the baseline period, nullpunktmåling), intervention (after it), pre-baseline (before it); empty when the trial has no baseline.' },
+  { name: 'room_id', type: 'VARCHAR', audiences: RESEARCH, description: 'The room the device was assigned to (or placed in) when it measured.' },
+  { name: 'device_id', type: 'VARCHAR', audiences: BOTH, description: 'The device (usually its serial number).' },
+  { name: 'profile_id', type: 'VARCHAR', audiences: BOTH, description: "The device profile that decoded the message; see the codebook's profiles for version, vendor and model." },
+  { name: 'family', type: 'VARCHAR', audiences: BOTH, description: 'Device family: fall-sensor, medication-dispenser or fluid-balance.' },
+  { name: 'kind', type: 'VARCHAR', audiences: BOTH, description: 'reading (a measured value) or event (something that happened).' },
+  { name: 'name', type: 'VARCHAR', audiences: BOTH, description: "The measurement (readings) or event type (events); see the codebook's measurements and events." },
+  { name: 'device_time', type: 'TIMESTAMPTZ', audiences: BOTH, description: 'When the device measured, by its clock, ISO 8601 UTC with milliseconds.' },
+  { name: 'received_at', type: 'TIMESTAMPTZ', audiences: BOTH, description: 'When the hub received the message, by the hub clock, ISO 8601 UTC.' },
+  { name: 'clock_skewed', type: 'BOOLEAN', audiences: BOTH, description: "true when the device clock differed from the hub's beyond the allowed skew; device_time is then less trustworthy." },
+  { name: 'value', type: 'DOUBLE', audiences: BOTH, description: 'Readings: the value in `unit`. Empty for events.' },
+  { name: 'unit', type: 'VARCHAR', audiences: BOTH, description: 'Readings: UCUM unit code (e.g. kg, mL). Empty for events.' },
+  { name: 'alert_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP alert code (e.g. 4.1 Fall), empty when none applies.' },
+  { name: 'dispense_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP medication-dispense event code, empty when none applies.' },
+  { name: 'severity', type: 'INTEGER', audiences: BOTH, description: 'Events: VKP severity 0 not reported, 10 normal, 20 moderate, 30 serious, 40 critical. Empty for readings.' },
+  { name: 'attributes', type: 'VARCHAR', audiences: BOTH, description: 'Events: extra fields from the device as a JSON object text, e.g. {"zone":"bed"}. Empty for readings.' },
+];
+
+export const columnsFor = (audience: DatasetAudience): readonly Column[] => COLUMNS.filter((c) => c.audiences.includes(audience));
+
+export interface RowContext {
+  readonly audience: DatasetAudience;
+  readonly trial: Pick<Trial, 'baseline'>;
+  /** The hub's participant id → what this audience sees. */
+  readonly pseudonym: (participantId: string) => string;
+}
+
+function phaseOf(trial: Pick<Trial, 'baseline'>, at: number): string | null {
+  const b = trial.baseline;
+  if (!b) return null;
+  if (at < b.from) return 'pre-baseline';
+  return at < b.to ? 'baseline' : 'intervention';
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The cells of one point, in the order of columnsFor(ctx.audience). */
+export function cellsOf(columns: readonly Column[], p: Point, ctx: RowContext): Cell[] {
+  const reading = p.kind === 'reading' ? p : null;
+  const event = p.kind === 'event' ? p : null;
+  const value = (name: string): Cell => {
+    switch (name) {
+      case 'pseudonym':
+        return p.participantId === null ? null : ctx.pseudonym(p.participantId);
+      case 'phase':
+        return phaseOf(ctx.trial, p.deviceTime);
+      case 'room_id':
+        return p.roomId;
+      case 'device_id':
+        return p.deviceId;
+      case 'profile_id':
+        return p.profileId;
+      case 'family':
+        return p.family;
+      case 'kind':
+        return p.kind;
+      case 'name':
+        return p.name;
+      case 'device_time':
+        return iso(p.deviceTime);
+      case 'received_at':
+        return iso(p.receivedAt);
+      case 'clock_skewed':
+        return p.clockSkewed;
+      case 'value':
+        return reading?.value ?? null;
+      case 'unit':
+        return reading?.unit ?? null;
+      case 'alert_code':
+        return event?.alertCode ?? null;
+      case 'dispense_code':
+        return event?.dispenseCode ?? null;
+      case 'severity':
+        return event?.severity ?? null;
+      case 'attributes':
+        return event ? JSON.stringify(event.attributes) : null;
+      default:
+        // A column added to COLUMNS without a value here is a bug: fail rather than export blanks.
+        throw new Error(`dataset column ${name} has no value mapping`);
+    }
+  };
+  return columns.map((c) => value(c.name));
+}

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWorld, STATES, type Who, type World } from './world.js';
+
+/**
+ * The consent matrix: every data route × every role and binding × every consent state
+ * (tests/consent/world.ts builds the arena and says what each state is). Each line is
+ * written out by hand: the exact rows a caller gets, or the status it is refused with.
+ * Nothing here recomputes the rule, so a wrong rule fails a line.
+ *
+ * Reading the labels: "<participant>/<device>"; "dev" is device data of trial TA (nobody
+ * assigned), "q" and "devB" are trial TB's participant and device data. Participants
+ * are named after their state: granted, never, wBefore, wAfter, erased, late, research
+ * (research only), vendor (vendor.telemetry only).
+ */
+type Expect = readonly string[] | 401 | 403 | 404;
+type Line = readonly [route: string, who: Who, expected: Expect];
+
+const ALL_A1 = ['dev/A1', 'granted/A1', 'late/A1', 'never/A1', 'research/A1', 'vendor/A1', 'wAfter/A1', 'wBefore/A1'];
+const ALL_B1 = ['dev/B1', 'granted/B1', 'late/B1', 'never/B1', 'research/B1', 'vendor/B1', 'wAfter/B1', 'wBefore/B1'];
+
+const DEVICE_ROUTES: readonly Line[] = [
+  // Arena staff read device data unfiltered (audited); erasure removed "erased" for everyone.
+  ['/v1/devices/A1/readings', 'admin', ALL_A1],
+  ['/v1/devices/A1/readings', 'vendorA', ['dev/A1', 'granted/A1', 'vendor/A1']],
+  ['/v1/devices/A1/readings', 'vendorB', 404], // another vendor's device is like a missing one
+  ['/v1/devices/A1/readings', 'clinician', 403],
+  ['/v1/devices/A1/readings', 'researcherA', 403],
+  ['/v1/devices/A1/readings', 'researcherB', 403],
+  ['/v1/devices/B1/events', 'admin', ALL_B1],
+  ['/v1/devices/B1/events', 'vendorB', ['dev/B1', 'granted/B1', 'vendor/B1']],
+  ['/v1/devices/B1/events', 'vendorA', 404],
+  ['/v1/devices/B1/events', 'clinician', 403],
+  ['/v1/devices/B1/events', 'researcherA', 403],
+  ['/v1/devices/A2/readings', 'admin', ['devB/A2', 'q/A2']],
+  ['/v1/devices/A2/readings', 'vendorA', ['devB/A2', 'q/A2']],
+  ['/v1/devices/A2/readings', 'vendorB', 404],
+  ['/v1/devices/A1/events', 'vendorA', []],
+  ['/v1/devices/A1/rejections', 'vendorA', []],
+  ['/v1/devices/A1/rejections', 'vendorB', 404],
+  ['/v1/devices/B1/rejections/summary', 'vendorA', 404],
+  ['/v1/devices/B1/rejections', 'researcherA', 403],
+];
+
+const DATASET_LINES: readonly Line[] = [
+  ['/v1/trials/TA/dataset', 'researcherA', ['granted/A1', 'granted/B1', 'research/A1', 'research/B1']],
+  ['/v1/trials/TA/dataset', 'vendorA', ['dev/A1', 'granted/A1', 'vendor/A1']], // only its own devices
+  ['/v1/trials/TA/dataset', 'vendorB', ['dev/B1', 'granted/B1', 'vendor/B1']],
+  ['/v1/trials/TA/dataset', 'researcherB', 404], // a researcher of TB never reads TA
+  ['/v1/trials/TA/dataset', 'admin', 403],
+  ['/v1/trials/TA/dataset', 'clinician', 403],
+  ['/v1/trials/TB/dataset', 'researcherB', ['devB/A2', 'q/A2']], // TB gives researchers device data
+  ['/v1/trials/TB/dataset', 'researcherA', 404], // a researcher of TA never reads TB
+  ['/v1/trials/TB/dataset', 'vendorA', ['devB/A2', 'q/A2']],
+  ['/v1/trials/TB/dataset', 'vendorB', 404], // not a vendor of TB
+  ['/v1/trials/TB/dataset', 'clinician', 403],
+  ['/v1/trials/TA/dataset?deviceId=B1', 'vendorA', []], // asking for another vendor's device gives nothing
+  ['/v1/trials/TA/dataset?deviceId=A1', 'researcherA', ['granted/A1', 'research/A1']],
+  ['/v1/trials/TA/dataset?kind=event', 'researcherA', ['granted/B1', 'research/B1']],
+];
+const datasetLines = (format: string): Line[] =>
+  DATASET_LINES.map(([route, who, expected]) => [`${route}${route.includes('?') ? '&' : '?'}format=${format}`, who, expected]);
+
+let w: World;
+beforeAll(async () => {
+  w = await buildWorld();
+});
+afterAll(async () => w?.dispose());
+
+describe('the consent matrix', () => {
+  it('covers every consent state', () => {
+    expect(Object.keys(STATES).sort()).toEqual(['erased', 'granted', 'late', 'never', 'research', 'vendor', 'wAfter', 'wBefore']);
+  });
+
+  for (const [route, who, expected] of DEVICE_ROUTES) {
+    it(`${who} GET ${route} → ${Array.isArray(expected) ? `[${expected.join(', ')}]` : expected}`, async () => {
+      expect(await w.labels(who, route)).toEqual(expected);
+    });
+  }
+
+  for (const format of ['csv', 'ndjson', 'parquet']) {
+    describe(format, () => {
+      for (const [route, who, expected] of datasetLines(format)) {
+        it(`${who} GET ${route} → ${Array.isArray(expected) ? `[${expected.join(', ')}]` : expected}`, async () => {
+          expect(await w.labels(who, route)).toEqual(expected);
+        });
+      }
+    });
+  }
+
+  it('refuses every data route without a token', async () => {
+    for (const url of ['/v1/devices/A1/readings', '/v1/trials/TA/dataset']) expect((await w.app.inject({ url })).statusCode).toBe(401);
+  });
+});
+
+describe('what each audience sees of a participant', () => {
+  it('a researcher sees a pseudonym, never the hub participant id; a vendor sees no participant reference at all', async () => {
+    const research = await w.call('researcherA', '/v1/trials/TA/dataset?format=ndjson');
+    const vendor = await w.call('vendorA', '/v1/trials/TA/dataset?format=ndjson');
+    const rows = research.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const pseudonyms = new Set(rows.map((r) => r.pseudonym));
+    expect(pseudonyms.size).toBe(2); // granted and research, one pseudonym each across A1 and B1
+    for (const p of pseudonyms) expect(p).toMatch(/^[0-9a-f]{20}$/);
+    for (const r of rows) expect(r).not.toHaveProperty('participant_id');
+    for (const v of vendor.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)) {
+      expect(Object.keys(v)).not.toContain('pseudonym');
+      expect(Object.keys(v)).not.toContain('room_id');
+    }
+    for (const body of [research.body, vendor.body]) {
+      for (const id of ['"granted"', '"research"', '"vendor"', 'TA', '"S"']) expect(body).not.toContain(id);
+    }
+  });
+});

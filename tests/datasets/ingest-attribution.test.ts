@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { startTestHub, type TestHub } from '../helpers/hub.js';
+import { connect, end, publish } from '../helpers/mqtt.js';
+import { parseCsv } from '../helpers/datasets.js';
+
+/**
+ * Through the real broker and ingest: attribution happens when a message is received,
+ * from the assignment valid then, and is stored with the point.
+ */
+let hub: TestHub;
+let device: MqttClient;
+let researcher: string;
+let vendor: string;
+const HOUR = 3_600_000;
+const start = Date.now() - HOUR;
+
+const weigh = (value: number) =>
+  publish(device, 'devices/AQ-9/measurements', JSON.stringify({ serial: 'AQ-9', measured_at: new Date().toISOString(), kind: 'weight', value, unit: 'kg' }));
+
+beforeAll(async () => {
+  hub = await startTestHub();
+  const ok = async (path: string, body: unknown, status = 201) => {
+    const res = await hub.api(path, { body });
+    expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(status);
+    return res.body;
+  };
+  await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
+  await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
+  await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
+  const created = await ok('/v1/devices', { id: 'AQ-9', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
+  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['aqua'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
+  await ok('/v1/trials/fluid/participants', { id: 'P-1' });
+  await ok('/v1/participants/P-1/consents', { scope: 'research', grantedAt: start, formVersion: 'v1' });
+  researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
+  vendor = (await ok('/v1/tokens', { role: 'vendor', vendorId: 'aqua', label: 'aqua' })).token;
+  device = await connect(hub.mqttPort, 'AQ-9', created.secret);
+});
+afterAll(async () => {
+  await end(device);
+  await hub?.dispose();
+});
+
+describe('ingest-time attribution through MQTT', () => {
+  it('attributes to the participant assigned when the message arrives, and never re-attributes', async () => {
+    await weigh(70.1); // nobody assigned yet: device data of the trial
+    const assignment = await hub.api('/v1/trials/fluid/assignments', { body: { deviceId: 'AQ-9', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start } });
+    expect(assignment.status).toBe(201);
+    await weigh(70.2); // measures P-1
+    expect((await hub.api(`/v1/assignments/${assignment.body.id}/end`, { body: {} })).status).toBe(200);
+    await weigh(70.3); // nobody again
+
+    const readings = (await hub.api('/v1/devices/AQ-9/readings')).body.items as { value: number; trialId: string; participantId: string | null; roomId: string }[];
+    const byValue = Object.fromEntries(readings.map((r) => [r.value, r]));
+    expect(byValue[70.2]).toMatchObject({ trialId: 'fluid', participantId: 'P-1', roomId: 'room-1' });
+    // The assignment's interval covers 70.1's time too, but 70.1 was stored before it existed.
+    expect(byValue[70.1]).toMatchObject({ trialId: 'fluid', participantId: null });
+    expect(byValue[70.3]).toMatchObject({ trialId: 'fluid', participantId: null });
+  });
+
+  it('the researcher gets the participant row with a pseudonym; the vendor gets device data only', async () => {
+    const research = await hub.api('/v1/trials/fluid/dataset?format=csv', { token: researcher });
+    expect(research.status).toBe(200);
+    const rows = parseCsv(research.body);
+    expect(rows.map((r) => Number(r.value))).toEqual([70.2]);
+    expect(rows[0]!.pseudonym).toMatch(/^[0-9a-f]{20}$/);
+    expect(research.body).not.toContain('P-1');
+
+    const mine = await hub.api('/v1/trials/fluid/dataset?format=csv', { token: vendor });
+    expect(parseCsv(mine.body).map((r) => Number(r.value))).toEqual([70.1, 70.3]);
+  });
+});
