@@ -1,9 +1,12 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Point } from '../../kernel/telemetry.js';
 import { principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { readableDevice, viewFor } from '../device-access.js';
+import { noteForAudit } from '../audit-trail.js';
+import { deviceRelease } from '../trial-access.js';
 import { problems } from '../problem.js';
 import { IdParams, listOf } from '../schemas/common.js';
 import {
@@ -19,8 +22,12 @@ import {
   toRejectionDto,
 } from '../schemas/telemetry.js';
 
-/** Vendors read their own devices here; a vendor token sees no site, room, trial or participant. */
-const readers = { access: ['admin', 'vendor'] } as const;
+/**
+ * Vendors read their own devices here; a vendor token sees no site, room, trial or
+ * participant, and points about a participant only under their vendor.telemetry consent
+ * (api/trial-access.ts deviceRelease). Every call is a data release and is audited.
+ */
+const readers = { access: ['admin', 'vendor'], release: true } as const;
 const tags = ['device data'];
 const notYours = 'A device of another vendor answers 404, like a missing one.';
 
@@ -33,18 +40,25 @@ async function collect(points: AsyncIterable<Point>): Promise<Point[]> {
 export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { registry, store } = deps;
 
-  const pointsOf = async (kind: Point['kind'], deviceId: string, q: z.infer<typeof PointsQuery>): Promise<Point[]> =>
-    collect(
+  const clock = deps.now ?? Date.now;
+  const pointsOf = async (request: FastifyRequest, kind: Point['kind'], deviceId: string, q: z.infer<typeof PointsQuery>): Promise<Point[]> => {
+    // Consent is read afresh on every request: a withdrawal shows on the very next one.
+    const release = await deviceRelease(registry, principalOf(request), clock());
+    const points = await collect(
       store.points({
         deviceIds: [deviceId],
         kind,
         ...(q.name !== undefined ? { names: [q.name] } : {}),
         from: q.from,
         to: q.to,
+        ...(release ? { release } : {}),
         order: 'desc',
         limit: q.limit,
       }),
     );
+    noteForAudit(request, { rows: points.length });
+    return points;
+  };
 
   app.get('/v1/devices/:id/readings', {
     config: readers,
@@ -60,7 +74,7 @@ export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
       const principal = principalOf(request);
       const device = await readableDevice(registry, principal, request.params.id);
       const view = viewFor(principal);
-      const points = await pointsOf('reading', device.id, request.query);
+      const points = await pointsOf(request, 'reading', device.id, request.query);
       return { items: points.flatMap((p) => (p.kind === 'reading' ? [toReadingDto(p, view)] : [])) };
     },
   });
@@ -79,7 +93,7 @@ export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
       const principal = principalOf(request);
       const device = await readableDevice(registry, principal, request.params.id);
       const view = viewFor(principal);
-      const points = await pointsOf('event', device.id, request.query);
+      const points = await pointsOf(request, 'event', device.id, request.query);
       return { items: points.flatMap((p) => (p.kind === 'event' ? [toEventDto(p, view)] : [])) };
     },
   });
@@ -98,6 +112,7 @@ export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
       const device = await readableDevice(registry, principalOf(request), request.params.id);
       const { from, to, limit } = request.query;
       const rejections = await store.rejections({ deviceIds: [device.id], from, to, limit });
+      noteForAudit(request, { rows: rejections.length });
       // The port does not promise an order; newest first is this route's contract.
       return { items: [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map(toRejectionDto) };
     },

@@ -1,7 +1,7 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES, type Role } from '../../kernel/principal.js';
-import { startApi, type ApiFixture } from './fixture.js';
+import { T0, startApi, type ApiFixture } from './fixture.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
@@ -14,12 +14,13 @@ interface RouteCase {
   /** As in the OpenAPI document. */
   readonly path: string;
   readonly allow: readonly Role[] | 'public';
-  /** A valid request; n makes created ids unique. */
-  readonly request: (n: number) => Promise<InjectOptions> | InjectOptions;
+  /** A valid request; n makes created ids unique; role is who will send it. */
+  readonly request: (n: number, role: Role | null) => Promise<InjectOptions> | InjectOptions;
 }
 
 const ADMIN: Role[] = ['admin'];
 const READERS: Role[] = ['admin', 'vendor'];
+const TRIAL_READERS: Role[] = ['admin', 'researcher', 'vendor'];
 
 /** Every route of the API. The last test checks this table against /docs/json. */
 const ROUTES: RouteCase[] = [
@@ -52,11 +53,76 @@ const ROUTES: RouteCase[] = [
     request: async (n) => ({ url: `/v1/tokens/${(await f.registry.issueToken({ role: 'admin', label: `doomed-${n}`, expiresAt: null })).id}` }),
   },
   { method: 'GET', path: '/v1/ingest/stats', allow: ADMIN, request: () => ({ url: '/v1/ingest/stats' }) },
+  {
+    method: 'POST',
+    path: '/v1/trials',
+    allow: ADMIN,
+    request: (n) => ({ url: '/v1/trials', payload: { id: `t-${n}`, name: 'T', siteId: 'site-a', vendorIds: ['vendor-a'], protocolRef: 'REK 1', period: { from: T0, to: T0 + DAY } } }),
+  },
+  { method: 'GET', path: '/v1/trials', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials' }) },
+  { method: 'GET', path: '/v1/trials/{id}', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials/trial-1' }) },
+  { method: 'PATCH', path: '/v1/trials/{id}', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1', payload: { status: 'planned' } }) },
+  { method: 'POST', path: '/v1/trials/{id}/participants', allow: ADMIN, request: (n) => ({ url: '/v1/trials/trial-1/participants', payload: { id: `p-${n}` } }) },
+  { method: 'GET', path: '/v1/trials/{id}/participants', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1/participants' }) },
+  { method: 'GET', path: '/v1/participants/{id}', allow: ADMIN, request: () => ({ url: '/v1/participants/p-007' }) },
+  { method: 'DELETE', path: '/v1/participants/{id}/data', allow: ADMIN, request: async (n) => ({ url: `/v1/participants/${(await participant(n)).id}/data` }) },
+  {
+    method: 'POST',
+    path: '/v1/participants/{id}/consents',
+    allow: ADMIN,
+    request: async (n) => ({ url: `/v1/participants/${(await participant(n)).id}/consents`, payload: { scope: 'research', grantedAt: T0, formVersion: 'v1' } }),
+  },
+  { method: 'GET', path: '/v1/participants/{id}/consents', allow: ADMIN, request: () => ({ url: '/v1/participants/p-007/consents' }) },
+  {
+    method: 'POST',
+    path: '/v1/consents/{id}/withdraw',
+    allow: ADMIN,
+    request: async (n) => {
+      const c = await f.registry.grantConsent({ participantId: (await participant(n)).id, scope: 'research', grantedAt: T0, formVersion: 'v1' });
+      return { url: `/v1/consents/${c.id}/withdraw`, payload: {} };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/trials/{id}/assignments',
+    allow: ADMIN,
+    request: async (n) => ({ url: '/v1/trials/trial-1/assignments', payload: { deviceId: (await device(n)).id, participantId: (await participant(n)).id, from: T0 } }),
+  },
+  { method: 'GET', path: '/v1/trials/{id}/assignments', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1/assignments' }) },
+  {
+    method: 'POST',
+    path: '/v1/assignments/{id}/end',
+    allow: ADMIN,
+    request: async (n) => {
+      const a = await f.registry.createAssignment({ trialId: 'trial-1', deviceId: (await device(n)).id, participantId: (await participant(n)).id, from: T0 });
+      return { url: `/v1/assignments/${a.id}/end`, payload: { at: T0 + 1000 } };
+    },
+  },
+  { method: 'GET', path: '/v1/trials/{id}/dataset', allow: ['researcher', 'vendor'], request: () => ({ url: '/v1/trials/trial-1/dataset?format=ndjson' }) },
+  { method: 'GET', path: '/v1/trials/{id}/codebook', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials/trial-1/codebook' }) },
+  {
+    method: 'GET',
+    path: '/v1/exports/{id}/manifest',
+    allow: TRIAL_READERS,
+    // Each export is visible to its own audience: a vendor's to that vendor, a research one to the trial's researchers.
+    request: async (n, role) => {
+      const vendor = role === 'vendor';
+      const id = `exp-test-${n}`;
+      await f.registry.recordExport({ id, trialId: 'trial-1', audience: vendor ? 'vendor.telemetry' : 'research', vendorId: vendor ? 'vendor-a' : null, tokenId: 'tok-x', createdAt: T0, manifest: { exportId: id } });
+      return { url: `/v1/exports/${id}/manifest` };
+    },
+  },
+  { method: 'GET', path: '/v1/audit', allow: ADMIN, request: () => ({ url: '/v1/audit' }) },
+  { method: 'GET', path: '/v1/audit/verify', allow: ADMIN, request: () => ({ url: '/v1/audit/verify' }) },
 ];
+
+const DAY = 86_400_000;
+const participant = (n: number) => f.registry.enrolParticipant({ id: `px-${n}`, trialId: 'trial-1' });
+const device = async (n: number) => (await f.registry.createDevice({ id: `DX-${n}`, vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1' })).device;
 
 const tokenFor = (role: Role): string => ({ admin: f.tokens.admin, vendor: f.tokens.vendorA, clinician: f.tokens.clinician, researcher: f.tokens.researcher })[role];
 let n = 0;
-const send = async (route: RouteCase, token: string | null) => f.call({ method: route.method, ...(await route.request(n++)), token });
+const send = async (route: RouteCase, token: string | null, role: Role | null = null) => f.call({ method: route.method, ...(await route.request(n++, role)), token });
 
 describe('every route is refused without a token, refused to other roles, and served to its own', () => {
   for (const route of ROUTES) {
@@ -71,7 +137,7 @@ describe('every route is refused without a token, refused to other roles, and se
       expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
       expect((await send(route, 'not-a-real-token')).statusCode).toBe(401);
       for (const role of ROLES) {
-        const res = await send(route, tokenFor(role));
+        const res = await send(route, tokenFor(role), role);
         if (route.allow.includes(role)) {
           expect(res.statusCode, `${role}: ${res.body}`).toBeLessThan(300);
         } else {
