@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createSerializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { auditTrail } from './audit-trail.js';
 import { auth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { registerDocs } from './docs.js';
@@ -12,6 +13,17 @@ import { profileRoutes } from './routes/profiles.js';
 import { siteRoutes } from './routes/sites.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { vendorRoutes } from './routes/vendors.js';
+import { alarmRoutes } from './routes/alarms.js';
+import { alarmSettingsRoutes } from './routes/alarms-settings.js';
+import { liveRoutes } from './routes/live.js';
+import { liveBoardRoutes } from './routes/live-board.js';
+import { wardRoutes } from './ward/routes.js';
+import { trialRoutes } from './routes/trials.js';
+import { participantRoutes } from './routes/participants.js';
+import { consentRoutes } from './routes/consents.js';
+import { assignmentRoutes } from './routes/assignments.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { auditRoutes } from './routes/audit.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -37,6 +49,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(problemHandling);
   await registerDocs(app);
   await app.register(auth, { verifyToken: deps.registry.verifyToken, now: deps.now });
+  await app.register(auditTrail, { audit: deps.registry.audit });
 
   await app.register(healthRoutes, { deps });
   await app.register(profileRoutes, { deps });
@@ -45,6 +58,19 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deviceRoutes, { deps });
   await app.register(deviceDataRoutes, { deps });
   await app.register(tokenRoutes, { deps });
+  await app.register(trialRoutes, { deps });
+  await app.register(participantRoutes, { deps });
+  await app.register(consentRoutes, { deps });
+  await app.register(assignmentRoutes, { deps });
+  await app.register(datasetRoutes, { deps });
+  await app.register(auditRoutes, { deps });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
+  if (deps.alarms) {
+    await app.register(alarmRoutes, { deps, alarms: deps.alarms });
+    await app.register(alarmSettingsRoutes, { deps, alarms: deps.alarms });
+    await app.register(liveBoardRoutes, { deps, alarms: deps.alarms });
+    if (deps.live) await app.register(liveRoutes, { deps, feed: deps.live });
+    await app.register(wardRoutes);
+  }
   return app;
 }

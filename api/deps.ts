@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
@@ -30,4 +31,16 @@ export interface ApiDeps {
   readonly ingestStats?: () => IngestStatsSnapshot;
   /** Clock for token expiry; tests pin it. */
   readonly now?: () => number;
+  /**
+   * Key of the researchers' pseudonyms (kernel/pseudonym.ts). The hub keeps it in its
+   * data folder; without one, a random key lives as long as the app, so pseudonyms are
+   * stable only until restart (never predictable).
+   */
+  readonly pseudonymKey?: Buffer;
+  /** Where exports are written before they are sent; the system temp folder by default. */
+  readonly exportDir?: string;
+  /** The alarm engine: when given, the /v1/alarms and /v1/alarm-settings routes serve it. */
+  readonly alarms?: AlarmService;
+  /** Live readings, events and alarm changes: when given with alarms, GET /v1/live streams them and /ward shows them. */
+  readonly live?: LiveFeed;
 }

@@ -4,6 +4,7 @@ import { FAMILIES, SEVERITIES } from '../kernel/telemetry.js';
 import { MEASUREMENTS, EVENTS } from '../kernel/measurements.js';
 import { isKnownUnit } from '../kernel/units.js';
 import { VKP_ALERT, VKP_DISPENSE } from '../kernel/vkp.js';
+import { ALARM_EVENTS } from '../kernel/alarms.js';
 
 /** A dot path into a payload record: `event.type`, `readings.0.value`. */
 const Path = z.string().regex(/^[A-Za-z_$][\w$-]*(\.[\w$-]+)*$/, 'a dot path such as event.type');
@@ -52,6 +53,18 @@ const Event = z.strictObject({
   attributes: z.record(z.string(), Path).default({}),
 });
 
+/**
+ * Which of this device's events open alarms, and when its health is an alarm. Optional:
+ * without it the hub judges every event it has a rule for (kernel/alarms.ts ALARM_EVENTS).
+ */
+const Alarms = z.strictObject({
+  events: z.array(z.string().refine((e) => e in ALARM_EVENTS, { message: 'not an event the hub has an alarm rule for (kernel/alarms.ts)' })).optional(),
+  /** Silence for expectedIntervalS × offlineAfter marks the device offline (VKP 1.20 Ingen kontakt). */
+  offlineAfter: z.number().int().min(1).max(1000).default(3),
+  /** A battery_level reading at or below this raises VKP 1.17 Batteri lavt. */
+  batteryLowPct: z.number().min(0).max(100).default(20),
+});
+
 const Time = z.strictObject({
   path: Path,
   format: z.enum(['epoch_ms', 'epoch_s', 'iso8601']),
@@ -82,13 +95,19 @@ export const ProfileSchema = z
     payload: z.record(z.string(), z.unknown()),
     readings: z.array(Reading).default([]),
     events: z.array(Event).default([]),
+    alarms: Alarms.optional(),
   })
   .refine((p) => p.readings.length + p.events.length > 0, { message: 'a profile must map at least one reading or event' })
   .refine((p) => p.format !== 'senml' || p.senmlBaseName?.includes('{deviceId}'), {
     message: 'a SenML profile needs senmlBaseName containing {deviceId}',
     path: ['senmlBaseName'],
+  })
+  .refine((p) => (p.alarms?.events ?? []).every((e) => p.events.some((rule) => Object.values(rule.map).some((m) => m?.event === e))), {
+    message: 'lists an event that no entry of events[].map produces',
+    path: ['alarms', 'events'],
   });
 
 export type Profile = z.infer<typeof ProfileSchema>;
 export type ReadingRule = z.infer<typeof Reading>;
 export type EventRule = z.infer<typeof Event>;
+export type AlarmRules = z.infer<typeof Alarms>;

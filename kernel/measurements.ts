@@ -46,4 +46,9 @@ export const EVENTS: Readonly<Record<string, string>> = {
   battery_low: 'Battery low',
   battery_empty: 'Battery empty',
   no_contact: 'No contact with the device',
+  // Written by the hub's alarm engine (alarms/dataset-events.ts), so alarms reach trial datasets as events.
+  alarm_raised: 'Alarm raised by the hub',
+  alarm_acknowledged: 'Alarm acknowledged by a clinician',
+  alarm_resolved: 'Alarm resolved',
+  alarm_false_alarm: 'Alarm marked as a false alarm',
 };

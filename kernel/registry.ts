@@ -1,8 +1,13 @@
+import type { AuditLog } from './audit.js';
+import type { ConsentReader } from './consent.js';
+import type { ExportLog } from './exports.js';
 import type { DeviceDirectory } from './ports.js';
+import type { TrialRegistry } from './trials.js';
 
 /**
- * The arena's metadata: sites, rooms, vendors and devices (trials, participants,
- * assignments and consents build on these). One SQL implementation (stores/sql/) runs
+ * The arena's metadata: sites, rooms, vendors and devices, and on them trials,
+ * participants, assignments and consents (kernel/trials.ts), the audit log and the
+ * record of exports. One SQL implementation (stores/sql/) runs
  * on the embedded DuckDB store and on PostgreSQL; a contract suite runs against both.
  */
 export interface Site {
@@ -72,4 +77,13 @@ export interface DeviceRegistry {
   readonly directory: DeviceDirectory;
 }
 
-export type Registry = SiteRegistry & VendorRegistry & DeviceRegistry & { close(): Promise<void> };
+export type Registry = SiteRegistry &
+  VendorRegistry &
+  DeviceRegistry &
+  TrialRegistry &
+  ExportLog & {
+    /** The consent rule's read side (kernel/consent.ts), answered from the current records. */
+    readonly consent: ConsentReader;
+    readonly audit: AuditLog;
+    close(): Promise<void>;
+  };

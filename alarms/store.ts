@@ -1,0 +1,139 @@
+import type { Alarm, AlarmQuery, ParticipantAlarmSettings } from '../kernel/alarms.js';
+import type { SqlClient } from '../stores/sql/sql-client.js';
+import type { DeviceMemory } from './rules/types.js';
+
+/**
+ * The alarm engine's tables, all prefixed alarm_, with their own migration list so they
+ * never collide with the registry's numbering (stores/sql/migrations.ts). Portable SQL
+ * on the SqlClient port (DuckDB and PostgreSQL). Each row's JSON body is the truth; the
+ * other columns exist to filter on.
+ */
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'alarms, participant settings, device state, engine marks',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alarm_alarms (
+        id TEXT PRIMARY KEY,
+        alarm_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        site_id TEXT,
+        participant_id TEXT,
+        raised_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        body TEXT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS alarm_settings (
+        participant_id TEXT PRIMARY KEY,
+        site_id TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        body TEXT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS alarm_devices (
+        device_id TEXT PRIMARY KEY,
+        updated_at BIGINT NOT NULL,
+        body TEXT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS alarm_meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )`,
+    ],
+  },
+];
+
+export async function migrateAlarmTables(sql: SqlClient, now: number): Promise<void> {
+  await sql.query(`CREATE TABLE IF NOT EXISTS alarm_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+  )`);
+  const applied = new Set((await sql.query<{ version: number }>('SELECT version FROM alarm_migrations')).map((r) => Number(r.version)));
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    await sql.transaction(async (tx) => {
+      for (const statement of m.statements) await tx.query(statement);
+      await tx.query('INSERT INTO alarm_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now]);
+    });
+  }
+}
+
+/** alarm_meta: the receipt time up to which every point's alarms are stored. */
+export const MARK = 'evaluatedUntil';
+
+const bodies = <T>(rows: { body: string }[]): T[] => rows.map((r) => JSON.parse(r.body) as T);
+
+export async function upsertAlarm(sql: SqlClient, a: Alarm): Promise<void> {
+  await sql.query(
+    `INSERT INTO alarm_alarms (id, alarm_key, state, site_id, participant_id, raised_at, updated_at, body)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body`,
+    [a.id, a.key, a.state, a.siteId, a.participantId, a.raisedAt, a.updatedAt, JSON.stringify(a)],
+  );
+}
+
+/** Open alarms, and closed ones changed since `since` (to recognise redeliveries and once-a-day keys). */
+export async function loadAlarms(sql: SqlClient, since: number): Promise<Alarm[]> {
+  return bodies<Alarm>(await sql.query(`SELECT body FROM alarm_alarms WHERE state IN ('raised', 'acknowledged') OR updated_at >= $1`, [since]));
+}
+
+export async function getAlarm(sql: SqlClient, id: string): Promise<Alarm | undefined> {
+  return bodies<Alarm>(await sql.query('SELECT body FROM alarm_alarms WHERE id = $1', [id]))[0];
+}
+
+export async function queryAlarms(sql: SqlClient, q: AlarmQuery): Promise<Alarm[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const list = (values: readonly string[]) => values.map((v) => `$${params.push(v)}`).join(', ');
+  if (q.siteIds) where.push(q.siteIds.length === 0 ? 'FALSE' : `site_id IN (${list(q.siteIds)})`);
+  if (q.states) where.push(q.states.length === 0 ? 'FALSE' : `state IN (${list(q.states)})`);
+  const limit = `$${params.push(q.limit ?? 100)}`;
+  const sql_ = `SELECT body FROM alarm_alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY raised_at DESC, id LIMIT ${limit}`;
+  return bodies<Alarm>(await sql.query(sql_, params));
+}
+
+export async function upsertSettings(sql: SqlClient, s: ParticipantAlarmSettings): Promise<void> {
+  await sql.query(
+    `INSERT INTO alarm_settings (participant_id, site_id, updated_at, body) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (participant_id) DO UPDATE SET site_id = excluded.site_id, updated_at = excluded.updated_at, body = excluded.body`,
+    [s.participantId, s.siteId, s.updatedAt, JSON.stringify(s)],
+  );
+}
+
+export const loadSettings = async (sql: SqlClient): Promise<ParticipantAlarmSettings[]> =>
+  bodies<ParticipantAlarmSettings>(await sql.query('SELECT body FROM alarm_settings'));
+
+export async function upsertDevice(sql: SqlClient, m: DeviceMemory, now: number): Promise<void> {
+  await sql.query(
+    `INSERT INTO alarm_devices (device_id, updated_at, body) VALUES ($1, $2, $3)
+     ON CONFLICT (device_id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body`,
+    [m.deviceId, now, JSON.stringify(m)],
+  );
+}
+
+export const loadDevices = async (sql: SqlClient): Promise<DeviceMemory[]> => bodies<DeviceMemory>(await sql.query('SELECT body FROM alarm_devices'));
+
+export async function getMeta(sql: SqlClient, name: string): Promise<string | undefined> {
+  const [row] = await sql.query<{ value: string }>('SELECT value FROM alarm_meta WHERE name = $1', [name]);
+  return row?.value;
+}
+
+export async function setMeta(sql: SqlClient, name: string, value: string): Promise<void> {
+  await sql.query('INSERT INTO alarm_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [name, value]);
+}
+
+/** Erasure: the participant's alarms and settings go; returns how many alarms. */
+export async function eraseParticipantAlarms(sql: SqlClient, participantId: string): Promise<number> {
+  return sql.transaction(async (tx) => {
+    const [row] = await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM alarm_alarms WHERE participant_id = $1', [participantId]);
+    await tx.query('DELETE FROM alarm_alarms WHERE participant_id = $1', [participantId]);
+    await tx.query('DELETE FROM alarm_settings WHERE participant_id = $1', [participantId]);
+    return Number(row?.n ?? 0);
+  });
+}
