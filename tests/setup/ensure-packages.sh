@@ -6,6 +6,7 @@ needed=(
   "mosquitto_pub mosquitto-clients"
   "influxd influxdb"
   "/usr/lib/postgresql/15/bin/initdb postgresql-15"
+  "chromium chromium"
 )
 missing=()
 for entry in "${needed[@]}"; do
