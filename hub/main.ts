@@ -5,6 +5,7 @@ import { isHubError } from '../kernel/errors.js';
 import { loadBrokerConfig } from '../broker/config.js';
 import { loadIngestConfig } from '../ingest/config.js';
 import { loadApiConfig } from '../api/config.js';
+import { loadAlarmConfig } from '../alarms/config.js';
 import { runSimulator } from '../sim/simulator.js';
 import { loadHubConfig } from './config.js';
 import { seedDemo } from './demo-seed.js';
@@ -21,7 +22,7 @@ const { values: args } = parseArgs({
 const env = process.env;
 let config;
 try {
-  config = { hub: loadHubConfig(env), broker: loadBrokerConfig(env), ingest: loadIngestConfig(env), api: loadApiConfig(env) };
+  config = { hub: loadHubConfig(env), broker: loadBrokerConfig(env), ingest: loadIngestConfig(env), api: loadApiConfig(env), alarms: loadAlarmConfig(env) };
 } catch (e) {
   console.error(`arena-hub: invalid configuration: ${(e as Error).message}`);
   process.exit(2);

@@ -198,7 +198,12 @@ export interface DeviceHealthReader {
   deviceHealth(deviceIds: readonly string[]): DeviceHealth[];
 }
 
-export type AlarmService = AlarmDesk & AlarmSettingsRegistry & DeviceHealthReader;
+/** Erasure of a participant (promise 3) removes their alarms and alarm settings too. */
+export interface AlarmEraser {
+  eraseParticipant(participantId: string): Promise<number>;
+}
+
+export type AlarmService = AlarmDesk & AlarmSettingsRegistry & DeviceHealthReader & AlarmEraser;
 
 /** What the live stream carries, in the order it happened. */
 export type LiveMessage =

@@ -59,7 +59,7 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       tags,
       summary: "Erase a participant's readings and events",
       description:
-        'Ends the participant\'s assignments (nothing measured afterwards is attributed to them), then deletes every point attributed to them from the telemetry store. ' +
+        'Ends the participant\'s assignments (nothing measured afterwards is attributed to them), then deletes every point attributed to them from the telemetry store, and their alarms and alarm settings. ' +
         'Audited. Calling it again deletes whatever is left (normally nothing).',
       params: IdParams,
       response: { 200: ErasureDto, ...problems(400, 401, 403, 404) },
@@ -68,7 +68,8 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const p = await participant(request.params.id);
       const marked = await registry.markErased(p.id, clock());
       const erasedPoints = await store.eraseParticipant(p.id);
-      noteForAudit(request, { erasedPoints });
+      const erasedAlarms = (await deps.alarms?.eraseParticipant(p.id)) ?? 0;
+      noteForAudit(request, { erasedPoints, erasedAlarms });
       return { participantId: p.id, erasedAt: new Date(marked.erasedAt ?? clock()).toISOString(), erasedPoints };
     },
   });
