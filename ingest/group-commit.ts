@@ -39,11 +39,20 @@ export class GroupCommit<E, R> {
     return this.#queue.length;
   }
 
+  /**
+   * Undefined while there is room; otherwise a promise that resolves when there is.
+   * Callers wait here before doing per-entry work (decoding), so a backlog holds only
+   * what the broker already holds (raw packets), not their decoded points.
+   */
+  room(): Promise<void> | undefined {
+    // Callers loop (`for (let w = room(); w; w = room()) await w`): several may wake at once.
+    if (this.#queue.length < this.#opts.maxPending || this.#closed) return undefined;
+    return new Promise<void>((r) => this.#roomWaiters.push(r));
+  }
+
   /** Resolves once the entry is durably written; rejects if its batch failed. */
   async enqueue(entry: E): Promise<void> {
-    while (this.#queue.length >= this.#opts.maxPending && !this.#closed) {
-      await new Promise<void>((r) => this.#roomWaiters.push(r));
-    }
+    for (let wait = this.room(); wait; wait = this.room()) await wait;
     if (this.#closed) throw new Error('ingest is closed');
     const done = new Promise<void>((resolve, reject) => this.#queue.push({ entry, resolve, reject }));
     this.#pump();

@@ -61,6 +61,23 @@ describe('group commit', () => {
     expect(gc.pending).toBe(0);
   });
 
+  it('room() answers at once while there is room and waits while the queue is full', async () => {
+    const hold = gate();
+    const gc = new GroupCommit<number, void>({ maxBatch: 1, maxPending: 2, write: async () => { await hold.p; } });
+    expect(gc.room()).toBeUndefined();
+    const all = [gc.enqueue(1), gc.enqueue(2), gc.enqueue(3)]; // 1 is being written, 2 and 3 wait
+    await new Promise((r) => setImmediate(r));
+    const waiting = gc.room();
+    expect(waiting).toBeInstanceOf(Promise);
+    let roomy = false;
+    void waiting!.then(() => (roomy = true));
+    await new Promise((r) => setImmediate(r));
+    expect(roomy).toBe(false);
+    hold.open();
+    await Promise.all(all);
+    expect(roomy).toBe(true);
+  });
+
   it('drain waits for everything enqueued', async () => {
     const written: number[] = [];
     const gc = new GroupCommit<number, void>({ maxBatch: 5, maxPending: 50, write: async (e) => { await new Promise((r) => setTimeout(r, 5)); written.push(...e); } });
