@@ -10,6 +10,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestStatsRoutes } from './routes/ingest-stats.js';
 import { profileRoutes } from './routes/profiles.js';
+import { rejectionRoutes } from './routes/rejections.js';
 import { siteRoutes } from './routes/sites.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { vendorRoutes } from './routes/vendors.js';
@@ -57,6 +58,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(vendorRoutes, { deps });
   await app.register(deviceRoutes, { deps });
   await app.register(deviceDataRoutes, { deps });
+  await app.register(rejectionRoutes, { deps });
   await app.register(tokenRoutes, { deps });
   await app.register(trialRoutes, { deps });
   await app.register(participantRoutes, { deps });

@@ -1,8 +1,12 @@
 import type { AedesOptions, AuthenticateError, Client, ConnectPacket } from 'aedes';
+import { createHash } from 'node:crypto';
 import { SafeId } from '../kernel/ids.js';
 import type { Logger } from '../kernel/log.js';
 import { hashSecret, newSecret, verifySecret } from '../kernel/secrets.js';
 import { commandTopic, publishTopics } from '../device-profiles/load.js';
+import type { LoginThrottle } from './login-throttle.js';
+import { Lru } from './lru.js';
+import type { SessionStore } from './sessions.js';
 import type { BrokerDeps } from './types.js';
 
 /** Who a connection authenticated as; bound to the aedes Client for the later hooks. */
@@ -34,6 +38,8 @@ export interface Authenticator {
   readonly preConnect: NonNullable<AedesOptions['preConnect']>;
   readonly authenticate: NonNullable<AedesOptions['authenticate']>;
   principalOf(client: Client): BrokerPrincipal | undefined;
+  /** Whether the broker held a session for this (authenticated) client when it connected [MQTT-3.2.2-2]. */
+  sessionPresent(client: Client): boolean;
   /** Feed from aedes 'client' / 'clientDisconnect': who holds which client id right now. */
   registered(client: Client): void;
   disconnected(client: Client): void;
@@ -41,23 +47,41 @@ export interface Authenticator {
 
 const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `device:${p.deviceId}` : `service:${p.username}`);
 
+// Successful checks remembered, so a reconnect storm (every device after a broker
+// restart) costs one scrypt per device, not one per connection.
+const VERIFIED_CACHE_SIZE = 10_000;
+
 export async function createAuthenticator(
   deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits'>,
   log: Logger,
   remoteOf: (client: Client) => string | undefined,
+  throttle: LoginThrottle,
+  sessions: SessionStore,
 ): Promise<Authenticator> {
   // An unknown device is checked against this hash too, so it costs the same scrypt time
   // as a wrong secret and device ids cannot be probed by timing.
   const dummyHash = await hashSecret(newSecret());
   const connects = new WeakMap<Client, ConnectPacket>();
   const principals = new WeakMap<Client, BrokerPrincipal>();
+  const present = new WeakSet<Client>();
   const holders = new Map<string, { client: Client; key: string }>();
+  // Keyed by a digest of the stored hash and the secret: a rotated secret (new hash) or a
+  // wrong one never hits, and only right secrets are ever added.
+  const verified = new Lru<string, true>(VERIFIED_CACHE_SIZE);
+
+  async function check(password: Buffer, secretHash: string): Promise<boolean> {
+    const key = createHash('sha256').update(secretHash).update('\0').update(password).digest('base64url');
+    if (verified.get(key)) return true;
+    const ok = await verifySecret(password, secretHash);
+    if (ok) verified.set(key, true);
+    return ok;
+  }
 
   /** Who the credentials name, or why they are refused. */
   async function identify(packet: ConnectPacket, username: string, password: Buffer): Promise<Decision> {
     const service = deps.serviceAccount;
     if (service && username === service.username) {
-      if (!(await verifySecret(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret');
+      if (!(await check(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret');
       if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not publish, not even a will');
       return { ok: true, principal: { kind: 'service', username } };
     }
@@ -65,7 +89,7 @@ export async function createAuthenticator(
     // Not a possible device id (kernel/ids.ts): no lookup; nothing to learn from the timing.
     if (!SafeId.safeParse(username).success) return refuse(BAD_USERNAME_OR_PASSWORD, 'username is not a device id');
     const creds = await deps.directory.credentials(username);
-    const secretOk = await verifySecret(password, creds?.secretHash ?? dummyHash);
+    const secretOk = creds ? await check(password, creds.secretHash) : await verifySecret(password, dummyHash);
     // One answer (4) for all three, so a device id cannot be told from a wrong secret.
     if (!creds) return refuse(BAD_USERNAME_OR_PASSWORD, 'unknown device');
     if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret');
@@ -101,8 +125,17 @@ export async function createAuthenticator(
     }
     if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
 
+    // A locked username or address is refused before any secret is looked at: guessing
+    // makes no progress and costs no scrypt.
+    const remote = remoteOf(client);
+    const locked = throttle.locked(username, remote);
+    if (locked) return refuse(NOT_AUTHORIZED, `too many failed logins for this ${locked.key}; locked for ${Math.ceil(locked.retryInMs / 1000)} s more`);
     const decision = await identify(packet, username, password);
-    if (!decision.ok) return decision;
+    if (!decision.ok) {
+      if (decision.returnCode === BAD_USERNAME_OR_PASSWORD) throttle.failed(username, remote);
+      return decision;
+    }
+    throttle.succeeded(username);
     // [MQTT-3.1.4-2] would let any authenticated client take over (disconnect) a session by
     // reusing its client id; only the same principal may do that.
     const holder = holders.get(client.id);
@@ -127,9 +160,18 @@ export async function createAuthenticator(
           log.error({ err, event: 'connect_error', username: clip(username) }, 'authentication failed with an error');
           return refuse(SERVER_UNAVAILABLE, 'authentication error');
         })
-        .then((decision) => {
+        .then(async (decision) => {
           if (decision.ok) {
             principals.set(client, decision.principal);
+            // [MQTT-3.1.2-4] a CleanSession 0 session outlives the connection; [MQTT-3.1.2-6]
+            // CleanSession 1 discards any earlier one and ends with its connection.
+            const packet = connects.get(client);
+            if (packet?.clean === false) {
+              if (await sessions.has(client.id)) present.add(client);
+              await sessions.add(client.id);
+            } else {
+              await sessions.delete(client.id);
+            }
             return done(null, true);
           }
           // Never the password; the username only clipped (a device may send garbage).
@@ -139,8 +181,14 @@ export async function createAuthenticator(
           );
           const error = Object.assign(new Error(decision.reason), { returnCode: decision.returnCode }) as AuthenticateError;
           done(error, null);
+        })
+        .catch((err: unknown) => {
+          log.error({ err, event: 'connect_error', clientId: clip(client.id) }, 'session store failed; refusing the connection');
+          done(Object.assign(new Error('session store error'), { returnCode: SERVER_UNAVAILABLE }) as AuthenticateError, null);
         });
     },
+
+    sessionPresent: (client) => present.has(client),
 
     principalOf: (client) => principals.get(client),
 

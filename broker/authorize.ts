@@ -1,6 +1,9 @@
 import type { AedesOptions, Client, PublishPacket } from 'aedes';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HANDOFF_PREFIX, HANDOFF_SHARDS, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import { clip, type BrokerPrincipal } from './authenticate.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { DeviceTopics } from './topics.js';
 import type { BrokerDeps } from './types.js';
 
@@ -8,9 +11,13 @@ export interface Authorizer {
   readonly authorizePublish: NonNullable<AedesOptions['authorizePublish']>;
   readonly authorizeSubscribe: NonNullable<AedesOptions['authorizeSubscribe']>;
   readonly authorizeForward: NonNullable<AedesOptions['authorizeForward']>;
+  /** The subscription rule itself, also applied to what aedes stores in a session. */
+  filterAllowed(client: Client, filter: string): boolean;
   /** Resolves when no sink / reject call started by a hook is still running. */
   settled(): Promise<void>;
 }
+
+const HANDOFF_FILTERS = new Set(Array.from({ length: HANDOFF_SHARDS }, (_, shard) => handoffFilter(shard)));
 
 /** A policy refusal, already logged where it was decided. */
 class Refused extends Error {}
@@ -22,6 +29,7 @@ export function createAuthorizer(
   deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits'>,
   principalOf: (client: Client) => BrokerPrincipal | undefined,
   topics: DeviceTopics,
+  rate: RateLimiter,
   log: Logger,
 ): Authorizer {
   const { maxPayloadBytes, maxTopicLength } = deps.limits;
@@ -65,6 +73,11 @@ export function createAuthorizer(
     const { topic } = packet;
     const payload = payloadOf(packet);
 
+    // Over its rate a device waits rather than loses messages (refused ones count too);
+    // while this hook waits, aedes reads nothing more from the connection.
+    const wait = rate.take(deviceId);
+    if (wait > 0) await sleep(wait);
+
     if (!principal.publishTopics.has(topic)) {
       log.warn({ event: 'topic_spoofing', deviceId, topic: clip(topic, maxTopicLength) }, 'device published on a topic that is not its own; disconnecting');
       await deps.reject?.(deviceId, topic.slice(0, maxTopicLength), 'TOPIC_NOT_ALLOWED', payload).catch((err: unknown) => {
@@ -86,6 +99,14 @@ export function createAuthorizer(
     // The acknowledgement waits for the commit: aedes writes PUBACK (QoS 1) / PUBREC
     // (QoS 2) only after this callback, so a store failure means no ack and a redelivery.
     await deps.sink?.({ deviceId, topic, payload, receivedAt });
+  }
+
+  /** A device hears only its own command topic; the service account device topics and the handoff. */
+  function filterAllowed(client: Client, filter: string): boolean {
+    const principal = principalOf(client);
+    if (principal === undefined || filter.length > maxTopicLength) return false;
+    if (principal.kind === 'device') return filter === principal.commandTopic;
+    return topics.isPublishFilter(filter) || HANDOFF_FILTERS.has(filter);
   }
 
   return {
@@ -112,11 +133,7 @@ export function createAuthorizer(
         log.warn({ event: 'protocol_violation', clientId: clip(client.id), reason: 'NUL in topic filter' }, 'subscription refused');
         return callback(new Error('NUL in topic filter [MQTT-1.5.3-2]'));
       }
-      const principal = principalOf(client);
-      const allowed =
-        principal !== undefined &&
-        sub.topic.length <= maxTopicLength &&
-        (principal.kind === 'device' ? sub.topic === principal.commandTopic : topics.isPublishFilter(sub.topic));
+      const allowed = filterAllowed(client, sub.topic);
       if (!allowed) {
         log.warn({ event: 'subscribe_refused', clientId: clip(client.id), filter: clip(sub.topic, maxTopicLength) }, 'subscription refused');
       }
@@ -129,8 +146,11 @@ export function createAuthorizer(
       const principal = principalOf(client);
       if (!principal) return null;
       if (principal.kind === 'device') return packet.topic === principal.commandTopic ? packet : null;
+      if (packet.topic.startsWith(HANDOFF_PREFIX)) return packet;
       return topics.isPublishTopic(packet.topic) && payloadOf(packet).length <= maxPayloadBytes ? packet : null;
     },
+
+    filterAllowed,
 
     async settled() {
       while (inFlight.size > 0) await Promise.all(inFlight);

@@ -1,32 +1,64 @@
 import { Aedes, type Client } from 'aedes';
+import { HubError } from '../kernel/errors.js';
 import { createAuthenticator, clip } from './authenticate.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE } from './config.js';
 import { createAuthorizer } from './authorize.js';
+import { createHandoff, type Handoff } from './handoff.js';
 import { createListeners } from './listen.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
+import { RateLimiter } from './rate-limit.js';
+import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
-import type { BrokerDeps, HubBroker } from './types.js';
+import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
 
 export type { BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
 
 /**
  * The hub's MQTT broker: aedes with deny-by-default hooks. Devices log in with their id
  * and secret, publish only on their own profile topics and hear only their own command
- * topic; an optional read-only service account may listen to all device topics.
+ * topic; an optional read-only service account may listen to all device topics and,
+ * in the split layout, takes the handoff to ingest (broker/handoff.ts).
  */
 export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
+  if (deps.handoff && (deps.sink || deps.reject)) throw new HubError('CONFIG_INVALID', 'a broker hands off to ingest or has a sink, not both');
   const log = deps.logger.child({ component: 'broker' });
   const topics = deviceTopics(deps.profiles);
+  const connections = { ...DEFAULT_CONNECTIONS, ...deps.connections };
   const remotes = new WeakMap<Client, string>();
-  const auth = await createAuthenticator(deps, log, (client) => remotes.get(client));
-  const authz = createAuthorizer(deps, auth.principalOf, topics, log);
+  const throttle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...deps.loginThrottle });
+  const auth = await createAuthenticator(deps, log, (client) => remotes.get(client), throttle, deps.sessions ?? memorySessions());
+
+  // The handoff needs the aedes instance, which needs the hooks: it is set right after
+  // aedes exists, before anything listens.
+  let handoff: Handoff | undefined;
+  const outlets: Pick<BrokerDeps, 'sink' | 'reject'> = deps.handoff
+    ? { sink: (m) => handoff!.sink(m), reject: (...args) => handoff!.reject(...args) }
+    : { sink: deps.sink, reject: deps.reject };
+  const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
+  const authz = createAuthorizer({ ...outlets, limits: deps.limits }, auth.principalOf, topics, rate, log);
 
   const aedes = await Aedes.createBroker({
+    // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight
+    // ones finish, runs the queued ones synchronously one inside the next: under an
+    // open-ended burst with a slow subscriber that recursion overflows the stack and ends
+    // the process (aedes issue #193, reproduced here with the split layout's handoff).
+    // 0 = no such queue. What bounds in-flight work instead is upstream: a device's next
+    // packets are read only after its current ones are handled (acknowledged after commit
+    // or handoff), and ingest's group commit has a bounded queue.
+    concurrency: 0,
     maxTopicLevels: deps.limits.maxTopicLevels,
+    connectTimeout: connections.connectTimeoutMs,
+    ...(deps.persistence ? { persistence: deps.persistence } : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish: authz.authorizePublish,
     authorizeSubscribe: authz.authorizeSubscribe,
     authorizeForward: authz.authorizeForward,
   });
+  const persistence = (aedes as unknown as { persistence: AedesPersistence }).persistence;
+  storeOnlyAllowedFilters(persistence, authz.filterAllowed);
+  enqueueInOrder(persistence);
+  if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
   aedes.on('clientDisconnect', auth.disconnected);
   aedes.on('clientError', (client, err) =>
@@ -35,13 +67,16 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   aedes.on('connectionError', (client, err) =>
     log.info({ event: 'connection_error', remote: remotes.get(client), reason: err.message }, 'connection closed before CONNECT completed'),
   );
+  // aedes emits 'error' when its persistence fails; unheard, that would end the process.
+  (aedes as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, event: 'broker_error' }, 'broker persistence error'));
 
   const listeners = createListeners(
     (conn, { remote, req }) => {
       const client = aedes.handle(conn, req);
       if (remote) remotes.set(client, remote);
+      correctSessionPresent(conn, () => auth.sessionPresent(client));
     },
-    deps.limits.maxPacketBytes,
+    { maxPacketBytes: deps.limits.maxPacketBytes, maxTopicBytes: deps.limits.maxTopicLength, maxConnections: connections.maxConnections },
     log,
   );
 
@@ -66,4 +101,39 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     },
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * aedes delivers a message to a client only if its broker counter is higher than the
+ * last one that client got (lib/client.js dedupe, meant for clustered brokers), and it
+ * emits a QoS 1 message only after queuing it in the persistence for every persistent
+ * subscriber (aedes.js enqueueOffline). A real backend (LevelDB) finishes those writes
+ * out of order, so a message could be emitted after a later one, be taken for a
+ * duplicate, and sit in the session, undelivered, until the client reconnects: found
+ * with the split layout's handoff under load. The writes still run concurrently; only
+ * their completions are handed to aedes in the order they were asked for.
+ */
+function enqueueInOrder(persistence: AedesPersistence): void {
+  const enqueue = persistence.outgoingEnqueueCombi.bind(persistence);
+  let previous: Promise<unknown> = Promise.resolve();
+  persistence.outgoingEnqueueCombi = (subs, packet, cb) => {
+    const mine = Promise.resolve(enqueue(subs, packet));
+    const inOrder = previous.then(() => mine);
+    previous = inOrder.catch(() => undefined);
+    if (!cb) return inOrder;
+    inOrder.then(() => cb(null), (err: Error) => cb(err));
+  };
+}
+
+/**
+ * aedes 1.2.0 stores a SUBSCRIBE's whole filter list in the session once any one filter
+ * is granted (handlers/subscribe.js storeSubscriptions passes packet.subscriptions), so a
+ * refused `#` beside a granted filter would sit in a persistent session. It is never
+ * delivered (authorizeForward), but every matching message would be queued for that
+ * session, in memory or on disk, until it reconnects. Only granted filters are stored.
+ */
+function storeOnlyAllowedFilters(persistence: AedesPersistence, allowed: (client: Client, filter: string) => boolean): void {
+  const add = persistence.addSubscriptions.bind(persistence);
+  // aedes passes its Client here (the same object the hooks see).
+  persistence.addSubscriptions = (client, subs, cb) => add(client, subs.filter((s) => allowed(client as Client, s.topic)), cb);
 }

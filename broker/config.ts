@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
+import { loadHubConfig } from '../hub/config.js';
+import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
+
+export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
+export const DEFAULT_PUBLISH_RATE = { perSecond: 100, burst: 500, maxEntries: 100_000 } as const;
 
 /**
  * Broker settings from an env-like record. Only composition roots pass process.env;
@@ -30,6 +35,10 @@ export const BrokerConfig = z
     MQTT_MAX_TOPIC_LENGTH: int(256, 1, 65535),
     // aedes clamps its maxTopicLevels to 1..100; refuse what it would silently change.
     MQTT_MAX_TOPIC_LEVELS: int(8, 1, 100),
+    MQTT_CONNECT_TIMEOUT_MS: int(DEFAULT_CONNECTIONS.connectTimeoutMs, 100, 600_000),
+    MQTT_MAX_CONNECTIONS: int(DEFAULT_CONNECTIONS.maxConnections, 1, 1_000_000),
+    MQTT_DEVICE_RATE: int(DEFAULT_PUBLISH_RATE.perSecond, 1, 1_000_000),
+    MQTT_DEVICE_BURST: int(DEFAULT_PUBLISH_RATE.burst, 1, 1_000_000),
   })
   .refine((e) => e.MQTT_MAX_PAYLOAD_BYTES <= e.MQTT_MAX_PACKET_BYTES, {
     path: ['MQTT_MAX_PAYLOAD_BYTES'],
@@ -45,10 +54,15 @@ export const BrokerConfig = z
       maxTopicLength: e.MQTT_MAX_TOPIC_LENGTH,
       maxTopicLevels: e.MQTT_MAX_TOPIC_LEVELS,
     },
+    connections: { connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS, maxConnections: e.MQTT_MAX_CONNECTIONS },
+    publishRate: { perSecond: e.MQTT_DEVICE_RATE, burst: e.MQTT_DEVICE_BURST },
   }));
 
-export type BrokerConfig = Readonly<Omit<z.output<typeof BrokerConfig>, 'limits'>> & {
-  readonly limits: Readonly<z.output<typeof BrokerConfig>['limits']>;
+type Parsed = z.output<typeof BrokerConfig>;
+export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort'>> & {
+  readonly limits: Readonly<Parsed['limits']>;
+  readonly connections: Readonly<Parsed['connections']>;
+  readonly publishRate: Readonly<Parsed['publishRate']>;
 };
 
 /** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
@@ -58,6 +72,20 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new HubError('CONFIG_INVALID', lines.join('\n'));
   }
-  const { limits, ...rest } = parsed.data;
-  return Object.freeze({ ...rest, limits: Object.freeze(limits) });
+  const { limits, connections, publishRate, ...rest } = parsed.data;
+  return Object.freeze({ ...rest, limits: Object.freeze(limits), connections: Object.freeze(connections), publishRate: Object.freeze(publishRate) });
+}
+
+/**
+ * Everything the broker alone (broker/main.ts, split layout) reads: the settings above,
+ * the process settings (parsed as hub/config.ts does), the shared registry and the
+ * service account ingest logs in with (hub/split-config.ts).
+ */
+export function loadBrokerServiceConfig(env: Record<string, string | undefined>) {
+  return Object.freeze({
+    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    broker: loadBrokerConfig(env),
+    adapters: loadAdapterConfig({ ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL }),
+    service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
+  });
 }

@@ -3,7 +3,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { Duplex, pipeline } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../kernel/log.js';
-import { frameGuard } from './frame-guard.js';
+import { FrameGuardError, frameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { ListenOptions } from './types.js';
 
 /** Hands a guarded connection to the broker (aedes.handle). */
@@ -16,10 +16,14 @@ export interface Listeners {
   destroyAll(): void;
 }
 
+// Connections the OS completes before they are accepted. Node's default (511) overflows
+// when every device reconnects at once after a restart; the kernel caps it at somaxconn.
+const BACKLOG = 4096;
+
 const listenOn = (server: TcpServer | HttpServer, host: string, port: number): Promise<number> =>
   new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
@@ -28,7 +32,14 @@ const listenOn = (server: TcpServer | HttpServer, host: string, port: number): P
 const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
   new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
-export function createListeners(accept: Accept, maxPacketBytes: number, log: Logger): Listeners {
+export interface ListenerLimits extends FrameGuardLimits {
+  readonly maxPacketBytes: number;
+  /** Per server; the OS accept path drops connections beyond it. */
+  readonly maxConnections: number;
+}
+
+export function createListeners(accept: Accept, limits: ListenerLimits, log: Logger): Listeners {
+  const { maxPacketBytes } = limits;
   // aedes.close() only closes clients that finished CONNECT; the rest are ours to end.
   const open = new Set<Duplex>();
   let tcp: TcpServer | undefined;
@@ -39,11 +50,11 @@ export function createListeners(accept: Accept, maxPacketBytes: number, log: Log
   function guarded(raw: Duplex): Duplex {
     open.add(raw);
     raw.once('close', () => open.delete(raw));
-    const guard = frameGuard(maxPacketBytes);
+    const guard = frameGuard(maxPacketBytes, limits);
     // pipeline destroys the transport when the guard fails (and the guard when the
-    // transport dies), so an oversized frame ends the connection without a read.
+    // transport dies), so an oversized or ill-formed frame ends the connection.
     pipeline(raw, guard, (err) => {
-      if (err && 'code' in err && (err.code === 'FRAME_TOO_LARGE' || err.code === 'FRAME_MALFORMED')) {
+      if (err instanceof FrameGuardError) {
         log.warn({ event: 'frame_refused', code: err.code, reason: err.message }, 'connection dropped by the frame guard');
       }
     });
@@ -57,11 +68,13 @@ export function createListeners(accept: Accept, maxPacketBytes: number, log: Log
         socket.setNoDelay(true);
         accept(guarded(socket), { remote: socket.remoteAddress, transport: 'tcp' });
       });
+      tcp.maxConnections = limits.maxConnections;
       tcp.on('error', (err) => log.error({ err }, 'MQTT listener error'));
       const mqttPort = await listenOn(tcp, opts.host, opts.mqttPort);
       if (opts.wsPort === undefined) return { mqttPort };
 
       http = createHttpServer((_req, res) => res.writeHead(404).end());
+      http.maxConnections = limits.maxConnections;
       wss = new WebSocketServer({
         server: http,
         path: '/mqtt',

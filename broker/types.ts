@@ -2,12 +2,16 @@ import type { Aedes } from 'aedes';
 import type { Logger } from '../kernel/log.js';
 import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import type { LoginThrottleOptions } from './login-throttle.js';
+import type { RateLimitOptions } from './rate-limit.js';
+import type { SessionStore } from './sessions.js';
 
 export interface BrokerLimits {
   /** Larger payloads are not handed to ingest as data (PAYLOAD_TOO_LARGE). */
   readonly maxPayloadBytes: number;
   /** Hard frame limit: a packet whose Remaining Length exceeds it drops the connection. */
   readonly maxPacketBytes: number;
+  /** Longest topic name or filter in bytes of UTF-8; a longer one closes the connection. */
   readonly maxTopicLength: number;
   /** Passed to aedes, which clamps it to 1..100. */
   readonly maxTopicLevels: number;
@@ -32,6 +36,37 @@ export interface BrokerDeps {
   readonly limits: BrokerLimits;
   /** Read-only account for an out-of-process ingest: subscribes to device topics, never publishes. */
   readonly serviceAccount?: { readonly username: string; readonly secretHash: string };
+  /**
+   * Split layout (broker/main.ts): instead of a sink, every accepted or refused device
+   * message is handed to ingest's persistent sessions (kernel/handoff.ts) and the device
+   * gets its PUBACK only once that is queued in `persistence`. Replaces sink and reject.
+   */
+  readonly handoff?: boolean;
+  /** aedes persistence (sessions, subscriptions, queued and in-flight messages); default aedes's in-memory one. */
+  readonly persistence?: AedesPersistence;
+  /** Which client ids have a session, for CONNACK Session Present; default in memory. Must live as long as `persistence`. */
+  readonly sessions?: SessionStore;
+  readonly connections?: Partial<ConnectionLimits>;
+  /** Per-device publish rate; over it a device's messages wait (they are not dropped). */
+  readonly publishRate?: Partial<RateLimitOptions>;
+  readonly loginThrottle?: Partial<LoginThrottleOptions>;
+}
+
+export interface ConnectionLimits {
+  /** A connection that has not sent CONNECT by then is closed. */
+  readonly connectTimeoutMs: number;
+  /** Per listener (TCP, WebSocket); further connections are refused by the OS accept path. */
+  readonly maxConnections: number;
+}
+
+/**
+ * The part of an aedes persistence (aedes-persistence, aedes-persistence-level) the hub
+ * calls itself; aedes calls the rest.
+ */
+export interface AedesPersistence {
+  subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
+  addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[], cb?: (err: Error | null, client?: unknown) => void): Promise<void> | void;
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | void;
 }
 
 export interface ListenOptions {

@@ -11,13 +11,19 @@ import { buildApp } from '../api/app.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../stores/sql/registry.js';
+import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
+import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
+import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
+import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
   readonly broker: BrokerConfig;
   readonly ingest: IngestConfig;
   readonly api: ApiConfig;
+  /** Alarm engine settings; the defaults of alarms/config.ts when omitted. */
+  readonly alarms?: AlarmConfig;
   readonly logger: Logger;
 }
 
@@ -29,6 +35,7 @@ export interface RunningHub {
   readonly profiles: ProfileSet;
   readonly registry: Awaited<ReturnType<typeof openSqlRegistry>>;
   readonly ingest: Ingest;
+  readonly alarms: AlarmEngine;
   stop(): Promise<void>;
 }
 
@@ -55,21 +62,33 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     maxRejectedPayloadBytes: o.ingest.maxRejectedPayloadBytes,
   });
 
+  // Every commit goes to the alarm engine and the live streams in the same turn, without
+  // polling: a fall reaches the ward board within the commit's own latency (promise 6).
+  const live = createLiveBus((err) => log.error({ err }, 'a live stream listener failed'));
+  const alarms = await openAlarmEngine({ sql, store, profiles, logger: log, config: o.alarms ?? loadAlarmConfig({}), publish: live.publish });
+  ingest.onCommit((committed) => {
+    alarms.onCommitted(committed);
+    for (const d of committed) for (const point of d.points) live.publish({ kind: 'point', point });
+  });
+
   const broker = await createBroker({
     directory: registry.directory,
     profiles,
     sink: ingest.accept,
-    reject: (deviceId, topic, code, payload) =>
-      ingest.reject({ deviceId, topic, payload, receivedAt: Date.now() }, code, code === 'PAYLOAD_TOO_LARGE' ? `payload of ${payload.length} bytes is over the limit` : `topic ${topic} is not allowed for this device`),
+    reject: (deviceId, topic, code, payload) => ingest.reject({ deviceId, topic, payload, receivedAt: Date.now() }, code),
     logger: log,
     limits: o.broker.limits,
+    connections: o.broker.connections,
+    publishRate: o.broker.publishRate,
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot() });
+  const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
-    const { token } = await registry.issueToken({ role: 'admin', label: 'bootstrap admin', expiresAt: null });
+    const { id, token } = await registry.issueToken({ role: 'admin', label: 'bootstrap admin', expiresAt: null });
+    await registry.audit.append({ actor: { role: 'system', tokenId: null }, action: 'bootstrap admin token', target: id, detail: { file: adminTokenFile } });
     writeFileSync(adminTokenFile, `${token}\n`, { mode: 0o600 });
     log.warn({ file: adminTokenFile }, 'issued a bootstrap admin token; it is in this file, readable only by this user');
   }
@@ -88,12 +107,14 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     profiles,
     registry,
     ingest,
+    alarms,
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking messages first, then commit what was taken, then close storage.
         await broker.close();
         await ingest.close();
         await app.close();
+        await alarms.close();
         await store.close();
         await registry.close();
         log.info(ingest.stats.snapshot(), 'arena-hub stopped');

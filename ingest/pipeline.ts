@@ -32,8 +32,8 @@ export type CommitListener = (committed: readonly Decided[]) => void;
 export interface Ingest {
   /** The broker's sink: decides the message and resolves once it is committed. */
   readonly accept: MessageSink;
-  /** Records a rejection the broker decided (oversized payload, foreign topic). */
-  reject(message: InboundMessage, code: RejectionCode, detail: string): Promise<void>;
+  /** Records a rejection the broker decided (oversized payload, foreign topic); resolves once committed. */
+  reject(message: InboundMessage, code: RejectionCode, detail?: string): Promise<void>;
   onCommit(listener: CommitListener): () => void;
   readonly stats: IngestStats;
   close(): Promise<void>;
@@ -48,6 +48,18 @@ function rawText(payload: Buffer, max: number): string {
     return utf8.decode(slice);
   } catch {
     return `base64:${slice.toString('base64')}`;
+  }
+}
+
+/** What the vendor reads about a message the broker refused. */
+function brokerRejectionDetail(m: InboundMessage, code: RejectionCode): string {
+  switch (code) {
+    case 'PAYLOAD_TOO_LARGE':
+      return `payload of ${m.payload.length} bytes is over the limit`;
+    case 'TOPIC_NOT_ALLOWED':
+      return `topic ${m.topic} is not allowed for this device`;
+    default:
+      return code;
   }
 }
 
@@ -127,8 +139,11 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   return {
-    accept: (m) => submit(decide(m)),
-    reject: (m, code, detail) => {
+    accept: async (m) => {
+      for (let wait = commits.room(); wait; wait = commits.room()) await wait;
+      return submit(decide(m));
+    },
+    reject: (m, code, detail = brokerRejectionDetail(m, code)) => {
       const id = messageIdOf(m.deviceId, m.topic, m.payload);
       const profileId = deps.directory.profileOf(m.deviceId) ?? null;
       return submit({ id, deviceId: m.deviceId, receivedAt: m.receivedAt, points: [], rejection: rejection(m, id, profileId, code, '', detail) });

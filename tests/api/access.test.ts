@@ -44,6 +44,8 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/devices/{id}/events', allow: READERS, request: () => ({ url: '/v1/devices/AQ-1/events' }) },
   { method: 'GET', path: '/v1/devices/{id}/rejections', allow: READERS, request: () => ({ url: '/v1/devices/AQ-1/rejections' }) },
   { method: 'GET', path: '/v1/devices/{id}/rejections/summary', allow: READERS, request: () => ({ url: '/v1/devices/AQ-1/rejections/summary' }) },
+  { method: 'GET', path: '/v1/rejections', allow: READERS, request: () => ({ url: '/v1/rejections' }) },
+  { method: 'GET', path: '/v1/rejections/summary', allow: READERS, request: () => ({ url: '/v1/rejections/summary' }) },
   { method: 'POST', path: '/v1/tokens', allow: ADMIN, request: (n) => ({ url: '/v1/tokens', payload: { role: 'admin', label: `t-${n}` } }) },
   { method: 'GET', path: '/v1/tokens', allow: ADMIN, request: () => ({ url: '/v1/tokens' }) },
   {

@@ -9,8 +9,11 @@ describe('loadBrokerConfig', () => {
       mqttPort: 1883,
       wsPort: 9001,
       limits: { maxPayloadBytes: 65536, maxPacketBytes: 262144, maxTopicLength: 256, maxTopicLevels: 8 },
+      connections: { connectTimeoutMs: 10_000, maxConnections: 10_000 },
+      publishRate: { perSecond: 100, burst: 500 },
     });
     expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.connections)).toBe(true);
     expect(Object.isFrozen(c.limits)).toBe(true);
   });
 
@@ -18,8 +21,14 @@ describe('loadBrokerConfig', () => {
     const c = loadBrokerConfig({
       MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '', MQTT_MAX_PAYLOAD_BYTES: '1000',
       MQTT_MAX_PACKET_BYTES: '2000', MQTT_MAX_TOPIC_LENGTH: '64', MQTT_MAX_TOPIC_LEVELS: '4',
+      MQTT_CONNECT_TIMEOUT_MS: '500', MQTT_MAX_CONNECTIONS: '50', MQTT_DEVICE_RATE: '10', MQTT_DEVICE_BURST: '20',
     });
-    expect(c).toEqual({ host: '0.0.0.0', mqttPort: 0, wsPort: 9001, limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 } });
+    expect(c).toEqual({
+      host: '0.0.0.0', mqttPort: 0, wsPort: 9001,
+      limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 },
+      connections: { connectTimeoutMs: 500, maxConnections: 50 },
+      publishRate: { perSecond: 10, burst: 20 },
+    });
   });
 
   it('names every bad variable', () => {

@@ -1,3 +1,4 @@
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger } from '../../kernel/log.js';
@@ -146,10 +147,24 @@ export const closed = (c: MqttClient, ms = 5000): Promise<void> =>
     });
   });
 
-const str = (s: string): Buffer => {
-  const b = Buffer.from(s, 'utf8');
+/** A length-prefixed MQTT string [MQTT-1.5.3]; raw bytes are taken as they are (to send ill-formed UTF-8). */
+export const str = (s: string | Buffer): Buffer => {
+  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
   return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
 };
+
+/** A whole packet: first byte, Remaining Length, body. */
+export const frame = (first: number, ...body: Buffer[]): Buffer => {
+  const b = Buffer.concat(body);
+  return Buffer.concat([Buffer.from([first]), varint(b.length), b]);
+};
+
+/** A QoS 0 PUBLISH with a topic given as raw bytes. */
+export const publishBytes = (topic: string | Buffer, payload: string | Buffer = ''): Buffer => frame(0x30, str(topic), Buffer.from(payload));
+
+/** A SUBSCRIBE (packet id 1) with each filter at QoS 1. */
+export const subscribeBytes = (filters: (string | Buffer)[]): Buffer =>
+  frame(0x82, Buffer.from([0, 1]), ...filters.map((f) => Buffer.concat([str(f), Buffer.from([1])])));
 
 /** Remaining Length encoding [MQTT-2.2.3]. */
 export function varint(n: number): Buffer {
@@ -164,16 +179,24 @@ export function varint(n: number): Buffer {
 }
 
 /** A hand-made MQTT 3.1.1 CONNECT, for what mqtt.js will not send. */
-export function connectBytes(o: { clientId: string; username?: string; password?: string; clean: boolean }): Buffer {
-  const flags = (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0) | (o.clean ? 0x02 : 0);
-  const body = Buffer.concat([
+export function connectBytes(o: {
+  clientId: string | Buffer;
+  username?: string | Buffer;
+  password?: string | Buffer;
+  will?: { topic: string | Buffer; payload: Buffer };
+  clean: boolean;
+  level?: number;
+}): Buffer {
+  const flags = (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0) | (o.will ? 0x04 : 0) | (o.clean ? 0x02 : 0);
+  return frame(
+    0x10,
     str('MQTT'),
-    Buffer.from([4, flags, 0, 60]),
+    Buffer.from([o.level ?? 4, flags, 0, 60]),
     str(o.clientId),
+    o.will ? Buffer.concat([str(o.will.topic), str(o.will.payload)]) : Buffer.alloc(0),
     o.username !== undefined ? str(o.username) : Buffer.alloc(0),
     o.password !== undefined ? str(o.password) : Buffer.alloc(0),
-  ]);
-  return Buffer.concat([Buffer.from([0x10]), varint(body.length), body]);
+  );
 }
 
 /** The SUBACK return codes for each filter, in order (mqtt.js rejects on any 0x80, with the packet). */
@@ -186,4 +209,58 @@ export async function subackCodes(c: MqttClient, filters: string[], qos: 0 | 1 |
     if (!packet?.granted) throw e;
     return packet.granted;
   }
+}
+
+export interface RawConnection {
+  readonly socket: Socket;
+  /** Every byte the broker sent so far. */
+  received(): Buffer;
+  /** Resolves with every byte received once the broker closes; rejects after `ms`. */
+  closed(ms?: number): Promise<Buffer>;
+  /** Resolves once at least `n` bytes have arrived. */
+  bytes(n: number, ms?: number): Promise<Buffer>;
+}
+
+/** A raw TCP connection to the broker, for bytes no MQTT client library would send. */
+export function rawConnection(port: number): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    let ended = false;
+    const waiters = new Set<() => void>();
+    const poke = (): void => waiters.forEach((w) => w());
+    socket.on('data', (d) => {
+      got.push(d);
+      poke();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      ended = true;
+      poke();
+    });
+    const until = (ready: () => boolean, what: string, ms: number): Promise<Buffer> =>
+      new Promise((res, rej) => {
+        const check = (): void => {
+          if (!ready()) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          res(Buffer.concat(got));
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          rej(new Error(`${what} (got ${Buffer.concat(got).toString('hex')})`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    socket.once('connect', () =>
+      resolve({
+        socket,
+        received: () => Buffer.concat(got),
+        closed: (ms = 5000) => until(() => ended, 'broker kept the connection open', ms),
+        bytes: (n, ms = 5000) => until(() => Buffer.concat(got).length >= n, `fewer than ${n} bytes arrived`, ms),
+      }),
+    );
+    socket.once('error', reject);
+  });
 }

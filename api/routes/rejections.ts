@@ -1,0 +1,80 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Principal } from '../../kernel/principal.js';
+import { RejectionCodes } from '../../kernel/telemetry.js';
+import { principalOf } from '../auth.js';
+import { noteForAudit } from '../audit-trail.js';
+import type { ApiDeps } from '../deps.js';
+import { problems } from '../problem.js';
+import { listOf } from '../schemas/common.js';
+import { RejectionDto, RejectionSummaryDto, RejectionSummaryQuery, RejectionsQuery, toRejectionDto } from '../schemas/telemetry.js';
+
+/**
+ * Promise 2 across a vendor's whole fleet: every message the hub refused from any of the
+ * vendor's devices, with reason and raw payload, and counts per reason. A vendor sees
+ * its own devices only; an admin sees every device. Per device: api/routes/device-data.ts.
+ */
+const readers = { access: ['admin', 'vendor'], release: true } as const;
+const tags = ['device data'];
+
+const Counts = z.partialRecord(z.enum(RejectionCodes), z.number().int());
+const FleetSummaryDto = z.object({
+  total: z.number().int(),
+  counts: Counts.describe('Rejections per reason code, all devices together'),
+  devices: z.array(RejectionSummaryDto).describe('Per device that has any, by device id'),
+});
+
+export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const { registry, store } = deps;
+
+  /** undefined = every device (admin); otherwise the vendor's own, possibly none. */
+  async function scope(principal: Principal): Promise<string[] | undefined> {
+    if (principal.role === 'admin') return undefined;
+    if (principal.role !== 'vendor') return [];
+    return (await registry.listDevices({ vendorId: principal.vendorId })).map((d) => d.id);
+  }
+
+  app.get('/v1/rejections', {
+    config: readers,
+    schema: {
+      tags,
+      summary: "Messages the hub refused from the caller's devices, newest first, with the reason and raw payload",
+      querystring: RejectionsQuery,
+      response: { 200: listOf(RejectionDto), ...problems(400, 401, 403) },
+    },
+    handler: async (request) => {
+      const deviceIds = await scope(principalOf(request));
+      const { from, to, limit } = request.query;
+      const rejections = await store.rejections({ ...(deviceIds ? { deviceIds } : {}), from, to, limit });
+      noteForAudit(request, { rows: rejections.length });
+      return { items: [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map(toRejectionDto) };
+    },
+  });
+
+  app.get('/v1/rejections/summary', {
+    config: readers,
+    schema: {
+      tags,
+      summary: "Counts of the caller's devices' rejections per reason code",
+      querystring: RejectionSummaryQuery,
+      response: { 200: FleetSummaryDto, ...problems(400, 401, 403) },
+    },
+    handler: async (request) => {
+      const deviceIds = await scope(principalOf(request));
+      const { from, to } = request.query;
+      const counts: Partial<Record<string, number>> = {};
+      const devices = new Map<string, { deviceId: string; total: number; counts: Partial<Record<string, number>> }>();
+      let total = 0;
+      for (const c of await store.rejectionCounts({ ...(deviceIds ? { deviceIds } : {}), from, to })) {
+        counts[c.code] = (counts[c.code] ?? 0) + c.count;
+        total += c.count;
+        const d = devices.get(c.deviceId) ?? { deviceId: c.deviceId, total: 0, counts: {} };
+        d.counts[c.code] = (d.counts[c.code] ?? 0) + c.count;
+        d.total += c.count;
+        devices.set(c.deviceId, d);
+      }
+      noteForAudit(request, { rows: devices.size });
+      return { total, counts, devices: [...devices.values()].sort((a, b) => a.deviceId.localeCompare(b.deviceId)) };
+    },
+  });
+};

@@ -1,0 +1,59 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import aedesPersistenceLevel from 'aedes-persistence-level';
+import { ClassicLevel } from 'classic-level';
+import { hashSecret } from '../kernel/secrets.js';
+import { loadProfilesForTopics, openSharedRegistry } from '../hub/adapters.js';
+import { runService } from '../hub/service.js';
+import { createBroker } from './broker.js';
+import { loadBrokerServiceConfig } from './config.js';
+import { levelSessions } from './sessions.js';
+import type { AedesPersistence } from './types.js';
+
+/**
+ * The broker alone (split layout, docker-compose.yml). No sink: every device message is
+ * handed to ingest's persistent sessions before the PUBACK (broker/handoff.ts), and
+ * sessions, subscriptions and queued or in-flight messages live in LevelDB under
+ * ARENA_DATA_DIR/broker (aedes-persistence-level on classic-level), so a broker restart
+ * loses nothing either. LevelDB writes reach the OS before a put resolves: they survive
+ * the process being killed; surviving a power cut needs more and is not claimed here.
+ */
+await runService(
+  'broker',
+  loadBrokerServiceConfig,
+  async (c, logger) => {
+    const profiles = loadProfilesForTopics(c.process.profilesDir);
+    const registry = await openSharedRegistry(c.adapters, profiles);
+    const dir = join(c.process.dataDir, 'broker');
+    mkdirSync(dir, { recursive: true });
+    const db = new ClassicLevel<string, string>(dir);
+    await db.open();
+    try {
+      const broker = await createBroker({
+        directory: registry.directory,
+        profiles,
+        logger,
+        limits: c.broker.limits,
+        connections: c.broker.connections,
+        publishRate: c.broker.publishRate,
+        serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
+        handoff: true,
+        persistence: aedesPersistenceLevel(db) as AedesPersistence,
+        sessions: levelSessions(db.sublevel('arena-sessions')),
+      });
+      const ports = await broker.listen({ host: c.broker.host, mqttPort: c.broker.mqttPort, wsPort: c.broker.wsPort });
+      logger.info({ ...ports, dataDir: dir }, 'arena-hub broker is up');
+      return {
+        async stop() {
+          await broker.close();
+          await db.close();
+          await registry.close();
+        },
+      };
+    } catch (e) {
+      await db.close();
+      await registry.close();
+      throw e;
+    }
+  },
+);

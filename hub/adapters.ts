@@ -1,0 +1,56 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
+import { loadIngestConfig } from '../ingest/config.js';
+import { HubError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/log.js';
+import type { TelemetryStore } from '../kernel/ports.js';
+import type { Registry } from '../kernel/registry.js';
+import type { TokenRegistry } from '../kernel/tokens.js';
+import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
+import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
+import { withOutbox } from '../stores/influx/outbox.js';
+import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
+import { openSqlRegistry } from '../stores/sql/registry.js';
+import type { AdapterConfig } from './split-config.js';
+
+/*
+ * The adapters the split services (broker/main.ts, ingest/main.ts, api/main.ts) open,
+ * as their config (hub/split-config.ts) says. The all-in-one hub (hub/start.ts) always
+ * uses the embedded files and does not use these.
+ */
+
+/**
+ * The device profiles of a service that never decodes with them (the broker needs their
+ * topics, the API shows them), so the time limits are ingest's defaults.
+ */
+export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, loadIngestConfig({}).limits);
+
+export async function openSharedRegistry(config: AdapterConfig, profiles: ProfileSet): Promise<Registry & TokenRegistry> {
+  return openSqlRegistry(await openPostgresSqlClient(config.registryUrl), { profiles });
+}
+
+/**
+ * The telemetry store. `writer`: ingest, the one process that writes; it gets the outbox
+ * in front of InfluxDB, and owns the DuckDB file (`telemetry.duckdb` in dataDir).
+ */
+export async function openSharedStore(config: AdapterConfig, dataDir: string, log: Logger, role: 'writer' | 'reader'): Promise<TelemetryStore> {
+  const s = config.store;
+  if (s.kind === 'duckdb') {
+    mkdirSync(dataDir, { recursive: true });
+    try {
+      return await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
+    } catch (e) {
+      const hint = role === 'reader' ? '; a split API reads InfluxDB (ARENA_STORE=influx), ingest owns the DuckDB file' : '';
+      throw new HubError('STORE_UNAVAILABLE', `cannot open ${join(dataDir, 'telemetry.duckdb')}: ${(e as Error).message}${hint}`, { cause: e });
+    }
+  }
+  const influx = await openInfluxTelemetryStore({ url: s.url, token: s.token, org: s.org, bucket: s.bucket, database: s.database });
+  if (role === 'reader') return influx;
+  return withOutbox(influx, {
+    dir: join(dataDir, 'outbox'),
+    maxBytes: s.outboxMaxBytes,
+    logger: log,
+    onNearlyFull: (usedBytes) => log.warn({ event: 'outbox_nearly_full', usedBytes, maxBytes: s.outboxMaxBytes }, 'the InfluxDB outbox is nearly full'),
+  });
+}

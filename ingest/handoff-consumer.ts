@@ -1,0 +1,111 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
+import type { Logger } from '../kernel/log.js';
+import type { Ingest } from './pipeline.js';
+
+/**
+ * Split layout: ingest's side of kernel/handoff.ts. One persistent MQTT session per shard
+ * (CleanSession 0, a fixed client id), subscribed at QoS 1. mqtt.js sends the PUBACK for
+ * a QoS 1 message when `handleMessage` calls back, and reads the next message only then,
+ * so each message is acknowledged after its commit, in order. Until then the broker keeps
+ * it in the session and sends it again after a reconnect; ingest stores a redelivery once
+ * (exactly-once by message id).
+ */
+export interface HandoffConsumerOptions {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** Session `i` uses client id `${clientIdPrefix}-${i}`. */
+  readonly clientIdPrefix: string;
+  readonly ingest: Pick<Ingest, 'accept' | 'reject'>;
+  readonly logger: Logger;
+  readonly reconnectMs?: number;
+}
+
+export interface HandoffConsumer {
+  /** Resolves once every session has subscribed once. */
+  readonly ready: Promise<void>;
+  sessions(): { connected: number; total: number };
+  /** Takes no further message, lets the ones being committed finish and be acknowledged, then disconnects. */
+  stop(): Promise<void>;
+}
+
+class Stopping extends Error {}
+
+export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer {
+  const log = o.logger.child({ component: 'ingest-handoff' });
+  let stopping = false;
+  const sessions = Array.from({ length: HANDOFF_SHARDS }, (_, shard) => session(shard));
+
+  function session(shard: number): { client: MqttClient; ready: Promise<void>; idle: () => Promise<void> } {
+    const clientId = `${o.clientIdPrefix}-${shard}`;
+    const client = mqtt.connect(o.url, {
+      clientId,
+      clean: false,
+      username: o.username,
+      password: o.password,
+      protocolVersion: 4,
+      reconnectPeriod: o.reconnectMs ?? 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+    });
+    let current: Promise<unknown> = Promise.resolve();
+
+    client.handleMessage = (packet, callback) => {
+      if (stopping) {
+        // No PUBACK: the broker keeps the message for the next start.
+        callback(new Stopping('ingest is stopping'));
+        return;
+      }
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      const handoff = decodeHandoff(packet.topic, payload);
+      if (!handoff) {
+        // Only the broker publishes on handoff topics, so this is a bug, not device data.
+        log.error({ event: 'handoff_malformed', topic: packet.topic, bytes: payload.length }, 'not a handoff message; acknowledged and dropped');
+        callback();
+        return;
+      }
+      const work = handoff.kind === 'message' ? o.ingest.accept(handoff) : o.ingest.reject(handoff, handoff.kind);
+      current = work.then(
+        () => callback(),
+        (err: unknown) => {
+          // No PUBACK, and the connection goes: the broker sends it (and what follows) again.
+          log.error({ err, event: 'commit_failed', shard, deviceId: handoff.deviceId }, 'commit failed; reconnecting without acknowledging');
+          client.stream.destroy();
+          callback(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    };
+
+    const ready = new Promise<void>((resolve) => {
+      client.on('connect', (connack) => {
+        log.info({ event: 'handoff_connected', clientId, sessionPresent: connack.sessionPresent }, 'ingest session connected');
+        // Subscribing again is harmless, and makes sure a session the broker lost gets one.
+        client.subscribe(handoffFilter(shard), { qos: 1 }, (err, granted) => {
+          if (err || granted?.[0]?.qos !== 1) {
+            log.error({ err, event: 'handoff_subscribe_failed', clientId, granted }, 'the broker refused the handoff subscription');
+            return;
+          }
+          resolve();
+        });
+      });
+    });
+    client.on('error', (err) => log.warn({ event: 'handoff_error', clientId, reason: err.message }, 'ingest session error'));
+    client.on('offline', () => log.warn({ event: 'handoff_offline', clientId }, 'ingest session lost its broker; reconnecting'));
+    return { client, ready, idle: () => current.then(() => undefined, () => undefined) };
+  }
+
+  return {
+    ready: Promise.all(sessions.map((s) => s.ready)).then(() => undefined),
+    sessions: () => ({ connected: sessions.filter((s) => s.client.connected).length, total: sessions.length }),
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        sessions.map(async (s) => {
+          await s.idle();
+          await new Promise<void>((resolve) => s.client.end(false, {}, () => resolve()));
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { IngestStats } from './stats.js';
+
+/**
+ * The split ingest's own small HTTP endpoint (it has no API): GET /healthz answers 200
+ * while every handoff session is connected (503 otherwise), GET /stats the ingest
+ * counters of this process. For container health checks and the fault tests.
+ */
+export async function serveIngestStatus(
+  o: { host: string; port: number },
+  status: { stats: IngestStats; sessions: () => { connected: number; total: number } },
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const sessions = status.sessions();
+    const send = (code: number, body: unknown): void => {
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (req.method !== 'GET') return send(405, { error: 'GET only' });
+    if (req.url === '/healthz') return send(sessions.connected === sessions.total ? 200 : 503, { sessions });
+    if (req.url === '/stats') return send(200, { ...status.stats.snapshot(), sessions });
+    send(404, { error: 'not found' });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

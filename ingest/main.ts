@@ -1,0 +1,59 @@
+import { loadProfiles } from '../device-profiles/load.js';
+import { openSharedRegistry, openSharedStore } from '../hub/adapters.js';
+import { runService } from '../hub/service.js';
+import { loadIngestServiceConfig } from './config.js';
+import { startHandoffConsumer } from './handoff-consumer.js';
+import { serveIngestStatus } from './http.js';
+import { createIngest } from './pipeline.js';
+
+/**
+ * Ingest alone (split layout, docker-compose.yml): takes the broker's handoff
+ * (kernel/handoff.ts) over persistent MQTT sessions to MQTT_HOST:MQTT_PORT as the
+ * service account, and acknowledges each message to the broker after its commit. With
+ * ARENA_STORE=duckdb it owns ARENA_DATA_DIR/telemetry.duckdb, which no other process may
+ * open meanwhile; with ARENA_STORE=influx it writes through the outbox under
+ * ARENA_DATA_DIR/outbox.
+ */
+await runService(
+  'ingest',
+  loadIngestServiceConfig,
+  async (c, logger) => {
+    const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits);
+    const registry = await openSharedRegistry(c.adapters, profiles);
+    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer').catch(async (e: unknown) => {
+      await registry.close();
+      throw e;
+    });
+    const ingest = createIngest({
+      profiles,
+      directory: registry.directory,
+      store,
+      logger,
+      batch: c.ingest.batch,
+      maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
+    });
+    const consumer = startHandoffConsumer({
+      url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+      username: c.service.username,
+      password: c.service.secret,
+      clientIdPrefix: c.ingest.clientId,
+      ingest,
+      logger,
+    });
+    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions }) : undefined;
+    void consumer.ready.then(() =>
+      logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
+    );
+    return {
+      async stop() {
+        // Acknowledge nothing more, finish the commits under way, then close storage.
+        await consumer.stop();
+        await http?.close();
+        await ingest.close();
+        await store.close();
+        await registry.close();
+        logger.info(ingest.stats.snapshot(), 'arena-hub ingest stopped');
+      },
+    };
+  },
+);

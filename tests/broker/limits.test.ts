@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { LoginThrottle } from '../../broker/login-throttle.js';
+import { Lru } from '../../broker/lru.js';
+import { RateLimiter } from '../../broker/rate-limit.js';
+
+/** The broker's bounded per-key state, on a fake clock. */
+const clock = () => {
+  const c = { t: 1_000_000, now: () => c.t };
+  return c;
+};
+
+describe('Lru', () => {
+  it('forgets the least recently used entry beyond its size', () => {
+    const lru = new Lru<string, number>(2);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    lru.get('a'); // a is now the most recent
+    lru.set('c', 3);
+    expect([lru.get('a'), lru.get('b'), lru.get('c'), lru.size]).toEqual([1, undefined, 3, 2]);
+  });
+});
+
+describe('LoginThrottle', () => {
+  const opts = { freeFailuresPerUser: 3, freeFailuresPerAddress: 5, baseLockMs: 1000, maxLockMs: 8000, forgetAfterMs: 60_000, maxEntries: 100 };
+
+  it('locks a username after its free failures, for a time that doubles up to the maximum', () => {
+    const c = clock();
+    const t = new LoginThrottle(opts, c.now);
+    for (let i = 0; i < 2; i++) t.failed('dev-1', undefined);
+    expect(t.locked('dev-1', undefined)).toBeUndefined();
+    t.failed('dev-1', undefined); // third failure: locked 1 s
+    expect(t.locked('dev-1', undefined)).toEqual({ key: 'user', retryInMs: 1000 });
+    const locks = [1000];
+    for (let i = 0; i < 5; i++) {
+      c.t += 10_000;
+      t.failed('dev-1', undefined);
+      locks.push(t.locked('dev-1', undefined)!.retryInMs);
+    }
+    expect(locks).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
+    c.t += 8000;
+    expect(t.locked('dev-1', undefined)).toBeUndefined();
+  });
+
+  it('locks an address across usernames, and a success clears only the username', () => {
+    const c = clock();
+    const t = new LoginThrottle(opts, c.now);
+    for (let i = 0; i < 5; i++) t.failed(`guess-${i}`, '10.0.0.9');
+    expect(t.locked('someone-else', '10.0.0.9')).toMatchObject({ key: 'address' });
+    expect(t.locked('someone-else', '10.0.0.10')).toBeUndefined();
+    c.t += 60_000;
+    t.failed('dev-2', '10.0.0.10');
+    t.failed('dev-2', '10.0.0.10');
+    t.succeeded('dev-2');
+    t.failed('dev-2', '10.0.0.10');
+    expect(t.locked('dev-2', undefined)).toBeUndefined(); // the count started again
+  });
+
+  it('forgets failures after a quiet spell and keeps at most maxEntries keys', () => {
+    const c = clock();
+    const t = new LoginThrottle({ ...opts, maxEntries: 2 }, c.now);
+    t.failed('a', undefined);
+    t.failed('a', undefined);
+    c.t += 61_000;
+    t.failed('a', undefined);
+    expect(t.locked('a', undefined)).toBeUndefined(); // 1 fresh failure, not 3
+    for (const u of ['x', 'y', 'z']) for (let i = 0; i < 3; i++) t.failed(u, undefined);
+    expect(t.locked('x', undefined)).toBeUndefined(); // evicted
+    expect(t.locked('z', undefined)).toMatchObject({ key: 'user' });
+  });
+});
+
+describe('RateLimiter', () => {
+  it('lets a burst through, then spaces messages at the rate; others are not affected', () => {
+    const c = clock();
+    const r = new RateLimiter({ perSecond: 10, burst: 3, maxEntries: 10 }, c.now);
+    const waits = Array.from({ length: 6 }, () => r.take('flood'));
+    expect(waits).toEqual([0, 0, 0, 100, 200, 300]);
+    expect(r.take('quiet')).toBe(0);
+    c.t += 1000; // long enough for the bucket to refill
+    expect([r.take('flood'), r.take('flood'), r.take('flood'), r.take('flood')]).toEqual([0, 0, 0, 100]);
+  });
+});
