@@ -1,18 +1,15 @@
 import type { Alarm, AlarmQuery, ParticipantAlarmSettings } from '../kernel/alarms.js';
 import type { SqlClient } from '../stores/sql/sql-client.js';
+import { migrate, type Migration } from '../stores/sql/migrations.js';
 import type { DeviceMemory } from './rules/types.js';
 
 /**
  * The alarm engine's tables, all prefixed alarm_, with their own migration list so they
- * never collide with the registry's numbering (stores/sql/migrations.ts). Portable SQL
+ * never collide with the registry's numbering; the registry's runner applies them with its
+ * own ledger table, alarm_migrations (stores/sql/migrations.ts). Portable SQL
  * on the SqlClient port (DuckDB and PostgreSQL). Each row's JSON body is the truth; the
  * other columns exist to filter on.
  */
-interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly statements: readonly string[];
-}
 
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -49,19 +46,7 @@ const MIGRATIONS: readonly Migration[] = [
 ];
 
 export async function migrateAlarmTables(sql: SqlClient, now: number): Promise<void> {
-  await sql.query(`CREATE TABLE IF NOT EXISTS alarm_migrations (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at BIGINT NOT NULL
-  )`);
-  const applied = new Set((await sql.query<{ version: number }>('SELECT version FROM alarm_migrations')).map((r) => Number(r.version)));
-  for (const m of MIGRATIONS) {
-    if (applied.has(m.version)) continue;
-    await sql.transaction(async (tx) => {
-      for (const statement of m.statements) await tx.query(statement);
-      await tx.query('INSERT INTO alarm_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now]);
-    });
-  }
+  await migrate(sql, () => now, MIGRATIONS, 'alarm_migrations');
 }
 
 /** alarm_meta: the receipt time up to which every point's alarms are stored. */

@@ -1,19 +1,16 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DIST } from './config.js';
 
+import { freePort } from '../soak/processes.js';
+
+export { freePort };
+
 /** Child processes the bench starts on loopback: the hub, a plain broker, helpers. */
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 export async function waitForTcp(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -34,7 +34,23 @@ export type DecodeResult = { readonly ok: true; readonly points: Point[] } | { r
 
 export interface Decoder {
   readonly profile: Profile;
+  /** Whether `topic` is one of the profile's publish topics for this device. */
+  publishesOn(deviceId: string, topic: string): boolean;
   decode(input: DecodeInput): DecodeResult;
+}
+
+/** A topic template split at `{deviceId}`, matched without building the topic string. */
+function matchesTemplate(parts: readonly string[], deviceId: string, topic: string): boolean {
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (!topic.startsWith(part, at)) return false;
+    at += part.length;
+    if (i === parts.length - 1) break;
+    if (!topic.startsWith(deviceId, at)) return false;
+    at += deviceId.length;
+  }
+  return at === topic.length;
 }
 
 class Reject extends Error {
@@ -81,6 +97,7 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
   const recordSchema = z.fromJSONSchema(profile.payload as Parameters<typeof z.fromJSONSchema>[0]);
   const family = profile.family as Family;
   const readingConverters = profile.readings.map((rule) => unitConverters(rule));
+  const topicTemplates = profile.topics.map((t) => t.split('{deviceId}'));
 
   function recordsOf(input: DecodeInput): { records: Rec[]; prefix: (i: number) => string } {
     let parsed: unknown;
@@ -188,6 +205,7 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
 
   return {
     profile,
+    publishesOn: (deviceId, topic) => topicTemplates.some((parts) => matchesTemplate(parts, deviceId, topic)),
     decode(input) {
       try {
         const { records, prefix } = recordsOf(input);

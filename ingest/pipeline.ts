@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Decoder, TimeLimits } from '../device-profiles/decode.js';
-import { publishTopics, type ProfileSet } from '../device-profiles/load.js';
+import type { ProfileSet } from '../device-profiles/load.js';
 import { messageIdOf } from '../kernel/message-id.js';
 import type { DeviceDirectory, MessageSink, TelemetryStore } from '../kernel/ports.js';
 import type { InboundMessage, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../kernel/telemetry.js';
@@ -117,7 +117,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       return { ...base, points: [], rejection: rejection(m, id, profileId ?? null, 'TOPIC_NOT_ALLOWED', '', 'device or its profile is not registered') };
     }
     // Defence in depth: the broker already refuses foreign topics, a split deployment relies on it too.
-    if (!publishTopics(decoder.profile, m.deviceId).includes(m.topic)) {
+    if (!decoder.publishesOn(m.deviceId, m.topic)) {
       return { ...base, points: [], rejection: rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`) };
     }
     const result = decoder.decode({

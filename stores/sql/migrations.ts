@@ -155,20 +155,30 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Applies every migration newer than the database, each in its own transaction. */
-export async function migrate(sql: SqlClient, now: () => number = Date.now, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await sql.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+/**
+ * Applies the migrations not yet recorded in `ledger`. Other modules that keep their own
+ * tables on the same database (alarms/store.ts) pass their own ledger name, a constant.
+ */
+export async function migrate(
+  sql: SqlClient,
+  now: () => number = Date.now,
+  migrations: readonly Migration[] = MIGRATIONS,
+  ledger = 'schema_migrations',
+): Promise<number[]> {
+  if (!/^[a-z_]+$/.test(ledger)) throw new Error(`not a ledger table name: ${ledger}`);
+  await sql.query(`CREATE TABLE IF NOT EXISTS ${ledger} (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     applied_at BIGINT NOT NULL
   )`);
-  const applied = new Set((await sql.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+  const applied = new Set((await sql.query<{ version: number }>(`SELECT version FROM ${ledger}`)).map((r) => Number(r.version)));
   const done: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (applied.has(m.version)) continue;
     await sql.transaction(async (tx) => {
       for (const statement of m.statements) await tx.query(statement);
       // The primary key makes a concurrent second migrator fail here instead of applying twice.
-      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now()]);
+      await tx.query(`INSERT INTO ${ledger} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, now()]);
     });
     done.push(m.version);
   }

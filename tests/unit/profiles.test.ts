@@ -88,6 +88,14 @@ describe('normalisation', () => {
     expect(points(decode('roomsense-3d', 'RS3D-00421', line, 1795417202120 + 1000))[0]!.clockSkewed).toBe(false);
     expect(points(decode('roomsense-3d', 'RS3D-00421', line, 1795417202120 + 600_000))[0]!.clockSkewed).toBe(true);
   });
+  it('knows the publish topics of a device, and no topic of another device or profile', () => {
+    const d = profiles.get('roomsense-3d')!;
+    expect(d.publishesOn('RS3D-00421', 'devices/RS3D-00421/events')).toBe(true);
+    expect(d.publishesOn('RS3D-00421', 'devices/RS3D-00422/events')).toBe(false);
+    expect(d.publishesOn('RS3D-00421', 'devices/RS3D-00421/events/x')).toBe(false);
+    expect(d.publishesOn('RS3D-00421', 'devices/RS3D-00421/senml')).toBe(false);
+    expect(d.publishesOn('RS3D', 'devices/RS3D-00421/events')).toBe(false);
+  });
   it('point types are what the store port expects', () => {
     expectTypeOf(readings).returns.toEqualTypeOf<Reading[]>();
     expectTypeOf<HubEvent['severity']>().toEqualTypeOf<0 | 10 | 20 | 30 | 40>();
