@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type ISubscriptionMap, type MqttClient } from 'mqtt';
 import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import type { Ingest } from './pipeline.js';
@@ -81,7 +81,12 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
       client.on('connect', (connack) => {
         log.info({ event: 'handoff_connected', clientId, sessionPresent: connack.sessionPresent }, 'ingest session connected');
         // Subscribing again is harmless, and makes sure a session the broker lost gets one.
-        client.subscribe(handoffFilter(shard), { qos: 1 }, (err, granted) => {
+        // `resubscribe` makes mqtt.js send it: without it, a filter this client subscribed
+        // before is skipped and the callback gets no grant at all, so a reconnect never
+        // became ready.
+        const subscription: ISubscriptionMap = { [handoffFilter(shard)]: { qos: 1 } };
+        subscription.resubscribe = true;
+        client.subscribe(subscription, (err, granted) => {
           if (err || granted?.[0]?.qos !== 1) {
             log.error({ err, event: 'handoff_subscribe_failed', clientId, granted }, 'the broker refused the handoff subscription');
             return;
