@@ -23,6 +23,7 @@ import { Evaluator, healthOf } from './evaluate.js';
 import { AlarmLedger } from './ledger.js';
 import { acknowledge, close } from './lifecycle.js';
 import { profileAlarmInfo } from './profile-info.js';
+import { RecentPoints } from './recent-points.js';
 import type { RuleEnv } from './rules/types.js';
 import * as db from './store.js';
 
@@ -39,8 +40,11 @@ export interface AlarmEngineDeps {
 }
 
 export interface AlarmEngine extends AlarmService {
-  /** Ingest's commit listener: evaluated and broadcast at once, persisted behind. */
-  onCommitted(batches: readonly { readonly points: readonly Point[] }[]): void;
+  /**
+   * Ingest's commit listener: evaluated and broadcast at once, persisted behind. Returns
+   * the points judged now, in order; a point judged before (a redelivery) is left out.
+   */
+  onCommitted(batches: readonly { readonly points: readonly Point[] }[]): readonly Point[];
   /** The timer rules (offline by silence, dose windows, daily measurements); runs by itself every tickMs. */
   tick(now?: number): void;
   /** Resolves once every change so far is durable. */
@@ -53,6 +57,11 @@ export interface AlarmEngine extends AlarmService {
 /** Points received this long before the last durable mark are still re-judged after a restart. */
 const REPLAY_OVERLAP_MS = 60_000;
 const UNSET_SITE = 'unassigned';
+/**
+ * Points remembered to recognise a redelivery (recent-points.ts): about 10 MB at most,
+ * hours of a ward's traffic.
+ */
+const RECENT_POINTS = 100_000;
 
 /**
  * The alarm engine: the single writer of alarm state. Opening it migrates its tables,
@@ -102,8 +111,11 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
     for (const h of health) deps.publish({ kind: 'device', health: h });
   };
 
+  const recent = new RecentPoints({ windowMs: deps.config.replayMs + REPLAY_OVERLAP_MS, maxEntries: RECENT_POINTS });
   let replayed = 0;
   for await (const p of deps.store.points({ from: started - deps.config.replayMs, order: 'asc' })) {
+    // Remembered, so that the same point arriving again after the start is not judged twice.
+    recent.add(p, started);
     judge(p, p.receivedAt > mark - REPLAY_OVERLAP_MS);
     replayed++;
   }
@@ -136,8 +148,17 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
 
   return {
     onCommitted(batches) {
-      for (const b of batches) for (const p of b.points) judge(p, true);
+      const at = now();
+      const fresh: Point[] = [];
+      for (const b of batches) {
+        for (const p of b.points) {
+          if (!recent.add(p, at)) continue;
+          judge(p, true);
+          fresh.push(p);
+        }
+      }
       if (ledger.hasPending()) ledger.flush().catch((err: unknown) => log.error({ err }, 'could not store alarm state; will retry'));
+      return fresh;
     },
     tick,
     flush: () => ledger.flushOrFail(),

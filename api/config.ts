@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
+import { loadAlarmConfig } from '../alarms/config.js';
 import { loadHubConfig } from '../hub/config.js';
-import { loadAdapterConfig } from '../hub/split-config.js';
+import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 
 const Env = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -26,15 +27,41 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
   return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL });
 }
 
+// Split layout only: where the API takes ingest's commits for its alarm engine
+// (api/commit-feed.ts). The broker's own names, as ingest reads them.
+const FeedEnv = z.object({
+  MQTT_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  MQTT_PORT: z.coerce.number().int().min(0).max(65_535).default(1883),
+  // The persistent session's client id: the broker keeps commits for it while the API is down.
+  API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').default('arena-api'),
+});
+
+export interface CommitFeedConfig {
+  readonly broker: { readonly host: string; readonly port: number };
+  readonly clientId: string;
+}
+
+export function loadCommitFeedConfig(env: Readonly<Record<string, string | undefined>>): CommitFeedConfig {
+  const parsed = FeedEnv.safeParse(env);
+  if (!parsed.success) {
+    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const c = parsed.data;
+  return Object.freeze({ broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }), clientId: c.API_CLIENT_ID });
+}
+
 /**
  * Everything the API alone (api/main.ts, split layout) reads: the settings above, the
  * process settings (parsed as hub/config.ts does), the shared registry and the telemetry
- * store (hub/split-config.ts).
+ * store (hub/split-config.ts), and for the alarm engine it hosts: its settings
+ * (alarms/config.ts), the broker it takes ingest's commits from and the service account
+ * it logs in with.
  */
 export function loadApiServiceConfig(env: Readonly<Record<string, string | undefined>>) {
   return Object.freeze({
     process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     api: loadApiConfig(env),
+    alarms: loadAlarmConfig({ ALARM_TIME_ZONE: env.ALARM_TIME_ZONE, ALARM_TICK_S: env.ALARM_TICK_S, ALARM_REPLAY_H: env.ALARM_REPLAY_H }),
     adapters: loadAdapterConfig({
       ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
       ARENA_STORE: env.ARENA_STORE,
@@ -44,5 +71,7 @@ export function loadApiServiceConfig(env: Readonly<Record<string, string | undef
       INFLUX_BUCKET: env.INFLUX_BUCKET,
       INFLUX_DATABASE: env.INFLUX_DATABASE,
     }),
+    feed: loadCommitFeedConfig({ MQTT_HOST: env.MQTT_HOST, MQTT_PORT: env.MQTT_PORT, API_CLIENT_ID: env.API_CLIENT_ID }),
+    service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
   });
 }

@@ -1,39 +1,81 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { openAlarmEngine } from '../alarms/engine.js';
+import { createLiveBus } from '../alarms/live-bus.js';
+import { HubError } from '../kernel/errors.js';
 import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../hub/adapters.js';
 import { loadOrCreatePseudonymKey } from '../hub/pseudonym-key.js';
 import { runService } from '../hub/service.js';
+import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
+import { startCommitFeed } from './commit-feed.js';
 import { loadApiServiceConfig } from './config.js';
 
 /**
  * The HTTP API alone (split layout, docker-compose.yml): reads the shared registry
  * (PostgreSQL) and the telemetry store (InfluxDB; a DuckDB file only while no ingest
- * holds it). Ingest counters and the live alarm views are not served here: they live
- * with ingest's commits, in another process.
+ * holds it), and hosts the alarm engine and the live streams behind /v1/alarms*,
+ * /v1/live and /ward. Their input is ingest's commits, taken from the broker over a
+ * persistent session (api/commit-feed.ts); the alarm tables live in the registry's
+ * database, as in the all-in-one hub. There is one engine, so one API process: a second
+ * one would be a second writer of alarm state. Ingest counters are not served here:
+ * ingest serves them itself (INGEST_HTTP_PORT).
  */
 await runService(
   'api',
   loadApiServiceConfig,
   async (c, logger) => {
     const profiles = loadProfilesForTopics(c.process.profilesDir);
-    const registry = await openSharedRegistry(c.adapters, profiles);
-    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'reader').catch(async (e: unknown) => {
-      await registry.close();
-      throw e;
-    });
-    // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
-    mkdirSync(c.process.dataDir, { recursive: true });
-    const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
-    const app = await buildApp({ registry, store, profiles, logger, pseudonymKey });
-    const address = await app.listen({ host: c.api.host, port: c.api.port });
-    logger.info({ api: address }, 'arena-hub api is up');
-    return {
-      async stop() {
-        await app.close();
-        await store.close();
-        await registry.close();
-      },
+    const registry = await openSharedRegistry(c.adapters, profiles, logger);
+    const opened: { close(): Promise<void> }[] = [registry];
+    const closeAll = async (): Promise<void> => {
+      for (const o of opened.splice(0).reverse()) await o.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
     };
+    try {
+      const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'reader');
+      opened.push(store);
+      // The alarm tables (alarms/store.ts) in the registry's database, on a pool of their own.
+      const alarmSql = await openPostgresSqlClient(c.adapters.registryUrl, { max: 4 });
+      opened.push(alarmSql);
+      const live = createLiveBus((err) => logger.error({ err }, 'a live stream listener failed'));
+      // Opening replays recent telemetry from the store, so what was committed while this
+      // process was down is judged before the feed delivers anything.
+      const alarms = await openAlarmEngine({ sql: alarmSql, store, profiles, logger, config: c.alarms, publish: live.publish });
+      opened.push(alarms);
+
+      // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
+      mkdirSync(c.process.dataDir, { recursive: true });
+      const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
+      const feed = startCommitFeed({
+        url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
+        username: c.service.username,
+        password: c.service.secret,
+        clientId: c.feed.clientId,
+        alarms,
+        live,
+        logger,
+      });
+      // Without the feed the ward board shows nothing new: not ready (GET /readyz answers 503).
+      const ready = async (): Promise<void> => {
+        if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
+      };
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready });
+      const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
+        await feed.stop();
+        throw e;
+      });
+      logger.info({ api: address, broker: `${c.feed.broker.host}:${c.feed.broker.port}` }, 'arena-hub api is up');
+      return {
+        async stop() {
+          // Take no further commit, then stop serving, then store the alarm state.
+          await feed.stop();
+          await app.close();
+          await closeAll();
+        },
+      };
+    } catch (e) {
+      await closeAll();
+      throw e;
+    }
   },
 );

@@ -82,7 +82,7 @@ export async function createAuthenticator(
     const service = deps.serviceAccount;
     if (service && username === service.username) {
       if (!(await check(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret');
-      if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not publish, not even a will');
+      if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not leave a will');
       return { ok: true, principal: { kind: 'service', username } };
     }
 

@@ -1,5 +1,6 @@
 import type { AedesOptions, Client, PublishPacket } from 'aedes';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { COMMITTED_TOPIC } from '../kernel/committed-wire.js';
 import { HANDOFF_PREFIX, HANDOFF_SHARDS, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import { clip, type BrokerPrincipal } from './authenticate.js';
@@ -51,6 +52,25 @@ export function createAuthorizer(
     return mine;
   }
 
+  // A client's rate-limit waits end in arrival order: aedes hands over all packets of one
+  // read at once, and a message that need not wait must still reach the sink after an
+  // earlier one that does (per-device order matters to alarms: out of bed, back in bed).
+  const paceTails = new WeakMap<Client, Promise<void>>();
+  function paced(client: Client, waitMs: number): Promise<void> | undefined {
+    const before = paceTails.get(client);
+    if (before === undefined && waitMs <= 0) return undefined;
+    const due = Date.now() + waitMs;
+    const mine = (before ?? Promise.resolve()).then(() => {
+      const left = due - Date.now();
+      return left > 0 ? sleep(left) : undefined;
+    });
+    paceTails.set(client, mine);
+    void mine.finally(() => {
+      if (paceTails.get(client) === mine) paceTails.delete(client);
+    });
+    return mine;
+  }
+
   async function decidePublish(client: Client | null, packet: PublishPacket, receivedAt: number): Promise<void> {
     // aedes passes null only for a will left behind by another (dead) broker of a cluster
     // sharing persistence: its device cannot be told from the MQTT client id. This broker
@@ -65,8 +85,16 @@ export function createAuthorizer(
       throw new Refused('NUL in topic [MQTT-1.5.3-2]');
     }
     const principal = principalOf(client);
+    // The one topic the service account writes: split ingest hands its commits to the
+    // split API (kernel/committed-wire.ts). Routed by aedes like any QoS 1 publish, so
+    // the API's persistent session keeps what it has not taken yet. Never retained: a
+    // new session would be handed an old commit as if it were new.
+    if (principal?.kind === 'service' && packet.topic === COMMITTED_TOPIC) {
+      packet.retain = false;
+      return;
+    }
     if (principal?.kind !== 'device') {
-      log.warn({ event: 'publish_refused', clientId: clip(client.id), topic: clip(packet.topic), reason: principal ? 'service account is read-only' : 'not authenticated' }, 'publish refused');
+      log.warn({ event: 'publish_refused', clientId: clip(client.id), topic: clip(packet.topic), reason: principal ? 'the service account publishes only commits' : 'not authenticated' }, 'publish refused');
       throw new Refused('not allowed to publish');
     }
     const { deviceId } = principal;
@@ -75,8 +103,7 @@ export function createAuthorizer(
 
     // Over its rate a device waits rather than loses messages (refused ones count too);
     // while this hook waits, aedes reads nothing more from the connection.
-    const wait = rate.take(deviceId);
-    if (wait > 0) await sleep(wait);
+    await paced(client, rate.take(deviceId));
 
     if (!principal.publishTopics.has(topic)) {
       log.warn({ event: 'topic_spoofing', deviceId, topic: clip(topic, maxTopicLength) }, 'device published on a topic that is not its own; disconnecting');
@@ -101,12 +128,12 @@ export function createAuthorizer(
     await deps.sink?.({ deviceId, topic, payload, receivedAt });
   }
 
-  /** A device hears only its own command topic; the service account device topics and the handoff. */
+  /** A device hears only its own command topic; the service account device topics, the handoff and the commits. */
   function filterAllowed(client: Client, filter: string): boolean {
     const principal = principalOf(client);
     if (principal === undefined || filter.length > maxTopicLength) return false;
     if (principal.kind === 'device') return filter === principal.commandTopic;
-    return topics.isPublishFilter(filter) || HANDOFF_FILTERS.has(filter);
+    return topics.isPublishFilter(filter) || HANDOFF_FILTERS.has(filter) || filter === COMMITTED_TOPIC;
   }
 
   return {
@@ -146,7 +173,7 @@ export function createAuthorizer(
       const principal = principalOf(client);
       if (!principal) return null;
       if (principal.kind === 'device') return packet.topic === principal.commandTopic ? packet : null;
-      if (packet.topic.startsWith(HANDOFF_PREFIX)) return packet;
+      if (packet.topic.startsWith(HANDOFF_PREFIX) || packet.topic === COMMITTED_TOPIC) return packet;
       return topics.isPublishTopic(packet.topic) && payloadOf(packet).length <= maxPayloadBytes ? packet : null;
     },
 

@@ -32,6 +32,61 @@ const listenOn = (server: TcpServer | HttpServer, host: string, port: number): P
 const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
   new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
+/**
+ * The guard's output as the readable side, the transport itself as the writable side.
+ * mqtt-packet writes one packet as several small buffers inside cork()/uncork(); _writev
+ * hands them to the transport corked too, so a PUBACK is one socket write, not one per
+ * buffer (Duplex.from has no _writev and unrolls them).
+ */
+class GuardedConnection extends Duplex {
+  readonly #raw: Duplex;
+  readonly #guard: Duplex;
+
+  constructor(raw: Duplex, guard: Duplex) {
+    super({ allowHalfOpen: false });
+    this.#raw = raw;
+    this.#guard = guard;
+    guard.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) guard.pause();
+    });
+    guard.once('end', () => this.push(null));
+    // pipeline() reports and tears down the pair; this side follows it.
+    guard.once('error', (e) => this.destroy(e));
+    raw.once('error', (e) => this.destroy(e));
+    raw.once('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.#guard.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (e?: Error | null) => void): void {
+    if (this.#raw.write(chunk)) done();
+    else this.#raw.once('drain', () => done());
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: (e?: Error | null) => void): void {
+    const raw = this.#raw;
+    raw.cork();
+    let room = true;
+    for (const { chunk } of chunks) room = raw.write(chunk);
+    raw.uncork();
+    if (room) done();
+    else raw.once('drain', () => done());
+  }
+
+  override _final(done: (e?: Error | null) => void): void {
+    this.#raw.end();
+    done();
+  }
+
+  override _destroy(e: Error | null, done: (e?: Error | null) => void): void {
+    this.#raw.destroy();
+    this.#guard.destroy();
+    done(e);
+  }
+}
+
 export interface ListenerLimits extends FrameGuardLimits {
   readonly maxPacketBytes: number;
   /** Per server; the OS accept path drops connections beyond it. */
@@ -58,7 +113,7 @@ export function createListeners(accept: Accept, limits: ListenerLimits, log: Log
         log.warn({ event: 'frame_refused', code: err.code, reason: err.message }, 'connection dropped by the frame guard');
       }
     });
-    return Duplex.from({ readable: guard, writable: raw });
+    return new GuardedConnection(raw, guard);
   }
 
   return {

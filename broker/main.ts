@@ -23,7 +23,7 @@ await runService(
   loadBrokerServiceConfig,
   async (c, logger) => {
     const profiles = loadProfilesForTopics(c.process.profilesDir);
-    const registry = await openSharedRegistry(c.adapters, profiles);
+    const registry = await openSharedRegistry(c.adapters, profiles, logger);
     const dir = join(c.process.dataDir, 'broker');
     mkdirSync(dir, { recursive: true });
     const db = new ClassicLevel<string, string>(dir);

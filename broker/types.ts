@@ -34,7 +34,7 @@ export interface BrokerDeps {
   readonly reject?: RejectSink;
   readonly logger: Logger;
   readonly limits: BrokerLimits;
-  /** Read-only account for an out-of-process ingest: subscribes to device topics, never publishes. */
+  /** The account of split ingest and API: subscribes to device topics and the handoff; publishes only on `$arena/committed`. */
   readonly serviceAccount?: { readonly username: string; readonly secretHash: string };
   /**
    * Split layout (broker/main.ts): instead of a sink, every accepted or refused device

@@ -2,16 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import { loadIngestConfig } from '../ingest/config.js';
-import { HubError } from '../kernel/errors.js';
-import type { Logger } from '../kernel/log.js';
+import { HubError, isHubError } from '../kernel/errors.js';
+import { createLogger, type Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/influx/outbox.js';
-import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
-import { openSqlRegistry } from '../stores/sql/registry.js';
+import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
 import type { AdapterConfig } from './split-config.js';
 
 /*
@@ -26,8 +25,19 @@ import type { AdapterConfig } from './split-config.js';
  */
 export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, loadIngestConfig({}).limits);
 
-export async function openSharedRegistry(config: AdapterConfig, profiles: ProfileSet): Promise<Registry & TokenRegistry> {
-  return openSqlRegistry(await openPostgresSqlClient(config.registryUrl), { profiles });
+/**
+ * The shared registry on PostgreSQL, kept fresh with the other services' writes by
+ * LISTEN/NOTIFY (stores/postgres/shared-registry.ts): a device or token created through
+ * the API reaches a running broker and ingest without a restart. `log`: the service's
+ * logger; without one, problems still reach stdout at warn level.
+ */
+export async function openSharedRegistry(config: AdapterConfig, profiles: ProfileSet, log?: Logger): Promise<Registry & TokenRegistry> {
+  const registryLog = (log ?? createLogger('warn')).child({ component: 'registry' });
+  return openSharedPostgresRegistry(config.registryUrl, {
+    profiles,
+    // The reload is retried and the watch reconnects by themselves: warn, not error.
+    onError: (err) => registryLog.warn({ err, code: isHubError(err) ? err.code : undefined }, 'registry freshness: a reload or the change watch failed; retrying'),
+  });
 }
 
 /**

@@ -9,16 +9,19 @@ const Schema = z.object({
   ARENA_DATA_DIR: z.string().min(1).default('data'),
   ARENA_PROFILES_DIR: z.string().min(1).default(resolve(ROOT, 'device-profiles/profiles')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
+  ARENA_JOURNAL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
 });
 
 export interface HubConfig {
   readonly dataDir: string;
   readonly profilesDir: string;
   readonly logLevel: string;
+  readonly journalMaxBytes: number;
   readonly root: string;
 }
 
 export function loadHubConfig(env: Record<string, string | undefined>): HubConfig {
   const c = Schema.parse(env);
-  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, root: ROOT });
+  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES, root: ROOT });
 }

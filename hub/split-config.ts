@@ -57,8 +57,8 @@ export function loadAdapterConfig(env: Record<string, string | undefined>): Adap
 }
 
 /**
- * The read-only service account split ingest logs in with: broker/main.ts hashes the
- * secret at start, ingest/main.ts sends it. Both services read the same two variables.
+ * The service account split ingest and API log in with: broker/main.ts hashes the
+ * secret at start, ingest/main.ts and api/main.ts send it. All three read the same two variables.
  */
 const ServiceAccountEnv = z.object({
   BROKER_SERVICE_USER: z.string().trim().min(1).default('arena-ingest'),

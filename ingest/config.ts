@@ -19,6 +19,9 @@ const Schema = z.object({
   // Split layout only: /healthz and /stats (ingest/http.ts); unset = not served.
   INGEST_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   INGEST_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  // Split layout only: commits on their way to the API's alarm engine (ingest/commit-forward.ts)
+  // that the broker has not acknowledged yet; beyond this they are dropped and counted.
+  INGEST_FORWARD_BUFFER_BYTES: z.coerce.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
 });
 
 export interface IngestConfig {
@@ -28,6 +31,7 @@ export interface IngestConfig {
   readonly clientId: string;
   readonly broker: { readonly host: string; readonly port: number };
   readonly http: { readonly host: string; readonly port: number } | undefined;
+  readonly forward: { readonly maxBufferBytes: number };
 }
 
 export function loadIngestConfig(env: Record<string, string | undefined>): IngestConfig {
@@ -43,6 +47,7 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
     clientId: c.INGEST_CLIENT_ID,
     broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }),
     http: c.INGEST_HTTP_PORT === undefined ? undefined : Object.freeze({ host: c.INGEST_HTTP_HOST, port: c.INGEST_HTTP_PORT }),
+    forward: Object.freeze({ maxBufferBytes: c.INGEST_FORWARD_BUFFER_BYTES }),
   });
 }
 

@@ -1,15 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CommitForwardStats } from './commit-forward.js';
 import type { IngestStats } from './stats.js';
 
 /**
  * The split ingest's own small HTTP endpoint (it has no API): GET /healthz answers 200
  * while every handoff session is connected (503 otherwise), GET /stats the ingest
- * counters of this process. For container health checks and the fault tests.
+ * counters of this process and those of its forwarding to the API. For container health checks and the fault tests.
  */
 export async function serveIngestStatus(
   o: { host: string; port: number },
-  status: { stats: IngestStats; sessions: () => { connected: number; total: number } },
+  status: { stats: IngestStats; sessions: () => { connected: number; total: number }; forward?: () => CommitForwardStats },
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const sessions = status.sessions();
@@ -18,7 +19,7 @@ export async function serveIngestStatus(
     };
     if (req.method !== 'GET') return send(405, { error: 'GET only' });
     if (req.url === '/healthz') return send(sessions.connected === sessions.total ? 200 : 503, { sessions });
-    if (req.url === '/stats') return send(200, { ...status.stats.snapshot(), sessions });
+    if (req.url === '/stats') return send(200, { ...status.stats.snapshot(), sessions, forward: status.forward?.() });
     send(404, { error: 'not found' });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { loadProfiles } from '../device-profiles/load.js';
 import { openSharedRegistry, openSharedStore } from '../hub/adapters.js';
 import { runService } from '../hub/service.js';
+import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
 import { startHandoffConsumer } from './handoff-consumer.js';
 import { serveIngestStatus } from './http.js';
@@ -9,7 +10,9 @@ import { createIngest } from './pipeline.js';
 /**
  * Ingest alone (split layout, docker-compose.yml): takes the broker's handoff
  * (kernel/handoff.ts) over persistent MQTT sessions to MQTT_HOST:MQTT_PORT as the
- * service account, and acknowledges each message to the broker after its commit. With
+ * service account, and acknowledges each message to the broker after its commit. After
+ * each commit it forwards the committed points to the API's alarm engine over the same
+ * broker (ingest/commit-forward.ts), without waiting for it. With
  * ARENA_STORE=duckdb it owns ARENA_DATA_DIR/telemetry.duckdb, which no other process may
  * open meanwhile; with ARENA_STORE=influx it writes through the outbox under
  * ARENA_DATA_DIR/outbox.
@@ -19,7 +22,7 @@ await runService(
   loadIngestServiceConfig,
   async (c, logger) => {
     const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits);
-    const registry = await openSharedRegistry(c.adapters, profiles);
+    const registry = await openSharedRegistry(c.adapters, profiles, logger);
     const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer').catch(async (e: unknown) => {
       await registry.close();
       throw e;
@@ -32,6 +35,16 @@ await runService(
       batch: c.ingest.batch,
       maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
     });
+    // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
+    const forward = startCommitForward({
+      url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+      username: c.service.username,
+      password: c.service.secret,
+      clientId: `${c.ingest.clientId}-commits`,
+      maxBufferBytes: c.ingest.forward.maxBufferBytes,
+      logger,
+    });
+    ingest.onCommit(forward.forward);
     const consumer = startHandoffConsumer({
       url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
       username: c.service.username,
@@ -40,7 +53,7 @@ await runService(
       ingest,
       logger,
     });
-    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions }) : undefined;
+    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats }) : undefined;
     void consumer.ready.then(() =>
       logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
     );
@@ -50,9 +63,10 @@ await runService(
         await consumer.stop();
         await http?.close();
         await ingest.close();
+        await forward.stop();
         await store.close();
         await registry.close();
-        logger.info(ingest.stats.snapshot(), 'arena-hub ingest stopped');
+        logger.info({ ...ingest.stats.snapshot(), forward: forward.stats() }, 'arena-hub ingest stopped');
       },
     };
   },

@@ -29,6 +29,15 @@ export class IngestStats {
     this.duplicates += result.duplicateMessages;
   }
 
+  /**
+   * Messages counted as stored when they were journaled, found to be duplicates when the
+   * journal loaded them into the store.
+   */
+  deduplicated(duplicates: number): void {
+    this.storedMessages -= duplicates;
+    this.duplicates += duplicates;
+  }
+
   failedBatch(size: number): void {
     this.failedMessages += size;
   }

@@ -17,6 +17,8 @@ import type { InboundMessage } from './telemetry.js';
  * The device id in the topic is the one the broker authenticated, never one read from
  * the payload; topics starting with '$' are never matched by a device's wildcards
  * [MQTT-4.7.2-1] and devices may not publish on them anyway.
+ *
+ * The way back, from ingest's commits to the API's alarm engine, is kernel/committed-wire.ts.
  */
 export const HANDOFF_SHARDS = 16;
 export const HANDOFF_PREFIX = '$arena/ingest/';

@@ -85,5 +85,13 @@ export type Registry = SiteRegistry &
     /** The consent rule's read side (kernel/consent.ts), answered from the current records. */
     readonly consent: ConsentReader;
     readonly audit: AuditLog;
+    /**
+     * Reads the in-memory read side (device directory, live tokens, attribution) afresh
+     * from the store and swaps it in at once; the objects callers hold (`directory`)
+     * stay the same. For a store other processes write too (the split layout's shared
+     * registry). Resolves once everything committed before the call is visible;
+     * concurrent calls share reads. On failure the previous caches stay and it rejects.
+     */
+    reload(): Promise<void>;
     close(): Promise<void>;
   };

@@ -40,8 +40,26 @@ export interface OutboxOptions {
   readonly segmentBytes?: number;
   /** Retry delays while the inner store is unavailable; default 200 ms doubling to 30 s. */
   readonly retry?: { readonly minMs?: number; readonly maxMs?: number };
-  /** How long eraseParticipant waits for the queue ahead of it; default 30 s. */
+  /** How long eraseParticipant (and, with readYourWrites, a read) waits for the queue ahead of it; default 30 s. */
   readonly eraseWaitMs?: number;
+  /**
+   * Reads wait until everything written before them is delivered, so a query sees every
+   * acknowledged message. For a local store (DuckDB) that is a few milliseconds; for a
+   * remote one that may be down, leave it off and let reads lag.
+   */
+  readonly readYourWrites?: boolean;
+  /** close() first delivers the whole queue (a local store); otherwise it stays on disk for the next open. */
+  readonly drainOnClose?: boolean;
+  /**
+   * A full queue: 'refuse' fails the write (STORE_UNAVAILABLE: the device keeps the
+   * message and sends it again), 'wait' holds it until delivery makes room (backpressure
+   * on the publishing connection). Default 'refuse'.
+   */
+  readonly whenFull?: 'refuse' | 'wait';
+  /** What the inner store made of each delivery: duplicates are known only there. */
+  readonly onDelivered?: (result: WriteResult) => void;
+  /** Queued batches merged into one inner write, at most this many bytes of queue; default 4 MiB. */
+  readonly deliveryBytes?: number;
 }
 
 export type OutboxStore = TelemetryStore & { pendingBytes(): number; drained(): Promise<void> };
@@ -78,6 +96,10 @@ class Outbox implements OutboxStore {
   #wakeSleep: (() => void) | undefined;
   #drainer: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Appends waiting for room (whenFull: 'wait'). */
+  #roomWaiters: (() => void)[] = [];
+  /** Set once close() has delivered what it should: the drainer stops. */
+  #stopping = false;
   #alarmed = false;
   #broken: Error | undefined;
 
@@ -130,36 +152,34 @@ class Outbox implements OutboxStore {
   }
 
   points(query: PointQuery): AsyncIterable<Point> {
-    return this.inner.points(query);
+    if (!this.o.readYourWrites) return this.inner.points(query);
+    const inner = this.inner;
+    const caughtUp = this.#caughtUp('read');
+    return (async function* () {
+      await caughtUp;
+      yield* inner.points(query);
+    })();
   }
 
-  aggregate(query: BucketQuery): Promise<Bucket[]> {
+  async aggregate(query: BucketQuery): Promise<Bucket[]> {
+    if (this.o.readYourWrites) await this.#caughtUp('read');
     return this.inner.aggregate(query);
   }
 
-  rejections(query: RejectionQuery): Promise<Rejection[]> {
+  async rejections(query: RejectionQuery): Promise<Rejection[]> {
+    if (this.o.readYourWrites) await this.#caughtUp('read');
     return this.inner.rejections(query);
   }
 
-  rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]> {
+  async rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]> {
+    if (this.o.readYourWrites) await this.#caughtUp('read');
     return this.inner.rejectionCounts(query);
   }
 
   async eraseParticipant(participantId: string): Promise<number> {
     this.#assertOpen();
-    const waitMs = this.o.eraseWaitMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HubError('STORE_UNAVAILABLE', `queued telemetry not yet stored after ${waitMs} ms; erasure not started, try again`)),
-        waitMs,
-      );
-    });
-    try {
-      await Promise.race([this.drained(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    // Queued points of that participant are erased too.
+    await this.#caughtUp('erasure');
     return this.inner.eraseParticipant(participantId);
   }
 
@@ -181,18 +201,39 @@ class Outbox implements OutboxStore {
     return new Promise((resolve) => this.#waiters.push({ at, resolve }));
   }
 
-  /** Stops delivering (the queue stays on disk for the next open) and closes the inner store. */
+  /** Stops delivering (the queue stays on disk for the next open, unless drainOnClose) and closes the inner store. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#appends;
+      if (this.o.drainOnClose && !this.#broken) await this.#caughtUp('close').catch((e: unknown) => this.o.logger.warn({ err: e }, 'outbox: closing with batches still queued; they are delivered at the next start'));
+      this.#stopping = true;
       this.#wake?.();
       this.#wakeSleep?.();
+      for (const r of this.#roomWaiters.splice(0)) r();
       await this.#drainer;
       await this.#writeFh?.close();
       await this.#readFh?.fh.close();
       await this.inner.close();
     })();
     return this.#closing;
+  }
+
+  /** drained(), bounded by eraseWaitMs: the reason names what was waiting. */
+  async #caughtUp(reason: 'read' | 'erasure' | 'close'): Promise<void> {
+    const pending = this.drained();
+    const waitMs = this.o.eraseWaitMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HubError('STORE_UNAVAILABLE', `queued telemetry not yet stored after ${waitMs} ms; ${reason} not started, try again`)),
+        waitMs,
+      );
+    });
+    try {
+      await Promise.race([pending, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---- appending ----
@@ -206,8 +247,14 @@ class Outbox implements OutboxStore {
     if (ids.size === 0) return result;
 
     const line = Buffer.from(`${encode(batch)}\n`);
-    if (this.pendingBytes() + line.length > this.o.maxBytes) {
+    while (this.pendingBytes() + line.length > this.o.maxBytes) {
       this.#checkAlarm(true);
+      // An empty queue takes any line: a batch larger than maxBytes must not wait forever.
+      if (this.o.whenFull === 'wait' && this.pendingBytes() > 0 && !this.#stopping) {
+        await new Promise<void>((r) => this.#roomWaiters.push(r));
+        continue;
+      }
+      if (this.pendingBytes() === 0) break;
       throw new HubError('STORE_UNAVAILABLE', `outbox full: ${this.pendingBytes()} of ${this.o.maxBytes} bytes queued, the store is not keeping up`);
     }
     const size = this.#sizes.get(this.#writeSeg) ?? 0;
@@ -242,7 +289,7 @@ class Outbox implements OutboxStore {
 
   async #drain(): Promise<void> {
     let failures = 0;
-    while (!this.#closing) {
+    while (!this.#stopping) {
       try {
         failures = await this.#deliverNext(failures);
       } catch (e) {
@@ -254,28 +301,33 @@ class Outbox implements OutboxStore {
     }
   }
 
-  /** Delivers one batch (or waits for one); returns the count of consecutive failures. */
+  /**
+   * Delivers the queued lines that fit in one read (or waits for some), merged into one
+   * inner write: a backlog drains in a few large transactions, not one per batch. Returns
+   * the count of consecutive failures.
+   */
   async #deliverNext(failures: number): Promise<number> {
-    const next = await this.#nextLine();
-    if (!next) {
+    const lines = await this.#nextLines();
+    if (lines.length === 0) {
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        // Re-check: an append or close() may have landed while #nextLine was finishing.
-        if (this.#closing || this.pendingBytes() > 0) resolve();
+        // Re-check: an append or close() may have landed while #nextLines was finishing.
+        if (this.#stopping || this.pendingBytes() > 0) resolve();
       });
       this.#wake = undefined;
       return failures;
     }
-    let batch: IngestBatch;
-    try {
-      batch = decode(next.line);
-    } catch (e) {
-      await this.#deadLetter(next.line, e);
-      await this.#advance(next.bytes);
-      return failures;
+    const bytes = lines.reduce((n, l) => n + l.bytes, 0);
+    const batches: { line: string; batch: IngestBatch }[] = [];
+    for (const { line } of lines) {
+      try {
+        batches.push({ line, batch: decode(line) });
+      } catch (e) {
+        await this.#deadLetter(line, e);
+      }
     }
     try {
-      await this.inner.write(batch);
+      if (batches.length > 0) this.#delivered(await this.inner.write(merge(batches.map((b) => b.batch))));
       if (failures > 0) this.o.logger.info({ failures, pendingBytes: this.pendingBytes() }, 'outbox: store is back, delivering the backlog');
     } catch (e) {
       if (isHubError(e) && e.code === 'STORE_UNAVAILABLE') {
@@ -285,20 +337,26 @@ class Outbox implements OutboxStore {
         await this.#sleep(this.#backoff(failures + 1));
         return failures + 1;
       }
-      // Anything else will fail the same way every time: keep it aside, go on.
-      await this.#deadLetter(next.line, e);
+      // Anything else will fail the same way every time: find the batch that fails, keep it aside, go on.
+      for (const b of batches) {
+        try {
+          this.#delivered(await this.inner.write(b.batch));
+        } catch (one) {
+          await this.#deadLetter(b.line, one);
+        }
+      }
     }
-    await this.#advance(next.bytes);
+    await this.#advance(bytes);
     return 0;
   }
 
-  /** The next undelivered line, moving past (and deleting) fully delivered segments. */
-  async #nextLine(): Promise<{ line: string; bytes: number } | undefined> {
+  /** Undelivered lines of the oldest segment, up to deliveryBytes; moves past (and deletes) delivered segments. */
+  async #nextLines(): Promise<{ line: string; bytes: number }[]> {
     for (;;) {
       const { seg, offset } = this.#read;
       const size = this.#sizes.get(seg) ?? 0;
       if (offset < size) break;
-      if (seg >= this.#writeSeg) return undefined;
+      if (seg >= this.#writeSeg) return [];
       if (this.#readFh?.seg === seg) await this.#readFh.fh.close();
       this.#readFh = undefined;
       this.#sizes.delete(seg);
@@ -311,13 +369,29 @@ class Outbox implements OutboxStore {
       await this.#readFh?.fh.close();
       this.#readFh = { seg, fh: await open(this.#path(seg), 'r') };
     }
-    let buf = Buffer.alloc(64 * 1024);
+    const available = (this.#sizes.get(seg) ?? 0) - offset;
+    let buf = Buffer.allocUnsafe(Math.min(available, this.o.deliveryBytes ?? 4 * 1024 * 1024));
     for (;;) {
       const { bytesRead } = await this.#readFh.fh.read(buf, 0, buf.length, offset);
-      const nl = buf.subarray(0, bytesRead).indexOf(10);
-      if (nl >= 0) return { line: buf.subarray(0, nl).toString('utf8'), bytes: nl + 1 };
-      if (bytesRead < buf.length) throw new Error(`outbox segment ${seg} has no line end after offset ${offset}`);
-      buf = Buffer.alloc(buf.length * 2);
+      const data = buf.subarray(0, bytesRead);
+      const lines: { line: string; bytes: number }[] = [];
+      let start = 0;
+      for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, start)) {
+        lines.push({ line: data.toString('utf8', start, nl), bytes: nl + 1 - start });
+        start = nl + 1;
+      }
+      if (lines.length > 0) return lines;
+      // One line longer than the read: read it whole.
+      if (bytesRead < buf.length || buf.length >= available) throw new Error(`outbox segment ${seg} has no line end after offset ${offset}`);
+      buf = Buffer.allocUnsafe(Math.min(available, buf.length * 2));
+    }
+  }
+
+  #delivered(result: WriteResult): void {
+    try {
+      this.o.onDelivered?.(result);
+    } catch (e) {
+      this.o.logger.error({ err: e }, 'outbox: onDelivered failed');
     }
   }
 
@@ -327,6 +401,7 @@ class Outbox implements OutboxStore {
     await this.#saveCursor();
     this.#checkAlarm();
     this.#waiters = this.#waiters.filter((w) => (reached(this.#read, w.at) ? (w.resolve(), false) : true));
+    for (const r of this.#roomWaiters.splice(0)) r();
   }
 
   async #deadLetter(line: string, e: unknown): Promise<void> {
@@ -430,6 +505,16 @@ const reached = (read: Position, at: Position): boolean => read.seg > at.seg || 
 /** One batch per line; message ids (64-bit) as decimal strings. */
 function encode(batch: IngestBatch): string {
   return JSON.stringify({ v: FORMAT, ...batch }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** Several queued batches as one write; ids stay unique per message, so the inner store's exactly-once holds. */
+function merge(batches: readonly IngestBatch[]): IngestBatch {
+  if (batches.length === 1) return batches[0]!;
+  return {
+    messages: batches.flatMap((b) => b.messages),
+    points: batches.flatMap((b) => b.points),
+    rejections: batches.flatMap((b) => b.rejections),
+  };
 }
 
 function decode(line: string): IngestBatch {

@@ -15,6 +15,7 @@ import type { SqlClient } from '../sql/sql-client.js';
  * (triggers notify with the changed table's name; nothing in the registry changes), or
  * notifyRegistryChange(tx) inside each write's transaction. The reader side is
  * watchRegistryChanges(), typically with coalesceReloads(() => registry.reload()).
+ * stores/postgres/shared-registry.ts puts the pieces together for the split services.
  */
 export const REGISTRY_CHANNEL = 'arena_registry';
 

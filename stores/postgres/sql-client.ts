@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { HubError } from '../../kernel/errors.js';
-import type { SqlClient } from '../sql/sql-client.js';
+import type { SqlClient, TransactionOptions } from '../sql/sql-client.js';
 
 export interface PostgresSqlClientOptions {
   /** Most pooled connections (pg default 10). */
@@ -18,7 +18,8 @@ export interface PostgresSqlClientOptions {
  *   or refused connection, and any use after close(), is HubError('STORE_UNAVAILABLE');
  * - transaction(fn) runs on one pooled connection between BEGIN and COMMIT/ROLLBACK, so
  *   it is never interleaved with other callers (who use other connections meanwhile),
- *   at SERIALIZABLE isolation, retried on a serialization failure (see below).
+ *   at SERIALIZABLE isolation, retried on a serialization failure (see below); a
+ *   `readOnly` one at REPEATABLE READ READ ONLY.
  *
  * Connects once at open, so a wrong URL or a down server fails here, not on first use.
  */
@@ -59,11 +60,11 @@ export async function openPostgresSqlClient(url: string, opts: PostgresSqlClient
       }
     },
 
-    async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: SqlClient) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
       for (let attempt = 1; ; attempt++) {
         assertOpen();
         try {
-          return await attemptTransaction(pool, fn);
+          return await attemptTransaction(pool, fn, opts.readOnly === true ? READ_SNAPSHOT : READ_WRITE);
         } catch (e) {
           if (!isSerializationFailure(e)) throw translate(e);
           if (attempt >= MAX_ATTEMPTS) {
@@ -94,13 +95,20 @@ export async function openPostgresSqlClient(url: string, opts: PostgresSqlClient
  * transaction() resolves).
  */
 const MAX_ATTEMPTS = 10;
+const READ_WRITE = 'BEGIN ISOLATION LEVEL SERIALIZABLE';
+/**
+ * A read-only transaction (the registry's cache reload) needs one snapshot across its
+ * statements, which REPEATABLE READ gives; at SERIALIZABLE it would also take predicate
+ * locks that can push concurrent writers into serialization failures and retries.
+ */
+const READ_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 
 const isSerializationFailure = (e: unknown): boolean => {
   const code = (e as { code?: unknown } | null)?.code;
   return code === '40001' || code === '40P01';
 };
 
-async function attemptTransaction<T>(pool: pg.Pool, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+async function attemptTransaction<T>(pool: pg.Pool, fn: (tx: SqlClient) => Promise<T>, begin: string): Promise<T> {
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
@@ -128,7 +136,7 @@ async function attemptTransaction<T>(pool: pg.Pool, fn: (tx: SqlClient) => Promi
     close: () => Promise.reject(new Error('close() inside a transaction')),
   };
   try {
-    await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+    await client.query(begin);
     const result = await fn(tx);
     await client.query('COMMIT');
     return result;

@@ -3,6 +3,7 @@ import { HubError } from '../../kernel/errors.js';
 import { isOpen, type Assignment, type TrialRegistry, type TrialStatus } from '../../kernel/trials.js';
 import type { SqlClient } from './sql-client.js';
 import type { AttributionIndex } from './attribution.js';
+import type { CacheFreshness } from './freshness.js';
 import { badReference, notFound, parseInput } from './inputs.js';
 import { AssignmentInput } from './trial-inputs.js';
 
@@ -55,14 +56,18 @@ function clash(next: Assignment & Span, other: Assignment & Span): string | unde
 
 export type AssignmentStore = Pick<TrialRegistry, 'createAssignment' | 'endAssignment' | 'listAssignments'>;
 
-/** Device ↔ participant ↔ room/bed intervals, kept in the attribution index for ingest. */
-export async function sqlAssignments(sql: SqlClient, now: () => number, index: AttributionIndex): Promise<AssignmentStore> {
-  for (const r of await sql.query<AssignmentRow>(`SELECT ${ASSIGNMENT_COLUMNS} FROM assignments`)) index.setAssignment(toAssignment(r));
+/** Reads every assignment into the attribution index `into`. */
+export async function loadAssignments(sql: SqlClient, into: AttributionIndex): Promise<void> {
+  for (const r of await sql.query<AssignmentRow>(`SELECT ${ASSIGNMENT_COLUMNS} FROM assignments`)) into.setAssignment(toAssignment(r));
+}
 
+/** Device ↔ participant ↔ room/bed intervals, kept in the attribution index for ingest. */
+export function sqlAssignments(sql: SqlClient, now: () => number, index: AttributionIndex, freshness: CacheFreshness): AssignmentStore {
   return {
     async createAssignment(input) {
       const a = parseInput(AssignmentInput, input);
       const assignment: Assignment = { ...a, id: `asg-${randomBytes(9).toString('base64url')}`, createdAt: now() };
+      const ticket = freshness.begin();
       await sql.transaction(async (tx) => {
         const [trial] = await tx.query<{ site_id: string; starts_at: number; ends_at: number; status: TrialStatus }>(
           'SELECT site_id, starts_at, ends_at, status FROM trials WHERE id = $1', [a.trialId],
@@ -104,12 +109,13 @@ export async function sqlAssignments(sql: SqlClient, now: () => number, index: A
           assignment.from, assignment.to, assignment.createdAt,
         ]);
       });
-      index.setAssignment(assignment);
+      freshness.writeThrough(ticket, () => index.setAssignment(assignment));
       return assignment;
     },
 
     async endAssignment(id, at) {
       if (!Number.isSafeInteger(at)) throw new HubError('VALIDATION_FAILED', 'at: epoch milliseconds');
+      const ticket = freshness.begin();
       const ended = await sql.transaction(async (tx) => {
         const [row] = await tx.query<AssignmentRow>(`SELECT ${ASSIGNMENT_COLUMNS} FROM assignments WHERE id = $1`, [id]);
         if (!row) throw notFound('assignment', id);
@@ -120,7 +126,7 @@ export async function sqlAssignments(sql: SqlClient, now: () => number, index: A
         await tx.query('UPDATE assignments SET ends_at = $1 WHERE id = $2', [at, id]);
         return { ...a, to: at };
       });
-      index.setAssignment(ended);
+      freshness.writeThrough(ticket, () => index.setAssignment(ended));
       return ended;
     },
 

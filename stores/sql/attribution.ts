@@ -6,15 +6,25 @@ type TrialPlace = Pick<Trial, 'id' | 'siteId' | 'vendorIds' | 'period'>;
 
 /**
  * Who and where a device measured at a time, from trials and assignments held in
- * memory: ingest asks once per message and must not wait on SQL. Loaded at open and
- * written through by every trial and assignment write after it commits.
+ * memory: ingest asks once per message and must not wait on SQL. Loaded at open,
+ * written through by every trial and assignment write after it commits, and replaced
+ * whole by a reload (stores/sql/read-side.ts).
  *
  * Attribution happens at ingest time and is stored with each point. Changing an
  * assignment later does not re-attribute points already stored (see docs/walkthrough.md).
  */
 export class AttributionIndex {
-  private readonly trials = new Map<string, TrialPlace>();
-  private readonly byDevice = new Map<string, Assignment[]>();
+  private trials = new Map<string, TrialPlace>();
+  private byDevice = new Map<string, Assignment[]>();
+
+  /**
+   * Takes over the contents of `next`, a freshly loaded index nobody else holds: one
+   * synchronous step, so a reader sees either the old index or the new one, never a mix.
+   */
+  replaceWith(next: AttributionIndex): void {
+    this.trials = next.trials;
+    this.byDevice = next.byDevice;
+  }
 
   setTrial(t: TrialPlace): void {
     this.trials.set(t.id, { id: t.id, siteId: t.siteId, vendorIds: [...t.vendorIds], period: t.period });

@@ -7,20 +7,25 @@ const UNATTRIBUTED: Attribution = Object.freeze({ siteId: null, roomId: null, tr
 /**
  * The per-message read side of the device registry, held in memory: the broker checks
  * credentials on every CONNECT and ingest attributes every message, so neither may wait
- * on SQL. Loaded at open and written through by every registry write after it commits.
+ * on SQL. Loaded at open, written through by every registry write after it commits, and
+ * replaced whole by a reload (stores/sql/read-side.ts).
  */
 export class DeviceCache implements DeviceDirectory {
-  private readonly byId = new Map<string, { device: Device; secretHash: string }>();
+  private byId = new Map<string, { device: Device; secretHash: string }>();
 
   constructor(private readonly index: AttributionIndex = new AttributionIndex()) {}
 
-  set(device: Device, secretHash: string): void {
-    this.byId.set(device.id, { device, secretHash });
+  /**
+   * Takes over the devices of `next`, a freshly loaded cache nobody else holds. Only the
+   * device map moves: this cache keeps its own attribution index, which the reload
+   * replaces in the same synchronous step.
+   */
+  replaceWith(next: DeviceCache): void {
+    this.byId = next.byId;
   }
 
-  setSecretHash(deviceId: string, secretHash: string): void {
-    const entry = this.byId.get(deviceId);
-    if (entry) entry.secretHash = secretHash;
+  set(device: Device, secretHash: string): void {
+    this.byId.set(device.id, { device, secretHash });
   }
 
   async credentials(deviceId: string): Promise<DeviceCredentials | undefined> {

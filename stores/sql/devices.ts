@@ -2,8 +2,8 @@ import { hashSecret, newSecret } from '../../kernel/secrets.js';
 import type { Device, DeviceRegistry } from '../../kernel/registry.js';
 import type { ProfileSet } from '../../device-profiles/load.js';
 import type { SqlClient } from './sql-client.js';
-import { DeviceCache } from './device-directory.js';
-import type { AttributionIndex } from './attribution.js';
+import type { DeviceCache } from './device-directory.js';
+import type { CacheFreshness } from './freshness.js';
 import { DeviceInput, badReference, conflict, notFound, parseInput } from './inputs.js';
 
 interface DeviceRow {
@@ -31,17 +31,20 @@ const toDevice = (r: DeviceRow): Device => ({
   createdAt: Number(r.created_at),
 });
 
-/** Devices, their MQTT secrets and the in-memory directory the broker and ingest read. */
-export async function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () => number, index?: AttributionIndex): Promise<DeviceRegistry> {
-  const cache = new DeviceCache(index);
-  for (const row of await sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices`)) cache.set(toDevice(row), row.secret_hash);
+/** Reads every device with its secret hash into `into`. */
+export async function loadDevices(sql: SqlClient, into: DeviceCache): Promise<void> {
+  for (const row of await sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices`)) into.set(toDevice(row), row.secret_hash);
+}
 
+/** Devices and their MQTT secrets; `cache` (loaded by the caller) is the directory the broker and ingest read. */
+export function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () => number, cache: DeviceCache, freshness: CacheFreshness): DeviceRegistry {
   return {
     directory: cache,
 
     async createDevice(input) {
       const d = parseInput(DeviceInput, input);
       if (!profiles.get(d.profileId)) throw badReference('profileId', 'device profile', d.profileId);
+      const ticket = freshness.begin();
       const secret = newSecret();
       // scrypt costs ~40 ms: hash before taking the (serialised) transaction.
       const secretHash = await hashSecret(secret);
@@ -64,25 +67,28 @@ export async function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () =
         ]);
         return created;
       });
-      cache.set(device, secretHash);
+      freshness.writeThrough(ticket, () => cache.set(device, secretHash));
       return { device, secret };
     },
 
     async rotateDeviceSecret(id) {
+      const ticket = freshness.begin();
       if (!cache.profileOf(id) && (await sql.query('SELECT 1 FROM devices WHERE id = $1', [id])).length === 0) throw notFound('device', id);
       const secret = newSecret();
       const secretHash = await hashSecret(secret);
-      const rows = await sql.query<{ id: string }>('UPDATE devices SET secret_hash = $1 WHERE id = $2 RETURNING id', [secretHash, id]);
-      if (rows.length === 0) throw notFound('device', id);
-      cache.setSecretHash(id, secretHash);
+      // The whole row back: the device may have been created by another process, not yet reloaded here.
+      const [row] = await sql.query<DeviceRow>(`UPDATE devices SET secret_hash = $1 WHERE id = $2 RETURNING ${COLUMNS}`, [secretHash, id]);
+      if (!row) throw notFound('device', id);
+      freshness.writeThrough(ticket, () => cache.set(toDevice(row), row.secret_hash));
       return secret;
     },
 
     async setDeviceActive(id, active) {
+      const ticket = freshness.begin();
       const [row] = await sql.query<DeviceRow>(`UPDATE devices SET active = $1 WHERE id = $2 RETURNING ${COLUMNS}`, [active, id]);
       if (!row) throw notFound('device', id);
       const device = toDevice(row);
-      cache.set(device, row.secret_hash);
+      freshness.writeThrough(ticket, () => cache.set(device, row.secret_hash));
       return device;
     },
 

@@ -2,6 +2,7 @@ import { HubError } from '../../kernel/errors.js';
 import { isOpen, type Participant, type TrialRegistry, type TrialStatus } from '../../kernel/trials.js';
 import type { SqlClient } from './sql-client.js';
 import type { AttributionIndex } from './attribution.js';
+import type { CacheFreshness } from './freshness.js';
 import { ASSIGNMENT_COLUMNS, toAssignment, type AssignmentRow } from './assignments.js';
 import { conflict, notFound, parseInput } from './inputs.js';
 import { ParticipantInput } from './trial-inputs.js';
@@ -18,7 +19,7 @@ const toParticipant = (r: ParticipantRow): Participant => ({
 export type ParticipantStore = Pick<TrialRegistry, 'enrolParticipant' | 'getParticipant' | 'listParticipants' | 'markErased'>;
 
 /** Participants: a pseudonym in one trial, and the registry's half of erasure. */
-export function sqlParticipants(sql: SqlClient, now: () => number, index: AttributionIndex): ParticipantStore {
+export function sqlParticipants(sql: SqlClient, now: () => number, index: AttributionIndex, freshness: CacheFreshness): ParticipantStore {
   const get = async (id: string): Promise<Participant | undefined> => {
     const [row] = await sql.query<ParticipantRow>(`SELECT ${COLUMNS} FROM participants WHERE id = $1`, [id]);
     return row && toParticipant(row);
@@ -44,6 +45,7 @@ export function sqlParticipants(sql: SqlClient, now: () => number, index: Attrib
     },
 
     async markErased(participantId, at) {
+      const ticket = freshness.begin();
       const ended = await sql.transaction(async (tx) => {
         const [row] = await tx.query<ParticipantRow>(`SELECT ${COLUMNS} FROM participants WHERE id = $1`, [participantId]);
         if (!row) throw notFound('participant', participantId);
@@ -63,7 +65,9 @@ export function sqlParticipants(sql: SqlClient, now: () => number, index: Attrib
         }
         return out;
       });
-      for (const a of ended) index.setAssignment(a);
+      freshness.writeThrough(ticket, () => {
+        for (const a of ended) index.setAssignment(a);
+      });
       return (await get(participantId))!;
     },
   };

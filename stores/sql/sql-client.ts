@@ -18,7 +18,14 @@ export interface SqlClient {
    * Runs fn inside one transaction: committed when fn resolves, rolled back when it
    * throws. Statements on `tx` are not interleaved with other callers' statements.
    * Calling transaction() on `tx` again joins the open transaction (no savepoints).
+   * `readOnly`: fn only reads and needs one consistent snapshot, nothing more, so an
+   * adapter may run it at a cheaper isolation level; an adapter that ignores the hint
+   * (DuckDB, whose transactions run one at a time) is still correct.
    */
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  readonly readOnly?: boolean;
 }

@@ -4,6 +4,7 @@ import type { Principal, Role } from '../../kernel/principal.js';
 import { ROLES } from '../../kernel/principal.js';
 import { newSecret, tokenDigest } from '../../kernel/secrets.js';
 import type { TokenInfo, TokenRegistry } from '../../kernel/tokens.js';
+import type { CacheFreshness } from './freshness.js';
 import type { SqlClient } from './sql-client.js';
 import { TokenInput, badReference, notFound, parseInput } from './inputs.js';
 
@@ -56,17 +57,42 @@ interface Live {
 }
 
 /**
- * API tokens. Every request verifies one, so live (unrevoked) tokens are held in memory
- * keyed by digest; the table is read at open and each write updates the map after it
- * commits.
+ * The live (unrevoked) tokens, keyed by digest: every request verifies one, so they are
+ * held in memory. Loaded at open, written through by issue and revoke after they commit,
+ * and replaced whole by a reload (stores/sql/read-side.ts).
  */
-export async function sqlTokens(sql: SqlClient, now: () => number): Promise<TokenRegistry> {
-  const live = new Map<string, Live>();
-  const remember = (digest: string, info: TokenInfo): void => {
-    live.set(digest, { info, principal: Object.freeze(principalOf(info)) });
-  };
-  for (const row of await sql.query<TokenRow>(`SELECT ${COLUMNS} FROM api_tokens WHERE revoked_at IS NULL`)) remember(row.digest, toInfo(row));
+export class LiveTokens {
+  private byDigest = new Map<string, Live>();
 
+  remember(digest: string, info: TokenInfo): void {
+    this.byDigest.set(digest, { info, principal: Object.freeze(principalOf(info)) });
+  }
+
+  forget(digest: string): void {
+    this.byDigest.delete(digest);
+  }
+
+  get(digest: string): Live | undefined {
+    return this.byDigest.get(digest);
+  }
+
+  values(): IterableIterator<Live> {
+    return this.byDigest.values();
+  }
+
+  /** Takes over the tokens of `next`, a freshly loaded set nobody else holds, in one step. */
+  replaceWith(next: LiveTokens): void {
+    this.byDigest = next.byDigest;
+  }
+}
+
+/** Reads the live tokens into `into`. */
+export async function loadLiveTokens(sql: SqlClient, into: LiveTokens): Promise<void> {
+  for (const row of await sql.query<TokenRow>(`SELECT ${COLUMNS} FROM api_tokens WHERE revoked_at IS NULL`)) into.remember(row.digest, toInfo(row));
+}
+
+/** API tokens, stored as digests; `live` (loaded by the caller) answers verification. */
+export function sqlTokens(sql: SqlClient, now: () => number, live: LiveTokens, freshness: CacheFreshness): TokenRegistry {
   const isValid = (info: TokenInfo, at: number): boolean => info.revokedAt === null && (info.expiresAt === null || at < info.expiresAt);
 
   return {
@@ -74,6 +100,7 @@ export async function sqlTokens(sql: SqlClient, now: () => number): Promise<Toke
       const t = parseInput(TokenInput, input);
       const createdAt = now();
       if (t.expiresAt !== null && t.expiresAt <= createdAt) throw new HubError('VALIDATION_FAILED', 'expiresAt: must be in the future');
+      const ticket = freshness.begin();
       const token = newSecret();
       const digest = tokenDigest(token);
       const info: TokenInfo = {
@@ -102,7 +129,7 @@ export async function sqlTokens(sql: SqlClient, now: () => number): Promise<Toke
           info.id, digest, info.role, info.vendorId, JSON.stringify(info.siteIds), JSON.stringify(info.trialIds), info.label, info.createdAt, info.expiresAt, null,
         ]);
       });
-      remember(digest, info);
+      freshness.writeThrough(ticket, () => live.remember(digest, info));
       return { id: info.id, token };
     },
 
@@ -112,13 +139,17 @@ export async function sqlTokens(sql: SqlClient, now: () => number): Promise<Toke
     },
 
     async revokeToken(id) {
+      const ticket = freshness.begin();
       const rows = await sql.query<{ digest: string }>('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest', [now(), id]);
       const [row] = rows;
       if (row) {
-        live.delete(row.digest);
+        freshness.writeThrough(ticket, () => live.forget(row.digest));
         return;
       }
-      if ((await sql.query('SELECT 1 FROM api_tokens WHERE id = $1', [id])).length === 0) throw notFound('token', id);
+      const [revoked] = await sql.query<{ digest: string }>('SELECT digest FROM api_tokens WHERE id = $1', [id]);
+      if (!revoked) throw notFound('token', id);
+      // Revoked already, maybe by another process whose change has not been reloaded here yet.
+      freshness.writeThrough(ticket, () => live.forget(revoked.digest));
     },
 
     async listTokens() {

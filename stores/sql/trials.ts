@@ -2,6 +2,7 @@ import { HubError } from '../../kernel/errors.js';
 import { NEXT_STATUS, TRIAL_STATUSES, type Trial, type TrialRegistry, type TrialStatus } from '../../kernel/trials.js';
 import type { SqlClient } from './sql-client.js';
 import type { AttributionIndex } from './attribution.js';
+import type { CacheFreshness } from './freshness.js';
 import { badReference, conflict, notFound, parseInput } from './inputs.js';
 import { TrialInput } from './trial-inputs.js';
 
@@ -39,25 +40,31 @@ function toTrial(r: TrialRow, vendorIds: readonly string[]): Trial {
 
 export type TrialStore = Pick<TrialRegistry, 'createTrial' | 'getTrial' | 'listTrials' | 'setTrialStatus'>;
 
-/** Trials: site, period, vendors, protocol reference, baseline and lifecycle. */
-export async function sqlTrials(sql: SqlClient, now: () => number, index: AttributionIndex): Promise<TrialStore> {
-  const load = async (where: string, params: unknown[]): Promise<Trial[]> => {
-    const rows = await sql.query<TrialRow>(`SELECT ${COLUMNS} FROM trials ${where} ORDER BY id`, params);
-    if (rows.length === 0) return [];
-    const vendors = new Map<string, string[]>();
-    for (const v of await sql.query<{ trial_id: string; vendor_id: string }>('SELECT trial_id, vendor_id FROM trial_vendors')) {
-      vendors.set(v.trial_id, [...(vendors.get(v.trial_id) ?? []), v.vendor_id]);
-    }
-    return rows.map((r) => toTrial(r, vendors.get(r.id) ?? []));
-  };
-  for (const t of await load('', [])) index.setTrial(t);
+async function readTrials(sql: SqlClient, where: string, params: unknown[]): Promise<Trial[]> {
+  const rows = await sql.query<TrialRow>(`SELECT ${COLUMNS} FROM trials ${where} ORDER BY id`, params);
+  if (rows.length === 0) return [];
+  const vendors = new Map<string, string[]>();
+  for (const v of await sql.query<{ trial_id: string; vendor_id: string }>('SELECT trial_id, vendor_id FROM trial_vendors')) {
+    vendors.set(v.trial_id, [...(vendors.get(v.trial_id) ?? []), v.vendor_id]);
+  }
+  return rows.map((r) => toTrial(r, vendors.get(r.id) ?? []));
+}
 
+/** Reads every trial's place (site, vendors, period) into the attribution index `into`. */
+export async function loadTrials(sql: SqlClient, into: AttributionIndex): Promise<void> {
+  for (const t of await readTrials(sql, '', [])) into.setTrial(t);
+}
+
+/** Trials: site, period, vendors, protocol reference, baseline and lifecycle. */
+export function sqlTrials(sql: SqlClient, now: () => number, index: AttributionIndex, freshness: CacheFreshness): TrialStore {
+  const load = (where: string, params: unknown[]): Promise<Trial[]> => readTrials(sql, where, params);
   const getTrial = async (id: string): Promise<Trial | undefined> => (await load('WHERE id = $1', [id]))[0];
 
   return {
     async createTrial(input) {
       const t = parseInput(TrialInput, input);
       const trial: Trial = { ...t, vendorIds: [...new Set(t.vendorIds)].sort(), status: 'planned', createdAt: now() };
+      const ticket = freshness.begin();
       await sql.transaction(async (tx) => {
         if ((await tx.query('SELECT 1 FROM trials WHERE id = $1', [t.id])).length > 0) throw conflict('trial', t.id);
         if ((await tx.query('SELECT 1 FROM sites WHERE id = $1', [t.siteId])).length === 0) throw badReference('siteId', 'site', t.siteId);
@@ -70,7 +77,7 @@ export async function sqlTrials(sql: SqlClient, now: () => number, index: Attrib
         ]);
         for (const v of trial.vendorIds) await tx.query('INSERT INTO trial_vendors (trial_id, vendor_id) VALUES ($1, $2)', [trial.id, v]);
       });
-      index.setTrial(trial);
+      freshness.writeThrough(ticket, () => index.setTrial(trial));
       return trial;
     },
 

@@ -1,15 +1,20 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../kernel/secrets.js';
+import { openSharedRegistry } from '../../hub/adapters.js';
+import { createLogger } from '../../kernel/log.js';
 import {
   coalesceReloads,
   installRegistryNotifyTriggers,
   notifyRegistryChange,
+  REGISTRY_CACHED_TABLES,
   REGISTRY_CHANNEL,
   watchRegistryChanges,
   withRegistryMigrationLock,
 } from '../../stores/postgres/registry-changes.js';
+import { openSharedPostgresRegistry } from '../../stores/postgres/shared-registry.js';
 import { openPostgresSqlClient, parseNumeric } from '../../stores/postgres/sql-client.js';
+import type { SqlClient } from '../../stores/sql/sql-client.js';
 import { MIGRATIONS } from '../../stores/sql/migrations.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
@@ -117,268 +122,280 @@ describe('registry on PostgreSQL', () => {
     }
   });
 
-  it.todo('a device created through one registry reaches another process\'s directory after NOTIFY + reload() (needs stores/sql support)');
 });
 
-describe('PostgreSQL SqlClient', () => {
-  it('returns numbers for BIGINT and NUMERIC, strings beyond the safe range, and booleans', async () => {
-    const sql = await openPostgresSqlClient(await server.newDatabase('client'));
-    try {
-      await sql.query('CREATE TABLE t (id TEXT PRIMARY KEY, t_ms BIGINT NOT NULL, ok BOOLEAN, n INTEGER)');
-      await sql.query('INSERT INTO t VALUES ($1, $2, $3, $4)', ['a', 1_700_000_000_000, true, 7]);
-      await sql.query('INSERT INTO t VALUES ($1, $2, $3, $4)', ['b', 9_007_199_254_740_991n, null, null]);
-      expect(await sql.query('SELECT id, t_ms, ok, n FROM t ORDER BY id')).toEqual([
-        { id: 'a', t_ms: 1_700_000_000_000, ok: true, n: 7 },
-        { id: 'b', t_ms: Number.MAX_SAFE_INTEGER, ok: null, n: null },
-      ]);
-      expect(await sql.query('SELECT 9007199254740993::BIGINT AS big, (-9007199254740993)::BIGINT AS small')).toEqual([
-        { big: '9007199254740993', small: '-9007199254740993' },
-      ]);
-      expect(await sql.query('SELECT count(*) AS c, sum(t_ms) AS s, max(t_ms) AS m FROM t WHERE id = $1', ['a'])).toEqual([
-        { c: 1, s: 1_700_000_000_000, m: 1_700_000_000_000 },
-      ]);
-      expect(await sql.query("SELECT 2.5::NUMERIC AS x, 12345678901234567890.5::NUMERIC AS y, 'NaN'::NUMERIC AS z, ARRAY[1, 2]::BIGINT[] AS arr")).toEqual([
-        { x: 2.5, y: '12345678901234567890.5', z: 'NaN', arr: [1, 2] },
-      ]);
-      expect([parseNumeric('0.1'), parseNumeric('-12.50'), parseNumeric('1e3'), parseNumeric('0.1234567890123456789')]).toEqual([
-        0.1, -12.5, 1000, '0.1234567890123456789',
-      ]);
-      await expect(sql.query('SELECT $1 AS x', [{ no: 'objects' }])).rejects.toMatchObject({ code: 'INTERNAL' });
-    } finally {
-      await sql.close();
+/** Polls `probe` until it answers true; fails naming `what` after ms. No fixed sleeps. */
+async function until(what: string, probe: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const quiet = createLogger('silent');
+/** As one split service opens it (hub/adapters.ts), on its own connections. */
+const openShared = (url: string) => openSharedRegistry({ registryUrl: url, store: { kind: 'duckdb' } }, profiles, quiet);
+
+/**
+ * A SqlClient that can hold a statement's answer back after the database has run it:
+ * a commit the process has not yet seen, or a reload paused between its read and its swap.
+ */
+function holdingClient(sql: SqlClient) {
+  type Hold = { match: (statement: string, readOnly: boolean) => boolean; reached: () => void; release: Promise<void> };
+  const holds: Hold[] = [];
+  let snapshotReads = 0;
+  const pass = async <T>(statement: string, readOnly: boolean, result: T): Promise<T> => {
+    const i = holds.findIndex((h) => h.match(statement, readOnly));
+    if (i >= 0) {
+      const [h] = holds.splice(i, 1);
+      h!.reached();
+      await h!.release;
     }
-  });
-
-  it('maps a unique violation to CONFLICT, rolls back a failed transaction, and does not interleave it', async () => {
-    const sql = await openPostgresSqlClient(await server.newDatabase('client'), { max: 4 });
-    try {
-      await sql.query('CREATE TABLE t (id TEXT PRIMARY KEY, t_ms BIGINT NOT NULL, digest TEXT UNIQUE)');
-      await sql.query('INSERT INTO t VALUES ($1, $2, $3)', ['a', 1, 'd1']);
-      await expect(sql.query('INSERT INTO t VALUES ($1, $2, $3)', ['a', 2, 'd2'])).rejects.toMatchObject({ code: 'CONFLICT', name: 'HubError' });
-      await expect(sql.query('INSERT INTO t VALUES ($1, $2, $3)', ['b', 2, 'd1'])).rejects.toMatchObject({ code: 'CONFLICT' });
-      // Any other error is passed through untouched.
-      await expect(sql.query('SELECT nope FROM t')).rejects.toMatchObject({ code: '42703' });
-
-      await expect(
-        sql.transaction(async (tx) => {
-          await tx.query('INSERT INTO t VALUES ($1, $2, $3)', ['b', 2, 'd2']);
-          throw new Error('boom');
-        }),
-      ).rejects.toThrow('boom');
-      // A CONFLICT inside a transaction rolls back everything before it, too.
-      await expect(
-        sql.transaction(async (tx) => {
-          await tx.query('INSERT INTO t VALUES ($1, $2, $3)', ['c', 3, 'd3']);
-          await tx.transaction((joined) => joined.query('INSERT INTO t VALUES ($1, $2, $3)', ['a', 4, 'd4']));
-        }),
-      ).rejects.toMatchObject({ code: 'CONFLICT' });
-      expect(await sql.query('SELECT id FROM t ORDER BY id')).toEqual([{ id: 'a' }]);
-      expect(await sql.transaction(async (tx) => (await tx.query('INSERT INTO t VALUES ($1, $2, $3) RETURNING t_ms', ['e', 5, null]))[0])).toEqual({ t_ms: 5 });
-
-      // Outside statements meanwhile neither join the open transaction nor see it.
+    return result;
+  };
+  const client: SqlClient = {
+    query: async (statement, params) => pass(statement, false, await sql.query(statement, params)),
+    transaction: async (fn, opts) => {
+      if (opts?.readOnly) snapshotReads++;
+      return pass('', opts?.readOnly === true, await sql.transaction(fn, opts));
+    },
+    close: () => sql.close(),
+  };
+  return {
+    client,
+    get snapshotReads() {
+      return snapshotReads;
+    },
+    /** Holds the answer of the next statement that matches; resolves `reached` once it is held. */
+    hold(match: Hold['match']) {
+      let reached!: () => void;
       let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      let inserted!: () => void;
-      const started = new Promise<void>((r) => (inserted = r));
-      const tx = sql.transaction(async (t) => {
-        await t.query('INSERT INTO t VALUES ($1, $2, $3)', ['f', 6, null]);
-        inserted();
-        await gate;
-        throw new Error('rolled back');
-      });
-      await started;
-      expect(await sql.query('SELECT count(*) AS n FROM t')).toEqual([{ n: 2 }]);
-      release();
-      await expect(tx).rejects.toThrow('rolled back');
-      expect(await sql.query('SELECT count(*) AS n FROM t')).toEqual([{ n: 2 }]);
+      const reachedP = new Promise<void>((r) => (reached = r));
+      holds.push({ match, reached, release: new Promise<void>((r) => (release = r)) });
+      return { reached: reachedP, release };
+    },
+  };
+}
+
+describe('registry freshness across processes (PostgreSQL)', () => {
+  it('a device created, re-keyed and deactivated, and a token issued and revoked, in one process reach another', async () => {
+    const url = await server.newDatabase('fresh');
+    const [api, broker] = await Promise.all([openShared(url), openShared(url)]);
+    try {
+      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+      await api.createVendor({ id: 'aqua', name: 'AquaScale' });
+      const { secret } = await api.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a' });
+      await until('the broker knows AQ-1', async () => (await broker.directory.credentials('AQ-1')) !== undefined);
+      expect(await verifySecret(secret, (await broker.directory.credentials('AQ-1'))!.secretHash)).toBe(true);
+      expect(broker.directory.profileOf('AQ-1')).toBe('aquascale');
+
+      const rotated = await api.rotateDeviceSecret('AQ-1');
+      await until('the broker has the new secret', async () => verifySecret(rotated, (await broker.directory.credentials('AQ-1'))!.secretHash));
+      expect(await verifySecret(secret, (await broker.directory.credentials('AQ-1'))!.secretHash)).toBe(false);
+
+      await api.setDeviceActive('AQ-1', false);
+      await until('the broker sees AQ-1 inactive', async () => (await broker.directory.credentials('AQ-1'))!.active === false);
+
+      const t = await api.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'aqua ci', expiresAt: null });
+      await until('the other process verifies the token', async () => (await broker.verifyToken(t.token, Date.now())) !== undefined);
+      expect(await broker.verifyToken(t.token, Date.now())).toEqual({ role: 'vendor', tokenId: t.id, vendorId: 'aqua' });
+      await broker.revokeToken(t.id); // the other way round too
+      await until('the API refuses the revoked token', async () => (await api.verifyToken(t.token, Date.now())) === undefined);
+      expect(await api.hasAdminToken()).toBe(false);
     } finally {
-      await sql.close();
+      await api.close();
+      await broker.close();
     }
   });
 
-  it('runs check-then-write transactions as if one after another (SERIALIZABLE, retried)', async () => {
-    // The registry's invariants without a constraint behind them (no overlapping
-    // assignment for a device, a trial's status moving one way) are a read followed by
-    // a write in one transaction. Under READ COMMITTED all four writers below would pass
-    // the check; here exactly one does and the others, retried, see its row.
-    const sql = await openPostgresSqlClient(await server.newDatabase('client'), { max: 8 });
+  it('attribution follows trials, assignments and erasure made in another process', async () => {
+    const url = await server.newDatabase('fresh');
+    const [api, ingest] = await Promise.all([openShared(url), openShared(url)]);
     try {
-      await sql.query('CREATE TABLE assignment (id TEXT PRIMARY KEY, device_id TEXT NOT NULL)');
-      let attempts = 0;
-      let reads = 0;
-      let allRead!: () => void;
-      const barrier = new Promise<void>((r) => (allRead = r));
-      const results = await Promise.allSettled(
-        [0, 1, 2, 3].map((i) =>
-          sql.transaction(async (tx) => {
-            attempts++;
-            const others = await tx.query('SELECT 1 FROM assignment WHERE device_id = $1', ['D-1']);
-            // All four have read before any writes: the worst case, every time.
-            if (++reads === 4) allRead();
-            await barrier;
-            if (others.length > 0) throw new Error('overlap');
-            await tx.query('INSERT INTO assignment VALUES ($1, $2)', [`asg-${i}`, 'D-1']);
-          }),
-        ),
-      );
-      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      for (const r of results) if (r.status === 'rejected') expect(String(r.reason)).toContain('overlap');
-      expect(await sql.query('SELECT count(*) AS n FROM assignment')).toEqual([{ n: 1 }]);
-      expect(attempts).toBe(7);
-    } finally {
-      await sql.close();
-    }
-  });
-
-  it('closes idempotently, answers STORE_UNAVAILABLE after close, and fails at open on a dead server', async () => {
-    const sql = await openPostgresSqlClient(await server.newDatabase('client'));
-    await sql.close();
-    await sql.close();
-    await expect(sql.query('SELECT 1')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    await expect(sql.transaction(async () => 1)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    await expect(openPostgresSqlClient('postgres://postgres@127.0.0.1:1/none')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-  });
-});
-
-describe('watchRegistryChanges (LISTEN/NOTIFY)', () => {
-  it('calls onChange in one session for a NOTIFY committed in another, and never for a rollback', async () => {
-    const url = await server.newDatabase('watch');
-    const seen = inbox<string>();
-    const watch = await watchRegistryChanges(url, (payload) => seen.push(payload));
-    const sql = await openPostgresSqlClient(url);
-    try {
-      await sql.query(`NOTIFY ${REGISTRY_CHANNEL}`);
-      expect(await seen.next()).toBe('');
-      await sql.query("SELECT pg_notify('some_other_channel', 'x')");
-      await expect(
-        sql.transaction(async (tx) => {
-          await notifyRegistryChange(tx, 'rolled-back');
-          throw new Error('rollback');
-        }),
-      ).rejects.toThrow('rollback');
-      await sql.transaction(async (tx) => {
-        await notifyRegistryChange(tx, 'devices');
-        await notifyRegistryChange(tx, 'devices'); // same payload in one transaction: delivered once
-      });
-      expect(await seen.next()).toBe('devices');
-      await sql.query(`NOTIFY ${REGISTRY_CHANNEL}, 'tokens'`);
-      expect(await seen.next()).toBe('tokens');
-      expect(seen.pending).toBe(0);
-    } finally {
-      await watch.close();
-      await watch.close();
-      await sql.close();
-    }
-  });
-
-  it('reconnects after losing its session, reports the gap as a change, and keeps listening', async () => {
-    const url = await server.newDatabase('watch');
-    const seen = inbox<string>();
-    const errors: unknown[] = [];
-    const watch = await watchRegistryChanges(url, (payload) => seen.push(payload), { retryMs: 50, heartbeatMs: 50, onError: (e) => errors.push(e) });
-    const sql = await openPostgresSqlClient(url);
-    try {
-      const killed = await sql.query<{ ok: boolean }>(
-        "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'arena-registry-watch' AND datname = current_database()",
-      );
-      expect(killed).toEqual([{ ok: true }]);
-      // Notifications sent while it was away are lost, so the reconnect itself reads as "anything changed".
-      expect(await seen.next()).toBe('');
-      expect(errors.length).toBeGreaterThan(0);
-      await sql.query(`NOTIFY ${REGISTRY_CHANNEL}, 'after'`);
-      expect(await seen.next()).toBe('after');
-    } finally {
-      await watch.close();
-      await sql.close();
-    }
-  });
-
-  it('fails at once when the first connection fails, and survives a throwing onChange', async () => {
-    await expect(watchRegistryChanges('postgres://postgres@127.0.0.1:1/none', () => undefined)).rejects.toThrow();
-    const url = await server.newDatabase('watch');
-    const errors: unknown[] = [];
-    const seen = inbox<string>();
-    const watch = await watchRegistryChanges(
-      url,
-      (payload) => {
-        seen.push(payload);
-        if (payload === 'throw') throw new Error('listener failed');
-      },
-      { onError: (e) => errors.push(e) },
-    );
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query(`NOTIFY ${REGISTRY_CHANNEL}, 'throw'`);
-      expect(await seen.next()).toBe('throw');
-      await admin.query(`NOTIFY ${REGISTRY_CHANNEL}, 'next'`);
-      expect(await seen.next()).toBe('next');
-      expect(errors).toEqual([expect.objectContaining({ message: 'listener failed' })]);
-    } finally {
-      await admin.end();
-      await watch.close();
-    }
-  });
-
-  it('with the triggers installed, a registry write in one process reaches a watcher in another, per table', async () => {
-    const url = await server.newDatabase('triggers');
-    const api = await openSqlRegistry(await openPostgresSqlClient(url), { profiles });
-    const sql = await openPostgresSqlClient(url);
-    // Several processes install at start-up, at once: idempotent and serialised.
-    const [first] = await Promise.all([installRegistryNotifyTriggers(sql), installRegistryNotifyTriggers(sql), installRegistryNotifyTriggers(sql)]);
-    expect(first.installed).toEqual(expect.arrayContaining(['devices', 'api_tokens']));
-    const seen = inbox<string>();
-    const broker = await watchRegistryChanges(url, (payload) => seen.push(payload));
-    try {
-      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' }); // not a cached table: no notification
+      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+      await api.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 1 });
       await api.createVendor({ id: 'aqua', name: 'AquaScale' });
       await api.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a' });
-      expect(await seen.next()).toBe('devices');
-      await api.setDeviceActive('AQ-1', false);
-      expect(await seen.next()).toBe('devices');
-      await api.rotateDeviceSecret('AQ-1');
-      expect(await seen.next()).toBe('devices');
-      const t = await api.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
-      expect(await seen.next()).toBe('api_tokens');
-      await api.revokeToken(t.id);
-      expect(await seen.next()).toBe('api_tokens');
-      // A refused write (rolled back) notifies nobody.
-      await expect(api.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' })).rejects.toMatchObject({ code: 'CONFLICT' });
-      await sql.transaction(async (tx) => {
-        await tx.query("UPDATE devices SET label = 'a' WHERE id = 'AQ-1'");
-        await tx.query("UPDATE devices SET label = 'b' WHERE id = 'AQ-1'");
-      });
-      expect(await seen.next()).toBe('devices'); // once per table per transaction
-      await new Promise((r) => setTimeout(r, 100));
-      expect(seen.pending).toBe(0);
-      // Installing again replaces, never doubles, the triggers.
-      await installRegistryNotifyTriggers(sql);
-      await sql.query("UPDATE api_tokens SET label = 'x'");
-      expect(await seen.next()).toBe('api_tokens');
-      await new Promise((r) => setTimeout(r, 100));
-      expect(seen.pending).toBe(0);
+      await api.createTrial({ id: 'trial-1', name: 'Trial 1', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 1', period: { from: 0, to: 86_400_000 } });
+      await until('ingest attributes device data to the trial', () => ingest.directory.attribution('AQ-1', 500).trialId === 'trial-1');
+      await api.enrolParticipant({ id: 'P-1', trialId: 'trial-1' });
+      await api.createAssignment({ trialId: 'trial-1', deviceId: 'AQ-1', participantId: 'P-1', roomId: 'room-1', from: 1_000 });
+      await until('ingest attributes to the participant', () => ingest.directory.attribution('AQ-1', 5_000).participantId === 'P-1');
+      expect(ingest.directory.attribution('AQ-1', 5_000)).toEqual({ siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'P-1' });
+      await api.markErased('P-1', 10_000);
+      await until('ingest stops attributing to the erased participant', () => ingest.directory.attribution('AQ-1', 20_000).participantId === null);
+      expect(ingest.directory.attribution('AQ-1', 5_000).participantId).toBe('P-1');
     } finally {
-      await broker.close();
+      await api.close();
+      await ingest.close();
+    }
+  });
+
+  it('a failed reload keeps the old caches and rejects; a later one catches up', async () => {
+    const url = await server.newDatabase('fresh');
+    const writer = await openAt(url);
+    const sql = await openPostgresSqlClient(url);
+    const reader = await openSqlRegistry(sql, { profiles });
+    const admin = await openPostgresSqlClient(url);
+    try {
+      await writer.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await writer.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' });
+      const t = await writer.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
+      await reader.reload();
+      expect(await reader.directory.credentials('AQ-1')).toBeDefined();
+
+      await writer.createDevice({ id: 'AQ-2', vendorId: 'aqua', profileId: 'aquascale' });
+      await writer.revokeToken(t.id);
+      // Devices and tokens read fine; the last table fails. Nothing of the read may show.
+      await admin.query('ALTER TABLE assignments RENAME TO assignments_away');
+      await expect(reader.reload()).rejects.toThrow(/assignments/);
+      expect(await reader.directory.credentials('AQ-1')).toBeDefined();
+      expect(await reader.directory.credentials('AQ-2')).toBeUndefined();
+      expect(await reader.verifyToken(t.token, Date.now())).toMatchObject({ role: 'admin' });
+
+      await admin.query('ALTER TABLE assignments_away RENAME TO assignments');
+      await reader.reload();
+      expect(await reader.directory.credentials('AQ-2')).toBeDefined();
+      expect(await reader.verifyToken(t.token, Date.now())).toBeUndefined();
+
+      // The SQL connection gone: the reload rejects, and the caches keep answering.
       await sql.close();
+      await expect(reader.reload()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      expect(await reader.directory.credentials('AQ-2')).toBeDefined();
+    } finally {
+      await admin.close();
+      await reader.close();
+      await writer.close();
+    }
+  });
+
+  it('keeps a local write that commits while a reload is between its read and its swap', async () => {
+    const url = await server.newDatabase('fresh');
+    const held = holdingClient(await openPostgresSqlClient(url));
+    const reg = await openSqlRegistry(held.client, { profiles });
+    try {
+      await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
+      const reads = held.snapshotReads;
+      const paused = held.hold((_, readOnly) => readOnly);
+      const reload = reg.reload();
+      await paused.reached; // read done, not swapped: AQ-1 is not in it
+      await reg.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' });
+      const t = await reg.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
+      paused.release();
+      await reload;
+      expect(held.snapshotReads - reads).toBe(2); // it saw the write-throughs and read again
+      expect(await reg.directory.credentials('AQ-1')).toBeDefined();
+      expect(await reg.verifyToken(t.token, Date.now())).toMatchObject({ role: 'admin' });
+    } finally {
+      await reg.close();
+    }
+  });
+
+  it('reads again after a local write-through lands on a newer snapshot from another process', async () => {
+    const url = await server.newDatabase('fresh');
+    const held = holdingClient(await openPostgresSqlClient(url));
+    const errors: unknown[] = [];
+    const here = await openSqlRegistry(held.client, { profiles, onReloadError: (e) => errors.push(e) });
+    const there = await openAt(url);
+    try {
+      await here.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await here.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' });
+      // Here deactivates; the database commits it, but this process sees the answer late.
+      const late = held.hold((statement) => statement.startsWith('UPDATE devices SET active'));
+      const deactivating = here.setDeviceActive('AQ-1', false);
+      await late.reached;
+      // Meanwhile another process reactivates (a later commit), and here reloads that state.
+      await there.setDeviceActive('AQ-1', true);
+      await here.reload();
+      expect((await here.directory.credentials('AQ-1'))!.active).toBe(true);
+      // Now the late write-through would put the older "inactive" back over it, for good.
+      late.release();
+      await deactivating;
+      await until('here reads the newer state again', async () => (await here.directory.credentials('AQ-1'))!.active === true);
+      expect(errors).toEqual([]);
+    } finally {
+      await there.close();
+      await here.close();
+    }
+  });
+
+  it('three services starting at once on an empty database all open, with one schema and one set of triggers', async () => {
+    const url = await server.newDatabase('first_start');
+    const opened = await Promise.all([0, 1, 2].map(() => openShared(url)));
+    const sql = await openPostgresSqlClient(url);
+    try {
+      expect(await sql.query('SELECT version FROM schema_migrations ORDER BY version')).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
+      const triggers = await sql.query<{ table: string }>(
+        `SELECT c.relname AS table FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname = $1 ORDER BY c.relname`,
+        [`${REGISTRY_CHANNEL}_notify`],
+      );
+      expect(triggers.map((r) => r.table)).toEqual([...REGISTRY_CACHED_TABLES].sort());
+      await opened[0]!.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await opened[0]!.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' });
+      for (const r of opened.slice(1)) await until('every service sees AQ-1', async () => (await r.directory.credentials('AQ-1')) !== undefined);
+    } finally {
+      await sql.close();
+      for (const r of opened) await r.close();
+    }
+  });
+
+  it('retries a failed reload until it succeeds, and catches up after its LISTEN session was lost', async () => {
+    const url = await server.newDatabase('fresh');
+    const errors: unknown[] = [];
+    const api = await openShared(url);
+    const broker = await openSharedPostgresRegistry(url, { profiles, onError: (e) => errors.push(e), reloadRetryMs: 20, watch: { retryMs: 50 } });
+    const admin = await openPostgresSqlClient(url);
+    try {
+      await api.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await admin.query('ALTER TABLE assignments RENAME TO assignments_away');
+      await api.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale' });
+      await until('the reload failed and was reported', () => errors.length > 0);
+      expect(await broker.directory.credentials('AQ-1')).toBeUndefined();
+      // No further notification comes: the retry alone must bring AQ-1.
+      await admin.query('ALTER TABLE assignments_away RENAME TO assignments');
+      await until('the retried reload succeeds', async () => (await broker.directory.credentials('AQ-1')) !== undefined);
+
+      const killed = await admin.query(
+        "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'arena-registry-watch' AND datname = current_database()",
+      );
+      expect(killed.length).toBe(2);
+      await api.setDeviceActive('AQ-1', false);
+      await until('the broker sees AQ-1 inactive', async () => (await broker.directory.credentials('AQ-1'))!.active === false);
+    } finally {
+      await admin.close();
+      await broker.close();
       await api.close();
     }
   });
 
-  it('coalesces a burst of notifications into one running reload plus one more', async () => {
-    let runs = 0;
-    let release!: () => void;
-    const reloads = inbox<number>();
-    const onChange = coalesceReloads(async () => {
-      runs++;
-      if (runs === 1) await new Promise<void>((r) => (release = r));
-      reloads.push(runs);
-    });
-    onChange();
-    for (let i = 0; i < 10; i++) onChange();
-    release();
-    expect(await reloads.next()).toBe(1);
-    expect(await reloads.next()).toBe(2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(runs).toBe(2);
+  it('closes everything it opened, and a failed open leaves no connection behind', async () => {
+    const sessionsIn = async (url: string): Promise<number> => {
+      const sql = await openPostgresSqlClient(url);
+      try {
+        const [row] = await sql.query<{ n: number }>(
+          'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        );
+        return Number(row!.n);
+      } finally {
+        await sql.close();
+      }
+    };
+    const url = await server.newDatabase('fresh');
+    const reg = await openShared(url);
+    expect(await sessionsIn(url)).toBeGreaterThan(0);
+    await reg.close();
+    await until('no session of the closed registry is left', async () => (await sessionsIn(url)) === 0);
+
+    // Migrated as far as the ledger says, but the devices table is not what it claims: the load fails after LISTEN began.
+    const broken = await server.newDatabase('broken');
+    const sql = await openPostgresSqlClient(broken);
+    await sql.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    for (const m of MIGRATIONS) await sql.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+    await sql.query('CREATE TABLE devices (id TEXT PRIMARY KEY)');
+    await sql.close();
+    await expect(openShared(broken)).rejects.toThrow(/vendor_id/);
+    await until('the failed open left no session', async () => (await sessionsIn(broken)) === 0);
+    await expect(openSharedRegistry({ registryUrl: 'postgres://postgres@127.0.0.1:1/none', store: { kind: 'duckdb' } }, profiles, quiet)).rejects.toThrow();
   });
 });

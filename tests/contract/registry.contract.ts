@@ -245,5 +245,56 @@ export function registryContract(name: string, open: OpenRegistry): void {
         expect(await reg.hasAdminToken()).toBe(false);
       });
     });
+
+    describe('reload', () => {
+      const world = async () => {
+        await seed();
+        const { secret } = await reg.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
+        await reg.enrolParticipant({ id: 'P-1', trialId: 'trial-1' });
+        await reg.createAssignment({ trialId: 'trial-1', deviceId: 'AQ-1', participantId: 'P-1', roomId: 'room-1', bed: 1, from: 1_000 });
+        const token = await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'aqua', expiresAt: null });
+        const revoked = await reg.issueToken({ role: 'admin', label: 'gone', expiresAt: null });
+        await reg.revokeToken(revoked.id);
+        return { secret, token, revoked };
+      };
+
+      it('reads the same read side back, into the objects callers already hold', async () => {
+        const { secret, token, revoked } = await world();
+        const directory = reg.directory;
+        await reg.reload();
+        expect(reg.directory).toBe(directory);
+        const creds = await directory.credentials('AQ-1');
+        expect(creds).toMatchObject({ profileId: 'aquascale', active: true });
+        expect(await verifySecret(secret, creds!.secretHash)).toBe(true);
+        expect(directory.profileOf('AQ-1')).toBe('aquascale');
+        expect(directory.attribution('AQ-1', 5_000)).toEqual({ siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'P-1' });
+        expect(directory.attribution('AQ-1', 500)).toEqual({ siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: null });
+        expect(await reg.verifyToken(token.token, Date.now())).toEqual({ role: 'vendor', tokenId: token.id, vendorId: 'aqua' });
+        expect(await reg.verifyToken(revoked.token, Date.now())).toBeUndefined();
+        expect(await reg.hasAdminToken()).toBe(false);
+      });
+
+      it('loses no write that races reloads, and concurrent reloads all settle', async () => {
+        await world();
+        const writes = async () => {
+          await reg.createDevice({ id: 'AQ-2', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a' });
+          await reg.setDeviceActive('AQ-1', false);
+          const t = await reg.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
+          await reg.createTrial({ id: 'trial-2', name: 'Trial 2', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 2', period: { from: 100_000_000, to: 200_000_000 } });
+          return t;
+        };
+        const reloads = async () => {
+          for (let i = 0; i < 6; i++) await Promise.all([reg.reload(), reg.reload()]);
+        };
+        const [admin] = await Promise.all([writes(), reloads(), reg.reload()]);
+        expect(await reg.directory.credentials('AQ-2')).toMatchObject({ active: true });
+        expect((await reg.directory.credentials('AQ-1'))!.active).toBe(false);
+        expect(await reg.verifyToken(admin.token, Date.now())).toMatchObject({ role: 'admin' });
+        expect(reg.directory.attribution('AQ-2', 150_000_000)).toMatchObject({ trialId: 'trial-2', participantId: null });
+        await reg.reload();
+        expect(await reg.directory.credentials('AQ-2')).toBeDefined();
+        expect(await reg.hasAdminToken()).toBe(true);
+      });
+    });
   });
 }
