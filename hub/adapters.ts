@@ -9,7 +9,7 @@ import type { Registry } from '../kernel/registry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
-import { withOutbox } from '../stores/influx/outbox.js';
+import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
 import type { AdapterConfig } from './split-config.js';
 

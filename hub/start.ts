@@ -9,7 +9,7 @@ import { createBroker } from '../broker/broker.js';
 import { createIngest, type Ingest } from '../ingest/pipeline.js';
 import { buildApp } from '../api/app.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
-import { withOutbox } from '../stores/influx/outbox.js';
+import { withOutbox } from '../stores/outbox/outbox.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../stores/sql/registry.js';
 import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';

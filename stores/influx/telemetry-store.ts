@@ -60,7 +60,7 @@ export async function openInfluxTelemetryStore(opts: InfluxStoreOptions): Promis
   }
   new URL(opts.url); // throws on a malformed URL before anything starts
   // Opening does not contact the server: a hub may start while InfluxDB is still down
-  // (the outbox, stores/influx/outbox.ts, queues meanwhile). ping() checks reachability.
+  // (the outbox, stores/outbox/outbox.ts, queues meanwhile). ping() checks reachability.
   return new InfluxTelemetryStore(opts);
 }
 

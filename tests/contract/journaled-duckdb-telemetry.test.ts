@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
-import { withOutbox } from '../../stores/influx/outbox.js';
+import { withOutbox } from '../../stores/outbox/outbox.js';
 import { telemetryStoreContract } from './telemetry-store.contract.js';
 
 /**

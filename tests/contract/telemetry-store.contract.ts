@@ -23,7 +23,7 @@ export function telemetryStoreContract(
   opts: {
     largeRange?: number;
     /**
-     * False for a store that acknowledges on a durable queue (stores/influx/outbox.ts):
+     * False for a store that acknowledges on a durable queue (stores/outbox/outbox.ts):
      * it knows a redelivery only when the queue reaches the store behind it, so write()
      * reports such a message as stored. What is stored is checked all the same.
      */

@@ -6,7 +6,7 @@ import { HubError, isHubError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/log.js';
 import type { TelemetryStore } from '../../kernel/ports.js';
 import type { IngestBatch, Point } from '../../kernel/telemetry.js';
-import { withOutbox } from '../../stores/influx/outbox.js';
+import { withOutbox } from '../../stores/outbox/outbox.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { T0, batchOf, reading, rejection } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';

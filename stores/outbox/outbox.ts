@@ -6,8 +6,11 @@ import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, T
 import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
 
 /**
- * A durable on-disk queue in front of a TelemetryStore, so telemetry is not lost while
- * the store (InfluxDB) is slow or down.
+ * A durable on-disk queue in front of a TelemetryStore. Two uses:
+ * - in front of InfluxDB (split ingest), so telemetry is not lost while it is slow or down;
+ * - in front of DuckDB (the all-in-one hub) as the ingest journal: the point of
+ *   durability becomes one append + fdatasync (well under a millisecond) instead of a
+ *   DuckDB commit (several), and DuckDB is loaded behind it in large transactions.
  *
  * write() appends the batch as one JSON line to the current segment file, fsyncs, and
  * resolves: from then on the batch survives a crash of this process. A background
@@ -21,12 +24,14 @@ import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/te
  * stored: duplicates are only known when the batch reaches the store.
  *
  * Backpressure: a write that would take the queue over maxBytes is refused
- * (STORE_UNAVAILABLE), so the broker withholds the PUBACK and the device keeps the
- * message. onNearlyFull fires when the queue passes warnAtFraction of maxBytes.
+ * (STORE_UNAVAILABLE: the broker withholds the PUBACK and the device keeps the message)
+ * or, with whenFull 'wait', held until delivery makes room. onNearlyFull fires when the
+ * queue passes warnAtFraction of maxBytes. Queued batches reach the store merged, up to
+ * deliveryBytes of queue per write.
  *
  * Reads go straight to the inner store, so they lag behind writes while a backlog
- * drains. eraseParticipant first waits until what was queued before it is delivered,
- * so queued points of that participant are erased too.
+ * drains, unless readYourWrites: then each read first waits for what was queued before
+ * it. eraseParticipant always waits so, so queued points of that participant are erased too.
  */
 export interface OutboxOptions {
   readonly dir: string;
