@@ -58,10 +58,10 @@ export interface AlarmEngine extends AlarmService {
 const REPLAY_OVERLAP_MS = 60_000;
 const UNSET_SITE = 'unassigned';
 /**
- * Points remembered to recognise a redelivery (recent-points.ts): about 10 MB at most,
+ * Messages remembered to recognise a redelivery (recent-points.ts): about 10 MB at most,
  * hours of a ward's traffic.
  */
-const RECENT_POINTS = 100_000;
+const RECENT_MESSAGES = 100_000;
 
 /**
  * The alarm engine: the single writer of alarm state. Opening it migrates its tables,
@@ -111,7 +111,7 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
     for (const h of health) deps.publish({ kind: 'device', health: h });
   };
 
-  const recent = new RecentPoints({ windowMs: deps.config.replayMs + REPLAY_OVERLAP_MS, maxEntries: RECENT_POINTS });
+  const recent = new RecentPoints({ windowMs: deps.config.replayMs + REPLAY_OVERLAP_MS, maxEntries: RECENT_MESSAGES });
   let replayed = 0;
   for await (const p of deps.store.points({ from: started - deps.config.replayMs, order: 'asc' })) {
     // Remembered, so that the same point arriving again after the start is not judged twice.

@@ -15,26 +15,36 @@ import type { Point } from '../kernel/telemetry.js';
  * anyway.
  */
 export class RecentPoints {
-  readonly #seen = new Map<string, number>();
+  /**
+   * Per message: the next seq not yet seen, and when it was first seen. A message's points
+   * arrive in seq order (also when a big one is split over several forwards), so "seq below
+   * next" is "seen before" without a key per point.
+   */
+  readonly #seen = new Map<bigint, { next: number; readonly at: number }>();
 
   constructor(private readonly limits: { readonly windowMs: number; readonly maxEntries: number }) {}
 
   /** True the first time this point is offered, false when it was offered before. */
   add(p: Point, now: number): boolean {
-    const key = `${p.messageId}:${p.seq}`;
-    if (this.#seen.has(key)) return false;
-    this.#seen.set(key, now);
-    this.#trim(now);
+    const entry = this.#seen.get(p.messageId);
+    if (entry === undefined) {
+      this.#seen.set(p.messageId, { next: p.seq + 1, at: now });
+      this.#trim(now);
+      return true;
+    }
+    if (p.seq < entry.next) return false;
+    entry.next = p.seq + 1;
     return true;
   }
 
+  /** Messages remembered. */
   get size(): number {
     return this.#seen.size;
   }
 
   #trim(now: number): void {
     const oldest = now - this.limits.windowMs;
-    for (const [key, at] of this.#seen) {
+    for (const [key, { at }] of this.#seen) {
       if (this.#seen.size <= this.limits.maxEntries && at >= oldest) return;
       this.#seen.delete(key);
     }

@@ -136,23 +136,19 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
     if (-drift > limits.maxPastMs || drift > limits.maxFutureMs) {
       reject('TIME_OUT_OF_RANGE', timePath, `device time ${new Date(deviceTime).toISOString()} is too far from the hub's clock`);
     }
-    const base = {
-      messageId: input.messageId,
-      deviceId: input.deviceId,
-      profileId: profile.id,
-      family,
-      ...input.attribution,
-      deviceTime,
-      receivedAt: input.receivedAt,
-      clockSkewed: Math.abs(drift) > limits.skewMs,
-    };
+    const { siteId, roomId, trialId, participantId } = input.attribution;
+    const { messageId, deviceId, receivedAt } = input;
+    const clockSkewed = Math.abs(drift) > limits.skewMs;
+    // Points are written out field by field (no spread of a shared base): one hidden class
+    // for every point, and no intermediate object per message.
 
-    profile.readings.forEach((rule, r) => {
-      if (!matches(rec, rule.when)) return;
+    for (let r = 0; r < profile.readings.length; r++) {
+      const rule = profile.readings[r]!;
+      if (!matches(rec, rule.when)) continue;
       const raw = getPath(rec, rule.value);
       if (raw === undefined) {
         if (rule.required) reject('SCHEMA_VIOLATION', join(at, rule.value), `${rule.measurement} is required`);
-        return;
+        continue;
       }
       const value = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
       if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -164,15 +160,25 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
         return reject('UNIT_UNKNOWN', join(at, rule.unitPath ?? rule.value), `unit "${vendorUnit}" is not one this profile accepts for ${rule.measurement}`);
       }
       const reading: Reading = {
-        ...base,
         kind: 'reading',
+        messageId,
         seq: points.length,
+        deviceId,
+        profileId: profile.id,
+        family,
+        siteId,
+        roomId,
+        trialId,
+        participantId,
         name: rule.measurement,
         value: convert(value),
         unit: MEASUREMENTS[rule.measurement]!.unit,
+        deviceTime,
+        receivedAt,
+        clockSkewed,
       };
       points.push(reading);
-    });
+    }
 
     for (const rule of profile.events) {
       if (!matches(rec, rule.when)) continue;
@@ -190,9 +196,19 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
         if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes[name] = v;
       }
       const event: HubEvent = {
-        ...base,
         kind: 'event',
+        messageId,
         seq: points.length,
+        deviceId,
+        profileId: profile.id,
+        family,
+        siteId,
+        roomId,
+        trialId,
+        participantId,
+        deviceTime,
+        receivedAt,
+        clockSkewed,
         name: mapped.event,
         alertCode: mapped.alert ?? null,
         dispenseCode: mapped.dispense ?? null,
