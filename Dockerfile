@@ -20,5 +20,7 @@ COPY --from=build --chown=node:node /app/device-profiles/profiles ./device-profi
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-# The all-in-one hub; compose overrides this per service.
-CMD ["node", "dist/hub/main.js"]
+# The all-in-one hub; compose overrides this per service. A young generation of 16 MiB
+# (default 8 on 64-bit builds) lets the short-lived objects of each message die young:
+# fewer scavenges per message under load, at no cost when idle.
+CMD ["node", "--max-semi-space-size=16", "dist/hub/main.js"]

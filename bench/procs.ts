@@ -53,8 +53,12 @@ export interface HubChild {
 
 /**
  * The real hub (dist/hub/main.js) in its own process, so the load generator does not
- * share its event loop. extraNodeArgs: e.g. --inspect for the profiler.
+ * share its event loop, started with the Node flags `npm start` uses. extraNodeArgs:
+ * e.g. --inspect for the profiler.
  */
+/** As in package.json's start script and the Dockerfile; the raw aedes baseline gets them too. */
+export const HUB_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+
 export async function startHubChild(opts: {
   dataDir: string;
   baseEnv: Readonly<Record<string, string | undefined>>;
@@ -64,7 +68,7 @@ export async function startHubChild(opts: {
 }): Promise<HubChild> {
   const [mqttPort, apiPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   const log = createWriteStream(opts.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...(opts.extraNodeArgs ?? []), join(DIST, 'hub/main.js')], {
+  const child = spawn(process.execPath, [...HUB_NODE_FLAGS, ...(opts.extraNodeArgs ?? []), join(DIST, 'hub/main.js')], {
     env: {
       ...opts.baseEnv,
       ARENA_DATA_DIR: opts.dataDir,
