@@ -62,6 +62,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     maxBytes: o.hub.journalMaxBytes,
     whenFull: 'wait',
     readYourWrites: true,
+    deliveryDelayMs: 250,
     drainOnClose: true,
     logger: log.child({ component: 'journal' }),
     onNearlyFull: (usedBytes) => log.warn({ event: 'journal_nearly_full', usedBytes, maxBytes: o.hub.journalMaxBytes }, 'the ingest journal is nearly full: the store is not keeping up'),

@@ -26,6 +26,7 @@ telemetryStoreContract(
       whenFull: 'wait',
       readYourWrites: true,
       drainOnClose: true,
+      deliveryDelayMs: 250, // as the hub: reads must not wait for it
       logger: createLogger('silent'),
     });
   },

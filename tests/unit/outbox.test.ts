@@ -143,4 +143,20 @@ describe('the outbox as an ingest journal', () => {
     expect(next.writes.flatMap((x) => x.messages)).toHaveLength(5);
     await c.close();
   });
+
+  it('gathers deliveries for deliveryDelayMs, unless a read is waiting or close() comes', async () => {
+    const inner = gatedStore();
+    const store = await withOutbox(inner, options({ readYourWrites: true, drainOnClose: true, deliveryDelayMs: 60_000 }));
+    for (let k = 0; k < 3; k++) await store.write(batchNo(k));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(inner.writes).toHaveLength(0); // gathering
+    expect(await collect(store.points({}))).toHaveLength(3); // the read did not wait a minute
+    expect(inner.writes).toHaveLength(1); // and got one merged delivery
+
+    await store.write(batchNo(3));
+    const started = Date.now();
+    await store.close();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(inner.writes.flatMap((b) => b.messages)).toHaveLength(4);
+  });
 });
