@@ -18,6 +18,10 @@ COPY --from=build --chown=node:node /app/dist ./dist
 # Device profiles are data read at start (ARENA_PROFILES_DIR defaults to this folder).
 COPY --from=build --chown=node:node /app/device-profiles/profiles ./device-profiles/profiles
 RUN mkdir -p /data && chown node:node /data
+# glibc keeps a malloc arena per thread that ever allocated (libuv's pool running scrypt,
+# DuckDB's threads) and rarely gives them back; two arenas cost no measurable speed and
+# save about 40 MB of resident memory with 200 devices connected (npm run bench).
+ENV MALLOC_ARENA_MAX=2
 USER node
 VOLUME ["/data"]
 # The all-in-one hub; compose overrides this per service. A young generation of 16 MiB

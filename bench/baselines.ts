@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, type ClosedLoopResult, type SimDevice } from './load/generator.js';
-import { HUB_NODE_FLAGS, forkHelper, freePort, stopChild, waitForTcp } from './procs.js';
+import { HUB_NODE_FLAGS, HUB_PROCESS_ENV, forkHelper, freePort, stopChild, waitForTcp } from './procs.js';
 import { RssSampler, cpuDelta, cpuOf, cpuShare, type CpuTimes } from './proc-stats.js';
 
 /**
@@ -35,7 +35,7 @@ export interface BaselineBroker {
 export const rawAedes = (baseEnv: Readonly<Record<string, string | undefined>>): BaselineBroker => ({
   name: 'raw aedes',
   async start() {
-    const helper = await forkHelper('raw-broker.js', [], baseEnv, HUB_NODE_FLAGS);
+    const helper = await forkHelper('raw-broker.js', [], { ...baseEnv, ...HUB_PROCESS_ENV }, HUB_NODE_FLAGS);
     return { port: (helper.ready as { port: number }).port, pid: helper.pid, stop: () => helper.stop() };
   },
 });

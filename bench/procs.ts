@@ -58,6 +58,7 @@ export interface HubChild {
  */
 /** As in package.json's start script and the Dockerfile; the raw aedes baseline gets them too. */
 export const HUB_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+export const HUB_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 export async function startHubChild(opts: {
   dataDir: string;
@@ -71,6 +72,7 @@ export async function startHubChild(opts: {
   const child = spawn(process.execPath, [...HUB_NODE_FLAGS, ...(opts.extraNodeArgs ?? []), join(DIST, 'hub/main.js')], {
     env: {
       ...opts.baseEnv,
+      ...HUB_PROCESS_ENV,
       ARENA_DATA_DIR: opts.dataDir,
       MQTT_PORT: String(mqttPort),
       MQTT_WS_PORT: String(wsPort),
