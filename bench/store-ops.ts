@@ -2,7 +2,8 @@ import { forkHelper } from './procs.js';
 
 /** Requests children/store-worker.ts understands; each runs in a fresh process. */
 export type StoreOp =
-  | { op: 'write'; path: string; batch: number; batches: number }
+  /** journal: path is a data folder, written through the hub's journal (hub/journaled-store.ts) instead of DuckDB alone. */
+  | { op: 'write'; path: string; batch: number; batches: number; journal?: boolean }
   | { op: 'seed'; path: string; rows: number; trialId: string; participants: number; from: number }
   | { op: 'points'; path: string; trialId: string }
   | { op: 'copy'; path: string; trialId: string; format: 'csv' | 'parquet'; columns: 'all' | 'dataset'; out: string };

@@ -8,8 +8,6 @@ import type { ApiConfig } from '../api/config.js';
 import { createBroker } from '../broker/broker.js';
 import { createIngest, type Ingest } from '../ingest/pipeline.js';
 import { buildApp } from '../api/app.js';
-import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
-import { withOutbox } from '../stores/outbox/outbox.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../stores/sql/registry.js';
 import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
@@ -17,6 +15,7 @@ import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
+import { openJournaledStore } from './journaled-store.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -52,20 +51,12 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
   const registry = await openSqlRegistry(sql, { profiles });
-  // The durability point is the journal (append + fdatasync, well under a millisecond
-  // here), not a DuckDB commit (several milliseconds each): the PUBACK waits for the
-  // journal, and the journal loads DuckDB in large transactions behind it. Reads wait
-  // until the journal has loaded everything acknowledged before them.
+  // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
   let ingest: Ingest | undefined;
-  const store = await withOutbox(await openDuckDbTelemetryStore({ path: join(o.hub.dataDir, 'telemetry.duckdb') }), {
-    dir: join(o.hub.dataDir, 'journal'),
+  const store = await openJournaledStore({
+    dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
-    whenFull: 'wait',
-    readYourWrites: true,
-    deliveryDelayMs: 250,
-    drainOnClose: true,
-    logger: log.child({ component: 'journal' }),
-    onNearlyFull: (usedBytes) => log.warn({ event: 'journal_nearly_full', usedBytes, maxBytes: o.hub.journalMaxBytes }, 'the ingest journal is nearly full: the store is not keeping up'),
+    logger: log,
     onDelivered: (result) => ingest?.stats.deduplicated(result.duplicateMessages),
   });
 

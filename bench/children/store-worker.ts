@@ -2,6 +2,8 @@ import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
+import { openJournaledStore } from '../../hub/journaled-store.js';
+import { createLogger } from '../../kernel/log.js';
 import type { Point, Reading } from '../../kernel/telemetry.js';
 import type { TelemetryStore } from '../../kernel/ports.js';
 import { messageIdOf } from '../../kernel/message-id.js';
@@ -70,8 +72,10 @@ function heartbeatBatch(first: number, size: number): { messages: { id: bigint; 
   return { messages, points };
 }
 
-async function writeRate(path: string, batch: number, batches: number): Promise<object> {
-  const store = await openDuckDbTelemetryStore({ path });
+async function writeRate(path: string, batch: number, batches: number, journal: boolean): Promise<object> {
+  const store = journal
+    ? await openJournaledStore({ dataDir: path, maxBytes: 256 * 1024 * 1024, logger: createLogger('warn') })
+    : await openDuckDbTelemetryStore({ path });
   let seconds = 0;
   let mainThread = 0;
   let allThreads = 0;
@@ -223,7 +227,7 @@ async function copy(path: string, trialId: string, format: 'csv' | 'parquet', co
 
 process.on('message', (m: StoreOp) => {
   const work =
-    m.op === 'write' ? writeRate(m.path, m.batch, m.batches)
+    m.op === 'write' ? writeRate(m.path, m.batch, m.batches, m.journal ?? false)
     : m.op === 'seed' ? seed(m.path, m.rows, m.trialId, m.participants, m.from)
     : m.op === 'points' ? points(m.path, m.trialId)
     : copy(m.path, m.trialId, m.format, m.columns, m.out);

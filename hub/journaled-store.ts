@@ -1,0 +1,41 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../kernel/log.js';
+import type { WriteResult } from '../kernel/telemetry.js';
+import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
+import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
+
+/**
+ * The all-in-one hub's telemetry store: `telemetry.duckdb` behind the ingest journal
+ * (`journal/`) in dataDir. The durability point is the journal (append + fdatasync),
+ * not a DuckDB commit: the PUBACK waits for the journal, which loads DuckDB behind it
+ * in few, large transactions. Reads wait until everything acknowledged before them is
+ * loaded. Also opened by the benchmark, so that it measures exactly this.
+ */
+export async function openJournaledStore(o: {
+  readonly dataDir: string;
+  readonly maxBytes: number;
+  readonly logger: Logger;
+  /** What DuckDB made of each load; duplicates are known only there. */
+  readonly onDelivered?: (result: WriteResult) => void;
+}): Promise<OutboxStore> {
+  mkdirSync(o.dataDir, { recursive: true });
+  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb') });
+  const log = o.logger.child({ component: 'journal' });
+  try {
+    return await withOutbox(duckdb, {
+      dir: join(o.dataDir, 'journal'),
+      maxBytes: o.maxBytes,
+      whenFull: 'wait', // hold devices back rather than refuse them
+      readYourWrites: true,
+      deliveryDelayMs: 250,
+      drainOnClose: true,
+      logger: log,
+      onNearlyFull: (usedBytes) => log.warn({ event: 'journal_nearly_full', usedBytes, maxBytes: o.maxBytes }, 'the ingest journal is nearly full: the store is not keeping up'),
+      onDelivered: o.onDelivered,
+    });
+  } catch (e) {
+    await duckdb.close();
+    throw e;
+  }
+}
