@@ -1,4 +1,5 @@
-import mqtt, { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import { connectServiceClient } from '../hub/service-client.js';
 import type { LiveMessage } from '../kernel/alarms.js';
 import { COMMITTED_TOPIC, decodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';
@@ -48,16 +49,7 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
   let stopping = false;
   let subscribed = false;
   let current: Promise<unknown> = Promise.resolve();
-  const client: MqttClient = mqtt.connect(o.url, {
-    clientId: o.clientId,
-    clean: false,
-    username: o.username,
-    password: o.password,
-    protocolVersion: 4,
-    reconnectPeriod: o.reconnectMs ?? 1000,
-    connectTimeout: 10_000,
-    keepalive: 30,
-  });
+  const client: MqttClient = connectServiceClient({ url: o.url, clientId: o.clientId, clean: false, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
 
   client.handleMessage = (packet, callback) => {
     if (stopping) {

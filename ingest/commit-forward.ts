@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { type MqttClient } from 'mqtt';
+import { connectServiceClient } from '../hub/service-client.js';
 import { COMMITTED_TOPIC, encodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';
 import type { Decided } from './pipeline.js';
@@ -55,18 +56,9 @@ const DROP_LOG_INTERVAL_MS = 10_000;
 
 export function startCommitForward(o: CommitForwardOptions): CommitForward {
   const log = o.logger.child({ component: 'ingest-forward' });
-  const client: MqttClient = mqtt.connect(o.url, {
-    clientId: o.clientId,
-    // A publisher only: nothing for the broker to keep. mqtt.js resends its own
-    // unacknowledged QoS 1 publishes after a reconnect.
-    clean: true,
-    username: o.username,
-    password: o.password,
-    protocolVersion: 4,
-    reconnectPeriod: o.reconnectMs ?? 1000,
-    connectTimeout: 10_000,
-    keepalive: 30,
-  });
+  // A publisher only: nothing for the broker to keep. mqtt.js resends its own
+  // unacknowledged QoS 1 publishes after a reconnect.
+  const client: MqttClient = connectServiceClient({ url: o.url, clientId: o.clientId, clean: true, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
   client.on('connect', () => log.info({ event: 'forward_connected', clientId: o.clientId }, 'commit forward connected'));
   client.on('error', (err) => log.warn({ event: 'forward_error', reason: err.message }, 'commit forward error'));
   client.on('offline', () => log.warn({ event: 'forward_offline' }, 'commit forward lost its broker; reconnecting'));

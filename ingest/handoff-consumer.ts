@@ -1,4 +1,5 @@
-import mqtt, { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import { connectServiceClient } from '../hub/service-client.js';
 import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import type { Ingest } from './pipeline.js';
@@ -39,16 +40,7 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
 
   function session(shard: number): { client: MqttClient; ready: Promise<void>; idle: () => Promise<void> } {
     const clientId = `${o.clientIdPrefix}-${shard}`;
-    const client = mqtt.connect(o.url, {
-      clientId,
-      clean: false,
-      username: o.username,
-      password: o.password,
-      protocolVersion: 4,
-      reconnectPeriod: o.reconnectMs ?? 1000,
-      connectTimeout: 10_000,
-      keepalive: 30,
-    });
+    const client = connectServiceClient({ url: o.url, clientId, clean: false, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
     let current: Promise<unknown> = Promise.resolve();
 
     client.handleMessage = (packet, callback) => {
