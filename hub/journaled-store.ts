@@ -7,7 +7,7 @@ import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
 
 /**
  * The all-in-one hub's telemetry store: `telemetry.duckdb` behind the ingest journal
- * (`journal/`) in dataDir. The durability point is the journal (append + fdatasync),
+ * (`journal/`) in dataDir. The durability point is the journal (an O_DSYNC append),
  * not a DuckDB commit: the PUBACK waits for the journal, which loads DuckDB behind it
  * in few, large transactions. Reads wait until everything acknowledged before them is
  * loaded. Also opened by the benchmark, so that it measures exactly this.

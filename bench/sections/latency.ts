@@ -80,7 +80,7 @@ export const latencySection: Section = {
         figure: 'journal write of 1 message alone (floor), p50',
         value: floor.medianWriteMs,
         unit: 'ms',
-        note: `p99 ${floor.p99WriteMs.toFixed(1)} ms over ${FLOOR_WRITES} sequential writes in a separate process: one append + fdatasync each, DuckDB loaded behind`,
+        note: `p99 ${floor.p99WriteMs.toFixed(1)} ms over ${FLOOR_WRITES} sequential writes in a separate process: one O_DSYNC append each, DuckDB loaded behind`,
       },
       {
         section: 'latency',

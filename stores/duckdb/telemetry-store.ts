@@ -365,6 +365,10 @@ function firstOf<T extends { readonly messageId: MessageId }>(
 
 // ---- appenders ----
 
+/** Rows appended between two turns of the event loop (a few milliseconds of work). */
+const APPEND_SLICE = 512;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 async function appendAll<T>(
   c: DuckDBConnection,
   table: string,
@@ -374,9 +378,11 @@ async function appendAll<T>(
   if (rows.length === 0) return;
   const appender = await c.createAppender(table);
   try {
-    for (const row of rows) {
-      appendRow(appender, row);
+    for (let i = 0; i < rows.length; i++) {
+      appendRow(appender, rows[i]!);
       appender.endRow();
+      // Appending is synchronous: let the event loop (PUBACKs, the API) run now and then.
+      if (i % APPEND_SLICE === APPEND_SLICE - 1) await yieldToLoop();
     }
     // Flushing inside the open transaction: a later ROLLBACK discards these rows too.
     appender.flushSync();
