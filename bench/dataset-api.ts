@@ -25,6 +25,8 @@ export interface ExportTiming {
   readonly rows: number;
   readonly rowsPerS: number;
   readonly seconds: number;
+  /** Until the response headers: the export is written, hashed and audited before the first byte. */
+  readonly firstByteSeconds: number;
   readonly bytes: number;
   readonly hubPeakRssMb: number;
 }
@@ -59,11 +61,12 @@ export async function timeExport(hub: HubChild, route: string, trialId: string, 
   const rss = new RssSampler(hub.pid).start();
   const t0 = performance.now();
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const firstByteSeconds = (performance.now() - t0) / 1000;
   let bytes = 0;
   if (res.body) for await (const chunk of res.body as AsyncIterable<Uint8Array>) bytes += chunk.length;
   const seconds = (performance.now() - t0) / 1000;
   const { peakMb } = rss.stop();
   if (res.status !== 200) return { why: `GET ${route} ?format=${format} answered ${res.status}` };
   const rows = Number(res.headers.get('x-export-rows') ?? NaN);
-  return { rows, rowsPerS: rows / seconds, seconds, bytes, hubPeakRssMb: peakMb };
+  return { rows, rowsPerS: rows / seconds, seconds, firstByteSeconds, bytes, hubPeakRssMb: peakMb };
 }

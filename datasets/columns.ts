@@ -1,3 +1,4 @@
+import type { DatasetColumnSpec } from '../kernel/ports.js';
 import type { Point } from '../kernel/telemetry.js';
 import type { Trial } from '../kernel/trials.js';
 
@@ -8,7 +9,8 @@ import type { Trial } from '../kernel/trials.js';
  * cannot drift apart.
  */
 export type DatasetAudience = 'research' | 'vendor.telemetry';
-export type ColumnType = 'VARCHAR' | 'DOUBLE' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ';
+/** The port's column types (kernel/ports.ts), so a store exporting by itself knows every one. */
+export type ColumnType = DatasetColumnSpec['type'];
 export type Cell = string | number | boolean | null;
 
 export interface Column {

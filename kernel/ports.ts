@@ -62,6 +62,43 @@ export interface RejectionCount {
   readonly count: number;
 }
 
+/** A dataset column as datasets/columns.ts defines it: its name says what it holds. */
+export interface DatasetColumnSpec {
+  readonly name: string;
+  readonly type: 'VARCHAR' | 'DOUBLE' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ';
+}
+
+/** One trial dataset for a store to write itself. */
+export interface DatasetExportRequest {
+  /** The rows: always consent-filtered; ordered by device time, then message id (unsigned), then seq. */
+  readonly query: Omit<PointQuery, 'release' | 'order' | 'limit'> & { readonly release: NonNullable<PointQuery['release']> };
+  readonly columns: readonly DatasetColumnSpec[];
+  readonly format: 'csv' | 'ndjson' | 'parquet';
+  /** What the audience sees for a participant; asked once per participant with a release window. */
+  readonly pseudonym: (participantId: string) => string;
+  /** The trial's baseline period (epoch ms, [from, to)) for the phase column; null when it has none. */
+  readonly baseline: { readonly from: number; readonly to: number } | null;
+}
+
+export interface DatasetRowCounts {
+  readonly total: number;
+  readonly readings: number;
+  readonly events: number;
+  /** Rows with no participant (device data). */
+  readonly deviceData: number;
+}
+
+/**
+ * Writes a dataset file inside the store's engine instead of handing every point to JS.
+ * The file must hold exactly what datasets/ renders from points() for the same request:
+ * the same bytes for CSV and NDJSON, the same schema and values for Parquet
+ * (tests/datasets/export-parity.test.ts holds adapters to that).
+ */
+export interface DatasetExporter {
+  /** `file` is the caller's and does not exist yet; the counts are of exactly the rows written. */
+  exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts>;
+}
+
 /**
  * Time-series storage for telemetry. One contract suite
  * (tests/contract/telemetry-store.contract.ts) runs against every adapter. Its rules:
@@ -80,6 +117,8 @@ export interface TelemetryStore {
   aggregate(query: BucketQuery): Promise<Bucket[]>;
   rejections(query: RejectionQuery): Promise<Rejection[]>;
   rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]>;
+  /** Optional: datasets written by the engine itself; without it, exports stream points(). */
+  exportTo?(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts>;
   /** Erasure: deletes every point attributed to the participant; returns how many. */
   eraseParticipant(participantId: string): Promise<number>;
   ping(): Promise<void>;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildCodebook, codebookCsv } from '../../datasets/codebook.js';
-import { COLUMNS, cellsOf, columnsFor, type DatasetAudience } from '../../datasets/columns.js';
-import { writeExport } from '../../datasets/export.js';
+import { COLUMNS, columnsFor, type DatasetAudience } from '../../datasets/columns.js';
+import { READ_CHUNK_BYTES, writeExport } from '../../datasets/export.js';
 import { MEDIA_TYPES } from '../../datasets/formats.js';
 import { buildManifest } from '../../datasets/manifest.js';
 import type { Profile } from '../../device-profiles/schema.js';
@@ -29,7 +29,8 @@ const tags = ['datasets'];
 const FileBody = z.any().describe('The dataset file');
 
 /**
- * Per-trial datasets. The export is written to a temp file first (constant memory),
+ * Per-trial datasets. The export is written to a temp file first (by the store's engine
+ * when it can, else streamed through JS in constant memory; datasets/export.ts),
  * then its manifest is recorded and the release audited, and only then is the file
  * streamed: the SHA-256 in the manifest is of exactly the bytes sent, and no byte
  * leaves the hub unaudited. The manifest stays available at /v1/exports/{id}/manifest.
@@ -87,7 +88,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         deviceIds = deviceIds ? own.filter((id) => deviceIds!.includes(id)) : own;
       }
       const includeDeviceData = audience === 'vendor.telemetry' || trial.researchDeviceData;
-      const points = store.points({
+      const query = {
         trialId: trial.id,
         from,
         to,
@@ -96,14 +97,13 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         ...(q.name !== undefined ? { names: [q.name] } : {}),
         ...(deviceIds !== undefined ? { deviceIds } : {}),
         release: { windows, includeDeviceData },
-        order: 'asc',
-      });
+      };
       const columns = columnsFor(audience);
       const ctx = { audience, trial, pseudonym: (participantId: string) => pseudonym(trial.id, audience, participantId) };
       const dir = mkdtempSync(join(exportDir, 'arena-export-'));
       const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
       try {
-        const written = await writeExport(points, columns, (p) => cellsOf(columns, p, ctx), q.format, dir);
+        const written = await writeExport(store, { query, columns, ctx }, q.format, dir);
         const exportId = `exp-${randomBytes(12).toString('base64url')}`;
         const filters = { from, to, family: q.family, name: q.name, deviceId: q.deviceId, kind: q.kind };
         const codebook = buildCodebook(trial.id, [audience], COLUMNS, await profilesOf(trial, principal));
@@ -124,7 +124,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         });
         await registry.recordExport({ id: exportId, trialId: trial.id, audience, vendorId, tokenId: principal.tokenId, createdAt: now, manifest });
         noteForAudit(request, { exportId, format: q.format, audience, rows: written.rows.total, sha256: written.sha256, filters: manifest.filters ?? null });
-        const stream = createReadStream(written.file);
+        const stream = createReadStream(written.file, { highWaterMark: READ_CHUNK_BYTES });
         // Whether the client reads it all, aborts, or the audit hook refuses to send it.
         stream.once('close', cleanup);
         reply.raw.once('close', () => stream.destroy());

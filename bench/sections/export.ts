@@ -56,7 +56,7 @@ export const exportSection: Section = {
               unit: 'rows/s',
               baseline: { label: `DuckDB COPY ${format}`, value: rate(e) },
               target: ROWS_PER_S,
-              note: `${t.rows.toLocaleString('en-US')} rows, ${size(t)} in ${t.seconds.toFixed(1)} s; hub peak RSS ${t.hubPeakRssMb.toFixed(0)} MB during it`,
+              note: `${t.rows.toLocaleString('en-US')} rows, ${size(t)} in ${t.seconds.toFixed(1)} s (first byte after ${t.firstByteSeconds.toFixed(1)} s); hub peak RSS ${t.hubPeakRssMb.toFixed(0)} MB during it`,
             }
           : notBuilt('export', `${format} via API`, 'rows/s', t && 'why' in t ? t.why : api.why, ROWS_PER_S),
       );

@@ -12,12 +12,15 @@ import { HubError } from '../../kernel/errors.js';
 import type {
   Bucket,
   BucketQuery,
+  DatasetExportRequest,
+  DatasetRowCounts,
   PointQuery,
   RejectionCount,
   RejectionQuery,
   TelemetryStore,
 } from '../../kernel/ports.js';
 import { FAMILIES } from '../../kernel/telemetry.js';
+import { exportDataset } from './export.js';
 import type {
   Family,
   HubEvent,
@@ -166,6 +169,11 @@ class DuckDbTelemetryStore implements TelemetryStore {
     } finally {
       this.#closeReader(reader);
     }
+  }
+
+  /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own. */
+  exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
+    return this.#read((c) => exportDataset(c, request, file));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {

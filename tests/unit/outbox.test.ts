@@ -159,4 +159,26 @@ describe('the outbox as an ingest journal', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(inner.writes.flatMap((b) => b.messages)).toHaveLength(4);
   });
+
+  it("passes the inner store's dataset export on, after the queue ahead of it is delivered; not when the store has none", async () => {
+    const inner = gatedStore();
+    let deliveredWhenExported = -1;
+    const withExport: TelemetryStore = {
+      ...inner,
+      write: (b) => inner.write(b),
+      exportTo: async () => {
+        deliveredWhenExported = inner.writes.length;
+        return { total: 0, readings: 0, events: 0, deviceData: 0 };
+      },
+    };
+    const store = await withOutbox(withExport, options({ readYourWrites: true, deliveryDelayMs: 60_000 }));
+    await store.write(batchNo(0));
+    await store.exportTo!({} as never, '/nonexistent');
+    expect(deliveredWhenExported).toBe(1);
+    await store.close();
+
+    const plain = await withOutbox(gatedStore(), options());
+    expect(plain.exportTo).toBeUndefined(); // the dataset route falls back to streaming points
+    await plain.close();
+  });
 });
