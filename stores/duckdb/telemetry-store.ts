@@ -109,9 +109,15 @@ const POINT_COLUMNS = `message_id, seq, CAST(kind AS ${enumOf(['reading', 'event
 const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path, message, payload, received_at`;
 
 const DEFAULT_REJECTION_LIMIT = 100;
+const DEFAULT_MEMORY_LIMIT = '256MB';
 
-export async function openDuckDbTelemetryStore(opts: { path: string }): Promise<TelemetryStore> {
-  const instance = await DuckDBInstance.create(opts.path);
+export async function openDuckDbTelemetryStore(opts: { path: string; memoryLimit?: string }): Promise<TelemetryStore> {
+  // DuckDB takes 80 % of the machine's memory by default; sorting a large export would
+  // grow the hub by hundreds of MB. Past the limit it spills to a folder beside the file.
+  const instance = await DuckDBInstance.create(opts.path, {
+    memory_limit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
+    temp_directory: `${opts.path}.tmp`,
+  });
   try {
     const writer = await instance.connect();
     for (const ddl of SCHEMA) await writer.run(ddl);
