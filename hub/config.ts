@@ -11,6 +11,8 @@ const Schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
   ARENA_JOURNAL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+  /** DuckDB's memory for the telemetry file (sorting an export, mostly); past it, it spills to disk. */
+  ARENA_DUCKDB_MEMORY_LIMIT: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 512MB or 2GiB').default('512MB'),
 });
 
 export interface HubConfig {
@@ -18,10 +20,11 @@ export interface HubConfig {
   readonly profilesDir: string;
   readonly logLevel: string;
   readonly journalMaxBytes: number;
+  readonly duckdbMemoryLimit: string;
   readonly root: string;
 }
 
 export function loadHubConfig(env: Record<string, string | undefined>): HubConfig {
   const c = Schema.parse(env);
-  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES, root: ROOT });
+  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES, duckdbMemoryLimit: c.ARENA_DUCKDB_MEMORY_LIMIT, root: ROOT });
 }

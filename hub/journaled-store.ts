@@ -15,12 +15,14 @@ import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
 export async function openJournaledStore(o: {
   readonly dataDir: string;
   readonly maxBytes: number;
+  /** DuckDB's memory_limit; its default otherwise (stores/duckdb/telemetry-store.ts). */
+  readonly memoryLimit?: string;
   readonly logger: Logger;
   /** What DuckDB made of each load; duplicates are known only there. */
   readonly onDelivered?: (result: WriteResult) => void;
 }): Promise<OutboxStore> {
   mkdirSync(o.dataDir, { recursive: true });
-  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb') });
+  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb'), memoryLimit: o.memoryLimit });
   const log = o.logger.child({ component: 'journal' });
   try {
     return await withOutbox(duckdb, {

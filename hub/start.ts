@@ -56,6 +56,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const store = await openJournaledStore({
     dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
+    memoryLimit: o.hub.duckdbMemoryLimit,
     logger: log,
     onDelivered: (result) => ingest?.stats.deduplicated(result.duplicateMessages),
   });

@@ -109,7 +109,7 @@ const POINT_COLUMNS = `message_id, seq, CAST(kind AS ${enumOf(['reading', 'event
 const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path, message, payload, received_at`;
 
 const DEFAULT_REJECTION_LIMIT = 100;
-const DEFAULT_MEMORY_LIMIT = '256MB';
+const DEFAULT_MEMORY_LIMIT = '512MB';
 
 export async function openDuckDbTelemetryStore(opts: { path: string; memoryLimit?: string }): Promise<TelemetryStore> {
   // DuckDB takes 80 % of the machine's memory by default; sorting a large export would
