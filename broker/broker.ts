@@ -10,6 +10,7 @@ import { RateLimiter } from './rate-limit.js';
 import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
+import { uniqueOutgoingIds } from './outgoing-ids.js';
 
 export type { BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
 
@@ -58,6 +59,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   const persistence = (aedes as unknown as { persistence: AedesPersistence }).persistence;
   storeOnlyAllowedFilters(persistence, authz.filterAllowed);
   enqueueInOrder(persistence);
+  uniqueOutgoingIds(persistence);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
   aedes.on('clientDisconnect', auth.disconnected);

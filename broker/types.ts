@@ -67,6 +67,15 @@ export interface AedesPersistence {
   subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
   addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[], cb?: (err: Error | null, client?: unknown) => void): Promise<void> | void;
   outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | void;
+  outgoingUpdate(client: { id: string }, packet: OutgoingPacket): Promise<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+}
+
+/** What the hub reads of a QoS 1/2 packet on its way to a persistent session. */
+export interface OutgoingPacket {
+  messageId?: number;
+  readonly brokerId?: string;
+  readonly brokerCounter?: number;
 }
 
 export interface ListenOptions {

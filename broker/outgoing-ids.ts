@@ -1,0 +1,40 @@
+import type { AedesPersistence } from './types.js';
+
+/**
+ * aedes numbers a client's outgoing QoS 1 packets from a counter that starts anywhere
+ * (lib/client.js) on every connection, while packets resent from a persistent session
+ * keep the ids they were first sent with (lib/qos-packet.js), and the persistence finds
+ * a packet to clear by (client, id) alone. After a reconnect a new packet can therefore
+ * get the id of an old one still awaiting its PUBACK; that PUBACK then clears the new
+ * packet, which is never delivered: acknowledged to its device, lost (seen once in
+ * several runs of the split layout's SIGTERM test). A packet whose id is held by another
+ * packet of the same client is given the next free id before it is stored and sent.
+ */
+export function uniqueOutgoingIds(persistence: AedesPersistence): void {
+  const update = persistence.outgoingUpdate.bind(persistence);
+  const clear = persistence.outgoingClearMessageId.bind(persistence);
+  /** Per client id: message id → the packet holding it (broker id and counter). */
+  const held = new Map<string, Map<number, string>>();
+  persistence.outgoingUpdate = (client, packet) => {
+    const ids = held.get(client.id) ?? new Map<number, string>();
+    held.set(client.id, ids);
+    const identity = `${packet.brokerId}/${packet.brokerCounter}`;
+    if (packet.messageId !== undefined) {
+      const holder = ids.get(packet.messageId);
+      if (holder !== undefined && holder !== identity) {
+        let id = packet.messageId;
+        do id = (id % 65535) + 1;
+        while (ids.has(id));
+        packet.messageId = id;
+        // Later packets of this connection continue after it, clear of the held ids.
+        (client as { _nextId?: number })._nextId = (id % 65535) + 1;
+      }
+      ids.set(packet.messageId, identity);
+    }
+    return update(client, packet);
+  };
+  persistence.outgoingClearMessageId = (client, packet) => {
+    if (packet.messageId !== undefined) held.get(client.id)?.delete(packet.messageId);
+    return clear(client, packet);
+  };
+}
