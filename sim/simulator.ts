@@ -20,6 +20,8 @@ export interface SimOptions {
   /** Stop by itself after this many real ms. */
   readonly durationMs?: number;
   readonly seed?: number;
+  /** Simulated time of day at the start, ms after local midnight; default the local time of day now. */
+  readonly startTimeOfDayMs?: number;
   /** This device falls silent for a while (it stays connected: the hub must notice the silence). */
   readonly offlineDeviceId?: string;
   /** Real ms after the start when it falls silent; default 20 s (or a quarter of a shorter run). */
@@ -72,6 +74,8 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   const { logger, speed } = opts;
   const qos = opts.qos ?? 1;
   if (!(speed > 0)) throw new Error(`speed must be positive, got ${speed}`);
+  const tod = opts.startTimeOfDayMs;
+  if (tod !== undefined && !(tod >= 0 && tod < DAY)) throw new Error(`startTimeOfDayMs must lie within one day, got ${tod}`);
   if (opts.offlineDeviceId !== undefined && !opts.devices.some((d) => d.deviceId === opts.offlineDeviceId)) {
     throw new Error(`offline device ${opts.offlineDeviceId} is not one of the simulated devices`);
   }
@@ -79,7 +83,7 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   // The simulated day starts at the local time of day now, so 08:00 doses come at a sensible hour.
   const utcOffsetMin = -new Date().getTimezoneOffset();
   const t0 = Date.now();
-  const start = (t0 + utcOffsetMin * 60_000) % DAY;
+  const start = opts.startTimeOfDayMs ?? (t0 + utcOffsetMin * 60_000) % DAY;
   const simNow = (): number => start + (Date.now() - t0) * speed;
   const seed = opts.seed ?? (t0 & 0x7fffffff);
   let stopping: Promise<SimStats> | undefined;

@@ -71,6 +71,8 @@ describe('runSimulator against an MQTT broker', () => {
       speed: 3600, // one simulated hour a second: every device has something to say
       durationMs: 4000,
       seed: 7,
+      // 09:00-13:00 simulated: every device, the cup counter included, has something to say (at night it may not)
+      startTimeOfDayMs: 9 * 3600e3,
       offlineDeviceId: 'VK-77',
       offlineAfterMs: 0,
       offlineForMs: 60_000,
@@ -121,9 +123,10 @@ describe('runSimulator against an MQTT broker', () => {
     expect(stats.acknowledged).toBe(0);
   });
 
-  it('rejects an unknown profile or offline device up front', async () => {
+  it('rejects an unknown profile, offline device or start time up front', async () => {
     const logger = createLogger('silent');
     await expect(runSimulator({ url, devices: [{ deviceId: 'X-1', profileId: 'nope', secret: 'x' }], profiles, speed: 60, logger })).rejects.toThrow(/unknown profile/);
     await expect(runSimulator({ url, devices, profiles, speed: 60, offlineDeviceId: 'X-9', logger })).rejects.toThrow(/not one of/);
+    await expect(runSimulator({ url, devices, profiles, speed: 60, startTimeOfDayMs: 86_400_000, logger })).rejects.toThrow(/within one day/);
   });
 });
