@@ -42,8 +42,22 @@ export interface Service {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-/** When a started service counts as up: a port accepts connections, or its log has a line containing this text. */
-export type Readiness = { readonly port: number } | { readonly logLine: string };
+/** Whether GET url answers 200 (a readiness endpoint). */
+async function answersOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** When a started service counts as up: a port accepts connections, its log has a line containing this text, or a URL answers 200. */
+export type Readiness = { readonly port: number } | { readonly logLine: string } | { readonly ok: string };
+
+const isReady = (r: Readiness, logFile: string, logStart: number): Promise<boolean> | boolean =>
+  'port' in r ? listening(r.port) : 'ok' in r ? answersOk(r.ok) : logSince(logFile, logStart).includes(r.logLine);
 
 /** Starts `node dist/<entry>` with `env`, its output appended to logFile; resolves once it is ready. */
 export async function startService(o: { name: string; entry: string; env: Record<string, string>; logFile: string; ready: Readiness; timeoutMs?: number; args?: string[] }): Promise<Service> {
@@ -78,7 +92,7 @@ export async function startService(o: { name: string; entry: string; env: Record
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${o.name} exited (${child.exitCode ?? child.signalCode}) before listening; see ${o.logFile}:\n${tail(o.logFile)}`);
     }
-    if ('port' in o.ready ? await listening(o.ready.port) : logSince(o.logFile, logStart).includes(o.ready.logLine)) return service;
+    if (await isReady(o.ready, o.logFile, logStart)) return service;
     if (Date.now() > deadline) {
       await service.kill9();
       throw new Error(`${o.name} was not ready (${JSON.stringify(o.ready)}); see ${o.logFile}:\n${tail(o.logFile)}`);

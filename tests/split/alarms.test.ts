@@ -233,14 +233,14 @@ describe('alarms and the live stream in the split layout', () => {
             env: { ...common, ...telemetry, ARENA_DATA_DIR: join(dataDir, 'ingest-data'), LOG_LEVEL: 'info' },
           }),
         ),
-      /** Ready once its alarm feed has subscribed; it listens on HTTP before that. */
+      /** Ready when GET /readyz answers 200: listening, and its alarm feed subscribed (the two happen in either order). */
       startApi: (env: Record<string, string> = {}) =>
         track(
           startService({
             name: 'api',
             entry: 'api/main.js',
             logFile: join(dataDir, 'api.log'),
-            ready: { logLine: 'the alarm feed is subscribed' },
+            ready: { ok: `${apiUrl}/readyz` },
             env: { ...common, ...telemetry, ARENA_DATA_DIR: join(dataDir, 'api-data'), API_HOST: '127.0.0.1', API_PORT: String(ports.api), LOG_LEVEL: 'info', ...env },
           }),
         ),
