@@ -4,6 +4,7 @@ import { COMMITTED_TOPIC } from '../kernel/committed-wire.js';
 import { HANDOFF_PREFIX, HANDOFF_SHARDS, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import { clip, type BrokerPrincipal } from './authenticate.js';
+import type { InFlight } from './in-flight.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { DeviceTopics } from './topics.js';
 import type { BrokerDeps } from './types.js';
@@ -31,10 +32,11 @@ export function createAuthorizer(
   principalOf: (client: Client) => BrokerPrincipal | undefined,
   topics: DeviceTopics,
   rate: RateLimiter,
+  inFlight: InFlight,
   log: Logger,
 ): Authorizer {
   const { maxPayloadBytes, maxTopicLength } = deps.limits;
-  const inFlight = new Set<Promise<void>>();
+  const pending = new Set<Promise<void>>();
   const tails = new WeakMap<Client, Promise<void>>();
 
   const deviceIdOf = (client: Client | null): string | undefined => {
@@ -102,7 +104,7 @@ export function createAuthorizer(
     const payload = payloadOf(packet);
 
     // Over its rate a device waits rather than loses messages (refused ones count too);
-    // while this hook waits, aedes reads nothing more from the connection.
+    // its waiting messages count as in flight, which holds its reads at a bound (in-flight.ts).
     await paced(client, rate.take(deviceId));
 
     if (!principal.publishTopics.has(topic)) {
@@ -138,13 +140,18 @@ export function createAuthorizer(
 
   return {
     authorizePublish(client, packet, callback) {
+      const end = client ? inFlight.begin(client) : () => undefined;
       const work = decidePublish(client, packet, Date.now());
       const tracked = work.catch(() => undefined);
-      inFlight.add(tracked);
-      void tracked.finally(() => inFlight.delete(tracked));
+      pending.add(tracked);
+      void tracked.finally(() => pending.delete(tracked));
       inOrder(client, work).then(
-        () => callback(null),
+        () => {
+          end();
+          callback(null);
+        },
         (err: unknown) => {
+          end();
           if (!(err instanceof Refused)) {
             log.error({ err, deviceId: deviceIdOf(client), clientId: clip(client?.id), topic: clip(packet.topic) }, 'ingest did not accept the message; disconnecting without ack');
           }
@@ -180,7 +187,7 @@ export function createAuthorizer(
     filterAllowed,
 
     async settled() {
-      while (inFlight.size > 0) await Promise.all(inFlight);
+      while (pending.size > 0) await Promise.all(pending);
     },
   };
 }

@@ -4,7 +4,8 @@ import { createAuthenticator, clip } from './authenticate.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE } from './config.js';
 import { createAuthorizer } from './authorize.js';
 import { createHandoff, type Handoff } from './handoff.js';
-import { createListeners } from './listen.js';
+import { createInFlight, DEFAULT_IN_FLIGHT } from './in-flight.js';
+import { createListeners, readGateOf } from './listen.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
 import { RateLimiter } from './rate-limit.js';
 import { correctSessionPresent, memorySessions } from './sessions.js';
@@ -36,16 +37,17 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     ? { sink: (m) => handoff!.sink(m), reject: (...args) => handoff!.reject(...args) }
     : { sink: deps.sink, reject: deps.reject };
   const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
-  const authz = createAuthorizer({ ...outlets, limits: deps.limits }, auth.principalOf, topics, rate, log);
+  const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
+  const authz = createAuthorizer({ ...outlets, limits: deps.limits }, auth.principalOf, topics, rate, inFlight, log);
 
   const aedes = await Aedes.createBroker({
     // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight
     // ones finish, runs the queued ones synchronously one inside the next: under an
     // open-ended burst with a slow subscriber that recursion overflows the stack and ends
     // the process (aedes issue #193, reproduced here with the split layout's handoff).
-    // 0 = no such queue. What bounds in-flight work instead is upstream: a device's next
-    // packets are read only after its current ones are handled (acknowledged after commit
-    // or handoff), and ingest's group commit has a bounded queue.
+    // 0 = no such queue. What bounds in-flight work instead is upstream: the publishes
+    // being handled are counted and a connection's reads held at a bound (in-flight.ts),
+    // and ingest's group commit has a bounded queue.
     concurrency: 0,
     maxTopicLevels: deps.limits.maxTopicLevels,
     connectTimeout: connections.connectTimeoutMs,

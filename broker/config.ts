@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
 import { loadHubConfig } from '../hub/config.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
+import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
 export const DEFAULT_PUBLISH_RATE = { perSecond: 100, burst: 500, maxEntries: 100_000 } as const;
@@ -39,6 +40,8 @@ export const BrokerConfig = z
     MQTT_MAX_CONNECTIONS: int(DEFAULT_CONNECTIONS.maxConnections, 1, 1_000_000),
     MQTT_DEVICE_RATE: int(DEFAULT_PUBLISH_RATE.perSecond, 1, 1_000_000),
     MQTT_DEVICE_BURST: int(DEFAULT_PUBLISH_RATE.burst, 1, 1_000_000),
+    MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
+    MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
   })
   .refine((e) => e.MQTT_MAX_PAYLOAD_BYTES <= e.MQTT_MAX_PACKET_BYTES, {
     path: ['MQTT_MAX_PAYLOAD_BYTES'],
@@ -56,6 +59,7 @@ export const BrokerConfig = z
     },
     connections: { connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS, maxConnections: e.MQTT_MAX_CONNECTIONS },
     publishRate: { perSecond: e.MQTT_DEVICE_RATE, burst: e.MQTT_DEVICE_BURST },
+    inFlight: { perConnection: e.MQTT_CONNECTION_MAX_IN_FLIGHT, total: e.MQTT_MAX_IN_FLIGHT },
   }));
 
 type Parsed = z.output<typeof BrokerConfig>;
@@ -63,6 +67,7 @@ export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort'>
   readonly limits: Readonly<Parsed['limits']>;
   readonly connections: Readonly<Parsed['connections']>;
   readonly publishRate: Readonly<Parsed['publishRate']>;
+  readonly inFlight: Readonly<Parsed['inFlight']>;
 };
 
 /** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
@@ -72,8 +77,14 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new HubError('CONFIG_INVALID', lines.join('\n'));
   }
-  const { limits, connections, publishRate, ...rest } = parsed.data;
-  return Object.freeze({ ...rest, limits: Object.freeze(limits), connections: Object.freeze(connections), publishRate: Object.freeze(publishRate) });
+  const { limits, connections, publishRate, inFlight, ...rest } = parsed.data;
+  return Object.freeze({
+    ...rest,
+    limits: Object.freeze(limits),
+    connections: Object.freeze(connections),
+    publishRate: Object.freeze(publishRate),
+    inFlight: Object.freeze(inFlight),
+  });
 }
 
 /**

@@ -32,22 +32,32 @@ const listenOn = (server: TcpServer | HttpServer, host: string, port: number): P
 const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
   new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
+/** Stops and restarts reading from one connection, without touching what was read already. */
+export interface ReadGate {
+  hold(): void;
+  release(): void;
+}
+
+/** The read gate of a connection from createListeners; undefined for any other stream. */
+export const readGateOf = (conn: unknown): ReadGate | undefined => (conn instanceof GuardedConnection ? conn : undefined);
+
 /**
  * The guard's output as the readable side, the transport itself as the writable side.
  * mqtt-packet writes one packet as several small buffers inside cork()/uncork(); _writev
  * hands them to the transport corked too, so a PUBACK is one socket write, not one per
  * buffer (Duplex.from has no _writev and unrolls them).
  */
-class GuardedConnection extends Duplex {
+class GuardedConnection extends Duplex implements ReadGate {
   readonly #raw: Duplex;
   readonly #guard: Duplex;
+  #held = false;
 
   constructor(raw: Duplex, guard: Duplex) {
     super({ allowHalfOpen: false });
     this.#raw = raw;
     this.#guard = guard;
     guard.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) guard.pause();
+      if (!this.push(chunk) || this.#held) guard.pause();
     });
     guard.once('end', () => this.push(null));
     // pipeline() reports and tears down the pair; this side follows it.
@@ -57,7 +67,22 @@ class GuardedConnection extends Duplex {
   }
 
   override _read(): void {
-    this.#guard.resume();
+    if (!this.#held) this.#guard.resume();
+  }
+
+  /**
+   * Nothing more reaches the broker until release(): the bytes wait in the stream
+   * buffers, then in the socket's, and TCP slows the sender down.
+   */
+  hold(): void {
+    this.#held = true;
+    this.#guard.pause();
+  }
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    if (this.readableLength < this.readableHighWaterMark) this.#guard.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (e?: Error | null) => void): void {

@@ -36,6 +36,7 @@ await runService(
         limits: c.broker.limits,
         connections: c.broker.connections,
         publishRate: c.broker.publishRate,
+        inFlight: c.broker.inFlight,
         serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
         handoff: true,
         persistence: aedesPersistenceLevel(db) as AedesPersistence,

@@ -2,6 +2,7 @@ import type { Aedes } from 'aedes';
 import type { Logger } from '../kernel/log.js';
 import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import type { InFlightLimits } from './in-flight.js';
 import type { LoginThrottleOptions } from './login-throttle.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import type { SessionStore } from './sessions.js';
@@ -49,6 +50,8 @@ export interface BrokerDeps {
   readonly connections?: Partial<ConnectionLimits>;
   /** Per-device publish rate; over it a device's messages wait (they are not dropped). */
   readonly publishRate?: Partial<RateLimitOptions>;
+  /** Publishes handled at once, per connection and in all; over them the broker stops reading (broker/in-flight.ts). */
+  readonly inFlight?: Partial<InFlightLimits>;
   readonly loginThrottle?: Partial<LoginThrottleOptions>;
 }
 

@@ -88,6 +88,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     limits: o.broker.limits,
     connections: o.broker.connections,
     publishRate: o.broker.publishRate,
+    inFlight: o.broker.inFlight,
   });
 
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));

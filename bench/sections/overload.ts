@@ -38,6 +38,8 @@ export const overloadSection: Section = {
     const { h, record, before } = await ctx.beginPhase('overload', PHASES.overload);
     const rss = new RssSampler(h.hub.pid).start();
     const health = new HealthProbe(h.hub.apiPort).start();
+    // With --profile: where the memory is as the offered load ends (near its peak).
+    const atPeak = h.profiler && sleep(config.overloadSeconds * 1000 - 250).then(() => h.profiler?.memoryUsage()).catch(() => undefined);
     const result = await h.fleet.paced({
       rate,
       seconds: config.overloadSeconds,
@@ -50,7 +52,7 @@ export const overloadSection: Section = {
     const alive = h.hub.child.exitCode === null && h.hub.child.signalCode === null;
     if (!alive) ctx.keep('the hub died in the overload');
     const after = alive ? await ctx.stats() : undefined;
-    const heap = alive ? { asIs: await h.profiler?.memoryUsage(), afterGc: await h.profiler?.memoryUsage({ gc: true }) } : undefined;
+    const heap = alive ? { atPeak: await atPeak, asIs: await h.profiler?.memoryUsage(), afterGc: await h.profiler?.memoryUsage({ gc: true }) } : undefined;
     const stored = before && after ? after.storedMessages - before.storedMessages : null;
 
     const rows: Row[] = [
@@ -80,7 +82,7 @@ export const overloadSection: Section = {
         note: `${result.sent} sent, ${result.acked} acked, ${result.outstanding} unacked after a ${result.drainSeconds.toFixed(1)} s drain, ${result.errors} publish errors, ${h.fleet.closedByBroker} connections dropped`,
       },
       ...(heap?.afterGc
-        ? [{ section: 'overload' as const, figure: 'hub JS heap after the drain, before / after a forced GC (--profile)', value: heap.afterGc.heapUsedMb ?? null, unit: 'MB', note: `${heap.asIs?.heapUsedMb} MB in use before the GC; RSS ${heap.afterGc.rssMb} MB after it` }]
+        ? [{ section: 'overload' as const, figure: 'hub JS heap after the drain, before / after a forced GC (--profile)', value: heap.afterGc.heapUsedMb ?? null, unit: 'MB', note: `${heap.asIs?.heapUsedMb} MB in use before the GC; RSS ${heap.afterGc.rssMb} MB after it; as the offered load ended: ${JSON.stringify(heap.atPeak)}` }]
         : []),
       { section: 'overload', figure: 'publish → PUBACK p99 while overloaded', value: result.latencyMs.p99, unit: 'ms', note: `p50 ${result.latencyMs.p50.toFixed(0)} ms: the queue the overload builds` },
     ];

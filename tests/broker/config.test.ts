@@ -11,8 +11,10 @@ describe('loadBrokerConfig', () => {
       limits: { maxPayloadBytes: 65536, maxPacketBytes: 262144, maxTopicLength: 256, maxTopicLevels: 8 },
       connections: { connectTimeoutMs: 10_000, maxConnections: 10_000 },
       publishRate: { perSecond: 100, burst: 500 },
+      inFlight: { perConnection: 64, total: 10_000 },
     });
     expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.inFlight)).toBe(true);
     expect(Object.isFrozen(c.connections)).toBe(true);
     expect(Object.isFrozen(c.limits)).toBe(true);
   });
@@ -22,18 +24,20 @@ describe('loadBrokerConfig', () => {
       MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '', MQTT_MAX_PAYLOAD_BYTES: '1000',
       MQTT_MAX_PACKET_BYTES: '2000', MQTT_MAX_TOPIC_LENGTH: '64', MQTT_MAX_TOPIC_LEVELS: '4',
       MQTT_CONNECT_TIMEOUT_MS: '500', MQTT_MAX_CONNECTIONS: '50', MQTT_DEVICE_RATE: '10', MQTT_DEVICE_BURST: '20',
+      MQTT_CONNECTION_MAX_IN_FLIGHT: '8', MQTT_MAX_IN_FLIGHT: '100',
     });
     expect(c).toEqual({
       host: '0.0.0.0', mqttPort: 0, wsPort: 9001,
       limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 },
       connections: { connectTimeoutMs: 500, maxConnections: 50 },
       publishRate: { perSecond: 10, burst: 20 },
+      inFlight: { perConnection: 8, total: 100 },
     });
   });
 
   it('names every bad variable', () => {
-    expect(() => loadBrokerConfig({ MQTT_PORT: '0x10', MQTT_WS_PORT: '70000', MQTT_MAX_TOPIC_LEVELS: '101' })).toThrow(
-      /MQTT_PORT: must be a whole number[\s\S]*MQTT_WS_PORT[\s\S]*MQTT_MAX_TOPIC_LEVELS/,
+    expect(() => loadBrokerConfig({ MQTT_PORT: '0x10', MQTT_WS_PORT: '70000', MQTT_MAX_TOPIC_LEVELS: '101', MQTT_MAX_IN_FLIGHT: '0' })).toThrow(
+      /MQTT_PORT: must be a whole number[\s\S]*MQTT_WS_PORT[\s\S]*MQTT_MAX_TOPIC_LEVELS[\s\S]*MQTT_MAX_IN_FLIGHT/,
     );
     expect(() => loadBrokerConfig({ MQTT_MAX_PAYLOAD_BYTES: '5000', MQTT_MAX_PACKET_BYTES: '4000' })).toThrow(/MQTT_MAX_PAYLOAD_BYTES: must not exceed/);
   });

@@ -1,0 +1,69 @@
+import type { ReadGate } from './listen.js';
+
+/**
+ * How many publishes the broker handles at once (authorised, waiting for their commit
+ * or handoff, not yet acknowledged). aedes cannot bound this itself: it reads a
+ * connection again on every 'readable' event, also while packets of the previous read
+ * are still being handled, so a device that sends faster than ingest commits would
+ * otherwise have its whole backlog parsed and held in memory.
+ */
+export interface InFlightLimits {
+  /** One connection: at this many its reads stop until half of them are done. */
+  readonly perConnection: number;
+  /** All connections: at this many, each connection that publishes stops being read until the total is down to three quarters. */
+  readonly total: number;
+}
+
+export const DEFAULT_IN_FLIGHT: InFlightLimits = { perConnection: 64, total: 10_000 };
+
+export interface InFlight {
+  /** One publish from `owner` starts; call what it returns once it is acknowledged or refused (more calls are ignored). */
+  begin(owner: object): () => void;
+  /** Publishes in flight now, and connections whose reads are held. */
+  stats(): { readonly inFlight: number; readonly held: number };
+}
+
+/** `gateOf` finds the connection of an owner (an aedes client); owners without one are counted but never held. */
+export function createInFlight(limits: InFlightLimits, gateOf: (owner: object) => ReadGate | undefined): InFlight {
+  if (!(limits.perConnection >= 1 && limits.total >= 1)) throw new RangeError('in-flight limits must be at least 1');
+  const perLow = Math.floor(limits.perConnection / 2);
+  const totalLow = Math.floor((limits.total * 3) / 4);
+  const counts = new Map<object, number>();
+  const held = new Map<object, ReadGate>();
+  let total = 0;
+
+  const release = (owner: object, gate: ReadGate): void => {
+    held.delete(owner);
+    gate.release();
+  };
+
+  return {
+    begin(owner) {
+      const mine = (counts.get(owner) ?? 0) + 1;
+      counts.set(owner, mine);
+      total++;
+      if ((mine >= limits.perConnection || total >= limits.total) && !held.has(owner)) {
+        const gate = gateOf(owner);
+        if (gate) {
+          held.set(owner, gate);
+          gate.hold();
+        }
+      }
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        total--;
+        const left = (counts.get(owner) ?? 1) - 1;
+        if (left === 0) counts.delete(owner);
+        else counts.set(owner, left);
+        if (held.size === 0) return;
+        const gate = held.get(owner);
+        if (gate && left <= perLow && total < limits.total) release(owner, gate);
+        // Crossing down to the low mark: whoever the total alone held goes on reading.
+        if (total === totalLow) for (const [o, g] of held) if ((counts.get(o) ?? 0) <= perLow) release(o, g);
+      };
+    },
+    stats: () => ({ inFlight: total, held: held.size }),
+  };
+}
