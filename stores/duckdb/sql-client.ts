@@ -1,6 +1,7 @@
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { HubError } from '../../kernel/errors.js';
 import type { SqlClient } from '../sql/sql-client.js';
+import { openDuckDbInstance } from './instance.js';
 
 /**
  * SqlClient on an embedded DuckDB file. DuckDB has one writer per file anyway, so this
@@ -8,7 +9,8 @@ import type { SqlClient } from '../sql/sql-client.js';
  * at a time through a queue: a transaction is never interleaved with other statements.
  */
 export async function openDuckDbSqlClient(path: string): Promise<SqlClient> {
-  const instance = await DuckDBInstance.create(path);
+  // The registry is small; without a limit DuckDB would allow itself 80 % of the machine.
+  const instance = await openDuckDbInstance(path, { memory_limit: '256MB' });
   const connection = await instance.connect();
   let closed = false;
   let tail: Promise<unknown> = Promise.resolve();

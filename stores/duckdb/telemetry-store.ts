@@ -20,6 +20,7 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import { FAMILIES } from '../../kernel/telemetry.js';
+import { openDuckDbInstance } from './instance.js';
 import { exportDataset } from './export.js';
 import type {
   Family,
@@ -114,7 +115,7 @@ const DEFAULT_MEMORY_LIMIT = '512MB';
 export async function openDuckDbTelemetryStore(opts: { path: string; memoryLimit?: string }): Promise<TelemetryStore> {
   // DuckDB takes 80 % of the machine's memory by default; sorting a large export would
   // grow the hub by hundreds of MB. Past the limit it spills to a folder beside the file.
-  const instance = await DuckDBInstance.create(opts.path, {
+  const instance = await openDuckDbInstance(opts.path, {
     memory_limit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
     temp_directory: `${opts.path}.tmp`,
   });
