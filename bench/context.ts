@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, type BenchConfig } from './config.js';
 import { Fleet, newCounter, type PhaseCounter, type SimDevice } from './load/generator.js';
 import { freePort, startHubChild, type ExitStatus, type HubChild } from './procs.js';
-import { memoryOf } from './proc-stats.js';
+import { cpuOf, cpuShare, memoryOf } from './proc-stats.js';
 import { InspectorProfiler } from './profile.js';
 import { preparedRegistry } from './seed.js';
 import { verifyStoredFile, type FileCheck } from './verify.js';
@@ -97,6 +97,23 @@ export class BenchContext {
     const { hub } = await this.hub();
     const r = await hub.api<IngestStatsSnapshot>('/v1/ingest/stats');
     return r.status === 200 ? r.body : undefined;
+  }
+
+  /**
+   * Waits until the hub under test has finished its own background work (after an
+   * overload it loads its journal into DuckDB for a while): below a tenth of a core
+   * over half a second, or maxMs. Resolves with the seconds waited (0 when no hub runs).
+   */
+  async hubQuiet(maxMs = 90_000): Promise<number> {
+    if (!this.#hub) return 0;
+    const { hub } = await this.#hub;
+    const started = performance.now();
+    for (;;) {
+      const before = cpuOf(hub.pid);
+      await sleep(500);
+      const share = cpuShare(before, cpuOf(hub.pid), 0.5);
+      if (share === null || share.process < 0.1 || performance.now() - started > maxMs) return (performance.now() - started) / 1000;
+    }
   }
 
   /** The hub's OpenAPI paths (public /docs/json): how sections find out what is built. */
