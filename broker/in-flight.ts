@@ -10,7 +10,7 @@ import type { ReadGate } from './listen.js';
 export interface InFlightLimits {
   /** One connection: at this many its reads stop until half of them are done. */
   readonly perConnection: number;
-  /** All connections: at this many, each connection that publishes stops being read until the total is down to three quarters. */
+  /** All connections: at this many, each connection that publishes stops being read; below it they resume one per publish done. */
   readonly total: number;
 }
 
@@ -27,7 +27,6 @@ export interface InFlight {
 export function createInFlight(limits: InFlightLimits, gateOf: (owner: object) => ReadGate | undefined): InFlight {
   if (!(limits.perConnection >= 1 && limits.total >= 1)) throw new RangeError('in-flight limits must be at least 1');
   const perLow = Math.floor(limits.perConnection / 2);
-  const totalLow = Math.floor((limits.total * 3) / 4);
   const counts = new Map<object, number>();
   const held = new Map<object, ReadGate>();
   let total = 0;
@@ -57,11 +56,13 @@ export function createInFlight(limits: InFlightLimits, gateOf: (owner: object) =
         const left = (counts.get(owner) ?? 1) - 1;
         if (left === 0) counts.delete(owner);
         else counts.set(owner, left);
-        if (held.size === 0) return;
+        if (held.size === 0 || total >= limits.total) return;
         const gate = held.get(owner);
-        if (gate && left <= perLow && total < limits.total) release(owner, gate);
-        // Crossing down to the low mark: whoever the total alone held goes on reading.
-        if (total === totalLow) for (const [o, g] of held) if ((counts.get(o) ?? 0) <= perLow) release(o, g);
+        if (gate && left <= perLow) release(owner, gate);
+        // One more held connection reads again per publish done, oldest first, so none
+        // waits for ever behind connections that keep the total up.
+        const oldest = held.entries().next().value;
+        if (oldest && (counts.get(oldest[0]) ?? 0) <= perLow) release(...oldest);
       };
     },
     stats: () => ({ inFlight: total, held: held.size }),

@@ -27,7 +27,7 @@ describe('counting publishes in flight', () => {
     expect(inFlight.stats()).toEqual({ inFlight: 2, held: 0 });
   });
 
-  it('holds every connection that publishes while the total is at its limit, until it is down to three quarters', () => {
+  it('holds every connection that publishes while the total is at its limit; below it they resume one per publish done, oldest first', () => {
     const owners = Array.from({ length: 8 }, () => ({ gate: fakeGate() }));
     const inFlight = createInFlight({ perConnection: 100, total: 8 }, (o) => (o as (typeof owners)[0]).gate);
     const ends = owners.map((o) => inFlight.begin(o));
@@ -35,12 +35,12 @@ describe('counting publishes in flight', () => {
     const late = { gate: fakeGate() };
     ends.push(inFlight.begin(late)); // 9 > 8
     expect(late.gate.held).toBe(true);
-    ends[0]!(); // 8 left: at the limit, the one done goes on, the others wait
-    ends[1]!(); // 7
-    expect(late.gate.held).toBe(true);
-    ends[2]!(); // 6 = three quarters of 8
+    ends[0]!(); // 8 left: still at the limit
+    expect([owners[7]!.gate.held, late.gate.held]).toEqual([true, true]);
+    ends[1]!(); // 7: the first held goes on
+    expect([owners[7]!.gate.held, late.gate.held]).toEqual([false, true]);
+    ends[2]!(); // 6: the next one
     expect(late.gate.held).toBe(false);
-    expect(owners[7]!.gate.held).toBe(false);
     expect(inFlight.stats().held).toBe(0);
   });
 
