@@ -15,6 +15,8 @@ export type BrokerPrincipal =
       readonly kind: 'device';
       readonly deviceId: string;
       readonly profileId: string;
+      /** The secret hash it logged in with: a publish after a re-key or deactivation is refused. */
+      readonly secretHash: string;
       readonly publishTopics: ReadonlySet<string>;
       readonly commandTopic: string;
     }
@@ -101,6 +103,7 @@ export async function createAuthenticator(
       kind: 'device',
       deviceId: creds.deviceId,
       profileId: creds.profileId,
+      secretHash: creds.secretHash,
       publishTopics: new Set(publishTopics(decoder.profile, creds.deviceId)),
       commandTopic: commandTopic(decoder.profile, creds.deviceId),
     };

@@ -28,7 +28,7 @@ const payloadOf = (packet: PublishPacket): Buffer =>
   Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
 
 export function createAuthorizer(
-  deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits'>,
+  deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits' | 'directory'>,
   principalOf: (client: Client) => BrokerPrincipal | undefined,
   topics: DeviceTopics,
   rate: RateLimiter,
@@ -100,6 +100,12 @@ export function createAuthorizer(
       throw new Refused('not allowed to publish');
     }
     const { deviceId } = principal;
+    if (deps.directory.activeSecretHash(deviceId) !== principal.secretHash) {
+      // Deactivated or re-keyed since this connection logged in: no PUBACK, and the
+      // connection goes; the device is refused at its next CONNECT.
+      log.warn({ event: 'device_revoked', deviceId }, 'device deactivated or re-keyed since it connected; disconnecting');
+      throw new Refused('device credentials no longer valid');
+    }
     const { topic } = packet;
     const payload = payloadOf(packet);
 

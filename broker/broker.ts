@@ -38,7 +38,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     : { sink: deps.sink, reject: deps.reject };
   const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
-  const authz = createAuthorizer({ ...outlets, limits: deps.limits }, auth.principalOf, topics, rate, inFlight, log);
+  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, rate, inFlight, log);
 
   const aedes = await Aedes.createBroker({
     // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight

@@ -146,5 +146,11 @@ export interface DeviceDirectory {
   credentials(deviceId: string): Promise<DeviceCredentials | undefined>;
   /** Synchronous on purpose: called once per message on the ingest hot path. */
   profileOf(deviceId: string): string | undefined;
+  /**
+   * The secret hash an active device has now; undefined when it is unknown or
+   * deactivated. Synchronous: the broker compares it with the one a connection logged in
+   * with on every publish, so a device deactivated or re-keyed is cut off at once.
+   */
+  activeSecretHash(deviceId: string): string | undefined;
   attribution(deviceId: string, at: number): Attribution;
 }

@@ -39,6 +39,11 @@ export class DeviceCache implements DeviceDirectory {
     return this.byId.get(deviceId)?.device.profileId;
   }
 
+  activeSecretHash(deviceId: string): string | undefined {
+    const entry = this.byId.get(deviceId);
+    return entry?.device.active ? entry.secretHash : undefined;
+  }
+
   /** Where the device is placed and, from trials and assignments, which trial and participant it measured at `at`. */
   attribution(deviceId: string, at: number): Attribution {
     const device = this.byId.get(deviceId)?.device;

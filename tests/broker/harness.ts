@@ -27,8 +27,14 @@ export const DEVICES: readonly TestDevice[] = [
 ];
 export const SERVICE = { username: 'ingest-service', secret: 'service-secret' };
 
+export type FakeDirectory = DeviceDirectory & {
+  fail: boolean;
+  /** As the registry does when an admin deactivates or re-keys a device. */
+  update(deviceId: string, change: Partial<Pick<DeviceCredentials, 'active' | 'secretHash'>>): void;
+};
+
 /** In-memory DeviceDirectory with real scrypt hashes (hashed once per test file). */
-export async function fakeDirectory(devices: readonly TestDevice[] = DEVICES): Promise<DeviceDirectory & { fail: boolean }> {
+export async function fakeDirectory(devices: readonly TestDevice[] = DEVICES): Promise<FakeDirectory> {
   const creds = new Map<string, DeviceCredentials>();
   for (const d of devices) {
     creds.set(d.id, { deviceId: d.id, profileId: d.profileId, secretHash: await hashSecret(d.secret), active: d.active });
@@ -40,6 +46,13 @@ export async function fakeDirectory(devices: readonly TestDevice[] = DEVICES): P
       return creds.get(deviceId);
     },
     profileOf: (deviceId: string) => creds.get(deviceId)?.profileId,
+    activeSecretHash: (deviceId: string) => {
+      const c = creds.get(deviceId);
+      return c?.active ? c.secretHash : undefined;
+    },
+    update(deviceId: string, change: Partial<Pick<DeviceCredentials, 'active' | 'secretHash'>>) {
+      creds.set(deviceId, { ...creds.get(deviceId)!, ...change });
+    },
     attribution: () => ({ siteId: null, roomId: null, trialId: null, participantId: null }),
   };
   return dir;

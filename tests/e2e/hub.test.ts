@@ -95,6 +95,45 @@ describe('bad payloads become rejections the vendor can read', () => {
   });
 });
 
+describe('a device deactivated or re-keyed through the API while it is connected', () => {
+  /** Publishes at QoS 1; true once acknowledged, false when the connection closes first. */
+  const acknowledged = (c: MqttClient, payload: string): Promise<boolean> =>
+    Promise.race([publish(c, 'devices/AQ-CUT/measurements', payload).then(() => true), new Promise<boolean>((r) => c.once('close', () => r(false)))]);
+  const weight = (g: number): string => JSON.stringify({ serial: 'AQ-CUT', measured_at: new Date().toISOString(), kind: 'weight', value: g, unit: 'g' });
+  const refusal = (secret: string): Promise<unknown> =>
+    connect(hub.mqttPort, 'AQ-CUT', secret).then(
+      (c) => end(c).then(() => 'accepted'),
+      (e: { code?: number }) => e.code,
+    );
+
+  it('is cut off at its next publish and refused at its next CONNECT; the new secret works', async () => {
+    expect((await hub.api('/v1/vendors', { body: { id: 'vendor-cut', name: 'AquaScale' } })).status).toBe(201);
+    const created = await hub.api('/v1/devices', { body: { id: 'AQ-CUT', vendorId: 'vendor-cut', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1' } });
+    expect(created.status).toBe(201);
+
+    let c = await connect(hub.mqttPort, 'AQ-CUT', created.body.secret);
+    expect(await acknowledged(c, weight(70_000))).toBe(true);
+    expect((await hub.api('/v1/devices/AQ-CUT', { method: 'PATCH', body: { active: false } })).status).toBe(200);
+    expect(await acknowledged(c, weight(70_100))).toBe(false);
+    await end(c);
+    expect(await refusal(created.body.secret)).toBe(4);
+
+    expect((await hub.api('/v1/devices/AQ-CUT', { method: 'PATCH', body: { active: true } })).status).toBe(200);
+    c = await connect(hub.mqttPort, 'AQ-CUT', created.body.secret);
+    const rotated = await hub.api('/v1/devices/AQ-CUT/rotate-secret', { method: 'POST', body: {} });
+    expect(rotated.status).toBe(200);
+    expect(await acknowledged(c, weight(70_200))).toBe(false);
+    await end(c);
+    expect(await refusal(created.body.secret)).toBe(4);
+    c = await connect(hub.mqttPort, 'AQ-CUT', rotated.body.secret);
+    expect(await acknowledged(c, weight(70_300))).toBe(true);
+    await end(c);
+
+    const stored = (await hub.api('/v1/devices/AQ-CUT/readings?name=body_weight&limit=10')).body;
+    expect(stored.items.map((r: { value: number }) => r.value).sort()).toEqual([70, 70.3]);
+  });
+});
+
 describe('an outside client (mosquitto_pub) against the hub', () => {
   const has = spawnSync('sh', ['-c', 'command -v mosquitto_pub']).status === 0;
   it.runIf(has)('publishes a reading that becomes visible through the API', async () => {
