@@ -74,16 +74,17 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   const { logger, speed } = opts;
   const qos = opts.qos ?? 1;
   if (!(speed > 0)) throw new Error(`speed must be positive, got ${speed}`);
-  const tod = opts.startTimeOfDayMs;
-  if (tod !== undefined && !(tod >= 0 && tod < DAY)) throw new Error(`startTimeOfDayMs must lie within one day, got ${tod}`);
+  const startAt = opts.startTimeOfDayMs;
+  if (startAt !== undefined && !(startAt >= 0 && startAt < DAY)) throw new Error(`startTimeOfDayMs must lie within one day, got ${startAt}`);
   if (opts.offlineDeviceId !== undefined && !opts.devices.some((d) => d.deviceId === opts.offlineDeviceId)) {
     throw new Error(`offline device ${opts.offlineDeviceId} is not one of the simulated devices`);
   }
 
-  // The simulated day starts at the local time of day now, so 08:00 doses come at a sensible hour.
+  // Unless told otherwise, the simulated day starts at the local time of day now, so
+  // 08:00 doses come at a sensible hour.
   const utcOffsetMin = -new Date().getTimezoneOffset();
   const t0 = Date.now();
-  const start = opts.startTimeOfDayMs ?? (t0 + utcOffsetMin * 60_000) % DAY;
+  const start = startAt ?? (t0 + utcOffsetMin * 60_000) % DAY;
   const simNow = (): number => start + (Date.now() - t0) * speed;
   const seed = opts.seed ?? (t0 & 0x7fffffff);
   let stopping: Promise<SimStats> | undefined;
