@@ -10,6 +10,7 @@ import { ingestSection } from './sections/ingest.js';
 import { latencySection } from './sections/latency.js';
 import { memorySection } from './sections/memory.js';
 import { overloadSection } from './sections/overload.js';
+import { rulesSection } from './sections/rules.js';
 import { verdictOf, type Row, type Section } from './sections/types.js';
 
 /**
@@ -23,6 +24,7 @@ const SECTIONS: Record<SectionId, Section> = {
   memory: memorySection,
   overload: overloadSection,
   export: exportSection,
+  rules: rulesSection,
 };
 
 const config = (() => {
