@@ -39,9 +39,11 @@ if (stored > 0) {
   const c = await instance.connect();
   const first = now - 60_000 - Math.ceil((stored / RATE_PER_S) * 1000);
   const at = `(${first} + (i * 1000) // ${RATE_PER_S})`;
-  // BY NAME: the same statement fills the old and the new messages table.
+  // BY NAME: the same statement fills the keyed messages table of older files and the new one.
+  const columns = await c.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = 'messages' AND column_name = 'device_time'`);
+  const deviceTime = columns.getRows().length > 0 ? `, ${at} AS device_time` : '';
   await c.run(`INSERT INTO messages BY NAME SELECT hash(i)::UBIGINT AS id, 'seed-' || (i % 200) AS device_id,
-    ${at} AS received_at, 'accepted' AS status FROM range(${stored}) t(i)`);
+    ${at} AS received_at, 'accepted' AS status${deviceTime} FROM range(${stored}) t(i)`);
   await c.run(`INSERT INTO points BY NAME SELECT hash(i)::UBIGINT AS message_id, 0 AS seq, 'reading' AS kind,
     'seed-' || (i % 200) AS device_id, 'roomsense-3d' AS profile_id, 'fall-sensor' AS family, 'name' AS name,
     (i % 100)::DOUBLE AS value, '%' AS unit, ${at} AS device_time, ${at} AS received_at, false AS clock_skewed

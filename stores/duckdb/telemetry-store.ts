@@ -116,8 +116,13 @@ const MIGRATE_KEYED_MESSAGES = [
   'ALTER TABLE messages_unkeyed RENAME TO messages',
 ];
 
-/** Default dedup window: redeliveries later than this after the original are looked up by device time only. */
-export const DEFAULT_DEDUP_WINDOW_MS = 24 * 3600 * 1000;
+/**
+ * Default dedup window by receive time. A device resends an unacknowledged PUBLISH when
+ * it reconnects (MQTT-4.4.0-1), usually within minutes; later resends of accepted
+ * messages are still found by their device time. The lookup's cost follows the messages
+ * received in this window, not the history.
+ */
+export const DEFAULT_DEDUP_WINDOW_MS = 3600 * 1000;
 /** Device times of one batch further apart than this are looked up as separate ranges. */
 const DEVICE_TIME_GAP_MS = 3600 * 1000;
 /** At most this many device-time ranges per lookup; beyond, one range spans them all. */
@@ -147,7 +152,7 @@ export interface DuckDbTelemetryOptions {
   readonly memoryLimit?: string;
   /**
    * How long after the original a redelivery is recognised by its receive time (every
-   * message, rejected ones too); default 24 h. Accepted messages are also recognised by
+   * message, rejected ones too); default 1 h. Accepted messages are also recognised by
    * their device time, however late (README.md in this folder).
    */
   readonly dedupWindowMs?: number;
