@@ -286,12 +286,16 @@ class Outbox implements OutboxStore {
     return this.inner.eraseParticipant(participantId);
   }
 
-  /** Fails while the store refuses deliveries: it may answer queries and still store nothing. */
+  /**
+   * Fails while the store refuses deliveries: it may answer queries and still store
+   * nothing. The message is for /readyz, which anyone may read: the store's own error
+   * (it may name files) is in status() and the log.
+   */
   async ping(): Promise<void> {
     this.#assertOpen();
     const failing = this.#failing;
     if (failing) {
-      throw new HubError('STORE_UNAVAILABLE', `the store refuses writes since ${failing.since.toISOString()} (${failing.error}); ${this.pendingBytes()} bytes wait in the journal`);
+      throw new HubError('STORE_UNAVAILABLE', `the store refuses writes since ${failing.since.toISOString()}; ${this.pendingBytes()} bytes wait in the journal, ${this.#setAside.batches} batches are set aside`);
     }
     await this.inner.ping();
   }
