@@ -10,7 +10,7 @@ import type { IngestBatch, Reading } from '../kernel/telemetry.js';
  * with history. Seeds `--stored` messages (one reading each, received at 20 a second up
  * to a minute ago) with one SQL statement each for messages and points, then writes
  * `--messages` new ones through store.write() in the hub's batch size and prints one
- * JSON line: write rate, RSS, file size. One store size per process, so RSS is its own.
+ * JSON line: write rate, CPU time per message (all threads), RSS, file size. One store size per process, so RSS is its own.
  */
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,6 +62,8 @@ try {
   const openSeconds = (performance.now() - openStarted) / 1000;
   let peakRss = rssMb();
   const started = performance.now();
+  // CPU time is steadier than the rate on a shared machine.
+  const cpu0 = process.cpuUsage();
   let written = 0;
   let error: string | undefined;
   try {
@@ -75,8 +77,10 @@ try {
     error = (e as Error).message.split('\n')[0];
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await store.close();
-  result = { openSeconds, written, seconds, messagesPerS: Math.round(written / seconds), peakRssMb: Math.max(peakRss, rssMb()), error };
+  const cpuUsPerMessage = Math.round((cpu.user + cpu.system) / Math.max(1, written));
+  result = { openSeconds, written, seconds, messagesPerS: Math.round(written / seconds), cpuUsPerMessage, peakRssMb: Math.max(peakRss, rssMb()), error };
 } catch (e) {
   result = { error: (e as Error).message.split('\n')[0] };
 }
