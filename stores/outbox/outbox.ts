@@ -311,25 +311,27 @@ class Outbox implements OutboxStore {
     };
   }
 
-  requeueSetAside(): Promise<{ batches: number; messages: number }> {
-    const run = this.#deadLetters.then(async () => {
-      const entries = await this.#readDeadLetters();
-      const batches = entries.flatMap((x) => (x.batch ? [x.batch] : []));
-      const unreadable = entries.filter((x) => !x.batch);
-      // Each batch is durable in the journal before the file that set it aside goes: a
-      // crash in between queues some twice, and the store keeps them once (exactly-once
-      // by message id: a requeued batch keeps its receive times, inside the dedup window).
-      for (const batch of batches) await this.write(batch);
+  async requeueSetAside(): Promise<{ batches: number; messages: number }> {
+    const entries = await this.#readDeadLetters();
+    const batches = entries.flatMap((x) => (x.batch ? [x.batch] : []));
+    // Each batch is durable in the journal before the file that set it aside loses it: a
+    // crash in between queues some twice, and the store keeps them once (exactly-once by
+    // message id: a requeued batch keeps its receive times, inside the dedup window).
+    // Not under the dead-letter lock: a write may wait for room that delivery makes.
+    for (const batch of batches) await this.write(batch);
+    await this.#withDeadLetters(async () => {
+      const now = await this.#readDeadLetters();
+      // Unreadable entries stay, and so does what was set aside meanwhile.
+      const rest = [...entries.filter((x) => !x.batch), ...now.slice(entries.length)];
       const file = join(this.o.dir, DEAD_LETTER);
-      if (unreadable.length === 0) await rm(file, { force: true });
-      else await writeFile(file, unreadable.map((x) => `${x.raw}\n`).join(''));
-      this.#setAside = { batches: unreadable.length, messages: 0 };
-      const messages = batches.reduce((n, b) => n + b.messages.length, 0);
-      if (batches.length > 0) this.o.logger.info({ batches: batches.length, messages, unreadable: unreadable.length }, 'outbox: set-aside batches queued again');
-      return { batches: batches.length, messages };
+      if (rest.length === 0) await rm(file, { force: true });
+      else await writeFile(file, rest.map((x) => `${x.raw}\n`).join(''));
+      this.#setAside = { batches: 0, messages: 0 };
+      for (const x of rest) this.#countSetAside(x.batch);
     });
-    this.#deadLetters = run.catch(() => undefined);
-    return run;
+    const messages = batches.reduce((n, b) => n + b.messages.length, 0);
+    if (batches.length > 0) this.o.logger.info({ batches: batches.length, messages }, 'outbox: set-aside batches queued again');
+    return { batches: batches.length, messages };
   }
 
   pendingBytes(): number {
@@ -605,7 +607,7 @@ class Outbox implements OutboxStore {
   async #deadLetter(line: string, e: unknown): Promise<void> {
     this.o.logger.error({ err: e }, 'outbox: a batch is invalid (the store refused it alone while taking others, or it cannot be read); kept in dead-letter.ndjson, continuing with the next');
     const entry = JSON.stringify({ failedAt: new Date().toISOString(), error: (e as Error)?.message ?? String(e), batch: line });
-    const run = this.#deadLetters.then(async () => {
+    await this.#withDeadLetters(async () => {
       const fh = await open(join(this.o.dir, DEAD_LETTER), 'a');
       try {
         await fh.write(`${entry}\n`);
@@ -613,14 +615,19 @@ class Outbox implements OutboxStore {
       } finally {
         await fh.close();
       }
+      try {
+        this.#countSetAside(decode(line));
+      } catch {
+        this.#countSetAside(undefined);
+      }
     });
+  }
+
+  /** Runs fn after every earlier change to dead-letter.ndjson. */
+  #withDeadLetters<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#deadLetters.then(fn);
     this.#deadLetters = run.catch(() => undefined);
-    await run;
-    try {
-      this.#countSetAside(decode(line));
-    } catch {
-      this.#countSetAside(undefined);
-    }
+    return run;
   }
 
   #countSetAside(batch: IngestBatch | undefined): void {
