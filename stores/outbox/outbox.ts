@@ -494,11 +494,13 @@ class Outbox implements OutboxStore {
     }
     for (const x of entries.slice(0, settled)) if (x.unreadable !== undefined) await this.#deadLetter(x.line, x.unreadable);
     for (const { entry, error } of refused) await this.#deadLetter(entry.line, error);
+    const whole = settled === entries.length; // else an outage stopped delivery part-way
+    if (whole && this.#failing) {
+      this.o.logger.info({ failures, pendingBytes: this.pendingBytes(), downSince: this.#failing.since }, 'outbox: store is back, delivering the backlog');
+      this.#failing = undefined; // before #advance: whoever it wakes sees the store as working
+    }
     await this.#advance(entries.slice(0, settled).reduce((n, x) => n + x.bytes, 0));
-    if (settled < entries.length) return failures; // the outage stopped delivery part-way
-    if (this.#failing) this.o.logger.info({ failures, pendingBytes: this.pendingBytes(), downSince: this.#failing.since }, 'outbox: store is back, delivering the backlog');
-    this.#failing = undefined;
-    return 0;
+    return whole ? 0 : failures;
   }
 
   /**

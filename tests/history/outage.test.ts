@@ -23,15 +23,20 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const logger = createLogger('silent');
 let dirs = 0;
 
-/** Refuses every write (outage), or only batches holding one of `invalid` (a bad batch). */
-type Gate = { outage: boolean; invalid: Set<MessageId> };
+/**
+ * Refuses every write (outage), or only batches holding one of `invalid` (a bad batch);
+ * with `outageAfter`, the outage starts after that many more accepted writes.
+ */
+type Gate = { outage: boolean; invalid: Set<MessageId>; outageAfter?: number };
 
 function gated(inner: TelemetryStore, gate: Gate): TelemetryStore {
   return {
     write: async (b) => {
       if (gate.outage) throw new Error('Out of Memory Error: failed to pin block of size 256.0 KiB (47.9 MiB/48.0 MiB used)');
       if (b.messages.some((m) => gate.invalid.has(m.id))) throw new Error('Conversion Error: this batch cannot be stored');
-      return inner.write(b);
+      const result = await inner.write(b);
+      if (gate.outageAfter !== undefined && --gate.outageAfter === 0) gate.outage = true;
+      return result;
     },
     points: (q) => inner.points(q),
     aggregate: (q) => inner.aggregate(q),
@@ -153,6 +158,33 @@ describe('a store that refuses writes', () => {
       expect(await storedIds(after)).toEqual(idsOf([...good, bad]));
     } finally {
       await after.close();
+    }
+  });
+
+  it('keeps the rest of a delivery queued when an outage starts part-way through it', async () => {
+    const dataDir = join(root, `hub-${++dirs}`);
+    const bad = batch(11);
+    const gate: Gate = { outage: true, invalid: new Set([bad.messages[0]!.id]) };
+    const store = await openGated(dataDir, gate);
+    const [g1, g2, g3] = [batch(10), batch(12), batch(13)];
+    try {
+      // Queued during an outage, so they reach the store as one delivery.
+      for (const b of [g1!, bad, g2!, g3!]) await store.write(b);
+      await until('the outage to be seen', () => store.status().storeFailing);
+      // The store comes back, takes two batches one by one (the merged write holds the
+      // bad one), refuses the bad one, then fails again before the last.
+      gate.outageAfter = 2;
+      gate.outage = false;
+      await until('the bad batch to be set aside', () => store.status().setAsideBatches === 1);
+      expect(store.status().storeFailing).toBe(true);
+      expect(store.status().waitingBytes).toBeGreaterThan(0);
+      gate.outageAfter = undefined;
+      gate.outage = false;
+      await store.drained();
+      expect(store.status()).toMatchObject({ storeFailing: false, waitingBytes: 0, setAsideBatches: 1 });
+      expect(await storedIds(store)).toEqual(idsOf([g1!, g2!, g3!]));
+    } finally {
+      await store.close();
     }
   });
 });
