@@ -27,7 +27,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       tags: ['health'],
       summary: 'Readiness: telemetry store and registry answer, and the store takes writes',
       description:
-        'A store that refuses writes (out of memory, disk full, I/O errors) answers 503 at once, with the cause and what waits in the journal, even though it still answers queries.',
+        'A store that refuses writes (out of memory, disk full, I/O errors) answers 503 at once, saying since when and what waits in the journal, even though it still answers queries; the error itself is in /v1/ingest/stats (admin).',
       response: { 200: z.object({ status: z.literal('ready') }), ...problems(503) },
     },
     handler: async (request) => {
