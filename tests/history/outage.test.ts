@@ -91,7 +91,8 @@ describe('a store that refuses writes', () => {
     const store = await openGated(dataDir, gate);
     let api: ApiFixture | undefined;
     try {
-      api = await startApi({ store });
+      const counters = { received: 0, accepted: 0, rejected: 0, acknowledged: 0, storedMessages: 0, duplicates: 0, batches: 0, failedMessages: 0, largestBatch: 0, rejectedByCode: {} };
+      api = await startApi({ store, ingestStats: () => ({ ...counters, journal: store.status() }) });
       const before = [batch(1), batch(2)];
       for (const b of before) await store.write(b);
       await store.drained();
@@ -110,6 +111,9 @@ describe('a store that refuses writes', () => {
       expect(status.waitingBytes).toBeGreaterThan(0);
       expect(status.setAsideBatches).toBe(0);
       expect(status.lastError).toMatch(/failed to pin block/);
+      const stats = await api.call({ url: '/v1/ingest/stats', token: api.tokens.admin });
+      expect(stats.json().journal).toMatchObject({ storeFailing: true, setAsideBatches: 0, lastError: expect.stringMatching(/failed to pin block/) });
+      expect(stats.json().journal.waitingBytes).toBeGreaterThan(0);
 
       gate.outage = false;
       await until('/readyz to recover', async () => (await api!.call({ url: '/readyz' })).statusCode === 200);
