@@ -6,6 +6,7 @@ import { loadBenchConfig, ROOT, usage, type SectionId } from './config.js';
 import { BenchContext } from './context.js';
 import { jsonRow, table } from './report.js';
 import { exportSection } from './sections/export.js';
+import { historySection } from './sections/history.js';
 import { ingestSection } from './sections/ingest.js';
 import { latencySection } from './sections/latency.js';
 import { memorySection } from './sections/memory.js';
@@ -25,6 +26,7 @@ const SECTIONS: Record<SectionId, Section> = {
   overload: overloadSection,
   export: exportSection,
   rules: rulesSection,
+  history: historySection,
 };
 
 const config = (() => {

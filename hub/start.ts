@@ -57,8 +57,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
     memoryLimit: o.hub.duckdbMemoryLimit,
+    dedupWindowMs: o.hub.dedupWindowMs,
     logger: log,
-    onDelivered: (result) => ingest?.stats.deduplicated(result.duplicateMessages),
+    onDelivered: (result) => ingest?.stats.delivered(result),
   });
 
   ingest = createIngest({
@@ -68,6 +69,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
     batch: o.ingest.batch,
     maxRejectedPayloadBytes: o.ingest.maxRejectedPayloadBytes,
+    storedOnDelivery: true,
   });
 
   // Every commit goes to the alarm engine and the live streams in the same turn, without
@@ -92,7 +94,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   });
 
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status() }), pseudonymKey, alarms, live });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

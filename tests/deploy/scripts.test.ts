@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 describe('npm scripts', () => {
   const scripts: Record<string, string> = JSON.parse(readFileSync('package.json', 'utf8')).scripts;
 
-  it.each(['start', 'demo', 'simulate', 'bench', 'soak'])('%s builds first, then execs node so that signals reach it', (name) => {
+  it.each(['start', 'demo', 'simulate', 'bench', 'soak', 'requeue'])('%s builds first, then execs node so that signals reach it', (name) => {
     const script = scripts[name];
     expect(script, name).toBeDefined();
     const steps = script!.split('&&').map((s) => s.trim());
