@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import type { DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** Extra readiness check (e.g. the broker is listening); /readyz fails when it throws. */
   readonly ready?: () => Promise<void>;
+  /** Free space where the hub writes (hub/disk-watch.ts): /readyz says why it is not ready, or warns. */
+  readonly disk?: () => DiskReport;
   /** When given, GET /v1/ingest/stats shows these counters. */
   readonly ingestStats?: () => IngestStatsSnapshot;
   /** Clock for token expiry; tests pin it. */

@@ -54,7 +54,7 @@ const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `dev
 const VERIFIED_CACHE_SIZE = 10_000;
 
 export async function createAuthenticator(
-  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits'>,
+  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission'>,
   log: Logger,
   remoteOf: (client: Client) => string | undefined,
   throttle: LoginThrottle,
@@ -127,6 +127,10 @@ export async function createAuthenticator(
       return refuse(IDENTIFIER_REJECTED, 'empty client id with clean session 0 [MQTT-3.1.3-8]');
     }
     if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
+    // The disk is full: no device comes in to publish what could not be stored. The
+    // service account (split layout) is not a device and is let through.
+    const closed = deps.admission?.closedBecause();
+    if (closed !== undefined && username !== deps.serviceAccount?.username) return refuse(SERVER_UNAVAILABLE, closed);
 
     // A locked username or address is refused before any secret is looked at: guessing
     // makes no progress and costs no scrypt.

@@ -1,5 +1,6 @@
 import { Aedes, type Client } from 'aedes';
 import { HubError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/log.js';
 import { createAuthenticator, clip } from './authenticate.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE } from './config.js';
 import { createAuthorizer } from './authorize.js';
@@ -13,7 +14,7 @@ import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
 import { uniqueOutgoingIds } from './outgoing-ids.js';
 
-export type { BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
+export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
 
 /**
  * The hub's MQTT broker: aedes with deny-by-default hooks. Devices log in with their id
@@ -35,7 +36,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   let handoff: Handoff | undefined;
   const outlets: Pick<BrokerDeps, 'sink' | 'reject'> = deps.handoff
     ? { sink: (m) => handoff!.sink(m), reject: (...args) => handoff!.reject(...args) }
-    : { sink: deps.sink, reject: deps.reject };
+    : admitted(deps, log);
   const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
   const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, rate, inFlight, log);
@@ -104,6 +105,30 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
       return ports;
     },
     close: () => (closing ??= close()),
+  };
+}
+
+/**
+ * The sink and reject outlets, each waiting while admission is closed (a full disk): the
+ * message is neither stored nor acknowledged until it opens, and the device keeps it.
+ */
+function admitted(deps: BrokerDeps, log: Logger): Pick<BrokerDeps, 'sink' | 'reject'> {
+  const { admission, sink, reject } = deps;
+  if (!admission) return { sink, reject };
+  let waiting = 0;
+  const open = async (deviceId: string): Promise<void> => {
+    const reason = admission.closedBecause();
+    if (reason === undefined) return;
+    if (waiting++ === 0) log.warn({ event: 'admission_closed', deviceId, reason }, 'holding messages without PUBACK');
+    try {
+      await admission.whenOpen();
+    } finally {
+      if (--waiting === 0) log.info({ event: 'admission_open' }, 'taking messages again');
+    }
+  };
+  return {
+    sink: sink && (async (m) => (await open(m.deviceId), sink(m))),
+    reject: reject && (async (deviceId, ...rest) => (await open(deviceId), reject(deviceId, ...rest))),
   };
 }
 

@@ -53,6 +53,19 @@ export interface BrokerDeps {
   /** Publishes handled at once, per connection and in all; over them the broker stops reading (broker/in-flight.ts). */
   readonly inFlight?: Partial<InFlightLimits>;
   readonly loginThrottle?: Partial<LoginThrottleOptions>;
+  /**
+   * Whether the hub takes new messages now (the all-in-one hub's disk watch). While it is
+   * closed, publishes wait for it without a PUBACK (their connections' reads are held by
+   * the in-flight bound) and new device connections get CONNACK 3 with the reason logged.
+   */
+  readonly admission?: Admission;
+}
+
+export interface Admission {
+  /** Why nothing new is taken now; undefined while it is. */
+  closedBecause(): string | undefined;
+  /** Resolves once messages are taken again. */
+  whenOpen(): Promise<void>;
 }
 
 export interface ConnectionLimits {

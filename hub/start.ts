@@ -16,6 +16,8 @@ import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
+import { startDiskWatch } from './disk-watch.js';
+import { tmpdir } from 'node:os';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -48,6 +50,21 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
   const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
   mkdirSync(o.hub.dataDir, { recursive: true });
+
+  // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it
+  // may be a mount of its own) and the export temp folder. A full export folder fails
+  // exports only; the other two stop ingest (hub/disk-watch.ts).
+  const journalDir = join(o.hub.dataDir, 'journal');
+  mkdirSync(journalDir, { recursive: true });
+  const disk = await startDiskWatch({
+    places: [
+      { role: 'data', path: o.hub.dataDir, stopsIngest: true },
+      { role: 'journal', path: journalDir, stopsIngest: true },
+      { role: 'export', path: tmpdir(), stopsIngest: false },
+    ],
+    ...o.hub.disk,
+    logger: log,
+  });
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
   const registry = await openSqlRegistry(sql, { profiles });
@@ -89,10 +106,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     connections: o.broker.connections,
     publishRate: o.broker.publishRate,
     inFlight: o.broker.inFlight,
+    admission: disk,
   });
 
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), disk: disk.report, pseudonymKey, alarms, live });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
@@ -121,6 +139,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       (stopping ??= (async () => {
         // Stop taking messages first, then commit what was taken, then close storage.
         await broker.close();
+        disk.close();
         await ingest.close();
         await app.close();
         await alarms.close();

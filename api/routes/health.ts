@@ -9,6 +9,16 @@ const READY_TIMEOUT_MS = 2000;
 const within = <T>(what: string, p: Promise<T>): Promise<T> =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref())]);
 
+/**
+ * The disk watch's part of readiness: the reason the hub stopped taking messages (not
+ * ready), or a warning below the soft mark (ready, said in `warnings`).
+ */
+function diskReadiness(deps: ApiDeps): { stopped?: string; warnings?: string[] } {
+  const report = deps.disk?.();
+  if (!report || report.level === 'ok') return {};
+  return report.level === 'full' ? { stopped: report.reason } : { warnings: [report.reason ?? 'disk space low'] };
+}
+
 /** Probes for the orchestrator: liveness never touches dependencies, readiness checks each. */
 export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/healthz', {
@@ -26,7 +36,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     schema: {
       tags: ['health'],
       summary: 'Readiness: telemetry store and registry answer',
-      response: { 200: z.object({ status: z.literal('ready') }), ...problems(503) },
+      response: { 200: z.object({ status: z.literal('ready'), warnings: z.array(z.string()).optional() }), ...problems(503) },
     },
     handler: async (request) => {
       const checks: [string, () => Promise<unknown>][] = [
@@ -43,7 +53,9 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
           throw new HubError('STORE_UNAVAILABLE', `${name} is not ready`);
         }
       }
-      return { status: 'ready' as const };
+      const disk = diskReadiness(deps);
+      if (disk.stopped) throw new HubError('STORE_UNAVAILABLE', disk.stopped);
+      return { status: 'ready' as const, ...(disk.warnings ? { warnings: disk.warnings } : {}) };
     },
   });
 };

@@ -8,6 +8,8 @@ import { join } from 'node:path';
  * full disk is real ENOSPC from the kernel, not a simulated one. A ballast file takes the
  * room a test wants gone and gives it back when deleted.
  */
+const MiB = 1024 * 1024;
+
 export interface SmallFs {
   readonly dir: string;
   /** Free bytes as an unprivileged writer sees them. */
@@ -31,16 +33,18 @@ export function mountSmallFs(sizeBytes: number): SmallFs {
     dir,
     free,
     fill(leaveBytes) {
-      // Whole blocks: tmpfs allocates pages, and a write of the last partial one would fail.
-      writeFileSync(ballast, Buffer.alloc(Math.max(0, free() - leaveBytes)));
-      if (leaveBytes === 0) {
-        // Whatever a rounding left: top it up until the kernel says no.
+      // In appends, stopping at the first ENOSPC: the hub may be writing there meanwhile.
+      const append = (bytes: number): boolean => {
         try {
-          for (;;) writeFileSync(ballast, Buffer.alloc(4096), { flag: 'a' });
+          writeFileSync(ballast, Buffer.alloc(bytes), { flag: 'a' });
+          return true;
         } catch {
-          // ENOSPC: full.
+          return false;
         }
-      }
+      };
+      for (let left = free() - leaveBytes; left > 0; left -= MiB) if (!append(Math.min(MiB, left))) return;
+      // Full means full: the last pages too, until the kernel says no.
+      if (leaveBytes === 0) while (append(4096));
     },
     unfill: () => rmSync(ballast, { force: true }),
     unmount() {
