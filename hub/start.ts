@@ -17,6 +17,7 @@ import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { startDiskWatch } from './disk-watch.js';
+import { startRejectionRetention } from '../ingest/rejection-retention.js';
 import { tmpdir } from 'node:os';
 
 export interface HubOptions {
@@ -85,7 +86,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
     batch: o.ingest.batch,
     maxRejectedPayloadBytes: o.ingest.maxRejectedPayloadBytes,
+    rejectionSamplesPerHour: o.ingest.rejections.samplesPerHour,
   });
+  const retention = startRejectionRetention({ store, days: o.ingest.rejections.retentionDays, intervalMs: 3_600_000, logger: log });
 
   // Every commit goes to the alarm engine and the live streams in the same turn, without
   // polling: a fall reaches the ward board within the commit's own latency (promise 6).
@@ -140,6 +143,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         // Stop taking messages first, then commit what was taken, then close storage.
         await broker.close();
         disk.close();
+        await retention.stop();
         await ingest.close();
         await app.close();
         await alarms.close();

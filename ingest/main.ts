@@ -34,6 +34,7 @@ await runService(
       logger,
       batch: c.ingest.batch,
       maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
+      rejectionSamplesPerHour: c.ingest.rejections.samplesPerHour,
     });
     // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
     const forward = startCommitForward({

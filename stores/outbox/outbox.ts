@@ -138,6 +138,8 @@ class Outbox implements OutboxStore {
     this.#warnAt = (o.warnAtFraction ?? 0.8) * o.maxBytes;
     this.#deliveryBytes = o.deliveryBytes ?? 4 * 1024 * 1024;
     this.#segmentBytes = o.segmentBytes ?? Math.max(1, Math.min(16 * 1024 * 1024, Math.floor(o.maxBytes / 4)));
+    const expire = inner.expireRejections?.bind(inner);
+    if (expire) this.expireRejections = (before) => expire(before);
     const exportTo = inner.exportTo?.bind(inner);
     if (exportTo) {
       this.exportTo = async (request, file) => {
@@ -146,6 +148,9 @@ class Outbox implements OutboxStore {
       };
     }
   }
+
+  /** Only when the inner store can; queued rejections are young, so nothing waits for the queue. */
+  readonly expireRejections?: (before: number) => Promise<number>;
 
   /** Only when the inner store writes datasets itself; with readYourWrites it waits like every read. */
   readonly exportTo?: (request: DatasetExportRequest, file: string) => Promise<DatasetRowCounts>;
