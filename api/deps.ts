@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
-import type { DiskReport } from '../kernel/disk.js';
+import type { DiskPlace, DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
@@ -18,6 +18,16 @@ export interface IngestStatsSnapshot {
   readonly failedMessages: number;
   readonly largestBatch: number;
   readonly rejectedByCode: Readonly<Partial<Record<RejectionCode, number>>>;
+  /** The broker's quota counters, where the broker runs in the same process. */
+  readonly quota?: QuotaCounts;
+  readonly disk?: { readonly level: DiskReport['level']; readonly reason: string | undefined; readonly stops: number; readonly places: DiskPlace[] };
+}
+
+interface QuotaCounts {
+  readonly pacedMessages: number;
+  readonly disconnects: number;
+  readonly devices: { readonly deviceId: string; readonly paced: number; readonly disconnects: number }[];
+  readonly vendors: { readonly vendorId: string; readonly paced: number; readonly disconnects: number }[];
 }
 
 /** Everything the API needs; the composition root builds it and owns its lifetime. */

@@ -15,6 +15,8 @@ export type BrokerPrincipal =
       readonly kind: 'device';
       readonly deviceId: string;
       readonly profileId: string;
+      /** Its vendor, for the vendor-wide quota; unknown to a directory that does not say. */
+      readonly vendorId: string | undefined;
       /** The secret hash it logged in with: a publish after a re-key or deactivation is refused. */
       readonly secretHash: string;
       readonly publishTopics: ReadonlySet<string>;
@@ -103,6 +105,7 @@ export async function createAuthenticator(
       kind: 'device',
       deviceId: creds.deviceId,
       profileId: creds.profileId,
+      vendorId: creds.vendorId,
       secretHash: creds.secretHash,
       publishTopics: new Set(publishTopics(decoder.profile, creds.deviceId)),
       commandTopic: commandTopic(decoder.profile, creds.deviceId),

@@ -2,13 +2,13 @@ import { Aedes, type Client } from 'aedes';
 import { HubError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/log.js';
 import { createAuthenticator, clip } from './authenticate.js';
-import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE } from './config.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE, DEFAULT_QUOTA } from './config.js';
 import { createAuthorizer } from './authorize.js';
 import { createHandoff, type Handoff } from './handoff.js';
 import { createInFlight, DEFAULT_IN_FLIGHT } from './in-flight.js';
 import { createListeners, readGateOf } from './listen.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
-import { RateLimiter } from './rate-limit.js';
+import { Quotas, type QuotaLimits } from './rate-limit.js';
 import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
@@ -37,9 +37,9 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   const outlets: Pick<BrokerDeps, 'sink' | 'reject'> = deps.handoff
     ? { sink: (m) => handoff!.sink(m), reject: (...args) => handoff!.reject(...args) }
     : admitted(deps, log);
-  const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
+  const quotas = createQuotas(deps);
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
-  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, rate, inFlight, log);
+  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, quotas, inFlight, log);
 
   const aedes = await Aedes.createBroker({
     // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight
@@ -65,7 +65,10 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   uniqueOutgoingIds(persistence);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
-  aedes.on('clientDisconnect', auth.disconnected);
+  aedes.on('clientDisconnect', (client) => {
+    auth.disconnected(client);
+    authz.disconnected(client);
+  });
   aedes.on('clientError', (client, err) =>
     log.info({ event: 'client_error', clientId: clip(client.id), remote: remotes.get(client), reason: err.message }, 'client connection closed on error'),
   );
@@ -105,7 +108,26 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
       return ports;
     },
     close: () => (closing ??= close()),
+    quotaStats: () => quotas.quotas.stats(),
   };
+}
+
+/** The quotas with their defaults applied once, and each profile's own (its `quota:` section) resolved once. */
+function createQuotas(deps: BrokerDeps): { quotas: Quotas; deviceQuota(profileId: string): QuotaLimits } {
+  const rate = { ...DEFAULT_PUBLISH_RATE, ...deps.publishRate };
+  const q = { ...DEFAULT_QUOTA, ...deps.quota };
+  const device: QuotaLimits = { messages: { perSecond: rate.perSecond, burst: rate.burst }, bytes: q.deviceBytes };
+  const quotas = new Quotas({ device, vendor: q.vendor, disconnectAfterMs: q.disconnectAfterMs, maxEntries: rate.maxEntries });
+  const byProfile = new Map<string, QuotaLimits>();
+  for (const [profileId, decoder] of deps.profiles.decoders) {
+    const own = decoder.profile.quota;
+    if (!own) continue;
+    byProfile.set(profileId, {
+      messages: { perSecond: own.messagesPerSecond ?? device.messages.perSecond, burst: own.messageBurst ?? device.messages.burst },
+      bytes: { perSecond: own.bytesPerSecond ?? device.bytes.perSecond, burst: own.byteBurst ?? device.bytes.burst },
+    });
+  }
+  return { quotas, deviceQuota: (profileId) => byProfile.get(profileId) ?? device };
 }
 
 /**

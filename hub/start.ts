@@ -108,12 +108,13 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     limits: o.broker.limits,
     connections: o.broker.connections,
     publishRate: o.broker.publishRate,
+    quota: o.broker.quota,
     inFlight: o.broker.inFlight,
     admission: disk,
   });
 
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), disk: disk.report, pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

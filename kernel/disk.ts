@@ -19,7 +19,7 @@ export interface DiskReport {
   readonly level: DiskLevel;
   /** Why, in words an operator acts on; undefined while every place is 'ok'. */
   readonly reason: string | undefined;
-  readonly places: readonly DiskPlace[];
+  readonly places: DiskPlace[];
   readonly softMinBytes: number;
   readonly hardMinBytes: number;
   /** Since the process started: times the hub stopped taking messages. */

@@ -131,6 +131,8 @@ export interface TelemetryStore {
 export interface DeviceCredentials {
   readonly deviceId: string;
   readonly profileId: string;
+  /** Whose device it is (the vendor-wide quota); optional for directories that do not know. */
+  readonly vendorId?: string;
   readonly secretHash: string; // scrypt, see kernel/secrets.ts
   readonly active: boolean;
 }
