@@ -45,7 +45,7 @@ export async function startDiskWatch(o: DiskWatchOptions): Promise<DiskWatch> {
   let level: DiskLevel = 'ok';
   let reason: string | undefined;
   let stops = 0;
-  let waiters: (() => void)[] = [];
+  const waiters: (() => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -110,14 +110,14 @@ export async function startDiskWatch(o: DiskWatchOptions): Promise<DiskWatch> {
   schedule();
   return {
     report,
-    closedBecause: () => (level === 'full' ? reason : undefined),
-    whenOpen: () => (level === 'full' ? new Promise<void>((r) => waiters.push(r)) : Promise.resolve()),
+    // Once closed (the hub stopping), nothing is held any more.
+    closedBecause: () => (level === 'full' && !closed ? reason : undefined),
+    whenOpen: () => (level === 'full' && !closed ? new Promise<void>((r) => waiters.push(r)) : Promise.resolve()),
     check,
     close() {
       closed = true;
       clearTimeout(timer);
       for (const w of waiters.splice(0)) w();
-      waiters = [];
     },
   };
 }

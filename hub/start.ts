@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
@@ -18,7 +19,6 @@ import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
-import { tmpdir } from 'node:os';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -142,8 +142,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking messages first, then commit what was taken, then close storage.
-        await broker.close();
+        // Messages held for want of disk space are let go to ingest (stored if they can
+        // be), so that the broker's close does not wait for space.
         disk.close();
+        await broker.close();
         await retention.stop();
         await ingest.close();
         await app.close();

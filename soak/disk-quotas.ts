@@ -113,7 +113,7 @@ async function fullDisk(devices: number, mb: number): Promise<void> {
   let fleet: Fleet | undefined;
   try {
     const fleetDevices = await registerFleet(hubApi(ports.api, dataDir), devices, 'FULL');
-    const perDevice = 4000;
+    const perDevice = 2000;
     fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices: fleetDevices, messagesPerDevice: perDevice, intervalMs: 20, baseTime: Date.now() - 3_600_000 });
     // Fill most of the disk with a ballast so that the fleet fills the rest in a minute or so.
     const free = (): number => {
@@ -123,11 +123,16 @@ async function fullDisk(devices: number, mb: number): Promise<void> {
     writeFileSync(join(mount, 'ballast'), Buffer.alloc(Math.max(0, free() - 16 * MiB)));
     await fleet.start();
     const readyz = async (): Promise<{ status: number; detail?: string }> => {
-      const res = await fetch(`http://127.0.0.1:${ports.api}/readyz`);
-      return { status: res.status, ...((await res.json()) as { detail?: string }) };
+      try {
+        const res = await fetch(`http://127.0.0.1:${ports.api}/readyz`, { signal: AbortSignal.timeout(5000) });
+        return { status: res.status, ...((await res.json()) as { detail?: string }) };
+      } catch (e) {
+        return { status: 0, detail: (e as Error).message };
+      }
     };
+    const diskFull = (r: { status: number; detail?: string }): boolean => r.status === 503 && /disk/.test(r.detail ?? '');
     let r = await readyz();
-    while (r.status === 200 && fleet.sent < devices * perDevice) {
+    while (!diskFull(r) && fleet.sent < devices * perDevice) {
       await sleep(100);
       r = await readyz();
     }
@@ -136,7 +141,7 @@ async function fullDisk(devices: number, mb: number): Promise<void> {
     await sleep(3000);
     console.log(`3 s later: ${fleet.acked} acknowledged`);
     rmSync(join(mount, 'ballast'));
-    while ((await readyz()).status !== 200) await sleep(100);
+    while (diskFull(await readyz())) await sleep(100);
     console.log('space freed: ready again');
     await fleet.drained(600_000);
     await hub.stop();
