@@ -14,7 +14,7 @@ describe('loadBrokerConfig', () => {
       inFlight: { perConnection: 64, total: 10_000 },
       quota: {
         deviceBytes: { perSecond: 262_144, burst: 2_097_152 },
-        vendor: { messages: { perSecond: 5000, burst: 25_000 }, bytes: { perSecond: 16_777_216, burst: 67_108_864 } },
+        vendor: { messages: { perSecond: 50_000, burst: 250_000 }, bytes: { perSecond: 67_108_864, burst: 268_435_456 } },
         disconnectAfterMs: 60_000,
       },
     });

@@ -18,7 +18,8 @@ const SAMPLES = 5;
 
 let hub: TestHub;
 beforeAll(async () => {
-  hub = await startTestHub({ INGEST_REJECTION_SAMPLES_PER_HOUR: String(SAMPLES), MQTT_DEVICE_BURST: String(FLOOD) });
+  // Quotas opened: this is about what is stored, not how fast the broker lets it in.
+  hub = await startTestHub({ INGEST_REJECTION_SAMPLES_PER_HOUR: String(SAMPLES), MQTT_DEVICE_BURST: String(FLOOD), MQTT_DEVICE_BYTES_PER_S: String(1 << 30), MQTT_DEVICE_BYTE_BURST: String(1 << 30) });
 });
 afterAll(async () => hub?.dispose());
 
