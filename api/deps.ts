@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import type { DiskPlace, DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
@@ -27,6 +28,16 @@ export interface IngestStatsSnapshot {
     readonly setAsideBatches: number;
     readonly setAsideMessages: number;
   };
+  /** The broker's quota counters, where the broker runs in the same process. */
+  readonly quota?: QuotaCounts;
+  readonly disk?: { readonly level: DiskReport['level']; readonly reason: string | undefined; readonly stops: number; readonly places: DiskPlace[] };
+}
+
+interface QuotaCounts {
+  readonly pacedMessages: number;
+  readonly disconnects: number;
+  readonly devices: { readonly deviceId: string; readonly paced: number; readonly disconnects: number }[];
+  readonly vendors: { readonly vendorId: string; readonly paced: number; readonly disconnects: number }[];
 }
 
 /** Everything the API needs; the composition root builds it and owns its lifetime. */
@@ -37,6 +48,8 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** Extra readiness check (e.g. the broker is listening); /readyz fails when it throws. */
   readonly ready?: () => Promise<void>;
+  /** Free space where the hub writes (hub/disk-watch.ts): /readyz says why it is not ready, or warns. */
+  readonly disk?: () => DiskReport;
   /** When given, GET /v1/ingest/stats shows these counters. */
   readonly ingestStats?: () => IngestStatsSnapshot;
   /** Clock for token expiry; tests pin it. */

@@ -15,6 +15,8 @@ export type BrokerPrincipal =
       readonly kind: 'device';
       readonly deviceId: string;
       readonly profileId: string;
+      /** Its vendor, for the vendor-wide quota; unknown to a directory that does not say. */
+      readonly vendorId: string | undefined;
       /** The secret hash it logged in with: a publish after a re-key or deactivation is refused. */
       readonly secretHash: string;
       readonly publishTopics: ReadonlySet<string>;
@@ -54,7 +56,7 @@ const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `dev
 const VERIFIED_CACHE_SIZE = 10_000;
 
 export async function createAuthenticator(
-  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits'>,
+  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission'>,
   log: Logger,
   remoteOf: (client: Client) => string | undefined,
   throttle: LoginThrottle,
@@ -109,6 +111,7 @@ export async function createAuthenticator(
       kind: 'device',
       deviceId: creds.deviceId,
       profileId: creds.profileId,
+      vendorId: creds.vendorId,
       secretHash: creds.secretHash,
       publishTopics: new Set(publishTopics(decoder.profile, creds.deviceId)),
       commandTopic: commandTopic(decoder.profile, creds.deviceId),
@@ -133,6 +136,10 @@ export async function createAuthenticator(
       return refuse(IDENTIFIER_REJECTED, 'empty client id with clean session 0 [MQTT-3.1.3-8]');
     }
     if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
+    // The disk is full: no device comes in to publish what could not be stored. The
+    // service account (split layout) is not a device and is let through.
+    const closed = deps.admission?.closedBecause();
+    if (closed !== undefined && username !== deps.serviceAccount?.username) return refuse(SERVER_UNAVAILABLE, closed);
 
     // A locked username, or a locked address for a name that is no registered device, is
     // refused before any secret is looked at: guessing makes no progress and costs no scrypt.

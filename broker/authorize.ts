@@ -5,7 +5,7 @@ import { HANDOFF_PREFIX, HANDOFF_SHARDS, handoffFilter } from '../kernel/handoff
 import type { Logger } from '../kernel/log.js';
 import { clip, type BrokerPrincipal } from './authenticate.js';
 import type { InFlight } from './in-flight.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { QuotaLimits, Quotas } from './rate-limit.js';
 import type { DeviceTopics } from './topics.js';
 import type { BrokerDeps } from './types.js';
 
@@ -17,6 +17,8 @@ export interface Authorizer {
   filterAllowed(client: Client, filter: string): boolean;
   /** Resolves when no sink / reject call started by a hook is still running. */
   settled(): Promise<void>;
+  /** From aedes 'clientDisconnect': its messages still waiting for their turn are dropped (never acknowledged). */
+  disconnected(client: Client): void;
 }
 
 const HANDOFF_FILTERS = new Set(Array.from({ length: HANDOFF_SHARDS }, (_, shard) => handoffFilter(shard)));
@@ -31,7 +33,7 @@ export function createAuthorizer(
   deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits' | 'directory'>,
   principalOf: (client: Client) => BrokerPrincipal | undefined,
   topics: DeviceTopics,
-  rate: RateLimiter,
+  quota: { readonly quotas: Quotas; deviceQuota(profileId: string): QuotaLimits },
   inFlight: InFlight,
   log: Logger,
 ): Authorizer {
@@ -58,18 +60,30 @@ export function createAuthorizer(
   // read at once, and a message that need not wait must still reach the sink after an
   // earlier one that does (per-device order matters to alarms: out of bed, back in bed).
   const paceTails = new WeakMap<Client, Promise<void>>();
+  /** Connections being closed for staying over quota. */
+  const overQuota = new WeakSet<Client>();
+  /** Ends the waits of a connection that is gone: nothing holds a closed one's messages (or the broker's close) for their turn. */
+  const gone = new WeakMap<Client, AbortController>();
+  const goneSignal = (client: Client): AbortSignal => {
+    let c = gone.get(client);
+    if (!c) gone.set(client, (c = new AbortController()));
+    return c.signal;
+  };
   function paced(client: Client, waitMs: number): Promise<void> | undefined {
     const before = paceTails.get(client);
     if (before === undefined && waitMs <= 0) return undefined;
     const due = Date.now() + waitMs;
+    const signal = goneSignal(client);
     const mine = (before ?? Promise.resolve()).then(() => {
       const left = due - Date.now();
-      return left > 0 ? sleep(left) : undefined;
+      return left > 0 ? sleep(left, undefined, { signal }).catch(() => Promise.reject(new Refused('connection closed while its message waited for its turn'))) : undefined;
     });
     paceTails.set(client, mine);
-    void mine.finally(() => {
-      if (paceTails.get(client) === mine) paceTails.delete(client);
-    });
+    mine
+      .finally(() => {
+        if (paceTails.get(client) === mine) paceTails.delete(client);
+      })
+      .catch(() => undefined); // the publish that awaits it reports the failure
     return mine;
   }
 
@@ -109,9 +123,22 @@ export function createAuthorizer(
     const { topic } = packet;
     const payload = payloadOf(packet);
 
-    // Over its rate a device waits rather than loses messages (refused ones count too);
+    // Over its quota a device waits rather than loses messages (refused ones count too);
     // its waiting messages count as in flight, which holds its reads at a bound (in-flight.ts).
-    await paced(client, rate.take(deviceId));
+    // Over it for too long, it is disconnected without PUBACK and sends the message again.
+    const { vendorId } = principal;
+    if (overQuota.has(client)) throw new Refused('over quota'); // being disconnected already
+    const verdict = quota.quotas.take(deviceId, vendorId, payload.length, quota.deviceQuota(principal.profileId));
+    if (verdict.disconnect) {
+      overQuota.add(client);
+      gone.get(client)?.abort();
+      log.warn({ event: 'quota_disconnect', deviceId, vendorId, over: verdict.over }, 'device stayed over its quota; disconnecting');
+      throw new Refused(`over quota (${verdict.over})`);
+    }
+    if (verdict.started) log.warn({ event: 'quota_exceeded', deviceId, vendorId, over: verdict.over, waitMs: Math.round(verdict.waitMs) }, 'device over its quota; slowing it down');
+    await paced(client, verdict.waitMs);
+    // Its messages that were waiting when the connection was cut go no further.
+    if (overQuota.has(client)) throw new Refused('over quota');
 
     if (!principal.publishTopics.has(topic)) {
       log.warn({ event: 'topic_spoofing', deviceId, topic: clip(topic, maxTopicLength) }, 'device published on a topic that is not its own; disconnecting');
@@ -191,6 +218,10 @@ export function createAuthorizer(
     },
 
     filterAllowed,
+
+    disconnected(client) {
+      gone.get(client)?.abort();
+    },
 
     async settled() {
       while (pending.size > 0) await Promise.all(pending);

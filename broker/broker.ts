@@ -1,19 +1,20 @@
 import { Aedes, type Client } from 'aedes';
 import { HubError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/log.js';
 import { createAuthenticator, clip } from './authenticate.js';
-import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE } from './config.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE, DEFAULT_QUOTA } from './config.js';
 import { createAuthorizer } from './authorize.js';
 import { createHandoff, type Handoff } from './handoff.js';
 import { createInFlight, DEFAULT_IN_FLIGHT } from './in-flight.js';
 import { createListeners, readGateOf } from './listen.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
-import { RateLimiter } from './rate-limit.js';
+import { Quotas, type QuotaLimits } from './rate-limit.js';
 import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
 import { flagRedeliveries, uniqueOutgoingIds } from './outgoing-ids.js';
 
-export type { BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
+export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
 
 /**
  * The hub's MQTT broker: aedes with deny-by-default hooks. Devices log in with their id
@@ -35,10 +36,10 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   let handoff: Handoff | undefined;
   const outlets: Pick<BrokerDeps, 'sink' | 'reject'> = deps.handoff
     ? { sink: (m) => handoff!.sink(m), reject: (...args) => handoff!.reject(...args) }
-    : { sink: deps.sink, reject: deps.reject };
-  const rate = new RateLimiter({ ...DEFAULT_PUBLISH_RATE, ...deps.publishRate });
+    : admitted(deps, log);
+  const quotas = createQuotas(deps);
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
-  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, rate, inFlight, log);
+  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, quotas, inFlight, log);
 
   const aedes = await Aedes.createBroker({
     // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight
@@ -65,7 +66,10 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   flagRedeliveries(persistence);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
-  aedes.on('clientDisconnect', auth.disconnected);
+  aedes.on('clientDisconnect', (client) => {
+    auth.disconnected(client);
+    authz.disconnected(client);
+  });
   aedes.on('clientError', (client, err) =>
     log.info({ event: 'client_error', clientId: clip(client.id), remote: remotes.get(client), reason: err.message }, 'client connection closed on error'),
   );
@@ -105,6 +109,49 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
       return ports;
     },
     close: () => (closing ??= close()),
+    quotaStats: () => quotas.quotas.stats(),
+  };
+}
+
+/** The quotas with their defaults applied once, and each profile's own (its `quota:` section) resolved once. */
+function createQuotas(deps: BrokerDeps): { quotas: Quotas; deviceQuota(profileId: string): QuotaLimits } {
+  const rate = { ...DEFAULT_PUBLISH_RATE, ...deps.publishRate };
+  const q = { ...DEFAULT_QUOTA, ...deps.quota };
+  const device: QuotaLimits = { messages: { perSecond: rate.perSecond, burst: rate.burst }, bytes: q.deviceBytes };
+  const quotas = new Quotas({ device, vendor: q.vendor, disconnectAfterMs: q.disconnectAfterMs, maxEntries: rate.maxEntries });
+  const byProfile = new Map<string, QuotaLimits>();
+  for (const [profileId, decoder] of deps.profiles.decoders) {
+    const own = decoder.profile.quota;
+    if (!own) continue;
+    byProfile.set(profileId, {
+      messages: { perSecond: own.messagesPerSecond ?? device.messages.perSecond, burst: own.messageBurst ?? device.messages.burst },
+      bytes: { perSecond: own.bytesPerSecond ?? device.bytes.perSecond, burst: own.byteBurst ?? device.bytes.burst },
+    });
+  }
+  return { quotas, deviceQuota: (profileId) => byProfile.get(profileId) ?? device };
+}
+
+/**
+ * The sink and reject outlets, each waiting while admission is closed (a full disk): the
+ * message is neither stored nor acknowledged until it opens, and the device keeps it.
+ */
+function admitted(deps: BrokerDeps, log: Logger): Pick<BrokerDeps, 'sink' | 'reject'> {
+  const { admission, sink, reject } = deps;
+  if (!admission) return { sink, reject };
+  let waiting = 0;
+  const open = async (deviceId: string): Promise<void> => {
+    const reason = admission.closedBecause();
+    if (reason === undefined) return;
+    if (waiting++ === 0) log.warn({ event: 'admission_closed', deviceId, reason }, 'holding messages without PUBACK');
+    try {
+      await admission.whenOpen();
+    } finally {
+      if (--waiting === 0) log.info({ event: 'admission_open' }, 'taking messages again');
+    }
+  };
+  return {
+    sink: sink && (async (m) => (await open(m.deviceId), sink(m))),
+    reject: reject && (async (deviceId, ...rest) => (await open(deviceId), reject(deviceId, ...rest))),
   };
 }
 

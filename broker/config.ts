@@ -6,6 +6,18 @@ import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
 export const DEFAULT_PUBLISH_RATE = { perSecond: 100, burst: 500, maxEntries: 100_000 } as const;
+const MiB = 1024 * 1024;
+/**
+ * Byte and vendor-wide quotas beside the per-device message rate above (broker/rate-limit.ts).
+ * A device's byte burst holds a few maximum-size messages. The vendor-wide defaults are
+ * above what one hub takes in (the benchmark's single vendor must not meet them): an
+ * arena with several vendors sets them to its share per vendor.
+ */
+export const DEFAULT_QUOTA = {
+  deviceBytes: { perSecond: 256 * 1024, burst: 2 * MiB },
+  vendor: { messages: { perSecond: 50_000, burst: 250_000 }, bytes: { perSecond: 64 * MiB, burst: 256 * MiB } },
+  disconnectAfterMs: 60_000,
+} as const;
 
 /**
  * Broker settings from an env-like record. Only composition roots pass process.env;
@@ -40,6 +52,14 @@ export const BrokerConfig = z
     MQTT_MAX_CONNECTIONS: int(DEFAULT_CONNECTIONS.maxConnections, 1, 1_000_000),
     MQTT_DEVICE_RATE: int(DEFAULT_PUBLISH_RATE.perSecond, 1, 1_000_000),
     MQTT_DEVICE_BURST: int(DEFAULT_PUBLISH_RATE.burst, 1, 1_000_000),
+    MQTT_DEVICE_BYTES_PER_S: int(DEFAULT_QUOTA.deviceBytes.perSecond, 1, 2 ** 40),
+    MQTT_DEVICE_BYTE_BURST: int(DEFAULT_QUOTA.deviceBytes.burst, 1, 2 ** 40),
+    MQTT_VENDOR_RATE: int(DEFAULT_QUOTA.vendor.messages.perSecond, 1, 10_000_000),
+    MQTT_VENDOR_BURST: int(DEFAULT_QUOTA.vendor.messages.burst, 1, 100_000_000),
+    MQTT_VENDOR_BYTES_PER_S: int(DEFAULT_QUOTA.vendor.bytes.perSecond, 1, 2 ** 40),
+    MQTT_VENDOR_BYTE_BURST: int(DEFAULT_QUOTA.vendor.bytes.burst, 1, 2 ** 40),
+    // 0: a device over quota is slowed down for as long as it stays over, never disconnected.
+    MQTT_QUOTA_DISCONNECT_AFTER_MS: int(DEFAULT_QUOTA.disconnectAfterMs, 0, 86_400_000),
     MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
     MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
   })
@@ -60,6 +80,14 @@ export const BrokerConfig = z
     connections: { connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS, maxConnections: e.MQTT_MAX_CONNECTIONS },
     publishRate: { perSecond: e.MQTT_DEVICE_RATE, burst: e.MQTT_DEVICE_BURST },
     inFlight: { perConnection: e.MQTT_CONNECTION_MAX_IN_FLIGHT, total: e.MQTT_MAX_IN_FLIGHT },
+    quota: {
+      deviceBytes: { perSecond: e.MQTT_DEVICE_BYTES_PER_S, burst: e.MQTT_DEVICE_BYTE_BURST },
+      vendor: {
+        messages: { perSecond: e.MQTT_VENDOR_RATE, burst: e.MQTT_VENDOR_BURST },
+        bytes: { perSecond: e.MQTT_VENDOR_BYTES_PER_S, burst: e.MQTT_VENDOR_BYTE_BURST },
+      },
+      disconnectAfterMs: e.MQTT_QUOTA_DISCONNECT_AFTER_MS,
+    },
   }));
 
 type Parsed = z.output<typeof BrokerConfig>;
@@ -68,6 +96,7 @@ export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort'>
   readonly connections: Readonly<Parsed['connections']>;
   readonly publishRate: Readonly<Parsed['publishRate']>;
   readonly inFlight: Readonly<Parsed['inFlight']>;
+  readonly quota: Readonly<Parsed['quota']>;
 };
 
 /** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
@@ -77,13 +106,14 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new HubError('CONFIG_INVALID', lines.join('\n'));
   }
-  const { limits, connections, publishRate, inFlight, ...rest } = parsed.data;
+  const { limits, connections, publishRate, inFlight, quota, ...rest } = parsed.data;
   return Object.freeze({
     ...rest,
     limits: Object.freeze(limits),
     connections: Object.freeze(connections),
     publishRate: Object.freeze(publishRate),
     inFlight: Object.freeze(inFlight),
+    quota: Object.freeze(quota),
   });
 }
 

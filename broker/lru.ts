@@ -31,6 +31,11 @@ export class Lru<K, V> {
     if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as K);
   }
 
+  /** Least recently used first; does not mark anything as used. */
+  entries(): IterableIterator<[K, V]> {
+    return this.#map.entries();
+  }
+
   delete(key: K): void {
     this.#map.delete(key);
   }

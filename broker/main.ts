@@ -36,6 +36,7 @@ await runService(
         limits: c.broker.limits,
         connections: c.broker.connections,
         publishRate: c.broker.publishRate,
+        quota: c.broker.quota,
         inFlight: c.broker.inFlight,
         serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
         handoff: true,

@@ -4,7 +4,7 @@ import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { InFlightLimits } from './in-flight.js';
 import type { LoginThrottleOptions } from './login-throttle.js';
-import type { RateLimitOptions } from './rate-limit.js';
+import type { QuotaLimits, QuotaStats } from './rate-limit.js';
 import type { SessionStore } from './sessions.js';
 
 export interface BrokerLimits {
@@ -48,11 +48,39 @@ export interface BrokerDeps {
   /** Which client ids have a session, for CONNACK Session Present; default in memory. Must live as long as `persistence`. */
   readonly sessions?: SessionStore;
   readonly connections?: Partial<ConnectionLimits>;
-  /** Per-device publish rate; over it a device's messages wait (they are not dropped). */
+  /** Per-device message rate; over it a device's messages wait (they are not dropped). */
   readonly publishRate?: Partial<RateLimitOptions>;
+  /** Per-device byte rate, vendor-wide rates, and how long over quota before a disconnect (broker/rate-limit.ts). */
+  readonly quota?: Partial<QuotaSettings>;
   /** Publishes handled at once, per connection and in all; over them the broker stops reading (broker/in-flight.ts). */
   readonly inFlight?: Partial<InFlightLimits>;
   readonly loginThrottle?: Partial<LoginThrottleOptions>;
+  /**
+   * Whether the hub takes new messages now (the all-in-one hub's disk watch). While it is
+   * closed, publishes wait for it without a PUBACK (their connections' reads are held by
+   * the in-flight bound) and new device connections get CONNACK 3 with the reason logged.
+   */
+  readonly admission?: Admission;
+}
+
+export interface Admission {
+  /** Why nothing new is taken now; undefined while it is. */
+  closedBecause(): string | undefined;
+  /** Resolves once messages are taken again. */
+  whenOpen(): Promise<void>;
+}
+
+/** Per-device message rate; devices tracked at once. */
+export interface RateLimitOptions {
+  readonly perSecond: number;
+  readonly burst: number;
+  readonly maxEntries: number;
+}
+
+export interface QuotaSettings {
+  readonly deviceBytes: QuotaLimits['bytes'];
+  readonly vendor: QuotaLimits;
+  readonly disconnectAfterMs: number;
 }
 
 export interface ConnectionLimits {
@@ -98,4 +126,6 @@ export interface HubBroker {
   listen(opts: ListenOptions): Promise<{ mqttPort: number; wsPort?: number }>;
   /** Stops listening, closes every connection and waits for in-flight sink calls. */
   close(): Promise<void>;
+  /** Messages slowed and connections closed by the quotas, in all and per device and vendor. */
+  quotaStats(): QuotaStats;
 }

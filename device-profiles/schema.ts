@@ -70,6 +70,18 @@ const Time = z.strictObject({
   format: z.enum(['epoch_ms', 'epoch_s', 'iso8601']),
 });
 
+/**
+ * This model's own quota, instead of the broker's defaults (MQTT_DEVICE_RATE and
+ * friends, broker/config.ts): a device that legitimately sends more, or a model to keep
+ * tighter. Each value left out is the default.
+ */
+const Quota = z.strictObject({
+  messagesPerSecond: z.number().positive().optional(),
+  messageBurst: z.number().int().min(1).optional(),
+  bytesPerSecond: z.number().int().positive().optional(),
+  byteBurst: z.number().int().positive().optional(),
+});
+
 export const ProfileSchema = z
   .strictObject({
     id: SafeId,
@@ -96,6 +108,7 @@ export const ProfileSchema = z
     readings: z.array(Reading).default([]),
     events: z.array(Event).default([]),
     alarms: Alarms.optional(),
+    quota: Quota.optional(),
   })
   .refine((p) => p.readings.length + p.events.length > 0, { message: 'a profile must map at least one reading or event' })
   .refine((p) => p.format !== 'senml' || p.senmlBaseName?.includes('{deviceId}'), {
@@ -111,3 +124,4 @@ export type Profile = z.infer<typeof ProfileSchema>;
 export type ReadingRule = z.infer<typeof Reading>;
 export type EventRule = z.infer<typeof Event>;
 export type AlarmRules = z.infer<typeof Alarms>;
+export type ProfileQuota = z.infer<typeof Quota>;

@@ -4,6 +4,7 @@ import type { Logger } from '../kernel/log.js';
 import type { WriteResult } from '../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
+import { openReopeningStore } from './reopening-store.js';
 
 /**
  * The all-in-one hub's telemetry store: `telemetry.duckdb` behind the ingest journal
@@ -26,8 +27,12 @@ export async function openJournaledStore(o: {
   readonly onDelivered?: (result: WriteResult) => void;
 }): Promise<OutboxStore> {
   mkdirSync(o.dataDir, { recursive: true });
-  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb'), memoryLimit: o.memoryLimit, dedupWindowMs: o.dedupWindowMs });
   const log = o.logger.child({ component: 'journal' });
+  // A full disk can invalidate the DuckDB instance; it is reopened behind the journal (hub/reopening-store.ts).
+  const duckdb = await openReopeningStore({
+    open: () => openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb'), memoryLimit: o.memoryLimit, dedupWindowMs: o.dedupWindowMs }),
+    logger: log,
+  });
   try {
     return await withOutbox(duckdb, {
       dir: join(o.dataDir, 'journal'),

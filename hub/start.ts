@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
@@ -16,6 +17,8 @@ import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
+import { startDiskWatch } from './disk-watch.js';
+import { startRejectionRetention } from '../ingest/rejection-retention.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -49,6 +52,21 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
   mkdirSync(o.hub.dataDir, { recursive: true });
 
+  // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it
+  // may be a mount of its own) and the export temp folder. A full export folder fails
+  // exports only; the other two stop ingest (hub/disk-watch.ts).
+  const journalDir = join(o.hub.dataDir, 'journal');
+  mkdirSync(journalDir, { recursive: true });
+  const disk = await startDiskWatch({
+    places: [
+      { role: 'data', path: o.hub.dataDir, stopsIngest: true },
+      { role: 'journal', path: journalDir, stopsIngest: true },
+      { role: 'export', path: tmpdir(), stopsIngest: false },
+    ],
+    ...o.hub.disk,
+    logger: log,
+  });
+
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
   const registry = await openSqlRegistry(sql, { profiles });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
@@ -70,7 +88,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     batch: o.ingest.batch,
     maxRejectedPayloadBytes: o.ingest.maxRejectedPayloadBytes,
     storedOnDelivery: true,
+    rejectionSamplesPerHour: o.ingest.rejections.samplesPerHour,
   });
+  const retention = startRejectionRetention({ store, days: o.ingest.rejections.retentionDays, intervalMs: 3_600_000, logger: log });
 
   // Every commit goes to the alarm engine and the live streams in the same turn, without
   // polling: a fall reaches the ward board within the commit's own latency (promise 6).
@@ -90,11 +110,13 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     limits: o.broker.limits,
     connections: o.broker.connections,
     publishRate: o.broker.publishRate,
+    quota: o.broker.quota,
     inFlight: o.broker.inFlight,
+    admission: disk,
   });
 
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status() }), pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
@@ -122,7 +144,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking messages first, then commit what was taken, then close storage.
+        // Messages held for want of disk space are let go to ingest (stored if they can
+        // be), so that the broker's close does not wait for space.
+        disk.close();
         await broker.close();
+        await retention.stop();
         await ingest.close();
         await app.close();
         await alarms.close();

@@ -11,6 +11,11 @@ const Schema = z.object({
   INGEST_MAX_PAST_S: int(30 * 86400),
   INGEST_MAX_FUTURE_S: int(3600),
   INGEST_MAX_REJECTED_PAYLOAD_BYTES: int(65536),
+  // Raw payloads kept per device, rejection code and clock hour; later rejections of the
+  // hour are stored and counted without it (ingest/rejection-sample.ts).
+  INGEST_REJECTION_SAMPLES_PER_HOUR: z.coerce.number().int().min(0).default(10),
+  // Rejections older than this are deleted (embedded store); 0 keeps them for ever.
+  INGEST_REJECTION_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   // Split layout only: the prefix of ingest's persistent MQTT client ids (ingest/handoff-consumer.ts).
   INGEST_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').default('arena-ingest'),
   // Split layout only: where the broker is (the same names the broker listens by).
@@ -28,6 +33,7 @@ export interface IngestConfig {
   readonly batch: { readonly maxBatch: number; readonly maxPending: number };
   readonly limits: { readonly skewMs: number; readonly maxPastMs: number; readonly maxFutureMs: number };
   readonly maxRejectedPayloadBytes: number;
+  readonly rejections: { readonly samplesPerHour: number; readonly retentionDays: number };
   readonly clientId: string;
   readonly broker: { readonly host: string; readonly port: number };
   readonly http: { readonly host: string; readonly port: number } | undefined;
@@ -44,6 +50,7 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
       maxFutureMs: c.INGEST_MAX_FUTURE_S * 1000,
     }),
     maxRejectedPayloadBytes: c.INGEST_MAX_REJECTED_PAYLOAD_BYTES,
+    rejections: Object.freeze({ samplesPerHour: c.INGEST_REJECTION_SAMPLES_PER_HOUR, retentionDays: c.INGEST_REJECTION_RETENTION_DAYS }),
     clientId: c.INGEST_CLIENT_ID,
     broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }),
     http: c.INGEST_HTTP_PORT === undefined ? undefined : Object.freeze({ host: c.INGEST_HTTP_HOST, port: c.INGEST_HTTP_PORT }),

@@ -38,6 +38,7 @@ await runService(
       batch: c.ingest.batch,
       maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
       storedOnDelivery: c.adapters.store.kind === 'influx',
+      rejectionSamplesPerHour: c.ingest.rejections.samplesPerHour,
     });
     stats = ingest.stats;
     // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).

@@ -6,6 +6,7 @@ import type { DeviceDirectory, MessageSink, TelemetryStore } from '../kernel/por
 import type { InboundMessage, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../kernel/telemetry.js';
 import { GroupCommit } from './group-commit.js';
 import { IngestStats } from './stats.js';
+import { payloadNotKept, RejectionSampler } from './rejection-sample.js';
 
 export interface IngestDeps {
   readonly profiles: ProfileSet;
@@ -15,6 +16,8 @@ export interface IngestDeps {
   readonly batch: { readonly maxBatch: number; readonly maxPending: number };
   /** Raw payload kept on a rejection, at most this many bytes. */
   readonly maxRejectedPayloadBytes: number;
+  /** Raw payloads kept per device, code and hour (ingest/rejection-sample.ts); omitted = every one. */
+  readonly rejectionSamplesPerHour?: number;
   readonly now?: () => number;
   /** The store acknowledges on a durable queue and reports what it stored later (ingest/stats.ts). */
   readonly storedOnDelivery?: boolean;
@@ -70,6 +73,8 @@ export function createIngest(deps: IngestDeps): Ingest {
   const now = deps.now ?? Date.now;
   const stats = new IngestStats({ storedOnDelivery: deps.storedOnDelivery });
   const listeners = new Set<CommitListener>();
+  const perHour = deps.rejectionSamplesPerHour;
+  const sampler = perHour === undefined ? undefined : new RejectionSampler({ perHour });
 
   const commits = new GroupCommit<Decided, WriteResult>({
     maxBatch: deps.batch.maxBatch,
@@ -105,7 +110,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       code,
       path,
       message,
-      payload: rawText(m.payload, deps.maxRejectedPayloadBytes),
+      payload: !sampler || sampler.keepsPayload(m.deviceId, code, m.receivedAt) ? rawText(m.payload, deps.maxRejectedPayloadBytes) : payloadNotKept(perHour!),
       receivedAt: m.receivedAt,
     };
   }

@@ -119,6 +119,8 @@ export interface TelemetryStore {
   rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]>;
   /** Optional: datasets written by the engine itself; without it, exports stream points(). */
   exportTo?(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts>;
+  /** Optional: deletes rejections received before `before` (epoch ms), returns how many; retention. */
+  expireRejections?(before: number): Promise<number>;
   /** Erasure: deletes every point attributed to the participant; returns how many. */
   eraseParticipant(participantId: string): Promise<number>;
   ping(): Promise<void>;
@@ -129,6 +131,8 @@ export interface TelemetryStore {
 export interface DeviceCredentials {
   readonly deviceId: string;
   readonly profileId: string;
+  /** Whose device it is (the vendor-wide quota); optional for directories that do not know. */
+  readonly vendorId?: string;
   readonly secretHash: string; // scrypt, see kernel/secrets.ts
   readonly active: boolean;
 }

@@ -9,6 +9,16 @@ const READY_TIMEOUT_MS = 2000;
 const within = <T>(what: string, p: Promise<T>): Promise<T> =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref())]);
 
+/**
+ * The disk watch's part of readiness: the reason the hub stopped taking messages (not
+ * ready), or a warning below the soft mark (ready, said in `warnings`).
+ */
+function diskReadiness(deps: ApiDeps): { stopped?: string; warnings?: string[] } {
+  const report = deps.disk?.();
+  if (!report || report.level === 'ok') return {};
+  return report.level === 'full' ? { stopped: report.reason } : { warnings: [report.reason ?? 'disk space low'] };
+}
+
 /** Probes for the orchestrator: liveness never touches dependencies, readiness checks each. */
 export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/healthz', {
@@ -25,10 +35,10 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     config: { access: 'public' },
     schema: {
       tags: ['health'],
-      summary: 'Readiness: telemetry store and registry answer, and the store takes writes',
+      summary: 'Readiness: telemetry store and registry answer, the store takes writes, and there is disk space',
       description:
-        'A store that refuses writes (out of memory, disk full, I/O errors) answers 503 at once, saying since when and what waits in the journal, even though it still answers queries; the error itself is in /v1/ingest/stats (admin).',
-      response: { 200: z.object({ status: z.literal('ready') }), ...problems(503) },
+        'A store that refuses writes (out of memory, disk full, I/O errors) answers 503 at once, saying since when and what waits in the journal, even though it still answers queries; the error itself is in /v1/ingest/stats (admin). Below the hard disk mark the hub takes no new messages and answers 503 with the reason; below the soft mark it answers 200 with warnings.',
+      response: { 200: z.object({ status: z.literal('ready'), warnings: z.array(z.string()).optional() }), ...problems(503) },
     },
     handler: async (request) => {
       const checks: [string, () => Promise<unknown>][] = [
@@ -47,7 +57,9 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
           throw new HubError('STORE_UNAVAILABLE', `${name} is not ready${cause}`);
         }
       }
-      return { status: 'ready' as const };
+      const disk = diskReadiness(deps);
+      if (disk.stopped) throw new HubError('STORE_UNAVAILABLE', disk.stopped);
+      return { status: 'ready' as const, ...(disk.warnings ? { warnings: disk.warnings } : {}) };
     },
   });
 };

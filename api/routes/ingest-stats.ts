@@ -27,6 +27,24 @@ const IngestStatsDto = z.object({
     })
     .optional()
     .describe('All-in-one hub: the ingest journal in front of DuckDB'),
+  quota: z
+    .object({
+      pacedMessages: Count.describe('Messages slowed down by a device or vendor quota'),
+      disconnects: Count.describe('Connections closed for staying over quota'),
+      devices: z.array(z.object({ deviceId: z.string(), paced: Count, disconnects: Count })),
+      vendors: z.array(z.object({ vendorId: z.string(), paced: Count, disconnects: Count })),
+    })
+    .optional()
+    .describe('Broker quotas (all-in-one hub): the devices and vendors most recently over'),
+  disk: z
+    .object({
+      level: z.enum(['ok', 'low', 'full']),
+      reason: z.string().optional(),
+      stops: Count.describe('Times the hub stopped taking messages for want of disk space'),
+      places: z.array(z.object({ role: z.string(), path: z.string(), freeBytes: Count, totalBytes: Count, level: z.enum(['ok', 'low', 'full']) })),
+    })
+    .optional()
+    .describe('Free space where the hub writes (all-in-one hub)'),
 });
 
 /** Ingest counters since the process started; registered only when the process runs ingest. */

@@ -202,6 +202,15 @@ class DuckDbTelemetryStore implements TelemetryStore {
     });
   }
 
+  expireRejections(before: number): Promise<number> {
+    // Through the writer queue, like every write. Their message ids stay in `messages`:
+    // a late redelivery is still known as one.
+    return this.#serialised(async () => {
+      const result = await this.writer.run('DELETE FROM rejections WHERE received_at < $1', [before], [BIGINT]);
+      return result.rowsChanged;
+    });
+  }
+
   async *points(query: PointQuery): AsyncGenerator<Point> {
     const params = new Params();
     const from = pointsFrom(query, params);

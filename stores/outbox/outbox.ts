@@ -187,7 +187,8 @@ class Outbox implements OutboxStore {
   /** Set once close() has delivered what it should: the drainer stops. */
   #stopping = false;
   #alarmed = false;
-  #broken: Error | undefined;
+  /** A failed append whose bytes could not be cut away yet: the segment must go back to `size`. */
+  #broken: { error: Error; size: number } | undefined;
   #failing: { since: Date; error: string } | undefined;
   #setAside = { batches: 0, messages: 0 };
   /** Serialises appends to dead-letter.ndjson and its requeueing. */
@@ -200,6 +201,8 @@ class Outbox implements OutboxStore {
     this.#warnAt = (o.warnAtFraction ?? 0.8) * o.maxBytes;
     this.#deliveryBytes = o.deliveryBytes ?? 4 * 1024 * 1024;
     this.#segmentBytes = o.segmentBytes ?? Math.max(1, Math.min(16 * 1024 * 1024, Math.floor(o.maxBytes / 4)));
+    const expire = inner.expireRejections?.bind(inner);
+    if (expire) this.expireRejections = (before) => expire(before);
     const exportTo = inner.exportTo?.bind(inner);
     if (exportTo) {
       this.exportTo = async (request, file) => {
@@ -208,6 +211,9 @@ class Outbox implements OutboxStore {
       };
     }
   }
+
+  /** Only when the inner store can; queued rejections are young, so nothing waits for the queue. */
+  readonly expireRejections?: (before: number) => Promise<number>;
 
   /** Only when the inner store writes datasets itself; with readYourWrites it waits like every read. */
   readonly exportTo?: (request: DatasetExportRequest, file: string) => Promise<DatasetRowCounts>;
@@ -293,6 +299,7 @@ class Outbox implements OutboxStore {
    */
   async ping(): Promise<void> {
     this.#assertOpen();
+    await this.#repaired();
     const failing = this.#failing;
     if (failing) {
       throw new HubError('STORE_UNAVAILABLE', `the store refuses writes since ${failing.since.toISOString()}; ${this.pendingBytes()} bytes wait in the journal, ${this.#setAside.batches} batches are set aside`);
@@ -388,7 +395,7 @@ class Outbox implements OutboxStore {
   // ---- appending ----
 
   async #append(batch: IngestBatch): Promise<WriteResult> {
-    if (this.#broken) throw new HubError('STORE_UNAVAILABLE', `outbox unusable: ${this.#broken.message}`);
+    await this.#repaired();
     const ids = new Set(batch.messages.map((m) => m.id));
     const orphan = [...batch.points, ...batch.rejections].find((x) => !ids.has(x.messageId));
     if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
@@ -407,16 +414,19 @@ class Outbox implements OutboxStore {
       throw new HubError('STORE_UNAVAILABLE', `outbox full: ${this.pendingBytes()} of ${this.o.maxBytes} bytes queued, the store is not keeping up`);
     }
     const size = this.#sizes.get(this.#writeSeg) ?? 0;
-    if (size > 0 && size + line.length > this.#segmentBytes) await this.#rotate();
+    if (size > 0 && size + line.length > this.#segmentBytes) {
+      await this.#rotate().catch((e: unknown) => {
+        throw new HubError('STORE_UNAVAILABLE', `outbox could not start a new segment: ${(e as Error).message}`, { cause: e });
+      });
+    }
     const before = this.#sizes.get(this.#writeSeg) ?? 0;
-    const fh = this.#writeFh!;
     try {
-      // O_DSYNC: the write returns once the line is on disk, so the batch is durable
-      // before write() resolves, in one call instead of write + fdatasync.
-      await fh.write(line);
+      await writeWhole(this.#writeFh!, line);
     } catch (e) {
-      // Cut off a partial line so the next append starts on a line of its own.
-      await fh.truncate(before).catch((t: unknown) => (this.#broken = t as Error));
+      // Not acknowledged, so its bytes must go now: a partial line left in place would be
+      // taken for a crash's leftover only at the next start, and the lines appended after
+      // it would be unreadable until then.
+      await this.#cutBack(before);
       throw new HubError('STORE_UNAVAILABLE', `outbox append failed: ${(e as Error).message}`, { cause: e });
     }
     this.#sizes.set(this.#writeSeg, before + line.length);
@@ -428,12 +438,39 @@ class Outbox implements OutboxStore {
     return result;
   }
 
+  /** Opens the next segment before letting go of the current one: a failed open leaves appends where they were. */
   async #rotate(): Promise<void> {
+    const next = this.#writeSeg + 1;
+    const fh = await open(this.#path(next), APPEND_DURABLY);
     await this.#writeFh?.close();
-    this.#writeSeg += 1;
-    this.#sizes.set(this.#writeSeg, 0);
-    this.#writeFh = await open(this.#path(this.#writeSeg), APPEND_DURABLY);
+    this.#writeFh = fh;
+    this.#writeSeg = next;
+    this.#sizes.set(next, 0);
     await this.#syncDir(); // the new file's directory entry is durable too
+  }
+
+  /**
+   * Truncates the segment taking appends back to `size` (the end of its last whole line).
+   * If even that fails (EIO), the journal takes no appends until a later try succeeds:
+   * an append after a partial line would be lost with it.
+   */
+  async #cutBack(size: number): Promise<void> {
+    try {
+      await this.#writeFh!.truncate(size);
+      await this.#writeFh!.datasync();
+      if (this.#broken) this.o.logger.info({ seg: this.#writeSeg, size }, 'outbox: partial line cut away, taking appends again');
+      this.#broken = undefined;
+    } catch (e) {
+      if (!this.#broken) this.o.logger.error({ err: e, seg: this.#writeSeg, size }, 'outbox: cannot cut away a failed append; refusing appends until it can');
+      this.#broken = { error: e as Error, size };
+    }
+  }
+
+  /** Throws while a failed append could not be cut away, after trying once more. */
+  async #repaired(): Promise<void> {
+    if (!this.#broken) return;
+    await this.#cutBack(this.#broken.size);
+    if (this.#broken) throw new HubError('STORE_UNAVAILABLE', `outbox unusable until a failed append is cut away: ${this.#broken.error.message}`);
   }
 
   // ---- draining ----
@@ -735,6 +772,19 @@ class Outbox implements OutboxStore {
 
   #assertOpen(): void {
     if (this.#closing) throw new HubError('STORE_UNAVAILABLE', 'outbox is closed');
+  }
+}
+
+/**
+ * write(2) may write less than asked (a disk filling up mid-line) without an error:
+ * the rest is written by further calls, and the one that cannot write any of it fails.
+ * O_DSYNC makes each call durable before it returns.
+ */
+async function writeWhole(fh: FileHandle, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done);
+    if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${done} of ${data.length}`);
+    done += bytesWritten;
   }
 }
 

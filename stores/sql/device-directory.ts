@@ -32,7 +32,7 @@ export class DeviceCache implements DeviceDirectory {
     const entry = this.byId.get(deviceId);
     if (!entry) return undefined;
     const { device, secretHash } = entry;
-    return { deviceId: device.id, profileId: device.profileId, secretHash, active: device.active };
+    return { deviceId: device.id, profileId: device.profileId, vendorId: device.vendorId, secretHash, active: device.active };
   }
 
   profileOf(deviceId: string): string | undefined {

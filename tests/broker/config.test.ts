@@ -12,6 +12,11 @@ describe('loadBrokerConfig', () => {
       connections: { connectTimeoutMs: 10_000, maxConnections: 10_000 },
       publishRate: { perSecond: 100, burst: 500 },
       inFlight: { perConnection: 64, total: 10_000 },
+      quota: {
+        deviceBytes: { perSecond: 262_144, burst: 2_097_152 },
+        vendor: { messages: { perSecond: 50_000, burst: 250_000 }, bytes: { perSecond: 67_108_864, burst: 268_435_456 } },
+        disconnectAfterMs: 60_000,
+      },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.inFlight)).toBe(true);
@@ -24,7 +29,8 @@ describe('loadBrokerConfig', () => {
       MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '', MQTT_MAX_PAYLOAD_BYTES: '1000',
       MQTT_MAX_PACKET_BYTES: '2000', MQTT_MAX_TOPIC_LENGTH: '64', MQTT_MAX_TOPIC_LEVELS: '4',
       MQTT_CONNECT_TIMEOUT_MS: '500', MQTT_MAX_CONNECTIONS: '50', MQTT_DEVICE_RATE: '10', MQTT_DEVICE_BURST: '20',
-      MQTT_CONNECTION_MAX_IN_FLIGHT: '8', MQTT_MAX_IN_FLIGHT: '100',
+      MQTT_CONNECTION_MAX_IN_FLIGHT: '8', MQTT_MAX_IN_FLIGHT: '100', MQTT_DEVICE_BYTES_PER_S: '1000', MQTT_DEVICE_BYTE_BURST: '4000',
+      MQTT_VENDOR_RATE: '50', MQTT_VENDOR_BURST: '60', MQTT_VENDOR_BYTES_PER_S: '5000', MQTT_VENDOR_BYTE_BURST: '6000', MQTT_QUOTA_DISCONNECT_AFTER_MS: '0',
     });
     expect(c).toEqual({
       host: '0.0.0.0', mqttPort: 0, wsPort: 9001,
@@ -32,6 +38,11 @@ describe('loadBrokerConfig', () => {
       connections: { connectTimeoutMs: 500, maxConnections: 50 },
       publishRate: { perSecond: 10, burst: 20 },
       inFlight: { perConnection: 8, total: 100 },
+      quota: {
+        deviceBytes: { perSecond: 1000, burst: 4000 },
+        vendor: { messages: { perSecond: 50, burst: 60 }, bytes: { perSecond: 5000, burst: 6000 } },
+        disconnectAfterMs: 0,
+      },
     });
   });
 

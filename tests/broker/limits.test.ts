@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LoginThrottle } from '../../broker/login-throttle.js';
 import { Lru } from '../../broker/lru.js';
-import { RateLimiter } from '../../broker/rate-limit.js';
+import { Quotas } from '../../broker/rate-limit.js';
 
 /** The broker's bounded per-key state, on a fake clock. */
 const clock = () => {
@@ -82,14 +82,53 @@ describe('LoginThrottle', () => {
   });
 });
 
-describe('RateLimiter', () => {
-  it('lets a burst through, then spaces messages at the rate; others are not affected', () => {
+describe('Quotas', () => {
+  const plenty = { perSecond: 1e9, burst: 1e9 };
+  const quotas = (c: { now: () => number }, disconnectAfterMs = 0) =>
+    new Quotas(
+      { device: { messages: { perSecond: 10, burst: 3 }, bytes: { perSecond: 1000, burst: 2000 } }, vendor: { messages: plenty, bytes: plenty }, disconnectAfterMs, maxEntries: 10 },
+      c.now,
+    );
+
+  it('lets a burst of messages through, then spaces them at the rate; others are not affected', () => {
     const c = clock();
-    const r = new RateLimiter({ perSecond: 10, burst: 3, maxEntries: 10 }, c.now);
-    const waits = Array.from({ length: 6 }, () => r.take('flood'));
+    const q = quotas(c);
+    const waits = Array.from({ length: 6 }, () => q.take('flood', 'v', 1).waitMs);
     expect(waits).toEqual([0, 0, 0, 100, 200, 300]);
-    expect(r.take('quiet')).toBe(0);
+    expect(q.take('quiet', 'v', 1).waitMs).toBe(0);
     c.t += 1000; // long enough for the bucket to refill
-    expect([r.take('flood'), r.take('flood'), r.take('flood'), r.take('flood')]).toEqual([0, 0, 0, 100]);
+    expect([1, 2, 3, 4].map(() => q.take('flood', 'v', 1).waitMs)).toEqual([0, 0, 0, 100]);
+  });
+
+  it('counts bytes: a burst of bytes, then the byte rate', () => {
+    const c = clock();
+    const q = quotas(c);
+    expect(q.take('big', 'v', 1500)).toMatchObject({ waitMs: 0, over: undefined });
+    expect(q.take('big', 'v', 1500)).toMatchObject({ waitMs: 1000, over: 'device bytes', started: true });
+    expect(q.take('small', 'v', 10).waitMs).toBe(0);
+  });
+
+  it('a vendor quota is shared by its devices; a profile may have its own device quota', () => {
+    const c = clock();
+    const q = new Quotas({ device: { messages: plenty, bytes: plenty }, vendor: { messages: { perSecond: 10, burst: 2 }, bytes: plenty }, disconnectAfterMs: 0, maxEntries: 10 }, c.now);
+    expect([q.take('a', 'v', 1).waitMs, q.take('b', 'v', 1).waitMs, q.take('c', 'v', 1).over]).toEqual([0, 0, 'vendor messages']);
+    expect(q.take('d', 'w', 1).waitMs).toBe(0);
+    expect(q.take('e', 'w', 1, { messages: { perSecond: 1, burst: 1 } }).waitMs).toBe(0);
+    expect(q.take('e', 'w', 1, { messages: { perSecond: 1, burst: 1 } })).toMatchObject({ waitMs: 1000, over: 'device messages' });
+  });
+
+  it('a device over quota without a break for disconnectAfterMs is to be disconnected, and counted', () => {
+    const c = clock();
+    const q = quotas(c, 5000);
+    for (let i = 0; i < 3; i++) q.take('flood', 'v', 1);
+    expect(q.take('flood', 'v', 1)).toMatchObject({ started: true, disconnect: false });
+    // It keeps sending as fast as it is let through: always one message over.
+    const verdicts = Array.from({ length: 50 }, () => ((c.t += 100), q.take('flood', 'v', 1)));
+    expect(verdicts.findIndex((v) => v.disconnect)).toBe(49);
+    expect(verdicts.every((v) => v.waitMs > 0)).toBe(true);
+    // Back within the rate: the clock starts again.
+    c.t += 10_000;
+    expect(q.take('flood', 'v', 1)).toMatchObject({ waitMs: 0, disconnect: false });
+    expect(q.stats()).toMatchObject({ disconnects: 1, devices: [{ deviceId: 'flood', disconnects: 1 }], vendors: [{ vendorId: 'v', disconnects: 1 }] });
   });
 });
