@@ -1,14 +1,14 @@
 # One image for the hub's services (broker, ingest, api); docker-compose.yml picks the
 # entry point per service with `command:`. Built from the lock file (npm ci), compiled
 # with the repo's own build script, run as the unprivileged `node` user of the base image.
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production \
     ARENA_DATA_DIR=/data
 WORKDIR /app

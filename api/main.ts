@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openAlarmEngine } from '../alarms/engine.js';

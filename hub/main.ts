@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../kernel/log.js';

@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { loadProfiles } from '../device-profiles/load.js';
 import { openSharedRegistry, openSharedStore } from '../hub/adapters.js';
 import { runService } from '../hub/service.js';

@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';

@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# The Node.js that npm ci installed (package.json devDependencies) runs the build and every test,
+# whatever the system's own Node.js is; npm scripts put it first already, this covers a direct call.
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "tests run on Node.js $(node --version)"
 bash tests/setup/ensure-packages.sh
 npm run build --silent
 npx vitest run "$@"
