@@ -5,6 +5,7 @@ import type { Registry } from '../../kernel/registry.js';
 import { bearerOf, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
+import { SECURITY_HEADERS } from '../security-headers.js';
 import { iso } from '../schemas/common.js';
 import { toEventDto, toReadingDto } from '../schemas/telemetry.js';
 import { toAlarmDto } from './alarms-schemas.js';
@@ -79,7 +80,8 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
 
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // Hijacked, so the onSend hook of security-headers.ts does not run: its headers are set here.
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       // Small frames must leave at once, not wait for Nagle's algorithm.
       res.socket?.setNoDelay(true);
       streams.add(res);

@@ -60,6 +60,7 @@ async function open(token: string): Promise<Stream> {
   const ctl = new AbortController();
   const res = await fetch(`${base}/v1/live?siteId=site-a`, { headers: { authorization: `Bearer ${token}` }, signal: ctl.signal });
   expect(res.status).toBe(200);
+  expect([res.headers.get('cache-control'), res.headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff']);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   const events: Stream['events'] = [];
   const waiters = new Set<() => void>();
