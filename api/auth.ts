@@ -60,8 +60,9 @@ export const auth = fp(
         reply.header('www-authenticate', `Bearer realm="arena-hub"`);
         throw new HubError('UNAUTHENTICATED', token ? 'the bearer token is unknown, expired or revoked' : 'send Authorization: Bearer <token>');
       }
-      if (!access.includes(principal.role)) throw new HubError('FORBIDDEN', `role ${principal.role} may not use this route`);
+      // Known before the role check, so a refusal is recorded with who was refused (api/audit-trail.ts).
       request.principal = principal;
+      if (!access.includes(principal.role)) throw new HubError('FORBIDDEN', `role ${principal.role} may not use this route`);
     });
 
     // The OpenAPI document shows the same declaration the hook enforces.

@@ -15,6 +15,7 @@ import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
+import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
 
 export interface HubOptions {
@@ -50,7 +51,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   mkdirSync(o.hub.dataDir, { recursive: true });
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
-  const registry = await openSqlRegistry(sql, { profiles });
+  // The audit log's HMAC key lives beside the database, never in it (audit/key.ts).
+  const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
   let ingest: Ingest | undefined;
   const store = await openJournaledStore({

@@ -10,6 +10,8 @@ import { SettingsDto, toSettingsDto } from './alarms-schemas.js';
 import { actorOf, caredParticipant, siteScope } from './live-access.js';
 
 const carers = { access: ['admin', 'clinician'] } as const;
+// Reads of a participant's care settings are audited (api/audit-trail.ts), without the settings.
+const readers = { ...carers, auditRead: true } as const;
 const tags = ['alarms'];
 const scoped = 'A clinician reaches only participants of the sites its token is bound to; any other participant, or an unknown one, answers 404.';
 const Params = z.object({ participantId: Id.describe('The participant\'s pseudonym') });
@@ -21,7 +23,7 @@ const Params = z.object({ participantId: Id.describe('The participant\'s pseudon
  */
 export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmService }> = async (app, { deps, alarms }) => {
   app.get('/v1/alarm-settings', {
-    config: carers,
+    config: readers,
     schema: {
       tags,
       summary: 'Alarm settings of the participants of the sites the token watches',
@@ -35,7 +37,7 @@ export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms:
   });
 
   app.get('/v1/alarm-settings/:participantId', {
-    config: carers,
+    config: readers,
     schema: {
       tags,
       summary: "A participant's alarm settings",
