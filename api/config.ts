@@ -9,8 +9,8 @@ const Env = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset: a key file in the data folder.
-  ARENA_AUDIT_KEY: z.string().trim().min(1).optional(),
+  // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset or empty: a key file in the data folder.
+  ARENA_AUDIT_KEY: z.string().trim().optional(),
 });
 
 export interface ApiConfig {
@@ -29,7 +29,7 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
     throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const c = parsed.data;
-  const auditKey = c.ARENA_AUDIT_KEY === undefined ? undefined : parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY');
+  const auditKey = c.ARENA_AUDIT_KEY ? parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY') : undefined;
   return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey });
 }
 
