@@ -101,8 +101,9 @@ const sameHex = (a: string, b: string): boolean => a.length === b.length && timi
 
 /**
  * Walks entries oldest first; the first gap, broken link or wrong hash is reported. Then
- * the chain must end where the head checkpoint (asked for after the walk) says: a missing or forged checkpoint, or a
- * chain shorter than it (newest entries cut off), does not verify.
+ * the chain must end where the head checkpoint (asked for after the walk) says: a
+ * missing or forged checkpoint, or a chain shorter than it (newest entries cut off),
+ * does not verify.
  */
 export async function verifyChain(
   key: Buffer,

@@ -76,10 +76,13 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
   });
   if (usesAttributes(request)) {
     await c.run('CREATE OR REPLACE TEMP TABLE export_alarm_refs (alarm_id VARCHAR PRIMARY KEY, ref VARCHAR)');
+    // The alarms of the trial asked for (of every trial without one): one reference each.
+    const trialId = request.query.trialId;
     const ids = await c.runAndReadAll(
-      `SELECT DISTINCT json_extract_string(attributes, '$.alarmId') FROM points WHERE device_id = $1 AND json_extract_string(attributes, '$.alarmId') IS NOT NULL`,
-      [request.alarmEvents.deviceId],
-      [VARCHAR],
+      `SELECT DISTINCT json_extract_string(attributes, '$.alarmId') FROM points
+        WHERE device_id = $1 AND json_extract_string(attributes, '$.alarmId') IS NOT NULL${trialId === undefined ? '' : ' AND trial_id = $2'}`,
+      trialId === undefined ? [request.alarmEvents.deviceId] : [request.alarmEvents.deviceId, trialId],
+      trialId === undefined ? [VARCHAR] : [VARCHAR, VARCHAR],
     );
     await appendRows(c, 'export_alarm_refs', ids.getRows().map((r) => String(r[0])), (a, id) => {
       a.appendVarchar(id);

@@ -30,7 +30,6 @@ interface AuditRow {
 }
 const COLUMNS = 'seq, at_ms, actor_role, actor_token, action, target, detail, prev_hash, hash';
 const PAGE = 1000;
-/** Another process appending at the same moment makes the seq insert CONFLICT; it is retried on the new tail. */
 const RACE_RETRIES = 5;
 /** Entries written in one transaction at most. */
 const MAX_BATCH = 500;
@@ -155,6 +154,7 @@ export function sqlAuditLog(sql: SqlClient, now: () => number, key: Buffer): Aud
 
     async verify() {
       const { entries, head } = chainThenHead();
-      return verifyChain(key, entries, head);    },
+      return verifyChain(key, entries, head);
+    },
   };
 }
