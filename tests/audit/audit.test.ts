@@ -262,6 +262,19 @@ describe('tampering is detected, online and by the offline command', () => {
     expect(v.code).toBe(1);
   });
 
+  it('appends made together are written in order as one chain, and verify', async () => {
+    const dir = await seeded();
+    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles(), auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')) });
+    try {
+      const written = await Promise.all(Array.from({ length: 40 }, (_, i) => reg.audit.append({ actor: { role: 'system', tokenId: null }, action: 'burst', target: `/b/${i}`, detail: { i } })));
+      expect(written.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 6 + i));
+      expect(written.map((e) => e.target)).toEqual(Array.from({ length: 40 }, (_, i) => `/b/${i}`));
+      expect(await reg.audit.verify()).toMatchObject({ ok: true, entries: 45, head: written.at(-1)!.hash });
+    } finally {
+      await reg.close();
+    }
+  });
+
   it('the command explains a missing data folder or key', async () => {
     const failure = (args: string[]) =>
       run('node', ['dist/audit/verify.js', ...args]).then(
