@@ -5,6 +5,7 @@ import { auth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { registerDocs } from './docs.js';
 import { problemHandling } from './problem.js';
+import { securityHeaders } from './security-headers.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,6 +48,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  await app.register(securityHeaders);
   await app.register(problemHandling);
   await registerDocs(app);
   await app.register(auth, { verifyToken: deps.registry.verifyToken, now: deps.now });

@@ -1,19 +1,24 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { AuditLog, Json } from '../kernel/audit.js';
+import type { AuditLog, Json, NewAuditEntry } from '../kernel/audit.js';
 
 /**
  * The one place audit entries are written for the API. Every successful write request
  * (POST, PUT, PATCH, DELETE) is an administrative change and is appended without the
  * route doing anything; a data route declares `config: { release: true }` and reports
- * what it released with noteForAudit(). The entry is appended in onSend, before the
- * response leaves: if the log cannot be written, the caller gets a 500 and, for a data
- * route, no data (fail closed).
+ * what it released with noteForAudit(); a read of personal records that are not
+ * telemetry (alarm settings, consents) declares `config: { auditRead: true }`. Every
+ * refusal by authentication or authorisation (401, 403, and 404 from a route that looked
+ * the object up) is recorded with who, which route and why, never what was asked for
+ * beyond the path. The entry is appended in onSend, before the response leaves: if the
+ * log cannot be written, the caller gets a 500 and, for a data route, no data (fail closed).
  */
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** A route that releases telemetry: each successful call is audited with its filters and row count. */
     release?: boolean;
+    /** A read of personal records (alarm settings, consents): each successful call is audited, without the records. */
+    auditRead?: boolean;
   }
   interface FastifyRequest {
     /** What the handler adds to this request's audit entry (row counts, export id...). */
@@ -26,6 +31,8 @@ export function noteForAudit(request: FastifyRequest, detail: { [key: string]: J
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Statuses that are refusals by authentication or authorisation (api/auth.ts, and objects a caller may not see answer 404). */
+const REFUSALS = new Set([401, 403, 404]);
 /** Field names that may hold a credential; their values never reach the log. */
 const SECRETISH = /secret|token|password|passphrase|key/i;
 const MAX_BODY_CHARS = 8 * 1024;
@@ -59,12 +66,40 @@ function createdId(payload: unknown, contentType: unknown): string | null {
   }
 }
 
+/** The refusal's code (kernel/errors.ts) from the problem document; its detail may echo the request and is left out. */
+function refusalCode(payload: unknown): string | null {
+  if (typeof payload !== 'string' || payload.length > MAX_RESPONSE_CHARS) return null;
+  try {
+    const code = (JSON.parse(payload) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
+  }
+}
+
+function refusal(request: FastifyRequest, status: number, payload: unknown): NewAuditEntry {
+  const principal = request.principal;
+  return {
+    actor: principal ? { role: principal.role, tokenId: principal.tokenId } : { role: 'anonymous', tokenId: null },
+    action: `${request.method} ${request.routeOptions.url ?? request.url}`,
+    target: (request.url ?? '').split('?')[0] ?? '',
+    detail: { refused: status, reason: refusalCode(payload) },
+  };
+}
+
 export const auditTrail = fp(
   async (app: FastifyInstance, opts: { audit: AuditLog }) => {
     app.decorateRequest('auditDetail', null);
     app.addHook('onSend', async (request, reply, payload) => {
-      if (reply.statusCode >= 400 || request.is404) return payload;
-      const release = request.routeOptions.config.release === true;
+      // An unknown route is no object anyone was refused; there is nothing to record.
+      if (request.is404) return payload;
+      if (REFUSALS.has(reply.statusCode)) {
+        await opts.audit.append(refusal(request, reply.statusCode, payload));
+        return payload;
+      }
+      if (reply.statusCode >= 400) return payload;
+      const config = request.routeOptions.config;
+      const release = config.release === true || config.auditRead === true;
       if (!release && !WRITES.has(request.method)) return payload;
       const principal = request.principal;
       // Every write and data route requires a token (api/auth.ts); without one there is nothing to attribute.

@@ -37,6 +37,9 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/** The bearer token a request carries (RFC 6750 §2.1), if well-formed. */
+export const bearerOf = (request: FastifyRequest): string | undefined => BEARER.exec(request.headers.authorization ?? '')?.[1];
+
 export const auth = fp(
   async (app: FastifyInstance, opts: AuthOptions) => {
     const now = opts.now ?? Date.now;
@@ -51,14 +54,15 @@ export const auth = fp(
         request.log.error({ url: request.routeOptions.url }, 'route declares no access policy; refused');
         throw new HubError('FORBIDDEN', 'this route is not open to any principal');
       }
-      const match = BEARER.exec(request.headers.authorization ?? '');
-      const principal = match?.[1] ? await opts.verifyToken(match[1], now()) : undefined;
+      const token = bearerOf(request);
+      const principal = token ? await opts.verifyToken(token, now()) : undefined;
       if (!principal) {
         reply.header('www-authenticate', `Bearer realm="arena-hub"`);
-        throw new HubError('UNAUTHENTICATED', match ? 'the bearer token is unknown, expired or revoked' : 'send Authorization: Bearer <token>');
+        throw new HubError('UNAUTHENTICATED', token ? 'the bearer token is unknown, expired or revoked' : 'send Authorization: Bearer <token>');
       }
-      if (!access.includes(principal.role)) throw new HubError('FORBIDDEN', `role ${principal.role} may not use this route`);
+      // Known before the role check, so a refusal is recorded with who was refused (api/audit-trail.ts).
       request.principal = principal;
+      if (!access.includes(principal.role)) throw new HubError('FORBIDDEN', `role ${principal.role} may not use this route`);
     });
 
     // The OpenAPI document shows the same declaration the hook enforces.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
 import { loadAlarmConfig } from '../alarms/config.js';
+import { parseAuditKey } from '../audit/key.js';
 import { loadHubConfig } from '../hub/config.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 
@@ -8,6 +9,8 @@ const Env = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset or empty: a key file in the data folder.
+  ARENA_AUDIT_KEY: z.string().trim().optional(),
 });
 
 export interface ApiConfig {
@@ -15,6 +18,8 @@ export interface ApiConfig {
   /** 0 picks a free port (tests). */
   readonly port: number;
   readonly logLevel: string;
+  /** The audit key from the configuration; undefined: the key file in the data folder. */
+  readonly auditKey: Buffer | undefined;
 }
 
 /** The API's settings from an environment the composition root passes in; never process.env here. */
@@ -24,7 +29,8 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
     throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const c = parsed.data;
-  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL });
+  const auditKey = c.ARENA_AUDIT_KEY ? parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY') : undefined;
+  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey });
 }
 
 // Split layout only: where the API takes ingest's commits for its alarm engine

@@ -6,6 +6,7 @@ import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
 import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../hub/adapters.js';
 import { loadOrCreatePseudonymKey } from '../hub/pseudonym-key.js';
+import { loadOrCreateAuditKey } from '../audit/key.js';
 import { runService } from '../hub/service.js';
 import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
@@ -27,7 +28,10 @@ await runService(
   loadApiServiceConfig,
   async (c, logger) => {
     const profiles = loadProfilesForTopics(c.process.profilesDir);
-    const registry = await openSharedRegistry(c.adapters, profiles, logger);
+    // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
+    mkdirSync(c.process.dataDir, { recursive: true });
+    const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));
+    const registry = await openSharedRegistry(c.adapters, profiles, logger, auditKey);
     const opened: { close(): Promise<void> }[] = [registry];
     const closeAll = async (): Promise<void> => {
       for (const o of opened.splice(0).reverse()) await o.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
@@ -45,7 +49,6 @@ await runService(
       opened.push(alarms);
 
       // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
-      mkdirSync(c.process.dataDir, { recursive: true });
       const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
       const feed = startCommitFeed({
         url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,

@@ -31,12 +31,21 @@ const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
-type Decision = { ok: true; principal: BrokerPrincipal } | { ok: false; returnCode: ReturnCode; reason: string };
-const refuse = (returnCode: ReturnCode, reason: string): Decision => ({ ok: false, returnCode, reason });
+/** `known`: the username named a registered device or the service account, so it is no secret. */
+type Decision = { ok: true; principal: BrokerPrincipal } | { ok: false; returnCode: ReturnCode; reason: string; known: boolean };
+const refuse = (returnCode: ReturnCode, reason: string, known = false): Decision => ({ ok: false, returnCode, reason, known });
 
 /** Log-safe excerpt of a client-chosen string. */
 export const clip = (s: string | undefined, max = 80): string | undefined =>
   s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s;
+
+/**
+ * How a refused username is logged. A username that names no device may be a secret sent
+ * in the wrong field (swapped credentials), so it is logged only as a digest prefix and
+ * its length: enough to group repeated attempts, nothing to log in with.
+ */
+export const loggableUsername = (username: string | undefined, known: boolean): string | { sha256: string; length: number } | undefined =>
+  username === undefined || known ? clip(username) : { sha256: createHash('sha256').update(username).digest('hex').slice(0, 12), length: username.length };
 
 export interface Authenticator {
   readonly preConnect: NonNullable<AedesOptions['preConnect']>;
@@ -91,8 +100,8 @@ export async function createAuthenticator(
   async function identify(packet: ConnectPacket, username: string, password: Buffer): Promise<Decision> {
     const service = deps.serviceAccount;
     if (service && username === service.username) {
-      if (!(await check(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret');
-      if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not leave a will');
+      if (!(await check(password, service.secretHash))) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong service account secret', true);
+      if (packet.will) return refuse(NOT_AUTHORIZED, 'the service account may not leave a will', true);
       return { ok: true, principal: { kind: 'service', username } };
     }
 
@@ -102,11 +111,11 @@ export async function createAuthenticator(
     const secretOk = creds ? await check(password, creds.secretHash) : await verifySecret(password, dummyHash);
     // One answer (4) for all three, so a device id cannot be told from a wrong secret.
     if (!creds) return refuse(BAD_USERNAME_OR_PASSWORD, 'unknown device');
-    if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret');
-    if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device');
+    if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret', true);
+    if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device', true);
 
     const decoder = deps.profiles.get(creds.profileId);
-    if (!decoder) return refuse(NOT_AUTHORIZED, `profile ${creds.profileId} is not loaded`);
+    if (!decoder) return refuse(NOT_AUTHORIZED, `profile ${creds.profileId} is not loaded`, true);
     const principal: BrokerPrincipal = {
       kind: 'device',
       deviceId: creds.deviceId,
@@ -121,8 +130,8 @@ export async function createAuthenticator(
     // the same rules, so a stored will can never land on a foreign topic.
     const will = packet.will;
     if (will) {
-      if (!principal.publishTopics.has(will.topic)) return refuse(NOT_AUTHORIZED, `will topic not allowed: ${clip(will.topic)}`);
-      if (will.payload.length > deps.limits.maxPayloadBytes) return refuse(NOT_AUTHORIZED, 'will payload too large');
+      if (!principal.publishTopics.has(will.topic)) return refuse(NOT_AUTHORIZED, `will topic not allowed: ${clip(will.topic)}`, true);
+      if (will.payload.length > deps.limits.maxPayloadBytes) return refuse(NOT_AUTHORIZED, 'will payload too large', true);
     }
     return { ok: true, principal };
   }
@@ -156,7 +165,7 @@ export async function createAuthenticator(
     // reusing its client id; only the same principal may do that.
     const holder = holders.get(client.id);
     if (holder && holder.client !== client && holder.key !== principalKey(decision.principal)) {
-      return refuse(IDENTIFIER_REJECTED, 'client id is in use by another principal');
+      return refuse(IDENTIFIER_REJECTED, 'client id is in use by another principal', true);
     }
     return decision;
   }
@@ -173,7 +182,7 @@ export async function createAuthenticator(
       decide(client, username, password)
         .catch((err: unknown): Decision => {
           // Deny by default: a failing directory must not let anyone in.
-          log.error({ err, event: 'connect_error', username: clip(username) }, 'authentication failed with an error');
+          log.error({ err, event: 'connect_error', username: loggableUsername(username, false) }, 'authentication failed with an error');
           return refuse(SERVER_UNAVAILABLE, 'authentication error');
         })
         .then(async (decision) => {
@@ -190,9 +199,9 @@ export async function createAuthenticator(
             }
             return done(null, true);
           }
-          // Never the password; the username only clipped (a device may send garbage).
+          // Never the password; the username verbatim (clipped) only when it names a device.
           log.warn(
-            { event: 'connect_refused', username: clip(username), clientId: clip(client.id), remote: remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
+            { event: 'connect_refused', username: loggableUsername(username, decision.known), clientId: clip(client.id), remote: remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
             'connection refused',
           );
           const error = Object.assign(new Error(decision.reason), { returnCode: decision.returnCode }) as AuthenticateError;

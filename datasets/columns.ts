@@ -1,5 +1,6 @@
 import type { DatasetColumnSpec } from '../kernel/ports.js';
-import type { Point } from '../kernel/telemetry.js';
+import { ALARM_SOURCE_ID } from '../alarms/dataset-events.js';
+import type { HubEvent, Point } from '../kernel/telemetry.js';
 import type { Trial } from '../kernel/trials.js';
 
 /**
@@ -40,7 +41,7 @@ export const COLUMNS: readonly Column[] = [
   { name: 'alert_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP alert code (e.g. 4.1 Fall), empty when none applies.' },
   { name: 'dispense_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP medication-dispense event code, empty when none applies.' },
   { name: 'severity', type: 'INTEGER', audiences: BOTH, description: 'Events: VKP severity 0 not reported, 10 normal, 20 moderate, 30 serious, 40 critical. Empty for readings.' },
-  { name: 'attributes', type: 'VARCHAR', audiences: BOTH, description: 'Events: extra fields from the device as a JSON object text, e.g. {"zone":"bed"}. Empty for readings.' },
+  { name: 'attributes', type: 'VARCHAR', audiences: BOTH, description: 'Events: extra fields from the device as a JSON object text, e.g. {"zone":"bed"}. Empty for readings. The hub\'s alarm events (device hub-alarms) name their alarm in alarmId by a reference of this trial and audience (like the pseudonym), never by the id the ward sees.' },
 ];
 
 export const columnsFor = (audience: DatasetAudience): readonly Column[] => COLUMNS.filter((c) => c.audiences.includes(audience));
@@ -50,6 +51,8 @@ export interface RowContext {
   readonly trial: Pick<Trial, 'baseline'>;
   /** The hub's participant id → what this audience sees. */
   readonly pseudonym: (participantId: string) => string;
+  /** The hub's alarm id (attributes.alarmId of its alarm events) → what this audience sees. */
+  readonly alarmRef: (alarmId: string) => string;
 }
 
 function phaseOf(trial: Pick<Trial, 'baseline'>, at: number): string | null {
@@ -60,6 +63,17 @@ function phaseOf(trial: Pick<Trial, 'baseline'>, at: number): string | null {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * An alarm event's alarm id is the hub's, which clinicians and admins see beside the
+ * participant: a join key across audiences. The dataset carries the audience's own
+ * reference in its place (same key order, so the DuckDB export can match it byte for byte).
+ */
+function attributesFor(e: HubEvent, ctx: RowContext): HubEvent['attributes'] {
+  const alarmId = e.attributes.alarmId;
+  if (e.deviceId !== ALARM_SOURCE_ID || typeof alarmId !== 'string') return e.attributes;
+  return { ...e.attributes, alarmId: ctx.alarmRef(alarmId) };
+}
 
 /** The cells of one point, in the order of columnsFor(ctx.audience). */
 export function cellsOf(columns: readonly Column[], p: Point, ctx: RowContext): Cell[] {
@@ -100,7 +114,7 @@ export function cellsOf(columns: readonly Column[], p: Point, ctx: RowContext): 
       case 'severity':
         return event?.severity ?? null;
       case 'attributes':
-        return event ? JSON.stringify(event.attributes) : null;
+        return event ? JSON.stringify(attributesFor(event, ctx)) : null;
       default:
         // A column added to COLUMNS without a value here is a bug: fail rather than export blanks.
         throw new Error(`dataset column ${name} has no value mapping`);

@@ -1,3 +1,4 @@
+import { ALARM_SOURCE_ID } from '../alarms/dataset-events.js';
 import { createHash } from 'node:crypto';
 import { chmodSync, createWriteStream, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -57,6 +58,7 @@ export async function writeExport(source: DatasetSource, spec: DatasetSpec, form
         columns: columns.map((c) => ({ name: c.name, type: c.type })),
         format,
         pseudonym: ctx.pseudonym,
+        alarmEvents: { deviceId: ALARM_SOURCE_ID, ref: ctx.alarmRef },
         baseline: ctx.trial.baseline,
       },
       file,

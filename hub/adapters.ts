@@ -32,10 +32,11 @@ export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadPr
  * the API reaches a running broker and ingest without a restart. `log`: the service's
  * logger; without one, problems still reach stdout at warn level.
  */
-export async function openSharedRegistry(config: AdapterConfig, profiles: ProfileSet, log?: Logger): Promise<Registry & TokenRegistry> {
+export async function openSharedRegistry(config: AdapterConfig, profiles: ProfileSet, log?: Logger, auditKey?: Buffer): Promise<Registry & TokenRegistry> {
   const registryLog = (log ?? createLogger('warn')).child({ component: 'registry' });
   return openSharedPostgresRegistry(config.registryUrl, {
     profiles,
+    ...(auditKey ? { auditKey } : {}),
     // The reload is retried and the watch reconnects by themselves: warn, not error.
     onError: (err) => registryLog.warn({ err, code: isHubError(err) ? err.code : undefined }, 'registry freshness: a reload or the change watch failed; retrying'),
   });

@@ -16,6 +16,7 @@ import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
+import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
@@ -68,7 +69,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   });
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
-  const registry = await openSqlRegistry(sql, { profiles });
+  // The audit log's HMAC key lives beside the database, never in it (audit/key.ts).
+  const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
   let ingest: Ingest | undefined;
   const store = await openJournaledStore({

@@ -1,20 +1,24 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Role } from './principal.js';
 
 /**
- * The audit log: append-only, one entry per data release and per administrative change,
- * hash-chained so that editing, reordering or deleting an entry in the middle is
- * detectable. Each entry's hash is SHA-256 over the canonical JSON of the entry
- * (including the previous entry's hash), hex encoded.
+ * The audit log: append-only, one entry per data release, per administrative change and
+ * per refusal, hash-chained so that editing, reordering or deleting an entry is
+ * detectable. Each entry's hash is HMAC-SHA256 (RFC 2104) over the canonical JSON of the
+ * entry (including the previous entry's hash), hex encoded, under a key kept outside the
+ * database (a file in the data folder, or the split layout's configuration): whoever can
+ * write the table but lacks the key cannot re-chain the entries after one they removed.
  *
- * A chain alone cannot reveal that its newest entries were cut off; verify() reports the
- * head hash and count so that an operator can note them elsewhere (anchoring) and compare.
+ * A chain alone cannot reveal that its newest entries were cut off, so every append also
+ * rewrites a head checkpoint outside the chain (its last seq and hash, with an HMAC of
+ * both); verification requires the chain to end exactly there. verify() also reports the
+ * head hash and count, which an operator can note elsewhere (anchoring) and compare.
  */
 export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
 
 export interface AuditActor {
-  /** 'system' for the hub itself (e.g. issuing the bootstrap admin token). */
-  readonly role: Role | 'system';
+  /** 'system' for the hub itself (e.g. issuing the bootstrap admin token); 'anonymous' for a refused request without a valid token. */
+  readonly role: Role | 'system' | 'anonymous';
   readonly tokenId: string | null;
 }
 
@@ -36,6 +40,13 @@ export interface AuditEntry extends NewAuditEntry {
   readonly hash: string;
 }
 
+/** The chain's last entry as the log recorded it when appending, outside the chain. */
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
+  readonly mac: string;
+}
+
 export type AuditVerdict =
   | { readonly ok: true; readonly entries: number; readonly head: string }
   | { readonly ok: false; readonly entries: number; readonly brokenAt: number; readonly reason: string };
@@ -49,6 +60,12 @@ export interface AuditLog {
 
 /** The prevHash of the first entry. */
 export const GENESIS = '0'.repeat(64);
+
+/** 256-bit, as for the pseudonym key (NIST SP 800-107: at least the hash length). */
+export const AUDIT_KEY_BYTES = 32;
+export const newAuditKey = (): Buffer => randomBytes(AUDIT_KEY_BYTES);
+
+const hmac = (key: Buffer, text: string): string => createHmac('sha256', key).update(text).digest('hex');
 
 /**
  * Canonical JSON after RFC 8785 (JCS) for the values the log holds: object keys sorted by
@@ -70,13 +87,29 @@ export function canonicalJson(value: unknown): string {
   throw new TypeError(`canonical JSON has no form for ${typeof value}`);
 }
 
-export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+export function entryHash(key: Buffer, e: Omit<AuditEntry, 'hash'>): string {
   const body = { seq: e.seq, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail, prevHash: e.prevHash };
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+  return hmac(key, canonicalJson(body));
 }
 
-/** Walks entries oldest first; the first gap, broken link or wrong hash is reported. */
-export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>): Promise<AuditVerdict> {
+/** The head checkpoint for the chain's last entry. */
+export function auditHead(key: Buffer, seq: number, hash: string): AuditHead {
+  return { seq, hash, mac: hmac(key, `audit-head|${seq}|${hash}`) };
+}
+
+const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Walks entries oldest first; the first gap, broken link or wrong hash is reported. Then
+ * the chain must end where the head checkpoint (asked for after the walk) says: a
+ * missing or forged checkpoint, or a chain shorter than it (newest entries cut off),
+ * does not verify.
+ */
+export async function verifyChain(
+  key: Buffer,
+  entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>,
+  headOf: () => AuditHead | undefined,
+): Promise<AuditVerdict> {
   let prev = GENESIS;
   let expected = 1;
   for await (const e of entries) {
@@ -85,7 +118,7 @@ export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<
     if (e.prevHash !== prev) return fail(`prevHash does not match the hash of entry ${expected - 1}`);
     let recomputed: string;
     try {
-      recomputed = entryHash(e);
+      recomputed = entryHash(key, e);
     } catch (err) {
       return fail(`entry cannot be hashed: ${(err as Error).message}`);
     }
@@ -93,5 +126,13 @@ export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<
     prev = e.hash;
     expected++;
   }
-  return { ok: true, entries: expected - 1, head: prev };
+  const count = expected - 1;
+  // Asked after the walk: the source reads the checkpoint once it has every entry up to it.
+  const head = headOf();
+  const broken = (reason: string): AuditVerdict => ({ ok: false, entries: count, brokenAt: count + 1, reason });
+  if (head === undefined) return count === 0 ? { ok: true, entries: 0, head: GENESIS } : broken('the head checkpoint is missing');
+  if (!sameHex(auditHead(key, head.seq, head.hash).mac, head.mac)) return broken('the head checkpoint does not verify: it was changed or written without the key');
+  if (head.seq > count) return broken(`the chain ends at entry ${count} but the head checkpoint names entry ${head.seq}: the newest entries were removed`);
+  if (head.seq < count || head.hash !== prev) return broken(`the chain does not end at the head checkpoint (entry ${head.seq})`);
+  return { ok: true, entries: count, head: prev };
 }

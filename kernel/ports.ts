@@ -76,6 +76,12 @@ export interface DatasetExportRequest {
   readonly format: 'csv' | 'ndjson' | 'parquet';
   /** What the audience sees for a participant; asked once per participant with a release window. */
   readonly pseudonym: (participantId: string) => string;
+  /**
+   * The hub's own alarm events (stored under `deviceId`) name their alarm in
+   * attributes.alarmId, which clinicians see beside the real participant; the audience
+   * gets `ref(alarmId)` there instead, asked once per alarm exported.
+   */
+  readonly alarmEvents: { readonly deviceId: string; readonly ref: (alarmId: string) => string };
   /** The trial's baseline period (epoch ms, [from, to)) for the phase column; null when it has none. */
   readonly baseline: { readonly from: number; readonly to: number } | null;
 }

@@ -85,8 +85,8 @@ export const AlarmListQuery = z.object({
 
 export const SettingsDto = AlarmSettingsInput.extend({
   participantId: Id,
-  updatedAt: IsoTime,
-  updatedBy: ActorDto,
+  updatedAt: IsoTime.nullable().describe('null while the participant has only the defaults'),
+  updatedBy: ActorDto.nullable(),
 });
 
 export const toSettingsDto = (s: ParticipantAlarmSettings): z.infer<typeof SettingsDto> => ({ ...s, updatedAt: iso(s.updatedAt), updatedBy: s.updatedBy });

@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AlarmSettingsInput, type AlarmService } from '../../kernel/alarms.js';
+import { AlarmSettingsInput, defaultAlarmSettings, type AlarmService } from '../../kernel/alarms.js';
 import { HubError } from '../../kernel/errors.js';
 import { principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
 import { Id, listOf } from '../schemas/common.js';
 import { SettingsDto, toSettingsDto } from './alarms-schemas.js';
-import { actorOf, siteScope, watches } from './live-access.js';
+import { actorOf, caredParticipant, siteScope } from './live-access.js';
 
 const carers = { access: ['admin', 'clinician'] } as const;
+// Reads of a participant's care settings are audited (api/audit-trail.ts), without the settings.
+const readers = { ...carers, auditRead: true } as const;
 const tags = ['alarms'];
+const scoped = 'A clinician reaches only participants of the sites its token is bound to; any other participant, or an unknown one, answers 404.';
 const Params = z.object({ participantId: Id.describe('The participant\'s pseudonym') });
 
 /**
@@ -20,7 +23,7 @@ const Params = z.object({ participantId: Id.describe('The participant\'s pseudon
  */
 export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmService }> = async (app, { deps, alarms }) => {
   app.get('/v1/alarm-settings', {
-    config: carers,
+    config: readers,
     schema: {
       tags,
       summary: 'Alarm settings of the participants of the sites the token watches',
@@ -34,12 +37,18 @@ export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms:
   });
 
   app.get('/v1/alarm-settings/:participantId', {
-    config: carers,
-    schema: { tags, summary: "A participant's alarm settings", params: Params, response: { 200: SettingsDto, ...problems(400, 401, 403, 404) } },
+    config: readers,
+    schema: {
+      tags,
+      summary: "A participant's alarm settings",
+      description: `A participant without settings of its own gets the defaults, with updatedAt and updatedBy null. ${scoped}`,
+      params: Params,
+      response: { 200: SettingsDto, ...problems(400, 401, 403, 404) },
+    },
     handler: async (request) => {
-      const s = await alarms.getSettings(request.params.participantId);
-      if (!s || !watches(principalOf(request), s.siteId)) throw new HubError('NOT_FOUND', `no alarm settings for "${request.params.participantId}"`);
-      return toSettingsDto(s);
+      const { participant, siteId } = await caredParticipant(deps.registry, principalOf(request), request.params.participantId);
+      const s = await alarms.getSettings(participant.id);
+      return s ? toSettingsDto(s) : { ...defaultAlarmSettings(siteId), participantId: participant.id, updatedAt: null, updatedBy: null };
     },
   });
 
@@ -48,20 +57,17 @@ export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms:
     schema: {
       tags,
       summary: "Set a participant's alarm settings (whole document)",
-      description: 'Omitted fields take their defaults. A clinician may set them only for a site its token is bound to, and cannot move a participant of another site.',
+      description: `Omitted fields take their defaults. siteId must be the participant's site (its trial's). ${scoped}`,
       params: Params,
       body: AlarmSettingsInput,
       response: { 200: SettingsDto, ...problems(400, 401, 403, 404) },
     },
     handler: async (request) => {
-      const principal = principalOf(request);
-      const { participantId } = request.params;
-      const existing = await alarms.getSettings(participantId);
-      if (existing && !watches(principal, existing.siteId)) throw new HubError('NOT_FOUND', `no alarm settings for "${participantId}"`);
-      if (!watches(principal, request.body.siteId) || !(await deps.registry.getSite(request.body.siteId))) {
-        throw new HubError('VALIDATION_FAILED', `body.siteId: no site "${request.body.siteId}"`);
-      }
-      return toSettingsDto(await alarms.putSettings(participantId, request.body, await actorOf(deps.registry, request)));
+      // The binding is checked against the participant's own site before anything else,
+      // whether or not it has settings yet: a clinician of another site must not pause its alarms.
+      const { participant, siteId } = await caredParticipant(deps.registry, principalOf(request), request.params.participantId);
+      if (request.body.siteId !== siteId) throw new HubError('VALIDATION_FAILED', `body.siteId: participant "${participant.id}" belongs to site "${siteId}"`);
+      return toSettingsDto(await alarms.putSettings(participant.id, request.body, await actorOf(deps.registry, request)));
     },
   });
 };

@@ -28,7 +28,7 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
   });
 
   app.get('/v1/participants/:id/consents', {
-    config: admin,
+    config: { ...admin, auditRead: true },
     schema: { tags, summary: "List a participant's consent records", params: IdParams, response: { 200: listOf(ConsentDto), ...problems(400, 401, 403, 404) } },
     handler: async (request) => {
       if (!(await registry.getParticipant(request.params.id))) throw new HubError('NOT_FOUND', `no participant "${request.params.id}"`);

@@ -99,7 +99,13 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         release: { windows, includeDeviceData },
       };
       const columns = columnsFor(audience);
-      const ctx = { audience, trial, pseudonym: (participantId: string) => pseudonym(trial.id, audience, participantId) };
+      // Alarm ids go through the same keyed, per-trial, per-audience HMAC; "alarm:" cannot begin a participant id (kernel/ids.ts).
+      const ctx = {
+        audience,
+        trial,
+        pseudonym: (participantId: string) => pseudonym(trial.id, audience, participantId),
+        alarmRef: (alarmId: string) => pseudonym(trial.id, audience, `alarm:${alarmId}`),
+      };
       const dir = mkdtempSync(join(exportDir, 'arena-export-'));
       const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
       try {

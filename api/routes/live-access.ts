@@ -5,6 +5,7 @@ import { HubError } from '../../kernel/errors.js';
 import type { Principal } from '../../kernel/principal.js';
 import type { Registry, Site } from '../../kernel/registry.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
+import type { Participant } from '../../kernel/trials.js';
 import { principalOf } from '../auth.js';
 
 /** Until a consent implementation is wired: nothing about a participant is released; device data is. */
@@ -39,6 +40,23 @@ export async function watchedSite(registry: Pick<Registry, 'getSite'>, principal
   const site = watches(principal, siteId) ? await registry.getSite(siteId) : undefined;
   if (!site) throw new HubError('NOT_FOUND', `no site "${siteId}"`);
   return site;
+}
+
+/**
+ * A participant the principal may care for, with the site it belongs to (its trial's
+ * site). The binding is checked against the participant itself, whether or not anything
+ * about it (alarm settings, alarms) exists yet; unknown, erased and another site's
+ * participants all answer the same 404, so the answer tells nothing about which ids exist.
+ */
+export async function caredParticipant(
+  registry: Pick<Registry, 'getParticipant' | 'getTrial'>,
+  principal: Principal,
+  participantId: string,
+): Promise<{ readonly participant: Participant; readonly siteId: string }> {
+  const participant = await registry.getParticipant(participantId);
+  const trial = participant && participant.erasedAt === null ? await registry.getTrial(participant.trialId) : undefined;
+  if (!participant || !trial || !watches(principal, trial.siteId)) throw new HubError('NOT_FOUND', `no participant "${participantId}"`);
+  return { participant, siteId: trial.siteId };
 }
 
 /** The sites a query covers: the one asked for (if watched), else all the principal watches (undefined = every site). */

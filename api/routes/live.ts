@@ -2,9 +2,10 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { LiveFeed, LiveMessage } from '../../kernel/alarms.js';
 import type { Registry } from '../../kernel/registry.js';
-import { principalOf } from '../auth.js';
+import { bearerOf, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
+import { SECURITY_HEADERS } from '../security-headers.js';
 import { iso } from '../schemas/common.js';
 import { toEventDto, toReadingDto } from '../schemas/telemetry.js';
 import { toAlarmDto } from './alarms-schemas.js';
@@ -14,6 +15,12 @@ import { consentOf, mayShow, watchedSite } from './live-access.js';
 /** A stream that falls this far behind is closed; the board reconnects and reloads. */
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
+/**
+ * How often an open stream asks whether its token is still valid: a revoked or expired
+ * token ends the stream within this time (in the split layout, once the registry reload
+ * has brought the revocation to the API).
+ */
+const TOKEN_CHECK_MS = 2_000;
 
 const siteOf = (m: LiveMessage): string | null => (m.kind === 'point' ? m.point.siteId : m.kind === 'alarm' ? m.alarm.siteId : m.health.siteId);
 
@@ -55,7 +62,8 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
       description:
         'Events `hello`, `reading`, `event`, `alarm` and `device`, each with one JSON object as data; a comment line every 15 s keeps proxies from closing it. ' +
         'Readings and events about a participant without care.live consent are not sent; their alarms are, with `withheld: true`. ' +
-        'After a reconnect, load GET /v1/live/board again: the stream does not replay.',
+        'After a reconnect, load GET /v1/live/board again: the stream does not replay. ' +
+        'When the token is revoked or expires, an `end` event is sent and the stream closes within a few seconds.',
       querystring: SiteQuery,
       response: problems(400, 401, 403, 404),
     },
@@ -72,7 +80,8 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
 
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // Hijacked, so the onSend hook of security-headers.ts does not run: its headers are set here.
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       // Small frames must leave at once, not wait for Nagle's algorithm.
       res.socket?.setNoDelay(true);
       streams.add(res);
@@ -96,11 +105,30 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
           .catch((err: unknown) => request.log.error({ err }, 'live stream write failed'))
           .finally(() => pending--);
       });
-      const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
+      // The token was valid when the stream opened; a release goes on only while it stays so.
+      const token = bearerOf(request);
+      const endIfInvalid = async (): Promise<void> => {
+        if (res.destroyed || (token !== undefined && (await deps.registry.verifyToken(token, now())) !== undefined)) return;
+        write(`event: end\ndata: ${JSON.stringify({ reason: 'token revoked or expired' })}\n\n`);
+        res.end();
+      };
+      const checkToken = (): void => {
+        endIfInvalid().catch((err: unknown) => {
+          request.log.error({ err }, 'live stream token check failed; stream closed');
+          res.destroy();
+        });
+      };
+      const tokenCheck = setInterval(checkToken, TOKEN_CHECK_MS);
+      const heartbeat = setInterval(() => {
+        write(': keep-alive\n\n');
+        checkToken();
+      }, HEARTBEAT_MS);
+      tokenCheck.unref();
       heartbeat.unref();
       res.on('close', () => {
         unsubscribe();
         clearInterval(heartbeat);
+        clearInterval(tokenCheck);
         streams.delete(res);
       });
     },

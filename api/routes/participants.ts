@@ -44,7 +44,7 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   });
 
   app.get('/v1/participants/:id', {
-    config: admin,
+    config: { ...admin, auditRead: true },
     schema: { tags, summary: 'Get a participant with consents and assignments', params: IdParams, response: { 200: ParticipantDetailDto, ...problems(400, 401, 403, 404) } },
     handler: async (request) => {
       const p = await participant(request.params.id);

@@ -62,6 +62,7 @@ export async function exportDataset(c: DuckDBConnection, request: DatasetExportR
 }
 
 const usesPseudonyms = (request: DatasetExportRequest): boolean => request.columns.some((col) => col.name === 'pseudonym');
+const usesAttributes = (request: DatasetExportRequest): boolean => request.columns.some((col) => col.name === 'attributes');
 
 async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest): Promise<void> {
   await c.run('CREATE OR REPLACE TEMP TABLE export_windows (participant_id VARCHAR, from_ms BIGINT, to_ms BIGINT)');
@@ -73,6 +74,21 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
     a.appendBigInt(msBound(w.from));
     a.appendBigInt(msBound(w.to));
   });
+  if (usesAttributes(request)) {
+    await c.run('CREATE OR REPLACE TEMP TABLE export_alarm_refs (alarm_id VARCHAR PRIMARY KEY, ref VARCHAR)');
+    // The alarms of the trial asked for (of every trial without one): one reference each.
+    const trialId = request.query.trialId;
+    const ids = await c.runAndReadAll(
+      `SELECT DISTINCT json_extract_string(attributes, '$.alarmId') FROM points
+        WHERE device_id = $1 AND json_extract_string(attributes, '$.alarmId') IS NOT NULL${trialId === undefined ? '' : ' AND trial_id = $2'}`,
+      trialId === undefined ? [request.alarmEvents.deviceId] : [request.alarmEvents.deviceId, trialId],
+      trialId === undefined ? [VARCHAR] : [VARCHAR, VARCHAR],
+    );
+    await appendRows(c, 'export_alarm_refs', ids.getRows().map((r) => String(r[0])), (a, id) => {
+      a.appendVarchar(id);
+      a.appendVarchar(request.alarmEvents.ref(id));
+    });
+  }
   if (!usesPseudonyms(request)) return;
   await appendRows(c, 'export_pseudonyms', [...new Set(windows.map((w) => w.participantId))], (a, id) => {
     a.appendVarchar(id);
@@ -128,7 +144,13 @@ function releasedPoints(request: DatasetExportRequest, params: Params): string {
 function copyStatement(request: DatasetExportRequest, released: string, params: Params, file: string): string {
   if (request.columns.length === 0) throw new HubError('INTERNAL', 'a dataset needs at least one column');
   const cells = request.columns.map((col, i) => `${cellSql(col, request, params)} AS c${i}`);
-  const join = usesPseudonyms(request) ? 'LEFT JOIN export_pseudonyms ps ON ps.participant_id = p.participant_id' : '';
+  const joins = [
+    usesPseudonyms(request) ? 'LEFT JOIN export_pseudonyms ps ON ps.participant_id = p.participant_id' : '',
+    usesAttributes(request)
+      ? `LEFT JOIN export_alarm_refs ar ON p.device_id = ${params.add(request.alarmEvents.deviceId, VARCHAR)} AND ar.alarm_id = json_extract_string(p.attributes, '$.alarmId')`
+      : '',
+  ];
+  const join = joins.join(' ');
   const source = `(SELECT ${cells.join(', ')}, p.device_time AS k_time, p.message_id AS k_message, p.seq AS k_seq FROM ${released} p ${join})`;
   const cell = (i: number): string => `c${i}`;
   let select: string;
@@ -186,7 +208,10 @@ function cellSql(col: DatasetColumnSpec, request: DatasetExportRequest, params: 
       return `CASE WHEN NOT (${IS_READING}) THEN p.${col.name} END`;
     case 'attributes':
       // The store keeps JSON.stringify(attributes), which JSON.parse → JSON.stringify gives back unchanged.
-      return `CASE WHEN NOT (${IS_READING}) THEN coalesce(p.attributes, '{}') END`;
+      // An alarm event's alarm id is replaced by the audience's reference (datasets/columns.ts attributesFor):
+      // JSON.stringify wrote it as "alarmId":"<id>", and alarm ids hold no character JSON escapes.
+      return `CASE WHEN NOT (${IS_READING}) THEN CASE WHEN ar.ref IS NULL THEN coalesce(p.attributes, '{}')
+        ELSE replace(p.attributes, concat('"alarmId":"', ar.alarm_id, '"'), concat('"alarmId":"', ar.ref, '"')) END END`;
     default:
       // As in cellsOf: a column nobody mapped is a bug, not a blank column.
       throw new HubError('INTERNAL', `dataset column ${col.name} has no SQL mapping`);

@@ -1,5 +1,6 @@
 import type { Registry } from '../../kernel/registry.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
+import { AUDIT_LEDGER, AUDIT_MIGRATIONS } from '../sql/audit-log.js';
 import { migrate } from '../sql/migrations.js';
 import { openSqlRegistry, type SqlRegistryOptions } from '../sql/registry.js';
 import { coalesceReloads, installRegistryNotifyTriggers, watchRegistryChanges, withRegistryMigrationLock, type WatchOptions } from './registry-changes.js';
@@ -47,13 +48,14 @@ export async function openSharedPostgresRegistry(url: string, opts: SharedRegist
     try {
       await withRegistryMigrationLock(url, async () => {
         await migrate(sql, opts.now);
+        await migrate(sql, opts.now, AUDIT_MIGRATIONS, AUDIT_LEDGER);
         await installRegistryNotifyTriggers(sql);
       });
     } catch (e) {
       await sql.close();
       throw e;
     }
-    const registry = await openSqlRegistry(sql, { profiles: opts.profiles, now: opts.now, onReloadError: report });
+    const registry = await openSqlRegistry(sql, { profiles: opts.profiles, now: opts.now, onReloadError: report, ...(opts.auditKey ? { auditKey: opts.auditKey } : {}) });
     opened(registry);
     return {
       ...registry,

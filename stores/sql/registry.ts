@@ -11,7 +11,8 @@ import { sqlTrials } from './trials.js';
 import { sqlAssignments } from './assignments.js';
 import { sqlParticipants } from './participants.js';
 import { sqlConsents } from './consents.js';
-import { sqlAuditLog } from './audit-log.js';
+import { AUDIT_LEDGER, AUDIT_MIGRATIONS, sqlAuditLog } from './audit-log.js';
+import { newAuditKey } from '../../kernel/audit.js';
 import { sqlExports } from './exports.js';
 import { CacheFreshness, serialised } from './freshness.js';
 import { loadReadSide, swapReadSide, type ReadSide } from './read-side.js';
@@ -25,6 +26,12 @@ export interface SqlRegistryOptions {
    * that may have overwritten a newer change from another process (stores/sql/freshness.ts).
    */
   readonly onReloadError?: (e: unknown) => void;
+  /**
+   * The audit log's HMAC key (audit/key.ts). Without one, a random key that lives as long
+   * as this registry: enough for a process that never writes or verifies the log (broker,
+   * ingest) and for tests; a process that does must pass the kept key.
+   */
+  readonly auditKey?: Buffer;
 }
 
 /**
@@ -38,6 +45,7 @@ export async function openSqlRegistry(sql: SqlClient, opts: SqlRegistryOptions):
   let live: ReadSide;
   try {
     await migrate(sql, now);
+    await migrate(sql, now, AUDIT_MIGRATIONS, AUDIT_LEDGER);
     live = await loadReadSide(sql);
   } catch (e) {
     // Owned from the call on: a failed open must not leave the database file locked.
@@ -62,7 +70,7 @@ export async function openSqlRegistry(sql: SqlClient, opts: SqlRegistryOptions):
     ...sqlParticipants(sql, now, index, freshness),
     ...sqlConsents(sql, now),
     ...sqlExports(sql),
-    audit: sqlAuditLog(sql, now),
+    audit: sqlAuditLog(sql, now, opts.auditKey ?? newAuditKey()),
     reload,
     close: () => {
       closed = true;

@@ -55,6 +55,7 @@ beforeAll(async () => {
   });
   app = await buildApp({ registry: { ...f.registry, consent }, store: f.store, profiles, logger: createLogger('silent'), alarms: engine, live: bus });
   await f.registry.createSite({ id: 'site-b', name: 'Flat', kind: 'demo-flat' });
+  await f.registry.enrolParticipant({ id: 'p-a', trialId: 'trial-1' });
   otherSite = (await f.registry.issueToken({ role: 'clinician', siteIds: ['site-b'], label: 'other ward', expiresAt: null })).token;
 
   commit(roomSense('FALL_DETECTED', NOW - 3000));
@@ -106,7 +107,8 @@ describe('binding: a clinician sees only the sites its token is bound to', () =>
   });
   it("sets alarm settings only for its own site, and cannot read or move another site's participant", async () => {
     const put = (token: string, pid: string, body: object) => call(token, { method: 'PUT', url: `/v1/alarm-settings/${pid}`, payload: body });
-    expect((await put(otherSite, 'p-b', { siteId: 'site-a' })).statusCode).toBe(400);
+    expect((await put(otherSite, 'p-b', { siteId: 'site-b' })).statusCode).toBe(404); // an unknown participant
+    expect((await put(f.tokens.clinician, 'p-a', { siteId: 'site-b' })).statusCode).toBe(400); // not the participant's site
     const ok = await put(f.tokens.clinician, 'p-a', { siteId: 'site-a', dose: { windowMin: 45, notify: ['home nurse'] } });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ participantId: 'p-a', siteId: 'site-a', paused: false, bedExit: { leftBed: true, satUp: false }, dose: { windowMin: 45, notify: ['home nurse'] }, updatedBy: { label: 'nurse' } });

@@ -110,3 +110,107 @@ describe('what each audience sees of a participant', () => {
     }
   });
 });
+
+/**
+ * Binding against the object: every route that names a participant, alarm, site, trial,
+ * device or export checks the caller's binding against that object (the participant's
+ * trial site, the alarm's site, the device's vendor, the export's audience), whether or
+ * not anything about it exists yet. Unknown and forbidden answer the same 404.
+ * `{alarmS}` / `{alarmS2}` are falls raised in S and S2; `{export}` a research export of TA.
+ */
+type Call = readonly [method: 'GET' | 'PUT' | 'POST', route: string, who: Who, status: 200 | 400 | 401 | 403 | 404, payload?: object];
+const OBJECT_LINES: readonly Call[] = [
+  // Alarm settings: "granted" has none yet; "q" is TB's participant at S2.
+  ['GET', '/v1/alarm-settings/granted', 'admin', 200],
+  ['GET', '/v1/alarm-settings/granted', 'clinician', 200],
+  ['GET', '/v1/alarm-settings/granted', 'clinicianS2', 404],
+  ['GET', '/v1/alarm-settings/granted', 'vendorA', 403],
+  ['GET', '/v1/alarm-settings/granted', 'researcherA', 403],
+  ['GET', '/v1/alarm-settings/q', 'clinician', 404],
+  ['GET', '/v1/alarm-settings/q', 'clinicianS2', 200],
+  ['GET', '/v1/alarm-settings/nobody', 'clinician', 404],
+  ['GET', '/v1/alarm-settings/nobody', 'admin', 404],
+  ['GET', '/v1/alarm-settings/erased', 'admin', 404],
+  ['GET', '/v1/alarm-settings?siteId=S2', 'clinician', 404],
+  ['PUT', '/v1/alarm-settings/never', 'clinicianS2', 404, { siteId: 'S2', paused: true }],
+  ['PUT', '/v1/alarm-settings/never', 'clinicianS2', 404, { siteId: 'S', paused: true }],
+  ['PUT', '/v1/alarm-settings/never', 'vendorA', 403, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/never', 'researcherA', 403, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/never', 'clinician', 400, { siteId: 'S2' }], // not the participant's site
+  ['PUT', '/v1/alarm-settings/never', 'clinician', 200, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/nobody', 'clinician', 404, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/nobody', 'admin', 404, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/erased', 'admin', 404, { siteId: 'S' }],
+  ['PUT', '/v1/alarm-settings/q', 'clinician', 404, { siteId: 'S' }],
+  // Alarms: the alarm's own site decides.
+  ['GET', '/v1/alarms/{alarmS}', 'clinician', 200],
+  ['GET', '/v1/alarms/{alarmS}', 'admin', 200],
+  ['GET', '/v1/alarms/{alarmS}', 'clinicianS2', 404],
+  ['GET', '/v1/alarms/{alarmS}', 'vendorA', 403],
+  ['GET', '/v1/alarms/{alarmS}', 'researcherA', 403],
+  ['GET', '/v1/alarms/{alarmS2}', 'clinician', 404],
+  ['GET', '/v1/alarms/alm-none', 'clinician', 404],
+  ['GET', '/v1/alarms/alm-none', 'admin', 404],
+  ['POST', '/v1/alarms/{alarmS2}/ack', 'clinician', 404, {}],
+  ['POST', '/v1/alarms/{alarmS}/resolve', 'vendorA', 403, {}],
+  ['GET', '/v1/alarms?siteId=S2', 'clinician', 404],
+  ['GET', '/v1/alarms?siteId=nowhere', 'clinician', 404],
+  // Live: the site asked for.
+  ['GET', '/v1/live/board?siteId=S', 'clinician', 200],
+  ['GET', '/v1/live/board?siteId=S', 'clinicianS2', 404],
+  ['GET', '/v1/live/board?siteId=S', 'vendorA', 403],
+  ['GET', '/v1/live/board?siteId=S', 'researcherA', 403],
+  ['GET', '/v1/live/board?siteId=nowhere', 'clinician', 404],
+  ['GET', '/v1/live/board?siteId=nowhere', 'admin', 404],
+  ['GET', '/v1/live?siteId=S2', 'clinician', 404],
+  ['GET', '/v1/live?siteId=nowhere', 'admin', 404],
+  ['GET', '/v1/live?siteId=S', 'vendorA', 403],
+  ['GET', '/v1/live?siteId=S', 'researcherA', 403],
+  // Rejections: the device's vendor.
+  ['GET', '/v1/rejections', 'vendorA', 200],
+  ['GET', '/v1/rejections', 'admin', 200],
+  ['GET', '/v1/rejections', 'clinician', 403],
+  ['GET', '/v1/rejections', 'researcherA', 403],
+  ['GET', '/v1/rejections/summary', 'clinician', 403],
+  ['GET', '/v1/devices/A2/rejections', 'vendorB', 404],
+  ['GET', '/v1/devices/none/rejections', 'vendorA', 404],
+  ['GET', '/v1/devices/none/readings', 'admin', 404],
+  // Codebook: the trial's researchers and vendors.
+  ['GET', '/v1/trials/TA/codebook', 'researcherA', 200],
+  ['GET', '/v1/trials/TA/codebook', 'vendorA', 200],
+  ['GET', '/v1/trials/TA/codebook', 'admin', 200],
+  ['GET', '/v1/trials/TA/codebook', 'researcherB', 404],
+  ['GET', '/v1/trials/TA/codebook', 'clinician', 403],
+  ['GET', '/v1/trials/TB/codebook', 'vendorB', 404],
+  ['GET', '/v1/trials/none/codebook', 'admin', 404],
+  // Manifests: the export's audience.
+  ['GET', '/v1/exports/{export}/manifest', 'researcherA', 200],
+  ['GET', '/v1/exports/{export}/manifest', 'admin', 200],
+  ['GET', '/v1/exports/{export}/manifest', 'researcherB', 404],
+  ['GET', '/v1/exports/{export}/manifest', 'vendorA', 404],
+  ['GET', '/v1/exports/{export}/manifest', 'clinician', 403],
+  ['GET', '/v1/exports/exp-none/manifest', 'admin', 404],
+];
+
+describe('binding against the object, whether or not anything about it exists yet', () => {
+  const vars: Record<string, string> = {};
+  beforeAll(async () => {
+    w.commit([w.fall(null, 'S'), w.fall(null, 'S2')]);
+    for (const a of await w.alarms.listAlarms({ states: ['raised'] })) vars[`{alarm${a.siteId}}`] = a.id;
+    vars['{export}'] = String((await w.call('researcherA', '/v1/trials/TA/dataset?format=csv')).headers['x-export-id']);
+  });
+  const fill = (route: string): string => route.replace(/\{\w+\}/g, (k) => vars[k] ?? k);
+
+  for (const [method, route, who, status, payload] of OBJECT_LINES) {
+    it(`${who} ${method} ${route} → ${status}`, async () => {
+      expect((await w.call(who, fill(route), { method, ...(payload ? { payload } : {}) })).statusCode).toBe(status);
+    });
+  }
+
+  it('a participant without settings gets the defaults of its own site; alarm lists keep to the bound sites', async () => {
+    expect((await w.call('clinician', '/v1/alarm-settings/granted')).json()).toMatchObject({ participantId: 'granted', siteId: 'S', paused: false, updatedAt: null, updatedBy: null });
+    expect((await w.call('clinician', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS}']]);
+    expect((await w.call('clinicianS2', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS2}']]);
+    expect((await w.call('clinicianS2', '/v1/alarm-settings')).json().items).toEqual([]);
+  });
+});

@@ -12,6 +12,8 @@ import type { TokenRegistry } from '../../kernel/tokens.js';
 import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
+import { openAlarmEngine, type AlarmEngine } from '../../alarms/engine.js';
+import { createLiveBus } from '../../alarms/live-bus.js';
 import { parseCsv, parseNdjson, parseParquet, type Row } from '../helpers/datasets.js';
 
 /**
@@ -42,7 +44,7 @@ export const STATES = {
 } as const;
 export type State = keyof typeof STATES;
 
-export type Who = 'admin' | 'vendorA' | 'vendorB' | 'clinician' | 'researcherA' | 'researcherB';
+export type Who = 'admin' | 'vendorA' | 'vendorB' | 'clinician' | 'clinicianS2' | 'researcherA' | 'researcherB';
 
 export interface World {
   /** The temp folder: registry, store, and where exports are written before they are sent. */
@@ -51,9 +53,15 @@ export interface World {
   readonly registry: Registry & TokenRegistry;
   readonly store: TelemetryStore;
   readonly tokens: Record<Who, string>;
+  /** The alarm engine behind /v1/alarms and /v1/alarm-settings. */
+  readonly alarms: AlarmEngine;
+  /** What hub/start.ts does with a commit: judged by the alarm engine, then broadcast live. */
+  commit(points: Point[]): void;
+  /** A fall the room sensor RS in S's room R (or RS2 in S2's R2) reports now about a participant. */
+  fall(participantId: string | null, at?: 'S' | 'S2'): HubEvent;
   /** When each TA participant's reading (A1) and event (B1) were measured. */
   readonly measuredAt: Record<State, number>;
-  call(who: Who, url: string, init?: { method?: 'GET' | 'POST' | 'DELETE' | 'PATCH'; payload?: unknown }): Promise<LightMyRequestResponse>;
+  call(who: Who, url: string, init?: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'; payload?: unknown }): Promise<LightMyRequestResponse>;
   /** The labels of the rows a route returned, sorted; or its status when not 200. */
   labels(who: Who, url: string): Promise<string[] | number>;
   dispose(): Promise<void>;
@@ -98,7 +106,18 @@ export async function buildWorld(): Promise<World> {
   const profiles = loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 365 * DAY, maxFutureMs: 60_000 });
   const registry = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles });
   const store = await openDuckDbTelemetryStore({ path: join(dir, 'telemetry.duckdb') });
-  const app = await buildApp({ registry, store, profiles, logger: createLogger('silent'), pseudonymKey: KEY, exportDir: dir });
+  const alarmSql = await openDuckDbSqlClient(join(dir, 'alarms.duckdb'));
+  const bus = createLiveBus();
+  const logger = createLogger('silent');
+  const alarms = await openAlarmEngine({
+    sql: alarmSql,
+    store,
+    profiles,
+    logger,
+    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 },
+    publish: bus.publish,
+  });
+  const app = await buildApp({ registry, store, profiles, logger, pseudonymKey: KEY, exportDir: dir, alarms, live: bus });
 
   await registry.createSite({ id: 'S', name: 'Ward', kind: 'patient-room' });
   await registry.createSite({ id: 'S2', name: 'Flat', kind: 'demo-flat' });
@@ -119,6 +138,7 @@ export async function buildWorld(): Promise<World> {
     vendorA: await issue({ role: 'vendor', vendorId: 'VA', label: 'VA', expiresAt: null }),
     vendorB: await issue({ role: 'vendor', vendorId: 'VB', label: 'VB', expiresAt: null }),
     clinician: await issue({ role: 'clinician', siteIds: ['S'], label: 'nurse', expiresAt: null }),
+    clinicianS2: await issue({ role: 'clinician', siteIds: ['S2'], label: 'flat nurse', expiresAt: null }),
     researcherA: await issue({ role: 'researcher', trialIds: ['TA'], label: 'study A', expiresAt: null }),
     researcherB: await issue({ role: 'researcher', trialIds: ['TB'], label: 'study B', expiresAt: null }),
   };
@@ -174,17 +194,36 @@ export async function buildWorld(): Promise<World> {
     return rows.map(labelOf).sort();
   }
 
+  const commit = (points: Point[]): void => {
+    alarms.onCommitted([{ points }]);
+    for (const point of points) bus.publish({ kind: 'point', point });
+  };
+  const fall = (participantId: string | null, at: 'S' | 'S2' = 'S'): HubEvent => {
+    const now = Date.now();
+    const trialId = participantId === null ? null : at === 'S' ? 'TA' : 'TB';
+    return {
+      kind: 'event', messageId: messageId++, seq: 0, deviceId: at === 'S' ? 'RS' : 'RS2', profileId: 'roomsense-3d', family: 'fall-sensor',
+      siteId: at, roomId: at === 'S' ? 'R' : 'R2', trialId, participantId, name: 'fall', deviceTime: now, receivedAt: now, clockSkewed: false,
+      alertCode: '4.1', dispenseCode: null, severity: 40, attributes: {},
+    };
+  };
+
   return {
     dir,
     app,
     registry,
     store,
     tokens,
+    alarms,
+    commit,
+    fall,
     measuredAt,
     call,
     labels,
     async dispose() {
       await app.close();
+      await alarms.close();
+      await alarmSql.close();
       await store.close();
       await registry.close();
       rmSync(dir, { recursive: true, force: true });

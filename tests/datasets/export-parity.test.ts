@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALARM_SOURCE_ID } from '../../alarms/dataset-events.js';
 import { columnsFor, type DatasetAudience } from '../../datasets/columns.js';
 import { writeExport, type DatasetSource, type DatasetSpec, type WrittenExport } from '../../datasets/export.js';
 import { DATASET_FORMATS, type DatasetFormat } from '../../datasets/formats.js';
@@ -72,7 +73,8 @@ function variedPoints(count: number): IngestBatch & { readonly points: readonly 
     const id = BigInt(Math.floor(rand() * 2 ** 32)) * 2n ** 32n + BigInt(Math.floor(rand() * 2 ** 32));
     if (seen.has(id)) continue;
     seen.add(id);
-    const deviceId = pick(rand, ['D1', 'D2', 'D,3']);
+    // hub-alarms: the hub's alarm events, whose attributes.alarmId each audience sees as its own reference.
+    const deviceId = pick(rand, ['D1', 'D2', 'D,3', ALARM_SOURCE_ID]);
     const receivedAt = T0 + Math.floor(rand() * 300) * MIN;
     messages.push({ id, deviceId, receivedAt });
     const other = rand() < 0.1;
@@ -104,7 +106,10 @@ function variedPoints(count: number): IngestBatch & { readonly points: readonly 
           alertCode: pick(rand, [null, '4.1', '4,2']),
           dispenseCode: pick(rand, [null, '1.1', pick(rand, TEXTS)]),
           severity: pick(rand, [0, 10, 20, 30, 40] as const),
-          attributes: rand() < 0.2 ? { text: pick(rand, TEXTS) } : pick(rand, ATTRIBUTES),
+          attributes:
+            deviceId === ALARM_SOURCE_ID
+              ? { alarmId: `alm-${Math.floor(rand() * 20)}`, rule: 'fall', triggerCount: 2 }
+              : rand() < 0.2 ? { text: pick(rand, TEXTS) } : pick(rand, ATTRIBUTES),
         };
         points.push(event);
       }
@@ -175,7 +180,7 @@ const CASES: Case[] = [
 
 const specOf = (c: Case): DatasetSpec => {
   const audience = c.audience;
-  return { query: c.query, columns: columnsFor(audience), ctx: { audience, trial: { baseline: c.baseline }, pseudonym: (id) => pseudonym(TRIAL, audience, id) } };
+  return { query: c.query, columns: columnsFor(audience), ctx: { audience, trial: { baseline: c.baseline }, pseudonym: (id) => pseudonym(TRIAL, audience, id), alarmRef: (id) => pseudonym(TRIAL, audience, `alarm:${id}`) } };
 };
 
 const BIG_ROWS = 130_000;
@@ -300,6 +305,11 @@ describe('the SQL export and the JS stream', () => {
     expect(twice.length).toBeGreaterThan(0);
     expect(of('p-two')).toHaveLength(twice.length);
     expect(viaJs.get(`${CASES[6]!.name}/csv`)!.rows.total).toBeGreaterThan(BIG_ROWS / 2);
+    // Alarm events carry the audience's alarm reference, never the hub's alarm id.
+    const alarms = rows.filter((r) => r.device_id === ALARM_SOURCE_ID && r.kind === 'event').map((r) => (JSON.parse(r.attributes!) as { alarmId: string }).alarmId);
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const ref of alarms) expect(ref).toMatch(/^[0-9a-f]{20}$/);
+    expect(readFileSync(viaSql.get(`${CASES[0]!.name}/ndjson`)!.file, 'utf8')).not.toContain('"alm-');
   });
 
   it('refuses a column it has no rendering for, rather than export blanks', async () => {
@@ -307,7 +317,7 @@ describe('the SQL export and the JS stream', () => {
     const path = join(dir, 'telemetry.duckdb');
     const instance = await DuckDBInstance.create(path);
     try {
-      const request = { query: CASES[0]!.query, columns: [{ name: 'secret', type: 'VARCHAR' as const }], format: 'csv' as const, pseudonym: () => 'x', baseline: null };
+      const request = { query: CASES[0]!.query, columns: [{ name: 'secret', type: 'VARCHAR' as const }], format: 'csv' as const, pseudonym: () => 'x', alarmEvents: { deviceId: ALARM_SOURCE_ID, ref: () => 'x' }, baseline: null };
       await expect(duckDbDatasetExporter(instance).exportTo(request, join(d, 'x.csv'))).rejects.toThrow(HubError);
     } finally {
       instance.closeSync();
