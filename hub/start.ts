@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
@@ -16,6 +16,7 @@ import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
+import { keepFilesPrivate } from './private-files.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -47,7 +48,7 @@ export interface RunningHub {
 export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
   const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
-  mkdirSync(o.hub.dataDir, { recursive: true });
+  keepFilesPrivate(o.hub.dataDir);
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
   const registry = await openSqlRegistry(sql, { profiles });
