@@ -17,6 +17,7 @@ import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { keepFilesPrivate } from './private-files.js';
+import { openErasureRegister, reapplyErasures } from './erasure-register.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -75,6 +76,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   // polling: a fall reaches the ward board within the commit's own latency (promise 6).
   const live = createLiveBus((err) => log.error({ err }, 'a live stream listener failed'));
   const alarms = await openAlarmEngine({ sql, store, profiles, logger: log, config: o.alarms ?? loadAlarmConfig({}), publish: live.publish });
+  // A restored backup may hold participants erased since it was taken: erased again before any device or caller gets in.
+  const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
+  const erasure = { register: await openErasureRegister(join(o.hub.dataDir, 'erasure-register.ndjson'), pseudonymKey), compactRegistry: () => sql.compact() };
+  await reapplyErasures({ registry, store, alarms, ...erasure }, log);
   // onCommitted answers the points it had not seen: a redelivery reaches neither the rules nor the screens twice.
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
@@ -92,8 +97,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     inFlight: o.broker.inFlight,
   });
 
-  const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live, erasure });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

@@ -12,6 +12,8 @@ export interface HubProcess {
   readonly dataDir: string;
   readonly ports: HubPorts;
   readonly service: Service;
+  /** Stops the hub gracefully (exit 0 expected), then starts it again on the same folder and ports. */
+  restart(between?: () => void): Promise<void>;
   api(path: string, init?: { method?: string; body?: unknown; token?: string }): Promise<{ status: number; body: any; text: string }>;
   /** Stops the hub (SIGTERM) and removes its folders. */
   dispose(): Promise<void>;
@@ -22,19 +24,29 @@ export async function startHubWithUmask022(): Promise<HubProcess> {
   const logDir = mkdtempSync(join(tmpdir(), 'arena-privacy-log-'));
   chmodSync(dataDir, 0o755); // as a data folder made by hand would be
   const ports = await hubPorts();
-  // The child inherits the umask; the hub must not depend on it (keepFilesPrivate).
-  const before = process.umask(0o022);
-  let service: Service;
-  try {
-    service = await startHubProcess({ dataDir, ports, logFile: join(logDir, 'hub.log'), env: { ARENA_JOURNAL_MAX_BYTES: String(64 * 1024 * 1024) } });
-  } finally {
-    process.umask(before);
-  }
+  const start = async (): Promise<Service> => {
+    // The child inherits the umask; the hub must not depend on it (keepFilesPrivate).
+    const before = process.umask(0o022);
+    try {
+      return await startHubProcess({ dataDir, ports, logFile: join(logDir, 'hub.log') });
+    } finally {
+      process.umask(before);
+    }
+  };
+  let service = await start();
   const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   return {
     dataDir,
     ports,
-    service,
+    get service() {
+      return service;
+    },
+    async restart(between) {
+      const code = await service.stop();
+      if (code !== 0) throw new Error(`the hub exited with ${code}:\n${readFileSync(join(logDir, 'hub.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+      between?.();
+      service = await start();
+    },
     async api(path, init = {}) {
       const res = await fetch(`http://127.0.0.1:${ports.api}${path}`, {
         method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
