@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { inWindows } from '../../kernel/consent.js';
-import type { PointQuery } from '../../kernel/ports.js';
 import type { Principal } from '../../kernel/principal.js';
 import type { Registry } from '../../kernel/registry.js';
 import { RejectionCodes, type Rejection } from '../../kernel/telemetry.js';
@@ -19,29 +18,6 @@ import { deviceRelease } from '../trial-access.js';
  * vendor's devices, with reason and raw payload, and counts per reason. A vendor sees
  * its own devices only; an admin sees every device. Per device: api/routes/device-data.ts.
  */
-
-/**
- * A rejection as this caller may read it, newest first. A raw payload is about whoever
- * the device was assigned to when it arrived, so it is released like a point measured
- * then (promise 3): to a vendor only inside that participant's vendor.telemetry windows
- * as of now (withdrawal hides it again), and always when nobody was assigned (device
- * data). Code, path and message are the vendor's feedback (promise 2) and always shown.
- * An admin reads every payload that still exists (erasure removes it).
- */
-export async function releasedRejections(
-  registry: Pick<Registry, 'listTrials' | 'consent'>,
-  principal: Principal,
-  rejections: readonly Rejection[],
-  now: number,
-): Promise<z.infer<typeof RejectionDto>[]> {
-  // Consent is read afresh on every request: a withdrawal shows on the very next one.
-  const release: PointQuery['release'] = await deviceRelease(registry, principal, now);
-  const view = viewFor(principal);
-  const released = (r: Rejection): boolean =>
-    release === undefined || (r.participantId === null ? release.includeDeviceData : inWindows(release.windows, r.participantId, r.receivedAt));
-  // The port does not promise an order; newest first is the routes' contract.
-  return [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map((r) => toRejectionDto(r, view, released(r)));
-}
 const readers = { access: ['admin', 'vendor'], release: true } as const;
 const tags = ['device data'];
 
@@ -108,3 +84,26 @@ export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
     },
   });
 };
+
+/**
+ * A rejection as this caller may read it, newest first. A raw payload is about whoever
+ * the device was assigned to when it arrived, so it is released like a point measured
+ * then (promise 3): to a vendor only inside that participant's vendor.telemetry windows
+ * as of now (withdrawal hides it again), and always when nobody was assigned (device
+ * data). Code, path and message are the vendor's feedback (promise 2) and always shown.
+ * An admin reads every payload that still exists (erasure removes it).
+ */
+export async function releasedRejections(
+  registry: Pick<Registry, 'listTrials' | 'consent'>,
+  principal: Principal,
+  rejections: readonly Rejection[],
+  now: number,
+): Promise<z.infer<typeof RejectionDto>[]> {
+  // Consent is read afresh on every request: a withdrawal shows on the very next one.
+  const release = await deviceRelease(registry, principal, now);
+  const view = viewFor(principal);
+  const released = (r: Rejection): boolean =>
+    release === undefined || (r.participantId === null ? release.includeDeviceData : inWindows(release.windows, r.participantId, r.receivedAt));
+  // The port does not promise an order; newest first is the routes' contract.
+  return [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map((r) => toRejectionDto(r, view, released(r)));
+}

@@ -84,13 +84,21 @@ describe('rejections under consent', () => {
     expect(r!.message).not.toBe('');
   });
 
+  it('does not let the message quote a payload it withholds (a JSON syntax error)', async () => {
+    await publish(devices.get('AQ-NO')!, 'devices/AQ-NO/measurements', '{"serial": "AQ-NO", "value": 64.9876x}');
+    const [r] = await rejectionsOf('AQ-NO');
+    expect(r).toMatchObject({ code: 'PAYLOAD_NOT_JSON', payload: null });
+    expect(r!.message).toMatch(/not JSON/);
+    expect(r!.message).not.toContain('64.9876');
+  });
+
   it('shows the payload of a device nobody was assigned to (device data)', async () => {
     const [r] = await rejectionsOf('AQ-FREE');
     expect(r!.payload).toContain('12.3456');
   });
 
   it('shows an admin the payload and the attribution', async () => {
-    const [r] = await rejectionsOf('AQ-NO', 'admin');
+    const [r] = (await rejectionsOf('AQ-NO', 'admin')).filter((x) => x.code === 'UNIT_UNKNOWN');
     expect(r).toMatchObject({ participantId: 'P-NO', trialId: 'fluid', siteId: 'ward', roomId: 'room-1' });
     expect(r!.payload).toContain('64.5432');
   });
@@ -104,10 +112,11 @@ describe('rejections under consent', () => {
 
   it('after erasure, nobody sees the payload or whose it was, and the rejection still counts', async () => {
     expect((await hub.api('/v1/participants/P-NO/data', { method: 'DELETE' })).status).toBe(200);
-    const [r] = await rejectionsOf('AQ-NO', 'admin');
-    expect(r).toMatchObject({ code: 'UNIT_UNKNOWN', payload: null, participantId: null, trialId: 'fluid' });
-    expect((await rejectionsOf('AQ-NO'))[0]).toMatchObject({ code: 'UNIT_UNKNOWN', payload: null });
-    expect((await hub.api('/v1/devices/AQ-NO/rejections/summary', { token: vendor })).body).toMatchObject({ total: 1, counts: { UNIT_UNKNOWN: 1 } });
+    const all = await rejectionsOf('AQ-NO', 'admin');
+    expect(all.map((x) => x.code).sort()).toEqual(['PAYLOAD_NOT_JSON', 'UNIT_UNKNOWN']);
+    for (const r of all) expect(r).toMatchObject({ payload: null, participantId: null, trialId: 'fluid' });
+    expect((await rejectionsOf('AQ-NO')).every((x) => x.payload === null)).toBe(true);
+    expect((await hub.api('/v1/devices/AQ-NO/rejections/summary', { token: vendor })).body).toMatchObject({ total: 2, counts: { UNIT_UNKNOWN: 1, PAYLOAD_NOT_JSON: 1 } });
     // The others are untouched.
     expect((await rejectionsOf('AQ-FREE'))[0]!.payload).toContain('12.3456');
     expect((await rejectionsOf('AQ-YES', 'admin'))[0]!.payload).toContain('81.2345');
