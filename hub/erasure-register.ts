@@ -6,11 +6,6 @@ import type { Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 
-/**
- * The erasure register on a file in the data folder (the interface and why: api/erasure.ts).
- * It must not itself be a list of participant ids: each entry is an HMAC of the id under
- * a key derived from the pseudonym key (hub/pseudonym-key.ts), with the erasure time.
- */
 interface Entry {
   readonly h: string;
   readonly at: number;
@@ -19,11 +14,20 @@ interface Entry {
 
 const APPEND_DURABLY = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_APPEND | fsConstants.O_DSYNC;
 
+/**
+ * The erasure register on a file in the data folder (the interface and why: api/erasure.ts).
+ * It must not itself be a list of participant ids: each entry is an HMAC of the id under
+ * a key derived from the pseudonym key (hub/pseudonym-key.ts), with the erasure time.
+ */
 export async function openErasureRegister(file: string, pseudonymKey: Buffer): Promise<ErasureRegister> {
   // A key of its own (domain-separated): the register's hashes are not any audience's pseudonyms.
   const key = createHmac('sha256', pseudonymKey).update('arena-hub erasure register v1').digest();
   const hash = (participantId: string): string => createHmac('sha256', key).update(participantId).digest('hex');
   const entries = new Map<string, { at: number; done: boolean }>();
+  const note = (e: Entry): void => {
+    const had = entries.get(e.h);
+    entries.set(e.h, { at: had ? Math.min(had.at, e.at) : e.at, done: (had?.done ?? false) || e.done === true });
+  };
   let text = '';
   try {
     text = await readFile(file, 'utf8');
@@ -33,9 +37,7 @@ export async function openErasureRegister(file: string, pseudonymKey: Buffer): P
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      const e = JSON.parse(line) as Entry;
-      const had = entries.get(e.h);
-      entries.set(e.h, { at: had ? Math.min(had.at, e.at) : e.at, done: (had?.done ?? false) || e.done === true });
+      note(JSON.parse(line) as Entry);
     } catch {
       // a line torn by a crash: its erasure was not confirmed to anyone
     }
@@ -47,8 +49,7 @@ export async function openErasureRegister(file: string, pseudonymKey: Buffer): P
     } finally {
       await fh.close();
     }
-    const had = entries.get(e.h);
-    entries.set(e.h, { at: had ? Math.min(had.at, e.at) : e.at, done: (had?.done ?? false) || e.done });
+    note(e);
   };
   return {
     begin: (participantId, at) => append({ h: hash(participantId), at, done: false }),

@@ -659,8 +659,8 @@ function withoutParticipant(entryLine: string, participantId: string): string | 
     const kept = { messages: batch.messages.filter((m) => ids.has(m.id)), points, rejections };
     if (kept.messages.length === 0) return undefined;
     const line = encode(kept);
-    // A value of theirs may also sit in a field of another's point (never by design): then the entry goes whole.
-    return line.includes(participantId) ? undefined : JSON.stringify({ ...entry, batch: line });
+    // Their id as a whole string value elsewhere (never by design, say in an attribute): the entry goes whole.
+    return line.includes(JSON.stringify(participantId)) ? undefined : JSON.stringify({ ...entry, batch: line });
   } catch {
     return undefined;
   }
