@@ -12,12 +12,22 @@ export interface IngestStatsSnapshot {
   readonly received: number;
   readonly accepted: number;
   readonly rejected: number;
+  readonly acknowledged: number;
   readonly storedMessages: number;
   readonly duplicates: number;
   readonly batches: number;
   readonly failedMessages: number;
   readonly largestBatch: number;
   readonly rejectedByCode: Readonly<Partial<Record<RejectionCode, number>>>;
+  /** The all-in-one hub's journal in front of its store (stores/outbox/outbox.ts DeliveryStatus). */
+  readonly journal?: {
+    readonly storeFailing: boolean;
+    readonly failingSince: string | null;
+    readonly lastError: string | null;
+    readonly waitingBytes: number;
+    readonly setAsideBatches: number;
+    readonly setAsideMessages: number;
+  };
 }
 
 /** Everything the API needs; the composition root builds it and owns its lifetime. */

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DIST = resolve(ROOT, 'dist');
 
-export const SECTION_IDS = ['ingest', 'latency', 'memory', 'overload', 'export'] as const;
+export const SECTION_IDS = ['ingest', 'latency', 'memory', 'overload', 'export', 'rules', 'history'] as const;
 export type SectionId = (typeof SECTION_IDS)[number];
 
 /**
@@ -31,6 +31,8 @@ export interface BenchConfig {
   /** After the overload, how long outstanding acks may take before they count as lost. */
   readonly drainTimeoutSeconds: number;
   readonly exportRows: number;
+  /** Messages seeded for the history section (against an empty store in the same run). */
+  readonly historyRows: number;
   readonly mosquitto: boolean;
   /** CPU-profile the hub's main thread during the hub throughput phase. */
   readonly profile: boolean;
@@ -49,6 +51,7 @@ const HELP = `npm run bench -- [options]
   --only=a,b           sections to run: ${SECTION_IDS.join(', ')}
   --devices=N          simulated devices (one MQTT connection each)
   --export-rows=N      readings in the seeded trial
+  --history-rows=N     messages of history seeded for the history section (default 10M, quick 2M)
   --no-mosquitto       skip the mosquitto baseline even if installed
   --profile            CPU-profile the hub during the throughput phase (data/bench/)
   --hub-env=K=V        extra hub environment, repeatable (e.g. NODE_OPTIONS=--max-old-space-size=128)
@@ -71,6 +74,7 @@ export function loadBenchConfig(argv: readonly string[], env: Readonly<Record<st
       only: { type: 'string' },
       devices: { type: 'string' },
       'export-rows': { type: 'string' },
+      'history-rows': { type: 'string' },
       'no-mosquitto': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -103,6 +107,7 @@ export function loadBenchConfig(argv: readonly string[], env: Readonly<Record<st
     overloadSeconds: quick ? 5 : 10,
     drainTimeoutSeconds: quick ? 30 : 60,
     exportRows: positive('export-rows', a['export-rows'], quick ? 500_000 : 2_000_000),
+    historyRows: positive('history-rows', a['history-rows'], quick ? 2_000_000 : 10_000_000),
     mosquitto: !a['no-mosquitto'],
     profile: a.profile,
     keepData: a.keep,

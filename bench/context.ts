@@ -13,12 +13,18 @@ export interface IngestStatsSnapshot {
   readonly received: number;
   readonly accepted: number;
   readonly rejected: number;
+  /** Journaled (PUBACK may go); storedMessages lags it while the journal loads DuckDB. */
+  readonly acknowledged?: number;
   readonly storedMessages: number;
   readonly duplicates: number;
   readonly failedMessages: number;
   readonly batches: number;
   readonly largestBatch: number;
 }
+
+/** Messages ingest acknowledged between two snapshots (older hubs counted them as stored). */
+export const acknowledgedBetween = (before: IngestStatsSnapshot, after: IngestStatsSnapshot): number =>
+  (after.acknowledged ?? after.storedMessages) - (before.acknowledged ?? before.storedMessages);
 
 /** The hub under test, seeded, started and with every device connected. */
 export interface HubUnderTest {

@@ -6,10 +6,12 @@ import { loadBenchConfig, ROOT, usage, type SectionId } from './config.js';
 import { BenchContext } from './context.js';
 import { jsonRow, table } from './report.js';
 import { exportSection } from './sections/export.js';
+import { historySection } from './sections/history.js';
 import { ingestSection } from './sections/ingest.js';
 import { latencySection } from './sections/latency.js';
 import { memorySection } from './sections/memory.js';
 import { overloadSection } from './sections/overload.js';
+import { rulesSection } from './sections/rules.js';
 import { verdictOf, type Row, type Section } from './sections/types.js';
 
 /**
@@ -23,6 +25,8 @@ const SECTIONS: Record<SectionId, Section> = {
   memory: memorySection,
   overload: overloadSection,
   export: exportSection,
+  rules: rulesSection,
+  history: historySection,
 };
 
 const config = (() => {

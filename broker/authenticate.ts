@@ -79,6 +79,12 @@ export async function createAuthenticator(
     return ok;
   }
 
+  /** A username the broker would look a secret up for: the service account or a registered device. */
+  async function registered(username: string): Promise<boolean> {
+    if (deps.serviceAccount?.username === username) return true;
+    return SafeId.safeParse(username).success && (await deps.directory.credentials(username)) !== undefined;
+  }
+
   /** Who the credentials name, or why they are refused. */
   async function identify(packet: ConnectPacket, username: string, password: Buffer): Promise<Decision> {
     const service = deps.serviceAccount;
@@ -128,10 +134,10 @@ export async function createAuthenticator(
     }
     if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
 
-    // A locked username or address is refused before any secret is looked at: guessing
-    // makes no progress and costs no scrypt.
+    // A locked username, or a locked address for a name that is no registered device, is
+    // refused before any secret is looked at: guessing makes no progress and costs no scrypt.
     const remote = remoteOf(client);
-    const locked = throttle.locked(username, remote);
+    const locked = await throttle.locked(username, remote, registered);
     if (locked) return refuse(NOT_AUTHORIZED, `too many failed logins for this ${locked.key}; locked for ${Math.ceil(locked.retryInMs / 1000)} s more`);
     const decision = await identify(packet, username, password);
     if (!decision.ok) {

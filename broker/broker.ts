@@ -11,7 +11,7 @@ import { RateLimiter } from './rate-limit.js';
 import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
-import { uniqueOutgoingIds } from './outgoing-ids.js';
+import { flagRedeliveries, uniqueOutgoingIds } from './outgoing-ids.js';
 
 export type { BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
 
@@ -62,6 +62,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   storeOnlyAllowedFilters(persistence, authz.filterAllowed);
   enqueueInOrder(persistence);
   uniqueOutgoingIds(persistence);
+  flagRedeliveries(persistence);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
   aedes.on('clientDisconnect', auth.disconnected);

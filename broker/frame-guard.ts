@@ -9,7 +9,11 @@ import { Transform, type TransformCallback } from 'node:stream';
  * - a UTF-8 string that is ill-formed [MQTT-1.5.3-1] or holds U+0000 [MQTT-1.5.3-2]:
  *   mqtt-packet decodes with `toString('utf8')`, which turns bad bytes into U+FFFD, so
  *   after parsing nobody can tell any more;
- * - a topic name or filter longer than `maxTopicBytes`.
+ * - a topic name or filter longer than `maxTopicBytes`;
+ * - a SUBSCRIBE or UNSUBSCRIBE without a topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]
+ *   (aedes 1.2.0 answers an empty UNSUBSCRIBE with an UNSUBACK);
+ * - a CONNECT whose will QoS is 3 [MQTT-3.1.2-14] (aedes 1.2.0 keeps the will and later
+ *   publishes it at QoS 2).
  *
  * It reads the strings of CONNECT (protocol name, client id, will topic, username),
  * PUBLISH (topic name), SUBSCRIBE and UNSUBSCRIBE (topic filters) and skips everything
@@ -59,6 +63,8 @@ const FILTER: Field = { kind: 'string', name: 'topic filter', topic: true };
 const WILL_FLAG = 0x04;
 const PASSWORD_FLAG = 0x40;
 const USERNAME_FLAG = 0x80;
+const WILL_QOS_SHIFT = 3;
+const WILL_QOS_MASK = 0x18;
 
 export class FrameGuard extends Transform {
   readonly #maxTopicBytes: number;
@@ -79,6 +85,8 @@ export class FrameGuard extends Transform {
   #headerBytes = 0;
   #headerValue = 0;
   #inPayload = false;
+  /** SUBSCRIBE, UNSUBSCRIBE: topic filters seen in the current packet. */
+  #filters = 0;
   /** CONNECT: protocol level and flags, read from the fixed field after the protocol name. */
   #connectFixed: number[] = [];
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -129,6 +137,7 @@ export class FrameGuard extends Transform {
   }
 
   #startBody(): void {
+    this.#filters = 0;
     switch (this.#type) {
       case CONNECT:
         this.#connectFixed = [];
@@ -150,6 +159,9 @@ export class FrameGuard extends Transform {
   /** Moves to the next field, or to the next packet when the body is done. */
   #nextField(): void {
     if (this.#bodyLeft === 0) {
+      if ((this.#type === SUBSCRIBE || this.#type === UNSUBSCRIBE) && this.#filters === 0) {
+        throw new FrameGuardError('FRAME_MALFORMED', `${this.#type === SUBSCRIBE ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} without a topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]`);
+      }
       this.#phase = 'type';
       return;
     }
@@ -160,6 +172,7 @@ export class FrameGuard extends Transform {
       next = this.#type === SUBSCRIBE || this.#type === UNSUBSCRIBE ? FILTER : REST;
       if (this.#type === SUBSCRIBE) this.#fields.push(QOS_BYTE);
     }
+    if (next === FILTER) this.#filters += 1;
     this.#field = next;
     this.#headerBytes = 0;
     this.#headerValue = 0;
@@ -228,6 +241,9 @@ export class FrameGuard extends Transform {
     if (level !== 3 && level !== 4) {
       this.#fields = [REST];
       return;
+    }
+    if (flags & WILL_FLAG && (flags & WILL_QOS_MASK) >> WILL_QOS_SHIFT === 3) {
+      throw new FrameGuardError('FRAME_MALFORMED', 'will QoS 3 [MQTT-3.1.2-14]');
     }
     this.#fields = [{ kind: 'string', name: 'client id', topic: false }];
     if (flags & WILL_FLAG) this.#fields.push({ kind: 'string', name: 'will topic', topic: true }, BINARY);

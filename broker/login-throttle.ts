@@ -12,6 +12,12 @@ import { Lru } from './lru.js';
  * not its address's: otherwise one valid secret would reset the count for guessing
  * others from the same address. Counts are forgotten after `forgetAfterMs` without a
  * failure. Memory is bounded by an LRU per kind of key.
+ *
+ * Many devices of a ward share one address behind hospital or mobile NAT, so an address
+ * lock binds only usernames that name no registered device (the caller says which):
+ * a registered device behind a locked address is still checked, and locked only by the
+ * failures of its own username. A guesser spraying registered device ids then costs at
+ * most the per-username free failures of each before every one of them is locked.
  */
 export interface LoginThrottleOptions {
   /** Failures of one username before it is locked. */
@@ -56,12 +62,22 @@ export class LoginThrottle {
     this.#addresses = new Lru(opts.maxEntries);
   }
 
-  /** Which key is locked for this attempt, with how long it stays locked; undefined = go ahead. */
-  locked(username: string, address: string | undefined): { key: LockedKey; retryInMs: number } | undefined {
+  /**
+   * Which key is locked for this attempt, with how long it stays locked; undefined = go
+   * ahead. The username's own lock is answered first; `registered` is asked only when the
+   * address alone is locked.
+   */
+  async locked(
+    username: string,
+    address: string | undefined,
+    registered: (username: string) => Promise<boolean>,
+  ): Promise<{ key: LockedKey; retryInMs: number } | undefined> {
     const now = this.#now();
     for (const [key, lru, id] of this.#keys(username, address)) {
       const f = this.#current(lru, id, now);
-      if (f && f.lockedUntil > now) return { key, retryInMs: f.lockedUntil - now };
+      if (!f || f.lockedUntil <= now) continue;
+      if (key === 'address' && (await registered(username))) continue;
+      return { key, retryInMs: f.lockedUntil - now };
     }
     return undefined;
   }

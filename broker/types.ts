@@ -72,11 +72,14 @@ export interface AedesPersistence {
   outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | void;
   outgoingUpdate(client: { id: string }, packet: OutgoingPacket): Promise<unknown>;
   outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+  outgoingStream(client: { id: string }): AsyncIterable<OutgoingPacket>;
 }
 
 /** What the hub reads of a QoS 1/2 packet on its way to a persistent session. */
 export interface OutgoingPacket {
+  readonly cmd: string;
   messageId?: number;
+  readonly dup?: boolean;
   readonly brokerId?: string;
   readonly brokerCounter?: number;
 }

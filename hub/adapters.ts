@@ -5,6 +5,7 @@ import { loadIngestConfig } from '../ingest/config.js';
 import { HubError, isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
+import type { WriteResult } from '../kernel/telemetry.js';
 import type { Registry } from '../kernel/registry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
@@ -43,8 +44,16 @@ export async function openSharedRegistry(config: AdapterConfig, profiles: Profil
 /**
  * The telemetry store. `writer`: ingest, the one process that writes; it gets the outbox
  * in front of InfluxDB, and owns the DuckDB file (`telemetry.duckdb` in dataDir).
+ * `onDelivered`: what InfluxDB stored of each delivery from the outbox (a write to the
+ * outbox only queues).
  */
-export async function openSharedStore(config: AdapterConfig, dataDir: string, log: Logger, role: 'writer' | 'reader'): Promise<TelemetryStore> {
+export async function openSharedStore(
+  config: AdapterConfig,
+  dataDir: string,
+  log: Logger,
+  role: 'writer' | 'reader',
+  onDelivered?: (result: WriteResult) => void,
+): Promise<TelemetryStore> {
   const s = config.store;
   if (s.kind === 'duckdb') {
     mkdirSync(dataDir, { recursive: true });
@@ -61,6 +70,7 @@ export async function openSharedStore(config: AdapterConfig, dataDir: string, lo
     dir: join(dataDir, 'outbox'),
     maxBytes: s.outboxMaxBytes,
     logger: log,
+    onDelivered,
     onNearlyFull: (usedBytes) => log.warn({ event: 'outbox_nearly_full', usedBytes, maxBytes: s.outboxMaxBytes }, 'the InfluxDB outbox is nearly full'),
   });
 }

@@ -10,19 +10,23 @@ import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
  * (`journal/`) in dataDir. The durability point is the journal (an O_DSYNC append),
  * not a DuckDB commit: the PUBACK waits for the journal, which loads DuckDB behind it
  * in few, large transactions. Reads wait until everything acknowledged before them is
- * loaded. Also opened by the benchmark, so that it measures exactly this.
+ * loaded. A store that refuses writes is an outage: batches wait in the journal and
+ * ping() fails (/readyz 503) until it takes them again. Also opened by the benchmark,
+ * so that it measures exactly this, and by the requeue command (hub/requeue.ts).
  */
 export async function openJournaledStore(o: {
   readonly dataDir: string;
   readonly maxBytes: number;
   /** DuckDB's memory_limit; its default otherwise (stores/duckdb/telemetry-store.ts). */
   readonly memoryLimit?: string;
+  /** The store's dedup window by receive time; its default otherwise. */
+  readonly dedupWindowMs?: number;
   readonly logger: Logger;
   /** What DuckDB made of each load; duplicates are known only there. */
   readonly onDelivered?: (result: WriteResult) => void;
 }): Promise<OutboxStore> {
   mkdirSync(o.dataDir, { recursive: true });
-  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb'), memoryLimit: o.memoryLimit });
+  const duckdb = await openDuckDbTelemetryStore({ path: join(o.dataDir, 'telemetry.duckdb'), memoryLimit: o.memoryLimit, dedupWindowMs: o.dedupWindowMs });
   const log = o.logger.child({ component: 'journal' });
   try {
     return await withOutbox(duckdb, {

@@ -59,8 +59,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
     memoryLimit: o.hub.duckdbMemoryLimit,
+    dedupWindowMs: o.hub.dedupWindowMs,
     logger: log,
-    onDelivered: (result) => ingest?.stats.deduplicated(result.duplicateMessages),
+    onDelivered: (result) => ingest?.stats.delivered(result),
   });
 
   ingest = createIngest({
@@ -70,6 +71,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
     batch: o.ingest.batch,
     maxRejectedPayloadBytes: o.ingest.maxRejectedPayloadBytes,
+    storedOnDelivery: true,
   });
 
   // Every commit goes to the alarm engine and the live streams in the same turn, without
@@ -97,7 +99,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     inFlight: o.broker.inFlight,
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ingest.stats.snapshot(), pseudonymKey, alarms, live, erasure });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status() }), pseudonymKey, alarms, live, erasure });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

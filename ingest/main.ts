@@ -6,6 +6,7 @@ import { loadIngestServiceConfig } from './config.js';
 import { startHandoffConsumer } from './handoff-consumer.js';
 import { serveIngestStatus } from './http.js';
 import { createIngest } from './pipeline.js';
+import type { IngestStats } from './stats.js';
 
 /**
  * Ingest alone (split layout, docker-compose.yml): takes the broker's handoff
@@ -23,7 +24,9 @@ await runService(
   async (c, logger) => {
     const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits);
     const registry = await openSharedRegistry(c.adapters, profiles, logger);
-    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer').catch(async (e: unknown) => {
+    // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
+    let stats: IngestStats | undefined;
+    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result)).catch(async (e: unknown) => {
       await registry.close();
       throw e;
     });
@@ -34,7 +37,9 @@ await runService(
       logger,
       batch: c.ingest.batch,
       maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
+      storedOnDelivery: c.adapters.store.kind === 'influx',
     });
+    stats = ingest.stats;
     // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
     const forward = startCommitForward({
       url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,

@@ -16,6 +16,8 @@ export interface IngestDeps {
   /** Raw payload kept on a rejection, at most this many bytes. */
   readonly maxRejectedPayloadBytes: number;
   readonly now?: () => number;
+  /** The store acknowledges on a durable queue and reports what it stored later (ingest/stats.ts). */
+  readonly storedOnDelivery?: boolean;
 }
 
 /** One decided message: its points, or the rejection that explains it. */
@@ -66,7 +68,7 @@ function brokerRejectionDetail(m: InboundMessage, code: RejectionCode): string {
 export function createIngest(deps: IngestDeps): Ingest {
   const log = deps.logger.child({ component: 'ingest' });
   const now = deps.now ?? Date.now;
-  const stats = new IngestStats();
+  const stats = new IngestStats({ storedOnDelivery: deps.storedOnDelivery });
   const listeners = new Set<CommitListener>();
 
   const commits = new GroupCommit<Decided, WriteResult>({

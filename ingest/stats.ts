@@ -1,16 +1,28 @@
 import type { RejectionCode, WriteResult } from '../kernel/telemetry.js';
 
-/** Ingest counters, exposed on the API and printed by the soak run. */
+/**
+ * Ingest counters, exposed on the API and printed by the soak run.
+ *
+ * acknowledged counts messages whose commit resolved (their PUBACK may go out);
+ * storedMessages only what the store itself reported stored. Behind a durable queue (the
+ * all-in-one hub's journal) the two differ: a message is acknowledged once journaled and
+ * stored when the journal has loaded it into DuckDB (delivered()), so a store that
+ * refuses writes shows as acknowledged messages that are not stored.
+ */
 export class IngestStats {
   received = 0;
   accepted = 0;
   rejected = 0;
+  acknowledged = 0;
   storedMessages = 0;
   duplicates = 0;
   batches = 0;
   failedMessages = 0;
   largestBatch = 0;
   readonly rejectedByCode: Partial<Record<RejectionCode, number>> = {};
+
+  /** storedOnDelivery: the store acknowledges on a queue and reports what it stored through delivered(). */
+  constructor(private readonly o: { readonly storedOnDelivery?: boolean } = {}) {}
 
   decided(d: { rejection: { code: RejectionCode } | null }): void {
     this.received++;
@@ -25,17 +37,14 @@ export class IngestStats {
   committed(size: number, result: WriteResult): void {
     this.batches++;
     this.largestBatch = Math.max(this.largestBatch, size);
-    this.storedMessages += result.storedMessages;
-    this.duplicates += result.duplicateMessages;
+    this.acknowledged += size;
+    if (!this.o.storedOnDelivery) this.delivered(result);
   }
 
-  /**
-   * Messages counted as stored when they were journaled, found to be duplicates when the
-   * journal loaded them into the store.
-   */
-  deduplicated(duplicates: number): void {
-    this.storedMessages -= duplicates;
-    this.duplicates += duplicates;
+  /** What the store made of a delivery from the queue in front of it: duplicates are known only there. */
+  delivered(result: WriteResult): void {
+    this.storedMessages += result.storedMessages;
+    this.duplicates += result.duplicateMessages;
   }
 
   failedBatch(size: number): void {
@@ -43,7 +52,7 @@ export class IngestStats {
   }
 
   snapshot() {
-    const { received, accepted, rejected, storedMessages, duplicates, batches, failedMessages, largestBatch } = this;
-    return { received, accepted, rejected, storedMessages, duplicates, batches, failedMessages, largestBatch, rejectedByCode: { ...this.rejectedByCode } };
+    const { received, accepted, rejected, acknowledged, storedMessages, duplicates, batches, failedMessages, largestBatch } = this;
+    return { received, accepted, rejected, acknowledged, storedMessages, duplicates, batches, failedMessages, largestBatch, rejectedByCode: { ...this.rejectedByCode } };
   }
 }

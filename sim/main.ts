@@ -52,12 +52,17 @@ function parse(): z.infer<typeof Args> {
         'offline-for': { type: 'string' },
         qos: { type: 'string' },
         'log-level': { type: 'string' },
+        help: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
     }));
   } catch (e) {
     return fail((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
   const args = Args.safeParse(values);
   if (!args.success) return fail(args.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));

@@ -16,19 +16,32 @@ import { hubApi, hubPorts, startHubProcess, type Service } from './processes.js'
  * (duplicates). Then it counts the store against what the devices saw acknowledged and
  * prints the figures; it exits 1 if anything acknowledged was lost or stored twice.
  */
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '60' },
-    devices: { type: 'string', default: '20' },
-    rate: { type: 'string', default: '40' }, // messages per second per device
-    keep: { type: 'boolean', default: false }, // keep the data folder
-  },
-});
+const USAGE = 'usage: npm run soak -- [--seconds 60] [--devices 20] [--rate 40] [--keep]';
+const args = (() => {
+  try {
+    return parseArgs({
+      options: {
+        seconds: { type: 'string', default: '60' },
+        devices: { type: 'string', default: '20' },
+        rate: { type: 'string', default: '40' }, // messages per second per device
+        keep: { type: 'boolean', default: false }, // keep the data folder
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`soak: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const seconds = Number(args.seconds);
 const deviceCount = Number(args.devices);
 const rate = Number(args.rate);
 if (![seconds, deviceCount, rate].every((n) => Number.isFinite(n) && n > 0)) {
-  console.error('usage: npm run soak -- [--seconds 60] [--devices 20] [--rate 40] [--keep]');
+  console.error(`soak: --seconds, --devices and --rate take positive numbers\n${USAGE}`);
   process.exit(2);
 }
 

@@ -1,5 +1,6 @@
 import type { Reading } from '../../kernel/telemetry.js';
 import { eventTime, placeOf, raise, sourceOf } from './common.js';
+import { TimeWindow } from './time-window.js';
 import type { EvalState, RuleEnv, Signal } from './types.js';
 
 const HOUR = 3_600_000;
@@ -21,16 +22,13 @@ export function fluidSignals(r: Reading, env: RuleEnv, state: EvalState): Signal
   const common = { at: r.receivedAt, place: placeOf(r), family: r.family, source: sourceOf(r) };
 
   if (r.name === 'fluid_intake' || r.name === 'fluid_output') {
-    const list = state.fluid.get(pid) ?? [];
-    list.push({ at, ml: r.name === 'fluid_intake' ? r.value : -r.value });
-    list.sort((a, b) => a.at - b.at);
-    const latest = list[list.length - 1]!.at;
-    while (list.length > 0 && list[0]!.at < latest - KEEP_MS) list.shift();
-    state.fluid.set(pid, list);
+    let window = state.fluid.get(pid);
+    if (!window) state.fluid.set(pid, (window = new TimeWindow(KEEP_MS)));
+    window.add(at, r.name === 'fluid_intake' ? r.value : -r.value);
 
     const { windowH, maxNetGainMl, maxNetLossMl } = s.fluid;
     if (maxNetGainMl === null && maxNetLossMl === null) return [];
-    const net = list.filter((x) => x.at > at - windowH * HOUR && x.at <= at).reduce((sum, x) => sum + x.ml, 0);
+    const net = window.sum(at - windowH * HOUR, at);
     const detail = { netMl: round(net, 0), windowH };
     if (maxNetGainMl !== null && net > maxNetGainMl) {
       return [raise({ ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|gain`, detail: { ...detail, direction: 'gain', limitMl: maxNetGainMl } })];

@@ -1,6 +1,7 @@
 import type { AlarmDetail, AlarmPlace, AlarmRule, AlarmSettings } from '../../kernel/alarms.js';
 import type { Family, Severity } from '../../kernel/telemetry.js';
 import type { LocalClock } from '../clock.js';
+import type { TimeWindow } from './time-window.js';
 
 /** A rule's verdict: open (or update) the alarm with this key. */
 export interface RaiseSignal {
@@ -77,8 +78,8 @@ export interface EvalState {
   readonly devices: Map<string, DeviceMemory>;
   /** Doses made available and not yet taken, by subject. */
   readonly doses: Map<string, PendingDose[]>;
-  /** Signed fluid volumes (mL, intake positive) by participant, oldest first. */
-  readonly fluid: Map<string, { at: number; ml: number }[]>;
+  /** Signed fluid volumes (mL, intake positive) by participant, over the longest window a clinician may set. */
+  readonly fluid: Map<string, TimeWindow>;
   /** `${participantId}|${measurement}` → time of the latest reading. */
   readonly lastMeasured: Map<string, number>;
   /** Where each participant was last measured, for alarms no device raises. */

@@ -25,7 +25,9 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     config: { access: 'public' },
     schema: {
       tags: ['health'],
-      summary: 'Readiness: telemetry store and registry answer',
+      summary: 'Readiness: telemetry store and registry answer, and the store takes writes',
+      description:
+        'A store that refuses writes (out of memory, disk full, I/O errors) answers 503 at once, saying since when and what waits in the journal, even though it still answers queries; the error itself is in /v1/ingest/stats (admin).',
       response: { 200: z.object({ status: z.literal('ready') }), ...problems(503) },
     },
     handler: async (request) => {
@@ -40,7 +42,9 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
           await within(name, check());
         } catch (err) {
           request.log.warn({ err, check: name }, 'not ready');
-          throw new HubError('STORE_UNAVAILABLE', `${name} is not ready`);
+          // The store's own account of an outage (stores/outbox/outbox.ts ping) is the useful part.
+          const cause = name === 'store' && err instanceof HubError ? `: ${err.message}` : '';
+          throw new HubError('STORE_UNAVAILABLE', `${name} is not ready${cause}`);
         }
       }
       return { status: 'ready' as const };

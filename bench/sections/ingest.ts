@@ -5,6 +5,7 @@ import { heartbeat, PHASES } from '../load/payloads.js';
 import { RssSampler, cpuDelta, cpuOf, type CpuTimes } from '../proc-stats.js';
 import { printProfile, type ProfileSummary } from '../profile.js';
 import { deviceIdOf } from '../seed.js';
+import { acknowledgedBetween } from '../context.js';
 import { storeOp, type WriteReply } from '../store-ops.js';
 import type { Row, Section, Target } from './types.js';
 
@@ -85,15 +86,15 @@ export const ingestSection: Section = {
         note: `median write ${store.medianWriteMs.toFixed(0)} ms, ${Math.round(store.mainThreadShare * 100)} % of it on the main thread; CPU ${store.cpuUsPerMessage.toFixed(0)} µs/message (main thread ${store.mainThreadUsPerMessage.toFixed(0)} µs); the hub reached ${Math.round((load.sustainedRate / store.messagesPerS) * 100)} % of this`,
       },
     ];
-    const stored = before && after ? after.storedMessages - before.storedMessages : null;
+    const stored = before && after ? acknowledgedBetween(before, after) : null;
     rows.push(
       {
         section: 'ingest',
-        figure: 'hub: acked − stored (ingest stats)',
+        figure: 'hub: acked − acknowledged by ingest (ingest stats)',
         value: stored === null ? null : load.acked - stored,
         unit: 'messages',
         target: ZERO,
-        note: stored === null ? 'n/a (/v1/ingest/stats not answering)' : `${load.acked} acked, ${stored} stored, ${load.errors} publish errors${load.timedOut ? ', TIMED OUT' : ''}; ${after!.batches - before!.batches} commits`,
+        note: stored === null ? 'n/a (/v1/ingest/stats not answering)' : `${load.acked} acked, ${stored} acknowledged by ingest (the DuckDB file is checked at the end), ${load.errors} publish errors${load.timedOut ? ', TIMED OUT' : ''}; ${after!.batches - before!.batches} commits`,
       },
       { section: 'ingest', figure: 'hub: duplicates skipped (ingest stats)', value: before && after ? after.duplicates - before.duplicates : null, unit: 'messages', target: ZERO },
     );

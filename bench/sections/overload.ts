@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { heartbeat, PHASES } from '../load/payloads.js';
 import { RssSampler } from '../proc-stats.js';
+import { acknowledgedBetween } from '../context.js';
 import { percentiles } from '../stats.js';
 import type { Row, Section, Target } from './types.js';
 
@@ -53,7 +54,7 @@ export const overloadSection: Section = {
     if (!alive) ctx.keep('the hub died in the overload');
     const after = alive ? await ctx.stats() : undefined;
     const heap = alive ? { atPeak: await atPeak, asIs: await h.profiler?.memoryUsage(), afterGc: await h.profiler?.memoryUsage({ gc: true }) } : undefined;
-    const stored = before && after ? after.storedMessages - before.storedMessages : null;
+    const stored = before && after ? acknowledgedBetween(before, after) : null;
 
     const rows: Row[] = [
       {
@@ -75,7 +76,7 @@ export const overloadSection: Section = {
       { section: 'overload', figure: 'hub RSS peak', value: mem.peakMb, unit: 'MB', target: RSS },
       {
         section: 'overload',
-        figure: 'acked − stored (ingest stats)',
+        figure: 'acked − acknowledged by ingest (ingest stats)',
         value: stored === null ? null : result.acked - stored,
         unit: 'messages',
         target: ZERO,

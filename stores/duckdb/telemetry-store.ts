@@ -39,20 +39,28 @@ import type {
 /**
  * TelemetryStore on an embedded DuckDB file.
  *
- * Exactly-once comes from `messages` (primary key on the message id); `points` and
- * `rejections` have no keys so that appends stay cheap. Every write() is one
- * transaction on a single writer connection, serialised by a promise chain. Reads use
- * a connection of their own per call: a DuckDB connection runs one query at a time,
- * and starting a second query silently ends a streaming result already open on it.
+ * Exactly-once comes from `messages`, one row per stored message id, with no index: a
+ * batch's ids are looked up among the messages received within the dedup window before
+ * it, and among those whose earliest device time falls where the batch's do
+ * (README.md in this folder: the window and why it is safe). Rows are appended in
+ * receive order, so DuckDB's per-row-group min/max of received_at and device_time skip
+ * the rest of history, and nothing of it is held in memory. `points` and `rejections`
+ * have no keys either. Every write() is one transaction on a single writer connection,
+ * serialised by a promise chain. Reads use a connection of their own per call: a DuckDB
+ * connection runs one query at a time, and starting a second query silently ends a
+ * streaming result already open on it.
  */
 
+/**
+ * The messages table, without a key. status is 'accepted' or 'rejected'; device_time the
+ * earliest device time of its points (NULL for a rejected message). Column order
+ * matters: appendStagedMessage() appends in this order.
+ */
+const MESSAGES_COLUMNS = `id UBIGINT NOT NULL, device_id VARCHAR NOT NULL, received_at BIGINT NOT NULL,
+  status VARCHAR NOT NULL, device_time BIGINT`;
+
 const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS messages (
-     id UBIGINT PRIMARY KEY,
-     device_id VARCHAR NOT NULL,
-     received_at BIGINT NOT NULL,
-     status VARCHAR NOT NULL -- 'accepted' | 'rejected'
-   )`,
+  `CREATE TABLE IF NOT EXISTS messages (${MESSAGES_COLUMNS})`,
   // Column order matters: appendPoint() appends in exactly this order.
   `CREATE TABLE IF NOT EXISTS points (
      message_id UBIGINT NOT NULL,
@@ -96,9 +104,35 @@ const SCHEMA = [
 ];
 
 /** Connection-local: holds one batch's message ids between BEGIN and COMMIT. */
-const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staged_messages (
-  id UBIGINT, device_id VARCHAR, received_at BIGINT, status VARCHAR
-)`;
+const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staged_messages (${MESSAGES_COLUMNS})`;
+
+/**
+ * Files written before the dedup window kept `messages` under a primary key, an index
+ * DuckDB holds wholly in memory (about 45 bytes a message): rewritten once at open,
+ * in receive order, with each message's earliest device time taken from its points.
+ */
+const MIGRATE_KEYED_MESSAGES = [
+  `CREATE TABLE messages_unkeyed (${MESSAGES_COLUMNS})`,
+  `INSERT INTO messages_unkeyed
+     SELECT m.id, m.device_id, m.received_at, m.status, p.device_time
+     FROM messages m LEFT JOIN (SELECT message_id, min(device_time) AS device_time FROM points GROUP BY message_id) p
+       ON p.message_id = m.id
+     ORDER BY m.received_at`,
+  'DROP TABLE messages',
+  'ALTER TABLE messages_unkeyed RENAME TO messages',
+];
+
+/**
+ * Default dedup window by receive time. A device resends an unacknowledged PUBLISH when
+ * it reconnects (MQTT-4.4.0-1), usually within minutes; later resends of accepted
+ * messages are still found by their device time. The lookup's cost follows the messages
+ * received in this window, not the history.
+ */
+export const DEFAULT_DEDUP_WINDOW_MS = 3600 * 1000;
+/** Device times of one batch further apart than this are looked up as separate ranges. */
+const DEVICE_TIME_GAP_MS = 3600 * 1000;
+/** At most this many device-time ranges per lookup; beyond, one range spans them all. */
+const MAX_DEVICE_TIME_RANGES = 16;
 
 /** SQL ENUM type over constant values (never user input). */
 const enumOf = (values: readonly string[]): string => `ENUM(${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')})`;
@@ -119,14 +153,28 @@ const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path,
 const DEFAULT_REJECTION_LIMIT = 100;
 const DEFAULT_MEMORY_LIMIT = '512MB';
 
+export interface DuckDbTelemetryOptions {
+  readonly path: string;
+  /** DuckDB's memory_limit; default 512MB. */
+  readonly memoryLimit?: string;
+  /**
+   * How long after the original a redelivery is recognised by its receive time (every
+   * message, rejected ones too); default 1 h. Accepted messages are also recognised by
+   * their device time, however late (README.md in this folder).
+   */
+  readonly dedupWindowMs?: number;
+}
+
+/** What it takes to open the file again after erasure rewrote it. */
 interface StoreFiles {
   readonly path: string;
   readonly memoryLimit: string;
 }
 
-export async function openDuckDbTelemetryStore(opts: { path: string; memoryLimit?: string }): Promise<TelemetryStore> {
+export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<TelemetryStore> {
   const files = { path: opts.path, memoryLimit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT };
-  return new DuckDbTelemetryStore(files, ...(await openFile(files)));
+  const [instance, writer] = await openFile(files);
+  return new DuckDbTelemetryStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
 }
 
 async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConnection]> {
@@ -136,6 +184,7 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
   try {
     const writer = await instance.connect();
     for (const ddl of SCHEMA) await writer.run(ddl);
+    await migrateKeyedMessages(writer);
     await writer.run(STAGING);
     return [instance, writer];
   } catch (e) {
@@ -163,6 +212,7 @@ class DuckDbTelemetryStore implements TelemetryStore {
     private readonly files: StoreFiles,
     private instance: DuckDBInstance,
     private writer: DuckDBConnection,
+    private readonly dedupWindowMs: number,
   ) {}
 
   write(batch: IngestBatch): Promise<WriteResult> {
@@ -338,13 +388,16 @@ class DuckDbTelemetryStore implements TelemetryStore {
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
 
     const c = this.writer;
+    const staged = [...messages.values()];
+    const seen = seenMessages(staged, this.dedupWindowMs);
     await c.run('BEGIN TRANSACTION');
     try {
       await c.run('DELETE FROM staged_messages');
-      await appendAll(c, 'staged_messages', [...messages.values()], appendStagedMessage);
+      await appendAll(c, 'staged_messages', staged, appendStagedMessage);
       const inserted = await c.runAndReadAll(
-        `INSERT INTO messages SELECT id, device_id, received_at, status FROM staged_messages
-         ON CONFLICT DO NOTHING RETURNING id`,
+        `INSERT INTO messages SELECT s.* FROM staged_messages s ANTI JOIN (${seen.sql}) seen ON seen.id = s.id RETURNING id`,
+        seen.params.values,
+        seen.params.types,
       );
       const fresh = new Set((inserted.getColumns()[0] ?? []).map(asBigInt));
       if (fresh.size > 0) {
@@ -409,17 +462,73 @@ interface StagedMessage {
   readonly deviceId: string;
   readonly receivedAt: number;
   readonly status: 'accepted' | 'rejected';
+  /** Earliest device time of its points: a redelivery of the same payload has the same. */
+  readonly deviceTime: number | null;
 }
 
 /** One entry per message id: a message listed twice in a batch is stored once. */
 function uniqueMessages(batch: IngestBatch): Map<MessageId, StagedMessage> {
   const rejected = new Set(batch.rejections.map((r) => r.messageId));
+  const earliest = new Map<MessageId, number>();
+  for (const p of batch.points) earliest.set(p.messageId, Math.min(p.deviceTime, earliest.get(p.messageId) ?? Infinity));
   const out = new Map<MessageId, StagedMessage>();
   for (const m of batch.messages) {
     if (out.has(m.id)) continue;
-    out.set(m.id, { id: m.id, deviceId: m.deviceId, receivedAt: m.receivedAt, status: rejected.has(m.id) ? 'rejected' : 'accepted' });
+    const isRejected = rejected.has(m.id);
+    const first = earliest.get(m.id);
+    // Whole ms like the column; a fractional time fails later, in the point appender.
+    const deviceTime = isRejected || first === undefined ? null : Math.floor(first);
+    out.set(m.id, { id: m.id, deviceId: m.deviceId, receivedAt: m.receivedAt, status: isRejected ? 'rejected' : 'accepted', deviceTime });
   }
   return out;
+}
+
+/**
+ * The stored messages a batch's ids can repeat: those received within the window before
+ * the batch's earliest receive time (a journal redelivery keeps its receive time, a
+ * device's resend is newer), and those whose earliest device time falls in one of the
+ * batch's device-time ranges (a resent payload carries the same device times). Both
+ * are constant bounds on columns that grow with receive order, so DuckDB's zone maps
+ * skip every other row group: the cost follows the window, not the history.
+ */
+function seenMessages(staged: readonly StagedMessage[], windowMs: number): { sql: string; params: Params } {
+  const params = new Params();
+  const from = Math.min(...staged.map((m) => m.receivedAt)) - windowMs;
+  const parts = [`SELECT id FROM messages WHERE received_at >= ${params.add(msBound(from), BIGINT)}`];
+  for (const [lo, hi] of deviceTimeRanges(staged)) {
+    parts.push(`SELECT id FROM messages WHERE device_time BETWEEN ${params.add(msBound(lo), BIGINT)} AND ${params.add(Math.floor(hi), BIGINT)}`);
+  }
+  return { sql: parts.join(' UNION ALL '), params };
+}
+
+/** The batch's device times as few [lo, hi] ranges: live data is one, a device catching up another. */
+function deviceTimeRanges(staged: readonly StagedMessage[]): [number, number][] {
+  const times = staged.flatMap((m) => (m.deviceTime === null ? [] : [m.deviceTime])).sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const t of times) {
+    const last = ranges.at(-1);
+    if (last && t - last[1] <= DEVICE_TIME_GAP_MS) last[1] = t;
+    else ranges.push([t, t]);
+  }
+  if (ranges.length <= MAX_DEVICE_TIME_RANGES) return ranges;
+  return [[ranges[0]![0], ranges.at(-1)![1]]];
+}
+
+/** Rewrites a keyed `messages` table of an older file without its key (MIGRATE_KEYED_MESSAGES). */
+async function migrateKeyedMessages(c: DuckDBConnection): Promise<void> {
+  const keyed = await c.runAndReadAll(
+    `SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'messages' AND constraint_type = 'PRIMARY KEY'`,
+  );
+  if (asNumber(keyed.getRows()[0]?.[0]) === 0) return;
+  await c.run('BEGIN TRANSACTION');
+  try {
+    for (const sql of MIGRATE_KEYED_MESSAGES) await c.run(sql);
+    await c.run('COMMIT');
+  } catch (e) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+  await c.run('CHECKPOINT'); // hand the old index's blocks back now, not at the next automatic checkpoint
 }
 
 /**
@@ -491,6 +600,8 @@ function appendStagedMessage(a: DuckDBAppender, m: StagedMessage): void {
   a.appendVarchar(m.deviceId);
   a.appendBigInt(BigInt(m.receivedAt));
   a.appendVarchar(m.status);
+  if (m.deviceTime === null) a.appendNull();
+  else a.appendBigInt(BigInt(m.deviceTime));
 }
 
 function appendPoint(a: DuckDBAppender, p: Point): void {

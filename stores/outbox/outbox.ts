@@ -28,6 +28,14 @@ import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/te
  * store took it, retrying with backoff while the store is unavailable. Segments are
  * deleted once fully delivered; the delivered position is kept in cursor.json.
  *
+ * A store that refuses for want of resources (out of memory, disk full, I/O errors, an
+ * engine that must be reopened; isStoreOutage()) is an outage: the batches stay queued
+ * and delivery is retried with backoff, while status() and ping() report the store as
+ * failing. Only a batch that is itself invalid is set aside in dead-letter.ndjson: one
+ * that cannot be read back, or that the store refuses alone while it accepts the other
+ * batches of the same delivery. requeueSetAside() queues set-aside batches again once
+ * their cause is fixed (`npm run requeue`, hub/requeue.ts).
+ *
  * Delivery to the inner store is at-least-once (a crash after a delivery but before the
  * cursor is saved delivers that batch again); the inner store's exactly-once by message
  * id turns that into exactly-once storage. Hence write() reports every new message id as
@@ -84,7 +92,58 @@ export interface OutboxOptions {
   readonly deliveryDelayMs?: number;
 }
 
-export type OutboxStore = TelemetryStore & { pendingBytes(): number; drained(): Promise<void> };
+/** How delivery to the inner store is going: for /readyz and the ingest stats. */
+export interface DeliveryStatus {
+  /** The store refuses deliveries for want of resources (or refuses every batch): an outage. */
+  readonly storeFailing: boolean;
+  /** ISO time of the first refusal of the current outage. */
+  readonly failingSince: string | null;
+  readonly lastError: string | null;
+  /** Journal bytes acknowledged and not yet in the store. */
+  readonly waitingBytes: number;
+  /** Batches in dead-letter.ndjson, waiting for requeueSetAside(). */
+  readonly setAsideBatches: number;
+  readonly setAsideMessages: number;
+}
+
+export type OutboxStore = TelemetryStore & {
+  pendingBytes(): number;
+  drained(): Promise<void>;
+  status(): DeliveryStatus;
+  /** Queues every set-aside batch again, durably, then empties dead-letter.ndjson; returns how many. */
+  requeueSetAside(): Promise<{ batches: number; messages: number }>;
+};
+
+/**
+ * Refusals that say nothing about the batch: the store lacks memory or disk, its files
+ * fail, or it must be reopened (DuckDB invalidates a database after a fatal error).
+ * Retried; never a reason to set a batch aside.
+ */
+const OUTAGE = [
+  /out of memory/i,
+  /failed to pin block/i,
+  /could not allocate/i,
+  /no space left|disk (is )?full|ENOSPC|EDQUOT/i,
+  /I\/O error|IO Error|EIO\b/i,
+  /database has been invalidated/i,
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up/i,
+];
+
+export function isStoreOutage(e: unknown): boolean {
+  if (isHubError(e) && e.code === 'STORE_UNAVAILABLE') return true;
+  const message = e instanceof Error ? e.message : String(e);
+  return OUTAGE.some((re) => re.test(message));
+}
+
+/** One queued line on its way to the store: its batch, or why it cannot be read. */
+interface Entry {
+  readonly line: string;
+  readonly bytes: number;
+  readonly batch?: IngestBatch;
+  readonly unreadable?: unknown;
+}
+
+const DEAD_LETTER = 'dead-letter.ndjson';
 
 export async function withOutbox(inner: TelemetryStore, opts: OutboxOptions): Promise<OutboxStore> {
   if (!(opts.maxBytes > 0)) throw new HubError('CONFIG_INVALID', 'outbox maxBytes must be positive');
@@ -129,6 +188,10 @@ class Outbox implements OutboxStore {
   #stopping = false;
   #alarmed = false;
   #broken: Error | undefined;
+  #failing: { since: Date; error: string } | undefined;
+  #setAside = { batches: 0, messages: 0 };
+  /** Serialises appends to dead-letter.ndjson and its requeueing. */
+  #deadLetters: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly inner: TelemetryStore,
@@ -171,6 +234,8 @@ class Outbox implements OutboxStore {
     }
     this.#writeFh = await open(this.#path(this.#writeSeg), APPEND_DURABLY);
     await this.#syncDir();
+    for (const entry of await this.#readDeadLetters()) this.#countSetAside(entry.batch);
+    if (this.#setAside.batches > 0) this.o.logger.warn({ ...this.#setAside, file: join(this.o.dir, DEAD_LETTER) }, 'outbox: batches set aside earlier wait in the dead-letter file; requeue them once their cause is fixed');
     if (this.pendingBytes() > 0) this.o.logger.info({ pendingBytes: this.pendingBytes(), dir: this.o.dir }, 'outbox: delivering batches queued before the restart');
     this.#checkAlarm();
     this.#drainer = this.#drain();
@@ -223,9 +288,52 @@ class Outbox implements OutboxStore {
     return this.inner.eraseParticipant(participantId);
   }
 
+  /**
+   * Fails while the store refuses deliveries: it may answer queries and still store
+   * nothing. The message is for /readyz, which anyone may read: the store's own error
+   * (it may name files) is in status() and the log.
+   */
   async ping(): Promise<void> {
     this.#assertOpen();
+    const failing = this.#failing;
+    if (failing) {
+      throw new HubError('STORE_UNAVAILABLE', `the store refuses writes since ${failing.since.toISOString()}; ${this.pendingBytes()} bytes wait in the journal, ${this.#setAside.batches} batches are set aside`);
+    }
     await this.inner.ping();
+  }
+
+  status(): DeliveryStatus {
+    return {
+      storeFailing: this.#failing !== undefined,
+      failingSince: this.#failing?.since.toISOString() ?? null,
+      lastError: this.#failing?.error ?? null,
+      waitingBytes: this.pendingBytes(),
+      setAsideBatches: this.#setAside.batches,
+      setAsideMessages: this.#setAside.messages,
+    };
+  }
+
+  async requeueSetAside(): Promise<{ batches: number; messages: number }> {
+    const entries = await this.#readDeadLetters();
+    const batches = entries.flatMap((x) => (x.batch ? [x.batch] : []));
+    // Each batch is durable in the journal before the file that set it aside loses it: a
+    // crash in between queues some twice, and the store keeps them once (exactly-once by
+    // message id: a requeued batch keeps its receive times, inside the dedup window).
+    // Not under the dead-letter lock: a write may wait for room that delivery makes.
+    for (const batch of batches) await this.write(batch);
+    await this.#withDeadLetters(async () => {
+      const now = await this.#readDeadLetters();
+      // Unreadable entries stay, and so does what was set aside meanwhile.
+      const rest = [...entries.filter((x) => !x.batch), ...now.slice(entries.length)];
+      const file = join(this.o.dir, DEAD_LETTER);
+      if (rest.length === 0) await rm(file, { force: true });
+      else await writeFile(file, rest.map((x) => `${x.raw}\n`).join(''));
+      this.#setAside = { batches: 0, messages: 0 };
+      for (const x of rest) this.#countSetAside(x.batch);
+    });
+    const messages = batches.reduce((n, b) => n + b.messages.length, 0);
+    if (batches.length > 0) this.o.logger.info({ batches: batches.length, messages }, 'outbox: set-aside batches queued again');
+    return { batches: batches.length, messages };
   }
 
   pendingBytes(): number {
@@ -426,37 +534,71 @@ class Outbox implements OutboxStore {
       this.#wake = undefined;
       return failures;
     }
-    const bytes = lines.reduce((n, l) => n + l.bytes, 0);
-    const batches: { line: string; batch: IngestBatch }[] = [];
-    for (const { line } of lines) {
+    const entries: Entry[] = lines.map(({ line, bytes }) => {
       try {
-        batches.push({ line, batch: decode(line) });
+        return { line, bytes, batch: decode(line) };
       } catch (e) {
-        await this.#deadLetter(line, e);
+        return { line, bytes, unreadable: e };
       }
-    }
+    });
+    const readable = entries.flatMap((x) => (x.batch ? [x.batch] : []));
+    let settled = entries.length;
+    let refused: { entry: Entry; error: unknown }[] = [];
     try {
-      if (batches.length > 0) this.#delivered(await this.inner.write(merge(batches.map((b) => b.batch))));
-      if (failures > 0) this.o.logger.info({ failures, pendingBytes: this.pendingBytes() }, 'outbox: store is back, delivering the backlog');
+      if (readable.length > 0) this.#delivered(await this.inner.write(merge(readable)));
     } catch (e) {
-      if (isHubError(e) && e.code === 'STORE_UNAVAILABLE') {
-        if (failures === 0 || (failures + 1) % 20 === 0) {
-          this.o.logger.warn({ err: e, failures: failures + 1, pendingBytes: this.pendingBytes() }, 'outbox: store unavailable, queueing on disk');
-        }
-        await this.#sleep(this.#backoff(failures + 1));
-        return failures + 1;
-      }
-      // Anything else will fail the same way every time: find the batch that fails, keep it aside, go on.
-      for (const b of batches) {
-        try {
-          this.#delivered(await this.inner.write(b.batch));
-        } catch (one) {
-          await this.#deadLetter(b.line, one);
-        }
+      if (isStoreOutage(e)) return this.#outage(e, failures);
+      // One of the merged batches may be invalid: each alone tells which.
+      const alone = await this.#oneByOne(entries);
+      settled = alone.settled;
+      refused = alone.refused;
+      // A batch refused while the store took none of the others proves nothing about
+      // the batch: wait, as for an outage, until the store takes something.
+      if (alone.accepted === 0 && refused.length > 0) return this.#outage(refused[0]!.error, failures);
+      if (alone.outage !== undefined) failures = await this.#outage(alone.outage, failures);
+    }
+    for (const x of entries.slice(0, settled)) if (x.unreadable !== undefined) await this.#deadLetter(x.line, x.unreadable);
+    for (const { entry, error } of refused) await this.#deadLetter(entry.line, error);
+    const whole = settled === entries.length; // else an outage stopped delivery part-way
+    if (whole && this.#failing) {
+      this.o.logger.info({ failures, pendingBytes: this.pendingBytes(), downSince: this.#failing.since }, 'outbox: store is back, delivering the backlog');
+      this.#failing = undefined; // before #advance: whoever it wakes sees the store as working
+    }
+    await this.#advance(entries.slice(0, settled).reduce((n, x) => n + x.bytes, 0));
+    return whole ? 0 : failures;
+  }
+
+  /**
+   * Delivers the entries one at a time, up to the first outage. Returns how many leading
+   * entries are settled (stored, or to be set aside), the refused ones among them, how
+   * many the store accepted, and the outage that stopped it, if one did.
+   */
+  async #oneByOne(entries: readonly Entry[]): Promise<{ settled: number; accepted: number; refused: { entry: Entry; error: unknown }[]; outage?: unknown }> {
+    const refused: { entry: Entry; error: unknown }[] = [];
+    let accepted = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (!entry.batch) continue;
+      try {
+        this.#delivered(await this.inner.write(entry.batch));
+        accepted++;
+      } catch (e) {
+        if (isStoreOutage(e)) return { settled: i, accepted, refused, outage: e };
+        refused.push({ entry, error: e });
       }
     }
-    await this.#advance(bytes);
-    return 0;
+    return { settled: entries.length, accepted, refused };
+  }
+
+  /** Records the outage (said once, then every 20th failure), waits the backoff; returns the failure count. */
+  async #outage(e: unknown, failures: number): Promise<number> {
+    const error = (e as Error)?.message?.split('\n')[0] ?? String(e);
+    this.#failing = { since: this.#failing?.since ?? new Date(), error };
+    if (failures === 0 || (failures + 1) % 20 === 0) {
+      this.o.logger.warn({ err: e, failures: failures + 1, pendingBytes: this.pendingBytes() }, 'outbox: the store refuses writes (an outage, not bad data); batches stay queued and are retried');
+    }
+    await this.#sleep(this.#backoff(failures + 1));
+    return failures + 1;
   }
 
   /** Waits up to deliveryDelayMs while nobody needs the queue delivered now. */
@@ -528,16 +670,53 @@ class Outbox implements OutboxStore {
     for (const r of this.#roomWaiters.splice(0)) r();
   }
 
+  /** Sets a batch aside: durable in dead-letter.ndjson before delivery moves past it. */
   async #deadLetter(line: string, e: unknown): Promise<void> {
-    this.o.logger.error({ err: e }, 'outbox: the store refused a batch; kept in dead-letter.ndjson, continuing with the next');
+    this.o.logger.error({ err: e }, 'outbox: a batch is invalid (the store refused it alone while taking others, or it cannot be read); kept in dead-letter.ndjson, continuing with the next');
     const entry = JSON.stringify({ failedAt: new Date().toISOString(), error: (e as Error)?.message ?? String(e), batch: line });
-    const fh = await open(join(this.o.dir, 'dead-letter.ndjson'), 'a');
+    await this.#withDeadLetters(async () => {
+      const fh = await open(join(this.o.dir, DEAD_LETTER), 'a');
+      try {
+        await fh.write(`${entry}\n`);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        this.#countSetAside(decode(line));
+      } catch {
+        this.#countSetAside(undefined);
+      }
+    });
+  }
+
+  /** Runs fn after every earlier change to dead-letter.ndjson. */
+  #withDeadLetters<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#deadLetters.then(fn);
+    this.#deadLetters = run.catch(() => undefined);
+    return run;
+  }
+
+  #countSetAside(batch: IngestBatch | undefined): void {
+    this.#setAside = { batches: this.#setAside.batches + 1, messages: this.#setAside.messages + (batch?.messages.length ?? 0) };
+  }
+
+  /** The entries of dead-letter.ndjson, with their batch when it can be read. */
+  async #readDeadLetters(): Promise<{ raw: string; batch: IngestBatch | undefined }[]> {
+    let text: string;
     try {
-      await fh.write(`${entry}\n`);
-      await fh.datasync();
-    } finally {
-      await fh.close();
+      text = await readFile(join(this.o.dir, DEAD_LETTER), 'utf8');
+    } catch {
+      return [];
     }
+    return text.split('\n').flatMap((l): { raw: string; batch: IngestBatch | undefined }[] => {
+      if (l.trim() === '') return [];
+      try {
+        return [{ raw: l, batch: decode((JSON.parse(l) as { batch: string }).batch) }];
+      } catch {
+        return [{ raw: l, batch: undefined }];
+      }
+    });
   }
 
   /** A retry delay that only close() cuts short (appends do not: that would defeat the backoff). */

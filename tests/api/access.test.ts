@@ -5,7 +5,7 @@ import { T0, startApi, type ApiFixture } from './fixture.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
-  f = await startApi({ ingestStats: () => ({ received: 1, accepted: 1, rejected: 0, storedMessages: 1, duplicates: 0, batches: 1, failedMessages: 0, largestBatch: 1, rejectedByCode: {} }) });
+  f = await startApi({ ingestStats: () => ({ received: 1, accepted: 1, rejected: 0, acknowledged: 1, storedMessages: 1, duplicates: 0, batches: 1, failedMessages: 0, largestBatch: 1, rejectedByCode: {} }) });
 });
 afterAll(async () => f?.dispose());
 

@@ -324,5 +324,6 @@ describe('transports', () => {
     await closed(c);
     await closed(overWs);
     await halfClosed;
+    expect([c.connected, overWs.connected, half.destroyed || half.readyState === 'closed']).toEqual([false, false, true]);
   });
 });

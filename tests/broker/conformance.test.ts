@@ -166,8 +166,9 @@ describe('topic length and depth are bounded', () => {
   it('UNSUBSCRIBE filters are checked like SUBSCRIBE filters', async () => {
     started = await startBroker({ directory });
     const r = await session();
+    const before = r.received().length;
     r.socket.write(frame(0xa2, Buffer.from([0, 7]), str(Buffer.concat([Buffer.from('devices/'), ILL_FORMED]))));
-    await r.closed();
+    expect((await r.closed()).length).toBe(before); // no UNSUBACK
   });
 });
 
@@ -184,5 +185,82 @@ describe('a refused filter is not kept in a persistent session', () => {
     expect(await persistence.subscriptionsByTopic(`devices/${dispenser.id}/events`)).toEqual([]);
     await endClient(c);
     await closed(c);
+  });
+});
+
+describe('packets aedes 1.2.0 accepts against the rules', () => {
+  it('[MQTT-3.10.3-2] an UNSUBSCRIBE without a topic filter closes the connection, without an UNSUBACK', async () => {
+    started = await startBroker({ directory });
+    const r = await session();
+    const before = r.received().length;
+    r.socket.write(frame(0xa2, Buffer.from([0, 7])));
+    expect((await r.closed()).length).toBe(before);
+    expect(started.log.lines.some((l) => l.event === 'frame_refused' && l.code === 'FRAME_MALFORMED')).toBe(true);
+  });
+
+  it('[MQTT-3.8.3-3] a SUBSCRIBE without a topic filter closes the connection, without a SUBACK', async () => {
+    started = await startBroker({ directory });
+    const r = await session();
+    const before = r.received().length;
+    r.socket.write(frame(0x82, Buffer.from([0, 7])));
+    expect((await r.closed()).length).toBe(before);
+  });
+
+  it('[MQTT-3.1.2-14] a CONNECT with will QoS 3 is closed without a CONNACK, and its will is never published', async () => {
+    const recorder = recordingSink();
+    started = await startBroker({ directory, sink: recorder.sink });
+    const r = await raw();
+    const will = { topic: FALL_TOPIC, payload: Buffer.from('{"event":"fall"}') };
+    r.socket.write(connectBytes({ clientId: 'will-3', username: fall.id, password: fall.secret, clean: true, will, willQos: 3 }));
+    expect((await r.closed()).length).toBe(0);
+    expect(recorder.messages).toHaveLength(0);
+  });
+});
+
+describe('delivery to a persistent session', () => {
+  const COMMANDS = `devices/${fall.id}/commands`;
+  const publishCommand = (qos: 1 | 2): Promise<void> =>
+    new Promise((resolve) =>
+      started!.broker.aedes.publish({ cmd: 'publish', topic: COMMANDS, payload: Buffer.from('{"do":"ping"}'), qos, retain: false, dup: false }, () => resolve()),
+    );
+  const persistenceOf = (s: Started) => (s.broker.aedes as unknown as { persistence: { outgoingStream(c: { id: string }): AsyncIterable<unknown> } }).persistence;
+  async function outgoing(clientId: string): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for await (const p of persistenceOf(started!).outgoingStream({ id: clientId })) out.push(p);
+    return out;
+  }
+
+  it('[MQTT-3.3.1-1] a PUBLISH re-delivered after a reconnect carries DUP=1; the first delivery DUP=0', async () => {
+    started = await startBroker({ directory });
+    const first = await raw();
+    expect(await connackOf(first, { clientId: 'dup-1', clean: false })).toEqual([0, 0]);
+    first.socket.write(subscribeBytes([COMMANDS]));
+    expect([...(await first.bytes(4 + 5)).subarray(4, 9)]).toEqual([0x90, 3, 0, 1, 1]);
+    await publishCommand(1);
+    const sent = (await first.bytes(10)).subarray(9);
+    expect(sent[0]).toBe(0x32); // PUBLISH, QoS 1, DUP 0
+    first.socket.destroy(); // no PUBACK: the broker must send it again
+    await expect.poll(async () => (await outgoing('dup-1')).length).toBe(1);
+
+    const again = await raw();
+    expect(await connackOf(again, { clientId: 'dup-1', clean: false })).toEqual([1, 0]);
+    const resent = (await again.bytes(5)).subarray(4);
+    expect(resent[0]).toBe(0x3a); // PUBLISH, QoS 1, DUP 1
+  });
+
+  it('[MQTT-4.3.3] a QoS 2 message to a persistent session completes (PUBREC, PUBREL, PUBCOMP) without closing the connection', async () => {
+    started = await startBroker({ directory });
+    const c = await connect(`mqtt://127.0.0.1:${started.port}`, { username: fall.id, password: fall.secret, clientId: 'qos2-1', clean: false });
+    clients.push(c);
+    let closes = 0;
+    c.on('close', () => void (closes += 1));
+    const received: string[] = [];
+    c.on('message', (_topic, payload) => received.push(payload.toString()));
+    await c.subscribeAsync(COMMANDS, { qos: 2 });
+    await publishCommand(2);
+    await expect.poll(() => received).toEqual(['{"do":"ping"}']);
+    // PUBCOMP clears the PUBREL the broker kept for the session.
+    await expect.poll(() => outgoing('qos2-1')).toEqual([]);
+    expect(closes).toBe(0);
   });
 });

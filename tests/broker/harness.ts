@@ -199,8 +199,11 @@ export function connectBytes(o: {
   will?: { topic: string | Buffer; payload: Buffer };
   clean: boolean;
   level?: number;
+  /** Will QoS bits as sent, valid or not. */
+  willQos?: number;
 }): Buffer {
-  const flags = (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0) | (o.will ? 0x04 : 0) | (o.clean ? 0x02 : 0);
+  const flags =
+    (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0) | ((o.willQos ?? 0) << 3) | (o.will ? 0x04 : 0) | (o.clean ? 0x02 : 0);
   return frame(
     0x10,
     str('MQTT'),

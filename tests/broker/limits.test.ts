@@ -21,51 +21,64 @@ describe('Lru', () => {
 });
 
 describe('LoginThrottle', () => {
+  const unregistered = async (): Promise<boolean> => false;
   const opts = { freeFailuresPerUser: 3, freeFailuresPerAddress: 5, baseLockMs: 1000, maxLockMs: 8000, forgetAfterMs: 60_000, maxEntries: 100 };
 
-  it('locks a username after its free failures, for a time that doubles up to the maximum', () => {
+  it('locks a username after its free failures, for a time that doubles up to the maximum', async () => {
     const c = clock();
     const t = new LoginThrottle(opts, c.now);
     for (let i = 0; i < 2; i++) t.failed('dev-1', undefined);
-    expect(t.locked('dev-1', undefined)).toBeUndefined();
+    expect(await t.locked('dev-1', undefined, unregistered)).toBeUndefined();
     t.failed('dev-1', undefined); // third failure: locked 1 s
-    expect(t.locked('dev-1', undefined)).toEqual({ key: 'user', retryInMs: 1000 });
+    expect(await t.locked('dev-1', undefined, unregistered)).toEqual({ key: 'user', retryInMs: 1000 });
     const locks = [1000];
     for (let i = 0; i < 5; i++) {
       c.t += 10_000;
       t.failed('dev-1', undefined);
-      locks.push(t.locked('dev-1', undefined)!.retryInMs);
+      locks.push((await t.locked('dev-1', undefined, unregistered))!.retryInMs);
     }
     expect(locks).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
     c.t += 8000;
-    expect(t.locked('dev-1', undefined)).toBeUndefined();
+    expect(await t.locked('dev-1', undefined, unregistered)).toBeUndefined();
   });
 
-  it('locks an address across usernames, and a success clears only the username', () => {
+  it('locks an address across usernames, and a success clears only the username', async () => {
     const c = clock();
     const t = new LoginThrottle(opts, c.now);
     for (let i = 0; i < 5; i++) t.failed(`guess-${i}`, '10.0.0.9');
-    expect(t.locked('someone-else', '10.0.0.9')).toMatchObject({ key: 'address' });
-    expect(t.locked('someone-else', '10.0.0.10')).toBeUndefined();
+    expect(await t.locked('someone-else', '10.0.0.9', unregistered)).toMatchObject({ key: 'address' });
+    expect(await t.locked('someone-else', '10.0.0.10', unregistered)).toBeUndefined();
     c.t += 60_000;
     t.failed('dev-2', '10.0.0.10');
     t.failed('dev-2', '10.0.0.10');
     t.succeeded('dev-2');
     t.failed('dev-2', '10.0.0.10');
-    expect(t.locked('dev-2', undefined)).toBeUndefined(); // the count started again
+    expect(await t.locked('dev-2', undefined, unregistered)).toBeUndefined(); // the count started again
   });
 
-  it('forgets failures after a quiet spell and keeps at most maxEntries keys', () => {
+  it('binds an address lock only on names that are no registered device; a registered one is locked by its own failures', async () => {
+    const c = clock();
+    const t = new LoginThrottle(opts, c.now);
+    const registered = async (u: string): Promise<boolean> => u.startsWith('dev-');
+    for (let i = 0; i < 5; i++) t.failed(`guess-${i}`, '10.0.0.9');
+    expect(await t.locked('guess-9', '10.0.0.9', registered)).toMatchObject({ key: 'address' });
+    expect(await t.locked('dev-7', '10.0.0.9', registered)).toBeUndefined();
+    for (let i = 0; i < 3; i++) t.failed('dev-7', '10.0.0.9');
+    expect(await t.locked('dev-7', '10.0.0.9', registered)).toMatchObject({ key: 'user' });
+    expect(await t.locked('dev-8', '10.0.0.9', registered)).toBeUndefined();
+  });
+
+  it('forgets failures after a quiet spell and keeps at most maxEntries keys', async () => {
     const c = clock();
     const t = new LoginThrottle({ ...opts, maxEntries: 2 }, c.now);
     t.failed('a', undefined);
     t.failed('a', undefined);
     c.t += 61_000;
     t.failed('a', undefined);
-    expect(t.locked('a', undefined)).toBeUndefined(); // 1 fresh failure, not 3
+    expect(await t.locked('a', undefined, unregistered)).toBeUndefined(); // 1 fresh failure, not 3
     for (const u of ['x', 'y', 'z']) for (let i = 0; i < 3; i++) t.failed(u, undefined);
-    expect(t.locked('x', undefined)).toBeUndefined(); // evicted
-    expect(t.locked('z', undefined)).toMatchObject({ key: 'user' });
+    expect(await t.locked('x', undefined, unregistered)).toBeUndefined(); // evicted
+    expect(await t.locked('z', undefined, unregistered)).toMatchObject({ key: 'user' });
   });
 });
 

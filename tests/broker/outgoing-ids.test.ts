@@ -17,6 +17,7 @@ function byIdPersistence(): AedesPersistence & { byId: Map<string, OutgoingPacke
       byId.delete(key);
       return found;
     },
+    outgoingStream: async function* () {},
   };
 }
 
@@ -25,9 +26,9 @@ describe('outgoing message ids of a persistent session', () => {
     const p = byIdPersistence();
     uniqueOutgoingIds(p);
     const client = { id: 'arena-ingest-3', _nextId: 0 };
-    const old = { messageId: 7, brokerId: 'b', brokerCounter: 1 };
+    const old = { cmd: 'publish', messageId: 7, brokerId: 'b', brokerCounter: 1 };
     await p.outgoingUpdate(client, old); // sent, then the connection went
-    const fresh = { messageId: 7, brokerId: 'b', brokerCounter: 2 }; // the new connection's counter landed on 7
+    const fresh = { cmd: 'publish', messageId: 7, brokerId: 'b', brokerCounter: 2 }; // the new connection's counter landed on 7
     await p.outgoingUpdate(client, fresh);
     expect(fresh.messageId).toBe(8);
     expect(client._nextId).toBe(9);
@@ -40,21 +41,32 @@ describe('outgoing message ids of a persistent session', () => {
     const p = byIdPersistence();
     uniqueOutgoingIds(p);
     const client = { id: 'c' };
-    await p.outgoingUpdate(client, { messageId: 65535, brokerId: 'b', brokerCounter: 1 });
-    await p.outgoingUpdate(client, { messageId: 1, brokerId: 'b', brokerCounter: 2 });
-    const again = { messageId: 65535, brokerId: 'b', brokerCounter: 1 };
+    await p.outgoingUpdate(client, { cmd: 'publish', messageId: 65535, brokerId: 'b', brokerCounter: 1 });
+    await p.outgoingUpdate(client, { cmd: 'publish', messageId: 1, brokerId: 'b', brokerCounter: 2 });
+    const again = { cmd: 'publish', messageId: 65535, brokerId: 'b', brokerCounter: 1 };
     await p.outgoingUpdate(client, again);
     expect(again.messageId).toBe(65535); // a resend is the same packet
-    const clash = { messageId: 65535, brokerId: 'b', brokerCounter: 3 };
+    const clash = { cmd: 'publish', messageId: 65535, brokerId: 'b', brokerCounter: 3 };
     await p.outgoingUpdate(client, clash);
     expect(clash.messageId).toBe(2); // 65535 and 1 are held
     await p.outgoingClearMessageId(client, { messageId: 65535 });
-    const later = { messageId: 65535, brokerId: 'b', brokerCounter: 4 };
+    const later = { cmd: 'publish', messageId: 65535, brokerId: 'b', brokerCounter: 4 };
     await p.outgoingUpdate(client, later);
     expect(later.messageId).toBe(65535); // free again
     // Other clients' ids are their own.
-    const other = { messageId: 1, brokerId: 'b', brokerCounter: 5 };
+    const other = { cmd: 'publish', messageId: 1, brokerId: 'b', brokerCounter: 5 };
     await p.outgoingUpdate({ id: 'd' }, other);
     expect(other.messageId).toBe(1);
+  });
+
+  it('leaves the PUBREL that replaces a QoS 2 packet under its id as it is', async () => {
+    const p = byIdPersistence();
+    uniqueOutgoingIds(p);
+    const client = { id: 'c' };
+    await p.outgoingUpdate(client, { cmd: 'publish', messageId: 5, brokerId: 'b', brokerCounter: 1 });
+    const pubrel = { cmd: 'pubrel', messageId: 5 }; // aedes's PubRel: no broker id or counter
+    await p.outgoingUpdate(client, pubrel);
+    expect(pubrel.messageId).toBe(5);
+    expect(p.byId.get('c:5')).toMatchObject({ cmd: 'pubrel' });
   });
 });

@@ -16,6 +16,10 @@ import type { HubEvent, IngestBatch, MessageId, Point, Reading, Rejection, Write
  * - Equal device times are ordered by messageId as an unsigned 64-bit number, then seq.
  * - Erasing a participant keeps the message ids: a redelivery stays a duplicate and
  *   does not bring the erased points back.
+ * - Exactly-once holds for a redelivery received within an hour of the original (any
+ *   message, rejected ones too), and for one received however much later when it
+ *   carries the original's device times (a device resending the same payload). An
+ *   adapter may bound what it remembers beyond that (stores/duckdb/README.md).
  */
 export function telemetryStoreContract(
   name: string,
@@ -112,6 +116,28 @@ export function telemetryStoreContract(
         };
         expectWritten(await store.write(twice), { storedMessages: 1, duplicateMessages: 1 });
         expect(ids(await collect(store.points({})))).toEqual(['7/0', '7/1']);
+      });
+
+      it('recognises a resend received long after the original by its device times', async () => {
+        const store = await fresh();
+        const original = batchOf([reading(11n, T0), reading(11n, T0 + 5, { seq: 1 }), reading(12n, T0 + 10)]);
+        expectWritten(await store.write(original), { storedMessages: 2, duplicateMessages: 0 });
+        // Ten days later, with live traffic in the same batch.
+        const later = T0 + 10 * 86_400_000;
+        const resent = batchOf([
+          reading(11n, T0, { receivedAt: later }),
+          reading(11n, T0 + 5, { seq: 1, receivedAt: later }),
+          reading(13n, later, { receivedAt: later }),
+        ]);
+        expectWritten(await store.write(resent), { storedMessages: 1, duplicateMessages: 1 });
+        expect(ids(await collect(store.points({})))).toEqual(['11/0', '11/1', '12/0', '13/0']);
+      });
+
+      it('recognises a rejected message resent within the hour', async () => {
+        const store = await fresh();
+        expectWritten(await store.write(batchOf([], [rejection(21n, T0)])), { storedMessages: 1, duplicateMessages: 0 });
+        expectWritten(await store.write(batchOf([], [rejection(21n, T0 + 3_000_000)])), { storedMessages: 0, duplicateMessages: 1 });
+        expect(await store.rejections({})).toHaveLength(1);
       });
 
       it('keeps concurrent writers from interfering', async () => {

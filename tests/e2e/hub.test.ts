@@ -135,20 +135,39 @@ describe('a device deactivated or re-keyed through the API while it is connected
 });
 
 describe('an outside client (mosquitto_pub) against the hub', () => {
-  const has = spawnSync('sh', ['-c', 'command -v mosquitto_pub']).status === 0;
-  it.runIf(has)('publishes a reading that becomes visible through the API', async () => {
+  beforeAll(() => {
+    // tests/setup/ensure-packages.sh installs it; a missing client is a failed set-up, not a reason to skip.
+    expect(spawnSync('sh', ['-c', 'command -v mosquitto_pub']).status, 'mosquitto_pub (Debian mosquitto-clients)').toBe(0);
+  });
+
+  it('publishes a reading that becomes visible through the API', async () => {
     const payload = JSON.stringify({ serial: 'AQ-3001', measured_at: new Date().toISOString(), kind: 'weight', value: 70500, unit: 'g' });
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-q', '1', '-i', 'AQ-3001', '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/AQ-3001/measurements', '-m', payload]);
     const weights = (await hub.api('/v1/devices/AQ-3001/readings?name=body_weight&limit=50')).body;
     expect((weights.items ?? weights).some((w: { value: number }) => Math.abs(w.value - 70.5) < 1e-9)).toBe(true);
   });
-  it.runIf(has)('is refused with a wrong password, as an unknown device, and when spoofing a topic', async () => {
-    const base = ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-q', '1', '-m', '{}'];
-    await expect(run('mosquitto_pub', [...base, '-u', 'AQ-3001', '-P', 'wrong', '-t', 'devices/AQ-3001/measurements'])).rejects.toThrow();
-    await expect(run('mosquitto_pub', [...base, '-u', 'NOPE-1', '-P', 'x', '-t', 'devices/NOPE-1/measurements'])).rejects.toThrow();
-    await run('mosquitto_pub', [...base, '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/DB-0077/events']).catch(() => undefined);
-    const events = (await hub.api('/v1/devices/DB-0077/rejections')).body;
-    expect((events.items ?? events).filter((x: { payload: string }) => x.payload === '{}')).toEqual([]);
+
+  it('is refused with a wrong password, as an unknown device, and when spoofing a topic', async () => {
+    const base = ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-q', '1'];
+    await expect(run('mosquitto_pub', [...base, '-m', '{}', '-u', 'AQ-3001', '-P', 'wrong', '-t', 'devices/AQ-3001/measurements'])).rejects.toThrow();
+    await expect(run('mosquitto_pub', [...base, '-m', '{}', '-u', 'NOPE-1', '-P', 'x', '-t', 'devices/NOPE-1/measurements'])).rejects.toThrow();
+
+    // A well-formed message of the victim's, sent with the spoofer's credentials on the victim's topic: the
+    // broker closes the connection without a PUBACK (mosquitto_pub fails), keeps it as the spoofer's
+    // TOPIC_NOT_ALLOWED rejection, and stores nothing for the victim.
+    const marker = 'spoofed-73911';
+    const forged = JSON.stringify({ serial: 'DB-0077', ts: new Date().toISOString(), event: 'DOSE_TAKEN', note: marker });
+    await expect(run('mosquitto_pub', [...base, '-i', 'spoof', '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/DB-0077/events', '-m', forged], { timeout: 10_000 })).rejects.toThrow();
+    const spoofer = await until('the TOPIC_NOT_ALLOWED rejection', async () => {
+      const items = (await hub.api('/v1/devices/AQ-3001/rejections')).body.items as { code: string; topic: string }[];
+      return items.find((r) => r.code === 'TOPIC_NOT_ALLOWED' && r.topic === 'devices/DB-0077/events');
+    });
+    expect(spoofer).toBeDefined();
+    for (const path of ['/v1/devices/DB-0077/rejections', '/v1/devices/DB-0077/events?limit=500']) {
+      const res = await hub.api(path);
+      expect(res.status, path).toBe(200);
+      expect(JSON.stringify(res.body), path).not.toContain(marker);
+    }
   });
 });
 
