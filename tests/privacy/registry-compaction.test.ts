@@ -23,10 +23,11 @@ describe('DuckDB SqlClient compact()', () => {
     for (let i = 0; i < 200; i++) await upsertAlarm(sql, alarm(`a-${i}`, i % 2 ? 'P-ERASED' : 'P-KEPT', i % 2 ? `${COMMENT} ${i}` : `routine ${i}`));
     // Closed and reopened: the rows are in the file's blocks, not only in its WAL.
     await sql.close();
+    expect(filesHolding(COMMENT)).toEqual(['registry.duckdb']);
     sql = await openDuckDbSqlClient(path);
     expect(await eraseParticipantAlarms(sql, 'P-ERASED')).toBe(100);
+    // A DELETE and a CHECKPOINT may leave the bytes in freed blocks (whether they do depends on DuckDB's vacuum).
     await sql.query('CHECKPOINT');
-    expect(filesHolding(COMMENT)).toContain('registry.duckdb'); // a DELETE and a CHECKPOINT leave them there
     await sql.compact();
     expect(filesHolding(COMMENT)).toEqual([]);
     expect(filesHolding('P-ERASED')).toEqual([]);
