@@ -6,6 +6,7 @@ import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
+import type { ErasureTargets } from './erasure.js';
 
 /** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
 export interface IngestStatsSnapshot {
@@ -66,4 +67,6 @@ export interface ApiDeps {
   readonly alarms?: AlarmService;
   /** Live readings, events and alarm changes: when given with alarms, GET /v1/live streams them and /ward shows them. */
   readonly live?: LiveFeed;
+  /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
+  readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
 }

@@ -7,6 +7,7 @@ import { HubError } from '../kernel/errors.js';
 import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../hub/adapters.js';
 import { loadOrCreatePseudonymKey } from '../hub/pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
+import { openErasureRegister, reapplyErasures } from '../hub/erasure-register.js';
 import { runService } from '../hub/service.js';
 import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
@@ -50,6 +51,9 @@ await runService(
 
       // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
       const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
+      // Erasures made since a backup of the registry and InfluxDB was taken are made again (README "Privacy and security").
+      const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };
+      await reapplyErasures({ registry, store, alarms, ...erasure }, logger);
       const feed = startCommitFeed({
         url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
         username: c.service.username,
@@ -63,7 +67,7 @@ await runService(
       const ready = async (): Promise<void> => {
         if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
       };
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready });
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure });
       const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
         await feed.stop();
         throw e;

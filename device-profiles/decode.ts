@@ -104,7 +104,7 @@ export function compileProfile(profile: Profile, limits: TimeLimits): Decoder {
     try {
       parsed = JSON.parse(input.payload.toString('utf8'));
     } catch (e) {
-      return reject('PAYLOAD_NOT_JSON', '', `payload is not JSON: ${(e as Error).message}`);
+      return reject('PAYLOAD_NOT_JSON', '', `payload is not JSON: ${withoutQuote((e as Error).message)}`);
     }
     if (profile.format === 'json') return { records: [parsed as Rec], prefix: () => '' };
 
@@ -251,3 +251,10 @@ export function unitConverters(rule: ReadingRule): Map<string, (v: number) => nu
   }
   return out;
 }
+
+/**
+ * V8's JSON.parse errors quote the start of the input (`Unexpected token 'k', "{"kg": k73"...
+ * is not valid JSON`). The message is shown to the vendor whatever the participant's
+ * consent, unlike the payload itself (api/routes/rejections.ts), so the quote goes.
+ */
+const withoutQuote = (message: string): string => message.replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)');

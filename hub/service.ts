@@ -1,5 +1,6 @@
 import { isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
+import { keepFilesPrivate } from './private-files.js';
 
 export interface Service {
   stop(): Promise<void>;
@@ -11,7 +12,7 @@ export interface Service {
  * (exit 0). `configure` parses the environment and throws on a bad one; `start` builds
  * the adapters and the service.
  */
-export async function runService<C extends { readonly process: { readonly logLevel: string } }>(
+export async function runService<C extends { readonly process: { readonly logLevel: string; readonly dataDir: string } }>(
   name: string,
   configure: (env: Record<string, string | undefined>) => C,
   start: (config: C, logger: Logger) => Promise<Service>,
@@ -26,6 +27,7 @@ export async function runService<C extends { readonly process: { readonly logLev
   const logger = createLogger(config.process.logLevel).child({ role: name });
   let service: Service;
   try {
+    keepFilesPrivate(config.process.dataDir);
     service = await start(config, logger);
   } catch (e) {
     logger.fatal({ code: isHubError(e) ? e.code : 'INTERNAL', err: e }, (e as Error).message);

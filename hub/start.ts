@@ -20,6 +20,8 @@ import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
+import { keepFilesPrivate } from './private-files.js';
+import { openErasureRegister, reapplyErasures } from './erasure-register.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -51,7 +53,7 @@ export interface RunningHub {
 export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
   const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
-  mkdirSync(o.hub.dataDir, { recursive: true });
+  keepFilesPrivate(o.hub.dataDir);
 
   // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it
   // may be a mount of its own) and the export temp folder. A full export folder fails
@@ -98,6 +100,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   // polling: a fall reaches the ward board within the commit's own latency (promise 6).
   const live = createLiveBus((err) => log.error({ err }, 'a live stream listener failed'));
   const alarms = await openAlarmEngine({ sql, store, profiles, logger: log, config: o.alarms ?? loadAlarmConfig({}), publish: live.publish });
+  // A restored backup may hold participants erased since it was taken: erased again before any device or caller gets in.
+  const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
+  const erasure = { register: await openErasureRegister(join(o.hub.dataDir, 'erasure-register.ndjson'), pseudonymKey), compactRegistry: () => sql.compact() };
+  await reapplyErasures({ registry, store, alarms, ...erasure }, log);
   // onCommitted answers the points it had not seen: a redelivery reaches neither the rules nor the screens twice.
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
@@ -117,8 +123,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     admission: disk,
   });
 
-  const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

@@ -102,10 +102,17 @@ export function createIngest(deps: IngestDeps): Ingest {
   });
 
   function rejection(m: InboundMessage, id: MessageId, profileId: string | null, code: RejectionCode, path: string, message: string): Rejection {
+    // The attribution a point of this message would have had (decode() below): the raw
+    // payload is about whoever the device measured, and is released under their consent.
+    const { siteId, roomId, trialId, participantId } = deps.directory.attribution(m.deviceId, m.receivedAt);
     return {
       messageId: id,
       deviceId: m.deviceId,
       profileId,
+      siteId,
+      roomId,
+      trialId,
+      participantId,
       topic: m.topic,
       code,
       path,

@@ -72,16 +72,26 @@ export const RejectionCodes = [
 ] as const;
 export type RejectionCode = (typeof RejectionCodes)[number];
 
-/** A message the hub refused to normalise. Data, not an exception: stored, counted, shown to the vendor. */
+/**
+ * A message the hub refused to normalise. Data, not an exception: stored, counted, shown
+ * to the vendor. Attributed like a point, to whatever the device was assigned to when
+ * the message arrived: its raw payload may describe the participant (a fall and its
+ * zone, a missed dose naming the medicine), so it is released under the same consent.
+ */
 export interface Rejection {
   readonly messageId: MessageId;
   readonly deviceId: string;
   readonly profileId: string | null;
+  readonly siteId: string | null;
+  readonly roomId: string | null;
+  readonly trialId: string | null;
+  readonly participantId: string | null;
   readonly topic: string;
   readonly code: RejectionCode;
   readonly path: string; // JSON path of the offending field, "" for the whole payload
   readonly message: string;
-  readonly payload: string; // raw payload as received (truncated when over the size limit)
+  /** Raw payload as received (truncated when over the size limit); null once its participant's data was erased. */
+  readonly payload: string | null;
   readonly receivedAt: number;
 }
 

@@ -31,7 +31,7 @@ export async function tallyStore(store: TelemetryStore, devices: readonly Device
       if (p.kind === 'reading') count(seqOfReading(p.value));
     }
     const rejections = await store.rejections({ deviceIds: [d.deviceId], limit: 1_000_000 });
-    for (const r of rejections) count(seqOfRejected(r.payload));
+    for (const r of rejections) if (r.payload !== null) count(seqOfRejected(r.payload));
     rejected += rejections.length;
     stored += seen.size;
     for (const n of seen.values()) if (n > 1) storedTwice++;

@@ -19,8 +19,8 @@ import {
   RejectionsQuery,
   toEventDto,
   toReadingDto,
-  toRejectionDto,
 } from '../schemas/telemetry.js';
+import { releasedRejections } from './rejections.js';
 
 /**
  * Vendors read their own devices here; a vendor token sees no site, room, trial or
@@ -109,12 +109,12 @@ export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
       response: { 200: listOf(RejectionDto), ...problems(400, 401, 403, 404) },
     },
     handler: async (request) => {
-      const device = await readableDevice(registry, principalOf(request), request.params.id);
+      const principal = principalOf(request);
+      const device = await readableDevice(registry, principal, request.params.id);
       const { from, to, limit } = request.query;
       const rejections = await store.rejections({ deviceIds: [device.id], from, to, limit });
       noteForAudit(request, { rows: rejections.length });
-      // The port does not promise an order; newest first is this route's contract.
-      return { items: [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map(toRejectionDto) };
+      return { items: await releasedRejections(registry, principal, rejections, clock()) };
     },
   });
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { HubError } from '../../kernel/errors.js';
 import { noteForAudit } from '../audit-trail.js';
 import type { ApiDeps } from '../deps.js';
+import { eraseEverywhere } from '../erasure.js';
 import { problems } from '../problem.js';
 import { IdParams, listOf } from '../schemas/common.js';
 import { ErasureDto, NewParticipantBody, ParticipantDetailDto, ParticipantDto, toAssignmentDto, toConsentDto, toParticipantDto } from '../schemas/trials.js';
@@ -59,18 +60,18 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       tags,
       summary: "Erase a participant's readings and events",
       description:
-        'Ends the participant\'s assignments (nothing measured afterwards is attributed to them), then deletes every point attributed to them from the telemetry store, and their alarms and alarm settings. ' +
+        "Ends the participant's assignments (nothing measured afterwards is attributed to them), then deletes every point attributed to them from the telemetry store and its journal, " +
+        "the raw payloads of their devices' rejections, and their alarms (with comments) and alarm settings, and rewrites the hub's files so no trace of them stays. " +
         'Audited. Calling it again deletes whatever is left (normally nothing).',
       params: IdParams,
       response: { 200: ErasureDto, ...problems(400, 401, 403, 404) },
     },
     handler: async (request) => {
       const p = await participant(request.params.id);
-      const marked = await registry.markErased(p.id, clock());
-      const erasedPoints = await store.eraseParticipant(p.id);
-      const erasedAlarms = (await deps.alarms?.eraseParticipant(p.id)) ?? 0;
+      const { erasedPoints, erasedAlarms, erasedAt } = await eraseEverywhere({ registry, store, alarms: deps.alarms, ...deps.erasure }, p.id, clock());
+      // Counts only: what stays of an erasure holds no values.
       noteForAudit(request, { erasedPoints, erasedAlarms });
-      return { participantId: p.id, erasedAt: new Date(marked.erasedAt ?? clock()).toISOString(), erasedPoints };
+      return { participantId: p.id, erasedAt: new Date(erasedAt).toISOString(), erasedPoints };
     },
   });
 };

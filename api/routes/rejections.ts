@@ -1,13 +1,17 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { inWindows } from '../../kernel/consent.js';
 import type { Principal } from '../../kernel/principal.js';
-import { RejectionCodes } from '../../kernel/telemetry.js';
+import type { Registry } from '../../kernel/registry.js';
+import { RejectionCodes, type Rejection } from '../../kernel/telemetry.js';
 import { principalOf } from '../auth.js';
 import { noteForAudit } from '../audit-trail.js';
 import type { ApiDeps } from '../deps.js';
+import { viewFor } from '../device-access.js';
 import { problems } from '../problem.js';
 import { listOf } from '../schemas/common.js';
 import { RejectionDto, RejectionSummaryDto, RejectionSummaryQuery, RejectionsQuery, toRejectionDto } from '../schemas/telemetry.js';
+import { deviceRelease } from '../trial-access.js';
 
 /**
  * Promise 2 across a vendor's whole fleet: every message the hub refused from any of the
@@ -26,6 +30,7 @@ const FleetSummaryDto = z.object({
 
 export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { registry, store } = deps;
+  const clock = deps.now ?? Date.now;
 
   /** undefined = every device (admin); otherwise the vendor's own, possibly none. */
   async function scope(principal: Principal): Promise<string[] | undefined> {
@@ -43,11 +48,12 @@ export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
       response: { 200: listOf(RejectionDto), ...problems(400, 401, 403) },
     },
     handler: async (request) => {
-      const deviceIds = await scope(principalOf(request));
+      const principal = principalOf(request);
+      const deviceIds = await scope(principal);
       const { from, to, limit } = request.query;
       const rejections = await store.rejections({ ...(deviceIds ? { deviceIds } : {}), from, to, limit });
       noteForAudit(request, { rows: rejections.length });
-      return { items: [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map(toRejectionDto) };
+      return { items: await releasedRejections(registry, principal, rejections, clock()) };
     },
   });
 
@@ -78,3 +84,26 @@ export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
     },
   });
 };
+
+/**
+ * A rejection as this caller may read it, newest first. A raw payload is about whoever
+ * the device was assigned to when it arrived, so it is released like a point measured
+ * then (promise 3): to a vendor only inside that participant's vendor.telemetry windows
+ * as of now (withdrawal hides it again), and always when nobody was assigned (device
+ * data). Code, path and message are the vendor's feedback (promise 2) and always shown.
+ * An admin reads every payload that still exists (erasure removes it).
+ */
+export async function releasedRejections(
+  registry: Pick<Registry, 'listTrials' | 'consent'>,
+  principal: Principal,
+  rejections: readonly Rejection[],
+  now: number,
+): Promise<z.infer<typeof RejectionDto>[]> {
+  // Consent is read afresh on every request: a withdrawal shows on the very next one.
+  const release = await deviceRelease(registry, principal, now);
+  const view = viewFor(principal);
+  const released = (r: Rejection): boolean =>
+    release === undefined || (r.participantId === null ? release.includeDeviceData : inWindows(release.windows, r.participantId, r.receivedAt));
+  // The port does not promise an order; newest first is the routes' contract.
+  return [...rejections].sort((a, b) => b.receivedAt - a.receivedAt).map((r) => toRejectionDto(r, view, released(r)));
+}

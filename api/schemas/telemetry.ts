@@ -75,8 +75,17 @@ export const RejectionDto = z.object({
   code: z.enum(RejectionCodes),
   path: z.string().describe('JSON path of the offending field; empty for the whole payload'),
   message: z.string(),
-  payload: z.string().describe('The payload as received (truncated when over the size limit)'),
+  payload: z
+    .string()
+    .nullable()
+    .describe(
+      "The payload as received (truncated when over the size limit); null when the participant the device was assigned to had not given vendor.telemetry consent when it arrived (or has withdrawn it), and once that participant's data was erased",
+    ),
   receivedAt: IsoTime,
+  siteId: Id.nullable().optional().describe('Where the device was assigned when the message arrived; absent for vendor tokens'),
+  roomId: Id.nullable().optional().describe('Absent for vendor tokens'),
+  trialId: Id.nullable().optional().describe('Absent for vendor tokens'),
+  participantId: Id.nullable().optional().describe('Absent for vendor tokens'),
 });
 
 export const RejectionSummaryDto = z.object({
@@ -111,14 +120,18 @@ export const toEventDto = (e: HubEvent, view: View): z.infer<typeof EventDto> =>
   attributes: { ...e.attributes },
 });
 
-export const toRejectionDto = (r: Rejection): z.infer<typeof RejectionDto> => ({
-  messageId: r.messageId.toString(),
-  deviceId: r.deviceId,
-  profileId: r.profileId,
-  topic: r.topic,
-  code: r.code,
-  path: r.path,
-  message: r.message,
-  payload: r.payload,
-  receivedAt: iso(r.receivedAt),
-});
+/** `payloadReleased`: whether consent lets this caller read the raw payload (api/routes/rejections.ts). */
+export function toRejectionDto(r: Rejection, view: View, payloadReleased: boolean): z.infer<typeof RejectionDto> {
+  const common = {
+    messageId: r.messageId.toString(),
+    deviceId: r.deviceId,
+    profileId: r.profileId,
+    topic: r.topic,
+    code: r.code,
+    path: r.path,
+    message: r.message,
+    payload: payloadReleased ? r.payload : null,
+    receivedAt: iso(r.receivedAt),
+  };
+  return view === 'vendor' ? common : { ...common, siteId: r.siteId, roomId: r.roomId, trialId: r.trialId, participantId: r.participantId };
+}

@@ -1,6 +1,7 @@
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { HubError } from '../../kernel/errors.js';
 import type { SqlClient } from '../sql/sql-client.js';
+import { copyToFreshFile, replaceWithFresh } from './compact.js';
 import { openDuckDbInstance } from './instance.js';
 
 /**
@@ -8,10 +9,21 @@ import { openDuckDbInstance } from './instance.js';
  * adapter keeps a single connection and runs one statement (or one whole transaction)
  * at a time through a queue: a transaction is never interleaved with other statements.
  */
-export async function openDuckDbSqlClient(path: string): Promise<SqlClient> {
+export type DuckDbSqlClient = SqlClient & {
+  /**
+   * Rewrites the file so that deleted rows leave no trace in it (./compact.ts): erasure's
+   * last step for the alarm tables kept here. Waits for queued statements, holds later ones.
+   */
+  compact(): Promise<void>;
+};
+
+export async function openDuckDbSqlClient(path: string): Promise<DuckDbSqlClient> {
   // The registry is small; without a limit DuckDB would allow itself 80 % of the machine.
-  const instance = await openDuckDbInstance(path, { memory_limit: '256MB' });
-  const connection = await instance.connect();
+  const open = async (): Promise<[DuckDBInstance, DuckDBConnection]> => {
+    const i = await openDuckDbInstance(path, { memory_limit: '256MB' });
+    return [i, await i.connect()];
+  };
+  let [instance, connection] = await open();
   let closed = false;
   let tail: Promise<unknown> = Promise.resolve();
 
@@ -44,6 +56,17 @@ export async function openDuckDbSqlClient(path: string): Promise<SqlClient> {
         } catch (e) {
           await connection.run('ROLLBACK').catch(() => undefined);
           throw e;
+        }
+      }),
+    compact: () =>
+      exclusive(async () => {
+        await copyToFreshFile(connection, path);
+        connection.closeSync();
+        instance.closeSync();
+        try {
+          await replaceWithFresh(path);
+        } finally {
+          [instance, connection] = await open(); // the old file again if the swap failed
         }
       }),
     // Waits for queued work, then closes; closing twice is a no-op.

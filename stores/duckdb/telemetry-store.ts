@@ -21,6 +21,7 @@ import type {
 } from '../../kernel/ports.js';
 import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
+import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
 import type {
   Family,
@@ -95,6 +96,11 @@ const SCHEMA = [
      payload VARCHAR NOT NULL,
      received_at BIGINT NOT NULL
    )`,
+  // Attribution of rejections, added after the first release: a file made before it gets
+  // the columns when opened (at the end, where appendRejection() expects them). The
+  // payload becomes NULL when its participant's data is erased.
+  ...['site_id', 'room_id', 'trial_id', 'participant_id'].map((c) => `ALTER TABLE rejections ADD COLUMN IF NOT EXISTS ${c} VARCHAR`),
+  'ALTER TABLE rejections ALTER COLUMN payload DROP NOT NULL',
 ];
 
 /** Connection-local: holds one batch's message ids between BEGIN and COMMIT. */
@@ -141,7 +147,8 @@ const POINT_COLUMNS = `message_id, seq, CAST(kind AS ${enumOf(['reading', 'event
   participant_id, name, value, unit, alert_code, dispense_code, severity, attributes,
   device_time, received_at, clock_skewed`;
 
-const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path, message, payload, received_at`;
+const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path, message, payload, received_at,
+  site_id, room_id, trial_id, participant_id`;
 
 const DEFAULT_REJECTION_LIMIT = 100;
 const DEFAULT_MEMORY_LIMIT = '512MB';
@@ -158,24 +165,35 @@ export interface DuckDbTelemetryOptions {
   readonly dedupWindowMs?: number;
 }
 
+/** What it takes to open the file again after erasure rewrote it. */
+interface StoreFiles {
+  readonly path: string;
+  readonly memoryLimit: string;
+}
+
 export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<TelemetryStore> {
+  const files = { path: opts.path, memoryLimit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT };
+  const [instance, writer] = await openFile(files);
+  return new DuckDbTelemetryStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+}
+
+async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConnection]> {
   // DuckDB takes 80 % of the machine's memory by default; sorting a large export would
   // grow the hub by hundreds of MB. Past the limit it spills to a folder beside the file.
-  const instance = await openDuckDbInstance(opts.path, {
-    memory_limit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
-    temp_directory: `${opts.path}.tmp`,
-  });
+  const instance = await openDuckDbInstance(files.path, { memory_limit: files.memoryLimit, temp_directory: spillFolderOf(files.path) });
   try {
     const writer = await instance.connect();
     for (const ddl of SCHEMA) await writer.run(ddl);
     await migrateKeyedMessages(writer);
     await writer.run(STAGING);
-    return new DuckDbTelemetryStore(instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+    return [instance, writer];
   } catch (e) {
     instance.closeSync();
     throw e;
   }
 }
+
+const spillFolderOf = (path: string): string => `${path}.tmp`;
 
 class DuckDbTelemetryStore implements TelemetryStore {
   /** Tail of the writer queue; never rejects, so one failed write does not block the next. */
@@ -183,10 +201,17 @@ class DuckDbTelemetryStore implements TelemetryStore {
   #closing: Promise<void> | undefined;
   /** Read connections in use, so close() can end them. */
   readonly #readers = new Set<DuckDBConnection>();
+  /** Set while the file is being replaced (erasure): new reads wait for it. */
+  #swap: Promise<void> | undefined;
+  /** Read connections being opened: a swap waits for them too. */
+  #opening = 0;
+  /** Called when the last reader closes, while a swap waits for that. */
+  #idle: (() => void) | undefined;
 
   constructor(
-    private readonly instance: DuckDBInstance,
-    private readonly writer: DuckDBConnection,
+    private readonly files: StoreFiles,
+    private instance: DuckDBInstance,
+    private writer: DuckDBConnection,
     private readonly dedupWindowMs: number,
   ) {}
 
@@ -194,11 +219,29 @@ class DuckDbTelemetryStore implements TelemetryStore {
     return this.#serialised(() => this.#writeBatch(batch));
   }
 
+  /**
+   * Erasure: the participant's points go, their rejections stay (counted, promise 2)
+   * without participant, payload and message (which may quote the payload), and then the
+   * file is rewritten (./compact.ts) so that none of it stays in freed blocks, dictionaries
+   * or statistics. Message ids stay, so a redelivery cannot bring anything back.
+   */
   eraseParticipant(participantId: string): Promise<number> {
     // Through the writer queue: a DELETE must not land inside another caller's transaction.
     return this.#serialised(async () => {
-      const result = await this.writer.run('DELETE FROM points WHERE participant_id = $1', [participantId], [VARCHAR]);
-      return result.rowsChanged;
+      const c = this.writer;
+      const p = [participantId];
+      await c.run('BEGIN TRANSACTION');
+      let erased: number;
+      try {
+        erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
+        await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
+        await c.run('COMMIT');
+      } catch (e) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+      await this.#rewriteFile();
+      return erased;
     });
   }
 
@@ -209,6 +252,30 @@ class DuckDbTelemetryStore implements TelemetryStore {
       const result = await this.writer.run('DELETE FROM rejections WHERE received_at < $1', [before], [BIGINT]);
       return result.rowsChanged;
     });
+  }
+
+  /** Inside the writer queue: waits for running reads, holds new ones, swaps the file in. */
+  async #rewriteFile(): Promise<void> {
+    let release!: () => void;
+    this.#swap = new Promise((resolve) => (release = resolve));
+    try {
+      if (this.#readers.size > 0 || this.#opening > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      this.#idle = undefined;
+      await copyToFreshFile(this.writer, this.files.path);
+      this.writer.closeSync();
+      this.instance.closeSync();
+      try {
+        await replaceWithFresh(this.files.path);
+        // Spilled sort runs and rendered export lines: no query runs now, none is needed.
+        await emptyFolder(spillFolderOf(this.files.path));
+      } finally {
+        // The old file again if the swap failed, so the store stays usable either way.
+        [this.instance, this.writer] = await openFile(this.files);
+      }
+    } finally {
+      this.#swap = undefined;
+      release();
+    }
   }
 
   async *points(query: PointQuery): AsyncGenerator<Point> {
@@ -358,17 +425,29 @@ class DuckDbTelemetryStore implements TelemetryStore {
 
   async #openReader(): Promise<DuckDBConnection> {
     this.#assertOpen();
-    const c = await this.instance.connect();
-    if (this.#closing) {
-      c.closeSync(); // close() ran while we were connecting
-      this.#assertOpen();
+    while (this.#swap) await this.#swap;
+    this.#opening += 1;
+    try {
+      const c = await this.instance.connect();
+      this.#readers.add(c);
+      if (this.#closing) {
+        this.#closeReader(c); // close() ran while we were connecting
+        this.#assertOpen();
+      }
+      return c;
+    } finally {
+      this.#opening -= 1;
+      this.#notifyIdle();
     }
-    this.#readers.add(c);
-    return c;
   }
 
   #closeReader(c: DuckDBConnection): void {
     if (this.#readers.delete(c)) c.closeSync();
+    this.#notifyIdle();
+  }
+
+  #notifyIdle(): void {
+    if (this.#readers.size === 0 && this.#opening === 0) this.#idle?.();
   }
 
   async #read<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -574,8 +653,13 @@ function appendRejection(a: DuckDBAppender, r: Rejection): void {
   a.appendVarchar(r.code);
   a.appendVarchar(r.path);
   a.appendVarchar(r.message);
-  a.appendVarchar(r.payload);
+  appendNullableVarchar(a, r.payload);
   a.appendBigInt(BigInt(r.receivedAt));
+  // `?? null`: journal lines written before rejections were attributed lack these fields.
+  appendNullableVarchar(a, r.siteId ?? null);
+  appendNullableVarchar(a, r.roomId ?? null);
+  appendNullableVarchar(a, r.trialId ?? null);
+  appendNullableVarchar(a, r.participantId ?? null);
 }
 
 function appendNullableVarchar(a: DuckDBAppender, v: string | null): void {
@@ -709,8 +793,12 @@ function rejectionFromRow(r: readonly DuckDBValue[]): Rejection {
     code: asString(r[4]) as RejectionCode,
     path: asString(r[5]),
     message: asString(r[6]),
-    payload: asString(r[7]),
+    payload: asNullableString(r[7]),
     receivedAt: asNumber(r[8]),
+    siteId: asNullableString(r[9]),
+    roomId: asNullableString(r[10]),
+    trialId: asNullableString(r[11]),
+    participantId: asNullableString(r[12]),
   };
 }
 

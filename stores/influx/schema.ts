@@ -16,7 +16,7 @@ export const SCHEMA = {
     tags: POINT_TAGS,
     fields: ['severity', 'alert_code', 'dispense_code', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed'],
   },
-  rejection: { tags: ['device', 'profile', 'code'], fields: [...IDENTITY, 'topic', 'path', 'message', 'payload'] },
+  rejection: { tags: ['site', 'room', 'trial', 'participant', 'device', 'profile', 'code'], fields: [...IDENTITY, 'topic', 'path', 'message', 'payload'] },
   message: { tags: ['device', 'status'], fields: [...IDENTITY, 'received_at'] },
 } as const;
 
@@ -96,7 +96,15 @@ export function pointTags(p: Point): Record<string, string | null> {
   };
 }
 
-export const rejectionTags = (r: Rejection): Record<string, string | null> => ({ device: r.deviceId, profile: r.profileId, code: r.code });
+export const rejectionTags = (r: Rejection): Record<string, string | null> => ({
+  site: r.siteId,
+  room: r.roomId,
+  trial: r.trialId,
+  participant: r.participantId,
+  device: r.deviceId,
+  profile: r.profileId,
+  code: r.code,
+});
 
 export const messageTags = (deviceId: string, status: 'accepted' | 'rejected'): Record<string, string | null> => ({ device: deviceId, status });
 
@@ -119,11 +127,12 @@ export function pointLine(p: Point, slot: number): Line {
 }
 
 export function rejectionLine(r: Rejection, seq: number, slot: number): Line {
-  return line('rejection', rejectionTags(r), r.receivedAt, slot, r.messageId, seq)
+  const l = line('rejection', rejectionTags(r), r.receivedAt, slot, r.messageId, seq)
     .stringField('topic', r.topic)
     .stringField('path', r.path)
-    .stringField('message', r.message)
-    .stringField('payload', r.payload);
+    .stringField('message', r.message);
+  // No payload field at all once erased: absent reads back as null.
+  return r.payload === null ? l : l.stringField('payload', r.payload);
 }
 
 export function messageLine(m: { id: MessageId; deviceId: string; receivedAt: number }, status: 'accepted' | 'rejected', anchorMs: number, slot: number): Line {
@@ -172,8 +181,12 @@ export function rejectionFromRow(r: Row): Rejection {
     code: str(r.code) as RejectionCode,
     path: optStr(r.path) ?? '',
     message: optStr(r.message) ?? '',
-    payload: optStr(r.payload) ?? '',
+    payload: r.payload === null || r.payload === undefined ? null : str(r.payload),
     receivedAt: num(r.time),
+    siteId: optStr(r.site),
+    roomId: optStr(r.room),
+    trialId: optStr(r.trial),
+    participantId: optStr(r.participant),
   };
 }
 

@@ -196,11 +196,33 @@ class InfluxTelemetryStore implements TelemetryStore {
     const where = `${ident('participant')} = ${str(participantId)} AND ${timeRange(undefined, undefined)}`;
     return this.#serialised(async () => {
       const counts = await this.#q.run(['reading', 'event'].map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
+      await this.#eraseRejections(where);
       // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). Message markers
       // carry no participant and stay, so a redelivery remains a duplicate.
-      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
+      await this.#q.run(['reading', 'event', 'rejection'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
       return counts.flat().reduce((n, r) => n + num(r.count), 0);
     });
+  }
+
+  /**
+   * The participant's rejections stay counted (promise 2) but lose what is about them:
+   * each is written again without the participant tag, payload and message (which may
+   * quote the payload), before the DELETE above removes the attributed originals. A
+   * point cannot be updated in place: the series (tag set) changes, so the copy takes a
+   * free slot of its new series.
+   */
+  async #eraseRejections(where: string): Promise<void> {
+    const [rows = []] = await this.#q.run([`SELECT ${selectList('rejection').map(ident).join(', ')} FROM ${ident('rejection')} WHERE ${where}`]);
+    if (rows.length === 0) return;
+    const kept = rows.map((row) => ({ r: { ...rejectionFromRow(row), participantId: null, payload: null, message: '' }, seq: num(row.seq) }));
+    const slots = await this.#occupiedSlots([], kept.map((k) => k.r));
+    await this.#send(
+      lines(() =>
+        kept.map(({ r, seq }) =>
+          rejectionLine(r, seq, slots.claim(seriesKey('rejection', rejectionTags(r)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq))),
+        ),
+      ),
+    );
   }
 
   // ---- reading ----

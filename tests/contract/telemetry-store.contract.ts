@@ -441,6 +441,17 @@ export function telemetryStoreContract(
         expectWritten(await store.write(batch), { storedMessages: 0, duplicateMessages: 1 });
         expect(await count(store.points({}))).toBe(0);
       });
+
+      it("keeps that participant's rejections counted, without participant, payload or message", async () => {
+        const store = await fresh();
+        const place = { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1' };
+        const mine = rejection(1n, T0, { ...place, participantId: 'p-1', payload: '{"v":73.9137}', message: 'quotes 73.9137' });
+        const theirs = rejection(2n, T0 + 1, { ...place, participantId: 'p-2' });
+        await store.write(batchOf([], [mine, theirs]));
+        await store.eraseParticipant('p-1');
+        expect(await store.rejections({})).toEqual([theirs, { ...mine, participantId: null, payload: null, message: '' }]);
+        expect(await store.rejectionCounts({})).toEqual([{ deviceId: 'dev-a', code: 'SCHEMA_VIOLATION', count: 2 }]);
+      });
     });
 
     describe('rejections', () => {
@@ -448,6 +459,10 @@ export function telemetryStoreContract(
         const store = await fresh();
         const rej = rejection(2n, T0 + 5, {
           profileId: null,
+          siteId: 'site-a',
+          roomId: 'room-1',
+          trialId: 'trial-1',
+          participantId: 'p-1',
           topic: 'arena/dev-a/senml',
           code: 'UNIT_UNKNOWN',
           path: '$[0].u',
@@ -579,6 +594,10 @@ export function rejection(messageId: MessageId, receivedAt: number, o: Overrides
     messageId,
     deviceId: 'dev-a',
     profileId: 'profile-a',
+    siteId: null,
+    roomId: null,
+    trialId: null,
+    participantId: null,
     topic: 'arena/dev-a/data',
     code: 'SCHEMA_VIOLATION',
     path: '$.v',

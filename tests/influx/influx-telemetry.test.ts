@@ -156,7 +156,11 @@ describe('InfluxDB telemetry store', () => {
   it('writes exactly the schema the README and the dashboards rely on', async () => {
     const { store, db } = await openFresh();
     // Every tag and optional field is set on these fixtures, so SHOW lists them all.
-    await store.write(batchOf([reading(1n, T0), event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1' })], [rejection(3n, T0)]));
+    await store.write(
+      batchOf([reading(1n, T0), event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1' })], [
+        rejection(3n, T0, { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'p-1' }),
+      ]),
+    );
     for (const [m, def] of Object.entries(SCHEMA)) {
       const fields = (await server.query(`SHOW FIELD KEYS FROM ${ident(m)}`, db)) as ShowResult;
       const tags = (await server.query(`SHOW TAG KEYS FROM ${ident(m)}`, db)) as ShowResult;

@@ -16,6 +16,8 @@ export interface RunningInfluxd {
   readonly url: string;
   readonly v2url: string;
   readonly database: string;
+  /** Its folder: config, meta, data (TSM, series index) and WAL. */
+  readonly dir: string;
   /** Runs InfluxQL against influxd directly (e.g. CREATE DATABASE); throws on an error. */
   query(q: string, db?: string): Promise<unknown>;
   stop(): Promise<void>;
@@ -67,6 +69,7 @@ export async function startInfluxd(database = 'arena'): Promise<RunningInfluxd> 
     url,
     v2url: bridge.url,
     database,
+    dir,
     query,
     kill: () => halt('SIGKILL'),
     async restart() {
