@@ -36,6 +36,12 @@ const REFUSALS = new Set([401, 403, 404]);
 /** Field names that may hold a credential; their values never reach the log. */
 const SECRETISH = /secret|token|password|passphrase|key/i;
 const MAX_BODY_CHARS = 8 * 1024;
+/**
+ * Routes whose bodies are about a participant's care (alarm settings: thresholds and target
+ * weights; alarm actions: what a clinician wrote). The append-only log outlives an
+ * erasure, so it keeps which fields were sent, never their values.
+ */
+const CARE_ROUTE = /^\/v1\/(alarm-settings|alarms)\//;
 const MAX_RESPONSE_CHARS = 64 * 1024;
 
 function redacted(value: unknown, depth = 0): Json {
@@ -55,6 +61,12 @@ function redacted(value: unknown, depth = 0): Json {
 }
 
 /** The id of what a create returned, e.g. {"id": "asg-..."} or {"device": {"id": ...}}; nothing else of the response. */
+/** The dotted names of the fields a body sets, without their values. */
+function fieldsOf(value: unknown, prefix = ''): Json[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return prefix ? [prefix] : [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => (v === undefined ? [] : fieldsOf(v, prefix ? `${prefix}.${k}` : k)));
+}
+
 function createdId(payload: unknown, contentType: unknown): string | null {
   if (typeof payload !== 'string' || payload.length > MAX_RESPONSE_CHARS || !String(contentType ?? '').includes('json')) return null;
   try {
@@ -106,9 +118,13 @@ export const auditTrail = fp(
       if (!principal) return payload;
       const detail: { [key: string]: Json } = { status: reply.statusCode, params: redacted(request.params ?? {}), query: redacted(request.query ?? {}) };
       if (!release) {
-        const body = redacted(request.body ?? null);
-        const text = JSON.stringify(body);
-        detail.body = text.length <= MAX_BODY_CHARS ? body : { truncated: true, chars: text.length };
+        if (CARE_ROUTE.test(request.routeOptions.url ?? '')) {
+          detail.fields = fieldsOf(request.body);
+        } else {
+          const body = redacted(request.body ?? null);
+          const text = JSON.stringify(body);
+          detail.body = text.length <= MAX_BODY_CHARS ? body : { truncated: true, chars: text.length };
+        }
         const id = createdId(payload, reply.getHeader('content-type'));
         if (id !== null) detail.created = id;
       }
