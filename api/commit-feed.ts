@@ -30,6 +30,8 @@ export interface CommitFeedOptions {
   };
   /** The live streams (alarms/live-bus.ts). */
   readonly live: { publish(message: LiveMessage): void };
+  /** Grafana's consent-filtered copy (api/grafana-mirror.ts); it logs its own failures and never rejects. */
+  readonly mirror?: { copy(deliveries: readonly CommittedDelivery[]): Promise<void> };
   readonly logger: Logger;
   readonly reconnectMs?: number;
 }
@@ -70,7 +72,8 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
     }
     const fresh = o.alarms.onCommitted(decoded.deliveries);
     for (const point of fresh) o.live.publish({ kind: 'point', point });
-    current = o.alarms.flush().then(
+    const copied = o.mirror?.copy(decoded.deliveries);
+    current = Promise.all([o.alarms.flush(), copied]).then(
       () => callback(),
       (err: unknown) => {
         // No PUBACK, and the connection goes: the broker sends it again; the engine keeps

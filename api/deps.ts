@@ -69,4 +69,6 @@ export interface ApiDeps {
   readonly live?: LiveFeed;
   /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
+  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts): withdrawing care.live and erasure delete the participant there too. */
+  readonly grafana?: { forget(participantId: string): Promise<void> };
 }

@@ -48,6 +48,13 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       body: WithdrawBody,
       response: { 200: ConsentDto, ...problems(400, 401, 403, 404) },
     },
-    handler: async (request) => toConsentDto(await registry.withdrawConsent(request.params.id, request.body.withdrawnAt ?? clock())),
+    handler: async (request) => {
+      const record = await registry.withdrawConsent(request.params.id, request.body.withdrawnAt ?? clock());
+      if (record.scope === 'care.live' && deps.grafana) {
+        // The withdrawal is stored; a delete that fails is tried again by the mirror itself.
+        await deps.grafana.forget(record.participantId).catch((err: unknown) => request.log.error({ err, event: 'grafana_forget_failed' }, 'Grafana bucket not yet cleared'));
+      }
+      return toConsentDto(record);
+    },
   });
 };
