@@ -50,10 +50,8 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
     },
     handler: async (request) => {
       const record = await registry.withdrawConsent(request.params.id, request.body.withdrawnAt ?? clock());
-      if (record.scope === 'care.live' && deps.grafana) {
-        // The withdrawal is stored; a delete that fails is tried again by the mirror itself.
-        await deps.grafana.forget(record.participantId).catch((err: unknown) => request.log.error({ err, event: 'grafana_forget_failed' }, 'Grafana bucket not yet cleared'));
-      }
+      // A failed delete answers 503; withdrawing again is harmless, and the mirror retries it itself too.
+      if (record.scope === 'care.live') await deps.grafana?.forget(record.participantId);
       return toConsentDto(record);
     },
   });

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openGrafanaMirror, type GrafanaMirror } from '../../api/grafana-mirror.js';
+import { consentOf } from '../../api/routes/live-access.js';
+import type { CommittedDelivery } from '../../kernel/committed-wire.js';
+import { createLogger } from '../../kernel/log.js';
+import type { Registry } from '../../kernel/registry.js';
+import type { HubEvent, Point, Reading } from '../../kernel/telemetry.js';
+import type { TokenRegistry } from '../../kernel/tokens.js';
+import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
+import { ident } from '../../stores/influx/influxql.js';
+import { QueryClient, type Row } from '../../stores/influx/query-client.js';
+import { openSqlRegistry } from '../../stores/sql/registry.js';
+import { contractProfiles } from '../contract/registry.contract.js';
+import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
+
+// No silent skip: without influxd this file fails and says how to get it.
+assertInfluxdInstalled();
+
+/**
+ * Grafana's bucket (api/grafana-mirror.ts) on a real InfluxDB (1.6: a bucket is a
+ * database), written through the v2-write bridge as on 2.x, with the consent rule read
+ * from a real registry (DuckDB). Participant P1 holds care.live, P2 never did, P3 holds
+ * it until erased.
+ */
+const H = 3_600_000;
+const T = Date.parse('2025-03-01T08:00:00Z');
+const DB = 'grafana';
+
+let server: RunningInfluxd;
+let dir: string;
+let registry: Registry & TokenRegistry;
+let mirror: GrafanaMirror;
+let grafana: QueryClient;
+let p1Consent: string;
+
+beforeAll(async () => {
+  server = await startInfluxd('arena');
+  await server.query(`CREATE DATABASE ${ident(DB)}`);
+  dir = mkdtempSync(join(tmpdir(), 'arena-grafana-mirror-'));
+  registry = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles() });
+  await registry.createSite({ id: 'S', name: 'Ward', kind: 'patient-room' });
+  await registry.createVendor({ id: 'VA', name: 'A' });
+  await registry.createTrial({ id: 'TR', name: 'Trial', siteId: 'S', vendorIds: ['VA'], protocolRef: 'REK 1', period: { from: T - 24 * H, to: T + 100 * 24 * H } });
+  for (const id of ['P1', 'P2', 'P3']) await registry.enrolParticipant({ id, trialId: 'TR' });
+  p1Consent = (await registry.grantConsent({ participantId: 'P1', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' })).id;
+  await registry.grantConsent({ participantId: 'P3', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' });
+  await registry.grantConsent({ participantId: 'P2', scope: 'research', grantedAt: T - H, formVersion: 'v1' });
+  mirror = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: DB, database: DB, consent: consentOf(registry), logger: createLogger('silent') });
+  grafana = new QueryClient({ url: server.url, token: 'test-token', database: DB, timeoutMs: 5_000 });
+});
+afterAll(async () => {
+  await mirror?.close();
+  await registry?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+let nextId = 1n;
+const base = (participantId: string | null, at: number) => ({
+  messageId: nextId,
+  seq: 0,
+  deviceId: `dev-${participantId ?? 'none'}`,
+  profileId: 'aquascale',
+  family: 'fluid-balance' as const,
+  siteId: 'S',
+  roomId: 'R1',
+  trialId: participantId ? 'TR' : null,
+  participantId,
+  deviceTime: at,
+  receivedAt: at + 5,
+  clockSkewed: false,
+});
+const reading = (participantId: string | null, name: string, value: number, at: number, seq = 0): Reading => ({
+  ...base(participantId, at),
+  seq,
+  kind: 'reading',
+  name,
+  value,
+  unit: '1',
+});
+const event = (participantId: string | null, name: string, at: number, seq = 0): HubEvent => ({
+  ...base(participantId, at),
+  seq,
+  kind: 'event',
+  name,
+  alertCode: null,
+  dispenseCode: null,
+  severity: 3,
+  attributes: {},
+});
+/** One committed message per call, as the commit feed hands them over. */
+const delivery = (...points: Point[]): CommittedDelivery => ({ messageId: nextId++, points });
+
+const rows = async (measurement: string): Promise<Row[]> => (await grafana.run([`SELECT * FROM ${ident(measurement)}`]))[0] ?? [];
+const who = (r: Row): string => `${String(r.name)}:${String(r.participant ?? '-')}:${String(r.trial ?? '-')}`;
+const readings = async (): Promise<string[]> => (await rows('reading')).map(who).sort();
+
+describe("Grafana's bucket", () => {
+  it("holds consented participants' data, device data and every device's health, without identifiers on health", async () => {
+    const committed = [
+      delivery(reading('P1', 'fluid_intake', 200, T), reading('P1', 'battery_level', 80, T, 1)),
+      delivery(reading('P2', 'fluid_intake', 300, T + 1000), reading('P2', 'device_temperature', 31, T + 1000, 1), event('P2', 'jam', T + 1000, 2), event('P2', 'fall', T + 1000, 3)),
+      delivery(reading(null, 'fluid_intake', 50, T + 2000)),
+      delivery(reading('P3', 'body_weight', 70, T + 3000)),
+    ];
+    await mirror.copy(committed);
+    await mirror.copy(committed); // the persistent session delivers again: overwritten, not added
+
+    expect(await readings()).toEqual([
+      'battery_level:-:-',
+      'body_weight:P3:TR',
+      'device_temperature:-:-',
+      'fluid_intake:-:-',
+      'fluid_intake:P1:TR',
+    ]);
+    expect((await rows('event')).map(who)).toEqual(['jam:-:-']);
+    const health = (await rows('reading')).filter((r) => r.name === 'battery_level' || r.name === 'device_temperature');
+    expect(health.map((r) => [r.site, r.room, r.device])).toEqual([
+      ['S', 'R1', 'dev-P1'],
+      ['S', 'R1', 'dev-P2'],
+    ]);
+    // Every delivery leaves its marker, so "last seen" and "messages per hour" cover every device.
+    expect((await rows('message')).map((r) => [r.device, r.status]).sort()).toEqual([
+      ['dev-P1', 'accepted'],
+      ['dev-P2', 'accepted'],
+      ['dev-P3', 'accepted'],
+      ['dev-none', 'accepted'],
+    ]);
+  });
+
+  it("loses a participant's data when care.live is withdrawn, keeps their device's health, and copies nothing of theirs after", async () => {
+    await registry.withdrawConsent(p1Consent, Date.now());
+    await mirror.forget('P1');
+    expect(await readings()).toEqual(['battery_level:-:-', 'body_weight:P3:TR', 'device_temperature:-:-', 'fluid_intake:-:-']);
+
+    await mirror.copy([delivery(reading('P1', 'fluid_intake', 250, T + 4000), reading('P1', 'battery_level', 79, T + 4000, 1))]);
+    expect((await rows('reading')).filter((r) => r.device === 'dev-P1').map(who)).toEqual(['battery_level:-:-', 'battery_level:-:-']);
+  });
+
+  it("loses an erased participant's data", async () => {
+    await registry.markErased('P3', Date.now());
+    await mirror.forget('P3');
+    expect((await readings()).filter((w) => w.includes('P3'))).toEqual([]);
+    expect(await readings()).toContain('fluid_intake:-:-');
+  });
+});
