@@ -88,7 +88,7 @@ const event = (participantId: string | null, name: string, at: number, seq = 0):
   name,
   alertCode: null,
   dispenseCode: null,
-  severity: 3,
+  severity: 20,
   attributes: {},
 });
 /** One committed message per call, as the commit feed hands them over. */
