@@ -14,6 +14,7 @@ import { ident } from '../../stores/influx/influxql.js';
 import { QueryClient, type Row } from '../../stores/influx/query-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { contractProfiles } from '../contract/registry.contract.js';
+import { startApi } from '../api/fixture.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 
 // No silent skip: without influxd this file fails and says how to get it.
@@ -145,5 +146,41 @@ describe("Grafana's bucket", () => {
     await mirror.forget('P3');
     expect((await readings()).filter((w) => w.includes('P3'))).toEqual([]);
     expect(await readings()).toContain('fluid_intake:-:-');
+  });
+});
+
+describe('the API clears Grafana\'s bucket', () => {
+  it('when an admin withdraws care.live and when an admin erases a participant', async () => {
+    const db = 'grafana-api';
+    await server.query(`CREATE DATABASE ${ident(db)}`);
+    let viaApi: GrafanaMirror | undefined;
+    const f = await startApi({ grafana: { forget: (id) => viaApi!.forget(id) } });
+    viaApi = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, consent: consentOf(f.registry), logger: createLogger('silent') });
+    const bucket = new QueryClient({ url: server.url, token: 'test-token', database: db, timeoutMs: 5_000 });
+    const participants = async (): Promise<string[]> => ((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)).sort();
+    try {
+      await f.registry.enrolParticipant({ id: 'p-008', trialId: 'trial-1' });
+      const [live7] = await Promise.all(['p-007', 'p-008'].map((participantId) => f.registry.grantConsent({ participantId, scope: 'care.live', grantedAt: T - 2 * H, formVersion: 'v1' })));
+      const of = (participantId: string): Reading => ({ ...reading(participantId, 'fluid_intake', 100, T), siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1' });
+      await viaApi.copy([delivery(of('p-007')), delivery(of('p-008'))]);
+      expect(await participants()).toEqual(['p-007', 'p-008']);
+
+      // Another scope's withdrawal leaves Grafana's copy alone.
+      const admin = f.tokens.admin;
+      const research = (await f.registry.listConsents('p-007')).find((c) => c.scope === 'research');
+      expect((await f.call({ method: 'POST', url: `/v1/consents/${research!.id}/withdraw`, payload: {}, token: admin })).statusCode).toBe(200);
+      expect(await participants()).toEqual(['p-007', 'p-008']);
+
+      const withdrawn = await f.call({ method: 'POST', url: `/v1/consents/${live7!.id}/withdraw`, payload: {}, token: admin });
+      expect(withdrawn.statusCode).toBe(200);
+      expect(await participants()).toEqual(['p-008']);
+
+      const erased = await f.call({ method: 'DELETE', url: '/v1/participants/p-008/data', token: admin });
+      expect(erased.statusCode).toBe(200);
+      expect(await participants()).toEqual([]);
+    } finally {
+      await viaApi.close();
+      await f.dispose();
+    }
   });
 });
