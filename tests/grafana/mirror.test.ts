@@ -145,6 +145,9 @@ describe("Grafana's bucket", () => {
     await registry.markErased('P3', Date.now());
     await mirror.forget('P3');
     expect((await readings()).filter((w) => w.includes('P3'))).toEqual([]);
+    // A commit of theirs still on its way (the session redelivers it) is not copied either.
+    await mirror.copy([delivery(reading('P3', 'body_weight', 71, T + 5000))]);
+    expect((await readings()).filter((w) => w.includes('P3'))).toEqual([]);
     expect(await readings()).toContain('fluid_intake:-:-');
   });
 });
