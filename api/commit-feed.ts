@@ -13,7 +13,8 @@ import type { Point } from '../kernel/telemetry.js';
  *
  * mqtt.js sends the PUBACK when `handleMessage` calls back and reads the next message
  * only then. The callback waits until the alarm changes the forward caused are stored
- * (engine.flush()), so an acknowledged forward is never lost with the process; one not
+ * (engine.flush()), and Grafana's copy of it is written or given up (api/grafana-mirror.ts),
+ * so an acknowledged forward is never lost with the process; one not
  * yet acknowledged is sent again by the broker, and the engine judges each point once
  * (alarms/recent-points.ts), so a redelivery neither raises nor counts twice.
  */

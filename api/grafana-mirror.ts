@@ -141,7 +141,8 @@ class InfluxGrafanaMirror implements GrafanaMirror {
       // The InfluxQL delete the telemetry store's eraseParticipant uses (1.x, and 2.x's /query).
       await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
       this.#pending.delete(participantId);
-      this.#log.info({ event: 'grafana_forgot', participantId }, "a participant's points were deleted from the Grafana bucket");
+      // No id: it is what the delete removes (as erasure logs counts only).
+      this.#log.info({ event: 'grafana_forgot', pending: this.#pending.size }, "a participant's points were deleted from the Grafana bucket");
     }
   }
 
