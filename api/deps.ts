@@ -6,6 +6,7 @@ import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
+import type { GrafanaMirror } from './grafana-mirror.js';
 import type { ErasureTargets } from './erasure.js';
 
 /** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
@@ -69,6 +70,6 @@ export interface ApiDeps {
   readonly live?: LiveFeed;
   /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
-  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts): withdrawing care.live and erasure delete the participant there too. */
-  readonly grafana?: { forget(participantId: string): Promise<void> };
+  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
+  readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
 }

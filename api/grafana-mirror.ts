@@ -3,6 +3,7 @@ import type { CommittedDelivery } from '../kernel/committed-wire.js';
 import type { ConsentReader } from '../kernel/consent.js';
 import { HubError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/log.js';
+import type { TelemetryStore } from '../kernel/ports.js';
 import type { Point } from '../kernel/telemetry.js';
 import { ident, str } from '../stores/influx/influxql.js';
 import { QueryClient } from '../stores/influx/query-client.js';
@@ -26,6 +27,12 @@ export interface GrafanaMirror {
    * Rejects when InfluxDB refuses; the mirror then tries again before each later copy.
    */
   forget(participantId: string): Promise<void>;
+  /**
+   * Makes the bucket hold exactly what care.live now covers of a participant: deletes
+   * their points, then copies again from the hub's store what their current windows cover
+   * (a grant dated back, or another care.live record still held after a withdrawal).
+   */
+  refresh(participantId: string, trialId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,6 +61,8 @@ export interface GrafanaMirrorOptions {
   /** The bucket's InfluxQL database (DBRP mapping on 2.x), which deletes go to. */
   readonly database: string;
   readonly consent: ConsentReader;
+  /** The hub's own store, which refresh() copies from. */
+  readonly source: Pick<TelemetryStore, 'points'>;
   readonly logger: Logger;
   readonly deviceHealthNames?: readonly string[];
   readonly now?: () => number;
@@ -101,11 +110,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
         this.#log.error({ err, event: 'grafana_forget_failed' }, "a participant's points are still in the Grafana bucket; trying again with the next copy"),
       );
       try {
-        const lines = await this.#linesOf(deliveries);
-        for (let i = 0; i < lines.length; i += LINES_PER_REQUEST) {
-          this.#writeApi.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
-          await this.#writeApi.flush();
-        }
+        await this.#write(await this.#linesOf(deliveries));
       } catch (err) {
         // Grafana's copy is a view; the main bucket holds everything. A lost copy must not
         // hold back the ward board's feed, so it is logged, not retried.
@@ -121,6 +126,27 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     return this.#serialised(() => this.#retryPending());
   }
 
+  refresh(participantId: string, trialId: string): Promise<void> {
+    if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
+    this.#pending.add(participantId);
+    return this.#serialised(async () => {
+      await this.#retryPending();
+      const windows = (await this.#o.consent.windows(trialId, 'care.live', this.#now())).filter((w) => w.participantId === participantId);
+      if (windows.length === 0) return;
+      let batch: Point[] = [];
+      const flush = async (): Promise<void> => {
+        // One delivery per point: each leaves the marker its message already has (an overwrite).
+        await this.#write(await this.#linesOf(batch.map((p) => ({ messageId: p.messageId, points: [p] }))));
+        batch = [];
+      };
+      for await (const p of this.#o.source.points({ release: { windows, includeDeviceData: false } })) {
+        batch.push(p);
+        if (batch.length === LINES_PER_REQUEST) await flush();
+      }
+      if (batch.length > 0) await flush();
+    });
+  }
+
   async close(): Promise<void> {
     await this.#queue;
     await this.#writeApi.close().catch(() => undefined);
@@ -134,6 +160,13 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     const run = this.#queue.then(task);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  async #write(lines: readonly Line[]): Promise<void> {
+    for (let i = 0; i < lines.length; i += LINES_PER_REQUEST) {
+      this.#writeApi.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
+      await this.#writeApi.flush();
+    }
   }
 
   async #retryPending(): Promise<void> {

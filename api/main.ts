@@ -55,7 +55,7 @@ await runService(
       let grafana: GrafanaMirror | undefined;
       if (c.grafana && c.adapters.store.kind === 'influx') {
         const { url, token, org } = c.adapters.store;
-        grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), logger });
+        grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), source: store, logger });
         opened.push(grafana);
       }
 

@@ -12,7 +12,9 @@ import type { TokenRegistry } from '../../kernel/tokens.js';
 import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { ident } from '../../stores/influx/influxql.js';
 import { QueryClient, type Row } from '../../stores/influx/query-client.js';
+import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
+import type { TelemetryStore } from '../../kernel/ports.js';
 import { contractProfiles } from '../contract/registry.contract.js';
 import { startApi } from '../api/fixture.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
@@ -35,6 +37,8 @@ let dir: string;
 let registry: Registry & TokenRegistry;
 let mirror: GrafanaMirror;
 let grafana: QueryClient;
+/** The hub's own bucket, which refresh() copies from. */
+let hub: TelemetryStore;
 let p1Consent: string;
 
 beforeAll(async () => {
@@ -49,11 +53,13 @@ beforeAll(async () => {
   p1Consent = (await registry.grantConsent({ participantId: 'P1', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' })).id;
   await registry.grantConsent({ participantId: 'P3', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' });
   await registry.grantConsent({ participantId: 'P2', scope: 'research', grantedAt: T - H, formVersion: 'v1' });
-  mirror = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: DB, database: DB, consent: consentOf(registry), logger: createLogger('silent') });
+  hub = await openInfluxTelemetryStore({ url: server.v2url, token: 'test-token', org: 'arena', bucket: 'arena', database: 'arena', timeoutMs: 5_000 });
+  mirror = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: DB, database: DB, consent: consentOf(registry), source: hub, logger: createLogger('silent') });
   grafana = new QueryClient({ url: server.url, token: 'test-token', database: DB, timeoutMs: 5_000 });
 });
 afterAll(async () => {
   await mirror?.close();
+  await hub?.close();
   await registry?.close();
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -141,6 +147,18 @@ describe("Grafana's bucket", () => {
     expect((await rows('reading')).filter((r) => r.device === 'dev-P1').map(who)).toEqual(['battery_level:-:-', 'battery_level:-:-']);
   });
 
+  it('copies from the hub\'s bucket what a grant dated back covers', async () => {
+    const before = reading('P2', 'fluid_intake', 310, T + 6000);
+    const d = delivery(before);
+    await hub.write({ messages: [{ id: d.messageId, deviceId: before.deviceId, receivedAt: before.receivedAt }], points: [before], rejections: [] });
+    await mirror.copy([d]);
+    expect((await readings()).filter((w) => w.includes('P2'))).toEqual([]);
+
+    await registry.grantConsent({ participantId: 'P2', scope: 'care.live', grantedAt: T, formVersion: 'v1' });
+    await mirror.refresh('P2', 'TR');
+    expect((await readings()).filter((w) => w.includes('P2'))).toEqual(['fluid_intake:P2:TR']);
+  });
+
   it("loses an erased participant's data", async () => {
     await registry.markErased('P3', Date.now());
     await mirror.forget('P3');
@@ -152,34 +170,37 @@ describe("Grafana's bucket", () => {
   });
 });
 
-describe('the API clears Grafana\'s bucket', () => {
-  it('when an admin withdraws care.live and when an admin erases a participant', async () => {
+describe("the API keeps Grafana's bucket in step with care.live", () => {
+  it('when an admin grants it dated back, withdraws it, and erases a participant', async () => {
     const db = 'grafana-api';
     await server.query(`CREATE DATABASE ${ident(db)}`);
     let viaApi: GrafanaMirror | undefined;
-    const f = await startApi({ grafana: { forget: (id) => viaApi!.forget(id) } });
-    viaApi = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, consent: consentOf(f.registry), logger: createLogger('silent') });
+    const f = await startApi({ grafana: { forget: (id) => viaApi!.forget(id), refresh: (id, trial) => viaApi!.refresh(id, trial) } });
+    viaApi = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, consent: consentOf(f.registry), source: f.store, logger: createLogger('silent') });
     const bucket = new QueryClient({ url: server.url, token: 'test-token', database: db, timeoutMs: 5_000 });
-    const participants = async (): Promise<string[]> => ((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)).sort();
+    const participants = async (): Promise<string[]> => [...new Set(((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)))].sort();
+    const admin = f.tokens.admin;
     try {
       await f.registry.enrolParticipant({ id: 'p-008', trialId: 'trial-1' });
-      const [live7] = await Promise.all(['p-007', 'p-008'].map((participantId) => f.registry.grantConsent({ participantId, scope: 'care.live', grantedAt: T - 2 * H, formVersion: 'v1' })));
-      const of = (participantId: string): Reading => ({ ...reading(participantId, 'fluid_intake', 100, T), siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1' });
-      await viaApi.copy([delivery(of('p-007')), delivery(of('p-008'))]);
+      await f.registry.grantConsent({ participantId: 'p-008', scope: 'care.live', grantedAt: T - 2 * H, formVersion: 'v1' });
+      await viaApi.copy([delivery({ ...reading('p-008', 'fluid_intake', 100, T), siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1' })]);
+      expect(await participants()).toEqual(['p-008']);
+
+      // The fixture's store holds p-007's readings from T on; a grant dated before them brings them in.
+      const granted = await f.call({ method: 'POST', url: '/v1/participants/p-007/consents', payload: { scope: 'care.live', grantedAt: new Date(T - 2 * H).toISOString(), formVersion: 'v1' }, token: admin });
+      expect(granted.statusCode).toBe(201);
       expect(await participants()).toEqual(['p-007', 'p-008']);
 
       // Another scope's withdrawal leaves Grafana's copy alone.
-      const admin = f.tokens.admin;
       const research = (await f.registry.listConsents('p-007')).find((c) => c.scope === 'research');
       expect((await f.call({ method: 'POST', url: `/v1/consents/${research!.id}/withdraw`, payload: {}, token: admin })).statusCode).toBe(200);
       expect(await participants()).toEqual(['p-007', 'p-008']);
 
-      const withdrawn = await f.call({ method: 'POST', url: `/v1/consents/${live7!.id}/withdraw`, payload: {}, token: admin });
-      expect(withdrawn.statusCode).toBe(200);
+      const live = (granted.json() as { id: string }).id;
+      expect((await f.call({ method: 'POST', url: `/v1/consents/${live}/withdraw`, payload: {}, token: admin })).statusCode).toBe(200);
       expect(await participants()).toEqual(['p-008']);
 
-      const erased = await f.call({ method: 'DELETE', url: '/v1/participants/p-008/data', token: admin });
-      expect(erased.statusCode).toBe(200);
+      expect((await f.call({ method: 'DELETE', url: '/v1/participants/p-008/data', token: admin })).statusCode).toBe(200);
       expect(await participants()).toEqual([]);
     } finally {
       await viaApi.close();
