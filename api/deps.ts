@@ -6,8 +6,8 @@ import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
-import type { GrafanaMirror } from './grafana-mirror.js';
 import type { ErasureTargets } from './erasure.js';
+import type { GrafanaMirror } from './grafana-mirror.js';
 
 /** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
 export interface IngestStatsSnapshot {

@@ -30,8 +30,9 @@ export interface ErasureTargets {
  * Every copy the hub keeps, for one participant: the registry ends their assignments,
  * the telemetry store loses their points and their rejections' payloads (the journal and
  * the DuckDB file are rewritten), the alarm engine their alarms (memory and tables),
- * Grafana's bucket their points, and the registry file is rewritten. The register entry comes first and is marked done
- * last. Calling it again erases whatever is left (normally nothing).
+ * Grafana's bucket their points, and the registry file is rewritten. The register entry
+ * comes first and is marked done last. Calling it again erases whatever is left
+ * (normally nothing).
  */
 export async function eraseEverywhere(
   t: ErasureTargets,
