@@ -147,16 +147,25 @@ describe("Grafana's bucket", () => {
     expect((await rows('reading')).filter((r) => r.device === 'dev-P1').map(who)).toEqual(['battery_level:-:-', 'battery_level:-:-']);
   });
 
-  it('copies from the hub\'s bucket what a grant dated back covers', async () => {
+  it("copies from the hub's bucket what a grant dated back covers, and keeps what another record still covers", async () => {
     const before = reading('P2', 'fluid_intake', 310, T + 6000);
     const d = delivery(before);
     await hub.write({ messages: [{ id: d.messageId, deviceId: before.deviceId, receivedAt: before.receivedAt }], points: [before], rejections: [] });
     await mirror.copy([d]);
     expect((await readings()).filter((w) => w.includes('P2'))).toEqual([]);
 
-    await registry.grantConsent({ participantId: 'P2', scope: 'care.live', grantedAt: T, formVersion: 'v1' });
+    const first = await registry.grantConsent({ participantId: 'P2', scope: 'care.live', grantedAt: T, formVersion: 'v1' });
     await mirror.refresh('P2', 'TR');
     expect((await readings()).filter((w) => w.includes('P2'))).toEqual(['fluid_intake:P2:TR']);
+
+    // A second record from T + 5 s still covers the reading when the first is withdrawn; withdrawing it too removes it.
+    const second = await registry.grantConsent({ participantId: 'P2', scope: 'care.live', grantedAt: T + 5000, formVersion: 'v2' });
+    await registry.withdrawConsent(first.id, Date.now());
+    await mirror.refresh('P2', 'TR');
+    expect((await readings()).filter((w) => w.includes('P2'))).toEqual(['fluid_intake:P2:TR']);
+    await registry.withdrawConsent(second.id, Date.now());
+    await mirror.refresh('P2', 'TR');
+    expect((await readings()).filter((w) => w.includes('P2'))).toEqual([]);
   });
 
   it("loses an erased participant's data", async () => {
