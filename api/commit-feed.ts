@@ -13,7 +13,8 @@ import type { Point } from '../kernel/telemetry.js';
  *
  * mqtt.js sends the PUBACK when `handleMessage` calls back and reads the next message
  * only then. The callback waits until the alarm changes the forward caused are stored
- * (engine.flush()), so an acknowledged forward is never lost with the process; one not
+ * (engine.flush()), and Grafana's copy of it is written or given up (api/grafana-mirror.ts),
+ * so an acknowledged forward is never lost with the process; one not
  * yet acknowledged is sent again by the broker, and the engine judges each point once
  * (alarms/recent-points.ts), so a redelivery neither raises nor counts twice.
  */
@@ -30,6 +31,8 @@ export interface CommitFeedOptions {
   };
   /** The live streams (alarms/live-bus.ts). */
   readonly live: { publish(message: LiveMessage): void };
+  /** Grafana's consent-filtered copy (api/grafana-mirror.ts); it logs its own failures and never rejects. */
+  readonly mirror?: { copy(deliveries: readonly CommittedDelivery[]): Promise<void> };
   readonly logger: Logger;
   readonly reconnectMs?: number;
 }
@@ -70,7 +73,8 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
     }
     const fresh = o.alarms.onCommitted(decoded.deliveries);
     for (const point of fresh) o.live.publish({ kind: 'point', point });
-    current = o.alarms.flush().then(
+    const copied = o.mirror?.copy(decoded.deliveries);
+    current = Promise.all([o.alarms.flush(), copied]).then(
       () => callback(),
       (err: unknown) => {
         // No PUBACK, and the connection goes: the broker sends it again; the engine keeps

@@ -56,27 +56,59 @@ export function loadCommitFeedConfig(env: Readonly<Record<string, string | undef
   return Object.freeze({ broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }), clientId: c.API_CLIENT_ID });
 }
 
+// Split layout only: Grafana's own bucket, which the API fills with what the ward may
+// show (api/grafana-mirror.ts). Unset: no copy is kept (no Grafana, or the all-in-one hub).
+const GrafanaEnv = z.object({
+  INFLUX_GRAFANA_BUCKET: z.string().trim().optional(),
+  INFLUX_GRAFANA_DATABASE: z.string().trim().optional(),
+});
+
+export interface GrafanaBucketConfig {
+  readonly bucket: string;
+  /** Its InfluxQL database (DBRP mapping on 2.x). */
+  readonly database: string;
+}
+
+export function loadGrafanaBucketConfig(env: Readonly<Record<string, string | undefined>>): GrafanaBucketConfig | undefined {
+  const parsed = GrafanaEnv.safeParse(env);
+  if (!parsed.success) {
+    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const { INFLUX_GRAFANA_BUCKET: bucket, INFLUX_GRAFANA_DATABASE: database } = parsed.data;
+  if (!bucket && !database) return undefined;
+  if (!bucket || !database) throw new HubError('CONFIG_INVALID', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
+  return Object.freeze({ bucket, database });
+}
+
 /**
  * Everything the API alone (api/main.ts, split layout) reads: the settings above, the
  * process settings (parsed as hub/config.ts does), the shared registry and the telemetry
  * store (hub/split-config.ts), and for the alarm engine it hosts: its settings
  * (alarms/config.ts), the broker it takes ingest's commits from and the service account
- * it logs in with.
+ * it logs in with, and Grafana's bucket, if any.
  */
 export function loadApiServiceConfig(env: Readonly<Record<string, string | undefined>>) {
+  const adapters = loadAdapterConfig({
+    ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
+    ARENA_STORE: env.ARENA_STORE,
+    INFLUX_URL: env.INFLUX_URL,
+    INFLUX_TOKEN: env.INFLUX_TOKEN,
+    INFLUX_ORG: env.INFLUX_ORG,
+    INFLUX_BUCKET: env.INFLUX_BUCKET,
+    INFLUX_DATABASE: env.INFLUX_DATABASE,
+  });
+  const grafana = loadGrafanaBucketConfig({ INFLUX_GRAFANA_BUCKET: env.INFLUX_GRAFANA_BUCKET, INFLUX_GRAFANA_DATABASE: env.INFLUX_GRAFANA_DATABASE });
+  if (grafana && adapters.store.kind !== 'influx') throw new HubError('CONFIG_INVALID', 'INFLUX_GRAFANA_BUCKET needs ARENA_STORE=influx');
+  // The same bucket would put every participant's data back in front of Grafana.
+  if (grafana && adapters.store.kind === 'influx' && (grafana.bucket === adapters.store.bucket || grafana.database === adapters.store.database)) {
+    throw new HubError('CONFIG_INVALID', "Grafana's bucket and database must not be the hub's own");
+  }
   return Object.freeze({
     process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     api: loadApiConfig(env),
     alarms: loadAlarmConfig({ ALARM_TIME_ZONE: env.ALARM_TIME_ZONE, ALARM_TICK_S: env.ALARM_TICK_S, ALARM_REPLAY_H: env.ALARM_REPLAY_H }),
-    adapters: loadAdapterConfig({
-      ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
-      ARENA_STORE: env.ARENA_STORE,
-      INFLUX_URL: env.INFLUX_URL,
-      INFLUX_TOKEN: env.INFLUX_TOKEN,
-      INFLUX_ORG: env.INFLUX_ORG,
-      INFLUX_BUCKET: env.INFLUX_BUCKET,
-      INFLUX_DATABASE: env.INFLUX_DATABASE,
-    }),
+    adapters,
+    grafana,
     feed: loadCommitFeedConfig({ MQTT_HOST: env.MQTT_HOST, MQTT_PORT: env.MQTT_PORT, API_CLIENT_ID: env.API_CLIENT_ID }),
     service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
   });

@@ -7,6 +7,7 @@ import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import type { ErasureTargets } from './erasure.js';
+import type { GrafanaMirror } from './grafana-mirror.js';
 
 /** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
 export interface IngestStatsSnapshot {
@@ -69,4 +70,6 @@ export interface ApiDeps {
   readonly live?: LiveFeed;
   /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
+  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
+  readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
 }

@@ -19,6 +19,8 @@ export interface ErasureTargets {
   readonly registry: Pick<Registry, 'markErased'>;
   readonly store: TelemetryStore;
   readonly alarms?: { eraseParticipant(participantId: string): Promise<number> } | undefined;
+  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts), in the split layout. */
+  readonly grafana?: { forget(participantId: string): Promise<void> } | undefined;
   readonly register?: ErasureRegister | undefined;
   /** Rewrites the registry's file, where the alarms and their comments were (stores/duckdb/sql-client.ts compact()). */
   readonly compactRegistry?: (() => Promise<void>) | undefined;
@@ -28,8 +30,9 @@ export interface ErasureTargets {
  * Every copy the hub keeps, for one participant: the registry ends their assignments,
  * the telemetry store loses their points and their rejections' payloads (the journal and
  * the DuckDB file are rewritten), the alarm engine their alarms (memory and tables),
- * and the registry file is rewritten. The register entry comes first and is marked done
- * last. Calling it again erases whatever is left (normally nothing).
+ * Grafana's bucket their points, and the registry file is rewritten. The register entry
+ * comes first and is marked done last. Calling it again erases whatever is left
+ * (normally nothing).
  */
 export async function eraseEverywhere(
   t: ErasureTargets,
@@ -40,6 +43,7 @@ export async function eraseEverywhere(
   const marked = await t.registry.markErased(participantId, at);
   const erasedPoints = await t.store.eraseParticipant(participantId);
   const erasedAlarms = (await t.alarms?.eraseParticipant(participantId)) ?? 0;
+  await t.grafana?.forget(participantId);
   await t.compactRegistry?.();
   await t.register?.done(participantId, at);
   return { erasedPoints, erasedAlarms, erasedAt: marked.erasedAt ?? at };

@@ -13,6 +13,8 @@ import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
 import { startCommitFeed } from './commit-feed.js';
 import { loadApiServiceConfig } from './config.js';
+import { openGrafanaMirror, type GrafanaMirror } from './grafana-mirror.js';
+import { consentOf } from './routes/live-access.js';
 
 /**
  * The HTTP API alone (split layout, docker-compose.yml): reads the shared registry
@@ -49,11 +51,19 @@ await runService(
       const alarms = await openAlarmEngine({ sql: alarmSql, store, profiles, logger, config: c.alarms, publish: live.publish });
       opened.push(alarms);
 
+      // Grafana's consent-filtered bucket (api/grafana-mirror.ts), when compose gives it one.
+      let grafana: GrafanaMirror | undefined;
+      if (c.grafana && c.adapters.store.kind === 'influx') {
+        const { url, token, org } = c.adapters.store;
+        grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), source: store, logger });
+        opened.push(grafana);
+      }
+
       // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
       const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
       // Erasures made since a backup of the registry and InfluxDB was taken are made again (README "Privacy and security").
       const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };
-      await reapplyErasures({ registry, store, alarms, ...erasure }, logger);
+      await reapplyErasures({ registry, store, alarms, grafana, ...erasure }, logger);
       const feed = startCommitFeed({
         url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
         username: c.service.username,
@@ -61,13 +71,14 @@ await runService(
         clientId: c.feed.clientId,
         alarms,
         live,
+        mirror: grafana,
         logger,
       });
       // Without the feed the ward board shows nothing new: not ready (GET /readyz answers 503).
       const ready = async (): Promise<void> => {
         if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
       };
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure });
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana });
       const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
         await feed.stop();
         throw e;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 /**
  * The parts of Grafana's provisioning files and dashboard JSON this repo uses, so a typo
  * fails a test instead of a silently empty panel. Provisioning: Grafana docs
- * "Provision Grafana" (apiVersion 1) and "Provision InfluxDB" (InfluxDB 2.x for InfluxQL).
+ * "Provision Grafana" (apiVersion 1) and "Provision InfluxDB" (InfluxQL with a user and password).
  * Dashboards: only the fields we write are checked; Grafana's own extras are let through.
  */
 
@@ -23,17 +23,17 @@ export const DatasourceProvisioning = z.strictObject({
         type: z.literal('influxdb'),
         access: z.literal('proxy'),
         url: z.string().regex(envRef(), 'the URL comes from the environment'),
+        user: z.string().regex(envRef(), 'the user comes from the environment'),
         isDefault: z.boolean().optional(),
         editable: z.boolean().optional(),
         jsonData: z.strictObject({
           version: z.literal('InfluxQL'),
           dbName: z.string().regex(envRef(), 'the database comes from the environment'),
           httpMode: z.enum(['GET', 'POST']),
-          httpHeaderName1: z.literal('Authorization'),
           timeInterval: z.string().optional(),
         }),
         secureJsonData: z.strictObject({
-          httpHeaderValue1: z.string().regex(envRef('Token '), 'the token comes from the environment, never a literal'),
+          password: z.string().regex(envRef(), 'the password comes from the environment, never a literal'),
         }),
       }),
     )

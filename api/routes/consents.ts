@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { HubError } from '../../kernel/errors.js';
+import type { ConsentRecord } from '../../kernel/trials.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
 import { IdParams, listOf } from '../schemas/common.js';
@@ -13,6 +14,13 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
   const { registry } = deps;
   const clock = deps.now ?? Date.now;
 
+  /** Grafana's bucket follows care.live at once (api/grafana-mirror.ts): a grant dated back copies what it covers. */
+  const refreshGrafana = async (record: ConsentRecord): Promise<void> => {
+    if (record.scope !== 'care.live' || !deps.grafana) return;
+    const participant = await registry.getParticipant(record.participantId);
+    if (participant) await deps.grafana.refresh(participant.id, participant.trialId);
+  };
+
   app.post('/v1/participants/:id/consents', {
     config: admin,
     schema: {
@@ -23,8 +31,12 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       body: NewConsentBody,
       response: { 201: ConsentDto, ...problems(400, 401, 403, 404, 409) },
     },
-    handler: async (request, reply) =>
-      reply.status(201).send(toConsentDto(await registry.grantConsent({ ...request.body, participantId: request.params.id }))),
+    handler: async (request, reply) => {
+      const record = await registry.grantConsent({ ...request.body, participantId: request.params.id });
+      // The grant is stored; a copy that failed only leaves Grafana showing less (and granting again would add a record).
+      await refreshGrafana(record).catch((err: unknown) => request.log.error({ err, event: 'grafana_refresh_failed' }, "Grafana's bucket not refreshed after a grant"));
+      return reply.status(201).send(toConsentDto(record));
+    },
   });
 
   app.get('/v1/participants/:id/consents', {
@@ -48,6 +60,11 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       body: WithdrawBody,
       response: { 200: ConsentDto, ...problems(400, 401, 403, 404) },
     },
-    handler: async (request) => toConsentDto(await registry.withdrawConsent(request.params.id, request.body.withdrawnAt ?? clock())),
+    handler: async (request) => {
+      const record = await registry.withdrawConsent(request.params.id, request.body.withdrawnAt ?? clock());
+      // A failed delete answers 503; withdrawing again is harmless, and the mirror retries it itself too.
+      await refreshGrafana(record);
+      return toConsentDto(record);
+    },
   });
 };

@@ -68,7 +68,7 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
     },
     handler: async (request) => {
       const p = await participant(request.params.id);
-      const { erasedPoints, erasedAlarms, erasedAt } = await eraseEverywhere({ registry, store, alarms: deps.alarms, ...deps.erasure }, p.id, clock());
+      const { erasedPoints, erasedAlarms, erasedAt } = await eraseEverywhere({ registry, store, alarms: deps.alarms, grafana: deps.grafana, ...deps.erasure }, p.id, clock());
       // Counts only: what stays of an erasure holds no values.
       noteForAudit(request, { erasedPoints, erasedAlarms });
       return { participantId: p.id, erasedAt: new Date(erasedAt).toISOString(), erasedPoints };

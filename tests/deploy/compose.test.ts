@@ -142,6 +142,38 @@ describe('docker-compose.yml', () => {
     expect(env.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN).toBe('${INFLUX_TOKEN}');
     expect(compose.services['influxdb-dbrp']?.command?.join('\n')).toMatch(/influx v1 dbrp create/);
   });
+
+  it("gives Grafana its own bucket, database and read-only user, never the hub's bucket or the operator token", () => {
+    expect(envExample.get('INFLUX_GRAFANA_BUCKET')).toBeTruthy();
+    expect(envExample.get('INFLUX_GRAFANA_BUCKET')).not.toBe(envExample.get('INFLUX_BUCKET'));
+    expect(envExample.get('INFLUX_GRAFANA_DATABASE')).toBeTruthy();
+    expect(envExample.get('INFLUX_GRAFANA_DATABASE')).not.toBe(envExample.get('INFLUX_DATABASE'));
+
+    const grafana = compose.services.grafana?.environment ?? {};
+    expect(grafana.INFLUX_GRAFANA_DATABASE).toBe('${INFLUX_GRAFANA_DATABASE}');
+    expect(grafana.INFLUX_GRAFANA_USER).toBe('${INFLUX_GRAFANA_USER}');
+    expect(grafana.INFLUX_GRAFANA_PASSWORD).toBe('${INFLUX_GRAFANA_PASSWORD}');
+    expect(Object.values(grafana).filter((v) => /INFLUX_(TOKEN|BUCKET|DATABASE)\}/.test(v))).toEqual([]);
+    // Every ${VAR} the datasource provisioning expands is one Grafana's container has.
+    const datasource = readFileSync(join(ROOT, 'grafana/provisioning/datasources/influxdb.yaml'), 'utf8').replace(/^\s*#.*$/gm, '');
+    const refs = [...datasource.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(0);
+    expect(refs.filter((v) => !(v in grafana))).toEqual([]);
+
+    const job = compose.services['influxdb-dbrp'];
+    const script = job?.command?.join('\n') ?? '';
+    expect(script).toMatch(/influx bucket create --name "\$\$INFLUX_GRAFANA_BUCKET"/);
+    expect(script).toMatch(/map "\$\$INFLUX_GRAFANA_DATABASE"/);
+    const auth = script.split('\n').find((l) => l.includes('influx v1 auth create')) ?? '';
+    expect(auth).toMatch(/--read-bucket "\$\$grafana_id"/);
+    expect(auth).not.toMatch(/--write-bucket/);
+    expect(job?.environment?.INFLUX_GRAFANA_PASSWORD).toBe('${INFLUX_GRAFANA_PASSWORD}');
+
+    // The api fills that bucket (api/grafana-mirror.ts).
+    const api = compose.services.api?.environment ?? {};
+    expect(api.INFLUX_GRAFANA_BUCKET).toBe('${INFLUX_GRAFANA_BUCKET}');
+    expect(api.INFLUX_GRAFANA_DATABASE).toBe('${INFLUX_GRAFANA_DATABASE}');
+  });
 });
 
 function stringsIn(x: unknown): string[] {

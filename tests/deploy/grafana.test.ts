@@ -32,7 +32,10 @@ describe('Grafana provisioning', () => {
     expect(datasources.datasources).toHaveLength(1);
     const ds = datasources.datasources[0]!;
     expect(ds.jsonData.version).toBe('InfluxQL');
-    expect(ds.secureJsonData.httpHeaderValue1).toBe('Token ${INFLUX_TOKEN}');
+    // Grafana's own, consent-filtered database, read with a user that may read nothing else (api/grafana-mirror.ts).
+    expect(ds.jsonData.dbName).toBe('${INFLUX_GRAFANA_DATABASE}');
+    expect(ds.user).toBe('${INFLUX_GRAFANA_USER}');
+    expect(ds.secureJsonData.password).toBe('${INFLUX_GRAFANA_PASSWORD}');
   });
 
   it('loads dashboards from the folder the compose file mounts them at', () => {
