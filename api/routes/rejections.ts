@@ -26,6 +26,10 @@ const FleetSummaryDto = z.object({
   total: z.number().int(),
   counts: Counts.describe('Rejections per reason code, all devices together'),
   devices: z.array(RejectionSummaryDto).describe('Per device that has any, by device id'),
+  quota: z
+    .array(z.object({ deviceId: z.string(), paced: z.number().int(), disconnects: z.number().int() }))
+    .optional()
+    .describe("The caller's devices most recently over their message or byte quota: messages slowed, connections closed (all-in-one hub, since its start)"),
 });
 
 export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -80,7 +84,14 @@ export const rejectionRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
         devices.set(c.deviceId, d);
       }
       noteForAudit(request, { rows: devices.size });
-      return { total, counts, devices: [...devices.values()].sort((a, b) => a.deviceId.localeCompare(b.deviceId)) };
+      // Quota steps are decided in the broker; the all-in-one hub hands its counters over.
+      const overQuota = deps.ingestStats?.().quota?.devices.filter((d) => deviceIds === undefined || deviceIds.includes(d.deviceId));
+      return {
+        total,
+        counts,
+        devices: [...devices.values()].sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
+        ...(overQuota ? { quota: overQuota.map(({ deviceId, paced, disconnects }) => ({ deviceId, paced, disconnects })) } : {}),
+      };
     },
   });
 };

@@ -49,6 +49,11 @@ describe('per-device quotas', () => {
       expect(mine(flooder!.deviceId)!.paced).toBeGreaterThan(0);
       expect(mine(steady!.deviceId)).toBeUndefined();
       expect(stats.vendors).toEqual([expect.objectContaining({ vendorId: 'quota-vendor', disconnects: 1 })]);
+      // The vendor sees its own device's quota steps beside its rejections.
+      const vendor = (await hub.registry.issueToken({ role: 'vendor', vendorId: 'quota-vendor', label: 'vendor', expiresAt: null })).token;
+      const summary = await hub.api('/v1/rejections/summary', { token: vendor });
+      expect(summary.status).toBe(200);
+      expect(summary.body.quota).toEqual([{ deviceId: flooder!.deviceId, paced: mine(flooder!.deviceId)!.paced, disconnects: 1 }]);
       const stored = await hub.api(`/v1/devices/${steady!.deviceId}/readings?limit=100`);
       expect(stored.status).toBe(200);
       expect(stored.body.items).toHaveLength(40);
