@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Decoder, TimeLimits } from '../device-profiles/decode.js';
+import type { Decoder } from '../device-profiles/decode.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import { messageIdOf } from '../kernel/message-id.js';
 import type { DeviceDirectory, MessageSink, TelemetryStore } from '../kernel/ports.js';
@@ -18,7 +18,6 @@ export interface IngestDeps {
   readonly maxRejectedPayloadBytes: number;
   /** Raw payloads kept per device, code and hour (ingest/rejection-sample.ts); omitted = every one. */
   readonly rejectionSamplesPerHour?: number;
-  readonly now?: () => number;
   /** The store acknowledges on a durable queue and reports what it stored later (ingest/stats.ts). */
   readonly storedOnDelivery?: boolean;
 }
@@ -70,7 +69,6 @@ function brokerRejectionDetail(m: InboundMessage, code: RejectionCode): string {
 
 export function createIngest(deps: IngestDeps): Ingest {
   const log = deps.logger.child({ component: 'ingest' });
-  const now = deps.now ?? Date.now;
   const stats = new IngestStats({ storedOnDelivery: deps.storedOnDelivery });
   const listeners = new Set<CommitListener>();
   const perHour = deps.rejectionSamplesPerHour;
