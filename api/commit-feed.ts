@@ -13,7 +13,7 @@ import type { Point } from '../kernel/telemetry.js';
  *
  * mqtt.js sends the PUBACK when `handleMessage` calls back and reads the next message
  * only then. The callback waits until the alarm changes the forward caused are stored
- * (engine.flush()), and Grafana's copy of it is written or given up (api/grafana-mirror.ts),
+ * (engine.flush()), and Grafana's copy of it is written or given up (stores/influx/grafana-mirror.ts),
  * so an acknowledged forward is never lost with the process; one not
  * yet acknowledged is sent again by the broker, and the engine judges each point once
  * (alarms/recent-points.ts), so a redelivery neither raises nor counts twice.
@@ -31,7 +31,7 @@ export interface CommitFeedOptions {
   };
   /** The live streams (alarms/live-bus.ts). */
   readonly live: { publish(message: LiveMessage): void };
-  /** Grafana's consent-filtered copy (api/grafana-mirror.ts); it logs its own failures and never rejects. */
+  /** Grafana's consent-filtered copy (stores/influx/grafana-mirror.ts); it logs its own failures and never rejects. */
   readonly mirror?: { copy(deliveries: readonly CommittedDelivery[]): Promise<void> };
   readonly logger: Logger;
   readonly reconnectMs?: number;

@@ -57,7 +57,7 @@ export function loadCommitFeedConfig(env: Readonly<Record<string, string | undef
 }
 
 // Split layout only: Grafana's own bucket, which the API fills with what the ward may
-// show (api/grafana-mirror.ts). Unset: no copy is kept (no Grafana, or the all-in-one hub).
+// show (stores/influx/grafana-mirror.ts). Unset: no copy is kept (no Grafana, or the all-in-one hub).
 const GrafanaEnv = z.object({
   INFLUX_GRAFANA_BUCKET: z.string().trim().optional(),
   INFLUX_GRAFANA_DATABASE: z.string().trim().optional(),

@@ -7,7 +7,7 @@ import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import type { ErasureTargets } from './erasure.js';
-import type { GrafanaMirror } from './grafana-mirror.js';
+import type { DeliveryStatus, GrafanaMirror } from '../kernel/ports.js';
 
 /** Ingest counters as the API shows them (ingest/stats.ts snapshot()). */
 export interface IngestStatsSnapshot {
@@ -21,15 +21,8 @@ export interface IngestStatsSnapshot {
   readonly failedMessages: number;
   readonly largestBatch: number;
   readonly rejectedByCode: Readonly<Partial<Record<RejectionCode, number>>>;
-  /** The all-in-one hub's journal in front of its store (stores/outbox/outbox.ts DeliveryStatus). */
-  readonly journal?: {
-    readonly storeFailing: boolean;
-    readonly failingSince: string | null;
-    readonly lastError: string | null;
-    readonly waitingBytes: number;
-    readonly setAsideBatches: number;
-    readonly setAsideMessages: number;
-  };
+  /** The all-in-one hub's journal in front of its store (stores/outbox/outbox.ts). */
+  readonly journal?: DeliveryStatus;
   /** The broker's quota counters, where the broker runs in the same process. */
   readonly quota?: QuotaCounts;
   readonly disk?: { readonly level: DiskReport['level']; readonly reason: string | undefined; readonly stops: number; readonly places: DiskPlace[] };
@@ -70,6 +63,6 @@ export interface ApiDeps {
   readonly live?: LiveFeed;
   /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
-  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
+  /** Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
 }

@@ -19,7 +19,7 @@ export interface ErasureTargets {
   readonly registry: Pick<Registry, 'markErased'>;
   readonly store: TelemetryStore;
   readonly alarms?: { eraseParticipant(participantId: string): Promise<number> } | undefined;
-  /** Grafana's consent-filtered bucket (api/grafana-mirror.ts), in the split layout. */
+  /** Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts), in the split layout. */
   readonly grafana?: { forget(participantId: string): Promise<void> } | undefined;
   readonly register?: ErasureRegister | undefined;
   /** Rewrites the registry's file, where the alarms and their comments were (stores/duckdb/sql-client.ts compact()). */

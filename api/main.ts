@@ -13,7 +13,8 @@ import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
 import { startCommitFeed } from './commit-feed.js';
 import { loadApiServiceConfig } from './config.js';
-import { openGrafanaMirror, type GrafanaMirror } from './grafana-mirror.js';
+import type { GrafanaMirror } from '../kernel/ports.js';
+import { openGrafanaMirror } from '../stores/influx/grafana-mirror.js';
 import { consentOf } from './routes/live-access.js';
 
 /**
@@ -51,7 +52,7 @@ await runService(
       const alarms = await openAlarmEngine({ sql: alarmSql, store, profiles, logger, config: c.alarms, publish: live.publish });
       opened.push(alarms);
 
-      // Grafana's consent-filtered bucket (api/grafana-mirror.ts), when compose gives it one.
+      // Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts), when compose gives it one.
       let grafana: GrafanaMirror | undefined;
       if (c.grafana && c.adapters.store.kind === 'influx') {
         const { url, token, org } = c.adapters.store;

@@ -1,3 +1,4 @@
+import type { CommittedDelivery } from './committed-wire.js';
 import type { Family, IngestBatch, InboundMessage, Point, Rejection, RejectionCode, WriteResult } from './telemetry.js';
 
 /**
@@ -163,4 +164,39 @@ export interface DeviceDirectory {
    */
   activeSecretHash(deviceId: string): string | undefined;
   attribution(deviceId: string, at: number): Attribution;
+}
+
+/**
+ * Grafana's consent-filtered copy of the telemetry (compose): only what the ward may show
+ * (stores/influx/grafana-mirror.ts).
+ */
+export interface GrafanaMirror {
+  /** Copies what may be shown of committed points; resolves once written (or given up: logged). */
+  copy(deliveries: readonly CommittedDelivery[]): Promise<void>;
+  /**
+   * Deletes a participant's points from the bucket (care.live withdrawn, or erased).
+   * Rejects when InfluxDB refuses; the mirror then tries again before each later copy.
+   */
+  forget(participantId: string): Promise<void>;
+  /**
+   * Makes the bucket hold exactly what care.live now covers of a participant: deletes
+   * their points, then copies again from the hub's store what their current windows cover
+   * (a grant dated back, or another care.live record still held after a withdrawal).
+   */
+  refresh(participantId: string, trialId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How a durable queue in front of a store (stores/outbox) is delivering: an outage shows here. */
+export interface DeliveryStatus {
+  /** The store refuses deliveries for want of resources (or refuses every batch): an outage. */
+  readonly storeFailing: boolean;
+  /** ISO time of the first refusal of the current outage. */
+  readonly failingSince: string | null;
+  readonly lastError: string | null;
+  /** Journal bytes acknowledged and not yet in the store. */
+  readonly waitingBytes: number;
+  /** Batches in dead-letter.ndjson, waiting for requeueSetAside(). */
+  readonly setAsideBatches: number;
+  readonly setAsideMessages: number;
 }

@@ -14,7 +14,7 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
   const { registry } = deps;
   const clock = deps.now ?? Date.now;
 
-  /** Grafana's bucket follows care.live at once (api/grafana-mirror.ts): a grant dated back copies what it covers. */
+  /** Grafana's bucket follows care.live at once (stores/influx/grafana-mirror.ts): a grant dated back copies what it covers. */
   const refreshGrafana = async (record: ConsentRecord): Promise<void> => {
     if (record.scope !== 'care.live' || !deps.grafana) return;
     const participant = await registry.getParticipant(record.participantId);

@@ -45,7 +45,22 @@ export interface InfluxStoreOptions {
   readonly redeliveryWindowMs?: number;
 }
 
-const LINES_PER_REQUEST = 5_000;
+export const LINES_PER_REQUEST = 5_000;
+
+/**
+ * A write API with no client-side retries or timed flushes: one write = requests the
+ * caller awaits, and a failure surfaces to it (the outbox retries). writeFailed returning
+ * the rejection makes flush() reject with it instead of the client logging it.
+ */
+export function awaitedWriteApi(o: { url: string; token: string; org: string; bucket: string }, timeoutMs: number): WriteApi {
+  return new InfluxDB({ url: o.url, token: o.token, timeout: timeoutMs }).getWriteApi(o.org, o.bucket, 'ns', {
+    batchSize: LINES_PER_REQUEST + 1,
+    maxBatchBytes: Number.MAX_SAFE_INTEGER,
+    flushInterval: 0,
+    maxRetries: 0,
+    writeFailed: (error) => Promise.reject(error),
+  });
+}
 /** Lookup windows closer than this share one statement (InfluxQL cannot OR time ranges). */
 const CLUSTER_GAP_MS = 60_000;
 /** Terms per OR list, so no statement grows without bound. */
@@ -77,16 +92,7 @@ class InfluxTelemetryStore implements TelemetryStore {
   constructor(o: InfluxStoreOptions) {
     const timeoutMs = o.timeoutMs ?? 10_000;
     this.#q = new QueryClient({ url: o.url, token: o.token, database: o.database, retentionPolicy: o.retentionPolicy, timeoutMs });
-    // No client-side retries or timed flushes: one write() = requests we await, and a
-    // failure surfaces to the caller (the outbox retries). writeFailed returning the
-    // rejection makes flush() reject with it instead of the client logging it.
-    this.#writeApi = new InfluxDB({ url: o.url, token: o.token, timeout: timeoutMs }).getWriteApi(o.org, o.bucket, 'ns', {
-      batchSize: LINES_PER_REQUEST + 1,
-      maxBatchBytes: Number.MAX_SAFE_INTEGER,
-      flushInterval: 0,
-      maxRetries: 0,
-      writeFailed: (error) => Promise.reject(error),
-    });
+    this.#writeApi = awaitedWriteApi(o, timeoutMs);
     this.#pageSize = Math.max(2, o.pageSize ?? 5_000);
     this.#redeliveryWindowMs = o.redeliveryWindowMs ?? 7 * 86_400_000;
   }

@@ -5,6 +5,7 @@ import { HubError, isHubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type {
   Bucket,
+  DeliveryStatus,
   BucketQuery,
   DatasetExportRequest,
   DatasetRowCounts,
@@ -93,18 +94,6 @@ export interface OutboxOptions {
 }
 
 /** How delivery to the inner store is going: for /readyz and the ingest stats. */
-export interface DeliveryStatus {
-  /** The store refuses deliveries for want of resources (or refuses every batch): an outage. */
-  readonly storeFailing: boolean;
-  /** ISO time of the first refusal of the current outage. */
-  readonly failingSince: string | null;
-  readonly lastError: string | null;
-  /** Journal bytes acknowledged and not yet in the store. */
-  readonly waitingBytes: number;
-  /** Batches in dead-letter.ndjson, waiting for requeueSetAside(). */
-  readonly setAsideBatches: number;
-  readonly setAsideMessages: number;
-}
 
 export type OutboxStore = TelemetryStore & {
   pendingBytes(): number;

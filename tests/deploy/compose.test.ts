@@ -169,7 +169,7 @@ describe('docker-compose.yml', () => {
     expect(auth).not.toMatch(/--write-bucket/);
     expect(job?.environment?.INFLUX_GRAFANA_PASSWORD).toBe('${INFLUX_GRAFANA_PASSWORD}');
 
-    // The api fills that bucket (api/grafana-mirror.ts).
+    // The api fills that bucket (stores/influx/grafana-mirror.ts).
     const api = compose.services.api?.environment ?? {};
     expect(api.INFLUX_GRAFANA_BUCKET).toBe('${INFLUX_GRAFANA_BUCKET}');
     expect(api.INFLUX_GRAFANA_DATABASE).toBe('${INFLUX_GRAFANA_DATABASE}');

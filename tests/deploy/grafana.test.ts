@@ -32,7 +32,7 @@ describe('Grafana provisioning', () => {
     expect(datasources.datasources).toHaveLength(1);
     const ds = datasources.datasources[0]!;
     expect(ds.jsonData.version).toBe('InfluxQL');
-    // Grafana's own, consent-filtered database, read with a user that may read nothing else (api/grafana-mirror.ts).
+    // Grafana's own, consent-filtered database, read with a user that may read nothing else (stores/influx/grafana-mirror.ts).
     expect(ds.jsonData.dbName).toBe('${INFLUX_GRAFANA_DATABASE}');
     expect(ds.user).toBe('${INFLUX_GRAFANA_USER}');
     expect(ds.secureJsonData.password).toBe('${INFLUX_GRAFANA_PASSWORD}');

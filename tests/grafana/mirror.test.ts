@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGrafanaMirror, type GrafanaMirror } from '../../api/grafana-mirror.js';
+import type { GrafanaMirror } from '../../kernel/ports.js';
+import { openGrafanaMirror } from '../../stores/influx/grafana-mirror.js';
 import { consentOf } from '../../api/routes/live-access.js';
 import type { CommittedDelivery } from '../../kernel/committed-wire.js';
 import { createLogger } from '../../kernel/log.js';
@@ -23,7 +24,7 @@ import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../se
 assertInfluxdInstalled();
 
 /**
- * Grafana's bucket (api/grafana-mirror.ts) on a real InfluxDB (1.6: a bucket is a
+ * Grafana's bucket (stores/influx/grafana-mirror.ts) on a real InfluxDB (1.6: a bucket is a
  * database), written through the v2-write bridge as on 2.x, with the consent rule read
  * from a real registry (DuckDB). Participant P1 holds care.live, P2 never did, P3 holds
  * it until erased.

@@ -1,13 +1,14 @@
-import { InfluxDB, type Point as Line, type WriteApi } from '@influxdata/influxdb-client';
-import type { CommittedDelivery } from '../kernel/committed-wire.js';
-import type { ConsentReader } from '../kernel/consent.js';
-import { HubError } from '../kernel/errors.js';
-import type { Logger } from '../kernel/log.js';
-import type { TelemetryStore } from '../kernel/ports.js';
-import type { Point } from '../kernel/telemetry.js';
-import { ident, str } from '../stores/influx/influxql.js';
-import { QueryClient } from '../stores/influx/query-client.js';
-import { messageLine, pointLine, preferredSlot } from '../stores/influx/schema.js';
+import type { Point as Line, WriteApi } from '@influxdata/influxdb-client';
+import type { CommittedDelivery } from '../../kernel/committed-wire.js';
+import type { ConsentReader } from '../../kernel/consent.js';
+import { HubError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/log.js';
+import type { GrafanaMirror, TelemetryStore } from '../../kernel/ports.js';
+import type { Point } from '../../kernel/telemetry.js';
+import { ident, str } from './influxql.js';
+import { QueryClient } from './query-client.js';
+import { messageLine, pointLine, preferredSlot } from './schema.js';
+import { awaitedWriteApi, LINES_PER_REQUEST } from './telemetry-store.js';
 
 /**
  * Grafana's own bucket (compose: INFLUX_GRAFANA_BUCKET), filled from the split API's
@@ -19,23 +20,6 @@ import { messageLine, pointLine, preferredSlot } from '../stores/influx/schema.j
  * every device's health. Same measurements, tags and fields as the main bucket
  * (stores/influx/schema.ts), so the dashboards' queries stay as they are.
  */
-export interface GrafanaMirror {
-  /** Copies what may be shown of committed points; resolves once written (or given up: logged). */
-  copy(deliveries: readonly CommittedDelivery[]): Promise<void>;
-  /**
-   * Deletes a participant's points from the bucket (care.live withdrawn, or erased).
-   * Rejects when InfluxDB refuses; the mirror then tries again before each later copy.
-   */
-  forget(participantId: string): Promise<void>;
-  /**
-   * Makes the bucket hold exactly what care.live now covers of a participant: deletes
-   * their points, then copies again from the hub's store what their current windows cover
-   * (a grant dated back, or another care.live record still held after a withdrawal).
-   */
-  refresh(participantId: string, trialId: string): Promise<void>;
-  close(): Promise<void>;
-}
-
 /** Readings and events about the device itself, not the person using it. Extend with the catalogue (kernel/measurements.ts). */
 export const DEVICE_HEALTH_NAMES: readonly string[] = [
   'battery_level',
@@ -51,7 +35,6 @@ export const DEVICE_HEALTH_NAMES: readonly string[] = [
   'no_contact',
 ];
 
-const LINES_PER_REQUEST = 5_000;
 
 export interface GrafanaMirrorOptions {
   readonly url: string;
@@ -94,14 +77,8 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     this.#now = o.now ?? Date.now;
     this.#log = o.logger.child({ component: 'grafana-mirror' });
     this.#q = new QueryClient({ url: o.url, token: o.token, database: o.database, timeoutMs });
-    // As the telemetry store writes (stores/influx/telemetry-store.ts): no client retries or timed flushes.
-    this.#writeApi = new InfluxDB({ url: o.url, token: o.token, timeout: timeoutMs }).getWriteApi(o.org, o.bucket, 'ns', {
-      batchSize: LINES_PER_REQUEST + 1,
-      maxBatchBytes: Number.MAX_SAFE_INTEGER,
-      flushInterval: 0,
-      maxRetries: 0,
-      writeFailed: (error) => Promise.reject(error),
-    });
+    // As the telemetry store writes: no client retries or timed flushes.
+    this.#writeApi = awaitedWriteApi(o, timeoutMs);
   }
 
   copy(deliveries: readonly CommittedDelivery[]): Promise<void> {
