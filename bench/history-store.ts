@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

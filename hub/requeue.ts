@@ -1,3 +1,4 @@
+import '../kernel/runtime.js';
 import { createLogger } from '../kernel/log.js';
 import { loadHubConfig } from './config.js';
 import { openJournaledStore } from './journaled-store.js';
