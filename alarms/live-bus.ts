@@ -2,6 +2,8 @@ import type { LiveFeed, LiveMessage } from '../kernel/alarms.js';
 
 export interface LiveBus extends LiveFeed {
   publish(message: LiveMessage): void;
+  /** Listeners subscribed now: every open live stream holds one, so a leak shows here. */
+  subscribers(): number;
 }
 
 /**
@@ -16,6 +18,7 @@ export function createLiveBus(onError: (err: unknown) => void = () => undefined)
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    subscribers: () => listeners.size,
     publish(message) {
       for (const l of listeners) {
         try {

@@ -2,9 +2,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createSerializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { auditTrail } from './audit-trail.js';
 import { auth } from './auth.js';
+import { DEFAULT_LIMITS } from './config.js';
 import type { ApiDeps } from './deps.js';
 import { registerDocs } from './docs.js';
 import { problemHandling } from './problem.js';
+import { limitsAfterAuth, limitsBeforeAuth } from './rate-limits.js';
 import { securityHeaders } from './security-headers.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -51,7 +53,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(securityHeaders);
   await app.register(problemHandling);
   await registerDocs(app);
+  const limits = deps.limits ?? DEFAULT_LIMITS;
+  await app.register(limitsBeforeAuth, { limits });
   await app.register(auth, { verifyToken: deps.registry.verifyToken, now: deps.now });
+  await app.register(limitsAfterAuth, { limits });
   await app.register(auditTrail, { audit: deps.registry.audit });
 
   await app.register(healthRoutes, { deps });
@@ -66,14 +71,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(participantRoutes, { deps });
   await app.register(consentRoutes, { deps });
   await app.register(assignmentRoutes, { deps });
-  await app.register(datasetRoutes, { deps });
+  await app.register(datasetRoutes, { deps, limits: limits.exports });
   await app.register(auditRoutes, { deps });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.alarms) {
     await app.register(alarmRoutes, { deps, alarms: deps.alarms });
     await app.register(alarmSettingsRoutes, { deps, alarms: deps.alarms });
     await app.register(liveBoardRoutes, { deps, alarms: deps.alarms });
-    if (deps.live) await app.register(liveRoutes, { deps, feed: deps.live });
+    if (deps.live) await app.register(liveRoutes, { deps, feed: deps.live, limits: limits.live });
     await app.register(wardRoutes);
   }
   return app;

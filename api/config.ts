@@ -11,7 +11,24 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset or empty: a key file in the data folder.
   ARENA_AUDIT_KEY: z.string().trim().optional(),
+  // Requests per window, per token (authenticated) and per remote address (before the token is known).
+  API_RATE_MAX: z.coerce.number().int().min(1).default(600),
+  API_RATE_ADDRESS_MAX: z.coerce.number().int().min(1).default(1_200),
+  API_RATE_WINDOW_S: z.coerce.number().int().min(1).max(3_600).default(60),
+  API_LIVE_MAX_PER_TOKEN: z.coerce.number().int().min(1).default(4),
+  API_LIVE_MAX_TOTAL: z.coerce.number().int().min(1).default(500),
+  API_EXPORTS_PER_PRINCIPAL: z.coerce.number().int().min(1).default(2),
+  API_EXPORTS_TOTAL: z.coerce.number().int().min(1).default(4),
+  // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
+  API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
 });
+
+/** What one caller, and all callers together, may hold of the API (README, "Limits"). */
+export interface ApiLimits {
+  readonly rate: { readonly max: number; readonly addressMax: number; readonly windowMs: number };
+  readonly live: { readonly perToken: number; readonly total: number };
+  readonly exports: { readonly perPrincipal: number; readonly total: number; readonly tempMaxBytes: number };
+}
 
 export interface ApiConfig {
   readonly host: string;
@@ -20,6 +37,7 @@ export interface ApiConfig {
   readonly logLevel: string;
   /** The audit key from the configuration; undefined: the key file in the data folder. */
   readonly auditKey: Buffer | undefined;
+  readonly limits: ApiLimits;
 }
 
 /** The API's settings from an environment the composition root passes in; never process.env here. */
@@ -30,8 +48,16 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
   }
   const c = parsed.data;
   const auditKey = c.ARENA_AUDIT_KEY ? parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY') : undefined;
-  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey });
+  const limits: ApiLimits = Object.freeze({
+    rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
+    live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
+    exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
+  });
+  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits });
 }
+
+/** The limits when none are configured: the defaults above. */
+export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
 
 // Split layout only: where the API takes ingest's commits for its alarm engine
 // (api/commit-feed.ts). The broker's own names, as ingest reads them.

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ApiLimits } from './config.js';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { DiskPlace, DiskReport } from '../kernel/disk.js';
@@ -65,4 +66,6 @@ export interface ApiDeps {
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
   /** Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
+  /** Rate, stream and export limits (api/config.ts); the defaults when not given. */
+  readonly limits?: ApiLimits;
 }

@@ -16,6 +16,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   RATE_LIMITED: 429,
+  TOO_MANY_STREAMS: 429,
+  TOO_MANY_EXPORTS: 429,
+  // RFC 9110 §15.5.14: the export, not the request, is too large; narrower filters fit.
+  EXPORT_TOO_LARGE: 413,
   STORE_UNAVAILABLE: 503,
 };
 
@@ -48,6 +52,8 @@ const STATUS_TEXT: Record<number, string> = {
   403: "The token's role may not use this route",
   404: 'No such resource (or not visible to this token)',
   409: 'Already exists',
+  413: 'The export would exceed the temporary space allowed for exports; narrow it',
+  429: 'Too many requests, streams or exports at once; retry after the Retry-After seconds',
   503: 'Not ready',
 };
 

@@ -17,7 +17,9 @@ import type { Family } from '../../kernel/telemetry.js';
 import type { Trial } from '../../kernel/trials.js';
 import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
+import type { ApiLimits } from '../config.js';
 import type { ApiDeps } from '../deps.js';
+import { exportGate } from '../export-limits.js';
 import { problems } from '../problem.js';
 import { IdParams } from '../schemas/common.js';
 import { CodebookDto, CodebookQuery, DatasetQuery, ManifestDto } from '../schemas/datasets.js';
@@ -35,11 +37,12 @@ const FileBody = z.any().describe('The dataset file');
  * streamed: the SHA-256 in the manifest is of exactly the bytes sent, and no byte
  * leaves the hub unaudited. The manifest stays available at /v1/exports/{id}/manifest.
  */
-export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLimits['exports'] }> = async (app, { deps, limits }) => {
   const { registry, store, profiles } = deps;
   const clock = deps.now ?? Date.now;
   const pseudonym = pseudonymiser(deps.pseudonymKey ?? newPseudonymKey());
   const exportDir = deps.exportDir ?? tmpdir();
+  const gate = exportGate(limits);
 
   const audienceOf = (p: Principal): DatasetAudience => (p.role === 'researcher' ? 'research' : 'vendor.telemetry');
 
@@ -62,7 +65,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       description:
         'Researchers (bound to the trial) get rows of participants who held `research` at measurement time and have not withdrawn it, with a per-trial pseudonym. ' +
         'Vendors (taking part) get only their own devices, rows under `vendor.telemetry` plus device data, and no participant reference. ' +
-        'Response headers: x-export-id, x-export-rows, x-export-sha256, repr-digest (RFC 9530) and link to the manifest. Every export is audited.',
+        'Response headers: x-export-id, x-export-rows, x-export-sha256, repr-digest (RFC 9530) and link to the manifest. Every export is audited. ' +
+        'Exports running or unread are capped per token and in all (429 TOO_MANY_EXPORTS with Retry-After), and so is the temp space they hold (413 EXPORT_TOO_LARGE).',
       params: IdParams,
       querystring: DatasetQuery,
       response: {
@@ -70,7 +74,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
           description: 'The dataset; its manifest is at /v1/exports/{x-export-id}/manifest',
           content: { 'text/csv': { schema: FileBody }, 'application/x-ndjson': { schema: FileBody }, 'application/vnd.apache.parquet': { schema: FileBody } },
         },
-        ...problems(400, 401, 403, 404),
+        ...problems(400, 401, 403, 404, 413, 429),
       },
     },
     handler: async (request, reply) => {
@@ -107,9 +111,14 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         alarmRef: (alarmId: string) => pseudonym(trial.id, audience, `alarm:${alarmId}`),
       };
       const dir = mkdtempSync(join(exportDir, 'arena-export-'));
-      const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+      let slot: ReturnType<typeof gate.enter> | undefined;
+      const cleanup = (): void => {
+        rmSync(dir, { recursive: true, force: true });
+        slot?.release();
+      };
       try {
-        const written = await writeExport(store, { query, columns, ctx }, q.format, dir);
+        slot = gate.enter(principal.tokenId, dir, reply);
+        const written = await slot.write(writeExport(store, { query, columns, ctx }, q.format, dir));
         const exportId = `exp-${randomBytes(12).toString('base64url')}`;
         const filters = { from, to, family: q.family, name: q.name, deviceId: q.deviceId, kind: q.kind };
         const codebook = buildCodebook(trial.id, [audience], COLUMNS, await profilesOf(trial, principal));
@@ -134,6 +143,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
         // Whether the client reads it all, aborts, or the audit hook refuses to send it.
         stream.once('close', cleanup);
         reply.raw.once('close', () => stream.destroy());
+        // A caller gone during the write: 'close' has fired already, and its slot must not wait for it.
+        if (reply.raw.destroyed || request.raw.socket.destroyed) stream.destroy();
         const ext = q.format === 'ndjson' ? 'ndjson' : q.format;
         return reply
           .type(MEDIA_TYPES[q.format])

@@ -1,10 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { ApiLimits } from '../config.js';
 import type { LiveFeed, LiveMessage } from '../../kernel/alarms.js';
 import type { Registry } from '../../kernel/registry.js';
 import { bearerOf, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
+import { refuseFor } from '../rate-limits.js';
 import { SECURITY_HEADERS } from '../security-headers.js';
 import { iso } from '../schemas/common.js';
 import { toEventDto, toReadingDto } from '../schemas/telemetry.js';
@@ -15,6 +17,14 @@ import { consentOf, mayShow, watchedSite } from './live-access.js';
 /** A stream that falls this far behind is closed; the board reconnects and reloads. */
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
+/**
+ * A write the peer has not taken within this time ends the stream: a peer that is gone
+ * without a FIN (a pulled cable, a suspended laptop) would otherwise hold its buffers and
+ * subscription for as long as the kernel keeps the socket.
+ */
+const DRAIN_TIMEOUT_MS = 2 * HEARTBEAT_MS;
+/** What a refused stream is told to wait: long enough for a closed tab's stream to have been freed. */
+const RETRY_AFTER_S = 10;
 /**
  * How often an open stream asks whether its token is still valid: a revoked or expired
  * token ends the stream within this time (in the split layout, once the registry reload
@@ -45,13 +55,27 @@ function frame(m: LiveMessage, shown: boolean): string | null {
  * never polled (promise 6). A clinician sees the sites its token is bound to, under
  * care.live (see live-access.ts); an admin any site.
  */
-export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }> = async (app, { deps, feed }) => {
+export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; limits: ApiLimits['live'] }> = async (app, { deps, feed, limits }) => {
   const consent = consentOf(deps.registry);
   const now = deps.now ?? Date.now;
   const streams = new Set<ServerResponse>();
-  // Open streams would otherwise keep the server from closing.
-  app.addHook('onClose', async () => {
-    for (const s of streams) s.end();
+  /** Streams held per token, counted from the moment a request is let in (before its audit), so the cap holds under a burst. */
+  const held = new Map<string, number>();
+  let slots = 0;
+  let closing = false;
+
+  const end = (res: ServerResponse, reason: string): void => {
+    if (res.destroyed) return;
+    res.write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+    // The socket goes with the stream: a keep-alive connection left open would hold server.close().
+    res.end(() => res.socket?.destroy());
+    setTimeout(() => res.destroy(), DRAIN_TIMEOUT_MS).unref();
+  };
+  // preClose, not onClose: fastify's server.close() runs before onClose hooks and waits
+  // for every connection, so streams ended there would keep the hub from stopping.
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const s of streams) end(s, 'the hub is shutting down');
   });
 
   app.get('/v1/live', {
@@ -63,39 +87,111 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
         'Events `hello`, `reading`, `event`, `alarm` and `device`, each with one JSON object as data; a comment line every 15 s keeps proxies from closing it. ' +
         'Readings and events about a participant without care.live consent are not sent; their alarms are, with `withheld: true`. ' +
         'After a reconnect, load GET /v1/live/board again: the stream does not replay. ' +
-        'When the token is revoked or expires, an `end` event is sent and the stream closes within a few seconds.',
+        'When the token is revoked or expires, or the hub shuts down, an `end` event is sent and the stream closes within a few seconds. ' +
+        'Streams are capped per token and in all (API_LIVE_MAX_PER_TOKEN, API_LIVE_MAX_TOTAL): beyond, 429 TOO_MANY_STREAMS with Retry-After.',
       querystring: SiteQuery,
-      response: problems(400, 401, 403, 404),
+      response: problems(400, 401, 403, 404, 429),
     },
     handler: async (request, reply) => {
       const principal = principalOf(request);
+      const res = reply.raw;
+      // A peer that left while we awaited gets nothing, and leaves nothing behind.
+      const gone = (): boolean => closing || res.destroyed || request.raw.socket.destroyed;
       const site = await watchedSite(deps.registry, principal, request.query.siteId);
-      // A release of live data: audited when it starts (an open stream has no onSend).
-      await (deps.registry as Partial<Pick<Registry, 'audit'>>).audit?.append({
-        actor: { role: principal.role, tokenId: principal.tokenId },
-        action: 'GET /v1/live',
-        target: '/v1/live',
-        detail: { siteId: site.id },
-      });
+      if (gone()) {
+        reply.hijack();
+        return;
+      }
+
+      const mine = held.get(principal.tokenId) ?? 0;
+      if (mine >= limits.perToken) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_STREAMS', `this token already holds ${mine} live streams (at most ${limits.perToken})`);
+      if (slots >= limits.total) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_STREAMS', `the hub holds its ${limits.total} live streams`);
+      held.set(principal.tokenId, mine + 1);
+      slots++;
 
       reply.hijack();
-      const res = reply.raw;
+      let unsubscribe = (): void => undefined;
+      const heartbeat = setInterval(() => {
+        write(': keep-alive\n\n');
+        checkToken();
+      }, HEARTBEAT_MS);
+      const tokenCheck = setInterval(() => checkToken(), TOKEN_CHECK_MS);
+      let stall: NodeJS.Timeout | undefined;
+      res.once('close', () => {
+        unsubscribe();
+        clearInterval(heartbeat);
+        clearInterval(tokenCheck);
+        clearTimeout(stall);
+        streams.delete(res);
+        slots--;
+        const left = (held.get(principal.tokenId) ?? 1) - 1;
+        if (left > 0) held.set(principal.tokenId, left);
+        else held.delete(principal.tokenId);
+      });
+      heartbeat.unref();
+      tokenCheck.unref();
+      // Closed between the checks above and this listener: 'close' has fired already.
+      if (gone()) {
+        res.destroy();
+        return;
+      }
+      streams.add(res);
+
+      const write = (text: string | null): void => {
+        if (text === null || res.destroyed) return;
+        const drained = res.write(text);
+        if (res.writableLength > MAX_BUFFERED_BYTES) return void res.destroy();
+        if (!drained && stall === undefined) {
+          stall = setTimeout(() => res.destroy(), DRAIN_TIMEOUT_MS);
+          res.once('drain', () => {
+            clearTimeout(stall);
+            stall = undefined;
+          });
+        }
+      };
       // Hijacked, so the onSend hook of security-headers.ts does not run: its headers are set here.
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       // Small frames must leave at once, not wait for Nagle's algorithm.
       res.socket?.setNoDelay(true);
-      streams.add(res);
-      const write = (text: string | null): void => {
-        if (text === null || res.destroyed) return;
-        res.write(text);
-        if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
-      };
+      // The hello carries only the site and the time: the stream answers at once, while the
+      // audit entry is appended; nothing about a participant is sent before it is written.
       write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ siteId: site.id, at: iso(now()) })}\n\n`);
+
+      // The token was valid when the stream opened; a release goes on only while it stays so.
+      const token = bearerOf(request);
+      const endIfInvalid = async (): Promise<void> => {
+        if (res.destroyed || (token !== undefined && (await deps.registry.verifyToken(token, now())) !== undefined)) return;
+        end(res, 'token revoked or expired');
+      };
+      const checkToken = (): void => {
+        endIfInvalid().catch((err: unknown) => {
+          request.log.error({ err }, 'live stream token check failed; stream closed');
+          res.destroy();
+        });
+      };
+
+      try {
+        // A release of live data: audited when it starts (an open stream has no onSend).
+        await (deps.registry as Partial<Pick<Registry, 'audit'>>).audit?.append({
+          actor: { role: principal.role, tokenId: principal.tokenId },
+          action: 'GET /v1/live',
+          target: '/v1/live',
+          detail: { siteId: site.id },
+        });
+      } catch (err) {
+        request.log.error({ err }, 'live stream not audited; closed before any data');
+        end(res, 'the hub could not record this stream');
+        return;
+      }
+      if (gone()) {
+        res.destroy();
+        return;
+      }
 
       // Consent answers are asynchronous; a chain keeps the stream in commit order.
       let pending = 0;
       let tail: Promise<void> = Promise.resolve();
-      const unsubscribe = feed.subscribe((m) => {
+      unsubscribe = feed.subscribe((m) => {
         if (siteOf(m) !== site.id) return;
         const [participantId, at] = subjectOf(m);
         if (pending === 0 && (participantId === null || principal.role === 'admin')) return write(frame(m, true));
@@ -104,32 +200,6 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed }
           .then(async () => write(frame(m, await mayShow(consent, principal, participantId, at, now()))))
           .catch((err: unknown) => request.log.error({ err }, 'live stream write failed'))
           .finally(() => pending--);
-      });
-      // The token was valid when the stream opened; a release goes on only while it stays so.
-      const token = bearerOf(request);
-      const endIfInvalid = async (): Promise<void> => {
-        if (res.destroyed || (token !== undefined && (await deps.registry.verifyToken(token, now())) !== undefined)) return;
-        write(`event: end\ndata: ${JSON.stringify({ reason: 'token revoked or expired' })}\n\n`);
-        res.end();
-      };
-      const checkToken = (): void => {
-        endIfInvalid().catch((err: unknown) => {
-          request.log.error({ err }, 'live stream token check failed; stream closed');
-          res.destroy();
-        });
-      };
-      const tokenCheck = setInterval(checkToken, TOKEN_CHECK_MS);
-      const heartbeat = setInterval(() => {
-        write(': keep-alive\n\n');
-        checkToken();
-      }, HEARTBEAT_MS);
-      tokenCheck.unref();
-      heartbeat.unref();
-      res.on('close', () => {
-        unsubscribe();
-        clearInterval(heartbeat);
-        clearInterval(tokenCheck);
-        streams.delete(res);
       });
     },
   });

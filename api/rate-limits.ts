@@ -1,0 +1,58 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { HubError } from '../kernel/errors.js';
+import type { ApiLimits } from './config.js';
+
+/**
+ * Probes and the ward's static files are never limited: an orchestrator or a ward screen
+ * must not be locked out by someone else's flood (issue: /healthz answers while exports run).
+ */
+const EXEMPT = (request: FastifyRequest): boolean => {
+  const url = request.routeOptions.url ?? '';
+  return url === '/healthz' || url === '/readyz' || url === '/ward' || url.startsWith('/ward/');
+};
+
+/** A refusal with the seconds to wait (RFC 9110 §10.2.3); api/problem.ts renders it as problem+json. */
+export function refuseFor(reply: FastifyReply, seconds: number, code: 'RATE_LIMITED' | 'TOO_MANY_STREAMS' | 'TOO_MANY_EXPORTS', detail: string): HubError {
+  reply.header('retry-after', String(Math.max(1, Math.ceil(seconds))));
+  return new HubError(code, detail);
+}
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
+
+async function enforce(limiter: Limiter, request: FastifyRequest, reply: FastifyReply, who: string): Promise<void> {
+  const r = await limiter(request);
+  if (!r.isAllowed && r.isExceeded) throw refuseFor(reply, r.ttlInSeconds, 'RATE_LIMITED', `more than ${r.max} requests in ${r.timeWindow / 1000} s from this ${who}`);
+}
+
+/**
+ * Two fixed-window limits with @fastify/rate-limit's counters: per remote address before
+ * the token is checked (so a flood of bad tokens costs no token lookups), and per token
+ * after api/auth.ts has named the principal (so one caller cannot starve another behind
+ * the same address). Registered as `limitsBeforeAuth` and `limitsAfterAuth` around auth.
+ */
+export const limitsBeforeAuth = fp(
+  async (app: FastifyInstance, opts: { limits: ApiLimits }) => {
+    await app.register(rateLimit, { global: false });
+    const byAddress = app.createRateLimit({ max: opts.limits.rate.addressMax, timeWindow: opts.limits.rate.windowMs, keyGenerator: (r) => `address:${r.ip}` });
+    app.addHook('onRequest', async (request, reply) => {
+      if (!EXEMPT(request)) await enforce(byAddress, request, reply, 'address');
+    });
+  },
+  { name: 'arena-limits-before-auth' },
+);
+
+export const limitsAfterAuth = fp(
+  async (app: FastifyInstance, opts: { limits: ApiLimits }) => {
+    const byToken = app.createRateLimit({
+      max: opts.limits.rate.max,
+      timeWindow: opts.limits.rate.windowMs,
+      keyGenerator: (r) => `token:${r.principal?.tokenId ?? ''}`,
+    });
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.principal && !EXEMPT(request)) await enforce(byToken, request, reply, 'token');
+    });
+  },
+  { name: 'arena-limits-after-auth', dependencies: ['arena-limits-before-auth', 'arena-auth'] },
+);
