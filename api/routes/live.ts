@@ -25,6 +25,8 @@ const HEARTBEAT_MS = 15_000;
 const DRAIN_TIMEOUT_MS = 2 * HEARTBEAT_MS;
 /** What a refused stream is told to wait: long enough for a closed tab's stream to have been freed. */
 const RETRY_AFTER_S = 10;
+/** Frames waiting for the audit append or a consent answer; beyond, the stream is closed as stalled. */
+const MAX_PENDING_FRAMES = 10_000;
 /**
  * How often an open stream asks whether its token is still valid: a revoked or expired
  * token ends the stream within this time (in the split layout, once the registry reload
@@ -65,7 +67,7 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
   let closing = false;
 
   const end = (res: ServerResponse, reason: string): void => {
-    if (res.destroyed) return;
+    if (res.destroyed || res.writableEnded) return;
     res.write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
     // The socket goes with the stream: a keep-alive connection left open would hold server.close().
     res.end(() => res.socket?.destroy());
@@ -138,7 +140,7 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
       streams.add(res);
 
       const write = (text: string | null): void => {
-        if (text === null || res.destroyed) return;
+        if (text === null || res.destroyed || res.writableEnded) return;
         const drained = res.write(text);
         if (res.writableLength > MAX_BUFFERED_BYTES) return void res.destroy();
         if (!drained && stall === undefined) {
@@ -149,14 +151,6 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
           });
         }
       };
-      // Hijacked, so the onSend hook of security-headers.ts does not run: its headers are set here.
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      // Small frames must leave at once, not wait for Nagle's algorithm.
-      res.socket?.setNoDelay(true);
-      // The hello carries only the site and the time: the stream answers at once, while the
-      // audit entry is appended; nothing about a participant is sent before it is written.
-      write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ siteId: site.id, at: iso(now()) })}\n\n`);
-
       // The token was valid when the stream opened; a release goes on only while it stays so.
       const token = bearerOf(request);
       const endIfInvalid = async (): Promise<void> => {
@@ -170,37 +164,47 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
         });
       };
 
-      try {
-        // A release of live data: audited when it starts (an open stream has no onSend).
-        await (deps.registry as Partial<Pick<Registry, 'audit'>>).audit?.append({
+      // A release of live data: audited when it starts (an open stream has no onSend). The
+      // stream does not wait for the append to answer: it subscribes and says hello at once
+      // (the board loads on hello, so nothing committed after it may be missed), and every
+      // frame waits in the chain below until the entry is written. Nothing about a participant
+      // leaves before it is; if it cannot be written, the stream ends without data.
+      let audited = false;
+      let pending = 0;
+      let tail: Promise<void> = Promise.resolve(
+        (deps.registry as Partial<Pick<Registry, 'audit'>>).audit?.append({
           actor: { role: principal.role, tokenId: principal.tokenId },
           action: 'GET /v1/live',
           target: '/v1/live',
           detail: { siteId: site.id },
-        });
-      } catch (err) {
-        request.log.error({ err }, 'live stream not audited; closed before any data');
-        end(res, 'the hub could not record this stream');
-        return;
-      }
-      if (gone()) {
-        res.destroy();
-        return;
-      }
-
-      // Consent answers are asynchronous; a chain keeps the stream in commit order.
-      let pending = 0;
-      let tail: Promise<void> = Promise.resolve();
+        }),
+      ).then(
+        () => {
+          audited = true;
+        },
+        (err: unknown) => {
+          request.log.error({ err }, 'live stream not audited; closed before any data');
+          end(res, 'the hub could not record this stream');
+        },
+      );
+      // Consent answers are asynchronous too; the chain keeps the stream in commit order.
       unsubscribe = feed.subscribe((m) => {
         if (siteOf(m) !== site.id) return;
         const [participantId, at] = subjectOf(m);
-        if (pending === 0 && (participantId === null || principal.role === 'admin')) return write(frame(m, true));
+        if (audited && pending === 0 && (participantId === null || principal.role === 'admin')) return write(frame(m, true));
+        // A stream whose chain does not move (a stalled audit or consent store) is closed like a slow reader.
+        if (pending >= MAX_PENDING_FRAMES) return void res.destroy();
         pending++;
         tail = tail
           .then(async () => write(frame(m, await mayShow(consent, principal, participantId, at, now()))))
           .catch((err: unknown) => request.log.error({ err }, 'live stream write failed'))
           .finally(() => pending--);
       });
+      // Hijacked, so the onSend hook of security-headers.ts does not run: its headers are set here.
+      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // Small frames must leave at once, not wait for Nagle's algorithm.
+      res.socket?.setNoDelay(true);
+      write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ siteId: site.id, at: iso(now()) })}\n\n`);
     },
   });
 };
