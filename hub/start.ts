@@ -123,7 +123,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     admission: disk,
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
