@@ -21,23 +21,31 @@ export function refuseFor(reply: FastifyReply, seconds: number, code: 'RATE_LIMI
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
 
-async function enforce(limiter: Limiter, request: FastifyRequest, reply: FastifyReply, who: string): Promise<void> {
-  const r = await limiter(request);
-  if (!r.isAllowed && r.isExceeded) throw refuseFor(reply, r.ttlInSeconds, 'RATE_LIMITED', `more than ${r.max} requests in ${r.timeWindow / 1000} s from this ${who}`);
+function refusal(reply: FastifyReply, r: Awaited<ReturnType<Limiter>>, who: string): HubError | undefined {
+  if (r.isAllowed || !r.isExceeded) return undefined;
+  return refuseFor(reply, r.ttlInSeconds, 'RATE_LIMITED', `more than ${r.max} requests in ${r.timeWindow / 1000} s from this ${who}`);
 }
 
 /**
- * Two fixed-window limits with @fastify/rate-limit's counters: per remote address before
- * the token is checked (so a flood of bad tokens costs no token lookups), and per token
- * after api/auth.ts has named the principal (so one caller cannot starve another behind
- * the same address). Registered as `limitsBeforeAuth` and `limitsAfterAuth` around auth.
+ * Two fixed-window limits on @fastify/rate-limit's counters. Per token, once api/auth.ts
+ * has named the principal, so one caller cannot starve another. Per remote address for
+ * what carries no valid token (refused or public): counted when answered, checked before
+ * the token is looked up, so a flood of bad tokens is refused without lookups while the
+ * callers with valid tokens behind the same address (a proxy) never use up its budget.
+ * Registered as `limitsBeforeAuth` and `limitsAfterAuth` around auth.
  */
 export const limitsBeforeAuth = fp(
   async (app: FastifyInstance, opts: { limits: ApiLimits }) => {
     await app.register(rateLimit, { global: false });
-    const byAddress = app.createRateLimit({ max: opts.limits.rate.addressMax, timeWindow: opts.limits.rate.windowMs, keyGenerator: (r) => `address:${r.ip}` });
+    // Counted after the answer and read before the next: over once `addressMax` are counted, hence max - 1 here.
+    const byAddress = app.createRateLimit({ max: opts.limits.rate.addressMax - 1, timeWindow: opts.limits.rate.windowMs, keyGenerator: (r) => `address:${r.ip}` });
     app.addHook('onRequest', async (request, reply) => {
-      if (!EXEMPT(request)) await enforce(byAddress, request, reply, 'address');
+      if (EXEMPT(request)) return;
+      const refused = refusal(reply, await byAddress(request, { increment: false }), 'address');
+      if (refused) throw refused;
+    });
+    app.addHook('onResponse', async (request) => {
+      if (!request.principal && !EXEMPT(request)) await byAddress(request);
     });
   },
   { name: 'arena-limits-before-auth' },
@@ -51,7 +59,9 @@ export const limitsAfterAuth = fp(
       keyGenerator: (r) => `token:${r.principal?.tokenId ?? ''}`,
     });
     app.addHook('onRequest', async (request, reply) => {
-      if (request.principal && !EXEMPT(request)) await enforce(byToken, request, reply, 'token');
+      if (!request.principal || EXEMPT(request)) return;
+      const refused = refusal(reply, await byToken(request), 'token');
+      if (refused) throw refused;
     });
   },
   { name: 'arena-limits-after-auth', dependencies: ['arena-limits-before-auth', 'arena-auth'] },
