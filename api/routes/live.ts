@@ -27,6 +27,7 @@ const DRAIN_TIMEOUT_MS = 2 * HEARTBEAT_MS;
 const RETRY_AFTER_S = 10;
 /** Frames waiting for the audit append or a consent answer; beyond, the stream is closed as stalled. */
 const MAX_PENDING_FRAMES = 10_000;
+const SHUTDOWN_GRACE_MS = 1_000;
 /**
  * How often an open stream asks whether its token is still valid: a revoked or expired
  * token ends the stream within this time (in the split layout, once the registry reload
@@ -66,18 +67,19 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
   let slots = 0;
   let closing = false;
 
-  const end = (res: ServerResponse, reason: string): void => {
+  const end = (res: ServerResponse, reason: string, graceMs = DRAIN_TIMEOUT_MS): void => {
     if (res.destroyed || res.writableEnded) return;
     res.write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
     // The socket goes with the stream: a keep-alive connection left open would hold server.close().
     res.end(() => res.socket?.destroy());
-    setTimeout(() => res.destroy(), DRAIN_TIMEOUT_MS).unref();
+    setTimeout(() => res.destroy(), graceMs).unref();
   };
   // preClose, not onClose: fastify's server.close() runs before onClose hooks and waits
   // for every connection, so streams ended there would keep the hub from stopping.
   app.addHook('preClose', async () => {
     closing = true;
-    for (const s of streams) end(s, 'the hub is shutting down');
+    // A peer that does not take its end event within a second is cut off: the hub stops in seconds.
+    for (const s of streams) end(s, 'the hub is shutting down', SHUTDOWN_GRACE_MS);
   });
 
   app.get('/v1/live', {
@@ -132,11 +134,6 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
       });
       heartbeat.unref();
       tokenCheck.unref();
-      // Closed between the checks above and this listener: 'close' has fired already.
-      if (gone()) {
-        res.destroy();
-        return;
-      }
       streams.add(res);
 
       const write = (text: string | null): void => {
