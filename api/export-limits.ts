@@ -45,7 +45,6 @@ export function exportGate(limits: ApiLimits['exports']) {
   const inUse = (): number => [...dirs.values()].reduce((a, b) => a + b, 0);
 
   return {
-    running: (): number => total,
     enter(who: string, dir: string, reply: FastifyReply): ExportSlot {
       const mine = held.get(who) ?? 0;
       if (mine >= limits.perPrincipal) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', `this token already has ${mine} exports running or unread (at most ${limits.perPrincipal})`);

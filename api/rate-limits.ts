@@ -1,20 +1,22 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { HubError } from '../kernel/errors.js';
+import { HubError, type ErrorCode } from '../kernel/errors.js';
 import type { ApiLimits } from './config.js';
 
 /**
- * Probes and the ward's static files are never limited: an orchestrator or a ward screen
- * must not be locked out by someone else's flood (issue: /healthz answers while exports run).
+ * Routes never limited, with everything under them: probes and the ward's page and files.
+ * An orchestrator or a ward screen must not be locked out by someone else's flood.
  */
+export const UNLIMITED_ROUTES: readonly string[] = ['/healthz', '/readyz', '/ward'];
+
 const EXEMPT = (request: FastifyRequest): boolean => {
   const url = request.routeOptions.url ?? '';
-  return url === '/healthz' || url === '/readyz' || url === '/ward' || url.startsWith('/ward/');
+  return UNLIMITED_ROUTES.some((r) => url === r || url.startsWith(`${r}/`));
 };
 
 /** A refusal with the seconds to wait (RFC 9110 §10.2.3); api/problem.ts renders it as problem+json. */
-export function refuseFor(reply: FastifyReply, seconds: number, code: 'RATE_LIMITED' | 'TOO_MANY_STREAMS' | 'TOO_MANY_EXPORTS', detail: string): HubError {
+export function refuseFor(reply: FastifyReply, seconds: number, code: ErrorCode, detail: string): HubError {
   reply.header('retry-after', String(Math.max(1, Math.ceil(seconds))));
   return new HubError(code, detail);
 }

@@ -118,7 +118,8 @@ try {
     }),
   );
   say(`${abortedCount} live requests dropped after 50 ms: ${tally(dropped)}`);
-  say(`  then, over 5 s: ${await cpuOver(hub, 5)}`);
+  say(`  the next 5 s (the backlog of refused requests): ${await cpuOver(hub, 5)}`);
+  say(`  the 5 s after (what is left behind): ${await cpuOver(hub, 5)}`);
   const helloAt = performance.now();
   const ctl = new AbortController();
   const stream = await fetch(live, { headers: { authorization: `Bearer ${hub.adminToken}` }, signal: ctl.signal });
