@@ -23,7 +23,7 @@ const Env = z.object({
   API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
 });
 
-/** What one caller, and all callers together, may hold of the API (README, "Limits"). */
+/** What one caller, and all callers together, may hold of the API (README, "API limits"). */
 export interface ApiLimits {
   readonly rate: { readonly max: number; readonly addressMax: number; readonly windowMs: number };
   readonly live: { readonly perToken: number; readonly total: number };
