@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it, expectTypeOf } from 'vitest';
 import { loadProfiles, parseProfile } from '../../device-profiles/load.js';
 import type { DecodeResult, TimeLimits } from '../../device-profiles/decode.js';
@@ -151,14 +151,10 @@ describe('a bad profile stops the start, naming the file and the field', () => {
   it('YAML that does not parse', () => expect(bad('id: [unclosed')).toMatch(/broken\.yaml: not valid YAML/));
 });
 
-it('the shipped VKP code list is the published one', () => {
-  const shared = '../shared/standards/vkp-codes.json';
+const PUBLISHED_VKP = '../shared/standards/vkp-codes.json';
+// The published list lives in the arena's workspace beside the repository (CI has it); a
+// clone on its own has only the shipped copy, and the title says why this is not run there.
+it.runIf(existsSync(PUBLISHED_VKP))(`the shipped VKP code list is the published one (${PUBLISHED_VKP}; not run where it is absent)`, () => {
   const ours = readFileSync('kernel/standards/vkp-codes.json', 'utf8');
-  let theirs: string;
-  try {
-    theirs = readFileSync(shared, 'utf8');
-  } catch {
-    return; // outside the arena's workspace there is nothing to compare with
-  }
-  expect(JSON.parse(ours)).toEqual(JSON.parse(theirs));
+  expect(JSON.parse(ours)).toEqual(JSON.parse(readFileSync(PUBLISHED_VKP, 'utf8')));
 });
