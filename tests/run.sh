@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 # The Node.js that npm ci installed (package.json devDependencies) runs the build and every test,
 # whatever the system's own Node.js is; npm scripts put it first already, this covers a direct call.
 export PATH="$PWD/node_modules/.bin:$PATH"
+if [ ! -x node_modules/.bin/node ]; then
+  echo "npm ci did not install the pinned Node.js (devDependencies: node; its install script must run, see allowScripts)" >&2
+  exit 1
+fi
 echo "tests run on Node.js $(node --version)"
 bash tests/setup/ensure-packages.sh
 npm run build --silent
