@@ -7,7 +7,7 @@ import { createLogger } from '../../kernel/log.js';
 import type { Rejection } from '../../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { withOutbox } from '../../stores/outbox/outbox.js';
-import { T0, batchOf } from '../contract/telemetry-store.contract.js';
+import { T0, batchOf, rejection } from '../contract/telemetry-store.contract.js';
 import { mountSmallFs, type SmallFs } from './small-fs.js';
 
 /**
@@ -27,21 +27,7 @@ afterAll(() => {
   rmSync(storeDir, { recursive: true, force: true });
 });
 
-const rejectionOf = (id: bigint, bytes: number): Rejection => ({
-  messageId: id,
-  deviceId: 'dev-a',
-  profileId: 'profile-a',
-  topic: 'devices/dev-a/measurements',
-  siteId: null,
-  roomId: null,
-  trialId: null,
-  participantId: null,
-  code: 'PAYLOAD_NOT_JSON',
-  path: '',
-  message: 'not JSON',
-  payload: 'x'.repeat(bytes),
-  receivedAt: T0,
-});
+const rejectionOf = (id: bigint, bytes: number): Rejection => rejection(id, T0, { code: 'PAYLOAD_NOT_JSON', path: '', payload: 'x'.repeat(bytes) });
 
 const segmentBytes = (dir: string): Buffer[] => readdirSync(dir).filter((f) => f.startsWith('segment-')).sort().map((f) => readFileSync(join(dir, f)));
 

@@ -8,28 +8,14 @@ import { startRejectionRetention } from '../../ingest/rejection-retention.js';
 import { createLogger } from '../../kernel/log.js';
 import type { Rejection } from '../../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
-import { batchOf } from '../contract/telemetry-store.contract.js';
+import { batchOf, rejection } from '../contract/telemetry-store.contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'arena-retention-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
-const rejectionAt = (id: bigint, receivedAt: number): Rejection => ({
-  messageId: id,
-  deviceId: 'dev-a',
-  profileId: 'profile-a',
-  topic: 'devices/dev-a/measurements',
-  siteId: null,
-  roomId: null,
-  trialId: null,
-  participantId: null,
-  code: 'PAYLOAD_NOT_JSON',
-  path: '',
-  message: 'not JSON',
-  payload: '{',
-  receivedAt,
-});
+const rejectionAt = (id: bigint, receivedAt: number): Rejection => rejection(id, receivedAt, { code: 'PAYLOAD_NOT_JSON', path: '', payload: '{' });
 
 describe('rejection retention', () => {
   it('deletes rejections older than the retention, keeps the younger ones and the message ids', async () => {
