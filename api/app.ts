@@ -8,6 +8,7 @@ import { registerDocs } from './docs.js';
 import { problemHandling } from './problem.js';
 import { limitsAfterAuth, limitsBeforeAuth } from './rate-limits.js';
 import { securityHeaders } from './security-headers.js';
+import { boundedClose } from './shutdown.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -31,6 +32,9 @@ import { auditRoutes } from './routes/audit.js';
 
 export type { ApiDeps } from './deps.js';
 
+/** How long requests still open at shutdown are waited for before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 // Message ids are 64-bit; DTOs already carry them as strings, this guards any bigint left over.
 const serializerCompiler = createSerializerCompiler({ replacer: (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value) });
 
@@ -50,6 +54,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  await app.register(boundedClose, { graceMs: SHUTDOWN_GRACE_MS });
   await app.register(securityHeaders);
   await app.register(problemHandling);
   await registerDocs(app);

@@ -139,6 +139,17 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   log.info({ mqtt: ports.mqttPort, ws: ports.wsPort, api: apiPort, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
 
   let stopping: Promise<void> | undefined;
+  // A step of the shutdown that hangs is named in the log while it hangs, so that an
+  // operator (or a test) whose stop is cut short by SIGKILL learns which one it was.
+  const step = async (name: string, close: () => Promise<unknown>): Promise<void> => {
+    const started = performance.now();
+    const slow = setInterval(() => log.warn({ step: name, ms: Math.round(performance.now() - started) }, 'shutdown step still running'), 5000);
+    try {
+      await close();
+    } finally {
+      clearInterval(slow);
+    }
+  };
   return {
     mqttPort: ports.mqttPort,
     wsPort: ports.wsPort,
@@ -154,13 +165,13 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         // Messages held for want of disk space are let go to ingest (stored if they can
         // be), so that the broker's close does not wait for space.
         disk.close();
-        await broker.close();
-        await retention.stop();
-        await ingest.close();
-        await app.close();
-        await alarms.close();
-        await store.close();
-        await registry.close();
+        await step('broker', () => broker.close());
+        await step('retention', () => retention.stop());
+        await step('ingest', () => ingest.close());
+        await step('api', () => app.close());
+        await step('alarms', () => alarms.close());
+        await step('store', () => store.close());
+        await step('registry', () => registry.close());
         log.info(ingest.stats.snapshot(), 'arena-hub stopped');
       })()),
   };

@@ -42,8 +42,13 @@ export async function startHubWithUmask022(): Promise<HubProcess> {
       return service;
     },
     async restart(between) {
+      const alreadyExited = service.child.exitCode !== null || service.child.signalCode !== null;
       const code = await service.stop();
-      if (code !== 0) throw new Error(`the hub exited with ${code}:\n${readFileSync(join(logDir, 'hub.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+      if (code !== 0) {
+        const { signal } = await service.exited;
+        const how = `${alreadyExited ? 'before it was asked to stop' : 'when asked to stop'}: code ${code}, signal ${signal}`;
+        throw new Error(`the hub exited ${how}:\n${readFileSync(join(logDir, 'hub.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+      }
       between?.();
       service = await start();
     },
