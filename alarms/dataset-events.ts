@@ -1,9 +1,6 @@
-import type { Alarm } from '../kernel/alarms.js';
+import { ALARM_SOURCE_ID, type Alarm } from '../kernel/alarms.js';
 import { messageIdOf } from '../kernel/message-id.js';
 import type { HubEvent, IngestBatch } from '../kernel/telemetry.js';
-
-/** The synthetic device and profile the hub's own alarm events are stored under. */
-export const ALARM_SOURCE_ID = 'hub-alarms';
 
 export type Transition = 'raised' | 'acknowledged' | 'resolved' | 'false_alarm';
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ProfileSet } from '../device-profiles/load.js';
 import {
+  ALARM_SOURCE_ID,
   AlarmSettingsInput,
   defaultAlarmSettings,
   isOpen,
@@ -15,10 +16,9 @@ import {
 import { HubError } from '../kernel/errors.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Point } from '../kernel/telemetry.js';
-import type { SqlClient } from '../stores/sql/sql-client.js';
+import type { SqlClient } from '../kernel/sql.js';
 import { localClock } from './clock.js';
 import type { AlarmConfig } from './config.js';
-import { ALARM_SOURCE_ID } from './dataset-events.js';
 import { Evaluator, healthOf } from './evaluate.js';
 import { AlarmLedger } from './ledger.js';
 import { acknowledge, close } from './lifecycle.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { HUB_ACTOR, isOpen, type Alarm, type LiveMessage } from '../kernel/alarms.js';
 import { HubError } from '../kernel/errors.js';
 import type { TelemetryStore } from '../kernel/ports.js';
-import type { SqlClient } from '../stores/sql/sql-client.js';
+import type { SqlClient } from '../kernel/sql.js';
 import { datasetBatch, type Transition } from './dataset-events.js';
 import { close, openAlarm, retrigger } from './lifecycle.js';
 import type { DeviceMemory, RaiseSignal, Signal } from './rules/types.js';

@@ -1,12 +1,11 @@
 import type { Alarm, AlarmQuery, ParticipantAlarmSettings } from '../kernel/alarms.js';
-import type { SqlClient } from '../stores/sql/sql-client.js';
-import { migrate, type Migration } from '../stores/sql/migrations.js';
+import { migrate, type Migration, type SqlClient } from '../kernel/sql.js';
 import type { DeviceMemory } from './rules/types.js';
 
 /**
  * The alarm engine's tables, all prefixed alarm_, with their own migration list so they
  * never collide with the registry's numbering; the registry's runner applies them with its
- * own ledger table, alarm_migrations (stores/sql/migrations.ts). Portable SQL
+ * own ledger table, alarm_migrations (kernel/sql.ts). Portable SQL
  * on the SqlClient port (DuckDB and PostgreSQL). Each row's JSON body is the truth; the
  * other columns exist to filter on.
  */
@@ -46,7 +45,7 @@ const MIGRATIONS: readonly Migration[] = [
 ];
 
 export async function migrateAlarmTables(sql: SqlClient, now: number): Promise<void> {
-  await migrate(sql, () => now, MIGRATIONS, 'alarm_migrations');
+  await migrate(sql, MIGRATIONS, 'alarm_migrations', () => now);
 }
 
 /** alarm_meta: the receipt time up to which every point's alarms are stored. */

@@ -1,5 +1,5 @@
 import { type ISubscriptionMap, type MqttClient } from 'mqtt';
-import { connectServiceClient } from '../hub/service-client.js';
+import { connectServiceClient } from '../service/mqtt-client.js';
 import type { LiveMessage } from '../kernel/alarms.js';
 import { COMMITTED_TOPIC, decodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';

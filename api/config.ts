@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
 import { loadAlarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
-import { loadHubConfig } from '../hub/config.js';
-import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
+import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
 
 const Env = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -108,8 +107,8 @@ export function loadGrafanaBucketConfig(env: Readonly<Record<string, string | un
 
 /**
  * Everything the API alone (api/main.ts, split layout) reads: the settings above, the
- * process settings (parsed as hub/config.ts does), the shared registry and the telemetry
- * store (hub/split-config.ts), and for the alarm engine it hosts: its settings
+ * process settings, the shared registry and the telemetry
+ * store (service/config.ts), and for the alarm engine it hosts: its settings
  * (alarms/config.ts), the broker it takes ingest's commits from and the service account
  * it logs in with, and Grafana's bucket, if any.
  */
@@ -130,7 +129,7 @@ export function loadApiServiceConfig(env: Readonly<Record<string, string | undef
     throw new HubError('CONFIG_INVALID', "Grafana's bucket and database must not be the hub's own");
   }
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     api: loadApiConfig(env),
     alarms: loadAlarmConfig({ ALARM_TIME_ZONE: env.ALARM_TIME_ZONE, ALARM_TICK_S: env.ALARM_TICK_S, ALARM_REPLAY_H: env.ALARM_REPLAY_H }),
     adapters,

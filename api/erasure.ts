@@ -3,7 +3,7 @@ import type { Registry } from '../kernel/registry.js';
 
 /**
  * Which participants were erased, so that a hub restored from an older backup erases
- * them again at start (hub/erasure-register.ts). An entry is written before an erasure
+ * them again at start (api/erasure-register.ts). An entry is written before an erasure
  * starts and marked done after it ends, so an erasure cut short by a crash is finished
  * at the next start too.
  */

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { openAlarmEngine } from '../alarms/engine.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
-import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../hub/adapters.js';
-import { loadOrCreatePseudonymKey } from '../hub/pseudonym-key.js';
+import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
-import { openErasureRegister, reapplyErasures } from '../hub/erasure-register.js';
-import { runService } from '../hub/service.js';
+import { openErasureRegister, reapplyErasures } from './erasure-register.js';
+import { runService } from '../service/run.js';
 import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import { buildApp } from './app.js';
 import { startCommitFeed } from './commit-feed.js';
@@ -60,7 +60,7 @@ await runService(
         opened.push(grafana);
       }
 
-      // The researchers' pseudonym key lives in this service's data folder (hub/pseudonym-key.ts).
+      // The researchers' pseudonym key lives in this service's data folder (api/pseudonym-key.ts).
       const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
       // Erasures made since a backup of the registry and InfluxDB was taken are made again (README "Privacy and security").
       const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };

@@ -12,7 +12,7 @@ export function parseAuditKey(text: string, where: string): Buffer {
 /**
  * The audit log's HMAC key (kernel/audit.ts), kept outside the database: generated once
  * into the data folder, readable only by the hub's user (0600), as the pseudonym key is
- * (hub/pseudonym-key.ts). Losing it makes the existing log unverifiable; whoever holds it
+ * (api/pseudonym-key.ts). Losing it makes the existing log unverifiable; whoever holds it
  * and can write the database could forge entries. Never logged.
  */
 export function loadOrCreateAuditKey(file: string): Buffer {

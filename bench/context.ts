@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, type BenchConfig } from './config.js';
-import { Fleet, newCounter, type PhaseCounter, type SimDevice } from './load/generator.js';
+import { Fleet, newCounter, type PhaseRecord, type SimDevice } from './load/generator.js';
 import { freePort, startHubChild, type ExitStatus, type HubChild } from './procs.js';
 import { cpuOf, cpuShare, memoryOf } from './proc-stats.js';
 import { InspectorProfiler } from './profile.js';
@@ -40,15 +40,6 @@ export interface HubUnderTest {
     readonly rssBeforeConnectMb: number;
     readonly rssIdleMb: number;
   };
-}
-
-/** What one phase sent through the hub, for the checks against the stored data. */
-export interface PhaseRecord {
-  readonly name: string;
-  /** The phase number its heartbeats carry (load/payloads.ts). */
-  readonly phase: number;
-  readonly heartbeats: PhaseCounter;
-  readonly falls: PhaseCounter;
 }
 
 /** How long a phase waits for the previous one's outstanding acks before it starts. */

@@ -1,6 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { PHASE_STRIDE } from './load/payloads.js';
-import type { PhaseRecord } from './context.js';
+import type { PhaseRecord } from './load/generator.js';
 
 export interface PhaseCheck {
   readonly name: string;

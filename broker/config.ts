@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
-import { loadHubConfig } from '../hub/config.js';
-import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
+import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
@@ -119,12 +118,12 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
 
 /**
  * Everything the broker alone (broker/main.ts, split layout) reads: the settings above,
- * the process settings (parsed as hub/config.ts does), the shared registry and the
- * service account ingest logs in with (hub/split-config.ts).
+ * the process settings, the shared registry and the
+ * service account ingest logs in with (service/config.ts).
  */
 export function loadBrokerServiceConfig(env: Record<string, string | undefined>) {
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     broker: loadBrokerConfig(env),
     adapters: loadAdapterConfig({ ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL }),
     service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),

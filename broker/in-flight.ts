@@ -1,4 +1,8 @@
-import type { ReadGate } from './listen.js';
+/** Stops and restarts reading from one connection, without touching what was read already. */
+export interface ReadGate {
+  hold(): void;
+  release(): void;
+}
 
 /**
  * How many publishes the broker handles at once (authorised, waiting for their commit

@@ -4,6 +4,7 @@ import { Duplex, pipeline } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../kernel/log.js';
 import { FrameGuardError, frameGuard, type FrameGuardLimits } from './frame-guard.js';
+import type { ReadGate } from './in-flight.js';
 import type { ListenOptions } from './types.js';
 
 /** Hands a guarded connection to the broker (aedes.handle). */
@@ -31,12 +32,6 @@ const listenOn = (server: TcpServer | HttpServer, host: string, port: number): P
 
 const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
   new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-
-/** Stops and restarts reading from one connection, without touching what was read already. */
-export interface ReadGate {
-  hold(): void;
-  release(): void;
-}
 
 /** The read gate of a connection from createListeners; undefined for any other stream. */
 export const readGateOf = (conn: unknown): ReadGate | undefined => (conn instanceof GuardedConnection ? conn : undefined);

@@ -1,5 +1,5 @@
 import type { DatasetColumnSpec } from '../kernel/ports.js';
-import { ALARM_SOURCE_ID } from '../alarms/dataset-events.js';
+import { ALARM_SOURCE_ID } from '../kernel/alarms.js';
 import type { HubEvent, Point } from '../kernel/telemetry.js';
 import type { Trial } from '../kernel/trials.js';
 

@@ -1,4 +1,4 @@
-import { ALARM_SOURCE_ID } from '../alarms/dataset-events.js';
+import { ALARM_SOURCE_ID } from '../kernel/alarms.js';
 import { createHash } from 'node:crypto';
 import { chmodSync, createWriteStream, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';

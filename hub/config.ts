@@ -1,14 +1,7 @@
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 import { z } from 'zod';
-
-/** The package root, from dist/hub/ or hub/ alike. */
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+import { loadProcessConfig, type ProcessConfig } from '../service/config.js';
 
 const Schema = z.object({
-  ARENA_DATA_DIR: z.string().min(1).default('data'),
-  ARENA_PROFILES_DIR: z.string().min(1).default(resolve(ROOT, 'device-profiles/profiles')),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
   ARENA_JOURNAL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
   /** Redeliveries are recognised by receive time this long after the original (stores/duckdb/README.md). */
@@ -28,27 +21,20 @@ const Schema = z.object({
   message: 'must not be below ARENA_DISK_HARD_MIN_BYTES',
 });
 
-export interface HubConfig {
-  readonly dataDir: string;
-  readonly profilesDir: string;
-  readonly logLevel: string;
+export interface HubConfig extends ProcessConfig {
   readonly journalMaxBytes: number;
   readonly duckdbMemoryLimit: string;
   readonly dedupWindowMs: number;
-  readonly root: string;
   readonly disk: { readonly softMinBytes: number; readonly hardMinBytes: number; readonly intervalMs: number };
 }
 
 export function loadHubConfig(env: Record<string, string | undefined>): HubConfig {
   const c = Schema.parse(env);
   return Object.freeze({
-    dataDir: resolve(c.ARENA_DATA_DIR),
-    profilesDir: resolve(c.ARENA_PROFILES_DIR),
-    logLevel: c.LOG_LEVEL,
+    ...loadProcessConfig(env),
     journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES,
     duckdbMemoryLimit: c.ARENA_DUCKDB_MEMORY_LIMIT,
     dedupWindowMs: c.ARENA_DEDUP_WINDOW_S * 1000,
-    root: ROOT,
     disk: Object.freeze({ softMinBytes: c.ARENA_DISK_SOFT_MIN_BYTES, hardMinBytes: c.ARENA_DISK_HARD_MIN_BYTES, intervalMs: c.ARENA_DISK_CHECK_MS }),
   });
 }

@@ -15,13 +15,13 @@ import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
 import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
-import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
+import { loadOrCreatePseudonymKey } from '../api/pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
-import { keepFilesPrivate } from './private-files.js';
-import { openErasureRegister, reapplyErasures } from './erasure-register.js';
+import { keepFilesPrivate } from '../service/private-files.js';
+import { openErasureRegister, reapplyErasures } from '../api/erasure-register.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;

@@ -1,5 +1,5 @@
 import { type MqttClient } from 'mqtt';
-import { connectServiceClient } from '../hub/service-client.js';
+import { connectServiceClient } from '../service/mqtt-client.js';
 import { COMMITTED_TOPIC, encodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';
 import type { Decided } from './pipeline.js';

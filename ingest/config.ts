@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { loadHubConfig } from '../hub/config.js';
-import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
+import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
 
 const int = (d: number) => z.coerce.number().int().positive().default(d);
 
@@ -60,12 +59,12 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
 
 /**
  * Everything ingest alone (ingest/main.ts, split layout) reads: the settings above, the
- * process settings (parsed as hub/config.ts does), the shared registry, the telemetry
- * store and the service account it logs in to the broker with (hub/split-config.ts).
+ * process settings, the shared registry, the telemetry
+ * store and the service account it logs in to the broker with (service/config.ts).
  */
 export function loadIngestServiceConfig(env: Record<string, string | undefined>) {
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     ingest: loadIngestConfig(env),
     adapters: loadAdapterConfig({
       ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,

@@ -1,5 +1,5 @@
 import { type ISubscriptionMap, type MqttClient } from 'mqtt';
-import { connectServiceClient } from '../hub/service-client.js';
+import { connectServiceClient } from '../service/mqtt-client.js';
 import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import type { Ingest } from './pipeline.js';

@@ -1,7 +1,7 @@
 import '../kernel/runtime.js';
 import { loadProfiles } from '../device-profiles/load.js';
-import { openSharedRegistry, openSharedStore } from '../hub/adapters.js';
-import { runService } from '../hub/service.js';
+import { openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { runService } from '../service/run.js';
 import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
 import { startHandoffConsumer } from './handoff-consumer.js';

@@ -3,6 +3,9 @@ import { SafeId } from './ids.js';
 import { MEASUREMENTS } from './measurements.js';
 import type { Family, Point, Severity } from './telemetry.js';
 
+/** The synthetic device and profile the hub's own alarm events are stored under (alarms/dataset-events.ts). */
+export const ALARM_SOURCE_ID = 'hub-alarms';
+
 /**
  * Alarms: what the hub raises for clinicians from device data, and their lifecycle
  * raised → acknowledged → resolved | false_alarm. Each carries a VKP alert code

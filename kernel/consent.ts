@@ -1,14 +1,8 @@
 import type { ReleaseWindow } from './ports.js';
-import type { ConsentRecord, Period } from './trials.js';
+import type { ConsentRecord, ConsentScope, Period } from './trials.js';
 
-/**
- * Consent scopes a participant grants and withdraws, each at a known time.
- * - care.live: shown live to clinicians of the site
- * - vendor.telemetry: the device's vendor may see its telemetry, without participant identifiers
- * - research: researchers of the trial get pseudonymised data
- */
-export const CONSENT_SCOPES = ['care.live', 'vendor.telemetry', 'research'] as const;
-export type ConsentScope = (typeof CONSENT_SCOPES)[number];
+// The scopes are declared with the consent records they belong to (kernel/trials.ts).
+export { CONSENT_SCOPES, type ConsentScope } from './trials.js';
 
 /**
  * The consent rule, read side. A point about participant P measured at t may be released

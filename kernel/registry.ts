@@ -65,6 +65,14 @@ export interface VendorRegistry {
   getVendor(id: string): Promise<Vendor | undefined>;
 }
 
+/**
+ * The device profiles a registered device may name (device-profiles/load.ts's ProfileSet
+ * is one): the registry checks only that a profile exists.
+ */
+export interface KnownProfiles {
+  get(profileId: string): object | undefined;
+}
+
 export interface DeviceRegistry {
   /** Registers a device and returns its MQTT secret, which is stored only as a scrypt hash. */
   createDevice(device: NewDevice): Promise<{ device: Device; secret: string }>;

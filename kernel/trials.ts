@@ -1,10 +1,17 @@
-import type { ConsentScope } from './consent.js';
-
 /**
  * Trials (utprøving), the participants enrolled in them, which device measured whom
  * where (assignments), and what each participant allowed (consent records). Times are
  * epoch ms on the hub clock; every interval is half-open, [from, to).
  */
+
+/**
+ * Consent scopes a participant grants and withdraws, each at a known time.
+ * - care.live: shown live to clinicians of the site
+ * - vendor.telemetry: the device's vendor may see its telemetry, without participant identifiers
+ * - research: researchers of the trial get pseudonymised data
+ */
+export const CONSENT_SCOPES = ['care.live', 'vendor.telemetry', 'research'] as const;
+export type ConsentScope = (typeof CONSENT_SCOPES)[number];
 
 /** The lifecycle moves forward only: planned → running → completed → archived. */
 export const TRIAL_STATUSES = ['planned', 'running', 'completed', 'archived'] as const;

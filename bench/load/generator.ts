@@ -37,6 +37,15 @@ export interface PhaseCounter {
   errors: number;
 }
 
+/** What one phase sent through the hub, for the checks against the stored data. */
+export interface PhaseRecord {
+  readonly name: string;
+  /** The phase number its heartbeats carry (load/payloads.ts). */
+  readonly phase: number;
+  readonly heartbeats: PhaseCounter;
+  readonly falls: PhaseCounter;
+}
+
 export const newCounter = (): PhaseCounter => ({ sent: 0, acked: 0, errors: 0 });
 
 export interface ClosedLoopResult {

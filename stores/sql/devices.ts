@@ -1,6 +1,5 @@
 import { hashSecret, newSecret } from '../../kernel/secrets.js';
-import type { Device, DeviceRegistry } from '../../kernel/registry.js';
-import type { ProfileSet } from '../../device-profiles/load.js';
+import type { Device, DeviceRegistry, KnownProfiles } from '../../kernel/registry.js';
 import type { SqlClient } from './sql-client.js';
 import type { DeviceCache } from './device-directory.js';
 import type { CacheFreshness } from './freshness.js';
@@ -37,7 +36,7 @@ export async function loadDevices(sql: SqlClient, into: DeviceCache): Promise<vo
 }
 
 /** Devices and their MQTT secrets; `cache` (loaded by the caller) is the directory the broker and ingest read. */
-export function sqlDevices(sql: SqlClient, profiles: ProfileSet, now: () => number, cache: DeviceCache, freshness: CacheFreshness): DeviceRegistry {
+export function sqlDevices(sql: SqlClient, profiles: KnownProfiles, now: () => number, cache: DeviceCache, freshness: CacheFreshness): DeviceRegistry {
   return {
     directory: cache,
 

@@ -1,4 +1,6 @@
-import type { SqlClient } from './sql-client.js';
+import { migrate as runMigrations, type Migration, type SqlClient } from '../../kernel/sql.js';
+
+export type { Migration };
 
 /**
  * Numbered, append-only schema migrations. A released migration is never edited: a
@@ -12,12 +14,6 @@ import type { SqlClient } from './sql-client.js';
  * setDeviceActive. References are checked by the registry inside the write
  * transaction instead, and the registry never deletes a row.
  */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly statements: readonly string[];
-}
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -154,33 +150,6 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** Applies every migration newer than the database, each in its own transaction. */
-/**
- * Applies the migrations not yet recorded in `ledger`. Other modules that keep their own
- * tables on the same database (alarms/store.ts) pass their own ledger name, a constant.
- */
-export async function migrate(
-  sql: SqlClient,
-  now: () => number = Date.now,
-  migrations: readonly Migration[] = MIGRATIONS,
-  ledger = 'schema_migrations',
-): Promise<number[]> {
-  if (!/^[a-z_]+$/.test(ledger)) throw new Error(`not a ledger table name: ${ledger}`);
-  await sql.query(`CREATE TABLE IF NOT EXISTS ${ledger} (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at BIGINT NOT NULL
-  )`);
-  const applied = new Set((await sql.query<{ version: number }>(`SELECT version FROM ${ledger}`)).map((r) => Number(r.version)));
-  const done: number[] = [];
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(m.version)) continue;
-    await sql.transaction(async (tx) => {
-      for (const statement of m.statements) await tx.query(statement);
-      // The primary key makes a concurrent second migrator fail here instead of applying twice.
-      await tx.query(`INSERT INTO ${ledger} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, now()]);
-    });
-    done.push(m.version);
-  }
-  return done;
-}
+/** Applies the registry's migrations (or `migrations`, on their own `ledger`) not yet applied (kernel/sql.ts). */
+export const migrate = (sql: SqlClient, now: () => number = Date.now, migrations: readonly Migration[] = MIGRATIONS, ledger = 'schema_migrations'): Promise<number[]> =>
+  runMigrations(sql, migrations, ledger, now);

@@ -1,5 +1,4 @@
-import type { ProfileSet } from '../../device-profiles/load.js';
-import type { Registry } from '../../kernel/registry.js';
+import type { KnownProfiles, Registry } from '../../kernel/registry.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
 import type { SqlClient } from './sql-client.js';
 import { migrate } from './migrations.js';
@@ -18,7 +17,7 @@ import { CacheFreshness, serialised } from './freshness.js';
 import { loadReadSide, swapReadSide, type ReadSide } from './read-side.js';
 
 export interface SqlRegistryOptions {
-  readonly profiles: ProfileSet;
+  readonly profiles: KnownProfiles;
   /** Clock for createdAt and token expiry; tests pin it. */
   readonly now?: () => number;
   /**

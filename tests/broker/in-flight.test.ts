@@ -1,7 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createInFlight } from '../../broker/in-flight.js';
-import type { ReadGate } from '../../broker/listen.js';
+import { createInFlight, type ReadGate } from '../../broker/in-flight.js';
 import type { DeviceDirectory } from '../../kernel/ports.js';
 import type { InboundMessage } from '../../kernel/telemetry.js';
 import { DEVICES, connect, endClient, fakeDirectory, sleep, startBroker, type Started } from './harness.js';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../kernel/secrets.js';
-import { openSharedRegistry } from '../../hub/adapters.js';
+import { openSharedRegistry } from '../../service/adapters.js';
 import { createLogger } from '../../kernel/log.js';
 import {
   coalesceReloads,
@@ -134,7 +134,7 @@ async function until(what: string, probe: () => Promise<boolean> | boolean, ms =
 }
 
 const quiet = createLogger('silent');
-/** As one split service opens it (hub/adapters.ts), on its own connections. */
+/** As one split service opens it (service/adapters.ts), on its own connections. */
 const openShared = (url: string) => openSharedRegistry({ registryUrl: url, store: { kind: 'duckdb' } }, profiles, quiet);
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALARM_SOURCE_ID } from '../../alarms/dataset-events.js';
+import { ALARM_SOURCE_ID } from '../../kernel/alarms.js';
 import { columnsFor, type DatasetAudience } from '../../datasets/columns.js';
 import { writeExport, type DatasetSource, type DatasetSpec, type WrittenExport } from '../../datasets/export.js';
 import { DATASET_FORMATS, type DatasetFormat } from '../../datasets/formats.js';

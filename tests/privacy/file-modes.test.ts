@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keepFilesPrivate } from '../../hub/private-files.js';
+import { keepFilesPrivate } from '../../service/private-files.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { modesUnder, startHubWithUmask022, type HubProcess } from './hub-process.js';
 

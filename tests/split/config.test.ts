@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadAdapterConfig, loadServiceAccount } from '../../hub/split-config.js';
+import { loadAdapterConfig, loadServiceAccount } from '../../service/config.js';
 import { loadIngestConfig } from '../../ingest/config.js';
 
 /** The split services' settings, parsed once at start. */

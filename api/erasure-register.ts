@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { eraseEverywhere, type ErasureRegister, type ErasureTargets } from '../api/erasure.js';
+import { eraseEverywhere, type ErasureRegister, type ErasureTargets } from './erasure.js';
 import type { Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { Registry } from '../kernel/registry.js';
@@ -17,7 +17,7 @@ const APPEND_DURABLY = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.
 /**
  * The erasure register on a file in the data folder (the interface and why: api/erasure.ts).
  * It must not itself be a list of participant ids: each entry is an HMAC of the id under
- * a key derived from the pseudonym key (hub/pseudonym-key.ts), with the erasure time.
+ * a key derived from the pseudonym key (api/pseudonym-key.ts), with the erasure time.
  */
 export async function openErasureRegister(file: string, pseudonymKey: Buffer): Promise<ErasureRegister> {
   // A key of its own (domain-separated): the register's hashes are not any audience's pseudonyms.

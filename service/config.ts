@@ -1,5 +1,29 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
+
+/** The package root, from dist/service/ or service/ alike. */
+export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+
+/** What every process reads: where its data and the device profiles are, and how much it logs. */
+const ProcessEnv = z.object({
+  ARENA_DATA_DIR: z.string().min(1).default('data'),
+  ARENA_PROFILES_DIR: z.string().min(1).default(resolve(ROOT, 'device-profiles/profiles')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface ProcessConfig {
+  readonly dataDir: string;
+  readonly profilesDir: string;
+  readonly logLevel: string;
+  readonly root: string;
+}
+
+export function loadProcessConfig(env: Record<string, string | undefined>): ProcessConfig {
+  const c = ProcessEnv.parse(env);
+  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, root: ROOT });
+}
 
 /**
  * Settings the split services (broker/main.ts, ingest/main.ts, api/main.ts) share: which

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
-import { loadIngestConfig } from '../ingest/config.js';
 import { HubError, isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
@@ -12,19 +11,21 @@ import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
-import type { AdapterConfig } from './split-config.js';
+import type { AdapterConfig } from './config.js';
 
 /*
  * The adapters the split services (broker/main.ts, ingest/main.ts, api/main.ts) open,
- * as their config (hub/split-config.ts) says. The all-in-one hub (hub/start.ts) always
+ * as their config (service/config.ts) says. The all-in-one hub (hub/start.ts) always
  * uses the embedded files and does not use these.
  */
 
 /**
  * The device profiles of a service that never decodes with them (the broker needs their
- * topics, the API shows them), so the time limits are ingest's defaults.
+ * topics, the API shows them). Ingest's time limits (INGEST_*_S) are not this process's
+ * settings, so none is applied: a decode here would judge no device clock.
  */
-export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, loadIngestConfig({}).limits);
+const NO_TIME_LIMITS = { skewMs: Infinity, maxPastMs: Infinity, maxFutureMs: Infinity } as const;
+export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, NO_TIME_LIMITS);
 
 /**
  * The shared registry on PostgreSQL, kept fresh with the other services' writes by

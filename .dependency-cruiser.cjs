@@ -1,0 +1,138 @@
+/**
+ * The layers README "How it is put together" draws, checked by tests/architecture/layers.test.ts
+ * (and `npx depcruise kernel device-profiles service stores broker ingest api alarms datasets audit hub sim bench soak`).
+ *
+ * kernel/           domain types and ports; imports nothing of ours
+ * device-profiles/  builds on the kernel
+ * service/          what the service processes share (config pieces, runService, the
+ *                   service MQTT client); adapters.ts is for composition roots only
+ * broker/ ingest/ api/ alarms/ datasets/
+ *                   the services: kernel, device-profiles, service/ and audit/key.ts;
+ *                   never each other, never a composition root, never an adapter
+ * stores/           adapters: implement kernel ports, import nothing but the kernel
+ * composition roots hub/, the split mains (broker|ingest|api/main.ts), sim/main.ts,
+ *                   audit/verify.ts, bench/, soak/: the only places that build adapters
+ * tests/            may import anything
+ *
+ * A known exception is a `pathNot` entry below with its reason; there is no other allowance.
+ */
+
+const OURS = '^(kernel|device-profiles|service|stores|broker|ingest|api|alarms|datasets|audit|hub|sim|bench|soak|grafana|tests)/';
+const COMPOSITION_ROOTS = '^(hub/|bench/|soak/|(broker|ingest|api|sim)/main[.]ts$|audit/verify[.]ts$|service/adapters[.]ts$)';
+const SERVICES = '^(broker|ingest|api|alarms|datasets)/';
+
+/**
+ * KNOWN exceptions to services-never-import-each-other, each limited to the files named
+ * and to what they import today. Remove an entry when its fix lands.
+ */
+const KNOWN_SERVICE_IMPORTS = [
+  {
+    from: '^api/(routes|schemas)/datasets[.]ts$',
+    own: '^api/',
+    to: '^datasets/',
+    why: 'the API serves trial datasets by calling datasets/ in the request (codebook, columns, export writer, formats, manifest); putting that use case behind a kernel port, with its DuckDB use behind a store port, is its own change (issue #12, must have 2)',
+  },
+  {
+    from: '^api/config[.]ts$',
+    own: '^api/',
+    to: '^alarms/config[.]ts$',
+    why: "the split API process hosts the alarm engine, so the process's one schema includes the engine's ALARM_* variables",
+  },
+];
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'A cycle makes two modules one: neither can be read, tested or moved alone.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'kernel-imports-nothing-of-ours',
+      severity: 'error',
+      comment: 'The kernel is the domain every layer builds on; it depends on npm packages and itself only.',
+      from: { path: '^kernel/' },
+      to: { path: OURS, pathNot: '^kernel/' },
+    },
+    {
+      name: 'device-profiles-build-on-kernel',
+      severity: 'error',
+      comment: 'Profiles are data checked by a schema and decoded by pure code; they know the kernel only.',
+      from: { path: '^device-profiles/' },
+      to: { path: OURS, pathNot: '^(kernel|device-profiles)/' },
+    },
+    {
+      name: 'service-shared-module-below-services',
+      severity: 'error',
+      comment: 'service/ is shared by every service process, so it knows none of them (adapters.ts, a composition-root helper, excepted).',
+      from: { path: '^service/', pathNot: '^service/adapters[.]ts$' },
+      to: { path: OURS, pathNot: '^(kernel|service)/' },
+    },
+    {
+      name: 'stores-implement-kernel-ports',
+      severity: 'error',
+      comment: 'An adapter implements a kernel port and knows nothing of the services that use it.',
+      from: { path: '^stores/' },
+      to: { path: OURS, pathNot: '^(kernel|stores)/' },
+    },
+    {
+      name: 'services-never-import-each-other',
+      severity: 'error',
+      comment: 'broker, ingest, api, alarms and datasets meet through MQTT, the kernel ports and the composition roots.',
+      from: { path: SERVICES, pathNot: [COMPOSITION_ROOTS, ...KNOWN_SERVICE_IMPORTS.map((k) => k.from)] },
+      to: { path: SERVICES, pathNot: '^$1/' },
+    },
+    ...KNOWN_SERVICE_IMPORTS.map((k) => ({
+      name: 'services-never-import-each-other',
+      severity: 'error',
+      comment: `KNOWN exception, ${k.from} may import ${k.to} and nothing else of another service: ${k.why}`,
+      from: { path: k.from },
+      to: { path: SERVICES, pathNot: [k.own, k.to] },
+    })),
+    {
+      name: 'nothing-imports-a-composition-root',
+      severity: 'error',
+      comment: 'A composition root wires everything; whatever it holds that others need belongs in service/ or the kernel.',
+      from: { path: OURS, pathNot: ['^tests/', COMPOSITION_ROOTS] },
+      to: { path: COMPOSITION_ROOTS },
+    },
+    {
+      name: 'composition-roots-stay-apart',
+      severity: 'error',
+      comment: 'The split mains are composition roots like hub/: none borrows from another (bench/ and soak/ drive the hub as tools do).',
+      from: { path: '^(hub/|(broker|ingest|api|sim)/main[.]ts$|audit/verify[.]ts$|service/adapters[.]ts$)' },
+      to: { path: '^(hub/|bench/|soak/|(broker|ingest|api|sim)/main[.]ts$|audit/verify[.]ts$)', pathNot: '^$1' },
+    },
+    {
+      name: 'only-composition-roots-build-adapters',
+      severity: 'error',
+      comment: 'Services receive ports; only a composition root opens a store (stores/) or the shared adapters (service/adapters.ts).',
+      from: { path: OURS, pathNot: ['^tests/', '^stores/', COMPOSITION_ROOTS] },
+      to: { path: '^(stores/|service/adapters[.]ts$)' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve is a typo or a missing dependency.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    tsConfig: { fileName: 'tsconfig.json' },
+    // Type-only imports are dependencies of the design too (a port named from stores/ is still a leak).
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(dist|node_modules)/' },
+    // node_modules is a link in some checkouts; keep its paths as node_modules/…
+    preserveSymlinks: true,
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.mjs', '.cjs', '.d.ts', '.json'],
+    },
+    skipAnalysisNotInRules: true,
+  },
+};
