@@ -164,7 +164,7 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
     flush: () => ledger.flushOrFail(),
 
     async listAlarms(q) {
-      const onlyOpen = q.states !== undefined && q.states.every(isOpen);
+      const onlyOpen = q.states?.every(isOpen);
       if (onlyOpen) {
         return ledger
           .open()

@@ -44,7 +44,7 @@ export function openAlarm(id: string, s: RaiseSignal): Alarm {
 export function retrigger(a: Alarm, s: RaiseSignal): Alarm {
   return {
     ...a,
-    severity: s.severity > a.severity ? s.severity : a.severity,
+    severity: Math.max(s.severity, a.severity),
     lastTriggeredAt: Math.max(a.lastTriggeredAt, s.at),
     triggerCount: a.triggerCount + 1,
     detail: s.detail,

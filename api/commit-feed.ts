@@ -1,4 +1,4 @@
-import { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import type { ISubscriptionMap, MqttClient } from 'mqtt';
 import { connectServiceClient } from '../service/mqtt-client.js';
 import type { LiveMessage } from '../kernel/alarms.js';
 import { COMMITTED_TOPIC, decodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';

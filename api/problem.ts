@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorCodes, HubError, isHubError, type ErrorCode } from '../kernel/errors.js';
+import { ErrorCodes, type HubError, isHubError, type ErrorCode } from '../kernel/errors.js';
 
 /**
  * The one place HubError codes become HTTP: RFC 9457 problem details

@@ -2,6 +2,7 @@ import '../kernel/runtime.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { SqlClient } from '../kernel/sql.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { sqlAuditLog } from '../stores/sql/audit-log.js';
 import { parseAuditKey } from './key.js';
@@ -41,7 +42,7 @@ try {
   fail(`cannot read the audit key: ${(e as Error).message.split('\n')[0]}`);
 }
 
-let sql;
+let sql: SqlClient;
 try {
   sql = await openDuckDbSqlClient(file);
 } catch (e) {

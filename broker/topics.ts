@@ -15,12 +15,12 @@ type Level = { readonly literal: string } | { readonly pattern: RegExp; readonly
 /** One profile topic template such as `devices/{deviceId}/events`, split into levels. */
 type Template = readonly Level[];
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function compileTemplate(template: string): Template {
   return template.split('/').map((level): Level => {
     if (!level.includes('{deviceId}')) return { literal: level };
-    const source = level.split('{deviceId}').map(escape).join(DEVICE_ID);
+    const source = level.split('{deviceId}').map(escapeRegExp).join(DEVICE_ID);
     return { pattern: new RegExp(`^${source}$`), wholeLevel: level === '{deviceId}' };
   });
 }

@@ -97,7 +97,7 @@ export interface ConnectionLimits {
 export interface AedesPersistence {
   subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
   addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[], cb?: (err: Error | null, client?: unknown) => void): Promise<void> | void;
-  outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | void;
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | undefined;
   outgoingUpdate(client: { id: string }, packet: OutgoingPacket): Promise<unknown>;
   outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
   outgoingStream(client: { id: string }): AsyncIterable<OutgoingPacket>;

@@ -1,6 +1,6 @@
 import '../kernel/runtime.js';
 import { createLogger } from '../kernel/log.js';
-import { loadHubConfig } from './config.js';
+import { loadHubConfig, type HubConfig } from './config.js';
 import { openJournaledStore } from './journaled-store.js';
 
 /**
@@ -11,7 +11,7 @@ import { openJournaledStore } from './journaled-store.js';
  * is stored twice (the store's exactly-once by message id). The store file's lock
  * refuses a second process, so it cannot run beside the hub.
  */
-let config;
+let config: HubConfig;
 try {
   config = loadHubConfig(process.env);
 } catch (e) {

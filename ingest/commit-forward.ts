@@ -1,4 +1,4 @@
-import { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { connectServiceClient } from '../service/mqtt-client.js';
 import { COMMITTED_TOPIC, encodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';

@@ -1,4 +1,4 @@
-import { type ISubscriptionMap, type MqttClient } from 'mqtt';
+import type { ISubscriptionMap, MqttClient } from 'mqtt';
 import { connectServiceClient } from '../service/mqtt-client.js';
 import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';

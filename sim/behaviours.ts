@@ -50,7 +50,7 @@ export function isoLocal(ms: number, offsetMin: number): string {
 }
 
 /** 2026-11-23T06:45:12Z: UTC to the second, as AquaScale writes it. */
-export const isoUtc = (ms: number): string => new Date(ms).toISOString().slice(0, 19) + 'Z';
+export const isoUtc = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
 /** SenML (RFC 8428) pack: base name and base time (epoch seconds) on the first record. */
 function senml(ctx: BehaviourContext, first: Rec, ...rest: Rec[]): Rec[] {

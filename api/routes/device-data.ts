@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Point } from '../../kernel/telemetry.js';
 import { principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';

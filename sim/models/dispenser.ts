@@ -1,4 +1,4 @@
-import { Agenda, HOUR, MINUTE, isNight, nextClock } from '../agenda.js';
+import { type Agenda, HOUR, MINUTE, isNight, nextClock } from '../agenda.js';
 import { chance, exponential, uniform, type Rng } from '../random.js';
 import { Battery } from './battery.js';
 

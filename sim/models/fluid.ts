@@ -1,4 +1,4 @@
-import { Agenda, HOUR, MINUTE, dayOf, hourOf, isNight, nextClock } from '../agenda.js';
+import { type Agenda, HOUR, MINUTE, dayOf, hourOf, isNight, nextClock } from '../agenda.js';
 import { chance, exponential, pick, uniform, type Rng } from '../random.js';
 
 export type FluidEvent =

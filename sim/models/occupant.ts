@@ -1,4 +1,4 @@
-import { Agenda, DAY, HOUR, MINUTE, SECOND, isNight, nextClock } from '../agenda.js';
+import { type Agenda, DAY, HOUR, MINUTE, SECOND, isNight, nextClock } from '../agenda.js';
 import { chance, exponential, uniform, type Rng } from '../random.js';
 
 /** What a room or bed sensor can notice about the person; each dialect maps these to its own words. */

@@ -1,6 +1,6 @@
 import {
   BIGINT,
-  DuckDBInstance,
+  type DuckDBInstance,
   VARCHAR,
   type DuckDBAppender,
   type DuckDBConnection,

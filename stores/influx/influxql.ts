@@ -8,14 +8,14 @@
  * double-quoted, which also keeps keywords such as NAME usable as tag keys.
  */
 
-const escape = (s: string, quote: '"' | "'"): string =>
+const quoted = (s: string, quote: '"' | "'"): string =>
   s.replaceAll('\\', '\\\\').replaceAll(quote, `\\${quote}`).replaceAll('\n', '\\n');
 
 /** A measurement, tag or field name: `"name"`. */
-export const ident = (name: string): string => `"${escape(name, '"')}"`;
+export const ident = (name: string): string => `"${quoted(name, '"')}"`;
 
 /** A string literal: `'it\'s'`. */
-export const str = (value: string): string => `'${escape(value, "'")}'`;
+export const str = (value: string): string => `'${quoted(value, "'")}'`;
 
 /** `("k" = 'a' OR "k" = 'b')`; callers handle the empty list (it matches nothing). */
 export function anyOf(key: string, values: readonly string[]): string {

@@ -184,7 +184,7 @@ describe('GET /v1/live: server-sent events per site', () => {
       while (events.filter((e) => e.event !== 'device').length < n) {
         const { value } = await reader.read();
         buffer += value;
-        for (let i; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
+        for (let i: number; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
           const block = buffer.slice(0, i).split('\n');
           const event = block.find((l) => l.startsWith('event: '))?.slice(7);
           const data = block.find((l) => l.startsWith('data: '))?.slice(6);

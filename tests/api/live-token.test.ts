@@ -70,7 +70,7 @@ async function open(token: string): Promise<Stream> {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
       if (done) break;
       buffer += value;
-      for (let i; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
+      for (let i: number; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
         const block = buffer.slice(0, i).split('\n');
         const event = block.find((l) => l.startsWith('event: '))?.slice(7);
         const data = block.find((l) => l.startsWith('data: '))?.slice(6);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameGuard, FrameGuardError } from '../../broker/frame-guard.js';
+import { FrameGuard, type FrameGuardError } from '../../broker/frame-guard.js';
 import { connectBytes, frame, publishBytes, str, subscribeBytes, varint } from './harness.js';
 
 /** Feeds the chunks one by one; resolves with what passed through or the error that stopped it. */
@@ -136,7 +136,7 @@ describe('FrameGuard: UTF-8 strings [MQTT-1.5.3-1], [MQTT-1.5.3-2]', () => {
   });
 
   it('refuses a topic name or filter over the byte limit, and accepts one at it', async () => {
-    const at = 'd/' + 'é'.repeat(9); // 2 + 18 = 20 bytes
+    const at = `d/${'é'.repeat(9)}`; // 2 + 18 = 20 bytes
     expect((await feed(1000, [publishBytes(at), subscribeBytes([at])], 20)).error).toBeUndefined();
     expect((await feed(1000, [publishBytes(`${at}x`)], 20)).error?.code).toBe('TOPIC_TOO_LONG');
     expect((await feed(1000, [subscribeBytes(['a', `${at}x`])], 20)).error?.code).toBe('TOPIC_TOO_LONG');

@@ -69,7 +69,7 @@ export interface World {
 
 /** Reading values index this list; the label is the row's identity across every format. */
 const LABELS: string[] = [];
-const valueOf = (label: string): number => {
+const valueFor = (label: string): number => {
   let i = LABELS.indexOf(label);
   if (i < 0) i = LABELS.push(label) - 1;
   return i + 1;
@@ -90,7 +90,7 @@ function reading(deviceId: string, label: string, at: number, trialId: string, p
   return {
     kind: 'reading', messageId: messageId++, seq: 0, deviceId, profileId: 'aquascale', family: 'fluid-balance',
     siteId, roomId, trialId, participantId, name: 'body_weight', deviceTime: at, receivedAt: at + 500, clockSkewed: false,
-    value: valueOf(label), unit: 'kg',
+    value: valueFor(label), unit: 'kg',
   };
 }
 function event(deviceId: string, label: string, at: number, trialId: string, participantId: string | null): HubEvent {

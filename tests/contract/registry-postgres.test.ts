@@ -1,19 +1,15 @@
-import pg from 'pg';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../kernel/secrets.js';
 import { openSharedRegistry } from '../../service/adapters.js';
 import { createLogger } from '../../kernel/log.js';
 import {
-  coalesceReloads,
-  installRegistryNotifyTriggers,
-  notifyRegistryChange,
   REGISTRY_CACHED_TABLES,
   REGISTRY_CHANNEL,
-  watchRegistryChanges,
   withRegistryMigrationLock,
 } from '../../stores/postgres/registry-changes.js';
 import { openSharedPostgresRegistry } from '../../stores/postgres/shared-registry.js';
-import { openPostgresSqlClient, parseNumeric } from '../../stores/postgres/sql-client.js';
+import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import type { SqlClient } from '../../stores/sql/sql-client.js';
 import { MIGRATIONS } from '../../stores/sql/migrations.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
@@ -35,32 +31,6 @@ const openAt = async (url: string) => openSqlRegistry(await openPostgresSqlClien
 
 // Each contract test gets a schema of its own (a database each costs ~200 ms more).
 registryContract('postgres', async () => openAt(await server.newSchema('contract')));
-
-/** Resolves with the next value pushed, or rejects after ms. */
-function inbox<T>() {
-  const queue: T[] = [];
-  const waiting: ((v: T) => void)[] = [];
-  return {
-    push(v: T) {
-      const w = waiting.shift();
-      if (w) w(v);
-      else queue.push(v);
-    },
-    next(ms = 5_000): Promise<T> {
-      if (queue.length > 0) return Promise.resolve(queue.shift() as T);
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`nothing arrived within ${ms} ms`)), ms);
-        waiting.push((v) => {
-          clearTimeout(timer);
-          resolve(v);
-        });
-      });
-    },
-    get pending() {
-      return queue.length;
-    },
-  };
-}
 
 describe('registry on PostgreSQL', () => {
   it('keeps everything across close and reopen, and migrates only once', async () => {

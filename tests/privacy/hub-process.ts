@@ -59,7 +59,7 @@ export async function startHubWithUmask022(): Promise<HubProcess> {
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
       });
       const text = await res.text();
-      let body: unknown = undefined;
+      let body: unknown;
       try {
         body = text ? JSON.parse(text) : undefined;
       } catch {

@@ -42,7 +42,7 @@ beforeAll(async () => {
       const allowed = d !== undefined && publishTopics(profiles.get(d.profileId)!.profile, d.deviceId).includes(packet.topic);
       cb(allowed ? null : new Error('topic not allowed'));
     },
-    preConnect: (client, packet, cb) => {
+    preConnect: (_client, packet, cb) => {
       connects.push({ clientId: packet.clientId, clean: packet.clean });
       cb(null, true);
     },

@@ -269,7 +269,7 @@ describe('alarms and the live stream in the split layout', () => {
         const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
         if (done) return;
         buffer += value;
-        for (let i; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
+        for (let i: number; (i = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(i + 2)) {
           const block = buffer.slice(0, i).split('\n');
           const event = block.find((l) => l.startsWith('event: '))?.slice(7);
           const data = block.find((l) => l.startsWith('data: '))?.slice(6);

@@ -39,7 +39,7 @@ const bedWatch = async (...records: object[]) => {
   await publish(await device('BW-102'), 'devices/BW-102/senml', JSON.stringify([{ bn: 'urn:dev:ser:BW-102:', bt: Date.now() / 1000, ...first }, ...rest]));
 };
 const scale = async (kind: string, value: number, unit: string) =>
-  publish(await device('AQ-103'), 'devices/AQ-103/measurements', JSON.stringify({ serial: 'AQ-103', measured_at: new Date().toISOString().slice(0, 19) + 'Z', kind, value, unit }));
+  publish(await device('AQ-103'), 'devices/AQ-103/measurements', JSON.stringify({ serial: 'AQ-103', measured_at: `${new Date().toISOString().slice(0, 19)}Z`, kind, value, unit }));
 
 async function openBoard(locale = 'en-GB'): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 }, locale });

@@ -53,7 +53,7 @@ async function api(path, init = {}) {
   });
   const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : null;
   if (res.status === 401) signOut(t.tokenRejected);
-  if (!res.ok) throw new HttpError(res.status, (body && body.detail) || res.statusText);
+  if (!res.ok) throw new HttpError(res.status, body?.detail || res.statusText);
   return body;
 }
 
@@ -249,7 +249,7 @@ function tile(roomId, name, beds, devices, alarms) {
 
 function render() {
   const board = $('board');
-  const focused = document.activeElement && document.activeElement.classList.contains('comment') ? document.activeElement.dataset.alarm : null;
+  const focused = document.activeElement?.classList.contains('comment') ? document.activeElement.dataset.alarm : null;
   const roomIds = new Set(state.rooms.map((r) => r.id));
   const devices = [...state.devices.values()];
   const alarms = [...state.alarms.values()];
