@@ -44,7 +44,8 @@ export function openAlarm(id: string, s: RaiseSignal): Alarm {
 export function retrigger(a: Alarm, s: RaiseSignal): Alarm {
   return {
     ...a,
-    severity: Math.max(s.severity, a.severity),
+    // biome-ignore lint/complexity/useMathMinMax: Math.max would widen Severity (a union of levels) to number
+    severity: s.severity > a.severity ? s.severity : a.severity,
     lastTriggeredAt: Math.max(a.lastTriggeredAt, s.at),
     triggerCount: a.triggerCount + 1,
     detail: s.detail,
