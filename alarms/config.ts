@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HubError } from '../kernel/errors.js';
+import { int, parseEnv } from '../service/config.js';
 
 const validZone = (tz: string): boolean => {
   try {
@@ -10,12 +10,13 @@ const validZone = (tz: string): boolean => {
   }
 };
 
-const Env = z.object({
+/** The alarm engine's variables; the process that hosts the engine parses them with its own. */
+export const AlarmEnv = z.object({
   // Time-of-day windows (bed exit at night, daily weight by 10:00) are ward time, not UTC.
-  ALARM_TIME_ZONE: z.string().refine(validZone, 'not an IANA time zone').default('Europe/Oslo'),
-  ALARM_TICK_S: z.coerce.number().int().min(1).max(300).default(5),
+  ALARM_TIME_ZONE: z.string().refine(validZone, 'must be an IANA time zone such as Europe/Oslo').default('Europe/Oslo'),
+  ALARM_TICK_S: int(5, 1, 300),
   // How far back a restart replays telemetry to rebuild rolling windows (fluid balance ≤ 72 h).
-  ALARM_REPLAY_H: z.coerce.number().int().min(1).max(168).default(72),
+  ALARM_REPLAY_H: int(72, 1, 168),
 });
 
 export interface AlarmConfig {
@@ -25,11 +26,7 @@ export interface AlarmConfig {
   readonly replayMs: number;
 }
 
-export function loadAlarmConfig(env: Readonly<Record<string, string | undefined>>): AlarmConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
-  return Object.freeze({ timeZone: c.ALARM_TIME_ZONE, tickMs: c.ALARM_TICK_S * 1000, replayMs: c.ALARM_REPLAY_H * 3_600_000 });
-}
+export const alarmConfig = (c: z.output<typeof AlarmEnv>): AlarmConfig =>
+  Object.freeze({ timeZone: c.ALARM_TIME_ZONE, tickMs: c.ALARM_TICK_S * 1000, replayMs: c.ALARM_REPLAY_H * 3_600_000 });
+
+export const loadAlarmConfig = (env: Readonly<Record<string, string | undefined>>): AlarmConfig => alarmConfig(parseEnv(AlarmEnv, env));

@@ -1,25 +1,37 @@
 import { z } from 'zod';
-import { HubError } from '../kernel/errors.js';
-import { loadAlarmConfig } from '../alarms/config.js';
+import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
-import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
+import { adapterConfig, checkAdapters, clientId, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, text, withChecks } from '../service/config.js';
 
-const Env = z.object({
-  API_HOST: z.string().min(1).default('127.0.0.1'),
-  API_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset or empty: a key file in the data folder.
-  ARENA_AUDIT_KEY: z.string().trim().optional(),
+/** The API's own variables. */
+export const ApiEnv = z.object({
+  API_HOST: text().default('127.0.0.1'),
+  API_PORT: port(8080),
+  // Base64, at least 32 bytes: the audit log's HMAC key (audit/key.ts). Unset: a key file in
+  // the data folder. Empty counts as unset here alone: .env.example leaves it blank for
+  // compose to pass on, and the key file is the documented default.
+  ARENA_AUDIT_KEY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      try {
+        return parseAuditKey(v, 'ARENA_AUDIT_KEY');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be base64 of at least 32 bytes, or unset for a key file in the data folder', input: v });
+        return z.NEVER;
+      }
+    }),
   // Requests per window, per token (authenticated) and per remote address (before the token is known).
-  API_RATE_MAX: z.coerce.number().int().min(1).default(600),
-  API_RATE_ADDRESS_MAX: z.coerce.number().int().min(1).default(1_200),
-  API_RATE_WINDOW_S: z.coerce.number().int().min(1).max(3_600).default(60),
-  API_LIVE_MAX_PER_TOKEN: z.coerce.number().int().min(1).default(4),
-  API_LIVE_MAX_TOTAL: z.coerce.number().int().min(1).default(500),
-  API_EXPORTS_PER_PRINCIPAL: z.coerce.number().int().min(1).default(2),
-  API_EXPORTS_TOTAL: z.coerce.number().int().min(1).default(4),
+  API_RATE_MAX: int(600, 1, 10_000_000),
+  API_RATE_ADDRESS_MAX: int(1_200, 1, 10_000_000),
+  API_RATE_WINDOW_S: int(60, 1, 3_600),
+  API_LIVE_MAX_PER_TOKEN: int(4, 1, 10_000),
+  API_LIVE_MAX_TOTAL: int(500, 1, 1_000_000),
+  API_EXPORTS_PER_PRINCIPAL: int(2, 1, 1_000),
+  API_EXPORTS_TOTAL: int(4, 1, 10_000),
   // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
-  API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+  API_EXPORT_TEMP_MAX_BYTES: int(2 * 1024 ** 3, 1, 2 ** 50),
 });
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
@@ -33,108 +45,87 @@ export interface ApiConfig {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
-  readonly logLevel: string;
   /** The audit key from the configuration; undefined: the key file in the data folder. */
   readonly auditKey: Buffer | undefined;
   readonly limits: ApiLimits;
 }
 
-/** The API's settings from an environment the composition root passes in; never process.env here. */
-export function loadApiConfig(env: Readonly<Record<string, string | undefined>>): ApiConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
-  const auditKey = c.ARENA_AUDIT_KEY ? parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY') : undefined;
-  const limits: ApiLimits = Object.freeze({
-    rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
-    live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
-    exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
+export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
+  Object.freeze({
+    host: c.API_HOST,
+    port: c.API_PORT,
+    auditKey: c.ARENA_AUDIT_KEY,
+    limits: Object.freeze({
+      rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
+      live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
+      exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
+    }),
   });
-  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits });
-}
+
+/** The API's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
+export const loadApiConfig = (env: Readonly<Record<string, string | undefined>>): ApiConfig => apiConfig(parseEnv(ApiEnv, env));
 
 /** The limits when none are configured: the defaults above. */
 export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
 
-// Split layout only: where the API takes ingest's commits for its alarm engine
-// (api/commit-feed.ts). The broker's own names, as ingest reads them.
-const FeedEnv = z.object({
-  MQTT_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  MQTT_PORT: z.coerce.number().int().min(0).max(65_535).default(1883),
-  // The persistent session's client id: the broker keeps commits for it while the API is down.
-  API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').default('arena-api'),
-});
-
-export interface CommitFeedConfig {
-  readonly broker: { readonly host: string; readonly port: number };
-  readonly clientId: string;
-}
-
-export function loadCommitFeedConfig(env: Readonly<Record<string, string | undefined>>): CommitFeedConfig {
-  const parsed = FeedEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
-  return Object.freeze({ broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }), clientId: c.API_CLIENT_ID });
-}
-
-// Split layout only: Grafana's own bucket, which the API fills with what the ward may
-// show (stores/influx/grafana-mirror.ts). Unset: no copy is kept (no Grafana, or the all-in-one hub).
-const GrafanaEnv = z.object({
-  INFLUX_GRAFANA_BUCKET: z.string().trim().optional(),
-  INFLUX_GRAFANA_DATABASE: z.string().trim().optional(),
-});
-
-export interface GrafanaBucketConfig {
-  readonly bucket: string;
-  /** Its InfluxQL database (DBRP mapping on 2.x). */
-  readonly database: string;
-}
-
-export function loadGrafanaBucketConfig(env: Readonly<Record<string, string | undefined>>): GrafanaBucketConfig | undefined {
-  const parsed = GrafanaEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const { INFLUX_GRAFANA_BUCKET: bucket, INFLUX_GRAFANA_DATABASE: database } = parsed.data;
-  if (!bucket && !database) return undefined;
-  if (!bucket || !database) throw new HubError('CONFIG_INVALID', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
-  return Object.freeze({ bucket, database });
-}
-
 /**
- * Everything the API alone (api/main.ts, split layout) reads: the settings above, the
- * process settings, the shared registry and the telemetry
- * store (service/config.ts), and for the alarm engine it hosts: its settings
- * (alarms/config.ts), the broker it takes ingest's commits from and the service account
- * it logs in with, and Grafana's bucket, if any.
+ * The API alone (api/main.ts, split layout), in one schema: its settings above, the
+ * process settings, the shared registry and the telemetry store, and for the alarm engine
+ * it hosts: the engine's settings (ALARM_TIME_ZONE, ALARM_TICK_S, ALARM_REPLAY_H:
+ * alarms/config.ts), the broker it takes ingest's commits
+ * from (api/commit-feed.ts, over a persistent session API_CLIENT_ID that the broker keeps
+ * while the API is down) with the service account, and Grafana's own bucket, which the API
+ * fills with what the ward may show (stores/influx/grafana-mirror.ts; unset: no copy).
  */
+const ApiServiceEnv = withChecks(
+  ApiEnv.extend(AlarmEnv.shape)
+    .extend(
+      SharedEnv.pick({
+        ARENA_DATA_DIR: true,
+        ARENA_PROFILES_DIR: true,
+        LOG_LEVEL: true,
+        ARENA_REGISTRY_URL: true,
+        ARENA_STORE: true,
+        INFLUX_URL: true,
+        INFLUX_TOKEN: true,
+        INFLUX_ORG: true,
+        INFLUX_BUCKET: true,
+        INFLUX_DATABASE: true,
+        MQTT_HOST: true,
+        MQTT_PORT: true,
+        BROKER_SERVICE_USER: true,
+        BROKER_SERVICE_SECRET: true,
+      }).shape,
+    )
+    .extend({
+      API_CLIENT_ID: clientId().default('arena-api'),
+      INFLUX_GRAFANA_BUCKET: text().optional(),
+      // Its InfluxQL database (DBRP mapping on 2.x).
+      INFLUX_GRAFANA_DATABASE: text().optional(),
+    }),
+  checkAdapters,
+  (e, ctx) => {
+    const bucket = e.INFLUX_GRAFANA_BUCKET;
+    const database = e.INFLUX_GRAFANA_DATABASE;
+    const problem = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message, input: undefined });
+    if ((bucket === undefined) !== (database === undefined)) problem(bucket === undefined ? 'INFLUX_GRAFANA_BUCKET' : 'INFLUX_GRAFANA_DATABASE', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
+    if (bucket === undefined && database === undefined) return;
+    if (e.ARENA_STORE !== 'influx') problem('INFLUX_GRAFANA_BUCKET', 'needs ARENA_STORE=influx');
+    // The same bucket would put every participant's data back in front of Grafana.
+    else if (bucket === e.INFLUX_BUCKET || database === e.INFLUX_DATABASE) problem('INFLUX_GRAFANA_BUCKET', "Grafana's bucket and database must not be the hub's own");
+  },
+);
+
 export function loadApiServiceConfig(env: Readonly<Record<string, string | undefined>>) {
-  const adapters = loadAdapterConfig({
-    ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
-    ARENA_STORE: env.ARENA_STORE,
-    INFLUX_URL: env.INFLUX_URL,
-    INFLUX_TOKEN: env.INFLUX_TOKEN,
-    INFLUX_ORG: env.INFLUX_ORG,
-    INFLUX_BUCKET: env.INFLUX_BUCKET,
-    INFLUX_DATABASE: env.INFLUX_DATABASE,
-  });
-  const grafana = loadGrafanaBucketConfig({ INFLUX_GRAFANA_BUCKET: env.INFLUX_GRAFANA_BUCKET, INFLUX_GRAFANA_DATABASE: env.INFLUX_GRAFANA_DATABASE });
-  if (grafana && adapters.store.kind !== 'influx') throw new HubError('CONFIG_INVALID', 'INFLUX_GRAFANA_BUCKET needs ARENA_STORE=influx');
-  // The same bucket would put every participant's data back in front of Grafana.
-  if (grafana && adapters.store.kind === 'influx' && (grafana.bucket === adapters.store.bucket || grafana.database === adapters.store.database)) {
-    throw new HubError('CONFIG_INVALID', "Grafana's bucket and database must not be the hub's own");
-  }
+  const e = parseEnv(ApiServiceEnv, env);
+  const grafana = e.INFLUX_GRAFANA_BUCKET && e.INFLUX_GRAFANA_DATABASE ? Object.freeze({ bucket: e.INFLUX_GRAFANA_BUCKET, database: e.INFLUX_GRAFANA_DATABASE }) : undefined;
   return Object.freeze({
-    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
-    api: loadApiConfig(env),
-    alarms: loadAlarmConfig({ ALARM_TIME_ZONE: env.ALARM_TIME_ZONE, ALARM_TICK_S: env.ALARM_TICK_S, ALARM_REPLAY_H: env.ALARM_REPLAY_H }),
-    adapters,
+    process: processConfig(e),
+    api: apiConfig(e),
+    alarms: alarmConfig(e),
+    adapters: adapterConfig(e),
     grafana,
-    feed: loadCommitFeedConfig({ MQTT_HOST: env.MQTT_HOST, MQTT_PORT: env.MQTT_PORT, API_CLIENT_ID: env.API_CLIENT_ID }),
-    service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
+    feed: Object.freeze({ broker: Object.freeze({ host: e.MQTT_HOST, port: e.MQTT_PORT }), clientId: e.API_CLIENT_ID }),
+    service: serviceAccount(e),
   });
 }

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { HubError } from '../kernel/errors.js';
-import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
+import { adapterConfig, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, withChecks } from '../service/config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
@@ -18,114 +17,108 @@ export const DEFAULT_QUOTA = {
   disconnectAfterMs: 60_000,
 } as const;
 
-/**
- * Broker settings from an env-like record. Only composition roots pass process.env;
- * broker code never reads it.
- */
+/** The broker's own variables (MQTT_HOST and MQTT_PORT are shared with the services that connect to it). */
+export const BrokerEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).extend({
+  MQTT_WS_PORT: port(9001),
+  MQTT_MAX_PAYLOAD_BYTES: int(65536, 1, 256 * 1024 * 1024),
+  MQTT_MAX_PACKET_BYTES: int(262144, 16, 256 * 1024 * 1024),
+  MQTT_MAX_TOPIC_LENGTH: int(256, 1, 65535),
+  // aedes clamps its maxTopicLevels to 1..100; refuse what it would silently change.
+  MQTT_MAX_TOPIC_LEVELS: int(8, 1, 100),
+  MQTT_CONNECT_TIMEOUT_MS: int(DEFAULT_CONNECTIONS.connectTimeoutMs, 100, 600_000),
+  MQTT_MAX_CONNECTIONS: int(DEFAULT_CONNECTIONS.maxConnections, 1, 1_000_000),
+  MQTT_DEVICE_RATE: int(DEFAULT_PUBLISH_RATE.perSecond, 1, 1_000_000),
+  MQTT_DEVICE_BURST: int(DEFAULT_PUBLISH_RATE.burst, 1, 1_000_000),
+  MQTT_DEVICE_BYTES_PER_S: int(DEFAULT_QUOTA.deviceBytes.perSecond, 1, 2 ** 40),
+  MQTT_DEVICE_BYTE_BURST: int(DEFAULT_QUOTA.deviceBytes.burst, 1, 2 ** 40),
+  MQTT_VENDOR_RATE: int(DEFAULT_QUOTA.vendor.messages.perSecond, 1, 10_000_000),
+  MQTT_VENDOR_BURST: int(DEFAULT_QUOTA.vendor.messages.burst, 1, 100_000_000),
+  MQTT_VENDOR_BYTES_PER_S: int(DEFAULT_QUOTA.vendor.bytes.perSecond, 1, 2 ** 40),
+  MQTT_VENDOR_BYTE_BURST: int(DEFAULT_QUOTA.vendor.bytes.burst, 1, 2 ** 40),
+  // 0: a device over quota is slowed down for as long as it stays over, never disconnected.
+  MQTT_QUOTA_DISCONNECT_AFTER_MS: int(DEFAULT_QUOTA.disconnectAfterMs, 0, 86_400_000),
+  MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
+  MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
+});
+type BrokerEnv = z.output<typeof BrokerEnv>;
 
-// Decimal digits only: z.coerce.number would take "", " 1 " or "0x10", and "" (a variable
-// set but left empty) would silently mean port 0 = a random port.
-const int = (fallback: number, min: number, max: number) =>
-  z
-    .string()
-    .optional()
-    .transform((v) => (v === undefined || v.trim() === '' ? String(fallback) : v.trim()))
-    .pipe(z.string().regex(/^\d+$/, 'must be a whole number'))
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+export function checkBroker(e: BrokerEnv, ctx: z.core.$RefinementCtx): void {
+  const { MQTT_MAX_PAYLOAD_BYTES: payload, MQTT_MAX_PACKET_BYTES: packet } = e;
+  if (typeof payload === 'number' && typeof packet === 'number' && payload > packet) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['MQTT_MAX_PAYLOAD_BYTES'],
+      message: 'must not exceed MQTT_MAX_PACKET_BYTES (a payload travels inside one packet)',
+      input: e.MQTT_MAX_PAYLOAD_BYTES,
+    });
+  }
+}
 
-export const BrokerConfig = z
-  .object({
-    MQTT_HOST: z
-      .string()
-      .optional()
-      .transform((v) => (v === undefined || v.trim() === '' ? '127.0.0.1' : v.trim())),
-    MQTT_PORT: int(1883, 0, 65535),
-    MQTT_WS_PORT: int(9001, 0, 65535),
-    MQTT_MAX_PAYLOAD_BYTES: int(65536, 1, 256 * 1024 * 1024),
-    MQTT_MAX_PACKET_BYTES: int(262144, 16, 256 * 1024 * 1024),
-    MQTT_MAX_TOPIC_LENGTH: int(256, 1, 65535),
-    // aedes clamps its maxTopicLevels to 1..100; refuse what it would silently change.
-    MQTT_MAX_TOPIC_LEVELS: int(8, 1, 100),
-    MQTT_CONNECT_TIMEOUT_MS: int(DEFAULT_CONNECTIONS.connectTimeoutMs, 100, 600_000),
-    MQTT_MAX_CONNECTIONS: int(DEFAULT_CONNECTIONS.maxConnections, 1, 1_000_000),
-    MQTT_DEVICE_RATE: int(DEFAULT_PUBLISH_RATE.perSecond, 1, 1_000_000),
-    MQTT_DEVICE_BURST: int(DEFAULT_PUBLISH_RATE.burst, 1, 1_000_000),
-    MQTT_DEVICE_BYTES_PER_S: int(DEFAULT_QUOTA.deviceBytes.perSecond, 1, 2 ** 40),
-    MQTT_DEVICE_BYTE_BURST: int(DEFAULT_QUOTA.deviceBytes.burst, 1, 2 ** 40),
-    MQTT_VENDOR_RATE: int(DEFAULT_QUOTA.vendor.messages.perSecond, 1, 10_000_000),
-    MQTT_VENDOR_BURST: int(DEFAULT_QUOTA.vendor.messages.burst, 1, 100_000_000),
-    MQTT_VENDOR_BYTES_PER_S: int(DEFAULT_QUOTA.vendor.bytes.perSecond, 1, 2 ** 40),
-    MQTT_VENDOR_BYTE_BURST: int(DEFAULT_QUOTA.vendor.bytes.burst, 1, 2 ** 40),
-    // 0: a device over quota is slowed down for as long as it stays over, never disconnected.
-    MQTT_QUOTA_DISCONNECT_AFTER_MS: int(DEFAULT_QUOTA.disconnectAfterMs, 0, 86_400_000),
-    MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
-    MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
-  })
-  .refine((e) => e.MQTT_MAX_PAYLOAD_BYTES <= e.MQTT_MAX_PACKET_BYTES, {
-    path: ['MQTT_MAX_PAYLOAD_BYTES'],
-    message: 'must not exceed MQTT_MAX_PACKET_BYTES (a payload travels inside one packet)',
-  })
-  .transform((e) => ({
+export interface BrokerConfig {
+  readonly host: string;
+  readonly mqttPort: number;
+  readonly wsPort: number;
+  readonly limits: { readonly maxPayloadBytes: number; readonly maxPacketBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number };
+  readonly connections: { readonly connectTimeoutMs: number; readonly maxConnections: number };
+  readonly publishRate: { readonly perSecond: number; readonly burst: number };
+  readonly inFlight: { readonly perConnection: number; readonly total: number };
+  readonly quota: {
+    readonly deviceBytes: { readonly perSecond: number; readonly burst: number };
+    readonly vendor: {
+      readonly messages: { readonly perSecond: number; readonly burst: number };
+      readonly bytes: { readonly perSecond: number; readonly burst: number };
+    };
+    readonly disconnectAfterMs: number;
+  };
+}
+
+/** The broker's settings from its parsed variables, frozen. */
+export const brokerConfig = (e: BrokerEnv): BrokerConfig =>
+  Object.freeze({
     host: e.MQTT_HOST,
     mqttPort: e.MQTT_PORT,
     wsPort: e.MQTT_WS_PORT,
-    limits: {
+    limits: Object.freeze({
       maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
       maxTopicLength: e.MQTT_MAX_TOPIC_LENGTH,
       maxTopicLevels: e.MQTT_MAX_TOPIC_LEVELS,
-    },
-    connections: { connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS, maxConnections: e.MQTT_MAX_CONNECTIONS },
-    publishRate: { perSecond: e.MQTT_DEVICE_RATE, burst: e.MQTT_DEVICE_BURST },
-    inFlight: { perConnection: e.MQTT_CONNECTION_MAX_IN_FLIGHT, total: e.MQTT_MAX_IN_FLIGHT },
-    quota: {
+    }),
+    connections: Object.freeze({ connectTimeoutMs: e.MQTT_CONNECT_TIMEOUT_MS, maxConnections: e.MQTT_MAX_CONNECTIONS }),
+    publishRate: Object.freeze({ perSecond: e.MQTT_DEVICE_RATE, burst: e.MQTT_DEVICE_BURST }),
+    inFlight: Object.freeze({ perConnection: e.MQTT_CONNECTION_MAX_IN_FLIGHT, total: e.MQTT_MAX_IN_FLIGHT }),
+    quota: Object.freeze({
       deviceBytes: { perSecond: e.MQTT_DEVICE_BYTES_PER_S, burst: e.MQTT_DEVICE_BYTE_BURST },
       vendor: {
         messages: { perSecond: e.MQTT_VENDOR_RATE, burst: e.MQTT_VENDOR_BURST },
         bytes: { perSecond: e.MQTT_VENDOR_BYTES_PER_S, burst: e.MQTT_VENDOR_BYTE_BURST },
       },
       disconnectAfterMs: e.MQTT_QUOTA_DISCONNECT_AFTER_MS,
-    },
-  }));
-
-type Parsed = z.output<typeof BrokerConfig>;
-export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort'>> & {
-  readonly limits: Readonly<Parsed['limits']>;
-  readonly connections: Readonly<Parsed['connections']>;
-  readonly publishRate: Readonly<Parsed['publishRate']>;
-  readonly inFlight: Readonly<Parsed['inFlight']>;
-  readonly quota: Readonly<Parsed['quota']>;
-};
-
-/** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
-export function loadBrokerConfig(env: Record<string, string | undefined>): BrokerConfig {
-  const parsed = BrokerConfig.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new HubError('CONFIG_INVALID', lines.join('\n'));
-  }
-  const { limits, connections, publishRate, inFlight, quota, ...rest } = parsed.data;
-  return Object.freeze({
-    ...rest,
-    limits: Object.freeze(limits),
-    connections: Object.freeze(connections),
-    publishRate: Object.freeze(publishRate),
-    inFlight: Object.freeze(inFlight),
-    quota: Object.freeze(quota),
+    }),
   });
-}
+
+/** The broker's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
+export const loadBrokerConfig = (env: Readonly<Record<string, string | undefined>>): BrokerConfig => brokerConfig(parseEnv(withChecks(BrokerEnv, checkBroker), env));
 
 /**
- * Everything the broker alone (broker/main.ts, split layout) reads: the settings above,
- * the process settings, the shared registry and the
- * service account ingest logs in with (service/config.ts).
+ * The broker alone (broker/main.ts, split layout), in one schema: its settings above, the
+ * process settings, the shared registry and the service account ingest logs in with.
  */
-export function loadBrokerServiceConfig(env: Record<string, string | undefined>) {
-  return Object.freeze({
-    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
-    broker: loadBrokerConfig(env),
-    adapters: loadAdapterConfig({ ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL }),
-    service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
-  });
+const BrokerServiceEnv = withChecks(
+  BrokerEnv.extend(
+    SharedEnv.pick({
+    ARENA_DATA_DIR: true,
+    ARENA_PROFILES_DIR: true,
+    LOG_LEVEL: true,
+    ARENA_REGISTRY_URL: true,
+    BROKER_SERVICE_USER: true,
+    BROKER_SERVICE_SECRET: true,
+    }).shape,
+  ),
+  checkBroker,
+);
+
+export function loadBrokerServiceConfig(env: Readonly<Record<string, string | undefined>>) {
+  const e = parseEnv(BrokerServiceEnv, env);
+  return Object.freeze({ process: processConfig(e), broker: brokerConfig(e), adapters: adapterConfig(e), service: serviceAccount(e) });
 }

@@ -1,25 +1,35 @@
 import { z } from 'zod';
-import { loadProcessConfig, type ProcessConfig } from '../service/config.js';
+import { AlarmEnv, alarmConfig } from '../alarms/config.js';
+import { ApiEnv, apiConfig } from '../api/config.js';
+import { BrokerEnv, brokerConfig, checkBroker } from '../broker/config.js';
+import { IngestEnv, ingestConfig } from '../ingest/config.js';
+import { int, parseEnv, processConfig, SharedEnv, withChecks, type ProcessConfig } from '../service/config.js';
 
-const Schema = z.object({
+/** The all-in-one hub's own variables: the embedded store and the disk it writes to. */
+const HubEnv = SharedEnv.pick({ ARENA_DATA_DIR: true, ARENA_PROFILES_DIR: true, LOG_LEVEL: true }).extend({
   /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
-  ARENA_JOURNAL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+  ARENA_JOURNAL_MAX_BYTES: int(256 * 1024 * 1024, 1024 * 1024, 2 ** 50),
   /** Redeliveries are recognised by receive time this long after the original (stores/duckdb/README.md). */
-  ARENA_DEDUP_WINDOW_S: z.coerce.number().int().min(60).default(3600),
+  ARENA_DEDUP_WINDOW_S: int(3600, 60, 30 * 86_400),
   /** DuckDB's memory for the telemetry file (sorting an export, mostly); past it, it spills to disk. */
-  ARENA_DUCKDB_MEMORY_LIMIT: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 512MB or 2GiB').default('512MB'),
+  ARENA_DUCKDB_MEMORY_LIMIT: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size such as 512MB or 2GiB').default('512MB'),
   /**
    * Free space where the hub writes (hub/disk-watch.ts). Below the soft mark: a warning.
    * Below the hard mark (data folder, journal): no new messages until space returns; it
    * must leave room to load a full journal into DuckDB. 0 turns a mark off.
    */
-  ARENA_DISK_SOFT_MIN_BYTES: z.coerce.number().int().min(0).default(2 * 1024 * 1024 * 1024),
-  ARENA_DISK_HARD_MIN_BYTES: z.coerce.number().int().min(0).default(512 * 1024 * 1024),
-  ARENA_DISK_CHECK_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
-}).refine((c) => c.ARENA_DISK_SOFT_MIN_BYTES === 0 || c.ARENA_DISK_SOFT_MIN_BYTES >= c.ARENA_DISK_HARD_MIN_BYTES, {
-  path: ['ARENA_DISK_SOFT_MIN_BYTES'],
-  message: 'must not be below ARENA_DISK_HARD_MIN_BYTES',
+  ARENA_DISK_SOFT_MIN_BYTES: int(2 * 1024 * 1024 * 1024, 0, 2 ** 50),
+  ARENA_DISK_HARD_MIN_BYTES: int(512 * 1024 * 1024, 0, 2 ** 50),
+  ARENA_DISK_CHECK_MS: int(1000, 10, 60_000),
 });
+type HubEnv = z.output<typeof HubEnv>;
+
+function checkDisk(c: HubEnv, ctx: z.core.$RefinementCtx): void {
+  const { ARENA_DISK_SOFT_MIN_BYTES: soft, ARENA_DISK_HARD_MIN_BYTES: hard } = c;
+  if (typeof soft === 'number' && typeof hard === 'number' && soft !== 0 && soft < hard) {
+    ctx.addIssue({ code: 'custom', path: ['ARENA_DISK_SOFT_MIN_BYTES'], message: 'must not be below ARENA_DISK_HARD_MIN_BYTES, or 0', input: c.ARENA_DISK_SOFT_MIN_BYTES });
+  }
+}
 
 export interface HubConfig extends ProcessConfig {
   readonly journalMaxBytes: number;
@@ -28,13 +38,26 @@ export interface HubConfig extends ProcessConfig {
   readonly disk: { readonly softMinBytes: number; readonly hardMinBytes: number; readonly intervalMs: number };
 }
 
-export function loadHubConfig(env: Record<string, string | undefined>): HubConfig {
-  const c = Schema.parse(env);
-  return Object.freeze({
-    ...loadProcessConfig(env),
+const hubConfig = (c: HubEnv): HubConfig =>
+  Object.freeze({
+    ...processConfig(c),
     journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES,
     duckdbMemoryLimit: c.ARENA_DUCKDB_MEMORY_LIMIT,
     dedupWindowMs: c.ARENA_DEDUP_WINDOW_S * 1000,
     disk: Object.freeze({ softMinBytes: c.ARENA_DISK_SOFT_MIN_BYTES, hardMinBytes: c.ARENA_DISK_HARD_MIN_BYTES, intervalMs: c.ARENA_DISK_CHECK_MS }),
   });
+
+/** The hub's own settings alone (npm run requeue, tests); throws CONFIG_INVALID naming every bad variable. */
+export const loadHubConfig = (env: Readonly<Record<string, string | undefined>>): HubConfig => hubConfig(parseEnv(withChecks(HubEnv, checkDisk), env));
+
+/**
+ * The all-in-one hub (hub/main.ts) in one schema: its own settings and those of the
+ * broker, ingest, the API and the alarm engine it runs, so that every invalid variable is
+ * reported at once.
+ */
+const HubProcessEnv = withChecks(HubEnv.extend(BrokerEnv.shape).extend(IngestEnv.shape).extend(ApiEnv.shape).extend(AlarmEnv.shape), checkDisk, checkBroker);
+
+export function loadHubProcessConfig(env: Readonly<Record<string, string | undefined>>) {
+  const e = parseEnv(HubProcessEnv, env);
+  return Object.freeze({ hub: hubConfig(e), broker: brokerConfig(e), ingest: ingestConfig(e), api: apiConfig(e), alarms: alarmConfig(e) });
 }

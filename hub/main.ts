@@ -3,12 +3,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../kernel/log.js';
 import { isHubError } from '../kernel/errors.js';
-import { loadBrokerConfig } from '../broker/config.js';
-import { loadIngestConfig } from '../ingest/config.js';
-import { loadApiConfig } from '../api/config.js';
-import { loadAlarmConfig } from '../alarms/config.js';
 import { runSimulator } from '../sim/simulator.js';
-import { loadHubConfig } from './config.js';
+import { loadHubProcessConfig } from './config.js';
 import { seedDemo } from './demo-seed.js';
 import { startHub } from './start.js';
 
@@ -20,12 +16,11 @@ const { values: args } = parseArgs({
   },
 });
 
-const env = process.env;
-let config;
+let config: ReturnType<typeof loadHubProcessConfig>;
 try {
-  config = { hub: loadHubConfig(env), broker: loadBrokerConfig(env), ingest: loadIngestConfig(env), api: loadApiConfig(env), alarms: loadAlarmConfig(env) };
+  config = loadHubProcessConfig(process.env);
 } catch (e) {
-  console.error(`arena-hub: invalid configuration: ${(e as Error).message}`);
+  console.error(`arena-hub: invalid configuration:\n${(e as Error).message}`);
   process.exit(2);
 }
 const logger = createLogger(config.hub.logLevel);

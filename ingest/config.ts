@@ -1,32 +1,29 @@
-import { z } from 'zod';
-import { loadAdapterConfig, loadProcessConfig, loadServiceAccount } from '../service/config.js';
+import type { z } from 'zod';
+import { adapterConfig, checkAdapters, clientId, int, optionalInt, parseEnv, processConfig, serviceAccount, SharedEnv, text, withChecks } from '../service/config.js';
 
-const int = (d: number) => z.coerce.number().int().positive().default(d);
-
-const Schema = z.object({
-  INGEST_MAX_BATCH: int(2000),
-  INGEST_MAX_PENDING: int(20000),
-  INGEST_CLOCK_SKEW_S: int(120),
-  INGEST_MAX_PAST_S: int(30 * 86400),
-  INGEST_MAX_FUTURE_S: int(3600),
-  INGEST_MAX_REJECTED_PAYLOAD_BYTES: int(65536),
+/** Ingest's own variables, and where the broker is (the names it listens by) for split ingest. */
+export const IngestEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).extend({
+  INGEST_MAX_BATCH: int(2000, 1, 1_000_000),
+  INGEST_MAX_PENDING: int(20000, 1, 10_000_000),
+  INGEST_CLOCK_SKEW_S: int(120, 1, 86_400),
+  INGEST_MAX_PAST_S: int(30 * 86400, 1, 10 * 365 * 86_400),
+  INGEST_MAX_FUTURE_S: int(3600, 1, 365 * 86_400),
+  INGEST_MAX_REJECTED_PAYLOAD_BYTES: int(65536, 1, 256 * 1024 * 1024),
   // Raw payloads kept per device, rejection code and clock hour; later rejections of the
   // hour are stored and counted without it (ingest/rejection-sample.ts).
-  INGEST_REJECTION_SAMPLES_PER_HOUR: z.coerce.number().int().min(0).default(10),
+  INGEST_REJECTION_SAMPLES_PER_HOUR: int(10, 0, 1_000_000),
   // Rejections older than this are deleted (embedded store); 0 keeps them for ever.
-  INGEST_REJECTION_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
+  INGEST_REJECTION_RETENTION_DAYS: int(30, 0, 36_500),
   // Split layout only: the prefix of ingest's persistent MQTT client ids (ingest/handoff-consumer.ts).
-  INGEST_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').default('arena-ingest'),
-  // Split layout only: where the broker is (the same names the broker listens by).
-  MQTT_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  MQTT_PORT: z.coerce.number().int().min(0).max(65_535).default(1883),
+  INGEST_CLIENT_ID: clientId().default('arena-ingest'),
   // Split layout only: /healthz and /stats (ingest/http.ts); unset = not served.
-  INGEST_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  INGEST_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  INGEST_HTTP_HOST: text().default('127.0.0.1'),
+  INGEST_HTTP_PORT: optionalInt(0, 65_535),
   // Split layout only: commits on their way to the API's alarm engine (ingest/commit-forward.ts)
   // that the broker has not acknowledged yet; beyond this they are dropped and counted.
-  INGEST_FORWARD_BUFFER_BYTES: z.coerce.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+  INGEST_FORWARD_BUFFER_BYTES: int(64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
 });
+type IngestEnv = z.output<typeof IngestEnv>;
 
 export interface IngestConfig {
   readonly batch: { readonly maxBatch: number; readonly maxPending: number };
@@ -39,9 +36,9 @@ export interface IngestConfig {
   readonly forward: { readonly maxBufferBytes: number };
 }
 
-export function loadIngestConfig(env: Record<string, string | undefined>): IngestConfig {
-  const c = Schema.parse(env);
-  return Object.freeze({
+/** Ingest's settings from its parsed variables, frozen. */
+export const ingestConfig = (c: IngestEnv): IngestConfig =>
+  Object.freeze({
     batch: Object.freeze({ maxBatch: c.INGEST_MAX_BATCH, maxPending: Math.max(c.INGEST_MAX_PENDING, c.INGEST_MAX_BATCH) }),
     limits: Object.freeze({
       skewMs: c.INGEST_CLOCK_SKEW_S * 1000,
@@ -55,27 +52,37 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
     http: c.INGEST_HTTP_PORT === undefined ? undefined : Object.freeze({ host: c.INGEST_HTTP_HOST, port: c.INGEST_HTTP_PORT }),
     forward: Object.freeze({ maxBufferBytes: c.INGEST_FORWARD_BUFFER_BYTES }),
   });
-}
+
+/** Ingest's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
+export const loadIngestConfig = (env: Readonly<Record<string, string | undefined>>): IngestConfig => ingestConfig(parseEnv(IngestEnv, env));
 
 /**
- * Everything ingest alone (ingest/main.ts, split layout) reads: the settings above, the
- * process settings, the shared registry, the telemetry
- * store and the service account it logs in to the broker with (service/config.ts).
+ * Ingest alone (ingest/main.ts, split layout), in one schema: its settings above, the
+ * process settings, the shared registry, the telemetry store and the service account it
+ * logs in to the broker with.
  */
-export function loadIngestServiceConfig(env: Record<string, string | undefined>) {
-  return Object.freeze({
-    process: loadProcessConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
-    ingest: loadIngestConfig(env),
-    adapters: loadAdapterConfig({
-      ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
-      ARENA_STORE: env.ARENA_STORE,
-      INFLUX_URL: env.INFLUX_URL,
-      INFLUX_TOKEN: env.INFLUX_TOKEN,
-      INFLUX_ORG: env.INFLUX_ORG,
-      INFLUX_BUCKET: env.INFLUX_BUCKET,
-      INFLUX_DATABASE: env.INFLUX_DATABASE,
-      INFLUX_OUTBOX_MAX_BYTES: env.INFLUX_OUTBOX_MAX_BYTES,
-    }),
-    service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),
-  });
+const IngestServiceEnv = withChecks(
+  IngestEnv.extend(
+    SharedEnv.pick({
+    ARENA_DATA_DIR: true,
+    ARENA_PROFILES_DIR: true,
+    LOG_LEVEL: true,
+    ARENA_REGISTRY_URL: true,
+    ARENA_STORE: true,
+    INFLUX_URL: true,
+    INFLUX_TOKEN: true,
+    INFLUX_ORG: true,
+    INFLUX_BUCKET: true,
+    INFLUX_DATABASE: true,
+    INFLUX_OUTBOX_MAX_BYTES: true,
+    BROKER_SERVICE_USER: true,
+    BROKER_SERVICE_SECRET: true,
+    }).shape,
+  ),
+  checkAdapters,
+);
+
+export function loadIngestServiceConfig(env: Readonly<Record<string, string | undefined>>) {
+  const e = parseEnv(IngestServiceEnv, env);
+  return Object.freeze({ process: processConfig(e), ingest: ingestConfig(e), adapters: adapterConfig(e), service: serviceAccount(e) });
 }

@@ -3,15 +3,103 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
 
+/**
+ * The pieces every process's configuration is built from: one parser per kind of value,
+ * the variables several processes read, and one way to report what is wrong. Each
+ * process parses its environment once, with one schema (its service's config.ts), so
+ * every invalid variable is reported at once, each with the values it accepts. A
+ * variable set but left empty is an error, never its default: `MQTT_PORT=` must not
+ * silently mean 1883, nor 0 (a random port).
+ */
+
 /** The package root, from dist/service/ or service/ alike. */
 export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
-/** What every process reads: where its data and the device profiles are, and how much it logs. */
-const ProcessEnv = z.object({
-  ARENA_DATA_DIR: z.string().min(1).default('data'),
-  ARENA_PROFILES_DIR: z.string().min(1).default(resolve(ROOT, 'device-profiles/profiles')),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+/**
+ * The one integer rule: a whole number from min to max, in decimal digits only (Number()
+ * would take "", " 1 ", "1e3" or "0x10").
+ */
+const whole = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z
+    .string({ error: message })
+    .regex(/^\d+$/, message)
+    .transform(Number)
+    .pipe(z.number().min(min, message).max(max, message));
+};
+
+/** A whole number from min to max; unset: `fallback`. */
+export const int = (fallback: number, min: number, max: number) => whole(min, max).default(fallback);
+
+/** A whole number from min to max, or unset. */
+export const optionalInt = (min: number, max: number) => whole(min, max).optional();
+
+/** A TCP port; 0 picks a free one (tests). */
+export const port = (fallback: number) => int(fallback, 0, 65_535);
+
+/** Any text but an empty one (surrounding spaces dropped). */
+export const text = () => z.string().trim().min(1, 'must not be empty');
+
+/** One of `values`, named in the message when it is none of them. */
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
+
+/** An MQTT client id the broker keeps a persistent session for. */
+export const clientId = () => z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The variables more than one process reads, each parsed by one rule wherever it is
+ * read. A process's schema picks those it reads by name (SharedEnv.pick in its
+ * config.ts), so that file lists every variable the process reads.
+ *
+ * The split layout shares one registry over PostgreSQL (ARENA_REGISTRY_URL): an embedded
+ * DuckDB file can be open in one process only. Telemetry goes to InfluxDB
+ * (ARENA_STORE=influx, through the on-disk outbox on the ingest side), or, for a local
+ * split run, to a DuckDB file that ingest owns alone. The service account is what split
+ * ingest and API log in to the broker with: broker/main.ts hashes the secret at start.
+ */
+export const SharedEnv = z.object({
+  ARENA_DATA_DIR: text().default('data'),
+  ARENA_PROFILES_DIR: text().default(resolve(ROOT, 'device-profiles/profiles')),
+  LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+  /** Where the broker listens (broker), and where the split services reach it (ingest, API). */
+  MQTT_HOST: text().default('127.0.0.1'),
+  MQTT_PORT: port(1883),
+  // The all-in-one `npm start` does not read it (its registry is a DuckDB file).
+  ARENA_REGISTRY_URL: z
+    .string({ error: 'the split services share the registry over PostgreSQL: set postgres://…' })
+    .trim()
+    .regex(/^postgres(ql)?:\/\/./, 'must be a postgres://… URL'),
+  ARENA_STORE: oneOf(['duckdb', 'influx']).default('duckdb'),
+  INFLUX_URL: text().optional(),
+  INFLUX_TOKEN: text().optional(),
+  INFLUX_ORG: text().optional(),
+  INFLUX_BUCKET: text().optional(),
+  INFLUX_DATABASE: text().optional(),
+  INFLUX_OUTBOX_MAX_BYTES: int(1024 ** 3, 1024 * 1024, 2 ** 50),
+  BROKER_SERVICE_USER: text().default('arena-ingest'),
+  BROKER_SERVICE_SECRET: z.string({ error: 'is required in the split layout' }).min(16, 'is required in the split layout: at least 16 characters'),
 });
+type Shared = z.output<typeof SharedEnv>;
+
+/**
+ * `schema` with checks across variables. They run even when a variable failed to parse,
+ * so that every problem is reported at once; each check therefore looks only at values
+ * that parsed (numbers that are numbers).
+ */
+export const withChecks = <S extends z.ZodObject>(schema: S, ...checks: ((e: z.output<S>, ctx: z.core.$RefinementCtx) => void)[]): S =>
+  schema.superRefine((e, ctx) => {
+    for (const check of checks) check(e, ctx);
+  }, { when: () => true });
+
+/** Every problem of `env` under `schema`, one line each, `VARIABLE: what it accepts`; or the parsed settings. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<string, string | undefined>>): z.output<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
+  throw new HubError('CONFIG_INVALID', [...new Set(lines)].join('\n'));
+}
 
 export interface ProcessConfig {
   readonly dataDir: string;
@@ -20,45 +108,9 @@ export interface ProcessConfig {
   readonly root: string;
 }
 
-export function loadProcessConfig(env: Record<string, string | undefined>): ProcessConfig {
-  const c = ProcessEnv.parse(env);
-  return Object.freeze({ dataDir: resolve(c.ARENA_DATA_DIR), profilesDir: resolve(c.ARENA_PROFILES_DIR), logLevel: c.LOG_LEVEL, root: ROOT });
-}
-
-/**
- * Settings the split services (broker/main.ts, ingest/main.ts, api/main.ts) share: which
- * adapters they open and the service account. Each service's own config.ts names the
- * variables it passes in. The all-in-one hub (hub/start.ts) reads none of this.
- *
- * The split layout shares one registry over PostgreSQL (ARENA_REGISTRY_URL): an embedded
- * DuckDB file can be open in one process only. Telemetry goes to InfluxDB
- * (ARENA_STORE=influx, through the on-disk outbox on the ingest side), or, for a local
- * split run, to a DuckDB file that ingest owns alone.
- */
-const optional = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
-
-const Env = z
-  .object({
-    ARENA_REGISTRY_URL: optional,
-    ARENA_STORE: z.enum(['duckdb', 'influx']).default('duckdb'),
-    INFLUX_URL: optional,
-    INFLUX_TOKEN: optional,
-    INFLUX_ORG: optional,
-    INFLUX_BUCKET: optional,
-    INFLUX_DATABASE: optional,
-    INFLUX_OUTBOX_MAX_BYTES: z.coerce.number().int().positive().default(1024 ** 3),
-  })
-  .refine((e) => e.ARENA_REGISTRY_URL !== undefined, {
-    path: ['ARENA_REGISTRY_URL'],
-    message: 'the split services share the registry over PostgreSQL: set postgres://… (the all-in-one `npm start` needs nothing)',
-  })
-  .refine((e) => e.ARENA_STORE !== 'influx' || (e.INFLUX_URL && e.INFLUX_ORG && e.INFLUX_BUCKET && e.INFLUX_DATABASE), {
-    path: ['INFLUX_URL'],
-    message: 'ARENA_STORE=influx needs INFLUX_URL, INFLUX_ORG, INFLUX_BUCKET and INFLUX_DATABASE (and INFLUX_TOKEN)',
-  });
+/** What every process reads: where its data and the device profiles are, and how much it logs. */
+export const processConfig = (e: Pick<Shared, 'ARENA_DATA_DIR' | 'ARENA_PROFILES_DIR' | 'LOG_LEVEL'>): ProcessConfig =>
+  Object.freeze({ dataDir: resolve(e.ARENA_DATA_DIR), profilesDir: resolve(e.ARENA_PROFILES_DIR), logLevel: e.LOG_LEVEL, root: ROOT });
 
 export interface AdapterConfig {
   readonly registryUrl: string;
@@ -67,32 +119,52 @@ export interface AdapterConfig {
     | { readonly kind: 'influx'; readonly url: string; readonly token: string; readonly org: string; readonly bucket: string; readonly database: string; readonly outboxMaxBytes: number };
 }
 
-export function loadAdapterConfig(env: Record<string, string | undefined>): AdapterConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`).join('\n'));
+type AdapterEnv = Pick<Shared, 'ARENA_REGISTRY_URL'> & Partial<Pick<Shared, 'ARENA_STORE' | 'INFLUX_URL' | 'INFLUX_TOKEN' | 'INFLUX_ORG' | 'INFLUX_BUCKET' | 'INFLUX_DATABASE' | 'INFLUX_OUTBOX_MAX_BYTES'>>;
+
+/** InfluxDB's coordinates, when it is the store. */
+export function checkAdapters(e: AdapterEnv, ctx: z.core.$RefinementCtx): void {
+  if (e.ARENA_STORE !== 'influx') return;
+  for (const name of ['INFLUX_URL', 'INFLUX_ORG', 'INFLUX_BUCKET', 'INFLUX_DATABASE'] as const) {
+    if (e[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'is required with ARENA_STORE=influx', input: undefined });
   }
-  const e = parsed.data;
+}
+
+/** The adapters of a split service (checked by checkAdapters first). */
+export function adapterConfig(e: AdapterEnv): AdapterConfig {
   const store: AdapterConfig['store'] =
     e.ARENA_STORE === 'influx'
-      ? { kind: 'influx', url: e.INFLUX_URL!, token: e.INFLUX_TOKEN ?? '', org: e.INFLUX_ORG!, bucket: e.INFLUX_BUCKET!, database: e.INFLUX_DATABASE!, outboxMaxBytes: e.INFLUX_OUTBOX_MAX_BYTES }
+      ? {
+          kind: 'influx',
+          url: e.INFLUX_URL!,
+          token: e.INFLUX_TOKEN ?? '',
+          org: e.INFLUX_ORG!,
+          bucket: e.INFLUX_BUCKET!,
+          database: e.INFLUX_DATABASE!,
+          outboxMaxBytes: e.INFLUX_OUTBOX_MAX_BYTES ?? 1024 ** 3,
+        }
       : { kind: 'duckdb' };
-  return Object.freeze({ registryUrl: e.ARENA_REGISTRY_URL!, store: Object.freeze(store) });
+  return Object.freeze({ registryUrl: e.ARENA_REGISTRY_URL, store: Object.freeze(store) });
 }
 
-/**
- * The service account split ingest and API log in with: broker/main.ts hashes the
- * secret at start, ingest/main.ts and api/main.ts send it. All three read the same two variables.
- */
-const ServiceAccountEnv = z.object({
-  BROKER_SERVICE_USER: z.string().trim().min(1).default('arena-ingest'),
-  BROKER_SERVICE_SECRET: z.string({ error: 'is required in the split layout' }).min(16, 'is required in the split layout: at least 16 characters'),
-});
+/** The adapters of a split service alone (tests); a service's config.ts parses them with the rest. */
+export const loadAdapterConfig = (env: Readonly<Record<string, string | undefined>>): AdapterConfig =>
+  adapterConfig(
+    parseEnv(
+      withChecks(
+        SharedEnv.pick({ ARENA_REGISTRY_URL: true, ARENA_STORE: true, INFLUX_URL: true, INFLUX_TOKEN: true, INFLUX_ORG: true, INFLUX_BUCKET: true, INFLUX_DATABASE: true, INFLUX_OUTBOX_MAX_BYTES: true }),
+        checkAdapters,
+      ),
+      env,
+    ),
+  );
 
-export function loadServiceAccount(env: Record<string, string | undefined>): { readonly username: string; readonly secret: string } {
-  const parsed = ServiceAccountEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
-  }
-  return Object.freeze({ username: parsed.data.BROKER_SERVICE_USER, secret: parsed.data.BROKER_SERVICE_SECRET });
+export interface ServiceAccount {
+  readonly username: string;
+  readonly secret: string;
 }
+
+export const serviceAccount = (e: Pick<Shared, 'BROKER_SERVICE_USER' | 'BROKER_SERVICE_SECRET'>): ServiceAccount =>
+  Object.freeze({ username: e.BROKER_SERVICE_USER, secret: e.BROKER_SERVICE_SECRET });
+
+export const loadServiceAccount = (env: Readonly<Record<string, string | undefined>>): ServiceAccount =>
+  serviceAccount(parseEnv(SharedEnv.pick({ BROKER_SERVICE_USER: true, BROKER_SERVICE_SECRET: true }), env));

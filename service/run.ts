@@ -21,7 +21,7 @@ export async function runService<C extends { readonly process: { readonly logLev
   try {
     config = configure(process.env);
   } catch (e) {
-    console.error(`arena-hub ${name}: invalid configuration: ${(e as Error).message}`);
+    console.error(`arena-hub ${name}: invalid configuration:\n${(e as Error).message}`);
     process.exit(2);
   }
   const logger = createLogger(config.process.logLevel).child({ role: name });

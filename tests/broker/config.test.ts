@@ -24,16 +24,16 @@ describe('loadBrokerConfig', () => {
     expect(Object.isFrozen(c.limits)).toBe(true);
   });
 
-  it('reads every variable; an empty value means the default, not 0', () => {
+  it('reads every variable', () => {
     const c = loadBrokerConfig({
-      MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '', MQTT_MAX_PAYLOAD_BYTES: '1000',
+      MQTT_HOST: '0.0.0.0', MQTT_PORT: '0', MQTT_WS_PORT: '9002', MQTT_MAX_PAYLOAD_BYTES: '1000',
       MQTT_MAX_PACKET_BYTES: '2000', MQTT_MAX_TOPIC_LENGTH: '64', MQTT_MAX_TOPIC_LEVELS: '4',
       MQTT_CONNECT_TIMEOUT_MS: '500', MQTT_MAX_CONNECTIONS: '50', MQTT_DEVICE_RATE: '10', MQTT_DEVICE_BURST: '20',
       MQTT_CONNECTION_MAX_IN_FLIGHT: '8', MQTT_MAX_IN_FLIGHT: '100', MQTT_DEVICE_BYTES_PER_S: '1000', MQTT_DEVICE_BYTE_BURST: '4000',
       MQTT_VENDOR_RATE: '50', MQTT_VENDOR_BURST: '60', MQTT_VENDOR_BYTES_PER_S: '5000', MQTT_VENDOR_BYTE_BURST: '6000', MQTT_QUOTA_DISCONNECT_AFTER_MS: '0',
     });
     expect(c).toEqual({
-      host: '0.0.0.0', mqttPort: 0, wsPort: 9001,
+      host: '0.0.0.0', mqttPort: 0, wsPort: 9002,
       limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 },
       connections: { connectTimeoutMs: 500, maxConnections: 50 },
       publishRate: { perSecond: 10, burst: 20 },
@@ -44,6 +44,11 @@ describe('loadBrokerConfig', () => {
         disconnectAfterMs: 0,
       },
     });
+  });
+
+  it('refuses an empty value instead of taking the default (an empty port would mean 0, a random port)', () => {
+    expect(() => loadBrokerConfig({ MQTT_WS_PORT: '' })).toThrow(/^MQTT_WS_PORT: must be a whole number from 0 to 65535$/);
+    expect(() => loadBrokerConfig({ MQTT_HOST: ' ' })).toThrow(/^MQTT_HOST: must not be empty$/);
   });
 
   it('names every bad variable', () => {
