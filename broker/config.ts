@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { adapterConfig, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, withChecks } from '../service/config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 
