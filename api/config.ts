@@ -108,17 +108,20 @@ const ApiServiceEnv = withChecks(
     const bucket = e.INFLUX_GRAFANA_BUCKET;
     const database = e.INFLUX_GRAFANA_DATABASE;
     const problem = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message, input: undefined });
-    if ((bucket === undefined) !== (database === undefined)) problem(bucket === undefined ? 'INFLUX_GRAFANA_BUCKET' : 'INFLUX_GRAFANA_DATABASE', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
+    if ((bucket === undefined) !== (database === undefined))
+      problem(bucket === undefined ? 'INFLUX_GRAFANA_BUCKET' : 'INFLUX_GRAFANA_DATABASE', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
     if (bucket === undefined && database === undefined) return;
     if (e.ARENA_STORE !== 'influx') problem('INFLUX_GRAFANA_BUCKET', 'needs ARENA_STORE=influx');
     // The same bucket would put every participant's data back in front of Grafana.
-    else if (bucket === e.INFLUX_BUCKET || database === e.INFLUX_DATABASE) problem('INFLUX_GRAFANA_BUCKET', "Grafana's bucket and database must not be the hub's own");
+    else if (bucket === e.INFLUX_BUCKET || database === e.INFLUX_DATABASE)
+      problem('INFLUX_GRAFANA_BUCKET', "Grafana's bucket and database must not be the hub's own");
   },
 );
 
 export function loadApiServiceConfig(env: Readonly<Record<string, string | undefined>>) {
   const e = parseEnv(ApiServiceEnv, env);
-  const grafana = e.INFLUX_GRAFANA_BUCKET && e.INFLUX_GRAFANA_DATABASE ? Object.freeze({ bucket: e.INFLUX_GRAFANA_BUCKET, database: e.INFLUX_GRAFANA_DATABASE }) : undefined;
+  const grafana =
+    e.INFLUX_GRAFANA_BUCKET && e.INFLUX_GRAFANA_DATABASE ? Object.freeze({ bucket: e.INFLUX_GRAFANA_BUCKET, database: e.INFLUX_GRAFANA_DATABASE }) : undefined;
   return Object.freeze({
     process: processConfig(e),
     api: apiConfig(e),

@@ -98,7 +98,8 @@ export const brokerConfig = (e: BrokerEnv): BrokerConfig =>
   });
 
 /** The broker's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
-export const loadBrokerConfig = (env: Readonly<Record<string, string | undefined>>): BrokerConfig => brokerConfig(parseEnv(withChecks(BrokerEnv, checkBroker), env));
+export const loadBrokerConfig = (env: Readonly<Record<string, string | undefined>>): BrokerConfig =>
+  brokerConfig(parseEnv(withChecks(BrokerEnv, checkBroker), env));
 
 /**
  * The broker alone (broker/main.ts, split layout), in one schema: its settings above, the
@@ -107,12 +108,12 @@ export const loadBrokerConfig = (env: Readonly<Record<string, string | undefined
 const BrokerServiceEnv = withChecks(
   BrokerEnv.extend(
     SharedEnv.pick({
-    ARENA_DATA_DIR: true,
-    ARENA_PROFILES_DIR: true,
-    LOG_LEVEL: true,
-    ARENA_REGISTRY_URL: true,
-    BROKER_SERVICE_USER: true,
-    BROKER_SERVICE_SECRET: true,
+      ARENA_DATA_DIR: true,
+      ARENA_PROFILES_DIR: true,
+      LOG_LEVEL: true,
+      ARENA_REGISTRY_URL: true,
+      BROKER_SERVICE_USER: true,
+      BROKER_SERVICE_SECRET: true,
     }).shape,
   ),
   checkBroker,

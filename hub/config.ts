@@ -12,7 +12,10 @@ const HubEnv = SharedEnv.pick({ ARENA_DATA_DIR: true, ARENA_PROFILES_DIR: true, 
   /** Redeliveries are recognised by receive time this long after the original (stores/duckdb/README.md). */
   ARENA_DEDUP_WINDOW_S: int(3600, 60, 30 * 86_400),
   /** DuckDB's memory for the telemetry file (sorting an export, mostly); past it, it spills to disk. */
-  ARENA_DUCKDB_MEMORY_LIMIT: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size such as 512MB or 2GiB').default('512MB'),
+  ARENA_DUCKDB_MEMORY_LIMIT: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size such as 512MB or 2GiB')
+    .default('512MB'),
   /**
    * Free space where the hub writes (hub/disk-watch.ts). Below the soft mark: a warning.
    * Below the hard mark (data folder, journal): no new messages until space returns; it
@@ -27,7 +30,12 @@ type HubEnv = z.output<typeof HubEnv>;
 function checkDisk(c: HubEnv, ctx: z.core.$RefinementCtx): void {
   const { ARENA_DISK_SOFT_MIN_BYTES: soft, ARENA_DISK_HARD_MIN_BYTES: hard } = c;
   if (typeof soft === 'number' && typeof hard === 'number' && soft !== 0 && soft < hard) {
-    ctx.addIssue({ code: 'custom', path: ['ARENA_DISK_SOFT_MIN_BYTES'], message: 'must not be below ARENA_DISK_HARD_MIN_BYTES, or 0', input: c.ARENA_DISK_SOFT_MIN_BYTES });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARENA_DISK_SOFT_MIN_BYTES'],
+      message: 'must not be below ARENA_DISK_HARD_MIN_BYTES, or 0',
+      input: c.ARENA_DISK_SOFT_MIN_BYTES,
+    });
   }
 }
 

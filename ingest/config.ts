@@ -1,5 +1,17 @@
 import type { z } from 'zod';
-import { adapterConfig, checkAdapters, clientId, int, optionalInt, parseEnv, processConfig, serviceAccount, SharedEnv, text, withChecks } from '../service/config.js';
+import {
+  adapterConfig,
+  checkAdapters,
+  clientId,
+  int,
+  optionalInt,
+  parseEnv,
+  processConfig,
+  serviceAccount,
+  SharedEnv,
+  text,
+  withChecks,
+} from '../service/config.js';
 
 /** Ingest's own variables, and where the broker is (the names it listens by) for split ingest. */
 export const IngestEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).extend({
@@ -64,19 +76,19 @@ export const loadIngestConfig = (env: Readonly<Record<string, string | undefined
 const IngestServiceEnv = withChecks(
   IngestEnv.extend(
     SharedEnv.pick({
-    ARENA_DATA_DIR: true,
-    ARENA_PROFILES_DIR: true,
-    LOG_LEVEL: true,
-    ARENA_REGISTRY_URL: true,
-    ARENA_STORE: true,
-    INFLUX_URL: true,
-    INFLUX_TOKEN: true,
-    INFLUX_ORG: true,
-    INFLUX_BUCKET: true,
-    INFLUX_DATABASE: true,
-    INFLUX_OUTBOX_MAX_BYTES: true,
-    BROKER_SERVICE_USER: true,
-    BROKER_SERVICE_SECRET: true,
+      ARENA_DATA_DIR: true,
+      ARENA_PROFILES_DIR: true,
+      LOG_LEVEL: true,
+      ARENA_REGISTRY_URL: true,
+      ARENA_STORE: true,
+      INFLUX_URL: true,
+      INFLUX_TOKEN: true,
+      INFLUX_ORG: true,
+      INFLUX_BUCKET: true,
+      INFLUX_DATABASE: true,
+      INFLUX_OUTBOX_MAX_BYTES: true,
+      BROKER_SERVICE_USER: true,
+      BROKER_SERVICE_SECRET: true,
     }).shape,
   ),
   checkAdapters,

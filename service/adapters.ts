@@ -39,7 +39,8 @@ export async function openSharedRegistry(config: AdapterConfig, profiles: Profil
     profiles,
     ...(auditKey ? { auditKey } : {}),
     // The reload is retried and the watch reconnects by themselves: warn, not error.
-    onError: (err) => registryLog.warn({ err, code: isHubError(err) ? err.code : undefined }, 'registry freshness: a reload or the change watch failed; retrying'),
+    onError: (err) =>
+      registryLog.warn({ err, code: isHubError(err) ? err.code : undefined }, 'registry freshness: a reload or the change watch failed; retrying'),
   });
 }
 

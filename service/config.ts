@@ -21,11 +21,7 @@ export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '
  */
 const whole = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
-  return z
-    .string({ error: message })
-    .regex(/^\d+$/, message)
-    .transform(Number)
-    .pipe(z.number().min(min, message).max(max, message));
+  return z.string({ error: message }).regex(/^\d+$/, message).transform(Number).pipe(z.number().min(min, message).max(max, message));
 };
 
 /** A whole number from min to max; unset: `fallback`. */
@@ -89,9 +85,12 @@ type Shared = z.output<typeof SharedEnv>;
  * that parsed (numbers that are numbers).
  */
 export const withChecks = <S extends z.ZodObject>(schema: S, ...checks: ((e: z.output<S>, ctx: z.core.$RefinementCtx) => void)[]): S =>
-  schema.superRefine((e, ctx) => {
-    for (const check of checks) check(e, ctx);
-  }, { when: () => true });
+  schema.superRefine(
+    (e, ctx) => {
+      for (const check of checks) check(e, ctx);
+    },
+    { when: () => true },
+  );
 
 /** Every problem of `env` under `schema`, one line each, `VARIABLE: what it accepts`; or the parsed settings. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<string, string | undefined>>): z.output<S> {
@@ -116,10 +115,19 @@ export interface AdapterConfig {
   readonly registryUrl: string;
   readonly store:
     | { readonly kind: 'duckdb' }
-    | { readonly kind: 'influx'; readonly url: string; readonly token: string; readonly org: string; readonly bucket: string; readonly database: string; readonly outboxMaxBytes: number };
+    | {
+        readonly kind: 'influx';
+        readonly url: string;
+        readonly token: string;
+        readonly org: string;
+        readonly bucket: string;
+        readonly database: string;
+        readonly outboxMaxBytes: number;
+      };
 }
 
-type AdapterEnv = Pick<Shared, 'ARENA_REGISTRY_URL'> & Partial<Pick<Shared, 'ARENA_STORE' | 'INFLUX_URL' | 'INFLUX_TOKEN' | 'INFLUX_ORG' | 'INFLUX_BUCKET' | 'INFLUX_DATABASE' | 'INFLUX_OUTBOX_MAX_BYTES'>>;
+type AdapterEnv = Pick<Shared, 'ARENA_REGISTRY_URL'> &
+  Partial<Pick<Shared, 'ARENA_STORE' | 'INFLUX_URL' | 'INFLUX_TOKEN' | 'INFLUX_ORG' | 'INFLUX_BUCKET' | 'INFLUX_DATABASE' | 'INFLUX_OUTBOX_MAX_BYTES'>>;
 
 /** InfluxDB's coordinates, when it is the store. */
 export function checkAdapters(e: AdapterEnv, ctx: z.core.$RefinementCtx): void {
@@ -151,7 +159,16 @@ export const loadAdapterConfig = (env: Readonly<Record<string, string | undefine
   adapterConfig(
     parseEnv(
       withChecks(
-        SharedEnv.pick({ ARENA_REGISTRY_URL: true, ARENA_STORE: true, INFLUX_URL: true, INFLUX_TOKEN: true, INFLUX_ORG: true, INFLUX_BUCKET: true, INFLUX_DATABASE: true, INFLUX_OUTBOX_MAX_BYTES: true }),
+        SharedEnv.pick({
+          ARENA_REGISTRY_URL: true,
+          ARENA_STORE: true,
+          INFLUX_URL: true,
+          INFLUX_TOKEN: true,
+          INFLUX_ORG: true,
+          INFLUX_BUCKET: true,
+          INFLUX_DATABASE: true,
+          INFLUX_OUTBOX_MAX_BYTES: true,
+        }),
         checkAdapters,
       ),
       env,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '../..');
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
 const DEPCRUISE = join(ROOT, 'node_modules/.bin/depcruise');
-const SOURCES = ['kernel', 'device-profiles', 'service', 'stores', 'broker', 'ingest', 'api', 'alarms', 'datasets', 'audit', 'hub', 'sim', 'bench', 'soak', 'tests'];
+// Every top-level folder of the repository, so that a new one is checked too.
+const SOURCES = readdirSync(ROOT, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && !d.name.startsWith('.') && !['node_modules', 'dist', 'data', 'coverage'].includes(d.name))
+  .map((d) => d.name);
 
 interface Violation {
   readonly rule: { readonly name: string };
@@ -60,7 +63,9 @@ describe('architecture', () => {
       'alarms/al.ts': "import '../stores/st.js';",
       'broker/main.ts': "import '../hub/x.js';\nimport '../stores/st.js';\nimport '../service/adapters.js';",
       'hub/x.ts': "import '../stores/st.js';\nimport '../broker/b.js';",
-      'kernel/k.ts': 'export const k = 1;',
+      'kernel/k.ts': "import { readFileSync } from 'node:fs';\nimport 'fs/promises';\nexport const k = readFileSync;",
+      'kernel/new.ts': "import '../newfolder/n.js';",
+      'newfolder/n.ts': 'export const n = 1;',
       'sim/c1.ts': "import './c2.js';",
       'sim/c2.ts': "import './c1.js';",
       'sim/u.ts': "import './missing.js';",
@@ -77,6 +82,7 @@ describe('architecture', () => {
         'composition-roots-stay-apart: broker/main.ts → hub/x.ts',
         'device-profiles-build-on-kernel: device-profiles/p.ts → broker/b.ts',
         'kernel-imports-nothing-of-ours: kernel/a.ts → hub/x.ts',
+        'kernel-imports-nothing-of-ours: kernel/new.ts → newfolder/n.ts',
         'no-circular: sim/c1.ts → sim/c2.ts', // a cycle is reported once, at the module where the cruise met it
         'not-to-unresolvable: sim/u.ts → ./missing.js',
         'nothing-imports-a-composition-root: kernel/a.ts → hub/x.ts',

@@ -23,7 +23,9 @@ export function sqlClientContract(name: string, open: () => Promise<SqlClient>):
     it('binds positional parameters and answers TEXT, BIGINT, INTEGER, BOOLEAN and NULL as JS values', async () => {
       const sql = await fresh();
       await sql.query('INSERT INTO t (id, ts, n, ok, note) VALUES ($1, $2, $3, $4, $5)', ['a', 1_700_000_000_123, 7, true, null]);
-      expect(await sql.query('SELECT id, ts, n, ok, note FROM t WHERE id = $1', ['a'])).toEqual([{ id: 'a', ts: 1_700_000_000_123, n: 7, ok: true, note: null }]);
+      expect(await sql.query('SELECT id, ts, n, ok, note FROM t WHERE id = $1', ['a'])).toEqual([
+        { id: 'a', ts: 1_700_000_000_123, n: 7, ok: true, note: null },
+      ]);
     });
 
     it('answers a BIGINT beyond Number.MAX_SAFE_INTEGER as its decimal string, never a rounded number', async () => {

@@ -65,7 +65,11 @@ describe('configuration', () => {
   });
 
   it('names everything a split service lacks at once', () => {
-    expect(problems(() => loadBrokerServiceConfig({})).map((l) => l.split(':')[0]).sort()).toEqual(['ARENA_REGISTRY_URL', 'BROKER_SERVICE_SECRET']);
+    expect(
+      problems(() => loadBrokerServiceConfig({}))
+        .map((l) => l.split(':')[0])
+        .sort(),
+    ).toEqual(['ARENA_REGISTRY_URL', 'BROKER_SERVICE_SECRET']);
     expect(problems(() => loadIngestServiceConfig({ ...SPLIT, ARENA_STORE: 'influx', INFLUX_URL: 'http://i:8086', INGEST_HTTP_PORT: 'x' })).sort()).toEqual([
       'INFLUX_BUCKET: is required with ARENA_STORE=influx',
       'INFLUX_DATABASE: is required with ARENA_STORE=influx',
