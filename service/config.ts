@@ -43,6 +43,7 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
 export const clientId = () => z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const OUTBOX_MAX_BYTES = 1024 ** 3;
 
 /**
  * The variables more than one process reads, each parsed by one rule wherever it is
@@ -73,7 +74,7 @@ export const SharedEnv = z.object({
   INFLUX_ORG: text().optional(),
   INFLUX_BUCKET: text().optional(),
   INFLUX_DATABASE: text().optional(),
-  INFLUX_OUTBOX_MAX_BYTES: int(1024 ** 3, 1024 * 1024, 2 ** 50),
+  INFLUX_OUTBOX_MAX_BYTES: int(OUTBOX_MAX_BYTES, 1024 * 1024, 2 ** 50),
   BROKER_SERVICE_USER: text().default('arena-ingest'),
   BROKER_SERVICE_SECRET: z.string({ error: 'is required in the split layout' }).min(16, 'is required in the split layout: at least 16 characters'),
 });
@@ -148,7 +149,8 @@ export function adapterConfig(e: AdapterEnv): AdapterConfig {
           org: e.INFLUX_ORG!,
           bucket: e.INFLUX_BUCKET!,
           database: e.INFLUX_DATABASE!,
-          outboxMaxBytes: e.INFLUX_OUTBOX_MAX_BYTES ?? 1024 ** 3,
+          // A process that only reads the store (the API) has no outbox and does not read the variable.
+          outboxMaxBytes: e.INFLUX_OUTBOX_MAX_BYTES ?? OUTBOX_MAX_BYTES,
         }
       : { kind: 'duckdb' };
   return Object.freeze({ registryUrl: e.ARENA_REGISTRY_URL, store: Object.freeze(store) });
