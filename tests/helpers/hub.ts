@@ -2,10 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/log.js';
-import { loadHubConfig } from '../../hub/config.js';
-import { loadBrokerConfig } from '../../broker/config.js';
-import { loadIngestConfig } from '../../ingest/config.js';
-import { loadApiConfig } from '../../api/config.js';
+import { loadHubProcessConfig } from '../../hub/config.js';
 import { startHub, readAdminToken, type RunningHub } from '../../hub/start.js';
 
 export interface TestHub extends RunningHub {
@@ -19,13 +16,7 @@ export interface TestHub extends RunningHub {
 export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arena-hub-'));
   const e = { ARENA_DATA_DIR: dataDir, MQTT_PORT: '0', MQTT_WS_PORT: '0', API_PORT: '0', LOG_LEVEL: 'silent', ...env };
-  const hub = await startHub({
-    hub: loadHubConfig(e),
-    broker: loadBrokerConfig(e),
-    ingest: loadIngestConfig(e),
-    api: loadApiConfig(e),
-    logger: createLogger(e.LOG_LEVEL),
-  });
+  const hub = await startHub({ ...loadHubProcessConfig(e), logger: createLogger(e.LOG_LEVEL) });
   const adminToken = readAdminToken(hub.adminTokenFile);
   return {
     ...hub,
