@@ -84,8 +84,8 @@ describe('an export', () => {
   it('leaves no temp file behind once sent', async () => {
     await w.call('researcherA', '/v1/trials/TA/dataset?format=parquet');
     await w.call('vendorB', '/v1/trials/TA/dataset?format=csv');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(readdirSync(w.dir).filter((f) => f.startsWith('arena-export-'))).toEqual([]);
+    // The file is removed when the response has been sent, after inject() resolves: poll for it.
+    await expect.poll(() => readdirSync(w.dir).filter((f) => f.startsWith('arena-export-'))).toEqual([]);
   });
 
   it('shows a manifest only to its own audience and admin', async () => {
