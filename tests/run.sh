@@ -13,6 +13,6 @@ fi
 echo "tests run on Node.js $(node --version)"
 bash tests/setup/ensure-packages.sh
 npm run build --silent
-# Biome's linter and configuration checks (biome.json); the import layers are a test (tests/architecture).
+# Biome's linter and configuration checks (biome.jsonc); the import layers are a test (tests/architecture).
 npm run lint --silent
 npx vitest run "$@"
