@@ -1,6 +1,6 @@
 /**
  * The layers README "How it is put together" draws, checked by tests/architecture/layers.test.ts
- * (and `npx depcruise kernel device-profiles service stores broker ingest api alarms datasets audit hub sim bench soak`).
+ * on every top-level folder (by hand: `npx depcruise kernel service stores broker ingest api alarms datasets hub`).
  *
  * kernel/           domain types and ports; imports nothing of ours
  * device-profiles/  builds on the kernel
@@ -14,7 +14,7 @@
  *                   audit/verify.ts, bench/, soak/: the only places that build adapters
  * tests/            may import anything
  *
- * A known exception is a `pathNot` entry below with its reason; there is no other allowance.
+ * The only allowances are the known exceptions in KNOWN_SERVICE_IMPORTS, each with its reason.
  */
 
 // Any module of this repository, whatever its folder (npm packages and Node.js built-ins are not ours).
@@ -31,7 +31,7 @@ const KNOWN_SERVICE_IMPORTS = [
     from: '^api/(routes|schemas)/datasets[.]ts$',
     own: '^api/',
     to: '^datasets/',
-    why: 'the API serves trial datasets by calling datasets/ in the request (codebook, columns, export writer, formats, manifest); putting that use case behind a kernel port, with its DuckDB use behind a store port, is its own change (issue #12, must have 2)',
+    why: 'the API serves trial datasets by calling datasets/ in the request (codebook, columns, export writer, formats, manifest); putting that use case behind a kernel port, with its DuckDB use behind a store port, is its own change',
   },
   {
     from: '^api/config[.]ts$',
