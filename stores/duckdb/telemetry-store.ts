@@ -23,6 +23,15 @@ import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
 import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
+import {
+  POINT_RANGES_DDL,
+  STAGED_RANGES_DDL,
+  hasPointRanges,
+  rebuildPointRanges,
+  recordPointRanges,
+  spanOf,
+  windowsBackFrom,
+} from './point-ranges.js';
 import type {
   Family,
   HubEvent,
@@ -185,7 +194,9 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
     const writer = await instance.connect();
     for (const ddl of SCHEMA) await writer.run(ddl);
     await migrateKeyedMessages(writer);
+    await migratePointRanges(writer);
     await writer.run(STAGING);
+    await writer.run(STAGED_RANGES_DDL);
     return [instance, writer];
   } catch (e) {
     instance.closeSync();
@@ -234,6 +245,7 @@ class DuckDbTelemetryStore implements TelemetryStore {
       let erased: number;
       try {
         erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
+        await rebuildPointRanges(c);
         await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
         await c.run('COMMIT');
       } catch (e) {
@@ -279,26 +291,45 @@ class DuckDbTelemetryStore implements TelemetryStore {
   }
 
   async *points(query: PointQuery): AsyncGenerator<Point> {
+    const reader = await this.#openReader();
+    try {
+      if (query.order !== 'desc' || query.limit === undefined) {
+        yield* this.#stream(reader, query);
+        return;
+      }
+      // Newest first with a limit (latest values): backwards from where the series end,
+      // one growing window at a time, so the history before them is not read (point-ranges.ts).
+      let left = assertLimit(query.limit);
+      const span = await spanOf(reader, query);
+      if (span === null) return;
+      for (const [from, to] of windowsBackFrom(span, query.from, query.to)) {
+        if (left <= 0) return;
+        for await (const p of this.#stream(reader, { ...query, from, to, limit: left })) {
+          left -= 1;
+          yield p;
+        }
+      }
+    } finally {
+      this.#closeReader(reader);
+    }
+  }
+
+  async *#stream(reader: DuckDBConnection, query: PointQuery): AsyncGenerator<Point> {
     const params = new Params();
     const from = pointsFrom(query, params);
     const dir = query.order === 'desc' ? 'DESC' : 'ASC';
     const sql = `SELECT ${POINT_COLUMNS} FROM ${from}
       ORDER BY device_time ${dir}, message_id ${dir}, seq ${dir}${limitClause(query.limit, params)}`;
-    const reader = await this.#openReader();
-    try {
-      // A streaming result hands rows over one chunk (~2k rows) at a time; DuckDB does
-      // the sort on its side (spilling to disk if it must), so JS memory stays bounded.
-      const result = await reader.stream(sql, params.values, params.types);
-      for (;;) {
-        this.#assertOpen();
-        const chunk = await result.fetchChunk();
-        if (chunk === null || chunk.rowCount === 0) return;
-        // Typed column vectors, read cell by cell: several times faster than chunk.getRows().
-        const columns = Array.from({ length: chunk.columnCount }, (_, i) => chunk.getColumnVector(i));
-        for (let row = 0; row < chunk.rowCount; row++) yield pointAt(columns, row);
-      }
-    } finally {
-      this.#closeReader(reader);
+    // A streaming result hands rows over one chunk (~2k rows) at a time; DuckDB does
+    // the sort on its side (spilling to disk if it must), so JS memory stays bounded.
+    const result = await reader.stream(sql, params.values, params.types);
+    for (;;) {
+      this.#assertOpen();
+      const chunk = await result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) return;
+      // Typed column vectors, read cell by cell: several times faster than chunk.getRows().
+      const columns = Array.from({ length: chunk.columnCount }, (_, i) => chunk.getColumnVector(i));
+      for (let row = 0; row < chunk.rowCount; row++) yield pointAt(columns, row);
     }
   }
 
@@ -410,7 +441,9 @@ class DuckDbTelemetryStore implements TelemetryStore {
       );
       const fresh = new Set((inserted.getColumns()[0] ?? []).map(asBigInt));
       if (fresh.size > 0) {
-        await appendAll(c, 'points', firstOf(batch.points, fresh, (p) => `${p.messageId}/${p.seq}`), appendPoint);
+        const points = firstOf(batch.points, fresh, (p) => `${p.messageId}/${p.seq}`);
+        await appendAll(c, 'points', points, appendPoint);
+        await recordPointRanges(c, points);
         await appendAll(c, 'rejections', firstOf(batch.rejections, fresh, (r) => `${r.messageId}`), appendRejection);
       }
       await c.run('COMMIT');
@@ -538,6 +571,20 @@ async function migrateKeyedMessages(c: DuckDBConnection): Promise<void> {
     throw e;
   }
   await c.run('CHECKPOINT'); // hand the old index's blocks back now, not at the next automatic checkpoint
+}
+
+/** A file made before `point_ranges` gets it filled from its points, once, when opened. */
+async function migratePointRanges(c: DuckDBConnection): Promise<void> {
+  if (await hasPointRanges(c)) return;
+  await c.run('BEGIN TRANSACTION');
+  try {
+    await c.run(POINT_RANGES_DDL);
+    await rebuildPointRanges(c);
+    await c.run('COMMIT');
+  } catch (e) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
 }
 
 /**
@@ -743,8 +790,12 @@ function rejectionFilters(q: RejectionQuery, params: Params): string {
 
 function limitClause(limit: number | undefined, params: Params): string {
   if (limit === undefined) return '';
+  return ` LIMIT ${params.add(assertLimit(limit), BIGINT)}`;
+}
+
+function assertLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new HubError('VALIDATION_FAILED', 'limit must be a non-negative integer');
-  return ` LIMIT ${params.add(limit, BIGINT)}`;
+  return limit;
 }
 
 // ---- rows back to domain objects ----
