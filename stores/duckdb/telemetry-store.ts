@@ -180,10 +180,16 @@ interface StoreFiles {
   readonly memoryLimit: string;
 }
 
-export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<TelemetryStore> {
+/** The DuckDB store's own operations beyond the port. */
+export interface DuckDbTelemetryStore extends TelemetryStore {
+  /** Deletes a trial's points and rejections for good (retention); returns how many points. */
+  deleteTrial(trialId: string): Promise<number>;
+}
+
+export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<DuckDbTelemetryStore> {
   const files = { path: opts.path, memoryLimit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT };
   const [instance, writer] = await openFile(files);
-  return new DuckDbTelemetryStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+  return new DuckDbStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
 }
 
 async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConnection]> {
@@ -206,7 +212,7 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
 
 const spillFolderOf = (path: string): string => `${path}.tmp`;
 
-class DuckDbTelemetryStore implements TelemetryStore {
+class DuckDbStore implements DuckDbTelemetryStore {
   /** Tail of the writer queue; never rejects, so one failed write does not block the next. */
   #writeQueue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -237,23 +243,40 @@ class DuckDbTelemetryStore implements TelemetryStore {
    * or statistics. Message ids stay, so a redelivery cannot bring anything back.
    */
   eraseParticipant(participantId: string): Promise<number> {
+    return this.#deleteAndRewrite([participantId], 'DELETE FROM points WHERE participant_id = $1', [
+      `UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`,
+    ]);
+  }
+
+  /**
+   * Retention of a closed trial: its points and rejections deleted, then the file
+   * rewritten as for an erasure, so none of it stays in freed blocks, dictionaries or
+   * statistics. Message ids stay, so a device resending cannot bring them back.
+   */
+  deleteTrial(trialId: string): Promise<number> {
+    return this.#deleteAndRewrite([trialId], 'DELETE FROM points WHERE trial_id = $1', ['DELETE FROM rejections WHERE trial_id = $1']);
+  }
+
+  /** One transaction: `deletePoints` (its count returned), then `alsoRun`, then the file rewritten. */
+  #deleteAndRewrite(params: readonly string[], deletePoints: string, alsoRun: readonly string[]): Promise<number> {
     // Through the writer queue: a DELETE must not land inside another caller's transaction.
     return this.#serialised(async () => {
       const c = this.writer;
-      const p = [participantId];
+      const p = [...params];
+      const types = p.map(() => VARCHAR);
       await c.run('BEGIN TRANSACTION');
-      let erased: number;
+      let deleted: number;
       try {
-        erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
+        deleted = (await c.run(deletePoints, p, types)).rowsChanged;
+        for (const sql of alsoRun) await c.run(sql, p, types);
         await rebuildPointRanges(c);
-        await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
         await c.run('COMMIT');
       } catch (e) {
         await c.run('ROLLBACK').catch(() => undefined);
         throw e;
       }
       await this.#rewriteFile();
-      return erased;
+      return deleted;
     });
   }
 
