@@ -8,6 +8,7 @@ import {
   type DuckDBValue,
   type DuckDBVector,
 } from '@duckdb/node-api';
+import { mkdir } from 'node:fs/promises';
 import { HubError } from '../../kernel/errors.js';
 import type {
   Bucket,
@@ -23,6 +24,16 @@ import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
 import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
+import {
+  ARCHIVES_DDL,
+  archiveFiles,
+  archiveFolderOf,
+  archiveTrialPoints,
+  commitArchive,
+  eraseFromArchives,
+  openArchives,
+  removeArchiveFiles,
+} from './archive.js';
 import {
   POINT_RANGES_DDL,
   STAGED_RANGES_DDL,
@@ -182,8 +193,10 @@ interface StoreFiles {
 
 /** The DuckDB store's own operations beyond the port. */
 export interface DuckDbTelemetryStore extends TelemetryStore {
-  /** Deletes a trial's points and rejections for good (retention); returns how many points. */
+  /** Deletes a trial's points, rejections and archives for good (retention); returns the points deleted from the file. */
   deleteTrial(trialId: string): Promise<number>;
+  /** Moves a closed trial's points to a Parquet archive the dataset export still reads; returns how many. */
+  archiveTrial(trialId: string): Promise<number>;
 }
 
 export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<DuckDbTelemetryStore> {
@@ -201,6 +214,9 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
     for (const ddl of SCHEMA) await writer.run(ddl);
     await migrateKeyedMessages(writer);
     await migratePointRanges(writer);
+    await writer.run(ARCHIVES_DDL);
+    await mkdir(archiveFolderOf(files.path), { recursive: true });
+    await openArchives(writer, archiveFolderOf(files.path));
     await writer.run(STAGING);
     await writer.run(STAGED_RANGES_DDL);
     return [instance, writer];
@@ -243,40 +259,72 @@ class DuckDbStore implements DuckDbTelemetryStore {
    * or statistics. Message ids stay, so a redelivery cannot bring anything back.
    */
   eraseParticipant(participantId: string): Promise<number> {
-    return this.#deleteAndRewrite([participantId], 'DELETE FROM points WHERE participant_id = $1', [
-      `UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`,
-    ]);
+    return this.#deleteAndRewrite(async (c) => {
+      const p = [participantId];
+      const erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
+      await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
+      // Archived trials too (./archive.ts): each file holding them is written again without them.
+      return async () => erased + (await eraseFromArchives(c, participantId));
+    });
   }
 
   /**
-   * Retention of a closed trial: its points and rejections deleted, then the file
-   * rewritten as for an erasure, so none of it stays in freed blocks, dictionaries or
-   * statistics. Message ids stay, so a device resending cannot bring them back.
+   * Retention of a closed trial: its points, rejections and archives deleted, then the
+   * file rewritten as for an erasure, so none of it stays in freed blocks, dictionaries
+   * or statistics. Message ids stay, so a device resending cannot bring them back.
    */
   deleteTrial(trialId: string): Promise<number> {
-    return this.#deleteAndRewrite([trialId], 'DELETE FROM points WHERE trial_id = $1', ['DELETE FROM rejections WHERE trial_id = $1']);
+    return this.#deleteAndRewrite(async (c) => {
+      const t = [trialId];
+      const deleted = (await c.run('DELETE FROM points WHERE trial_id = $1', t, [VARCHAR])).rowsChanged;
+      await c.run('DELETE FROM rejections WHERE trial_id = $1', t, [VARCHAR]);
+      const files = await archiveFiles(c, trialId);
+      await c.run('DELETE FROM archives WHERE trial_id = $1', t, [VARCHAR]);
+      return async () => {
+        await removeArchiveFiles(files);
+        return deleted;
+      };
+    });
   }
 
-  /** One transaction: `deletePoints` (its count returned), then `alsoRun`, then the file rewritten. */
-  #deleteAndRewrite(params: readonly string[], deletePoints: string, alsoRun: readonly string[]): Promise<number> {
+  /**
+   * Retention of a closed trial by archive: its points move to a Parquet file (zstd)
+   * beside the store's, which the dataset export still reads and an erasure still
+   * reaches (./archive.ts); the store's file is rewritten without them. Its rejections
+   * stay, under their own retention (expireRejections). Returns the points archived.
+   */
+  archiveTrial(trialId: string): Promise<number> {
+    return this.#deleteAndRewrite(async (c) => {
+      const archived = await archiveTrialPoints(c, archiveFolderOf(this.files.path), trialId, Date.now());
+      return async () => {
+        if (archived === null) return 0;
+        await commitArchive(archived.file);
+        return archived.points;
+      };
+    });
+  }
+
+  /**
+   * Runs `change` in one transaction with point_ranges rebuilt after it; once committed,
+   * runs what `change` returned and rewrites the file. Returns that function's count.
+   */
+  #deleteAndRewrite(change: (c: DuckDBConnection) => Promise<() => Promise<number>>): Promise<number> {
     // Through the writer queue: a DELETE must not land inside another caller's transaction.
     return this.#serialised(async () => {
       const c = this.writer;
-      const p = [...params];
-      const types = p.map(() => VARCHAR);
       await c.run('BEGIN TRANSACTION');
-      let deleted: number;
+      let committed: () => Promise<number>;
       try {
-        deleted = (await c.run(deletePoints, p, types)).rowsChanged;
-        for (const sql of alsoRun) await c.run(sql, p, types);
+        committed = await change(c);
         await rebuildPointRanges(c);
         await c.run('COMMIT');
       } catch (e) {
         await c.run('ROLLBACK').catch(() => undefined);
         throw e;
       }
+      const n = await committed();
       await this.#rewriteFile();
-      return deleted;
+      return n;
     });
   }
 
@@ -356,9 +404,9 @@ class DuckDbStore implements DuckDbTelemetryStore {
     }
   }
 
-  /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own. */
+  /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own, archived trials included. */
   exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
-    return this.#read((c) => exportDataset(c, request, file));
+    return this.#read(async (c) => exportDataset(c, request, file, await archiveFiles(c, request.query.trialId)));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {
