@@ -1,4 +1,4 @@
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIGINT, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 
@@ -100,7 +100,9 @@ export async function removeArchiveFiles(files: readonly string[]): Promise<void
   await Promise.all(files.map((f) => rm(f, { force: true })));
 }
 
+/** Readable by the hub alone (DuckDB creates files 0644), then synced. */
 async function syncFile(path: string): Promise<void> {
+  await chmod(path, 0o600);
   const f = await open(path, 'r');
   try {
     await f.sync();

@@ -215,7 +215,7 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
     await migrateKeyedMessages(writer);
     await migratePointRanges(writer);
     await writer.run(ARCHIVES_DDL);
-    await mkdir(archiveFolderOf(files.path), { recursive: true });
+    await mkdir(archiveFolderOf(files.path), { recursive: true, mode: 0o700 });
     await openArchives(writer, archiveFolderOf(files.path));
     await writer.run(STAGING);
     await writer.run(STAGED_RANGES_DDL);

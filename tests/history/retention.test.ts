@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,7 @@ describe('archiving a closed trial', () => {
     }
     const archives = readdirSync(`${path}.archive`);
     expect(archives).toHaveLength(1);
+    expect(statSync(join(`${path}.archive`, archives[0]!)).mode & 0o077).toBe(0);
     const instance = await DuckDBInstance.create(':memory:');
     const c = await instance.connect();
     try {
