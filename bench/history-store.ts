@@ -112,7 +112,7 @@ async function seed(): Promise<void> {
       round(50 + ((i * 7919) % 5000) / 100.0, 2) AS value, ['kg', 'mL', 'mL', '%'][1 + (i // ${DEVICES}) % 4] AS unit,
       ${at} AS device_time, ${at} + i % 7 AS received_at, false AS clock_skewed
       FROM range(${stored}) t(i)`);
-    await c.run(`INSERT INTO point_ranges SELECT device_id, kind, name, min(device_time), max(device_time) FROM points GROUP BY ALL`);
+    await c.run(`INSERT INTO point_ranges SELECT device_id, kind, name, min(device_time), max(device_time), count(*) FROM points GROUP BY ALL`);
     await c.run('CHECKPOINT');
   });
 }

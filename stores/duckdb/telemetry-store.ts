@@ -373,7 +373,7 @@ class DuckDbStore implements DuckDbTelemetryStore {
       let left = assertLimit(query.limit);
       const span = await spanOf(reader, query);
       if (span === null) return;
-      for (const [from, to] of windowsBackFrom(span, query.from, query.to)) {
+      for (const [from, to] of windowsBackFrom(span, left, query.from, query.to)) {
         if (left <= 0) return;
         for await (const p of this.#stream(reader, { ...query, from, to, limit: left })) {
           left -= 1;
