@@ -1,6 +1,7 @@
 import { BIGINT, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBInstance, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { HubError } from '../../kernel/errors.js';
 import type { DatasetColumnSpec, DatasetExporter, DatasetExportRequest, DatasetRowCounts } from '../../kernel/ports.js';
+import { withArchives } from './archive.js';
 
 /**
  * Trial datasets written by DuckDB itself: one `COPY (SELECT ... ORDER BY ...) TO` selects
@@ -35,15 +36,21 @@ export function duckDbDatasetExporter(instance: Pick<DuckDBInstance, 'connect'>)
  * ingest commits meanwhile; it is rolled back at the end (it changed nothing but its
  * temp tables, which go with it).
  */
-export async function exportDataset(c: DuckDBConnection, request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
+export async function exportDataset(
+  c: DuckDBConnection,
+  request: DatasetExportRequest,
+  file: string,
+  archives: readonly string[] = [],
+): Promise<DatasetRowCounts> {
   const params = new Params();
-  const released = releasedPoints(request, params);
+  const points = withArchives(archives);
+  const released = releasedPoints(request, points, params);
   // The count binds the row filters' parameters only; the COPY binds those and its own.
   const [filterValues, filterTypes] = [[...params.values], [...params.types]];
   const copy = copyStatement(request, released, params, file);
   await c.run('BEGIN TRANSACTION');
   try {
-    await fillTempTables(c, request);
+    await fillTempTables(c, request, points);
     const counted = await c.runAndReadAll(
       `SELECT count(*), count(*) FILTER (p.kind = 'reading'), count(*) FILTER (p.participant_id IS NULL) FROM ${released} p`,
       filterValues,
@@ -64,7 +71,7 @@ export async function exportDataset(c: DuckDBConnection, request: DatasetExportR
 const usesPseudonyms = (request: DatasetExportRequest): boolean => request.columns.some((col) => col.name === 'pseudonym');
 const usesAttributes = (request: DatasetExportRequest): boolean => request.columns.some((col) => col.name === 'attributes');
 
-async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest): Promise<void> {
+async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest, points: string): Promise<void> {
   await c.run('CREATE OR REPLACE TEMP TABLE export_windows (participant_id VARCHAR, from_ms BIGINT, to_ms BIGINT)');
   // The key: one pseudonym per participant, so the join can never repeat a row.
   await c.run('CREATE OR REPLACE TEMP TABLE export_pseudonyms (participant_id VARCHAR PRIMARY KEY, pseudonym VARCHAR)');
@@ -79,7 +86,7 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
     // The alarms of the trial asked for (of every trial without one): one reference each.
     const trialId = request.query.trialId;
     const ids = await c.runAndReadAll(
-      `SELECT DISTINCT json_extract_string(attributes, '$.alarmId') FROM points
+      `SELECT DISTINCT json_extract_string(attributes, '$.alarmId') FROM ${points}
         WHERE device_id = $1 AND json_extract_string(attributes, '$.alarmId') IS NOT NULL${trialId === undefined ? '' : ' AND trial_id = $2'}`,
       trialId === undefined ? [request.alarmEvents.deviceId] : [request.alarmEvents.deviceId, trialId],
       trialId === undefined ? [VARCHAR] : [VARCHAR, VARCHAR],
@@ -116,13 +123,13 @@ async function appendRows<T>(c: DuckDBConnection, table: string, rows: readonly 
  * of their windows [from, to) (a SEMI JOIN, so overlapping windows return it once),
  * device data only when asked for, then the filters.
  */
-function releasedPoints(request: DatasetExportRequest, params: Params): string {
+function releasedPoints(request: DatasetExportRequest, points: string, params: Params): string {
   const q = request.query;
   const parts = [
-    `SELECT pt.* FROM points pt SEMI JOIN export_windows w
+    `SELECT pt.* FROM ${points} pt SEMI JOIN export_windows w
        ON w.participant_id = pt.participant_id AND pt.device_time >= w.from_ms AND pt.device_time < w.to_ms`,
   ];
-  if (q.release.includeDeviceData) parts.push('SELECT * FROM points WHERE participant_id IS NULL');
+  if (q.release.includeDeviceData) parts.push(`SELECT * FROM ${points} WHERE participant_id IS NULL`);
   const where: string[] = ['TRUE'];
   if (q.deviceIds) where.push(params.inList('r.device_id', q.deviceIds));
   if (q.names) where.push(params.inList('r.name', q.names));

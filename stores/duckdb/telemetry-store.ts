@@ -8,6 +8,7 @@ import {
   type DuckDBValue,
   type DuckDBVector,
 } from '@duckdb/node-api';
+import { mkdir } from 'node:fs/promises';
 import { HubError } from '../../kernel/errors.js';
 import type {
   Bucket,
@@ -23,6 +24,25 @@ import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
 import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
+import {
+  ARCHIVES_DDL,
+  archiveFiles,
+  archiveFolderOf,
+  archiveTrialPoints,
+  commitArchive,
+  eraseFromArchives,
+  openArchives,
+  removeArchiveFiles,
+} from './archive.js';
+import {
+  POINT_RANGES_DDL,
+  STAGED_RANGES_DDL,
+  hasPointRanges,
+  rebuildPointRanges,
+  recordPointRanges,
+  spanOf,
+  windowsBackFrom,
+} from './point-ranges.js';
 import type {
   Family,
   HubEvent,
@@ -171,10 +191,18 @@ interface StoreFiles {
   readonly memoryLimit: string;
 }
 
-export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<TelemetryStore> {
+/** The DuckDB store's own operations beyond the port. */
+export interface DuckDbTelemetryStore extends TelemetryStore {
+  /** Deletes a trial's points, rejections and archives for good (retention); returns the points deleted from the file. */
+  deleteTrial(trialId: string): Promise<number>;
+  /** Moves a closed trial's points to a Parquet archive the dataset export still reads; returns how many. */
+  archiveTrial(trialId: string): Promise<number>;
+}
+
+export async function openDuckDbTelemetryStore(opts: DuckDbTelemetryOptions): Promise<DuckDbTelemetryStore> {
   const files = { path: opts.path, memoryLimit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT };
   const [instance, writer] = await openFile(files);
-  return new DuckDbTelemetryStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+  return new DuckDbStore(files, instance, writer, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
 }
 
 async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConnection]> {
@@ -185,7 +213,12 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
     const writer = await instance.connect();
     for (const ddl of SCHEMA) await writer.run(ddl);
     await migrateKeyedMessages(writer);
+    await migratePointRanges(writer);
+    await writer.run(ARCHIVES_DDL);
+    await mkdir(archiveFolderOf(files.path), { recursive: true, mode: 0o700 });
+    await openArchives(writer, archiveFolderOf(files.path));
     await writer.run(STAGING);
+    await writer.run(STAGED_RANGES_DDL);
     return [instance, writer];
   } catch (e) {
     instance.closeSync();
@@ -195,7 +228,7 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
 
 const spillFolderOf = (path: string): string => `${path}.tmp`;
 
-class DuckDbTelemetryStore implements TelemetryStore {
+class DuckDbStore implements DuckDbTelemetryStore {
   /** Tail of the writer queue; never rejects, so one failed write does not block the next. */
   #writeQueue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -226,22 +259,72 @@ class DuckDbTelemetryStore implements TelemetryStore {
    * or statistics. Message ids stay, so a redelivery cannot bring anything back.
    */
   eraseParticipant(participantId: string): Promise<number> {
+    return this.#deleteAndRewrite(async (c) => {
+      const p = [participantId];
+      const erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
+      await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
+      // Archived trials too (./archive.ts): each file holding them is written again without them.
+      return async () => erased + (await eraseFromArchives(c, participantId));
+    });
+  }
+
+  /**
+   * Retention of a closed trial: its points, rejections and archives deleted, then the
+   * file rewritten as for an erasure, so none of it stays in freed blocks, dictionaries
+   * or statistics. Message ids stay, so a device resending cannot bring them back.
+   */
+  deleteTrial(trialId: string): Promise<number> {
+    return this.#deleteAndRewrite(async (c) => {
+      const t = [trialId];
+      const deleted = (await c.run('DELETE FROM points WHERE trial_id = $1', t, [VARCHAR])).rowsChanged;
+      await c.run('DELETE FROM rejections WHERE trial_id = $1', t, [VARCHAR]);
+      const files = await archiveFiles(c, trialId);
+      await c.run('DELETE FROM archives WHERE trial_id = $1', t, [VARCHAR]);
+      return async () => {
+        await removeArchiveFiles(files);
+        return deleted;
+      };
+    });
+  }
+
+  /**
+   * Retention of a closed trial by archive: its points move to a Parquet file (zstd)
+   * beside the store's, which the dataset export still reads and an erasure still
+   * reaches (./archive.ts); the store's file is rewritten without them. Its rejections
+   * stay, under their own retention (expireRejections). Returns the points archived.
+   */
+  archiveTrial(trialId: string): Promise<number> {
+    return this.#deleteAndRewrite(async (c) => {
+      const archived = await archiveTrialPoints(c, archiveFolderOf(this.files.path), trialId, Date.now());
+      return async () => {
+        if (archived === null) return 0;
+        await commitArchive(archived.file);
+        return archived.points;
+      };
+    });
+  }
+
+  /**
+   * Runs `change` in one transaction with point_ranges rebuilt after it; once committed,
+   * runs what `change` returned and rewrites the file. Returns that function's count.
+   */
+  #deleteAndRewrite(change: (c: DuckDBConnection) => Promise<() => Promise<number>>): Promise<number> {
     // Through the writer queue: a DELETE must not land inside another caller's transaction.
     return this.#serialised(async () => {
       const c = this.writer;
-      const p = [participantId];
       await c.run('BEGIN TRANSACTION');
-      let erased: number;
+      let committed: () => Promise<number>;
       try {
-        erased = (await c.run('DELETE FROM points WHERE participant_id = $1', p, [VARCHAR])).rowsChanged;
-        await c.run(`UPDATE rejections SET participant_id = NULL, payload = NULL, message = '' WHERE participant_id = $1`, p, [VARCHAR]);
+        committed = await change(c);
+        await rebuildPointRanges(c);
         await c.run('COMMIT');
       } catch (e) {
         await c.run('ROLLBACK').catch(() => undefined);
         throw e;
       }
+      const n = await committed();
       await this.#rewriteFile();
-      return erased;
+      return n;
     });
   }
 
@@ -279,32 +362,51 @@ class DuckDbTelemetryStore implements TelemetryStore {
   }
 
   async *points(query: PointQuery): AsyncGenerator<Point> {
-    const params = new Params();
-    const from = pointsFrom(query, params);
-    const dir = query.order === 'desc' ? 'DESC' : 'ASC';
-    const sql = `SELECT ${POINT_COLUMNS} FROM ${from}
-      ORDER BY device_time ${dir}, message_id ${dir}, seq ${dir}${limitClause(query.limit, params)}`;
     const reader = await this.#openReader();
     try {
-      // A streaming result hands rows over one chunk (~2k rows) at a time; DuckDB does
-      // the sort on its side (spilling to disk if it must), so JS memory stays bounded.
-      const result = await reader.stream(sql, params.values, params.types);
-      for (;;) {
-        this.#assertOpen();
-        const chunk = await result.fetchChunk();
-        if (chunk === null || chunk.rowCount === 0) return;
-        // Typed column vectors, read cell by cell: several times faster than chunk.getRows().
-        const columns = Array.from({ length: chunk.columnCount }, (_, i) => chunk.getColumnVector(i));
-        for (let row = 0; row < chunk.rowCount; row++) yield pointAt(columns, row);
+      if (query.order !== 'desc' || query.limit === undefined) {
+        yield* this.#stream(reader, query);
+        return;
+      }
+      // Newest first with a limit (latest values): backwards from where the series end,
+      // one growing window at a time, so the history before them is not read (point-ranges.ts).
+      let left = assertLimit(query.limit);
+      const span = await spanOf(reader, query);
+      if (span === null) return;
+      for (const [from, to] of windowsBackFrom(span, left, query.from, query.to)) {
+        if (left <= 0) return;
+        for await (const p of this.#stream(reader, { ...query, from, to, limit: left })) {
+          left -= 1;
+          yield p;
+        }
       }
     } finally {
       this.#closeReader(reader);
     }
   }
 
-  /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own. */
+  async *#stream(reader: DuckDBConnection, query: PointQuery): AsyncGenerator<Point> {
+    const params = new Params();
+    const from = pointsFrom(query, params);
+    const dir = query.order === 'desc' ? 'DESC' : 'ASC';
+    const sql = `SELECT ${POINT_COLUMNS} FROM ${from}
+      ORDER BY device_time ${dir}, message_id ${dir}, seq ${dir}${limitClause(query.limit, params)}`;
+    // A streaming result hands rows over one chunk (~2k rows) at a time; DuckDB does
+    // the sort on its side (spilling to disk if it must), so JS memory stays bounded.
+    const result = await reader.stream(sql, params.values, params.types);
+    for (;;) {
+      this.#assertOpen();
+      const chunk = await result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) return;
+      // Typed column vectors, read cell by cell: several times faster than chunk.getRows().
+      const columns = Array.from({ length: chunk.columnCount }, (_, i) => chunk.getColumnVector(i));
+      for (let row = 0; row < chunk.rowCount; row++) yield pointAt(columns, row);
+    }
+  }
+
+  /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own, archived trials included. */
   exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
-    return this.#read((c) => exportDataset(c, request, file));
+    return this.#read(async (c) => exportDataset(c, request, file, await archiveFiles(c, request.query.trialId)));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {
@@ -410,7 +512,9 @@ class DuckDbTelemetryStore implements TelemetryStore {
       );
       const fresh = new Set((inserted.getColumns()[0] ?? []).map(asBigInt));
       if (fresh.size > 0) {
-        await appendAll(c, 'points', firstOf(batch.points, fresh, (p) => `${p.messageId}/${p.seq}`), appendPoint);
+        const points = firstOf(batch.points, fresh, (p) => `${p.messageId}/${p.seq}`);
+        await appendAll(c, 'points', points, appendPoint);
+        await recordPointRanges(c, points);
         await appendAll(c, 'rejections', firstOf(batch.rejections, fresh, (r) => `${r.messageId}`), appendRejection);
       }
       await c.run('COMMIT');
@@ -538,6 +642,20 @@ async function migrateKeyedMessages(c: DuckDBConnection): Promise<void> {
     throw e;
   }
   await c.run('CHECKPOINT'); // hand the old index's blocks back now, not at the next automatic checkpoint
+}
+
+/** A file made before `point_ranges` gets it filled from its points, once, when opened. */
+async function migratePointRanges(c: DuckDBConnection): Promise<void> {
+  if (await hasPointRanges(c)) return;
+  await c.run('BEGIN TRANSACTION');
+  try {
+    await c.run(POINT_RANGES_DDL);
+    await rebuildPointRanges(c);
+    await c.run('COMMIT');
+  } catch (e) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
 }
 
 /**
@@ -743,8 +861,12 @@ function rejectionFilters(q: RejectionQuery, params: Params): string {
 
 function limitClause(limit: number | undefined, params: Params): string {
   if (limit === undefined) return '';
+  return ` LIMIT ${params.add(assertLimit(limit), BIGINT)}`;
+}
+
+function assertLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new HubError('VALIDATION_FAILED', 'limit must be a non-negative integer');
-  return ` LIMIT ${params.add(limit, BIGINT)}`;
+  return limit;
 }
 
 // ---- rows back to domain objects ----
