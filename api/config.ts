@@ -130,7 +130,7 @@ export function loadApiServiceConfig(env: Readonly<Record<string, string | undef
     throw new HubError('CONFIG_INVALID', "Grafana's bucket and database must not be the hub's own");
   }
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, ARENA_CATALOGUE_DIR: env.ARENA_CATALOGUE_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     api: loadApiConfig(env),
     alarms: loadAlarmConfig({ ALARM_TIME_ZONE: env.ALARM_TIME_ZONE, ALARM_TICK_S: env.ALARM_TICK_S, ALARM_REPLAY_H: env.ALARM_REPLAY_H }),
     adapters,

@@ -124,7 +124,7 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
  */
 export function loadBrokerServiceConfig(env: Record<string, string | undefined>) {
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, ARENA_CATALOGUE_DIR: env.ARENA_CATALOGUE_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     broker: loadBrokerConfig(env),
     adapters: loadAdapterConfig({ ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL }),
     service: loadServiceAccount({ BROKER_SERVICE_USER: env.BROKER_SERVICE_USER, BROKER_SERVICE_SECRET: env.BROKER_SERVICE_SECRET }),

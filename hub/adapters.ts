@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadCatalogue } from '../device-profiles/catalogue.js';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import { loadIngestConfig } from '../ingest/config.js';
 import { HubError, isHubError } from '../kernel/errors.js';
+import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
 import type { WriteResult } from '../kernel/telemetry.js';
@@ -24,7 +26,7 @@ import type { AdapterConfig } from './split-config.js';
  * The device profiles of a service that never decodes with them (the broker needs their
  * topics, the API shows them), so the time limits are ingest's defaults.
  */
-export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, loadIngestConfig({}).limits);
+export const loadProfilesForTopics = (hub: HubConfig): ProfileSet => loadProfiles(hub.profilesDir, loadIngestConfig({}).limits, loadCatalogue(hub.catalogueDirs));
 
 /**
  * The shared registry on PostgreSQL, kept fresh with the other services' writes by

@@ -8,6 +8,8 @@ const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../'
 const Schema = z.object({
   ARENA_DATA_DIR: z.string().min(1).default('data'),
   ARENA_PROFILES_DIR: z.string().min(1).default(resolve(ROOT, 'device-profiles/profiles')),
+  /** The arena's own catalogue files (*.yaml: measurements, events, families), on top of the shipped catalogue/. */
+  ARENA_CATALOGUE_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
   ARENA_JOURNAL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
@@ -31,6 +33,8 @@ const Schema = z.object({
 export interface HubConfig {
   readonly dataDir: string;
   readonly profilesDir: string;
+  /** Catalogue folders read after the shipped one (device-profiles/catalogue.ts). */
+  readonly catalogueDirs: readonly string[];
   readonly logLevel: string;
   readonly journalMaxBytes: number;
   readonly duckdbMemoryLimit: string;
@@ -44,6 +48,7 @@ export function loadHubConfig(env: Record<string, string | undefined>): HubConfi
   return Object.freeze({
     dataDir: resolve(c.ARENA_DATA_DIR),
     profilesDir: resolve(c.ARENA_PROFILES_DIR),
+    catalogueDirs: Object.freeze(c.ARENA_CATALOGUE_DIR === undefined ? [] : [resolve(c.ARENA_CATALOGUE_DIR)]),
     logLevel: c.LOG_LEVEL,
     journalMaxBytes: c.ARENA_JOURNAL_MAX_BYTES,
     duckdbMemoryLimit: c.ARENA_DUCKDB_MEMORY_LIMIT,

@@ -65,7 +65,7 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
  */
 export function loadIngestServiceConfig(env: Record<string, string | undefined>) {
   return Object.freeze({
-    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, LOG_LEVEL: env.LOG_LEVEL }),
+    process: loadHubConfig({ ARENA_DATA_DIR: env.ARENA_DATA_DIR, ARENA_PROFILES_DIR: env.ARENA_PROFILES_DIR, ARENA_CATALOGUE_DIR: env.ARENA_CATALOGUE_DIR, LOG_LEVEL: env.LOG_LEVEL }),
     ingest: loadIngestConfig(env),
     adapters: loadAdapterConfig({
       ARENA_REGISTRY_URL: env.ARENA_REGISTRY_URL,
