@@ -154,7 +154,7 @@ export const ProfileSchema = z
     records: Records.optional(),
     readings: z.array(Reading).optional(),
     events: z.array(Event).optional(),
-    ignore: ShapeFields.ignore.optional(),
+    ignore: z.array(Path).optional(),
     shapes: z.array(Shape).min(1).optional().describe('Several message shapes, chosen by topic and/or `when`, tried in order; instead of the one-shape fields above'),
     alarms: Alarms.optional(),
     quota: Quota.optional(),

@@ -39,6 +39,9 @@ export function converter(from: string, to: string): { readonly ok: true; readon
   if (Math.abs(y2 - (a * 1000 + b)) > 1e-9 * Math.max(1, Math.abs(y2))) {
     return { ok: true, convert: (v) => at(v) ?? Number.NaN };
   }
-  if (b === 0) return { ok: true, convert: a === 1 ? (v) => v : (v) => v * a };
-  return { ok: true, convert: (v) => v * a + b };
+  // Dividing by a whole divisor keeps decimal values exact (74710 g / 1000 = 74.71, where × 0.001 gives 74.71000000000001).
+  const divisor = rounded(1 / a);
+  const scale: Convert = a === 1 ? (v) => v : Number.isInteger(divisor) ? (v) => v / divisor : (v) => v * a;
+  if (b === 0) return { ok: true, convert: scale };
+  return { ok: true, convert: (v) => scale(v) + b };
 }
