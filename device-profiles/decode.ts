@@ -411,7 +411,10 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
     if (!shape.records) return { shape, root: parsed, records: [{ value: parsed, indices: [], path: '' }], messageAttrs: unmapped(parsed, shape.rootFields, '', problems) };
     const records: Rec[] = [];
     expand(parsed, shape.records.path.segments, 0, [], '', records);
-    if (records.length === 0) reject('NO_POINTS', concretePath(shape.records.path, '', []).replace(/\[0\]$/, ''), 'the message carries no records');
+    if (records.length === 0) {
+      const segments = shape.records.path.segments;
+      reject('NO_POINTS', formatPath(segments.slice(0, segments.indexOf(ANY))), 'the message carries no records');
+    }
     return { shape, root: parsed, records, messageAttrs: unmapped(parsed, shape.rootFields, '', problems) };
   }
 
