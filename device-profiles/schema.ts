@@ -96,8 +96,8 @@ const ShapeFields = {
   time: Time,
   payload: z.record(z.string(), z.unknown()).describe('JSON Schema of the message (or of one resolved SenML record)'),
   records: Records.optional(),
-  readings: z.array(Reading).default([]),
-  events: z.array(Event).default([]),
+  readings: z.array(Reading).default([]).describe('Fields that become readings of catalogue measurements'),
+  events: z.array(Event).default([]).describe('Fields whose values become catalogue events'),
   ignore: z.array(Path).default([]).describe('Fields the profile deliberately does not use: neither kept nor reported'),
 };
 
@@ -122,25 +122,25 @@ const Alarms = z.strictObject({
 
 /** This model's own quota, instead of the broker's defaults (broker/config.ts). */
 const Quota = z.strictObject({
-  messagesPerSecond: z.number().positive().optional(),
-  messageBurst: z.number().int().min(1).optional(),
-  bytesPerSecond: z.number().int().positive().optional(),
-  byteBurst: z.number().int().positive().optional(),
+  messagesPerSecond: z.number().positive().optional().describe('Sustained messages a second'),
+  messageBurst: z.number().int().min(1).optional().describe('Messages allowed at once above the rate'),
+  bytesPerSecond: z.number().int().positive().optional().describe('Sustained payload bytes a second'),
+  byteBurst: z.number().int().positive().optional().describe('Bytes allowed at once above the rate'),
 });
 
 export const ProfileSchema = z
   .strictObject({
-    id: SafeId,
-    version: z.string().regex(/^\d+\.\d+\.\d+$/, 'semantic version, e.g. 1.0.0'),
+    id: SafeId.describe('The profile’s id; devices are registered with it'),
+    version: z.string().regex(/^\d+\.\d+\.\d+$/, 'semantic version, e.g. 1.0.0').describe('Semantic version of this profile; datasets’ manifests name it'),
     family: z.string().describe('A device family of the catalogue'),
-    vendor: z.string().min(1),
-    model: z.string().min(1),
-    description: z.string().default(''),
+    vendor: z.string().min(1).describe('The vendor’s name'),
+    model: z.string().min(1).describe('The device model'),
+    description: z.string().default('').describe('Free text for vendors and arena staff'),
     topics: z
       .array(z.string().regex(/^[^#+\0]+$/, 'no wildcards or NUL').refine((t) => t.includes('{deviceId}'), 'must contain {deviceId}'))
       .min(1)
       .describe('Topics the device publishes on; {deviceId} is replaced by the device id'),
-    commandTopic: z.string().default('devices/{deviceId}/commands'),
+    commandTopic: z.string().default('devices/{deviceId}/commands').describe('The one topic the device may subscribe to'),
     format: z.enum(['json', 'senml']).describe('json: vendor JSON; senml: SenML JSON (RFC 8428), resolved into records'),
     expectedIntervalS: z.number().int().positive().describe('Expected reporting interval; silence for several intervals marks the device offline'),
     senmlBaseName: z.string().optional().describe('SenML: the base name every pack must carry, with {deviceId}'),
@@ -152,12 +152,12 @@ export const ProfileSchema = z
     time: Time.optional(),
     payload: ShapeFields.payload.optional(),
     records: Records.optional(),
-    readings: z.array(Reading).optional(),
-    events: z.array(Event).optional(),
-    ignore: z.array(Path).optional(),
+    readings: z.array(Reading).optional().describe('Fields that become readings of catalogue measurements'),
+    events: z.array(Event).optional().describe('Fields whose values become catalogue events'),
+    ignore: z.array(Path).optional().describe('Fields the profile deliberately does not use: neither kept nor reported'),
     shapes: z.array(Shape).min(1).optional().describe('Several message shapes, chosen by topic and/or `when`, tried in order; instead of the one-shape fields above'),
-    alarms: Alarms.optional(),
-    quota: Quota.optional(),
+    alarms: Alarms.optional().describe('Which events open alarms, and when the device counts as offline or its battery as low'),
+    quota: Quota.optional().describe('This model’s own message and byte rates, instead of the broker’s defaults'),
   })
   .superRefine((p, ctx) => {
     const single = ['time', 'payload', 'records', 'readings', 'events', 'ignore', 'deviceIdPath'].filter((k) => p[k as keyof typeof p] !== undefined);
