@@ -51,12 +51,6 @@ export function readPath(value: unknown, segments: readonly Segment[], indices: 
   return cur;
 }
 
-/** Reads a dot path from a parsed JSON value; undefined when absent. */
-export function getPath(value: unknown, path: string): unknown {
-  const p = parsePath(path);
-  return p ? readPath(value, p.segments) : undefined;
-}
-
 /** Formats a path as `a.b[2].c`; `prefix` is the record's own path, if any. */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   let out = prefix;

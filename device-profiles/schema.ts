@@ -182,7 +182,6 @@ export type Profile = z.infer<typeof ProfileSchema>;
 export type Shape = z.infer<typeof Shape>;
 export type ReadingRule = z.infer<typeof Reading>;
 export type EventRule = z.infer<typeof Event>;
-export type EventMappingRule = z.infer<typeof EventMapping>;
 export type TimeRule = z.infer<typeof Time>;
 export type AlarmRules = z.infer<typeof Alarms>;
 export type ProfileQuota = z.infer<typeof Quota>;
