@@ -17,6 +17,8 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 # Device profiles are data read at start (ARENA_PROFILES_DIR defaults to this folder).
 COPY --from=build --chown=node:node /app/device-profiles/profiles ./device-profiles/profiles
+# The catalogue of measurements, events and families, read at start with the profiles.
+COPY --from=build --chown=node:node /app/catalogue ./catalogue
 RUN mkdir -p /data && chown node:node /data
 # glibc keeps a malloc arena per thread that ever allocated (libuv's pool running scrypt,
 # DuckDB's threads) and rarely gives them back; two arenas cost no measurable speed and

@@ -14,6 +14,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestStatsRoutes } from './routes/ingest-stats.js';
 import { profileRoutes } from './routes/profiles.js';
+import { catalogueRoutes } from './routes/catalogue.js';
 import { rejectionRoutes } from './routes/rejections.js';
 import { siteRoutes } from './routes/sites.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -66,6 +67,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { deps });
   await app.register(profileRoutes, { deps });
+  await app.register(catalogueRoutes, { deps });
   await app.register(siteRoutes, { deps });
   await app.register(vendorRoutes, { deps });
   await app.register(deviceRoutes, { deps });

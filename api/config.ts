@@ -83,6 +83,7 @@ const ApiServiceEnv = withChecks(
       SharedEnv.pick({
         ARENA_DATA_DIR: true,
         ARENA_PROFILES_DIR: true,
+        ARENA_CATALOGUE_DIR: true,
         LOG_LEVEL: true,
         ARENA_REGISTRY_URL: true,
         ARENA_STORE: true,

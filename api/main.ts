@@ -31,7 +31,7 @@ await runService(
   'api',
   loadApiServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfilesForTopics(c.process.profilesDir);
+    const profiles = loadProfilesForTopics(c.process);
     // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
     mkdirSync(c.process.dataDir, { recursive: true });
     const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));

@@ -110,6 +110,7 @@ const BrokerServiceEnv = withChecks(
     SharedEnv.pick({
       ARENA_DATA_DIR: true,
       ARENA_PROFILES_DIR: true,
+      ARENA_CATALOGUE_DIR: true,
       LOG_LEVEL: true,
       ARENA_REGISTRY_URL: true,
       BROKER_SERVICE_USER: true,

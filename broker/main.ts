@@ -23,7 +23,7 @@ await runService(
   'broker',
   loadBrokerServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfilesForTopics(c.process.profilesDir);
+    const profiles = loadProfilesForTopics(c.process);
     const registry = await openSharedRegistry(c.adapters, profiles, logger);
     const dir = join(c.process.dataDir, 'broker');
     mkdirSync(dir, { recursive: true });

@@ -1,12 +1,13 @@
-import type { Profile } from '../device-profiles/schema.js';
-import { EVENTS, MEASUREMENTS } from '../kernel/measurements.js';
+import { shapesOf, type Profile } from '../device-profiles/schema.js';
+import type { Catalogue } from '../kernel/measurements.js';
 import { VKP_ALERT, VKP_DISPENSE, VKP_SEVERITY } from '../kernel/vkp.js';
 import type { Cell, Column, DatasetAudience } from './columns.js';
 import { csvRecord } from './formats.js';
 
 /**
  * What every column, measurement, unit and event code of a trial's datasets means,
- * generated from the device profiles, so that a researcher can load a dataset without
+ * generated from the device profiles and the catalogue (names, labels in English and
+ * Norwegian, LOINC/SNOMED codes), so that a researcher can load a dataset without
  * asking anyone. Deterministic: the same trial and profiles give the same codebook.
  */
 export interface Codebook {
@@ -14,10 +15,12 @@ export interface Codebook {
   readonly audiences: readonly DatasetAudience[];
   readonly columns: readonly { name: string; type: string; description: string; audiences: readonly DatasetAudience[] }[];
   readonly profiles: readonly { id: string; version: string; vendor: string; model: string; family: string }[];
-  readonly measurements: readonly { name: string; label: string; unit: string; loinc: string | null; profiles: string[] }[];
+  readonly measurements: readonly { name: string; label: string; labelNb: string; unit: string; loinc: string | null; snomed: string | null; profiles: string[] }[];
   readonly events: readonly {
     name: string;
     meaning: string;
+    meaningNb: string;
+    snomed: string | null;
     alertCode: string | null;
     alertDisplay: string | null;
     dispenseCode: string | null;
@@ -29,15 +32,25 @@ export interface Codebook {
   readonly codeSystems: { readonly alert: string; readonly dispense: string; readonly severity: string; readonly units: string };
 }
 
-export function buildCodebook(trialId: string, audiences: readonly DatasetAudience[], columns: readonly Column[], profiles: readonly Profile[]): Codebook {
+export function buildCodebook(
+  trialId: string,
+  audiences: readonly DatasetAudience[],
+  columns: readonly Column[],
+  profiles: readonly Profile[],
+  catalogue: Catalogue,
+): Codebook {
   const sorted = [...profiles].sort((a, b) => a.id.localeCompare(b.id));
   const measurements = new Map<string, string[]>();
   const events = new Map<string, Codebook['events'][number]>();
   for (const p of sorted) {
-    for (const r of p.readings) measurements.set(r.measurement, [...new Set([...(measurements.get(r.measurement) ?? []), p.id])]);
-    for (const rule of p.events) {
-      for (const m of Object.values(rule.map)) {
-        if (!m) continue;
+    const shapes = shapesOf(p);
+    for (const r of shapes.flatMap((s) => s.readings)) measurements.set(r.measurement, [...new Set([...(measurements.get(r.measurement) ?? []), p.id])]);
+    for (const rule of shapes.flatMap((s) => s.events)) {
+      for (const mapping of Object.values(rule.map)) {
+        if (!mapping) continue;
+        const def = catalogue.events.get(mapping.event);
+        // The coding the decoder stores: the profile's own, else the catalogue's (device-profiles/decode.ts).
+        const m = { event: mapping.event, alert: mapping.alert ?? def?.alert ?? undefined, dispense: mapping.dispense ?? def?.dispense ?? undefined, severity: mapping.severity ?? def?.severity ?? 0 };
         // One entry per distinct coding: two profiles may code the same event differently.
         const key = [m.event, m.alert ?? '', m.dispense ?? '', m.severity].join('|');
         const seen = events.get(key);
@@ -47,7 +60,9 @@ export function buildCodebook(trialId: string, audiences: readonly DatasetAudien
         }
         events.set(key, {
           name: m.event,
-          meaning: EVENTS[m.event] ?? '',
+          meaning: def?.label.en ?? '',
+          meaningNb: def?.label.nb ?? '',
+          snomed: def?.snomed ?? null,
           alertCode: m.alert ?? null,
           alertDisplay: m.alert === undefined ? null : (VKP_ALERT.display.get(m.alert) ?? null),
           dispenseCode: m.dispense ?? null,
@@ -68,8 +83,8 @@ export function buildCodebook(trialId: string, audiences: readonly DatasetAudien
     measurements: [...measurements.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, ids]) => {
-        const def = MEASUREMENTS[name];
-        return { name, label: def?.label ?? '', unit: def?.unit ?? '', loinc: def?.loinc ?? null, profiles: ids };
+        const def = catalogue.measurements.get(name);
+        return { name, label: def?.label.en ?? '', labelNb: def?.label.nb ?? '', unit: def?.unit ?? '', loinc: def?.loinc ?? null, snomed: def?.snomed ?? null, profiles: ids };
       }),
     events: [...events.values()].sort((a, b) => a.name.localeCompare(b.name) || a.severity - b.severity),
     severities: [...VKP_SEVERITY.display.entries()].map(([code, display]) => ({ code: Number(code), display })).sort((a, b) => a.code - b.code),
@@ -81,9 +96,15 @@ export function buildCodebook(trialId: string, audiences: readonly DatasetAudien
 export function codebookCsv(c: Codebook): string {
   const rows: Cell[][] = [['section', 'name', 'type', 'unit', 'code', 'severity', 'meaning', 'profiles']];
   for (const col of c.columns) rows.push(['column', col.name, col.type, null, null, null, col.description, null]);
-  for (const m of c.measurements) rows.push(['measurement', m.name, 'DOUBLE', m.unit, m.loinc === null ? null : `LOINC ${m.loinc}`, null, m.label, m.profiles.join(' ')]);
+  for (const m of c.measurements) rows.push(['measurement', m.name, 'DOUBLE', m.unit, [m.loinc && `LOINC ${m.loinc}`, m.snomed && `SNOMED CT ${m.snomed}`].filter(Boolean).join('; ') || null, null, m.label, m.profiles.join(' ')]);
   for (const e of c.events) {
-    const code = [e.alertCode && `VKP alert ${e.alertCode} ${e.alertDisplay ?? ''}`.trim(), e.dispenseCode && `VKP dispense ${e.dispenseCode} ${e.dispenseDisplay ?? ''}`.trim()].filter(Boolean).join('; ');
+    const code = [
+      e.alertCode && `VKP alert ${e.alertCode} ${e.alertDisplay ?? ''}`.trim(),
+      e.dispenseCode && `VKP dispense ${e.dispenseCode} ${e.dispenseDisplay ?? ''}`.trim(),
+      e.snomed && `SNOMED CT ${e.snomed}`,
+    ]
+      .filter(Boolean)
+      .join('; ');
     rows.push(['event', e.name, null, null, code || null, e.severity, e.meaning, e.profiles.join(' ')]);
   }
   for (const s of c.severities) rows.push(['severity', String(s.code), 'INTEGER', null, String(s.code), s.code, s.display, null]);

@@ -1,60 +1,79 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { HubError } from '../kernel/errors.js';
-import { ProfileSchema, type Profile } from './schema.js';
-import { compileProfile, unitConverters, type Decoder, type TimeLimits } from './decode.js';
+import type { Catalogue } from '../kernel/measurements.js';
+import { shippedCatalogue } from './catalogue.js';
+import { checkProfile, type ProfileIssue } from './check.js';
+import { compileProfile, type Decoder, type TimeLimits } from './decode.js';
 import { formatPath } from './path.js';
+import { ProfileSchema, type Profile } from './schema.js';
+
+export type { ProfileIssue } from './check.js';
 
 export interface ProfileSet {
   readonly decoders: ReadonlyMap<string, Decoder>;
+  /** The catalogue the profiles were checked against: what GET /v1/catalogue serves. */
+  readonly catalogue: Catalogue;
   get(profileId: string): Decoder | undefined;
 }
 
-/** Parses and checks one profile document; throws PROFILE_INVALID naming the file and the field. */
-export function parseProfile(source: string, file: string, limits: TimeLimits): Decoder {
+export type ProfileCompilation = { readonly ok: true; readonly decoder: Decoder } | { readonly ok: false; readonly errors: readonly ProfileIssue[] };
+
+/**
+ * One profile document (YAML text) to a decoder, or every problem with it at once, each
+ * with its path in the document: YAML syntax, the profile language (schema.ts), then the
+ * catalogue, units and code lists (check.ts). What loading a folder and an upload both use.
+ */
+export function compileProfileSource(source: string, catalogue: Catalogue, limits: TimeLimits): ProfileCompilation {
   let doc: unknown;
   try {
     doc = parse(source, { prettyErrors: true });
   } catch (e) {
-    throw new HubError('PROFILE_INVALID', `${file}: not valid YAML: ${(e as Error).message}`);
+    return { ok: false, errors: [{ path: '', message: `not valid YAML: ${(e as Error).message}` }] };
   }
   const parsed = ProfileSchema.safeParse(doc);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${file}: ${formatPath(i.path) || '(document)'}: ${i.message}`);
-    throw new HubError('PROFILE_INVALID', lines.join('\n'));
-  }
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
   const profile: Profile = parsed.data;
-  profile.readings.forEach((rule, i) => {
-    try {
-      unitConverters(rule);
-    } catch (e) {
-      throw new HubError('PROFILE_INVALID', `${file}: readings[${i}]: ${(e as Error).message}`);
-    }
-  });
-  try {
-    return compileProfile(profile, limits);
-  } catch (e) {
-    throw new HubError('PROFILE_INVALID', `${file}: payload: not a usable JSON Schema: ${(e as Error).message}`);
-  }
+  const errors = checkProfile(profile, catalogue);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, decoder: compileProfile(profile, limits, catalogue) };
 }
 
-/** Loads every *.yaml / *.yml in a folder. A bad file stops the start. */
-export function loadProfiles(dir: string, limits: TimeLimits): ProfileSet {
+/** Parses and checks one profile document; throws PROFILE_INVALID naming the file and every field at fault. */
+export function parseProfile(source: string, file: string, limits: TimeLimits, catalogue: Catalogue = shippedCatalogue()): Decoder {
+  const result = compileProfileSource(source, catalogue, limits);
+  if (result.ok) return result.decoder;
+  const where = (i: ProfileIssue): string => (i.path ? `${i.path}: ` : i.message.startsWith('not valid YAML') ? '' : '(document): ');
+  throw new HubError('PROFILE_INVALID', result.errors.map((i) => `${file}: ${where(i)}${i.message}`).join('\n'));
+}
+
+/** The profile documents of a folder: each *.yaml in it, and each subfolder's profile.yaml (with its samples beside it). */
+export function profileFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const full = join(dir, entry);
+    if (/\.ya?ml$/.test(entry)) files.push(full);
+    else if (statSync(full).isDirectory() && existsSync(join(full, 'profile.yaml'))) files.push(join(full, 'profile.yaml'));
+  }
+  return files;
+}
+
+/** Loads every profile of a folder against the catalogue. A bad file stops the start. */
+export function loadProfiles(dir: string, limits: TimeLimits, catalogue: Catalogue = shippedCatalogue()): ProfileSet {
   const decoders = new Map<string, Decoder>();
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
-  if (files.length === 0) throw new HubError('PROFILE_INVALID', `${dir}: no device profiles (*.yaml) found`);
+  const files = profileFiles(dir);
+  if (files.length === 0) throw new HubError('PROFILE_INVALID', `${dir}: no device profiles (*.yaml or <folder>/profile.yaml) found`);
   for (const f of files) {
-    const decoder = parseProfile(readFileSync(join(dir, f), 'utf8'), f, limits);
+    const decoder = parseProfile(readFileSync(f, 'utf8'), f, limits, catalogue);
     const { id } = decoder.profile;
     if (decoders.has(id)) throw new HubError('PROFILE_INVALID', `${f}: id: profile id "${id}" is used by another file too`);
     decoders.set(id, decoder);
   }
-  return { decoders, get: (id) => decoders.get(id) };
+  return { decoders, catalogue, get: (id) => decoders.get(id) };
 }
 
 /** The concrete topics a device of this profile may publish on. */
-export const publishTopics = (profile: Profile, deviceId: string): string[] =>
-  profile.topics.map((t) => t.replaceAll('{deviceId}', deviceId));
+export const publishTopics = (profile: Profile, deviceId: string): string[] => profile.topics.map((t) => t.replaceAll('{deviceId}', deviceId));
 
 export const commandTopic = (profile: Profile, deviceId: string): string => profile.commandTopic.replaceAll('{deviceId}', deviceId);

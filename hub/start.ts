@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { loadCatalogue } from '../device-profiles/catalogue.js';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import type { BrokerConfig } from '../broker/config.js';
 import type { IngestConfig } from '../ingest/config.js';
@@ -52,7 +53,7 @@ export interface RunningHub {
  */
 export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
-  const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
+  const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits, loadCatalogue(o.hub.catalogueDirs));
   keepFilesPrivate(o.hub.dataDir);
 
   // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it

@@ -78,6 +78,7 @@ const IngestServiceEnv = withChecks(
     SharedEnv.pick({
       ARENA_DATA_DIR: true,
       ARENA_PROFILES_DIR: true,
+      ARENA_CATALOGUE_DIR: true,
       LOG_LEVEL: true,
       ARENA_REGISTRY_URL: true,
       ARENA_STORE: true,

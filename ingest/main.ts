@@ -1,4 +1,5 @@
 import '../kernel/runtime.js';
+import { loadCatalogue } from '../device-profiles/catalogue.js';
 import { loadProfiles } from '../device-profiles/load.js';
 import { openSharedRegistry, openSharedStore } from '../service/adapters.js';
 import { runService } from '../service/run.js';
@@ -23,7 +24,7 @@ await runService(
   'ingest',
   loadIngestServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits);
+    const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits, loadCatalogue(c.process.catalogueDirs));
     const registry = await openSharedRegistry(c.adapters, profiles, logger);
     // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
     let stats: IngestStats | undefined;

@@ -22,13 +22,16 @@ export interface IngestDeps {
   readonly storedOnDelivery?: boolean;
 }
 
-/** One decided message: its points, or the rejection that explains it. */
+/**
+ * One decided message: its points and the rejections that explain every record or field
+ * that did not become one (promise 2). A message of many records can have both.
+ */
 export interface Decided {
   readonly id: MessageId;
   readonly deviceId: string;
   readonly receivedAt: number;
   readonly points: readonly Point[];
-  readonly rejection: Rejection | null;
+  readonly rejections: readonly Rejection[];
 }
 
 export type CommitListener = (committed: readonly Decided[]) => void;
@@ -81,7 +84,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       deps.store.write({
         messages: entries.map((e) => ({ id: e.id, deviceId: e.deviceId, receivedAt: e.receivedAt })),
         points: entries.flatMap((e) => e.points),
-        rejections: entries.flatMap((e) => (e.rejection ? [e.rejection] : [])),
+        rejections: entries.flatMap((e) => e.rejections),
       }),
     onCommitted: (entries, result) => {
       stats.committed(entries.length, result);
@@ -126,27 +129,27 @@ export function createIngest(deps: IngestDeps): Ingest {
     const profileId = deps.directory.profileOf(m.deviceId);
     const decoder: Decoder | undefined = profileId === undefined ? undefined : deps.profiles.get(profileId);
     if (!decoder) {
-      return { ...base, points: [], rejection: rejection(m, id, profileId ?? null, 'TOPIC_NOT_ALLOWED', '', 'device or its profile is not registered') };
+      return { ...base, points: [], rejections: [rejection(m, id, profileId ?? null, 'TOPIC_NOT_ALLOWED', '', 'device or its profile is not registered')] };
     }
     // Defence in depth: the broker already refuses foreign topics, a split deployment relies on it too.
     if (!decoder.publishesOn(m.deviceId, m.topic)) {
-      return { ...base, points: [], rejection: rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`) };
+      return { ...base, points: [], rejections: [rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`)] };
     }
     const result = decoder.decode({
       messageId: id,
       deviceId: m.deviceId,
+      topic: m.topic,
       payload: m.payload,
       receivedAt: m.receivedAt,
       attribution: deps.directory.attribution(m.deviceId, m.receivedAt),
     });
-    if (result.ok) return { ...base, points: result.points, rejection: null };
-    const { code, path, message } = result.problem;
-    return { ...base, points: [], rejection: rejection(m, id, decoder.profile.id, code, path, message) };
+    if (result.ok) return { ...base, points: result.points, rejections: [] };
+    return { ...base, points: result.points, rejections: result.problems.map((p) => rejection(m, id, decoder.profile.id, p.code, p.path, p.message)) };
   }
 
   function submit(d: Decided): Promise<void> {
     stats.decided(d);
-    if (d.rejection) log.debug({ deviceId: d.deviceId, code: d.rejection.code, path: d.rejection.path }, 'message rejected');
+    for (const r of d.rejections) log.debug({ deviceId: d.deviceId, code: r.code, path: r.path }, 'message rejected');
     return commits.enqueue(d);
   }
 
@@ -158,7 +161,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     reject: (m, code, detail = brokerRejectionDetail(m, code)) => {
       const id = messageIdOf(m.deviceId, m.topic, m.payload);
       const profileId = deps.directory.profileOf(m.deviceId) ?? null;
-      return submit({ id, deviceId: m.deviceId, receivedAt: m.receivedAt, points: [], rejection: rejection(m, id, profileId, code, '', detail) });
+      return submit({ id, deviceId: m.deviceId, receivedAt: m.receivedAt, points: [], rejections: [rejection(m, id, profileId, code, '', detail)] });
     },
     onCommit: (l) => {
       listeners.add(l);

@@ -24,14 +24,12 @@ export class IngestStats {
   /** storedOnDelivery: the store acknowledges on a queue and reports what it stored through delivered(). */
   constructor(private readonly o: { readonly storedOnDelivery?: boolean } = {}) {}
 
-  decided(d: { rejection: { code: RejectionCode } | null }): void {
+  /** A message with any point stored is accepted; rejectedByCode counts every rejection, of whole messages, records or fields. */
+  decided(d: { points: readonly unknown[]; rejections: readonly { code: RejectionCode }[] }): void {
     this.received++;
-    if (d.rejection) {
-      this.rejected++;
-      this.rejectedByCode[d.rejection.code] = (this.rejectedByCode[d.rejection.code] ?? 0) + 1;
-    } else {
-      this.accepted++;
-    }
+    if (d.points.length > 0 || d.rejections.length === 0) this.accepted++;
+    else this.rejected++;
+    for (const r of d.rejections) this.rejectedByCode[r.code] = (this.rejectedByCode[r.code] ?? 0) + 1;
   }
 
   committed(size: number, result: WriteResult): void {

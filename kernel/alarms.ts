@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { SafeId } from './ids.js';
-import { MEASUREMENTS } from './measurements.js';
 import type { Family, Point, Severity } from './telemetry.js';
 
 /** The synthetic device and profile the hub's own alarm events are stored under (alarms/dataset-events.ts). */
@@ -155,7 +154,7 @@ export const AlarmSettingsInput = z.object({
     })
     .prefault({}),
   daily: z
-    .array(z.object({ measurement: z.enum(Object.keys(MEASUREMENTS) as [string, ...string[]]), by: HHMM }))
+    .array(z.object({ measurement: z.string().regex(/^[a-z][a-z0-9_]*$/).describe('A measurement of the catalogue (GET /v1/catalogue)'), by: HHMM }))
     .max(10)
     .default([])
     .describe('Measurements expected every day by a local time (VKP 5.3.2 Måling ikke rapportert)'),

@@ -3,8 +3,8 @@
  * normalised into, or the rejection that explains why it was not.
  */
 
-export type Family = 'fall-sensor' | 'medication-dispenser' | 'fluid-balance';
-export const FAMILIES: readonly Family[] = ['fall-sensor', 'medication-dispenser', 'fluid-balance'];
+/** A device family named in the catalogue (catalogue/families.yaml and an arena's own files). */
+export type Family = string;
 
 /** One MQTT PUBLISH as the hub received it from an authenticated device. */
 export interface InboundMessage {
@@ -41,6 +41,8 @@ export interface Reading extends PointBase {
   readonly kind: 'reading';
   readonly value: number;
   readonly unit: string; // UCUM
+  /** Fields of the record the profile does not map, kept when the profile says `unmapped: keep`. */
+  readonly attributes?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface HubEvent extends PointBase {
@@ -69,6 +71,15 @@ export const RejectionCodes = [
   'TIME_OUT_OF_RANGE',
   'TOPIC_NOT_ALLOWED',
   'NO_POINTS',
+  // A mapped field that is absent (and not optional) or cannot be read as its measurement's type.
+  'VALUE_MISSING',
+  'VALUE_INVALID',
+  // Outside the catalogue's plausible range for the measurement.
+  'VALUE_OUT_OF_RANGE',
+  // No message shape of the profile matches the topic and discriminator.
+  'SHAPE_UNKNOWN',
+  // Fields the profile does not map, reported (profile `unmapped: report`); the record's points are stored.
+  'FIELD_UNMAPPED',
 ] as const;
 export type RejectionCode = (typeof RejectionCodes)[number];
 

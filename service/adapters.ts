@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadCatalogue } from '../device-profiles/catalogue.js';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import { HubError, isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
@@ -11,7 +12,7 @@ import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
-import type { AdapterConfig } from './config.js';
+import type { AdapterConfig, ProcessConfig } from './config.js';
 
 /*
  * The adapters the split services (broker/main.ts, ingest/main.ts, api/main.ts) open,
@@ -25,7 +26,8 @@ import type { AdapterConfig } from './config.js';
  * settings, so none is applied: a decode here would judge no device clock.
  */
 const NO_TIME_LIMITS = { skewMs: Infinity, maxPastMs: Infinity, maxFutureMs: Infinity } as const;
-export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, NO_TIME_LIMITS);
+export const loadProfilesForTopics = (process: Pick<ProcessConfig, 'profilesDir' | 'catalogueDirs'>): ProfileSet =>
+  loadProfiles(process.profilesDir, NO_TIME_LIMITS, loadCatalogue(process.catalogueDirs));
 
 /**
  * The shared registry on PostgreSQL, kept fresh with the other services' writes by

@@ -60,6 +60,8 @@ export const SharedEnv = z.object({
   ARENA_DATA_DIR: text().default('data'),
   ARENA_PROFILES_DIR: text().default(resolve(ROOT, 'device-profiles/profiles')),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+  /** The arena's own catalogue files (*.yaml: measurements, events, families), on top of the shipped catalogue/. */
+  ARENA_CATALOGUE_DIR: text().optional(),
   /** Where the broker listens (broker), and where the split services reach it (ingest, API). */
   MQTT_HOST: text().default('127.0.0.1'),
   MQTT_PORT: port(1883),
@@ -104,13 +106,21 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<st
 export interface ProcessConfig {
   readonly dataDir: string;
   readonly profilesDir: string;
+  /** Catalogue folders read after the shipped one (device-profiles/catalogue.ts). */
+  readonly catalogueDirs: readonly string[];
   readonly logLevel: string;
   readonly root: string;
 }
 
 /** What every process reads: where its data and the device profiles are, and how much it logs. */
-export const processConfig = (e: Pick<Shared, 'ARENA_DATA_DIR' | 'ARENA_PROFILES_DIR' | 'LOG_LEVEL'>): ProcessConfig =>
-  Object.freeze({ dataDir: resolve(e.ARENA_DATA_DIR), profilesDir: resolve(e.ARENA_PROFILES_DIR), logLevel: e.LOG_LEVEL, root: ROOT });
+export const processConfig = (e: Pick<Shared, 'ARENA_DATA_DIR' | 'ARENA_PROFILES_DIR' | 'ARENA_CATALOGUE_DIR' | 'LOG_LEVEL'>): ProcessConfig =>
+  Object.freeze({
+    dataDir: resolve(e.ARENA_DATA_DIR),
+    profilesDir: resolve(e.ARENA_PROFILES_DIR),
+    catalogueDirs: Object.freeze(e.ARENA_CATALOGUE_DIR === undefined ? [] : [resolve(e.ARENA_CATALOGUE_DIR)]),
+    logLevel: e.LOG_LEVEL,
+    root: ROOT,
+  });
 
 export interface AdapterConfig {
   readonly registryUrl: string;

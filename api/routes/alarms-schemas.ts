@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { ALARM_RULES, ALARM_STATES, AlarmSettingsInput, type Alarm, type ParticipantAlarmSettings } from '../../kernel/alarms.js';
-import { FAMILIES } from '../../kernel/telemetry.js';
 import { VKP_ALERT } from '../../kernel/vkp.js';
 import { Id, IsoTime, iso } from '../schemas/common.js';
 
@@ -14,7 +13,7 @@ export const AlarmDto = z.object({
   alertDisplay: z.string().describe('The code\'s Norwegian display text from VKP'),
   severity: z.number().int().describe('VKP severity: 10 normal, 20 moderate, 30 serious, 40 critical'),
   state: z.enum(ALARM_STATES),
-  family: z.enum(FAMILIES as [string, ...string[]]),
+  family: z.string().describe('Device family (GET /v1/catalogue)'),
   siteId: Id.nullable(),
   roomId: Id.nullable(),
   deviceId: Id.nullable(),

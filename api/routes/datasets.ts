@@ -121,7 +121,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
         const written = await slot.write(writeExport(store, { query, columns, ctx }, q.format, dir));
         const exportId = `exp-${randomBytes(12).toString('base64url')}`;
         const filters = { from, to, family: q.family, name: q.name, deviceId: q.deviceId, kind: q.kind };
-        const codebook = buildCodebook(trial.id, [audience], COLUMNS, await profilesOf(trial, principal));
+        const codebook = buildCodebook(trial.id, [audience], COLUMNS, await profilesOf(trial, principal), profiles.catalogue);
         const vendorId = principal.role === 'vendor' ? principal.vendorId : null;
         const manifest = buildManifest({
           exportId,
@@ -181,7 +181,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
       const principal = principalOf(request);
       const trial = await visibleTrial(registry, principal, request.params.id);
       const audiences: DatasetAudience[] = principal.role === 'admin' ? ['research', 'vendor.telemetry'] : [audienceOf(principal)];
-      const codebook = buildCodebook(trial.id, audiences, COLUMNS, await profilesOf(trial, principal));
+      const codebook = buildCodebook(trial.id, audiences, COLUMNS, await profilesOf(trial, principal), profiles.catalogue);
       if (request.query.format === 'csv') {
         return reply
           .type('text/csv; charset=utf-8; header=present')

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { FAMILIES } from '../../kernel/telemetry.js';
 import { DATASET_FORMATS } from '../../datasets/formats.js';
 import { Id, QueryInstant } from './common.js';
 import { example } from './examples.js';
@@ -9,7 +8,7 @@ export const DatasetQuery = z
     format: z.enum(DATASET_FORMATS).default('csv').describe('csv (RFC 4180, header row), ndjson (one JSON object per line) or parquet'),
     from: QueryInstant.optional().describe('Device time from (inclusive); clipped to the trial period'),
     to: QueryInstant.optional().describe('Device time to (exclusive); clipped to the trial period'),
-    family: z.enum(FAMILIES as [string, ...string[]]).optional(),
+    family: z.string().describe('Device family (GET /v1/catalogue)').optional(),
     name: z.string().min(1).max(64).optional().describe('Only this measurement or event type (see the codebook)'),
     deviceId: Id.optional(),
     kind: z.enum(['reading', 'event']).optional(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { HubEvent, Point, Reading, Rejection } from '../../kernel/telemetry.js';
-import { FAMILIES, RejectionCodes } from '../../kernel/telemetry.js';
+import { RejectionCodes } from '../../kernel/telemetry.js';
 import { Id, IsoTime, QueryInstant, iso } from './common.js';
 
 /**
@@ -42,7 +42,7 @@ const PointBase = {
   seq: z.number().int().describe('Index of the point within its message'),
   deviceId: Id,
   profileId: Id,
-  family: z.enum(FAMILIES as [string, ...string[]]),
+  family: z.string().describe('Device family (GET /v1/catalogue)'),
   name: z.string(),
   deviceTime: IsoTime.describe('When the device measured, by its clock'),
   receivedAt: IsoTime.describe('When the hub received the message'),

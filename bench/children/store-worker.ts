@@ -31,7 +31,7 @@ const NAMES = [
   ['device_temperature', 'Cel'],
 ] as const;
 
-/** What a RoomSense heartbeat is stored as (device-profiles/profiles/roomsense-3d.yaml). */
+/** What a RoomSense heartbeat is stored as (device-profiles/profiles/roomsense-3d/profile.yaml). */
 const HEARTBEAT_READINGS = [
   ['mains_power', '1'],
   ['device_temperature', 'Cel'],

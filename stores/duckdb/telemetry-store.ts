@@ -20,7 +20,6 @@ import type {
   RejectionQuery,
   TelemetryStore,
 } from '../../kernel/ports.js';
-import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
 import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
@@ -99,7 +98,7 @@ const SCHEMA = [
      alert_code VARCHAR,
      dispense_code VARCHAR,
      severity INTEGER,
-     attributes VARCHAR, -- JSON text, events only
+     attributes VARCHAR, -- JSON text: events, and readings of profiles that keep unmapped fields
      device_time BIGINT NOT NULL,
      received_at BIGINT NOT NULL,
      clock_skewed BOOLEAN NOT NULL
@@ -158,12 +157,14 @@ const MAX_DEVICE_TIME_RANGES = 16;
 const enumOf = (values: readonly string[]): string => `ENUM(${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')})`;
 
 /**
- * The SELECT list for points; pointAt() reads by these positions. kind and family are
- * closed sets and come back as ENUMs: an ENUM cell is a dictionary lookup in JS, while a
- * VARCHAR cell over 12 bytes ('medication-dispenser') costs a native call per row.
+ * The SELECT list for points; pointAt() reads by these positions. kind is a closed set
+ * and comes back as an ENUM: an ENUM cell is a dictionary lookup in JS, while a VARCHAR
+ * cell over 12 bytes costs a native call per row. family stays VARCHAR: families are
+ * catalogue data an arena extends, and a stored family must read back even after its
+ * catalogue file is gone.
  */
 const POINT_COLUMNS = `message_id, seq, CAST(kind AS ${enumOf(['reading', 'event'])}) AS kind, device_id,
-  profile_id, CAST(family AS ${enumOf(FAMILIES)}) AS family, site_id, room_id, trial_id,
+  profile_id, family, site_id, room_id, trial_id,
   participant_id, name, value, unit, alert_code, dispense_code, severity, attributes,
   device_time, received_at, clock_skewed`;
 
@@ -749,7 +750,9 @@ function appendPoint(a: DuckDBAppender, p: Point): void {
     a.appendNull(); // alert_code
     a.appendNull(); // dispense_code
     a.appendNull(); // severity
-    a.appendNull(); // attributes
+    // Fields a profile keeps (`unmapped: keep`); most readings have none.
+    if (p.attributes) a.appendVarchar(JSON.stringify(p.attributes));
+    else a.appendNull();
   } else {
     a.appendNull(); // value
     a.appendNull(); // unit
@@ -890,7 +893,8 @@ function pointAt(columns: readonly DuckDBVector[], row: number): Point {
     clockSkewed: cell(19) === true,
   };
   if (cell(2) === 'reading') {
-    const reading: Reading = { kind: 'reading', ...base, value: asNumber(cell(11)), unit: asString(cell(12)) };
+    const kept = asNullableString(cell(16));
+    const reading: Reading = { kind: 'reading', ...base, value: asNumber(cell(11)), unit: asString(cell(12)), ...(kept === null ? {} : { attributes: JSON.parse(kept) as Reading['attributes'] }) };
     return reading;
   }
   const attributes = asNullableString(cell(16));

@@ -11,7 +11,7 @@ const POINT_TAGS = ['site', 'room', 'trial', 'participant', 'family', 'profile',
 const IDENTITY = ['message_id', 'seq', 'slot'] as const;
 
 export const SCHEMA = {
-  reading: { tags: POINT_TAGS, fields: ['value', 'unit', ...IDENTITY, 'received_at', 'clock_skewed'] },
+  reading: { tags: POINT_TAGS, fields: ['value', 'unit', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed'] },
   event: {
     tags: POINT_TAGS,
     fields: ['severity', 'alert_code', 'dispense_code', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed'],
@@ -119,7 +119,12 @@ export function pointLine(p: Point, slot: number): Line {
   const l = line(p.kind, pointTags(p), p.deviceTime, slot, p.messageId, p.seq)
     .intField('received_at', p.receivedAt)
     .booleanField('clock_skewed', p.clockSkewed);
-  if (p.kind === 'reading') return l.floatField('value', p.value).stringField('unit', p.unit);
+  if (p.kind === 'reading') {
+    l.floatField('value', p.value).stringField('unit', p.unit);
+    // Fields a profile keeps (`unmapped: keep`); most readings have none and write no field.
+    if (p.attributes) l.stringField('attributes', JSON.stringify(p.attributes));
+    return l;
+  }
   l.intField('severity', p.severity).stringField('attributes', JSON.stringify(p.attributes));
   if (p.alertCode !== null) l.stringField('alert_code', p.alertCode);
   if (p.dispenseCode !== null) l.stringField('dispense_code', p.dispenseCode);
@@ -158,7 +163,8 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
     clockSkewed: r.clock_skewed === true,
   };
   if (kind === 'reading') {
-    const reading: Reading = { kind, ...base, value: num(r.value), unit: str(r.unit) };
+    const attributes = optStr(r.attributes);
+    const reading: Reading = { kind, ...base, value: num(r.value), unit: str(r.unit), ...(attributes ? { attributes: JSON.parse(attributes) as Reading['attributes'] } : {}) };
     return reading;
   }
   const event: HubEvent = {

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseProfile, type ProfileSet } from '../../device-profiles/load.js';
+import { shippedCatalogue } from '../../device-profiles/catalogue.js';
 import { HubError } from '../../kernel/errors.js';
 import { ALARM_EVENTS } from '../../kernel/alarms.js';
 import { profileAlarmInfo } from '../../alarms/profile-info.js';
 import { profiles } from './fixtures.js';
 
 const limits = { skewMs: 1, maxPastMs: 1, maxFutureMs: 1 };
-const roomSense = readFileSync('device-profiles/profiles/roomsense-3d.yaml', 'utf8');
+const roomSense = readFileSync('device-profiles/profiles/roomsense-3d/profile.yaml', 'utf8');
 const withoutAlarms = roomSense.slice(0, roomSense.indexOf('# Entering or leaving the room'));
 
 function refused(source: string): string {
@@ -27,7 +28,7 @@ describe('profiles declare their alarms (optional `alarms:` section)', () => {
   });
   it('without the section the hub judges every event it has a rule for, offline after 3 intervals', () => {
     const decoder = parseProfile(withoutAlarms, 'old.yaml', limits);
-    const set: ProfileSet = { decoders: new Map([[decoder.profile.id, decoder]]), get: () => decoder };
+    const set: ProfileSet = { decoders: new Map([[decoder.profile.id, decoder]]), catalogue: shippedCatalogue(), get: () => decoder };
     expect(profileAlarmInfo(set).get('roomsense-3d')).toEqual({ family: 'fall-sensor', expectedIntervalS: 60, events: new Set(Object.keys(ALARM_EVENTS)), offlineAfter: 3, batteryLowPct: 20 });
   });
   it('refuses an event the profile never produces, or one no alarm rule judges', () => {

@@ -104,7 +104,7 @@ describe('an export', () => {
 describe('the codebook', () => {
   it('explains every column, measurement, unit and event code from the profiles', async () => {
     const c = (await w.call('researcherA', '/v1/trials/TA/codebook')).json();
-    expect(c.measurements).toContainEqual({ name: 'body_weight', label: 'Body weight', unit: 'kg', loinc: '29463-7', profiles: ['aquascale'] });
+    expect(c.measurements).toContainEqual({ name: 'body_weight', label: 'Body weight', labelNb: 'Kroppsvekt', unit: 'kg', loinc: '29463-7', snomed: '27113001', profiles: ['aquascale'] });
     expect(c.events).toContainEqual(expect.objectContaining({ name: 'left_bed', alertCode: '4.2', alertDisplay: 'Forlatt sengen', profiles: ['bedwatch-senml'] }));
     expect(c.severities.map((s: { code: number }) => s.code)).toEqual([0, 10, 20, 30, 40]);
     for (const col of c.columns) expect(col.description.length).toBeGreaterThan(10);

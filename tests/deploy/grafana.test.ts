@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
-import { EVENTS, MEASUREMENTS } from '../../kernel/measurements.js';
-import { FAMILIES, RejectionCodes } from '../../kernel/telemetry.js';
+import { shapesOf } from '../../device-profiles/schema.js';
+import { RejectionCodes } from '../../kernel/telemetry.js';
 import { SCHEMA, type Measurement } from '../../stores/influx/schema.js';
 import { DashboardProvisioning, DatasourceProvisioning, dashboardQueries, readChecked, readDashboards } from '../../grafana/schema.js';
 import { analyze } from './influxql-names.js';
@@ -16,13 +16,16 @@ const dashboards = readDashboards(join(GRAFANA, 'dashboards'));
 const profiles = loadProfiles('device-profiles/profiles', { skewMs: 120_000, maxPastMs: 30 * 86400e3, maxFutureMs: 3600e3 });
 const produced = { reading: new Set<string>(), event: new Set<string>() };
 for (const { profile } of profiles.decoders.values()) {
-  for (const r of profile.readings) produced.reading.add(r.measurement);
-  for (const e of profile.events) for (const m of Object.values(e.map)) if (m) produced.event.add(m.event);
+  for (const shape of shapesOf(profile)) {
+    for (const r of shape.readings) produced.reading.add(r.measurement);
+    for (const e of shape.events) for (const m of Object.values(e.map)) if (m) produced.event.add(m.event);
+  }
 }
+const { catalogue } = profiles;
 
 /** Allowed values per tag key, where the set is closed. */
 const closedTags: Record<string, ReadonlySet<string>> = {
-  family: new Set(FAMILIES),
+  family: new Set(catalogue.families.keys()),
   code: new Set(RejectionCodes),
   status: new Set(['accepted', 'rejected']),
 };
@@ -92,10 +95,10 @@ describe('dashboard queries', () => {
         const values = names.tagValues.get('name') ?? [];
         for (const m of names.measurements) {
           if (m !== 'reading' && m !== 'event') continue;
-          const catalogue: Readonly<Record<string, unknown>> = m === 'reading' ? MEASUREMENTS : EVENTS;
+          const names: ReadonlyMap<string, unknown> = m === 'reading' ? catalogue.measurements : catalogue.events;
           for (const v of values) {
             checked++;
-            if (!(v in catalogue)) problems.push(`${file} ${where}: ${m} '${v}' is not in kernel/measurements.ts`);
+            if (!names.has(v)) problems.push(`${file} ${where}: ${m} '${v}' is not in the catalogue (catalogue/*.yaml)`);
             else if (!produced[m].has(v)) problems.push(`${file} ${where}: no profile produces ${m} '${v}'`);
           }
         }

@@ -175,7 +175,7 @@ describe('the start', () => {
   it('stops with a message naming the file and the field when a profile is bad', () => {
     const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
     cpSync('device-profiles/profiles', dir, { recursive: true });
-    const f = join(dir, 'dosebox.yaml');
+    const f = join(dir, 'dosebox', 'profile.yaml');
     writeFileSync(f, readFileSync(f, 'utf8').replace('family: medication-dispenser', 'family: toaster'));
     const res = spawnSync('node', ['dist/hub/main.js'], {
       env: { ...process.env, ARENA_PROFILES_DIR: dir, ARENA_DATA_DIR: mkdtempSync(join(tmpdir(), 'data-')), MQTT_PORT: '0', MQTT_WS_PORT: '0', API_PORT: '0', LOG_LEVEL: 'silent' },
@@ -183,6 +183,6 @@ describe('the start', () => {
       timeout: 20_000,
     });
     expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/dosebox\.yaml: family/);
+    expect(res.stderr).toMatch(/dosebox\/profile\.yaml: family/);
   });
 });

@@ -5,7 +5,7 @@ import { loadIngestConfig } from '../../ingest/config.js';
 
 /** A profile's own quota (its `quota:` section, device-profiles/schema.ts): values checked at load. */
 const limits = loadIngestConfig({}).limits;
-const aquascale = readFileSync('device-profiles/profiles/aquascale.yaml', 'utf8');
+const aquascale = readFileSync('device-profiles/profiles/aquascale/profile.yaml', 'utf8');
 
 describe('a profile quota section', () => {
   it('is read with the profile; values left out stay the broker defaults', () => {

@@ -84,7 +84,7 @@ describe("ingest's forward never holds ingest up", () => {
     const forward = startCommitForward({ url: `mqtt://127.0.0.1:${port}`, username: 'u', password: 'p', clientId: 'fwd-test', maxBufferBytes: 4096, logger: silent, reconnectMs: 60_000 });
     const decided = (i: number): Decided => {
       const points = aquaScale('intake', i, 'ml', Date.now());
-      return { id: points[0]!.messageId, deviceId: 'AQ-1', receivedAt: Date.now(), points, rejection: null };
+      return { id: points[0]!.messageId, deviceId: 'AQ-1', receivedAt: Date.now(), points, rejections: [] };
     };
     const started = performance.now();
     for (let i = 0; i < 200; i++) forward.forward([decided(i)]);

@@ -132,7 +132,7 @@ describe('each kind of bad payload becomes a rejection with its reason', () => {
 });
 
 describe('a bad profile stops the start, naming the file and the field', () => {
-  const good = readFileSync('device-profiles/profiles/roomsense-3d.yaml', 'utf8');
+  const good = readFileSync('device-profiles/profiles/roomsense-3d/profile.yaml', 'utf8');
   const bad = (source: string) => {
     try {
       parseProfile(source, 'broken.yaml', limits);

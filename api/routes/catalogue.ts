@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { catalogueDocument } from '../../device-profiles/catalogue.js';
+import { ROLES } from '../../kernel/principal.js';
+import type { ApiDeps } from '../deps.js';
+import { problems } from '../problem.js';
+
+const Labels = z.object({ en: z.string(), nb: z.string() });
+const CatalogueDto = z.object({
+  measurements: z.array(
+    z.object({
+      name: z.string(),
+      unit: z.string().describe('UCUM unit every stored value is in'),
+      type: z.enum(['number', 'integer', 'boolean']),
+      range: z.array(z.number()).nullable().describe('Plausible values [low, high], in unit; a reading outside is rejected (VALUE_OUT_OF_RANGE)'),
+      loinc: z.string().nullable(),
+      snomed: z.string().nullable(),
+      label: Labels,
+    }),
+  ),
+  events: z.array(
+    z.object({
+      name: z.string(),
+      label: Labels,
+      alert: z.string().nullable().describe('VKP alert code (vkp-alert-code-v090) a profile inherits unless it names its own'),
+      dispense: z.string().nullable().describe('VKP medication-dispense event code'),
+      snomed: z.string().nullable(),
+      severity: z.number().int().describe('Default VKP severity: 0, 10, 20, 30 or 40'),
+    }),
+  ),
+  families: z.array(z.object({ name: z.string(), label: Labels })),
+});
+
+/**
+ * The catalogue of measurements, events and device families the hub's profiles are
+ * checked against: the shipped catalogue/*.yaml and the arena's own (ARENA_CATALOGUE_DIR).
+ * Readable by every role that reads profiles: it is their vocabulary.
+ */
+export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const document = catalogueDocument(deps.profiles.catalogue);
+  app.get('/v1/catalogue', {
+    config: { access: ROLES },
+    schema: {
+      tags: ['profiles'],
+      summary: 'The catalogue of measurements, events and device families',
+      description: 'Names a device profile may produce, with UCUM units, plausible ranges, LOINC/SNOMED CT and VKP codes, and labels in English and Norwegian.',
+      response: { 200: CatalogueDto, ...problems(401) },
+    },
+    handler: async () => document,
+  });
+};
