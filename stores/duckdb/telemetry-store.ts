@@ -23,6 +23,8 @@ import { FAMILIES } from '../../kernel/telemetry.js';
 import { openDuckDbInstance } from './instance.js';
 import { copyToFreshFile, emptyFolder, replaceWithFresh } from './compact.js';
 import { exportDataset } from './export.js';
+import { countIndicators } from './indicators.js';
+import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
 import type {
   Family,
   HubEvent,
@@ -305,6 +307,11 @@ class DuckDbTelemetryStore implements TelemetryStore {
   /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own. */
   exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
     return this.#read((c) => exportDataset(c, request, file));
+  }
+
+  /** Trial indicators counted by DuckDB (./indicators.ts), on a read connection of their own. */
+  indicatorCounts(query: IndicatorQuery): Promise<IndicatorCounts> {
+    return this.#read((c) => countIndicators(c, query));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {

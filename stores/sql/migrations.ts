@@ -152,6 +152,11 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'trials: intervention start',
+    statements: ['ALTER TABLE trials ADD COLUMN IF NOT EXISTS intervention_from BIGINT'],
+  },
 ];
 
 /** Applies every migration newer than the database, each in its own transaction. */
