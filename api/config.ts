@@ -21,6 +21,8 @@ const Env = z.object({
   API_EXPORTS_TOTAL: z.coerce.number().int().min(1).default(4),
   // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
   API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+  // Trial reports: a cell describing fewer participants than this is suppressed for every audience but arena staff.
+  API_REPORT_MIN_CELL: z.coerce.number().int().min(1).default(5),
 });
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
@@ -28,6 +30,8 @@ export interface ApiLimits {
   readonly rate: { readonly max: number; readonly addressMax: number; readonly windowMs: number };
   readonly live: { readonly perToken: number; readonly total: number };
   readonly exports: { readonly perPrincipal: number; readonly total: number; readonly tempMaxBytes: number };
+  /** Trial reports (api/routes/reports.ts); the default when absent. */
+  readonly reports?: { readonly minCellParticipants: number };
 }
 
 export interface ApiConfig {
@@ -52,6 +56,7 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
     rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
     live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
     exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
+    reports: Object.freeze({ minCellParticipants: c.API_REPORT_MIN_CELL }),
   });
   return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits });
 }

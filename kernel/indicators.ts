@@ -51,6 +51,8 @@ export interface IndicatorQuery {
 export interface EventCount extends CellKey {
   readonly participantId: string;
   readonly hub: boolean;
+  /** The device that measured it; for the hub's alarm events, the device that raised the alarm (null if none). */
+  readonly deviceId: string | null;
   readonly name: string;
   readonly alertCode: string | null;
   readonly count: number;

@@ -37,7 +37,9 @@ const SECONDS = "CAST(json_extract(p.attributes, '$.secondsSinceRaised') AS DOUB
 
 /** Events by participant, cell, name and code. $1 trial, $2 the alarm source. */
 const EVENTS = `
-  SELECT s.period, s.bucket, s.participant_id, p.device_id = $2 AS hub, p.name, p.alert_code, count(*) AS n
+  SELECT s.period, s.bucket, s.participant_id, p.device_id = $2 AS hub,
+    CASE WHEN p.device_id = $2 THEN nullif(json_extract_string(p.attributes, '$.sourceDeviceId'), '') ELSE p.device_id END AS source,
+    p.name, p.alert_code, count(*) AS n
   FROM points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.kind = 'event'
@@ -145,6 +147,7 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
         ...cell(r),
         participantId: String(r.participant_id),
         hub: Boolean(r.hub),
+        deviceId: r.source === null ? null : String(r.source),
         name: String(r.name),
         alertCode: r.alert_code === null ? null : String(r.alert_code),
         count: Number(r.n),
