@@ -41,8 +41,8 @@ export interface IndicatorQuery {
   readonly participants: readonly ParticipantSlice[];
   readonly devices: readonly DeviceSlice[];
   readonly days: readonly DaySlice[];
-  /** Alarm events whose attributes.secondsSinceRaised are summarised. */
-  readonly durationEvents: readonly string[];
+  /** Each summarised alone: alarm events whose attributes.secondsSinceRaised are summarised together under `key`. */
+  readonly durations: readonly { readonly key: string; readonly events: readonly string[] }[];
   /** Upper bounds (s) of the response-time histogram's bins; one more bin holds the rest. */
   readonly histogramBounds: readonly number[];
 }
@@ -62,7 +62,7 @@ export interface EventCount extends CellKey {
 export interface DurationSummary {
   readonly period: string;
   readonly bucket: number | null;
-  readonly name: string;
+  readonly key: string;
   readonly n: number;
   readonly participants: number;
   readonly p50: number;
@@ -71,7 +71,7 @@ export interface DurationSummary {
 
 export interface HistogramBin {
   readonly period: string;
-  readonly name: string;
+  readonly key: string;
   /** Index into histogramBounds; histogramBounds.length: beyond the last bound. */
   readonly bin: number;
   readonly count: number;

@@ -73,7 +73,7 @@ export interface Comparison {
 export interface Histogram {
   readonly indicator: string;
   readonly period: string;
-  /** Upper bounds in seconds; counts has one more entry, for the rest. */
+  /** Bin edges in seconds; counts has one more entry, for the rest. */
   readonly bounds: readonly number[];
   readonly counts: readonly number[] | null;
   readonly suppressed: boolean;
@@ -104,7 +104,7 @@ export interface Report {
   readonly histograms: readonly Histogram[];
 }
 
-/** Response-time histogram bins (s): up to 30 s, 1, 2, 5, 10, 30 min, 1 h, beyond. */
+/** Response-time histogram: bin i holds [bound i−1, bound i) seconds; the last bin, 1 h and beyond. */
 export const HISTOGRAM_BOUNDS = [30, 60, 120, 300, 600, 1800, 3600] as const;
 
 const WEEK_MS = 7 * 86_400_000;
@@ -148,14 +148,14 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
   const devices = deviceSlices(observed, periods, g, (id) => input.devices.get(id)?.intervalMs);
   const familyOf = (id: string) => input.devices.get(id)?.family;
   const days = definitions.flatMap((d) => (d.kind === 'daily' ? daySlices(observed, periods, g, familyOf, d) : []));
-  const durationEvents = [...new Set(definitions.flatMap((d) => (d.kind === 'duration' ? d.counts.events : [])))];
+  const durations = definitions.flatMap((d) => (d.kind === 'duration' ? [{ key: d.id, events: d.counts.events }] : []));
   const counts = await reader.indicatorCounts({
     trialId: trial.id,
     alarmSourceId: input.alarmSourceId,
     participants: people,
     devices,
     days,
-    durationEvents,
+    durations,
     histogramBounds: HISTOGRAM_BOUNDS,
   });
   const events = counts.events.filter((e) => e.deviceId === null || own(e.deviceId));
@@ -283,17 +283,13 @@ type CompareFn = (
 const difference = (b: ReportRow, i: ReportRow) => ({ estimate: i.value! - b.value!, ci: null });
 
 function durationRows(d: Extract<IndicatorDefinition, { kind: 'duration' }>, counts: IndicatorCounts, row: RowFn, compare: CompareFn, histograms: Histogram[], small: (n: number) => boolean): void {
-  const periodsSeen = new Set<string>();
   const merged = new Map<string, { period: string; bucket: string; n: number; participants: number; p50: number; p90: number }>();
-  // One alarm event name per indicator in the shipped registry; with several, each cell keeps the one with most alarms.
   for (const s of counts.durations) {
-    if (!d.counts.events.includes(s.name)) continue;
+    if (s.key !== d.id) continue;
     const bucket = s.bucket === null ? TOTAL : isoDay(s.bucket);
-    const key = `${s.period}|${bucket}`;
-    const prev = merged.get(key);
-    if (!prev || prev.n < s.n) merged.set(key, { period: s.period, bucket, n: s.n, participants: s.participants, p50: s.p50, p90: s.p90 });
-    periodsSeen.add(s.period);
+    merged.set(`${s.period}|${bucket}`, { period: s.period, bucket, n: s.n, participants: s.participants, p50: s.p50, p90: s.p90 });
   }
+  const periodsSeen = new Set([...merged.values()].map((c) => c.period));
   for (const c of merged.values()) {
     for (const stat of ['p50', 'p90'] as const) {
       row({ indicator: d.id, statistic: stat, period: c.period, bucket: c.bucket, subject: null, value: c[stat], numerator: c.n, denominator: null, participants: c.participants, low: null, high: null });
@@ -302,7 +298,7 @@ function durationRows(d: Extract<IndicatorDefinition, { kind: 'duration' }>, cou
   for (const stat of ['p50', 'p90']) compare(d.id, stat, null, 'difference', difference);
   for (const period of periodsSeen) {
     const bins = new Array<number>(HISTOGRAM_BOUNDS.length + 1).fill(0);
-    for (const h of counts.histogram) if (h.period === period && d.counts.events.includes(h.name)) bins[h.bin] = (bins[h.bin] ?? 0) + h.count;
+    for (const h of counts.histogram) if (h.period === period && h.key === d.id) bins[h.bin] = (bins[h.bin] ?? 0) + h.count;
     const total = merged.get(`${period}|${TOTAL}`);
     const hidden = small(total?.participants ?? 0);
     histograms.push({ indicator: d.id, period, bounds: HISTOGRAM_BOUNDS, counts: hidden ? null : bins, suppressed: hidden });

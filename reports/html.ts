@@ -42,7 +42,7 @@ const T = {
     unit: 'Unit',
     statuses: { planned: 'planned', running: 'running', completed: 'completed', archived: 'archived' },
     measures: { rate_ratio: 'rate ratio', difference: 'difference' },
-    bins: ['≤30 s', '≤1 min', '≤2 min', '≤5 min', '≤10 min', '≤30 min', '≤1 h', '>1 h'],
+    bins: ['<30 s', '<1 min', '<2 min', '<5 min', '<10 min', '<30 min', '<1 h', '≥1 h'],
     baselineShaded: 'shaded: baseline',
   },
   nb: {
@@ -75,7 +75,7 @@ const T = {
     unit: 'Enhet',
     statuses: { planned: 'planlagt', running: 'pågår', completed: 'avsluttet', archived: 'arkivert' },
     measures: { rate_ratio: 'ratebrøk', difference: 'differanse' },
-    bins: ['≤30 s', '≤1 min', '≤2 min', '≤5 min', '≤10 min', '≤30 min', '≤1 t', '>1 t'],
+    bins: ['<30 s', '<1 min', '<2 min', '<5 min', '<10 min', '<30 min', '<1 t', '≥1 t'],
     baselineShaded: 'skravert: nullpunkt',
   },
 } as const;

@@ -1,5 +1,5 @@
 import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { IndicatorCounts, IndicatorQuery, IndicatorReader } from '../../kernel/indicators.js';
+import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery, IndicatorReader } from '../../kernel/indicators.js';
 
 /**
  * Trial indicators counted by DuckDB over the telemetry tables (points, rejections),
@@ -67,16 +67,16 @@ const LATE_DOSES = `
  * input, and are spliced as literals.
  */
 const durations = (names: string) => `
-  SELECT s.period, s.bucket, p.name, count(*) AS n, count(DISTINCT s.participant_id) AS people,
+  SELECT s.period, s.bucket, count(*) AS n, count(DISTINCT s.participant_id) AS people,
     quantile_cont(${SECONDS}, 0.5) AS p50, quantile_cont(${SECONDS}, 0.9) AS p90
   FROM points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.device_id = $2 AND p.name IN (${names}) AND ${SECONDS} IS NOT NULL
-  GROUP BY GROUPING SETS ((s.period, s.bucket, p.name), (s.period, p.name))`;
+  GROUP BY GROUPING SETS ((s.period, s.bucket), (s.period))`;
 
 /** The bin is how many of the upper bounds the value reaches. */
 const histogram = (names: string, bounds: string) => `
-  SELECT s.period, p.name, len(list_filter(${bounds}, b -> b <= ${SECONDS})) AS bin, count(*) AS n
+  SELECT s.period, len(list_filter(${bounds}, b -> b <= ${SECONDS})) AS bin, count(*) AS n
   FROM points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.device_id = $2 AND p.name IN (${names}) AND ${SECONDS} IS NOT NULL
@@ -87,7 +87,7 @@ const DAYS = `
     count(*) FILTER (
       EXISTS (SELECT 1 FROM points p WHERE p.participant_id = d.participant_id AND p.kind = 'reading'
         AND p.name = d.measurement AND p.device_time >= d.day_ms AND p.device_time < d.day_ms + ${DAY_MS})
-      AND NOT EXISTS (SELECT 1 FROM points p WHERE p.participant_id = d.participant_id AND p.device_id = $2
+      AND NOT EXISTS (SELECT 1 FROM points p WHERE p.participant_id = d.participant_id AND p.device_id = $1
         AND p.name = 'alarm_raised' AND p.alert_code = d.late_code AND p.device_time >= d.day_ms AND p.device_time < d.day_ms + ${DAY_MS})
     ) AS on_time
   FROM ind_days d
@@ -139,8 +139,25 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
     });
     const rows = async (sql: string, params: unknown[] = [q.trialId, q.alarmSourceId]): Promise<Record<string, unknown>[]> =>
       (await c.runAndReadAll(sql, params as never)).getRowObjectsJS() as Record<string, unknown>[];
-    const names = q.durationEvents.length ? q.durationEvents.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ') : 'NULL';
+    const literals = (names: readonly string[]): string => (names.length ? names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ') : 'NULL');
     const bounds = `[${q.histogramBounds.map((b) => Number(b).toString()).join(', ')}]::DOUBLE[]`;
+    // One after another: a connection runs one query at a time.
+    const durationRows: DurationSummary[] = [];
+    const histogramRows: HistogramBin[] = [];
+    for (const d of q.durations) {
+      for (const r of await rows(durations(literals(d.events)))) {
+        durationRows.push({
+          period: String(r.period),
+          bucket: r.bucket === null ? null : Number(r.bucket),
+          key: d.key,
+          n: Number(r.n),
+          participants: Number(r.people),
+          p50: Number(r.p50),
+          p90: Number(r.p90),
+        });
+      }
+      for (const r of await rows(histogram(literals(d.events), bounds))) histogramRows.push({ period: String(r.period), key: d.key, bin: Number(r.bin), count: Number(r.n) });
+    }
     const cell = (r: Record<string, unknown>) => ({ period: String(r.period), bucket: Number(r.bucket) });
     return {
       events: (await rows(EVENTS)).map((r) => ({
@@ -153,22 +170,9 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
         count: Number(r.n),
       })),
       lateDoses: (await rows(LATE_DOSES, [q.trialId])).map((r) => ({ ...cell(r), participantId: String(r.participant_id), count: Number(r.n) })),
-      durations: (await rows(durations(names))).map((r) => ({
-        period: String(r.period),
-        bucket: r.bucket === null ? null : Number(r.bucket),
-        name: String(r.name),
-        n: Number(r.n),
-        participants: Number(r.people),
-        p50: Number(r.p50),
-        p90: Number(r.p90),
-      })),
-      histogram: (await rows(histogram(names, bounds))).map((r) => ({
-        period: String(r.period),
-        name: String(r.name),
-        bin: Number(r.bin),
-        count: Number(r.n),
-      })),
-      days: (await rows(DAYS, [q.trialId, q.alarmSourceId])).map((r) => ({
+      durations: durationRows,
+      histogram: histogramRows,
+      days: (await rows(DAYS, [q.alarmSourceId])).map((r) => ({
         ...cell(r),
         participantId: String(r.participant_id),
         measurement: String(r.measurement),
