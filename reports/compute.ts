@@ -331,7 +331,9 @@ function deviceRows(
     if (c.sums.expected <= 0) continue;
     row({ indicator: d.id, statistic: 'ratio', period: c.period, bucket: c.bucket, subject: c.subject, value: c.sums.got / c.sums.expected, numerator: c.sums.got, denominator: c.sums.expected, participants: c.people.size, low: null, high: null });
   }
-  for (const subject of new Set(cells.all().map((c) => c.subject))) compare(d.id, 'ratio', subject, 'difference', difference);
+  // Baseline against intervention per device model; a participant's own figures stay in the rows.
+  const models = new Set([...input.devices.values()].map((x) => x.model));
+  for (const subject of new Set(cells.all().map((c) => c.subject))) if (subject !== null && models.has(subject)) compare(d.id, 'ratio', subject, 'difference', difference);
 }
 
 /** Rejected ÷ received per device model and rejection code. */
