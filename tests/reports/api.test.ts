@@ -103,6 +103,39 @@ describe('GET /v1/trials/{id}/report', () => {
     ]);
   });
 
+  it('leaves datasets with their denominators: observation periods per pseudonym and expected intervals', async () => {
+    const manifestOf = async (token: string) => {
+      const res = await app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/dataset?format=csv`, headers: { authorization: `Bearer ${token}` } });
+      expect(res.statusCode).toBe(200);
+      const m = await app.inject({ method: 'GET', url: `/v1/exports/${res.headers['x-export-id']}/manifest`, headers: { authorization: `Bearer ${token}` } });
+      return m.json() as { trial: { interventionFrom: string }; denominators: { observation: { pseudonym: string; releaseWindows: { from: string; to: string }[]; assignments: { deviceId: string }[] }[]; devices: { deviceId: string; expectedIntervalS: number }[] } };
+    };
+    const research = await manifestOf(tokens.researcher!);
+    expect(research.trial.interventionFrom).toBe(new Date(T + 14 * DAY).toISOString());
+    // P1..P6 only (P7 released nothing), under pseudonyms, each observed through three devices over the whole trial.
+    expect(research.denominators.observation).toHaveLength(6);
+    for (const o of research.denominators.observation) {
+      expect(o.pseudonym).toMatch(/^[0-9a-f]{20}$/);
+      expect(o.releaseWindows).toEqual([{ from: new Date(T).toISOString(), to: new Date(T + 28 * DAY).toISOString() }]);
+      expect(o.assignments.map((a) => a.deviceId.slice(0, 2)).sort()).toEqual(['AQ', 'DB', 'RS']);
+    }
+    expect(research.denominators.devices.find((d) => d.deviceId === 'RS-1')?.expectedIntervalS).toBe(60);
+    const vendor = await manifestOf(tokens.dosebox!);
+    expect(vendor.denominators.observation).toEqual([]);
+    expect(new Set(vendor.denominators.devices.map((d) => d.deviceId.slice(0, 2)))).toEqual(new Set(['DB']));
+  });
+
+  it("defines the hub's alarm events and every attribute key in the codebook, and how to read codes as text", async () => {
+    const res = await app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/codebook`, headers: { authorization: `Bearer ${tokens.researcher}` } });
+    const c = res.json() as { events: { name: string; profiles: string[] }[]; attributes: { key: string; events: string[] }[]; readAs: { textColumns: string[]; pandas: string; r: string } };
+    for (const name of ['alarm_raised', 'alarm_acknowledged', 'alarm_resolved', 'alarm_false_alarm']) expect(c.events.find((e) => e.name === name)?.profiles).toEqual(['hub-alarms']);
+    expect(c.attributes.find((a) => a.key === 'secondsSinceRaised')?.events).toContain('alarm_acknowledged');
+    expect(c.attributes.find((a) => a.key === 'window_min')?.events).toContain('dose_ready');
+    expect(c.readAs.textColumns).toEqual(expect.arrayContaining(['alert_code', 'dispense_code', 'pseudonym']));
+    expect(c.readAs.pandas).toContain("'alert_code': str");
+    expect(c.readAs.r).toContain('alert_code = "character"');
+  });
+
   it('renders the HTML report in headless Chromium, in both languages, with its plots and no request beyond itself', async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash tests/setup/ensure-packages.sh\` (as root)`);
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
