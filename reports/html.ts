@@ -84,8 +84,11 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
 const fmt = (v: number | null, lang: ReportLang): string => {
   if (v === null || !Number.isFinite(v)) return '–';
-  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 3;
-  return v.toLocaleString(lang === 'nb' ? 'nb-NO' : 'en-GB', { maximumFractionDigits: digits });
+  const locale = lang === 'nb' ? 'nb-NO' : 'en-GB';
+  const a = Math.abs(v);
+  if (a === 0) return '0'; // also −0, from a difference of equal values
+  if (a < 1) return v.toLocaleString(locale, { maximumSignificantDigits: 3 });
+  return v.toLocaleString(locale, { maximumFractionDigits: a >= 100 ? 0 : a >= 10 ? 1 : 3 });
 };
 
 const STYLE = `
@@ -157,7 +160,7 @@ function comparisonTable(list: readonly Comparison[], label: (id: string) => str
 
 const W = 440;
 const H = 170;
-const PAD = { l: 44, r: 10, t: 12, b: 34 };
+const PAD = { l: 44, r: 24, t: 12, b: 34 };
 
 /** One line chart per indicator and statistic over all subjects-less weekly rows. */
 function seriesCharts(report: Report, defs: readonly IndicatorDefinition[], label: (id: string) => string, lang: ReportLang): string {

@@ -159,7 +159,7 @@ describe('GET /v1/trials/{id}/report', () => {
         await page.emulateMedia({ media: 'print' });
         expect(await page.pdf({ format: 'A4' })).toBeInstanceOf(Buffer);
         await page.emulateMedia({ media: 'screen' });
-        if (lang === 'en') await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        if (lang === 'en') await page.screenshot({ path: SCREENSHOT, fullPage: true, clip: { x: 0, y: 0, width: 1000, height: 2700 } });
         await page.close();
       }
     } finally {
