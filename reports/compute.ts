@@ -158,7 +158,8 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
     durations,
     histogramBounds: HISTOGRAM_BOUNDS,
   });
-  const events = counts.events.filter((e) => e.deviceId === null || own(e.deviceId));
+  // A hub alarm raised by no device (a missing daily measurement) belongs to no vendor.
+  const events = audience.role === 'vendor' ? counts.events.filter((e) => e.deviceId !== null && own(e.deviceId)) : counts.events;
 
   const exposure = new Cells(() => ({ weeks: 0 }));
   for (const s of people) exposure.add(s.period, s.bucket, null, s.participantId, { weeks: (s.to - s.from) / WEEK_MS });
