@@ -40,7 +40,7 @@ export const reportRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; indicators?: I
   const definitions = indicators ?? loadIndicators();
   const clock = deps.now ?? Date.now;
   const pseudonym = pseudonymiser(deps.pseudonymKey ?? newPseudonymKey());
-  const minCellParticipants = (deps.limits?.reports ?? DEFAULT_LIMITS.reports)?.minCellParticipants ?? 5;
+  const minCellParticipants = (deps.limits?.reports ?? DEFAULT_LIMITS.reports)!.minCellParticipants;
 
   const audienceOf = (p: Principal): ReportAudience =>
     p.role === 'vendor' ? { role: 'vendor', vendorId: p.vendorId } : p.role === 'researcher' ? { role: 'researcher' } : { role: 'admin' };

@@ -1,28 +1,14 @@
-import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery, IndicatorReader } from '../../kernel/indicators.js';
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
 
 /**
  * Trial indicators counted by DuckDB over the telemetry tables (points, rejections),
- * read-only. The slices the caller cut (released, assigned time per cell) go in as temp
- * tables through appenders; every count is a join of the points against them, so a
+ * read-only, on a read connection the store lends (telemetry-store.ts). The slices the
+ * caller cut (released, assigned time per cell) go in as temp tables through appenders; every count is a join of the points against them, so a
  * point outside its participant's released time is never counted. Everything runs in
  * one transaction, so all counts come from one snapshot; it is rolled back at the end
  * (it changed nothing but its temp tables).
  */
-
-/** On connections of its own, closed after each call (a connection runs one query at a time). */
-export function duckDbIndicatorReader(instance: Pick<DuckDBInstance, 'connect'>): IndicatorReader {
-  return {
-    async indicatorCounts(query) {
-      const c = await instance.connect();
-      try {
-        return await countIndicators(c, query);
-      } finally {
-        c.closeSync();
-      }
-    },
-  };
-}
 
 const TEMP_TABLES = [
   'CREATE OR REPLACE TEMP TABLE ind_people (participant_id VARCHAR, period VARCHAR, bucket BIGINT, from_ms BIGINT, to_ms BIGINT)',
