@@ -4,10 +4,11 @@ import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery } f
 /**
  * Trial indicators counted by DuckDB over the telemetry tables (points, rejections),
  * read-only, on a read connection the store lends (telemetry-store.ts). The slices the
- * caller cut (released, assigned time per cell) go in as temp tables through appenders; every count is a join of the points against them, so a
- * point outside its participant's released time is never counted. Everything runs in
- * one transaction, so all counts come from one snapshot; it is rolled back at the end
- * (it changed nothing but its temp tables).
+ * caller cut (released, assigned time per cell) go in as temp tables through appenders;
+ * every count is a join of the points against them, so a point outside its
+ * participant's released time is never counted. Everything runs in one transaction, so
+ * all counts come from one snapshot; it is rolled back at the end (it changed nothing
+ * but its temp tables).
  */
 
 const TEMP_TABLES = [
