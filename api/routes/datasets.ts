@@ -126,12 +126,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
         const vendorId = principal.role === 'vendor' ? principal.vendorId : null;
         const exportable = (await Promise.all((vendorId ? [vendorId] : trial.vendorIds).map((v) => registry.listDevices({ vendorId: v })))).flat();
         const denominators = buildDenominators({
-          range: { from, to },
-          windows,
-          assignments: await registry.listAssignments({ trialId: trial.id }),
           devices: exportable.filter((d) => deviceIds === undefined || deviceIds.includes(d.id)),
           expectedIntervalS: (id) => profiles.get(id)?.profile.expectedIntervalS,
-          pseudonym: audience === 'research' ? ctx.pseudonym : null,
         });
         const manifest = buildManifest({
           exportId,

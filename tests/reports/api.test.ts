@@ -103,25 +103,19 @@ describe('GET /v1/trials/{id}/report', () => {
     ]);
   });
 
-  it('leaves datasets with their denominators: observation periods per pseudonym and expected intervals', async () => {
+  it("leaves datasets with each device's expected interval, and no pseudonym in the stored manifest", async () => {
     const manifestOf = async (token: string) => {
       const res = await app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/dataset?format=csv`, headers: { authorization: `Bearer ${token}` } });
       expect(res.statusCode).toBe(200);
       const m = await app.inject({ method: 'GET', url: `/v1/exports/${res.headers['x-export-id']}/manifest`, headers: { authorization: `Bearer ${token}` } });
-      return m.json() as { trial: { interventionFrom: string }; denominators: { observation: { pseudonym: string; releaseWindows: { from: string; to: string }[]; assignments: { deviceId: string }[] }[]; devices: { deviceId: string; expectedIntervalS: number }[] } };
+      return m.json() as { trial: { interventionFrom: string }; denominators: { devices: { deviceId: string; expectedIntervalS: number }[] } };
     };
     const research = await manifestOf(tokens.researcher!);
     expect(research.trial.interventionFrom).toBe(new Date(T + 14 * DAY).toISOString());
-    // P1..P6 only (P7 released nothing), under pseudonyms, each observed through three devices over the whole trial.
-    expect(research.denominators.observation).toHaveLength(6);
-    for (const o of research.denominators.observation) {
-      expect(o.pseudonym).toMatch(/^[0-9a-f]{20}$/);
-      expect(o.releaseWindows).toEqual([{ from: new Date(T).toISOString(), to: new Date(T + 28 * DAY).toISOString() }]);
-      expect(o.assignments.map((a) => a.deviceId.slice(0, 2)).sort()).toEqual(['AQ', 'DB', 'RS']);
-    }
     expect(research.denominators.devices.find((d) => d.deviceId === 'RS-1')?.expectedIntervalS).toBe(60);
+    expect(research.denominators.devices.find((d) => d.deviceId === 'AQ-1')?.expectedIntervalS).toBe(86_400);
+    expect(JSON.stringify(research)).not.toMatch(/"pseudonym"/);
     const vendor = await manifestOf(tokens.dosebox!);
-    expect(vendor.denominators.observation).toEqual([]);
     expect(new Set(vendor.denominators.devices.map((d) => d.deviceId.slice(0, 2)))).toEqual(new Set(['DB']));
   });
 
