@@ -29,6 +29,7 @@ import { participantRoutes } from './routes/participants.js';
 import { consentRoutes } from './routes/consents.js';
 import { assignmentRoutes } from './routes/assignments.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { reportRoutes } from './routes/reports.js';
 import { auditRoutes } from './routes/audit.js';
 
 export type { ApiDeps } from './deps.js';
@@ -79,6 +80,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(consentRoutes, { deps });
   await app.register(assignmentRoutes, { deps });
   await app.register(datasetRoutes, { deps, limits: limits.exports });
+  await app.register(reportRoutes, { deps });
   await app.register(auditRoutes, { deps });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.alarms) {

@@ -32,6 +32,8 @@ export const ApiEnv = z.object({
   API_EXPORTS_TOTAL: int(4, 1, 10_000),
   // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
   API_EXPORT_TEMP_MAX_BYTES: int(2 * 1024 ** 3, 1, 2 ** 50),
+  // Trial reports: a cell describing fewer participants than this is suppressed for every audience but arena staff.
+  API_REPORT_MIN_CELL: int(5, 1, 1_000_000),
 });
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
@@ -39,6 +41,8 @@ export interface ApiLimits {
   readonly rate: { readonly max: number; readonly addressMax: number; readonly windowMs: number };
   readonly live: { readonly perToken: number; readonly total: number };
   readonly exports: { readonly perPrincipal: number; readonly total: number; readonly tempMaxBytes: number };
+  /** Trial reports (api/routes/reports.ts); the default when absent. */
+  readonly reports?: { readonly minCellParticipants: number };
 }
 
 export interface ApiConfig {
@@ -59,6 +63,7 @@ export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
       rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
       live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
       exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
+      reports: Object.freeze({ minCellParticipants: c.API_REPORT_MIN_CELL }),
     }),
   });
 

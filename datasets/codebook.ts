@@ -3,6 +3,8 @@ import type { Catalogue } from '../kernel/measurements.js';
 import { VKP_ALERT, VKP_DISPENSE, VKP_SEVERITY } from '../kernel/vkp.js';
 import type { Cell, Column, DatasetAudience } from './columns.js';
 import { csvRecord } from './formats.js';
+import { ALARM_SOURCE_ID } from '../kernel/alarms.js';
+import { ALARM_ATTRIBUTES, ALARM_EVENTS } from './hub-events.js';
 
 /**
  * What every column, measurement, unit and event code of a trial's datasets means,
@@ -29,6 +31,10 @@ export interface Codebook {
     profiles: string[];
   }[];
   readonly severities: readonly { code: number; display: string }[];
+  /** Every key an event's attributes can hold, and which events and profiles use it. */
+  readonly attributes: readonly { key: string; meaning: string; events: string[]; profiles: string[] }[];
+  /** Code columns are text: "1.10" is not 1.1. How to load them so. */
+  readonly readAs: { readonly textColumns: readonly string[]; readonly pandas: string; readonly r: string };
   readonly codeSystems: { readonly alert: string; readonly dispense: string; readonly severity: string; readonly units: string };
 }
 
@@ -73,6 +79,23 @@ export function buildCodebook(
       }
     }
   }
+  for (const e of ALARM_EVENTS) events.set(`${e.name}|hub`, { ...e, meaningNb: e.meaningNb, snomed: null, alertCode: null, alertDisplay: null, dispenseCode: null, dispenseDisplay: null, severity: 0, profiles: [ALARM_SOURCE_ID] });
+  const attributes = new Map<string, { key: string; meaning: string; events: string[]; profiles: string[] }>();
+  const addAttribute = (key: string, meaning: string, eventNames: readonly string[], profileId: string): void => {
+    const a = attributes.get(key) ?? { key, meaning, events: [], profiles: [] };
+    a.events = [...new Set([...a.events, ...eventNames])].sort();
+    a.profiles = [...new Set([...a.profiles, profileId])].sort();
+    attributes.set(key, a);
+  };
+  for (const p of sorted) {
+    for (const rule of shapesOf(p).flatMap((s) => s.events)) {
+      const names = Object.values(rule.map).flatMap((m) => (m ? [m.event] : []));
+      for (const [key, path] of Object.entries(rule.attributes)) addAttribute(key, `From the device payload (${String(path)}), as the device sent it.`, names, p.id);
+    }
+  }
+  for (const [key, meaning] of Object.entries(ALARM_ATTRIBUTES)) addAttribute(key, meaning, ALARM_EVENTS.map((e) => e.name), ALARM_SOURCE_ID);
+  const visible = columns.filter((col) => col.audiences.some((a) => audiences.includes(a)));
+  const textColumns = visible.filter((col) => col.type === 'VARCHAR').map((col) => col.name);
   return {
     trialId,
     audiences: [...audiences],
@@ -88,6 +111,12 @@ export function buildCodebook(
       }),
     events: [...events.values()].sort((a, b) => a.name.localeCompare(b.name) || a.severity - b.severity),
     severities: [...VKP_SEVERITY.display.entries()].map(([code, display]) => ({ code: Number(code), display })).sort((a, b) => a.code - b.code),
+    attributes: [...attributes.values()].sort((a, b) => a.key.localeCompare(b.key)),
+    readAs: {
+      textColumns,
+      pandas: `pd.read_csv(path, dtype={${textColumns.map((n) => `'${n}': str`).join(', ')}}, keep_default_na=False, na_values=[''])`,
+      r: `read.csv(path, colClasses = c(${textColumns.map((n) => `${n} = "character"`).join(', ')}), na.strings = "")`,
+    },
     codeSystems: { alert: VKP_ALERT.url, dispense: VKP_DISPENSE.url, severity: VKP_SEVERITY.url, units: 'http://unitsofmeasure.org (UCUM)' },
   };
 }
@@ -109,5 +138,8 @@ export function codebookCsv(c: Codebook): string {
   }
   for (const s of c.severities) rows.push(['severity', String(s.code), 'INTEGER', null, String(s.code), s.code, s.display, null]);
   for (const p of c.profiles) rows.push(['profile', p.id, p.family, null, p.version, null, `${p.vendor} ${p.model}`, null]);
+  for (const a of c.attributes) rows.push(['attribute', a.key, null, null, null, null, `${a.meaning} Events: ${a.events.join(' ')}`, a.profiles.join(' ')]);
+  rows.push(['read-as', 'pandas', null, null, null, null, c.readAs.pandas, null]);
+  rows.push(['read-as', 'R', null, null, null, null, c.readAs.r, null]);
   return rows.map(csvRecord).join('');
 }

@@ -1,6 +1,7 @@
 import type { Json } from '../kernel/audit.js';
 import type { Trial } from '../kernel/trials.js';
 import type { Codebook } from './codebook.js';
+import { denominatorsJson, type Denominators } from './denominators.js';
 import type { DatasetAudience } from './columns.js';
 import type { WrittenExport } from './export.js';
 import { MEDIA_TYPES, type DatasetFormat } from './formats.js';
@@ -40,6 +41,7 @@ export function buildManifest(m: {
   written: WrittenExport;
   codebook: Codebook;
   codebookUrl: string;
+  denominators?: Denominators;
 }): { [key: string]: Json } {
   const { trial, written, filters } = m;
   return {
@@ -53,6 +55,7 @@ export function buildManifest(m: {
       status: trial.status,
       period: { from: iso(trial.period.from), to: iso(trial.period.to) },
       baseline: trial.baseline && { from: iso(trial.baseline.from), to: iso(trial.baseline.to) },
+      interventionFrom: trial.interventionFrom === null ? null : iso(trial.interventionFrom),
     },
     audience: m.audience,
     ...(m.vendorId === null ? {} : { vendorId: m.vendorId }),
@@ -81,5 +84,6 @@ export function buildManifest(m: {
     rows: { ...written.rows },
     data: { bytes: written.bytes, sha256: written.sha256 },
     codebook: m.codebookUrl,
+    ...(m.denominators ? { denominators: denominatorsJson(m.denominators) } : {}),
   };
 }

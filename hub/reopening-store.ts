@@ -45,12 +45,15 @@ class ReopeningStore implements TelemetryStore {
     this.#current = first;
     const exportTo = first.exportTo;
     if (exportTo) this.exportTo = (request, file) => this.#call((s) => s.exportTo!(request, file));
+    if (first.indicatorCounts) this.indicatorCounts = (query) => this.#call((s) => s.indicatorCounts!(query));
     if (first.expireRejections) this.expireRejections = (before) => this.#call((s) => s.expireRejections!(before));
   }
 
   readonly exportTo?: (request: DatasetExportRequest, file: string) => Promise<DatasetRowCounts>;
 
   readonly expireRejections?: (before: number) => Promise<number>;
+
+  readonly indicatorCounts?: TelemetryStore['indicatorCounts'];
 
   write = (batch: IngestBatch) => this.#call((s) => s.write(batch));
   aggregate = (query: BucketQuery) => this.#call((s) => s.aggregate(query));

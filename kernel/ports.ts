@@ -1,4 +1,5 @@
 import type { CommittedDelivery } from './committed-wire.js';
+import type { IndicatorCounts, IndicatorQuery } from './indicators.js';
 import type { Family, IngestBatch, InboundMessage, Point, Rejection, RejectionCode, WriteResult } from './telemetry.js';
 
 /**
@@ -126,6 +127,8 @@ export interface TelemetryStore {
   rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]>;
   /** Optional: datasets written by the engine itself; without it, exports stream points(). */
   exportTo?(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts>;
+  /** Optional: trial indicators counted by the engine (kernel/indicators.ts); without it, reports are unavailable. */
+  indicatorCounts?(query: IndicatorQuery): Promise<IndicatorCounts>;
   /** Optional: deletes rejections received before `before` (epoch ms), returns how many; retention. */
   expireRejections?(before: number): Promise<number>;
   /** Erasure: deletes every point attributed to the participant; returns how many. */

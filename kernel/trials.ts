@@ -25,6 +25,16 @@ export const NEXT_STATUS: Readonly<Record<TrialStatus, TrialStatus | null>> = {
 /** Enrolment, assignments and new consents only while a trial is open; withdrawal always. */
 export const isOpen = (status: TrialStatus): boolean => status === 'planned' || status === 'running';
 
+/**
+ * The status time gives a trial: planned before its period, running inside it, completed
+ * after it. A status recorded further on (an early completion, archived) stands; time
+ * never moves a trial backwards.
+ */
+export function statusAt(trial: Pick<Trial, 'status' | 'period'>, now: number): TrialStatus {
+  const byTime: TrialStatus = now < trial.period.from ? 'planned' : now < trial.period.to ? 'running' : 'completed';
+  return TRIAL_STATUSES.indexOf(byTime) > TRIAL_STATUSES.indexOf(trial.status) ? byTime : trial.status;
+}
+
 export interface Period {
   readonly from: number;
   readonly to: number;
@@ -40,6 +50,12 @@ export interface Trial {
   readonly period: Period;
   /** The baseline measurement (nullpunktmåling), inside the period. */
   readonly baseline: Period | null;
+  /**
+   * When the technology was switched on: the intervention period runs from here to the
+   * end of the trial. Null: right after the baseline (the trial's evaluation has no
+   * intervention period without a baseline or this).
+   */
+  readonly interventionFrom: number | null;
   readonly status: TrialStatus;
   /** Whether the trial's researchers also get device data (points with no participant). */
   readonly researchDeviceData: boolean;
@@ -54,6 +70,7 @@ export interface NewTrial {
   readonly protocolRef: string;
   readonly period: Period;
   readonly baseline?: Period | null;
+  readonly interventionFrom?: number | null;
   readonly researchDeviceData?: boolean;
 }
 

@@ -8,6 +8,7 @@ import { buildCodebook, codebookCsv } from '../../datasets/codebook.js';
 import { COLUMNS, columnsFor, type DatasetAudience } from '../../datasets/columns.js';
 import { READ_CHUNK_BYTES, writeExport } from '../../datasets/export.js';
 import { MEDIA_TYPES } from '../../datasets/formats.js';
+import { buildDenominators } from '../../datasets/denominators.js';
 import { buildManifest } from '../../datasets/manifest.js';
 import type { Profile } from '../../device-profiles/schema.js';
 import { HubError } from '../../kernel/errors.js';
@@ -123,6 +124,11 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
         const filters = { from, to, family: q.family, name: q.name, deviceId: q.deviceId, kind: q.kind };
         const codebook = buildCodebook(trial.id, [audience], COLUMNS, await profilesOf(trial, principal), profiles.catalogue);
         const vendorId = principal.role === 'vendor' ? principal.vendorId : null;
+        const exportable = (await Promise.all((vendorId ? [vendorId] : trial.vendorIds).map((v) => registry.listDevices({ vendorId: v })))).flat();
+        const denominators = buildDenominators({
+          devices: exportable.filter((d) => deviceIds === undefined || deviceIds.includes(d.id)),
+          expectedIntervalS: (id) => profiles.get(id)?.profile.expectedIntervalS,
+        });
         const manifest = buildManifest({
           exportId,
           createdAt: now,
@@ -136,6 +142,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
           written,
           codebook,
           codebookUrl: `/v1/trials/${trial.id}/codebook`,
+          denominators,
         });
         await registry.recordExport({ id: exportId, trialId: trial.id, audience, vendorId, tokenId: principal.tokenId, createdAt: now, manifest });
         noteForAudit(request, { exportId, format: q.format, audience, rows: written.rows.total, sha256: written.sha256, filters: manifest.filters ?? null });

@@ -56,6 +56,8 @@ export const CodebookDto = z
     measurements: z.array(CodebookEntry).readonly().describe('Every measurement name: label, UCUM unit, LOINC code where one applies'),
     events: z.array(CodebookEntry).readonly().describe('Every event name with its meaning, VKP alert/dispense code and display, severity'),
     severities: z.array(CodebookEntry).readonly().describe('VKP severity levels'),
+    attributes: z.array(CodebookEntry).readonly().describe("Every key of an event's attributes: meaning, events, profiles"),
+    readAs: z.record(z.string(), z.unknown()).describe('The text columns (codes such as "1.10" are not numbers) and how to load them so in pandas and R'),
     codeSystems: z.record(z.string(), z.string()),
   })
   .meta(

@@ -21,6 +21,7 @@ export const NewTrialBody = z
     protocolRef: z.string().trim().min(1).max(200).describe('Protocol reference, e.g. the ethics approval number'),
     period: PeriodBody.describe('The trial period; data outside it never belongs to the trial'),
     baseline: PeriodBody.nullable().default(null).describe('Baseline measurement period (nullpunktmåling) inside the trial period'),
+    interventionFrom: BodyInstant.nullable().default(null).describe('When the technology was switched on; the intervention period runs from here to the end (null: from the end of the baseline)'),
     researchDeviceData: z.boolean().default(false).describe('Whether researchers also get device data (points with nobody assigned)'),
   })
   .meta(
@@ -46,6 +47,7 @@ export const TrialDto = z.object({
   protocolRef: z.string(),
   period: PeriodDto,
   baseline: PeriodDto.nullable(),
+  interventionFrom: IsoTime.nullable(),
   status: TrialStatus,
   researchDeviceData: z.boolean(),
   createdAt: IsoTime,
@@ -58,6 +60,7 @@ export const toTrialDto = (t: Trial): z.infer<typeof TrialDto> => ({
   protocolRef: t.protocolRef,
   period: toPeriodDto(t.period),
   baseline: t.baseline && toPeriodDto(t.baseline),
+  interventionFrom: t.interventionFrom === null ? null : iso(t.interventionFrom),
   status: t.status,
   researchDeviceData: t.researchDeviceData,
   createdAt: iso(t.createdAt),

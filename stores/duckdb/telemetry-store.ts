@@ -42,6 +42,8 @@ import {
   spanOf,
   windowsBackFrom,
 } from './point-ranges.js';
+import { countIndicators } from './indicators.js';
+import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
 import type {
   Family,
   HubEvent,
@@ -408,6 +410,11 @@ class DuckDbStore implements DuckDbTelemetryStore {
   /** Datasets written by DuckDB itself (./export.ts), on a read connection of their own, archived trials included. */
   exportTo(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts> {
     return this.#read(async (c) => exportDataset(c, request, file, await archiveFiles(c, request.query.trialId)));
+  }
+
+  /** Trial indicators counted by DuckDB (./indicators.ts), on a read connection of their own. */
+  indicatorCounts(query: IndicatorQuery): Promise<IndicatorCounts> {
+    return this.#read((c) => countIndicators(c, query));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {

@@ -192,6 +192,13 @@ class Outbox implements OutboxStore {
     this.#segmentBytes = o.segmentBytes ?? Math.max(1, Math.min(16 * 1024 * 1024, Math.floor(o.maxBytes / 4)));
     const expire = inner.expireRejections?.bind(inner);
     if (expire) this.expireRejections = (before) => expire(before);
+    const indicatorCounts = inner.indicatorCounts?.bind(inner);
+    if (indicatorCounts) {
+      this.indicatorCounts = async (query) => {
+        if (this.o.readYourWrites) await this.#caughtUp('read');
+        return indicatorCounts(query);
+      };
+    }
     const exportTo = inner.exportTo?.bind(inner);
     if (exportTo) {
       this.exportTo = async (request, file) => {
@@ -203,6 +210,9 @@ class Outbox implements OutboxStore {
 
   /** Only when the inner store can; queued rejections are young, so nothing waits for the queue. */
   readonly expireRejections?: (before: number) => Promise<number>;
+
+  /** Only when the inner store counts indicators itself; with readYourWrites it waits like every read. */
+  readonly indicatorCounts?: TelemetryStore['indicatorCounts'];
 
   /** Only when the inner store writes datasets itself; with readYourWrites it waits like every read. */
   readonly exportTo?: (request: DatasetExportRequest, file: string) => Promise<DatasetRowCounts>;

@@ -148,6 +148,11 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'trials: intervention start',
+    statements: ['ALTER TABLE trials ADD COLUMN IF NOT EXISTS intervention_from BIGINT'],
+  },
 ];
 
 /** Applies the registry's migrations (or `migrations`, on their own `ledger`) not yet applied (kernel/sql.ts). */

@@ -18,11 +18,16 @@ export const TrialInput = z
     protocolRef: z.string().trim().min(1).max(200),
     period: Period,
     baseline: Period.nullish().transform((b) => b ?? null),
+    interventionFrom: Ms.nullish().transform((v) => v ?? null),
     researchDeviceData: z.boolean().default(false),
   })
   .refine((t) => t.baseline === null || (t.baseline.from >= t.period.from && t.baseline.to <= t.period.to), {
     message: 'the baseline must lie inside the trial period',
     path: ['baseline'],
+  })
+  .refine((t) => t.interventionFrom === null || (t.interventionFrom > t.period.from && t.interventionFrom < t.period.to && t.interventionFrom >= (t.baseline?.to ?? -Infinity)), {
+    message: 'the intervention must start inside the trial period, not before the baseline ends',
+    path: ['interventionFrom'],
   });
 
 export const ParticipantInput = z.object({ id: SafeId, trialId: SafeId });

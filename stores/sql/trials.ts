@@ -15,12 +15,13 @@ interface TrialRow {
   ends_at: number;
   baseline_from: number | null;
   baseline_to: number | null;
+  intervention_from: number | null;
   status: string;
   research_device_data: boolean;
   created_at: number;
 }
 
-const COLUMNS = 'id, name, site_id, protocol_ref, starts_at, ends_at, baseline_from, baseline_to, status, research_device_data, created_at';
+const COLUMNS = 'id, name, site_id, protocol_ref, starts_at, ends_at, baseline_from, baseline_to, status, research_device_data, created_at, intervention_from';
 
 function toTrial(r: TrialRow, vendorIds: readonly string[]): Trial {
   if (!TRIAL_STATUSES.includes(r.status as TrialStatus)) throw new HubError('INTERNAL', `trials row ${r.id} has unknown status "${r.status}"`);
@@ -32,6 +33,7 @@ function toTrial(r: TrialRow, vendorIds: readonly string[]): Trial {
     protocolRef: r.protocol_ref,
     period: { from: Number(r.starts_at), to: Number(r.ends_at) },
     baseline: r.baseline_from === null || r.baseline_to === null ? null : { from: Number(r.baseline_from), to: Number(r.baseline_to) },
+    interventionFrom: r.intervention_from === null ? null : Number(r.intervention_from),
     status: r.status as TrialStatus,
     researchDeviceData: Boolean(r.research_device_data),
     createdAt: Number(r.created_at),
@@ -71,9 +73,9 @@ export function sqlTrials(sql: SqlClient, now: () => number, index: AttributionI
         for (const v of trial.vendorIds) {
           if ((await tx.query('SELECT 1 FROM vendors WHERE id = $1', [v])).length === 0) throw badReference('vendorIds', 'vendor', v);
         }
-        await tx.query(`INSERT INTO trials (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+        await tx.query(`INSERT INTO trials (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
           trial.id, trial.name, trial.siteId, trial.protocolRef, trial.period.from, trial.period.to,
-          trial.baseline?.from ?? null, trial.baseline?.to ?? null, trial.status, trial.researchDeviceData, trial.createdAt,
+          trial.baseline?.from ?? null, trial.baseline?.to ?? null, trial.status, trial.researchDeviceData, trial.createdAt, trial.interventionFrom,
         ]);
         for (const v of trial.vendorIds) await tx.query('INSERT INTO trial_vendors (trial_id, vendor_id) VALUES ($1, $2)', [trial.id, v]);
       });

@@ -49,6 +49,7 @@ export async function startApi(extra: Partial<ApiDeps> = {}): Promise<ApiFixture
     rejections: (q) => realStore.rejections(q),
     rejectionCounts: (q) => realStore.rejectionCounts(q),
     eraseParticipant: (id) => realStore.eraseParticipant(id),
+    indicatorCounts: (q) => realStore.indicatorCounts!(q),
     ping: () => (fixture.failPing ? Promise.reject(new Error('disk /secret/path gone')) : realStore.ping()),
     close: () => realStore.close(),
   };

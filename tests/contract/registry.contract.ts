@@ -246,6 +246,20 @@ export function registryContract(name: string, open: OpenRegistry): void {
       });
     });
 
+    describe('trials', () => {
+      it('keep an intervention start inside the period and after the baseline, and read it back', async () => {
+        await seed();
+        const D = 86_400_000;
+        const base = { name: 'T', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK', period: { from: 0, to: 30 * D }, baseline: { from: 0, to: 7 * D } };
+        const t = await reg.createTrial({ ...base, id: 'trial-iv', interventionFrom: 9 * D });
+        expect(t.interventionFrom).toBe(9 * D);
+        expect((await reg.getTrial('trial-iv'))!.interventionFrom).toBe(9 * D);
+        expect((await reg.getTrial('trial-1'))!.interventionFrom).toBeNull();
+        await rejectsWith(reg.createTrial({ ...base, id: 'trial-x', interventionFrom: 6 * D }), 'VALIDATION_FAILED', /intervention/);
+        await rejectsWith(reg.createTrial({ ...base, id: 'trial-y', interventionFrom: 31 * D }), 'VALIDATION_FAILED', /intervention/);
+      });
+    });
+
     describe('reload', () => {
       const world = async () => {
         await seed();

@@ -1,0 +1,177 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfiles } from '../../device-profiles/load.js';
+import type { TelemetryStore } from '../../kernel/ports.js';
+import type { Registry } from '../../kernel/registry.js';
+import type { TokenRegistry } from '../../kernel/tokens.js';
+import { statusAt } from '../../kernel/trials.js';
+import { buildReport, type DeviceInfo, type Report, type ReportAudience, type ReportRow } from '../../reports/compute.js';
+import { loadIndicators } from '../../reports/definitions.js';
+import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
+import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
+import { openSqlRegistry } from '../../stores/sql/registry.js';
+import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
+
+interface Expected {
+  rows: (Omit<ReportRow, 'suppressed'> & { participants: number })[];
+  comparisons: { indicator: string; statistic: string; subject: string | null; measure: string; estimate: number | null; low: number | null; high: number | null }[];
+  histogram: Record<string, Record<string, number[]>>;
+}
+const expected = JSON.parse(readFileSync(new URL('./expected.json', import.meta.url), 'utf8')) as Expected;
+
+let dir: string;
+let reg: Registry & TokenRegistry;
+let store: TelemetryStore;
+const profiles = loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 365 * DAY, maxFutureMs: 60_000 });
+const registry = loadIndicators();
+const NOW = T + 30 * DAY;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'reports-'));
+  reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles });
+  store = await openDuckDbTelemetryStore({ path: join(dir, 'telemetry.duckdb') });
+  await seedRegistry(reg);
+  expect(await seedStore(store)).toBe(351);
+}, 60_000);
+afterAll(async () => {
+  await store?.close();
+  await reg?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function report(audience: ReportAudience, opts: { minCell?: number; now?: number } = {}): Promise<Report> {
+  const trial = (await reg.getTrial(TRIAL))!;
+  const devices = new Map<string, DeviceInfo>();
+  for (const d of await reg.listDevices()) {
+    const p = profiles.get(d.profileId)!.profile;
+    devices.set(d.id, { vendorId: d.vendorId, profileId: d.profileId, model: `${p.vendor} ${p.model}`, family: p.family, intervalMs: p.expectedIntervalS * 1000 });
+  }
+  const now = opts.now ?? NOW;
+  return buildReport(
+    {
+      trial,
+      registry,
+      audience,
+      windows: await reg.consent.windows(TRIAL, audience.role === 'vendor' ? 'vendor.telemetry' : 'research', now),
+      assignments: await reg.listAssignments({ trialId: TRIAL }),
+      devices,
+      granularity: 'week',
+      now,
+      minCellParticipants: opts.minCell ?? 5,
+      subjectOf: audience.role === 'vendor' ? null : (pid) => `pseudo-${pid}`,
+      alarmSourceId: 'hub-alarms',
+    },
+    { indicatorCounts: (q) => store.indicatorCounts!(q) },
+  );
+}
+
+const find = (r: Report, e: { indicator: string; statistic: string; period: string; bucket: string; subject: string | null }) =>
+  r.rows.find((x) => x.indicator === e.indicator && x.statistic === e.statistic && x.period === e.period && x.bucket === e.bucket && x.subject === e.subject);
+const close = (actual: number | null | undefined, want: number | null, label: string) => {
+  if (want === null) expect(actual ?? null, label).toBeNull();
+  else expect(actual, label).toBeCloseTo(want, 9);
+};
+
+describe('trial indicators on a seeded trial with known answers', () => {
+  it('match the precomputed table, row by row', async () => {
+    const r = await report({ role: 'admin' });
+    for (const e of expected.rows) {
+      const label = `${e.indicator} ${e.statistic} ${e.period} ${e.bucket} ${e.subject ?? ''}`;
+      const got = find(r, e);
+      expect(got, label).toBeDefined();
+      close(got!.value, e.value, `${label} value`);
+      close(got!.numerator, e.numerator, `${label} numerator`);
+      close(got!.denominator, e.denominator, `${label} denominator`);
+      close(got!.low, e.low, `${label} low`);
+      close(got!.high, e.high, `${label} high`);
+      expect(got!.participants, `${label} participants`).toBe(e.participants);
+    }
+    for (const e of expected.comparisons) {
+      const label = `${e.indicator} ${e.statistic} ${e.measure}`;
+      const got = r.comparisons.find((c) => c.indicator === e.indicator && c.statistic === e.statistic && c.subject === e.subject);
+      expect(got, label).toBeDefined();
+      expect(got!.measure).toBe(e.measure);
+      close(got!.estimate, e.estimate, `${label} estimate`);
+      close(got!.low, e.low, `${label} low`);
+      close(got!.high, e.high, `${label} high`);
+    }
+    for (const [indicator, periods] of Object.entries(expected.histogram)) {
+      for (const [period, counts] of Object.entries(periods)) {
+        expect(r.histograms.find((h) => h.indicator === indicator && h.period === period)?.counts, `${indicator} ${period}`).toEqual(counts);
+      }
+    }
+    expect(r.participantsReleased).toBe(6);
+    expect(r.definitionsVersion).toBe(registry.version);
+    expect(r.suppressedCells).toBe(0);
+  });
+
+  it('says which indicators it cannot compute, and why', async () => {
+    const r = await report({ role: 'admin' });
+    const missing = r.indicators.filter((d) => d.kind === 'not-computable').map((d) => d.id);
+    expect(missing).toEqual(['fluid_days_in_target']);
+    expect(r.rows.some((x) => x.indicator === 'fluid_days_in_target')).toBe(false);
+  });
+
+  it('count nothing a withdrawn consent no longer releases, and nothing before a grant', async () => {
+    const [p2] = (await reg.listConsents('P2')).filter((c) => c.scope === 'research');
+    await reg.withdrawConsent(p2!.id, T + 29 * DAY);
+    await reg.grantConsent({ participantId: 'P7', scope: 'research', grantedAt: T + 21 * DAY, formVersion: 'v1' });
+    try {
+      const r = await report({ role: 'admin' });
+      // P2's 3 baseline falls and 1 intervention fall are gone with P2's time; P7 counts from day 21 only (5 falls in week 4).
+      const falls = (period: string, bucket: string) => find(r, { indicator: 'falls', statistic: 'rate', period, bucket, subject: null })!;
+      expect([falls('baseline', 'total').numerator, falls('baseline', 'total').denominator]).toEqual([7, 10]);
+      expect([falls('intervention', '2025-03-17').numerator, falls('intervention', '2025-03-24').numerator]).toEqual([3, 1 + 5]);
+      expect(falls('intervention', 'total').denominator).toBeCloseTo(10 + 1, 9);
+      expect(r.participantsReleased).toBe(6);
+    } finally {
+      await reg.grantConsent({ participantId: 'P2', scope: 'research', grantedAt: T + 29 * DAY, formVersion: 'v2' });
+    }
+  });
+
+  it('suppress cells of fewer participants than the threshold for researchers and vendors, never for arena staff', async () => {
+    const researcher = await report({ role: 'researcher' });
+    const cell = { indicator: 'time_to_ack', statistic: 'p50', bucket: 'total', subject: null };
+    // 8 baseline alarms over 6 participants are shown; 4 intervention alarms over 4 are not.
+    expect(find(researcher, { ...cell, period: 'baseline' })).toMatchObject({ value: 135, suppressed: false });
+    expect(find(researcher, { ...cell, period: 'intervention' })).toMatchObject({ value: null, numerator: null, suppressed: true });
+    expect(researcher.comparisons.find((c) => c.indicator === 'time_to_ack' && c.statistic === 'p50')).toMatchObject({ estimate: null, suppressed: true });
+    expect(researcher.histograms.find((h) => h.indicator === 'time_to_ack' && h.period === 'intervention')).toMatchObject({ counts: null, suppressed: true });
+    // Per-participant completeness describes one person: always suppressed for a researcher.
+    const personal = researcher.rows.filter((x) => x.subject?.startsWith('pseudo-'));
+    expect(personal.length).toBeGreaterThan(0);
+    expect(personal.every((x) => x.suppressed && x.value === null)).toBe(true);
+    expect(researcher.suppression).toBe(true);
+    expect(researcher.suppressedCells).toBe(researcher.rows.filter((x) => x.suppressed).length);
+
+    const admin = await report({ role: 'admin' });
+    expect(find(admin, { ...cell, period: 'intervention' })).toMatchObject({ value: 50, suppressed: false });
+    expect(admin.rows.every((x) => !x.suppressed)).toBe(true);
+
+    const strict = await report({ role: 'researcher' }, { minCell: 7 });
+    expect(strict.rows.every((x) => x.suppressed)).toBe(true);
+  });
+
+  it('give a vendor only the delivery indicators of its own devices, with no participant as subject', async () => {
+    const r = await report({ role: 'vendor', vendorId: 'dosebox' });
+    expect(new Set(r.indicators.map((d) => d.id))).toEqual(new Set(['offline_episodes', 'technical_alarms', 'completeness', 'uptime', 'rejection_rate']));
+    expect(r.rows.every((x) => x.subject === null || x.subject === 'DoseBox DoseBox home dispenser')).toBe(true);
+    const tech = find(r, { indicator: 'technical_alarms', statistic: 'rate', period: 'baseline', bucket: 'total', subject: null });
+    expect([tech?.numerator, tech?.denominator]).toEqual([2, 12]);
+    const aqua = await report({ role: 'vendor', vendorId: 'aquascale' });
+    expect(find(aqua, { indicator: 'technical_alarms', statistic: 'rate', period: 'baseline', bucket: 'total', subject: null })?.numerator).toBe(0);
+  });
+
+  it('give the trial the status its period says, and never move it back', async () => {
+    const trial = (await reg.getTrial(TRIAL))!;
+    expect(trial.status).toBe('planned');
+    expect(statusAt(trial, T - DAY)).toBe('planned');
+    expect(statusAt(trial, T + DAY)).toBe('running');
+    expect(statusAt(trial, T + 28 * DAY)).toBe('completed');
+    expect(statusAt({ ...trial, status: 'archived' }, T + DAY)).toBe('archived');
+    expect((await report({ role: 'admin' }, { now: T + 3 * DAY })).trial.status).toBe('running');
+    expect((await report({ role: 'admin' })).trial.status).toBe('completed');
+  });
+});
