@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
+import type { ProfileSet } from '../device-profiles/load.js';
 import { loadIngestConfig } from '../ingest/config.js';
 import { HubError, isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
@@ -12,6 +12,11 @@ import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
+import { installRegistryNotifyTriggers, withRegistryMigrationLock } from '../stores/postgres/registry-changes.js';
+import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
+import { PROFILE_TABLES, type ProfileCatalog } from '../stores/sql/profile-versions.js';
+import { openPublishedProfiles } from './profiles.js';
+import type { TimeLimits } from '../device-profiles/decode.js';
 import type { AdapterConfig } from './split-config.js';
 
 /*
@@ -21,10 +26,31 @@ import type { AdapterConfig } from './split-config.js';
  */
 
 /**
- * The device profiles of a service that never decodes with them (the broker needs their
- * topics, the API shows them), so the time limits are ingest's defaults.
+ * The device profiles of a split service, as published in the shared registry
+ * (stores/sql/profile-versions.ts), the folder's seeded first. Pass it to
+ * openSharedRegistry(): every registry change notification reloads it, so a version
+ * published through the API reaches a running broker and ingest without a restart.
+ * `limits`: ingest's time limits; a service that never decodes passes the defaults.
  */
-export const loadProfilesForTopics = (profilesDir: string): ProfileSet => loadProfiles(profilesDir, loadIngestConfig({}).limits);
+export async function openSharedProfiles(
+  config: AdapterConfig,
+  profilesDir: string,
+  log: Logger,
+  limits: TimeLimits = loadIngestConfig({}).limits,
+): Promise<ProfileCatalog & { close(): Promise<void> }> {
+  const sql = await openPostgresSqlClient(config.registryUrl, { max: 2 });
+  try {
+    const catalog = await withRegistryMigrationLock(config.registryUrl, async () => {
+      const opened = await openPublishedProfiles(sql, profilesDir, limits, log);
+      await installRegistryNotifyTriggers(sql, PROFILE_TABLES);
+      return opened;
+    });
+    return Object.assign(catalog, { close: () => sql.close() });
+  } catch (e) {
+    await sql.close();
+    throw e;
+  }
+}
 
 /**
  * The shared registry on PostgreSQL, kept fresh with the other services' writes by

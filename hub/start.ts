@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import type { BrokerConfig } from '../broker/config.js';
 import type { IngestConfig } from '../ingest/config.js';
 import type { ApiConfig } from '../api/config.js';
@@ -11,6 +10,8 @@ import { createIngest, type Ingest } from '../ingest/pipeline.js';
 import { buildApp } from '../api/app.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../stores/sql/registry.js';
+import type { ProfileCatalog } from '../stores/sql/profile-versions.js';
+import { openPublishedProfiles } from './profiles.js';
 import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
 import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
@@ -38,7 +39,7 @@ export interface RunningHub {
   readonly wsPort: number | undefined;
   readonly apiPort: number;
   readonly adminTokenFile: string;
-  readonly profiles: ProfileSet;
+  readonly profiles: ProfileCatalog;
   readonly registry: Awaited<ReturnType<typeof openSqlRegistry>>;
   readonly ingest: Ingest;
   readonly alarms: AlarmEngine;
@@ -52,7 +53,6 @@ export interface RunningHub {
  */
 export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
-  const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits);
   keepFilesPrivate(o.hub.dataDir);
 
   // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it
@@ -71,6 +71,16 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   });
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
+  // The profiles as published in the registry, the folder's new versions first; a version
+  // published through the API is in force here at once (stores/sql/profile-versions.ts).
+  let profiles: ProfileCatalog;
+  try {
+    profiles = await openPublishedProfiles(sql, o.hub.profilesDir, o.ingest.limits, log);
+  } catch (e) {
+    disk.close();
+    await sql.close();
+    throw e;
+  }
   // The audit log's HMAC key lives beside the database, never in it (audit/key.ts).
   const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
