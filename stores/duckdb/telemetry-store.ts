@@ -769,7 +769,7 @@ function pointAt(columns: readonly DuckDBVector[], row: number): Point {
     deviceTime: asNumber(cell(17)),
     receivedAt: asNumber(cell(18)),
     clockSkewed: cell(19) === true,
-    profileVersion: asNullableString(cell(20)),
+    profileVersion: asNullableString(cell(20)) ?? undefined,
   };
   if (cell(2) === 'reading') {
     const reading: Reading = { kind: 'reading', ...base, value: asNumber(cell(11)), unit: asString(cell(12)) };

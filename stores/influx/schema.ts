@@ -158,7 +158,7 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
     deviceTime: num(r.time),
     receivedAt: num(r.received_at),
     clockSkewed: r.clock_skewed === true,
-    profileVersion: optStr(r.profile_version),
+    profileVersion: optStr(r.profile_version) ?? undefined,
   };
   if (kind === 'reading') {
     const reading: Reading = { kind, ...base, value: num(r.value), unit: str(r.unit) };
