@@ -159,7 +159,7 @@ const publishing: FastifyPluginAsyncZod<{ deps: ApiDeps; catalog: ProfileCatalog
       summary: 'Pin a device to a published version of its profile, or let it follow the latest',
       description: 'In force from the device\'s next message; its topics from its next CONNECT.',
       params: IdParams,
-      body: z.object({ version: Version.nullable() }),
+      body: z.object({ version: Version.nullable() }).meta(example({ version: '1.0.0' })),
       response: { 200: PinDto, ...problems(400, 401, 403, 404) },
     },
     handler: async (request) => {

@@ -14,6 +14,7 @@ const HOUR = 3_600_000;
 let hub: TestHub;
 let vendorToken: string;
 let researcherToken: string;
+let clinicianToken: string;
 const secrets = new Map<string, string>();
 
 beforeAll(async () => {
@@ -31,6 +32,7 @@ beforeAll(async () => {
   await ok('/v1/participants/p-1/consents', { scope: 'research', grantedAt: now - HOUR, formVersion: 'v1' });
   vendorToken = (await ok('/v1/tokens', { role: 'vendor', vendorId: 'flowpatch-co', label: 'vendor' })).token;
   researcherToken = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid-t'], label: 'researcher' })).token;
+  clinicianToken = (await ok('/v1/tokens', { role: 'clinician', siteIds: ['flat'], label: 'clinician' })).token;
 }, 60_000);
 afterAll(async () => {
   await hub?.dispose();
@@ -92,12 +94,20 @@ describe('publishing a device profile to a running hub', () => {
   });
 
   it('lets only admin validate, publish and pin', async () => {
-    for (const token of [vendorToken, researcherToken]) {
+    for (const token of [vendorToken, researcherToken, clinicianToken]) {
       expect((await hub.api('/v1/profiles/validate', { body: { yaml: flowpatch('1.0.0') }, token })).status).toBe(403);
       expect((await hub.api('/v1/profiles', { body: { yaml: flowpatch('1.0.0') }, token })).status).toBe(403);
       expect((await hub.api('/v1/devices/any/profile-pin', { method: 'PUT', body: { version: null }, token })).status).toBe(403);
+      expect((await hub.api('/v1/devices/any/profile-pin', { token })).status).toBe(403);
     }
     expect((await hub.api('/v1/profiles', { body: { yaml: flowpatch('1.0.0') }, token: null })).status).toBe(401);
+    // The routes are in the OpenAPI document, each body with an example and each role named.
+    const spec = (await hub.api('/docs/json')).body as { paths: Record<string, Record<string, { description?: string; requestBody?: { content: Record<string, { schema: { example?: unknown } }> } }>> };
+    for (const [path, method] of [['/v1/profiles', 'post'], ['/v1/profiles/validate', 'post'], ['/v1/devices/{id}/profile-pin', 'put']] as const) {
+      const op = spec.paths[path]![method]!;
+      expect(op.requestBody?.content['application/json']?.schema.example, path).toBeDefined();
+      expect(op.description, path).toMatch(/Roles: admin\.$/);
+    }
     expect((await hub.api('/v1/profiles/flowpatch')).status).toBe(404);
   });
 
