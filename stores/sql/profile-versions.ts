@@ -143,16 +143,24 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
   const set = new VersionedProfileSet();
   const check = (yaml: string) => checkProfileYaml(yaml, opts.limits);
 
+  // Versions that did not load, said once and not compiled again at every reload.
+  const skipped = new Set<string>();
+  const known = (profileId: string, version: string): boolean => set.has(profileId, version) || skipped.has(`${profileId}@${version}`);
+
   async function readAll(): Promise<void> {
     const keys = await sql.query<{ profile_id: string; version: string }>('SELECT profile_id, version FROM profile_versions');
-    if (keys.some((k) => !set.has(k.profile_id, k.version))) {
+    if (keys.some((k) => !known(k.profile_id, k.version))) {
       const rows = await sql.query<{ profile_id: string; version: string; yaml: string }>('SELECT profile_id, version, yaml FROM profile_versions');
       const fresh: Decoder[] = [];
       for (const r of rows) {
-        if (set.has(r.profile_id, r.version)) continue;
+        if (known(r.profile_id, r.version)) continue;
         const checked = check(r.yaml);
-        if (checked.ok && checked.decoder.profile.id === r.profile_id && checked.decoder.profile.version === r.version) fresh.push(checked.decoder);
-        else opts.onSkipped?.(r.profile_id, r.version, checked.ok ? [{ path: 'version', message: 'differs from the stored key' }] : checked.issues);
+        if (checked.ok && checked.decoder.profile.id === r.profile_id && checked.decoder.profile.version === r.version) {
+          fresh.push(checked.decoder);
+          continue;
+        }
+        skipped.add(`${r.profile_id}@${r.version}`);
+        opts.onSkipped?.(r.profile_id, r.version, checked.ok ? [{ path: 'version', message: 'differs from the stored key' }] : checked.issues);
       }
       set.add(fresh);
     }

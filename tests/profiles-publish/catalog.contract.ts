@@ -110,6 +110,22 @@ export function profileCatalogContract(name: string, database: () => Promise<() 
       expect(catalog.get('flowpatch')?.profile.version).toBe('1.1.0');
     });
 
+    it('skips a stored version that no longer loads, says so once, and keeps the others', async () => {
+      const client = await database();
+      const sql = await client();
+      open.push(sql);
+      const skipped: string[] = [];
+      const catalog = await openProfileCatalog(sql, { limits, onSkipped: (id, version, issues) => skipped.push(`${id}@${version}: ${issues[0]?.path}`) });
+      await catalog.publish(flowpatch('1.0.0'), by);
+      // As if the measurement catalogue had lost an entry this stored text uses.
+      const stale = flowpatch('1.1.0').replace('fluid_intake', 'retired_measurement');
+      await sql.query('INSERT INTO profile_versions (profile_id, version, yaml, source, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6)', ['flowpatch', '1.1.0', stale, 'api', 1, null]);
+      await catalog.reload();
+      await catalog.reload();
+      expect(skipped).toEqual(['flowpatch@1.1.0: readings[0].measurement']);
+      expect(catalog.get('flowpatch')?.profile.version).toBe('1.0.0');
+    });
+
     it('stores the folder as versions once, and keeps a published version over a changed folder file', async () => {
       const { catalog, again } = await fresh();
       const dir = mkdtempSync(join(tmpdir(), 'profiles-seed-'));
