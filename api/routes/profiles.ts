@@ -36,7 +36,7 @@ const PinDto = z.object({
   version: Version.nullable().describe('null: the device follows the latest version'),
 });
 
-export const isCatalog = (profiles: ProfileSet): profiles is ProfileCatalog => 'publish' in profiles;
+const isCatalog = (profiles: ProfileSet): profiles is ProfileCatalog => 'publish' in profiles;
 
 export const profileRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { profiles } = deps;
