@@ -95,7 +95,8 @@ export function checkProfileYaml(yaml: string, limits: TimeLimits): CheckedProfi
     return problem ? { ok: false, issues: [{ path: 'commandTopic', message: problem }] } : { ok: true, decoder };
   } catch (e) {
     if (!isHubError(e) || e.code !== 'PROFILE_INVALID') throw e;
-    return { ok: false, issues: issuesOf(e.detail ?? '') };
+    // Issues the loader gives as such are taken as they are; otherwise read from its lines.
+    return { ok: false, issues: e.issues ? [...e.issues] : issuesOf(e.detail ?? '') };
   }
 }
 
