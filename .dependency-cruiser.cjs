@@ -41,6 +41,13 @@ const KNOWN_SERVICE_IMPORTS = [
   },
 ];
 
+/** The KNOWN exception to stores-implement-kernel-ports. Remove it when its fix lands. */
+const KNOWN_STORE_IMPORT = {
+  from: '^stores/sql/profile-versions[.]ts$',
+  to: '^device-profiles/',
+  why: 'the registry of published profile versions compiles each stored version into a decoder as it reads it; the compiling catalog belongs in device-profiles/ with only the SQL left here, its own change',
+};
+
 module.exports = {
   forbidden: [
     {
@@ -75,8 +82,15 @@ module.exports = {
       name: 'stores-implement-kernel-ports',
       severity: 'error',
       comment: 'An adapter implements a kernel port and knows nothing of the services that use it.',
-      from: { path: '^stores/' },
+      from: { path: '^stores/', pathNot: KNOWN_STORE_IMPORT.from },
       to: { path: OURS, pathNot: '^(kernel|stores)/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'stores-implement-kernel-ports',
+      severity: 'error',
+      comment: `KNOWN exception, ${KNOWN_STORE_IMPORT.from} may import ${KNOWN_STORE_IMPORT.to} as well: ${KNOWN_STORE_IMPORT.why}`,
+      from: { path: KNOWN_STORE_IMPORT.from },
+      to: { path: OURS, pathNot: `^(kernel|stores)/|${KNOWN_STORE_IMPORT.to}`, dependencyTypesNot: ['core'] },
     },
     {
       name: 'services-never-import-each-other',

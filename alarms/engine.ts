@@ -77,9 +77,14 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
 
   const settings = new Map<string, ParticipantAlarmSettings>((await db.loadSettings(sql)).map((s) => [s.participantId, s]));
   const defaults = defaultAlarmSettings(UNSET_SITE);
-  const infos = profileAlarmInfo(deps.profiles);
+  // Read again when a profile version is published while the hub runs (device-profiles/versions.ts).
+  let seen = deps.profiles.decoders;
+  let infos = profileAlarmInfo(deps.profiles);
   const env: RuleEnv = {
-    profile: (id) => infos.get(id),
+    profile: (id) => {
+      if (deps.profiles.decoders !== seen) [seen, infos] = [deps.profiles.decoders, profileAlarmInfo(deps.profiles)];
+      return infos.get(id);
+    },
     settingsOf: (pid): AlarmSettings => (pid === null ? defaults : (settings.get(pid) ?? defaults)),
     allSettings: () => settings,
     clock: localClock(deps.config.timeZone),

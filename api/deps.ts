@@ -40,6 +40,7 @@ interface QuotaCounts {
 export interface ApiDeps {
   readonly registry: Registry & TokenRegistry;
   readonly store: TelemetryStore;
+  /** A catalogue of published versions (stores/sql/profile-versions.ts) also serves uploading, publishing and pinning. */
   readonly profiles: ProfileSet;
   readonly logger: Logger;
   /** Extra readiness check (e.g. the broker is listening); /readyz fails when it throws. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openAlarmEngine } from '../alarms/engine.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
-import { loadProfilesForTopics, openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openErasureRegister, reapplyErasures } from './erasure-register.js';
@@ -31,12 +31,15 @@ await runService(
   'api',
   loadApiServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfilesForTopics(c.process);
+    const profiles = await openSharedProfiles(c.adapters, c.process, logger);
     // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
     mkdirSync(c.process.dataDir, { recursive: true });
     const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));
-    const registry = await openSharedRegistry(c.adapters, profiles, logger, auditKey);
-    const opened: { close(): Promise<void> }[] = [registry];
+    const registry = await openSharedRegistry(c.adapters, profiles, logger, auditKey).catch(async (e: unknown) => {
+      await profiles.close();
+      throw e;
+    });
+    const opened: { close(): Promise<void> }[] = [profiles, registry];
     const closeAll = async (): Promise<void> => {
       for (const o of opened.splice(0).reverse()) await o.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
     };

@@ -15,6 +15,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONSENT_MISSING: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // RFC 9110 §15.5.21: well-formed, but its content (a device profile) cannot be used.
+  PROFILE_INVALID: 422,
   RATE_LIMITED: 429,
   TOO_MANY_STREAMS: 429,
   TOO_MANY_EXPORTS: 429,
@@ -41,7 +43,7 @@ export const Problem = z
     code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]).describe('Stable error code (kernel/errors.ts)'),
     instance: z.string().describe('The request path this occurrence happened on'),
     requestId: z.string().describe('Correlates with the hub log'),
-    issues: z.array(Issue).optional().describe('VALIDATION_FAILED: each field that did not match'),
+    issues: z.array(Issue).optional().describe('VALIDATION_FAILED: each field that did not match; PROFILE_INVALID: each problem of the profile, with its path in the profile'),
   })
   .describe('RFC 9457 problem details');
 export type Problem = z.infer<typeof Problem>;
@@ -52,6 +54,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: "The token's role may not use this route",
   404: 'No such resource (or not visible to this token)',
   409: 'Already exists',
+  422: 'The device profile cannot be used; `issues` names each problem with its path',
   413: 'The export would exceed the temporary space allowed for exports; narrow it',
   429: 'Too many requests, streams or exports at once; retry after the Retry-After seconds',
   503: 'Not ready',
@@ -89,7 +92,7 @@ function classify(error: FastifyError | HubError | Error, request: FastifyReques
   if (isHubError(error)) {
     // A 500's detail may carry internals (paths, driver messages): only the title goes out.
     const detail = statusOf(error.code) === 500 ? `${ErrorCodes[error.code]}; see the hub log for request ${request.id}` : (error.detail ?? ErrorCodes[error.code]);
-    return problemOf(request, error.code, detail);
+    return problemOf(request, error.code, detail, error.issues && [...error.issues]);
   }
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = (error as FastifyError).validationContext ?? 'request';

@@ -4,6 +4,7 @@ import { SafeId } from '../kernel/ids.js';
 import type { Logger } from '../kernel/log.js';
 import { hashSecret, newSecret, verifySecret } from '../kernel/secrets.js';
 import { commandTopic, publishTopics } from '../device-profiles/load.js';
+import { decoderFor } from '../device-profiles/versions.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Lru } from './lru.js';
 import type { SessionStore } from './sessions.js';
@@ -114,7 +115,8 @@ export async function createAuthenticator(
     if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret', true);
     if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device', true);
 
-    const decoder = deps.profiles.get(creds.profileId);
+    // The device's pinned version, or the latest: read at each CONNECT, so a published version applies from the next one.
+    const decoder = decoderFor(deps.profiles, creds.deviceId, creds.profileId);
     if (!decoder) return refuse(NOT_AUTHORIZED, `profile ${creds.profileId} is not loaded`, true);
     const principal: BrokerPrincipal = {
       kind: 'device',

@@ -113,22 +113,31 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   };
 }
 
-/** The quotas with their defaults applied once, and each profile's own (its `quota:` section) resolved once. */
+/**
+ * The quotas with their defaults applied once, and each profile's own (its `quota:`
+ * section) resolved once per loaded version: the latest version of a profile decides.
+ */
 function createQuotas(deps: BrokerDeps): { quotas: Quotas; deviceQuota(profileId: string): QuotaLimits } {
   const rate = { ...DEFAULT_PUBLISH_RATE, ...deps.publishRate };
   const q = { ...DEFAULT_QUOTA, ...deps.quota };
   const device: QuotaLimits = { messages: { perSecond: rate.perSecond, burst: rate.burst }, bytes: q.deviceBytes };
   const quotas = new Quotas({ device, vendor: q.vendor, disconnectAfterMs: q.disconnectAfterMs, maxEntries: rate.maxEntries });
-  const byProfile = new Map<string, QuotaLimits>();
-  for (const [profileId, decoder] of deps.profiles.decoders) {
-    const own = decoder.profile.quota;
-    if (!own) continue;
-    byProfile.set(profileId, {
-      messages: { perSecond: own.messagesPerSecond ?? device.messages.perSecond, burst: own.messageBurst ?? device.messages.burst },
-      bytes: { perSecond: own.bytesPerSecond ?? device.bytes.perSecond, burst: own.byteBurst ?? device.bytes.burst },
-    });
-  }
-  return { quotas, deviceQuota: (profileId) => byProfile.get(profileId) ?? device };
+  const byVersion = new WeakMap<object, QuotaLimits>();
+  const deviceQuota = (profileId: string): QuotaLimits => {
+    const decoder = deps.profiles.get(profileId);
+    const own = decoder?.profile.quota;
+    if (!decoder || !own) return device;
+    let limits = byVersion.get(decoder);
+    if (!limits) {
+      limits = {
+        messages: { perSecond: own.messagesPerSecond ?? device.messages.perSecond, burst: own.messageBurst ?? device.messages.burst },
+        bytes: { perSecond: own.bytesPerSecond ?? device.bytes.perSecond, burst: own.byteBurst ?? device.bytes.burst },
+      };
+      byVersion.set(decoder, limits);
+    }
+    return limits;
+  };
+  return { quotas, deviceQuota };
 }
 
 /**

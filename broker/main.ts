@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import aedesPersistenceLevel from 'aedes-persistence-level';
 import { ClassicLevel } from 'classic-level';
 import { hashSecret } from '../kernel/secrets.js';
-import { loadProfilesForTopics, openSharedRegistry } from '../service/adapters.js';
+import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
 import { loadBrokerServiceConfig } from './config.js';
@@ -23,8 +23,12 @@ await runService(
   'broker',
   loadBrokerServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfilesForTopics(c.process);
-    const registry = await openSharedRegistry(c.adapters, profiles, logger);
+    // Published versions reach this process with the registry's change notifications.
+    const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+    const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
+      await profiles.close();
+      throw e;
+    });
     const dir = join(c.process.dataDir, 'broker');
     mkdirSync(dir, { recursive: true });
     const db = new ClassicLevel<string, string>(dir);
@@ -51,11 +55,13 @@ await runService(
           await broker.close();
           await db.close();
           await registry.close();
+          await profiles.close();
         },
       };
     } catch (e) {
       await db.close();
       await registry.close();
+      await profiles.close();
       throw e;
     }
   },

@@ -1,5 +1,6 @@
 import { HubError } from '../kernel/errors.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import { commandTopicProblem } from '../device-profiles/versions.js';
 
 /**
  * Topic rules that do not depend on who is connected: which topics are device
@@ -44,19 +45,36 @@ export interface DeviceTopics {
   isPublishFilter(filter: string): boolean;
 }
 
+/**
+ * Rebuilt whenever the profile set's `decoders` map is another one (a version was
+ * published while the broker runs, device-profiles/versions.ts). At the start a bad
+ * command topic stops the broker; a later version with one (never published: the API
+ * checks it, commandTopicProblem()) is left out.
+ */
 export function deviceTopics(profiles: ProfileSet): DeviceTopics {
-  const sources = new Set<string>();
-  for (const { profile } of profiles.decoders.values()) {
-    // A wildcard in a command topic would let a device subscribe to other devices' commands.
-    if (WILDCARD_OR_NUL.test(profile.commandTopic) || !profile.commandTopic.includes('{deviceId}')) {
-      throw new HubError('CONFIG_INVALID', `profile ${profile.id}: commandTopic must contain {deviceId} and no wildcards`);
+  let seen = profiles.decoders;
+  let fits = compileTopics(seen, true);
+  const current = (): ((levels: string[]) => boolean) => {
+    if (profiles.decoders !== seen) {
+      seen = profiles.decoders;
+      fits = compileTopics(seen, false);
     }
+    return fits;
+  };
+  return {
+    isPublishTopic: (topic) => !WILDCARD_OR_NUL.test(topic) && current()(topic.split('/')),
+    isPublishFilter: (filter) => !filter.includes('\0') && current()(filter.split('/')),
+  };
+}
+
+function compileTopics(decoders: ProfileSet['decoders'], strict: boolean): (levels: string[]) => boolean {
+  const sources = new Set<string>();
+  for (const { profile } of decoders.values()) {
+    const problem = commandTopicProblem(profile.commandTopic);
+    if (problem && strict) throw new HubError('CONFIG_INVALID', `profile ${profile.id}: commandTopic ${problem}`);
+    if (problem) continue;
     profile.topics.forEach((t) => sources.add(t));
   }
   const templates = [...sources].map(compileTemplate);
-  const fits = (levels: string[]): boolean => templates.some((t) => covers(t, levels));
-  return {
-    isPublishTopic: (topic) => !WILDCARD_OR_NUL.test(topic) && fits(topic.split('/')),
-    isPublishFilter: (filter) => !filter.includes('\0') && fits(filter.split('/')),
-  };
+  return (levels) => templates.some((t) => covers(t, levels));
 }

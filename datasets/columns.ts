@@ -30,6 +30,7 @@ export const COLUMNS: readonly Column[] = [
   { name: 'room_id', type: 'VARCHAR', audiences: RESEARCH, description: 'The room the device was assigned to (or placed in) when it measured.' },
   { name: 'device_id', type: 'VARCHAR', audiences: BOTH, description: 'The device (usually its serial number).' },
   { name: 'profile_id', type: 'VARCHAR', audiences: BOTH, description: "The device profile that decoded the message; see the codebook's profiles for version, vendor and model." },
+  { name: 'profile_version', type: 'VARCHAR', audiences: BOTH, description: 'The version of the device profile that decoded the message (GET /v1/profiles/{id}/versions); empty for data stored before versions were recorded.' },
   { name: 'family', type: 'VARCHAR', audiences: BOTH, description: 'Device family: fall-sensor, medication-dispenser or fluid-balance.' },
   { name: 'kind', type: 'VARCHAR', audiences: BOTH, description: 'reading (a measured value) or event (something that happened).' },
   { name: 'name', type: 'VARCHAR', audiences: BOTH, description: "The measurement (readings) or event type (events); see the codebook's measurements and events." },
@@ -91,6 +92,8 @@ export function cellsOf(columns: readonly Column[], p: Point, ctx: RowContext): 
         return p.deviceId;
       case 'profile_id':
         return p.profileId;
+      case 'profile_version':
+        return p.profileVersion ?? null;
       case 'family':
         return p.family;
       case 'kind':

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadCatalogue } from '../device-profiles/catalogue.js';
-import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import type { BrokerConfig } from '../broker/config.js';
 import type { IngestConfig } from '../ingest/config.js';
 import type { ApiConfig } from '../api/config.js';
@@ -12,6 +11,8 @@ import { createIngest, type Ingest } from '../ingest/pipeline.js';
 import { buildApp } from '../api/app.js';
 import { openDuckDbSqlClient } from '../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../stores/sql/registry.js';
+import type { ProfileCatalog } from '../device-profiles/versions.js';
+import { openPublishedProfiles } from '../service/adapters.js';
 import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
 import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
@@ -39,7 +40,7 @@ export interface RunningHub {
   readonly wsPort: number | undefined;
   readonly apiPort: number;
   readonly adminTokenFile: string;
-  readonly profiles: ProfileSet;
+  readonly profiles: ProfileCatalog;
   readonly registry: Awaited<ReturnType<typeof openSqlRegistry>>;
   readonly ingest: Ingest;
   readonly alarms: AlarmEngine;
@@ -53,7 +54,6 @@ export interface RunningHub {
  */
 export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger;
-  const profiles = loadProfiles(o.hub.profilesDir, o.ingest.limits, loadCatalogue(o.hub.catalogueDirs));
   keepFilesPrivate(o.hub.dataDir);
 
   // Where the hub writes: the data folder (registry, telemetry), the journal inside it (it
@@ -72,6 +72,16 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   });
 
   const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
+  // The profiles as published in the registry, the folder's new versions first; a version
+  // published through the API is in force here at once (stores/sql/profile-versions.ts).
+  let profiles: ProfileCatalog;
+  try {
+    profiles = await openPublishedProfiles(sql, { profilesDir: o.hub.profilesDir, catalogue: loadCatalogue(o.hub.catalogueDirs) }, o.ingest.limits, log);
+  } catch (e) {
+    disk.close();
+    await sql.close();
+    throw e;
+  }
   // The audit log's HMAC key lives beside the database, never in it (audit/key.ts).
   const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).

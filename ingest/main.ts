@@ -1,7 +1,5 @@
 import '../kernel/runtime.js';
-import { loadCatalogue } from '../device-profiles/catalogue.js';
-import { loadProfiles } from '../device-profiles/load.js';
-import { openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
 import { runService } from '../service/run.js';
 import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
@@ -24,12 +22,17 @@ await runService(
   'ingest',
   loadIngestServiceConfig,
   async (c, logger) => {
-    const profiles = loadProfiles(c.process.profilesDir, c.ingest.limits, loadCatalogue(c.process.catalogueDirs));
-    const registry = await openSharedRegistry(c.adapters, profiles, logger);
+    // Published versions reach this process with the registry's change notifications.
+    const profiles = await openSharedProfiles(c.adapters, c.process, logger, c.ingest.limits);
+    const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
+      await profiles.close();
+      throw e;
+    });
     // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
     let stats: IngestStats | undefined;
     const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result)).catch(async (e: unknown) => {
       await registry.close();
+      await profiles.close();
       throw e;
     });
     const ingest = createIngest({
@@ -74,6 +77,7 @@ await runService(
         await forward.stop();
         await store.close();
         await registry.close();
+        await profiles.close();
         logger.info({ ...ingest.stats.snapshot(), forward: forward.stats() }, 'arena-hub ingest stopped');
       },
     };

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Decoder } from '../device-profiles/decode.js';
 import type { ProfileSet } from '../device-profiles/load.js';
+import { decoderFor } from '../device-profiles/versions.js';
 import { messageIdOf } from '../kernel/message-id.js';
 import type { DeviceDirectory, MessageSink, TelemetryStore } from '../kernel/ports.js';
 import type { InboundMessage, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../kernel/telemetry.js';
@@ -9,6 +10,7 @@ import { IngestStats } from './stats.js';
 import { payloadNotKept, RejectionSampler } from './rejection-sample.js';
 
 export interface IngestDeps {
+  /** A set that changes while ingest runs (device-profiles/versions.ts) is read afresh for every message. */
   readonly profiles: ProfileSet;
   readonly directory: DeviceDirectory;
   readonly store: TelemetryStore;
@@ -127,7 +129,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     const id = messageIdOf(m.deviceId, m.topic, m.payload);
     const base = { id, deviceId: m.deviceId, receivedAt: m.receivedAt };
     const profileId = deps.directory.profileOf(m.deviceId);
-    const decoder: Decoder | undefined = profileId === undefined ? undefined : deps.profiles.get(profileId);
+    const decoder: Decoder | undefined = profileId === undefined ? undefined : decoderFor(deps.profiles, m.deviceId, profileId);
     if (!decoder) {
       return { ...base, points: [], rejections: [rejection(m, id, profileId ?? null, 'TOPIC_NOT_ALLOWED', '', 'device or its profile is not registered')] };
     }
@@ -143,6 +145,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       receivedAt: m.receivedAt,
       attribution: deps.directory.attribution(m.deviceId, m.receivedAt),
     });
+    // Every stored point names the profile version that decoded it.
+    for (const p of result.points) (p as { profileVersion?: string }).profileVersion = decoder.profile.version;
     if (result.ok) return { ...base, points: result.points, rejections: [] };
     return { ...base, points: result.points, rejections: result.problems.map((p) => rejection(m, id, decoder.profile.id, p.code, p.path, p.message)) };
   }

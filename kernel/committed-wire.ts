@@ -32,6 +32,7 @@ const base = {
   seq: z.number().int().min(0),
   deviceId: z.string().min(1),
   profileId: z.string().min(1),
+  profileVersion: nullableText.optional(),
   family,
   siteId: nullableText,
   roomId: nullableText,

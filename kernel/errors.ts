@@ -22,15 +22,23 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/** One of several problems found at once in one input, and where (zod's issues: path and message). */
+export interface ErrorIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
 export class HubError extends Error {
   readonly code: ErrorCode;
   readonly detail: string | undefined;
+  readonly issues: readonly ErrorIssue[] | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; issues?: readonly ErrorIssue[] }) {
     super(detail ?? ErrorCodes[code], options);
     this.name = 'HubError';
     this.code = code;
     this.detail = detail;
+    this.issues = options?.issues;
   }
 }
 

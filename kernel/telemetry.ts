@@ -26,6 +26,8 @@ interface PointBase {
   readonly seq: number; // index of the point within its message
   readonly deviceId: string;
   readonly profileId: string;
+  /** The version of the profile that decoded the message (its `version:`); absent on points stored before versions were recorded. */
+  readonly profileVersion?: string | null;
   readonly family: Family;
   readonly siteId: string | null;
   readonly roomId: string | null;

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCatalogue } from '../device-profiles/catalogue.js';
+import type { TimeLimits } from '../device-profiles/decode.js';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
+import type { Catalogue } from '../kernel/measurements.js';
 import { HubError, isHubError } from '../kernel/errors.js';
 import { createLogger, type Logger } from '../kernel/log.js';
 import type { TelemetryStore } from '../kernel/ports.js';
@@ -12,6 +14,11 @@ import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
+import { installRegistryNotifyTriggers, withRegistryMigrationLock } from '../stores/postgres/registry-changes.js';
+import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
+import type { ProfileCatalog } from '../device-profiles/versions.js';
+import { openProfileCatalog, PROFILE_TABLES, seedFromFolder } from '../stores/sql/profile-versions.js';
+import type { SqlClient } from '../kernel/sql.js';
 import type { AdapterConfig, ProcessConfig } from './config.js';
 
 /*
@@ -21,13 +28,62 @@ import type { AdapterConfig, ProcessConfig } from './config.js';
  */
 
 /**
- * The device profiles of a service that never decodes with them (the broker needs their
- * topics, the API shows them). Ingest's time limits (INGEST_*_S) are not this process's
- * settings, so none is applied: a decode here would judge no device clock.
+ * The device profiles as published in the registry database, after the hub's profile
+ * folder has added its new versions (stores/sql/profile-versions.ts), compiled against
+ * the catalogue (the shipped one and ARENA_CATALOGUE_DIR). Does not own `sql`.
  */
+export async function openPublishedProfiles(
+  sql: SqlClient,
+  from: { readonly profilesDir: string; readonly catalogue: Catalogue },
+  limits: TimeLimits,
+  log: Logger,
+): Promise<ProfileCatalog> {
+  const catalog = await openProfileCatalog(sql, {
+    limits,
+    catalogue: from.catalogue,
+    // The measurement catalogue lost an entry the version uses: its devices' messages are rejected until it is fixed.
+    onSkipped: (profileId, version, issues) => log.warn({ profileId, version, issues }, 'a published profile version no longer loads; skipped'),
+  });
+  const { added, differing } = await seedFromFolder(catalog, loadProfiles(from.profilesDir, limits, from.catalogue).decoders.values());
+  if (added.length > 0) log.info({ profiles: added }, "published the profile folder's new versions");
+  if (differing.length > 0) {
+    log.warn(
+      { profiles: differing },
+      'profile folder files differ from the versions already published under their version numbers; the published ones stay in force (give a changed profile a new version)',
+    );
+  }
+  return catalog;
+}
+
 const NO_TIME_LIMITS = { skewMs: Infinity, maxPastMs: Infinity, maxFutureMs: Infinity } as const;
-export const loadProfilesForTopics = (process: Pick<ProcessConfig, 'profilesDir' | 'catalogueDirs'>): ProfileSet =>
-  loadProfiles(process.profilesDir, NO_TIME_LIMITS, loadCatalogue(process.catalogueDirs));
+
+/**
+ * The device profiles of a split service, as published in the shared registry
+ * (stores/sql/profile-versions.ts), the folder's seeded first. Pass it to
+ * openSharedRegistry(): every registry change notification reloads it, so a version
+ * published through the API reaches a running broker and ingest without a restart.
+ * `limits`: ingest's time limits; a service that never decodes with them (the broker
+ * needs their topics, the API shows them) passes none, so no device clock is judged.
+ */
+export async function openSharedProfiles(
+  config: AdapterConfig,
+  process: Pick<ProcessConfig, 'profilesDir' | 'catalogueDirs'>,
+  log: Logger,
+  limits: TimeLimits = NO_TIME_LIMITS,
+): Promise<ProfileCatalog & { close(): Promise<void> }> {
+  const sql = await openPostgresSqlClient(config.registryUrl, { max: 2 });
+  try {
+    const catalog = await withRegistryMigrationLock(config.registryUrl, async () => {
+      const opened = await openPublishedProfiles(sql, { profilesDir: process.profilesDir, catalogue: loadCatalogue(process.catalogueDirs) }, limits, log);
+      await installRegistryNotifyTriggers(sql, PROFILE_TABLES);
+      return opened;
+    });
+    return Object.assign(catalog, { close: () => sql.close() });
+  } catch (e) {
+    await sql.close();
+    throw e;
+  }
+}
 
 /**
  * The shared registry on PostgreSQL, kept fresh with the other services' writes by

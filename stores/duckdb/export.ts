@@ -198,6 +198,7 @@ function cellSql(col: DatasetColumnSpec, request: DatasetExportRequest, params: 
     case 'room_id':
     case 'device_id':
     case 'profile_id':
+    case 'profile_version':
     case 'family':
     case 'kind':
     case 'name':

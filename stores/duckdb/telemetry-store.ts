@@ -122,6 +122,8 @@ const SCHEMA = [
   // payload becomes NULL when its participant's data is erased.
   ...['site_id', 'room_id', 'trial_id', 'participant_id'].map((c) => `ALTER TABLE rejections ADD COLUMN IF NOT EXISTS ${c} VARCHAR`),
   'ALTER TABLE rejections ALTER COLUMN payload DROP NOT NULL',
+  // The profile version that decoded each point, added after the first release (NULL on older points), at the end where appendPoint() puts it.
+  'ALTER TABLE points ADD COLUMN IF NOT EXISTS profile_version VARCHAR',
 ];
 
 /** Connection-local: holds one batch's message ids between BEGIN and COMMIT. */
@@ -168,7 +170,7 @@ const enumOf = (values: readonly string[]): string => `ENUM(${values.map((v) => 
 const POINT_COLUMNS = `message_id, seq, CAST(kind AS ${enumOf(['reading', 'event'])}) AS kind, device_id,
   profile_id, family, site_id, room_id, trial_id,
   participant_id, name, value, unit, alert_code, dispense_code, severity, attributes,
-  device_time, received_at, clock_skewed`;
+  device_time, received_at, clock_skewed, profile_version`;
 
 const REJECTION_COLUMNS = `message_id, device_id, profile_id, topic, code, path, message, payload, received_at,
   site_id, room_id, trial_id, participant_id`;
@@ -771,6 +773,7 @@ function appendPoint(a: DuckDBAppender, p: Point): void {
   a.appendBigInt(BigInt(p.deviceTime)); // BigInt() throws on a fractional time: the batch rolls back
   a.appendBigInt(BigInt(p.receivedAt));
   a.appendBoolean(p.clockSkewed);
+  appendNullableVarchar(a, p.profileVersion ?? null);
 }
 
 function appendRejection(a: DuckDBAppender, r: Rejection): void {
@@ -898,6 +901,7 @@ function pointAt(columns: readonly DuckDBVector[], row: number): Point {
     deviceTime: asNumber(cell(17)),
     receivedAt: asNumber(cell(18)),
     clockSkewed: cell(19) === true,
+    profileVersion: asNullableString(cell(20)) ?? undefined,
   };
   if (cell(2) === 'reading') {
     const kept = asNullableString(cell(16));

@@ -11,10 +11,10 @@ const POINT_TAGS = ['site', 'room', 'trial', 'participant', 'family', 'profile',
 const IDENTITY = ['message_id', 'seq', 'slot'] as const;
 
 export const SCHEMA = {
-  reading: { tags: POINT_TAGS, fields: ['value', 'unit', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed'] },
+  reading: { tags: POINT_TAGS, fields: ['value', 'unit', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed', 'profile_version'] },
   event: {
     tags: POINT_TAGS,
-    fields: ['severity', 'alert_code', 'dispense_code', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed'],
+    fields: ['severity', 'alert_code', 'dispense_code', 'attributes', ...IDENTITY, 'received_at', 'clock_skewed', 'profile_version'],
   },
   rejection: { tags: ['site', 'room', 'trial', 'participant', 'device', 'profile', 'code'], fields: [...IDENTITY, 'topic', 'path', 'message', 'payload'] },
   message: { tags: ['device', 'status'], fields: [...IDENTITY, 'received_at'] },
@@ -119,6 +119,8 @@ export function pointLine(p: Point, slot: number): Line {
   const l = line(p.kind, pointTags(p), p.deviceTime, slot, p.messageId, p.seq)
     .intField('received_at', p.receivedAt)
     .booleanField('clock_skewed', p.clockSkewed);
+  // A field, not a tag: a new version must not start new series for the same device.
+  if (p.profileVersion) l.stringField('profile_version', p.profileVersion);
   if (p.kind === 'reading') {
     l.floatField('value', p.value).stringField('unit', p.unit);
     // Fields a profile keeps (`unmapped: keep`); most readings have none and write no field.
@@ -161,6 +163,7 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
     deviceTime: num(r.time),
     receivedAt: num(r.received_at),
     clockSkewed: r.clock_skewed === true,
+    profileVersion: optStr(r.profile_version) ?? undefined,
   };
   if (kind === 'reading') {
     const attributes = optStr(r.attributes);

@@ -17,7 +17,8 @@ import { CacheFreshness, serialised } from './freshness.js';
 import { loadReadSide, swapReadSide, type ReadSide } from './read-side.js';
 
 export interface SqlRegistryOptions {
-  readonly profiles: KnownProfiles;
+  /** Device profiles; one that changes while the hub runs (stores/sql/profile-versions.ts) is reloaded with the registry. */
+  readonly profiles: KnownProfiles & { reload?(): Promise<void> };
   /** Clock for createdAt and token expiry; tests pin it. */
   readonly now?: () => number;
   /**
@@ -56,7 +57,10 @@ export async function openSqlRegistry(sql: SqlClient, opts: SqlRegistryOptions):
   const freshness = new CacheFreshness(() => {
     if (!closed) reload().catch((e: unknown) => opts.onReloadError?.(e));
   });
-  const reload = serialised(() => freshness.reload(() => loadReadSide(sql), (fresh) => swapReadSide(live, fresh)));
+  const reloadReadSide = serialised(() => freshness.reload(() => loadReadSide(sql), (fresh) => swapReadSide(live, fresh)));
+  const reload = async (): Promise<void> => {
+    await Promise.all([reloadReadSide(), opts.profiles.reload?.()]);
+  };
   const { directory, tokens, index } = live;
 
   return {
