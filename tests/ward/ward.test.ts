@@ -153,8 +153,10 @@ describe('the ward board in headless chromium', () => {
     expect(await second.textContent(`[data-alarm="${fallId}"] .badge`)).toBe('Kvittert');
     expect(await second.textContent(`[data-alarm="${fallId}"] button[data-action="resolve"]`)).toBe('Løst');
 
+    // Resolving waits a few seconds with an undo button before it is sent.
     await second.click(`[data-alarm="${fallId}"] button[data-action="resolve"]`);
-    for (const page of [first, second]) await page.waitForSelector(`[data-alarm="${fallId}"]`, { state: 'detached', timeout: 3000 });
+    await second.waitForSelector(`li[data-alarm="${fallId}"] [data-pending="resolve"] button[data-action="undo"]`);
+    for (const page of [first, second]) await page.waitForSelector(`li[data-alarm="${fallId}"]`, { state: 'detached', timeout: 10_000 });
     const stored = await hub.api(`/v1/alarms/${fallId}`, { token });
     expect(stored.body).toMatchObject({ state: 'resolved', closedBy: { label: 'Night nurse, ward 3' } });
   });
