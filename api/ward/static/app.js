@@ -261,7 +261,12 @@ function later(id, action) {
     clearInterval(tickTimer);
     send(id, action);
   }, UNDO_MS);
-  const tickTimer = setInterval(render, 1000);
+  // The countdown changes in place: a board redrawn under a finger would lose the tap on Undo.
+  const tickTimer = setInterval(() => {
+    const p = ctx.pending.get(id);
+    const text = document.querySelector(`li[data-alarm="${CSS.escape(id)}"] [data-pending] span`);
+    if (p && text) text.textContent = ctx.t.pending[action](Math.max(0, Math.ceil((p.at - Date.now()) / 1000)));
+  }, 1000);
   ctx.pending.set(id, { action, at: Date.now() + UNDO_MS, timer, tickTimer });
   render();
 }

@@ -25,6 +25,7 @@ export function createAttention() {
   /** Alarms present when mute was pressed: a new one sounds through the mute. */
   let mutedIds = new Set();
   let beeps = 0;
+  let ticks = 0;
   let wakeLock = null;
   const notified = new Set();
 
@@ -33,6 +34,7 @@ export function createAttention() {
   };
   set('audio', 'locked');
   set('beeps', 0);
+  set('ticks', 0);
   set('wakeLock', 'none');
 
   function tone(at, freq, ms) {
@@ -71,7 +73,10 @@ export function createAttention() {
     }
     set('audioContext', ctx ? ctx.state : 'none');
   }
-  setInterval(tick, REPEAT_MS);
+  setInterval(() => {
+    tick();
+    set('ticks', ++ticks);
+  }, REPEAT_MS);
 
   async function holdScreen() {
     if (!('wakeLock' in navigator) || document.visibilityState !== 'visible') return set('wakeLock', 'wakeLock' in navigator ? 'released' : 'unsupported');

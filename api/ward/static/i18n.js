@@ -9,7 +9,7 @@ export const TEXTS = {
     tokenLabel: 'Token for helsepersonell',
     tokenRejected: 'Tokenet ble ikke godtatt.',
     noSite: 'Dette tokenet har ingen avdeling å vise.',
-    conn: { connecting: 'Kobler til …', live: 'Direkte', offline: 'Frakoblet – prøver igjen', silent: 'Ikke direkte – ingen kontakt', 'not-ready': 'Ikke direkte – huben svikter' },
+    conn: { connecting: 'Kobler til …', live: 'Direkte', offline: 'Ikke direkte – kobler til', silent: 'Ikke direkte – ingen kontakt', 'not-ready': 'Ikke direkte – huben svikter' },
     notLive: 'IKKE DIREKTE',
     stale: {
       offline: 'IKKE DIREKTE: forbindelsen til huben er brutt. Tavla viser det den visste sist; nye alarmer vises ikke. Prøver igjen …',
@@ -106,7 +106,7 @@ export const TEXTS = {
     tokenLabel: 'Clinician token',
     tokenRejected: 'The token was not accepted.',
     noSite: 'This token has no ward to show.',
-    conn: { connecting: 'Connecting …', live: 'Live', offline: 'Offline – retrying', silent: 'Not live – no contact', 'not-ready': 'Not live – hub failing' },
+    conn: { connecting: 'Connecting …', live: 'Live', offline: 'Not live – reconnecting', silent: 'Not live – no contact', 'not-ready': 'Not live – hub failing' },
     notLive: 'NOT LIVE',
     stale: {
       offline: 'NOT LIVE: the connection to the hub is lost. The board shows what it last knew; new alarms are not shown. Retrying …',
