@@ -67,7 +67,7 @@ function frame(m: LiveMessage, shown: boolean): string | null {
 export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; limits: ApiLimits['live'] }> = async (app, { deps, feed, limits }) => {
   const consent = consentOf(deps.registry);
   const now = deps.now ?? Date.now;
-  /** Each open stream and what its heartbeat does: write the beat, then check the stream's token. */
+  /** Each open stream and how to write to it (the heartbeat's way in). */
   const streams = new Map<ServerResponse, (beat: string) => void>();
   /** Streams held per token, counted from the moment a request is let in (before its audit), so the cap holds under a burst. */
   const held = new Map<string, number>();
@@ -157,10 +157,7 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
         else held.delete(principal.tokenId);
       });
       tokenCheck.unref();
-      streams.set(res, (text) => {
-        write(text);
-        checkToken();
-      });
+      streams.set(res, (text) => write(text));
 
       const write = (text: string | null): void => {
         if (text === null || res.destroyed || res.writableEnded) return;

@@ -170,7 +170,7 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
       const first = (await page.$('[data-room="r7"]'))!;
       expect((await first.boundingBox())!.y).toBeLessThan(viewport.height);
       expect(await page.textContent('#alarm-count')).toBe('2 new alarms');
-      await shot(page, name);
+      if (name === 'phone') await shot(page, name);
     });
   }
 
