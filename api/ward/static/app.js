@@ -72,6 +72,10 @@ async function api(path, init = {}) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Sets a text only when it changes: a live region rewritten every second would be announced every second. */
+const say = (el, text) => {
+  if (el.textContent !== text) el.textContent = text;
+};
 const clock = (ms, seconds = false) =>
   new Date(ms).toLocaleTimeString(lang === 'nb' ? 'nb-NO' : 'en-GB', { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}) });
 
@@ -94,12 +98,12 @@ function showLiveness() {
   document.body.dataset.live = stale ? 'stale' : view === 'live' ? 'live' : 'connecting';
   const conn = $('conn');
   conn.dataset.state = view;
-  conn.textContent = ctx.t.conn[view];
+  say(conn, ctx.t.conn[view]);
   const banner = $('stale');
   banner.hidden = !stale;
   if (stale) {
-    $('stale-why').textContent = view === 'not-ready' ? ctx.t.stale.notReady(live.reason || '') : ctx.t.stale[view] || ctx.t.stale.offline;
-    $('stale-since').textContent = ctx.t.stale.since(clock(live.lastContact, true));
+    say($('stale-why'), view === 'not-ready' ? ctx.t.stale.notReady(live.reason || '') : ctx.t.stale[view] || ctx.t.stale.offline);
+    say($('stale-since'), ctx.t.stale.since(clock(live.lastContact, true)));
   }
   $('board').setAttribute('aria-busy', String(stale));
   attend();
@@ -115,11 +119,11 @@ function attend() {
   attention.update({ raised, stale, title, describe });
   const banner = $('alarm-banner');
   banner.hidden = raised.length === 0;
-  $('alarm-count').textContent = ctx.t.newAlarms(raised.length);
+  say($('alarm-count'), ctx.t.newAlarms(raised.length));
   const mutedUntil = attention.mutedUntil();
   $('mute').hidden = raised.length === 0 || mutedUntil > 0 || !attention.unlocked();
   $('unmute').hidden = mutedUntil === 0;
-  $('unmute').textContent = ctx.t.mutedUntil(clock(mutedUntil));
+  say($('unmute'), ctx.t.mutedUntil(clock(mutedUntil)));
 }
 
 // The watchdog: a stream that has been silent past two heartbeats is given up and opened
