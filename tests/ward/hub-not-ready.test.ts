@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { mountSmallFs, type SmallFs } from '../disk/small-fs.js';
 
@@ -11,8 +12,6 @@ import { mountSmallFs, type SmallFs } from '../disk/small-fs.js';
  * hub's data folder is a small tmpfs of the test's own; filling it past the hard mark is
  * a real full disk (tests/disk/small-fs.ts).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MiB = 1024 * 1024;
 
 let fs: SmallFs;
@@ -21,7 +20,6 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash tests/setup/ensure-packages.sh\` (as root) to install it`);
   fs = mountSmallFs(96 * MiB);
   const dataDir = join(fs.dir, 'data');
   mkdirSync(dataDir);
@@ -30,7 +28,7 @@ beforeAll(async () => {
   expect((await hub.api('/v1/sites', { body: { id: 'ward-7', name: 'Sengepost 7', kind: 'patient-room' } })).status).toBe(201);
   expect((await hub.api('/v1/sites/ward-7/rooms', { body: { id: 'r1', name: 'Rom 701', beds: 1 } })).status).toBe(201);
   const token = (await hub.api('/v1/tokens', { body: { role: 'clinician', siteIds: ['ward-7'], label: 'Ward 7' } })).body.token;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
   page = await (await browser.newContext({ locale: 'en-GB' })).newPage();
   await page.goto(`http://127.0.0.1:${hub.apiPort}/ward?site=ward-7#token=${token}`);
   await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
+import { launchChromium } from './chromium.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { startFrozenProxy, type FrozenProxy } from './frozen-proxy.js';
@@ -11,8 +11,6 @@ import { startFrozenProxy, type FrozenProxy } from './frozen-proxy.js';
  * a network path that freezes, sound until someone acknowledges, seven rooms on a phone
  * and a tablet, undo, and a tablet paired with a code and then revoked.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 // Pictures for the README only on request (WARD_SCREENSHOT=docs/ward-board.png), next to the main one.
 const SHOT = process.env.WARD_SCREENSHOT;
 const shot = (page: Page, name: string) => (SHOT ? page.screenshot({ path: SHOT.replace(/\.png$/, `-${name}.png`) }) : Promise.resolve(undefined));
@@ -69,7 +67,6 @@ const alarmIn = (room: string, rule: string, state = 'raised') => `[data-room="$
 const stored = async (id: string) => (await hub.api(`/v1/alarms/${id}`)).body;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash tests/setup/ensure-packages.sh\` (as root) to install it`);
   hub = await startTestHub();
   const ok = async (path: string, body: unknown) => expect((await hub.api(path, { body })).status).toBe(201);
   await ok('/v1/sites', { id: 'ward-5', name: 'Sengepost 5', kind: 'patient-room' });
@@ -92,7 +89,7 @@ beforeAll(async () => {
   expect(issued.status).toBe(201);
   clinician = issued.body.token;
   proxy = await startFrozenProxy(hub.apiPort);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
