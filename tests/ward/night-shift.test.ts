@@ -111,8 +111,10 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
     await startShift(nurse, 'KN');
 
     proxy.freeze();
+    const frozenAt = Date.now();
     // Two missed heartbeats (5 s each), not the kernel's TCP timeout: the socket stays open throughout.
     await nurse.waitForSelector('body[data-live="stale"] #stale:not([hidden])', { timeout: 15_000 });
+    console.info(`frozen path: the board said "not live" after ${((Date.now() - frozenAt) / 1000).toFixed(1)} s`);
     expect(await nurse.textContent('#stale')).toMatch(/NOT LIVE.*Last contact \d\d:\d\d:\d\d/s);
     expect(await nurse.textContent('#conn')).toContain('Not live');
     expect(Number(await nurse.evaluate<string>(`getComputedStyle(document.getElementById('board')).opacity`))).toBeLessThan(1);
@@ -125,7 +127,9 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
     expect(await nurse.$(`li[data-alarm="${fallId}"]`)).toBeNull();
 
     proxy.thaw();
+    const thawedAt = Date.now();
     await nurse.waitForSelector(alarmIn('r7', 'fall'), { timeout: 15_000 });
+    console.info(`thawed path: the fall raised meanwhile was on the board after ${((Date.now() - thawedAt) / 1000).toFixed(1)} s`);
     await nurse.waitForSelector('body[data-live="live"] #stale[hidden]', { state: 'attached', timeout: 5_000 });
     expect(await nurse.textContent('#alarm-count')).toBe('1 new alarm');
     expect(await nurse.title()).toMatch(/^\(1\) Fall · Rom 507/);
