@@ -3,26 +3,47 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BoardPairings } from '../../kernel/board-pairings.js';
-import { openDuckDbSqlClient, type DuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
+import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
+import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { PAIRING_TTL_MS, openBoardPairings } from '../../stores/sql/board-pairings.js';
+import type { SqlClient } from '../../stores/sql/sql-client.js';
+import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 
-/** The pairing codes on a real DuckDB file: each works once, only within its time, typed any way a person types it. */
+/**
+ * The pairing codes on both registry engines (a DuckDB file in the all-in-one hub, the
+ * split layout's PostgreSQL 15): each works once, only within its time, typed any way a
+ * person types it, and is kept only as its digest.
+ */
 const T0 = Date.parse('2026-12-07T20:00:00Z');
 let dir: string;
-let sql: DuckDbSqlClient;
-let boards: BoardPairings;
+let server: RunningPostgres;
+const opened: (SqlClient & { close(): Promise<void> })[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'arena-pairing-'));
-  sql = await openDuckDbSqlClient(join(dir, 'registry.duckdb'));
-  boards = await openBoardPairings(sql, () => T0);
+  server = await startPostgres();
 });
 afterAll(async () => {
-  await sql.close();
+  for (const c of opened) await c.close();
+  await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('board pairing codes', () => {
+const engines: [string, () => Promise<SqlClient & { close(): Promise<void> }>][] = [
+  ['duckdb', () => openDuckDbSqlClient(join(dir, 'registry.duckdb'))],
+  ['postgres', async () => openPostgresSqlClient(await server.newSchema('pairing'))],
+];
+
+describe.each(engines)('board pairing codes on %s', (_name, open) => {
+  let sql: SqlClient;
+  let boards: BoardPairings;
+  beforeAll(async () => {
+    const client = await open();
+    opened.push(client);
+    sql = client;
+    boards = await openBoardPairings(sql, () => T0);
+  });
+
   it('are claimed once, in any case and with spaces, and keep no code in the table', async () => {
     const { code, pairing } = await boards.create('ward-5', 'Nurses station', T0);
     expect(code).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/);
