@@ -106,7 +106,7 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
 
   it('behind a frozen network path it says "not live" within 15 s, and shows the fall raised meanwhile once the path thaws', async () => {
     nurse = await open(`http://127.0.0.1:${proxy.port}/ward?site=ward-5#token=${clinician}`);
-    await nurse.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+    await nurse.waitForSelector('#conn[data-state="live"]', { timeout: 20_000 });
     expect(await data(nurse, 'live')).toBe('live');
     await startShift(nurse, 'KN');
 
@@ -202,9 +202,9 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
     await tablet.waitForSelector('#login:not([hidden])');
     await tablet.fill('#code', code.toLowerCase().replace('-', ' '));
     await tablet.click('#login button[type="submit"]');
-    await tablet.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+    await tablet.waitForSelector('#conn[data-state="live"]', { timeout: 20_000 });
     await tablet.reload();
-    await tablet.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+    await tablet.waitForSelector('#conn[data-state="live"]', { timeout: 20_000 });
     expect(await tablet.isHidden('#login')).toBe(true);
     await startShift(tablet, 'AB');
     const board = await tablet.evaluate<{ token: string; siteId: string; label: string }>(`JSON.parse(localStorage.getItem('ward.board') ?? 'null')`);
