@@ -24,6 +24,7 @@ import { alarmSettingsRoutes } from './routes/alarms-settings.js';
 import { liveRoutes } from './routes/live.js';
 import { liveBoardRoutes } from './routes/live-board.js';
 import { wardRoutes } from './ward/routes.js';
+import { boardPairingRoutes } from './ward/pairing.js';
 import { trialRoutes } from './routes/trials.js';
 import { participantRoutes } from './routes/participants.js';
 import { consentRoutes } from './routes/consents.js';
@@ -89,6 +90,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await app.register(liveBoardRoutes, { deps, alarms: deps.alarms });
     if (deps.live) await app.register(liveRoutes, { deps, feed: deps.live, limits: limits.live });
     await app.register(wardRoutes);
+    if (deps.boards) await app.register(boardPairingRoutes, { deps, boards: deps.boards });
   }
   return app;
 }

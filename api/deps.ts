@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ApiLimits } from './config.js';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
+import type { BoardPairings } from '../kernel/board-pairings.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { DiskPlace, DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
@@ -63,6 +64,8 @@ export interface ApiDeps {
   readonly alarms?: AlarmService;
   /** Live readings, events and alarm changes: when given with alarms, GET /v1/live streams them and /ward shows them. */
   readonly live?: LiveFeed;
+  /** Ward tablets' one-time pairing codes (api/ward/pairing.ts): when given, arena staff can pair a tablet with a site. */
+  readonly boards?: BoardPairings;
   /** Erasure beyond the store and the alarm engine (api/erasure.ts): the register of erasures, and a rewrite of the registry file. */
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
   /** Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */

@@ -2,6 +2,7 @@ import '../kernel/runtime.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openAlarmEngine } from '../alarms/engine.js';
+import { openBoardPairings } from '../stores/sql/board-pairings.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
 import { openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
@@ -82,7 +83,9 @@ await runService(
       const ready = async (): Promise<void> => {
         if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
       };
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, limits: c.api.limits });
+      // Ward tablets' pairing codes, next to the alarm tables on the same pool.
+      const boards = await openBoardPairings(alarmSql);
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, boards, limits: c.api.limits });
       const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
         await feed.stop();
         throw e;

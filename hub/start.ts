@@ -14,6 +14,7 @@ import { openSqlRegistry } from '../stores/sql/registry.js';
 import type { ProfileCatalog } from '../device-profiles/versions.js';
 import { openPublishedProfiles } from '../service/adapters.js';
 import { openAlarmEngine, type AlarmEngine } from '../alarms/engine.js';
+import { openBoardPairings } from '../stores/sql/board-pairings.js';
 import { loadAlarmConfig, type AlarmConfig } from '../alarms/config.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
@@ -134,7 +135,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     admission: disk,
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits });
+  const boards = await openBoardPairings(sql);
+  const app = await buildApp({ registry, store, profiles, logger: log, boards, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

@@ -62,6 +62,8 @@ export const isOpen = (state: AlarmState): boolean => state === 'raised' || stat
 export interface Actor {
   readonly id: string;
   readonly label: string;
+  /** The person at a ward board who acted: the name or initials given at the start of the shift on that board. */
+  readonly person?: string;
 }
 export const HUB_ACTOR: Actor = Object.freeze({ id: 'hub', label: 'arena-hub' });
 

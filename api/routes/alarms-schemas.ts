@@ -4,7 +4,11 @@ import { VKP_ALERT } from '../../kernel/vkp.js';
 import { Id, IsoTime, iso } from '../schemas/common.js';
 
 /** HTTP shapes of alarms and per-participant alarm settings. */
-export const ActorDto = z.object({ id: z.string().describe('Token id, or "hub" when the hub acted'), label: z.string() });
+export const ActorDto = z.object({
+  id: z.string().describe('Token id, or "hub" when the hub acted'),
+  label: z.string().describe("The token's label"),
+  person: z.string().optional().describe('Who acted at the board: the name or initials given at the start of the shift'),
+});
 
 export const AlarmDto = z.object({
   id: z.string(),
@@ -72,9 +76,12 @@ export function toAlarmDto(a: Alarm, withheld: boolean): AlarmDto {
 }
 
 export const AlarmActionBody = z
-  .object({ comment: z.string().trim().max(500).optional().describe('Free text, e.g. what was found at the bedside') })
+  .object({
+    comment: z.string().trim().max(500).optional().describe('Free text, e.g. what was found at the bedside'),
+    person: z.string().trim().min(1).max(60).optional().describe('Who acts: the name or initials entered at the start of the shift on the board; stored with the token'),
+  })
   .nullish()
-  .describe('An optional comment; the body may be left out');
+  .describe('An optional comment and who acts; the body may be left out');
 
 export const AlarmListQuery = z.object({
   siteId: Id.optional().describe('Only this site; a clinician sees only sites the token is bound to'),

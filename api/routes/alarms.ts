@@ -10,7 +10,9 @@ import { AlarmActionBody, AlarmDto, AlarmListQuery, toAlarmDto } from './alarms-
 import { actorOf, consentOf, mayShow, siteScope, watches } from './live-access.js';
 
 const carers = { access: ['admin', 'clinician'], release: true } as const;
-const actors = { access: ['admin', 'clinician'] } as const;
+// A paired ward tablet reads and acts on its own site's alarms one at a time, never lists them.
+const boardCarers = { access: ['admin', 'clinician', 'board'], release: true } as const;
+const actors = { access: ['admin', 'clinician', 'board'] } as const;
 const tags = ['alarms'];
 const STATES: Record<'open' | 'closed' | 'all', readonly AlarmState[] | undefined> = {
   open: ['raised', 'acknowledged'],
@@ -51,7 +53,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmSe
   });
 
   app.get('/v1/alarms/:id', {
-    config: carers,
+    config: boardCarers,
     schema: { tags, summary: 'One alarm', description: WITHHELD, params: IdParams, response: { 200: AlarmDto, ...problems(400, 401, 403, 404) } },
     handler: async (request) => {
       const principal = principalOf(request);
@@ -78,7 +80,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmSe
       handler: async (request) => {
         const principal = principalOf(request);
         await visible(request.params.id, principal);
-        const changed = await act(request.params.id, await actorOf(deps.registry, request), request.body?.comment || null);
+        const changed = await act(request.params.id, await actorOf(deps.registry, request, request.body?.person), request.body?.comment || null);
         return dto(changed, principal);
       },
     });

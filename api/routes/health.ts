@@ -3,21 +3,7 @@ import { z } from 'zod';
 import { HubError } from '../../kernel/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
-
-const READY_TIMEOUT_MS = 2000;
-
-const within = <T>(what: string, p: Promise<T>): Promise<T> =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref())]);
-
-/**
- * The disk watch's part of readiness: the reason the hub stopped taking messages (not
- * ready), or a warning below the soft mark (ready, said in `warnings`).
- */
-function diskReadiness(deps: ApiDeps): { stopped?: string; warnings?: string[] } {
-  const report = deps.disk?.();
-  if (!report || report.level === 'ok') return {};
-  return report.level === 'full' ? { stopped: report.reason } : { warnings: [report.reason ?? 'disk space low'] };
-}
+import { readiness } from '../readiness.js';
 
 /** Probes for the orchestrator: liveness never touches dependencies, readiness checks each. */
 export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -41,25 +27,10 @@ export const healthRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       response: { 200: z.object({ status: z.literal('ready'), warnings: z.array(z.string()).optional() }), ...problems(503) },
     },
     handler: async (request) => {
-      const checks: [string, () => Promise<unknown>][] = [
-        ['store', () => deps.store.ping()],
-        // A primary-key lookup: one round trip to the registry's database.
-        ['registry', () => deps.registry.getVendor('readyz-probe')],
-        ...(deps.ready ? [['hub', deps.ready] as [string, () => Promise<unknown>]] : []),
-      ];
-      for (const [name, check] of checks) {
-        try {
-          await within(name, check());
-        } catch (err) {
-          request.log.warn({ err, check: name }, 'not ready');
-          // The store's own account of an outage (stores/outbox/outbox.ts ping) is the useful part.
-          const cause = name === 'store' && err instanceof HubError ? `: ${err.message}` : '';
-          throw new HubError('STORE_UNAVAILABLE', `${name} is not ready${cause}`);
-        }
-      }
-      const disk = diskReadiness(deps);
-      if (disk.stopped) throw new HubError('STORE_UNAVAILABLE', disk.stopped);
-      return { status: 'ready' as const, ...(disk.warnings ? { warnings: disk.warnings } : {}) };
+      const r = await readiness(deps);
+      if (r.ready) return { status: 'ready' as const, ...(r.warnings.length > 0 ? { warnings: [...r.warnings] } : {}) };
+      if (r.cause !== undefined) request.log.warn({ err: r.cause, check: r.check }, 'not ready');
+      throw new HubError('STORE_UNAVAILABLE', r.reason);
     },
   });
 };

@@ -31,9 +31,9 @@ export async function mayShow(consent: ConsentReader, principal: Principal, part
   }
 }
 
-/** Whether a principal may watch a site: an admin any, a clinician the sites its token is bound to. */
+/** Whether a principal may watch a site: an admin any, a clinician or a paired board the sites its token is bound to. */
 export const watches = (principal: Principal, siteId: string | null): boolean =>
-  principal.role === 'admin' || (principal.role === 'clinician' && siteId !== null && principal.siteIds.includes(siteId));
+  principal.role === 'admin' || ((principal.role === 'clinician' || principal.role === 'board') && siteId !== null && principal.siteIds.includes(siteId));
 
 /** A site the principal may watch; any other answers like a missing one. */
 export async function watchedSite(registry: Pick<Registry, 'getSite'>, principal: Principal, siteId: string): Promise<Site> {
@@ -65,12 +65,15 @@ export function siteScope(principal: Principal, siteId: string | undefined): rea
     if (!watches(principal, siteId)) throw new HubError('NOT_FOUND', `no site "${siteId}"`);
     return [siteId];
   }
-  return principal.role === 'admin' ? undefined : principal.role === 'clinician' ? principal.siteIds : [];
+  return principal.role === 'admin' ? undefined : principal.role === 'clinician' || principal.role === 'board' ? principal.siteIds : [];
 }
 
-/** Who acts, for the alarm's record: the token id and the label it was issued with. */
-export async function actorOf(registry: Pick<TokenRegistry, 'listTokens'>, request: FastifyRequest): Promise<Actor> {
+/**
+ * Who acts, for the alarm's record: the token id and the label it was issued with, and
+ * the person the board names (a shared ward tablet's token says which board, not who).
+ */
+export async function actorOf(registry: Pick<TokenRegistry, 'listTokens'>, request: FastifyRequest, person?: string): Promise<Actor> {
   const principal = principalOf(request);
   const token = (await registry.listTokens()).find((t) => t.id === principal.tokenId);
-  return { id: principal.tokenId, label: token?.label ?? principal.role };
+  return { id: principal.tokenId, label: token?.label ?? principal.role, ...(person ? { person } : {}) };
 }

@@ -42,7 +42,7 @@ export const liveBoardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: Ala
   const now = deps.now ?? Date.now;
 
   app.get('/v1/live/sites', {
-    config: { access: ['admin', 'clinician'] },
+    config: { access: ['admin', 'clinician', 'board'] },
     schema: { tags: ['live'], summary: 'Sites the token may watch', response: { 200: listOf(SiteDto), ...problems(401, 403) } },
     handler: async (request) => {
       const principal = principalOf(request);
@@ -64,7 +64,7 @@ export const liveBoardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: Ala
   }
 
   app.get('/v1/live/board', {
-    config: { access: ['admin', 'clinician'], release: true },
+    config: { access: ['admin', 'clinician', 'board'], release: true },
     schema: {
       tags: ['live'],
       summary: "A site's rooms, devices with health and latest readings, and open alarms",

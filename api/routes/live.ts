@@ -9,6 +9,7 @@ import { problems } from '../problem.js';
 import { refuseFor } from '../rate-limits.js';
 import { SECURITY_HEADERS } from '../security-headers.js';
 import { iso } from '../schemas/common.js';
+import { readiness } from '../readiness.js';
 import { toEventDto, toReadingDto } from '../schemas/telemetry.js';
 import { toAlarmDto } from './alarms-schemas.js';
 import { SiteQuery, toHealthDto } from './live-schemas.js';
@@ -16,13 +17,18 @@ import { consentOf, mayShow, watchedSite } from './live-access.js';
 
 /** A stream that falls this far behind is closed; the board reconnects and reloads. */
 const MAX_BUFFERED_BYTES = 1 << 20;
-const HEARTBEAT_MS = 15_000;
+/**
+ * Every stream gets a `heartbeat` event this often, carrying the hub's readiness: the
+ * board calls itself stale after two missed ones (promise 6), so a half-open connection
+ * or a hub that cannot store shows within 15 s.
+ */
+export const HEARTBEAT_MS = 5_000;
 /**
  * A write the peer has not taken within this time ends the stream: a peer that is gone
  * without a FIN (a pulled cable, a suspended laptop) would otherwise hold its buffers and
  * subscription for as long as the kernel keeps the socket.
  */
-const DRAIN_TIMEOUT_MS = 2 * HEARTBEAT_MS;
+const DRAIN_TIMEOUT_MS = 30_000;
 /** What a refused stream is told to wait: long enough for a closed tab's stream to have been freed. */
 const RETRY_AFTER_S = 10;
 /** Frames waiting for the audit append or a consent answer; beyond, the stream is closed as stalled. */
@@ -61,7 +67,8 @@ function frame(m: LiveMessage, shown: boolean): string | null {
 export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; limits: ApiLimits['live'] }> = async (app, { deps, feed, limits }) => {
   const consent = consentOf(deps.registry);
   const now = deps.now ?? Date.now;
-  const streams = new Set<ServerResponse>();
+  /** Each open stream and how to write to it (the heartbeat's way in). */
+  const streams = new Map<ServerResponse, (beat: string) => void>();
   /** Streams held per token, counted from the moment a request is let in (before its audit), so the cap holds under a burst. */
   const held = new Map<string, number>();
   let slots = 0;
@@ -79,18 +86,40 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
   app.addHook('preClose', async () => {
     closing = true;
     // A peer that does not take its end event within a second is cut off: the hub stops in seconds.
-    for (const s of streams) end(s, 'the hub is shutting down', SHUTDOWN_GRACE_MS);
+    for (const s of streams.keys()) end(s, 'the hub is shutting down', SHUTDOWN_GRACE_MS);
   });
 
+  // One readiness check per beat for all streams: the same answer GET /readyz gives, so a
+  // hub that cannot store or has lost its feed is stale on every board even while the
+  // socket lives. A check still running when the next beat is due makes that beat late,
+  // which the board counts as missed: an answer it cannot get in time is no answer.
+  let beating = false;
+  const beat = async (): Promise<void> => {
+    if (beating || streams.size === 0) return;
+    beating = true;
+    try {
+      const r = await readiness(deps);
+      const at = now();
+      const text = `id: ${at}\nevent: heartbeat\ndata: ${JSON.stringify({ at: iso(at), ready: r.ready, ...(r.ready ? {} : { reason: r.reason }) })}\n\n`;
+      for (const send of streams.values()) send(text);
+    } finally {
+      beating = false;
+    }
+  };
+  const heartbeat = setInterval(() => void beat().catch((err: unknown) => app.log.error({ err }, 'live heartbeat failed')), HEARTBEAT_MS);
+  heartbeat.unref();
+  app.addHook('onClose', async () => clearInterval(heartbeat));
+
   app.get('/v1/live', {
-    config: { access: ['admin', 'clinician'] },
+    config: { access: ['admin', 'clinician', 'board'] },
     schema: {
       tags: ['live'],
       summary: "A site's live stream (text/event-stream)",
       description:
-        'Events `hello`, `reading`, `event`, `alarm` and `device`, each with one JSON object as data; a comment line every 15 s keeps proxies from closing it. ' +
+        'Events `hello`, `heartbeat`, `reading`, `event`, `alarm` and `device`, each with one JSON object as data. ' +
+        '`heartbeat` comes every 5 s with the hub\'s readiness (`ready`, and `reason` when false, as GET /readyz says) and an `id`: a client that misses two, or reads `ready: false`, must show itself as stale. ' +
         'Readings and events about a participant without care.live consent are not sent; their alarms are, with `withheld: true`. ' +
-        'After a reconnect, load GET /v1/live/board again: the stream does not replay. ' +
+        'A reconnect may send `Last-Event-ID`; the stream does not replay (hello says `resume: "reload"`): load GET /v1/live/board again after each hello. ' +
         'When the token is revoked or expires, or the hub shuts down, an `end` event is sent and the stream closes within a few seconds. ' +
         'Streams are capped per token and in all (API_LIVE_MAX_PER_TOKEN, API_LIVE_MAX_TOTAL): beyond, 429 TOO_MANY_STREAMS with Retry-After.',
       querystring: SiteQuery,
@@ -115,15 +144,10 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
 
       reply.hijack();
       let unsubscribe = (): void => undefined;
-      const heartbeat = setInterval(() => {
-        write(': keep-alive\n\n');
-        checkToken();
-      }, HEARTBEAT_MS);
       const tokenCheck = setInterval(() => checkToken(), TOKEN_CHECK_MS);
       let stall: NodeJS.Timeout | undefined;
       res.once('close', () => {
         unsubscribe();
-        clearInterval(heartbeat);
         clearInterval(tokenCheck);
         clearTimeout(stall);
         streams.delete(res);
@@ -132,9 +156,8 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
         if (left > 0) held.set(principal.tokenId, left);
         else held.delete(principal.tokenId);
       });
-      heartbeat.unref();
       tokenCheck.unref();
-      streams.add(res);
+      streams.set(res, (text) => write(text));
 
       const write = (text: string | null): void => {
         if (text === null || res.destroyed || res.writableEnded) return;
@@ -201,7 +224,10 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       // Small frames must leave at once, not wait for Nagle's algorithm.
       res.socket?.setNoDelay(true);
-      write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ siteId: site.id, at: iso(now()) })}\n\n`);
+      // No replay: the board reloads its whole state after each hello (see the description).
+      const lastEventId = request.headers['last-event-id'];
+      const since = typeof lastEventId === 'string' && /^\d{1,15}$/.test(lastEventId) ? iso(Number(lastEventId)) : null;
+      write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ siteId: site.id, at: iso(now()), heartbeatMs: HEARTBEAT_MS, resume: 'reload', since })}\n\n`);
     },
   });
 };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Device, Room, Site, Vendor } from '../../kernel/registry.js';
-import { ROLES, type Role } from '../../kernel/principal.js';
+import { ROLES, TOKEN_ROLES, type Role } from '../../kernel/principal.js';
 import type { TokenInfo } from '../../kernel/tokens.js';
 import { BodyInstant, Id, IsoTime, Name, iso } from './common.js';
 import { example } from './examples.js';
@@ -81,7 +81,7 @@ export const NewTokenBody = z.object({
 }).meta(example({ role: 'researcher', trialIds: ['fall-2025'], label: 'NTNU study team', expiresAt: '2025-12-31T23:59:59Z' }));
 export const TokenDto = z.object({
   id: z.string(),
-  role: RoleEnum,
+  role: z.enum(TOKEN_ROLES as [Role, ...Role[]]).describe('board: a paired ward tablet (POST /v1/board-pairings/exchange)'),
   vendorId: Id.nullable(),
   siteIds: z.array(Id),
   trialIds: z.array(Id),

@@ -9,11 +9,15 @@ const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   '/ward': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/ward/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/ward/i18n.js': { file: 'i18n.js', type: 'text/javascript; charset=utf-8' },
+  '/ward/stream.js': { file: 'stream.js', type: 'text/javascript; charset=utf-8' },
+  '/ward/render.js': { file: 'render.js', type: 'text/javascript; charset=utf-8' },
+  '/ward/attention.js': { file: 'attention.js', type: 'text/javascript; charset=utf-8' },
   '/ward/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 
 /**
- * The page holds no data and no token, so it is public; everything it shows comes from
+ * The page holds no data and no token, so it is public (a paired tablet keeps its board
+ * token in its own storage, never in the page); everything it shows comes from
  * the API under the clinician's token. Same-origin scripts and requests only (CSP), and
  * no referrer, so a token can never travel to another origin.
  */
@@ -31,7 +35,7 @@ export const wardRoutes: FastifyPluginAsync = async (app) => {
     const body = readFileSync(STATIC_DIR + file);
     app.get(url, {
       config: { access: 'public' },
-      schema: { tags: ['ward'], summary: url === '/ward' ? 'The ward board (open as /ward?site=<siteId>#token=<clinician token>)' : `Ward board asset ${file}` },
+      schema: { tags: ['ward'], summary: url === '/ward' ? 'The ward board (pair it with a code from POST /v1/sites/{siteId}/board-pairings, or open /ward?site=<siteId>#token=<clinician token>)' : `Ward board asset ${file}` },
       handler: async (_request, reply) => reply.headers({ ...SECURITY_HEADERS, 'content-type': type }).send(body),
     });
   }

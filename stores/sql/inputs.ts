@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { HubError } from '../../kernel/errors.js';
 import { SafeId } from '../../kernel/ids.js';
 import type { Site } from '../../kernel/registry.js';
-import { ROLES, type Role } from '../../kernel/principal.js';
+import { TOKEN_ROLES, type Role } from '../../kernel/principal.js';
 
 /**
  * What the registry accepts, checked here whoever the caller is (API, demo seeding,
@@ -40,7 +40,7 @@ export const DeviceInput = z.object({
 
 export const TokenInput = z
   .object({
-    role: z.enum(ROLES as [Role, ...Role[]]),
+    role: z.enum(TOKEN_ROLES as [Role, ...Role[]]),
     siteIds: z.array(SafeId).max(1000).optional(),
     vendorId: SafeId.optional(),
     trialIds: z.array(SafeId).max(1000).optional(),
@@ -49,13 +49,16 @@ export const TokenInput = z
   })
   .superRefine((t, ctx) => {
     // Each role carries exactly its own binding, so a token can never be wider than its role says.
-    const bindings = { siteIds: 'clinician', vendorId: 'vendor', trialIds: 'researcher' } as const;
-    for (const [field, owner] of Object.entries(bindings)) {
+    const bindings: Readonly<Record<'siteIds' | 'vendorId' | 'trialIds', readonly Role[]>> = { siteIds: ['clinician', 'board'], vendorId: ['vendor'], trialIds: ['researcher'] };
+    for (const [field, owners] of Object.entries(bindings)) {
       const value = t[field as keyof typeof bindings];
       const given = Array.isArray(value) ? value.length > 0 : value !== undefined;
-      if (t.role === owner && !given) ctx.addIssue({ code: 'custom', path: [field], message: `required for role ${owner}` });
-      if (t.role !== owner && value !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `only for role ${owner}` });
+      const owns = owners.includes(t.role);
+      if (owns && !given) ctx.addIssue({ code: 'custom', path: [field], message: `required for role ${t.role}` });
+      if (!owns && value !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `only for role ${owners.join(' or ')}` });
     }
+    // A ward tablet shows one ward.
+    if (t.role === 'board' && t.siteIds?.length !== 1) ctx.addIssue({ code: 'custom', path: ['siteIds'], message: 'exactly one site for role board' });
   });
 
 /** Parses or throws VALIDATION_FAILED naming each offending field. */

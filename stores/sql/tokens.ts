@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HubError } from '../../kernel/errors.js';
 import type { Principal, Role } from '../../kernel/principal.js';
-import { ROLES } from '../../kernel/principal.js';
+import { TOKEN_ROLES } from '../../kernel/principal.js';
 import { newSecret, tokenDigest } from '../../kernel/secrets.js';
 import type { TokenInfo, TokenRegistry } from '../../kernel/tokens.js';
 import type { CacheFreshness } from './freshness.js';
@@ -24,7 +24,7 @@ interface TokenRow {
 const COLUMNS = 'id, digest, role, vendor_id, site_ids, trial_ids, label, created_at, expires_at, revoked_at';
 
 function toInfo(r: TokenRow): TokenInfo {
-  if (!ROLES.includes(r.role as Role)) throw new HubError('INTERNAL', `api_tokens row ${r.id} has unknown role "${r.role}"`);
+  if (!TOKEN_ROLES.includes(r.role as Role)) throw new HubError('INTERNAL', `api_tokens row ${r.id} has unknown role "${r.role}"`);
   return {
     id: r.id,
     role: r.role as Role,
@@ -48,6 +48,8 @@ function principalOf(t: TokenInfo): Principal {
       return { role: 'vendor', tokenId: t.id, vendorId: t.vendorId ?? '' };
     case 'researcher':
       return { role: 'researcher', tokenId: t.id, trialIds: t.trialIds };
+    case 'board':
+      return { role: 'board', tokenId: t.id, siteIds: t.siteIds };
   }
 }
 

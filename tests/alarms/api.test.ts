@@ -238,7 +238,7 @@ describe('OpenAPI', () => {
   it('documents the alarm, settings, live and ward routes with their roles', async () => {
     const doc = (await call(null, { url: '/docs/json' })).json();
     for (const path of ['/v1/alarms', '/v1/alarms/{id}/ack', '/v1/alarm-settings/{participantId}', '/v1/live', '/v1/live/board', '/ward']) expect(Object.keys(doc.paths)).toContain(path);
-    expect(doc.paths['/v1/live'].get.description).toContain('Roles: admin, clinician.');
+    expect(doc.paths['/v1/live'].get.description).toContain('Roles: admin, clinician, board.');
     expect(doc.paths['/v1/alarm-settings/{participantId}'].put.requestBody.content['application/json'].schema.properties.bedExit).toBeDefined();
   });
 });

@@ -1,6 +1,6 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '../../kernel/principal.js';
+import { ROLES, type IssuedRole, type Role } from '../../kernel/principal.js';
 import { T0, startApi, type ApiFixture } from './fixture.js';
 
 let f: ApiFixture;
@@ -124,7 +124,7 @@ const DAY = 86_400_000;
 const participant = (n: number) => f.registry.enrolParticipant({ id: `px-${n}`, trialId: 'trial-1' });
 const device = async (n: number) => (await f.registry.createDevice({ id: `DX-${n}`, vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1' })).device;
 
-const tokenFor = (role: Role): string => ({ admin: f.tokens.admin, vendor: f.tokens.vendorA, clinician: f.tokens.clinician, researcher: f.tokens.researcher })[role];
+const tokenFor = (role: IssuedRole): string => ({ admin: f.tokens.admin, vendor: f.tokens.vendorA, clinician: f.tokens.clinician, researcher: f.tokens.researcher })[role];
 let n = 0;
 const send = async (route: RouteCase, token: string | null, role: Role | null = null) => f.call({ method: route.method, ...(await route.request(n++, role)), token });
 

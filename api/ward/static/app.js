@@ -1,152 +1,213 @@
 // The ward board: one tile per room with its open alarms, latest readings and device
-// health, following GET /v1/live. Plain DOM, no build step; every text from the API is
-// set as textContent, never as HTML.
+// health, following GET /v1/live. Plain DOM, no build step. The board says at once when
+// it can no longer be sure it is live (promise 6): it dims its data and says since when.
 import { TEXTS } from './i18n.js';
+import { createAttention } from './attention.js';
+import { HttpError, stream } from './stream.js';
+import { createRenderer, isOpen, byUrgency } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
-const HIDDEN_READINGS = new Set(['battery_level', 'mains_power', 'device_temperature', 'device_uptime']);
 const RECONNECT_MS = 2000;
+/** Resolve and false alarm wait this long with an undo button before they are sent. */
+const UNDO_MS = 5000;
+/** A shift's name is asked for again after this long. */
+const SHIFT_MS = 12 * 3_600_000;
 
 let lang = localStorage.getItem('ward.lang') || (/^(nb|nn|no)\b/i.test(navigator.language) ? 'nb' : 'en');
-let t = TEXTS[lang] || TEXTS.en;
-let token = takeToken();
+const ctx = { t: TEXTS[lang] || TEXTS.en, lang, drafts: new Map(), notes: new Map(), pending: new Map() };
 let generation = 0;
 let current = null;
-const state = { siteId: null, site: null, rooms: [], devices: new Map(), alarms: new Map(), ready: false, queue: [] };
-const drafts = new Map(); // alarm id → comment being typed
-const notes = new Map(); // alarm id → why the last action failed
+const state = { siteId: null, site: null, rooms: [], devices: new Map(), alarms: new Map(), ready: false, loaded: false, queue: [] };
+/** What the page knows of its connection: the board is live only while all of this holds. */
+const live = { connected: false, hubReady: true, reason: null, lastContact: 0, lastEventId: null, heartbeatMs: 5000, attemptAt: 0, view: 'connecting' };
+const attention = createAttention();
+const tiles = createRenderer(ctx);
 
-/** The token arrives once in the fragment (never sent to the server), then lives in this tab only. */
-function takeToken() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem('ward.token', decodeURIComponent(m[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  return sessionStorage.getItem('ward.token');
+/**
+ * Credentials. A paired board keeps its board token in localStorage: it survives a restart
+ * (the point of pairing), only this origin's own scripts can read it (CSP script-src
+ * 'self'), and unlike a cookie it is never sent by itself, so the alarm actions need no
+ * CSRF defence and the API stays bearer-only. Revoking it on the hub ends the board.
+ * A personal clinician token (#token=) stays in this tab only (sessionStorage).
+ */
+const credential = {
+  board: () => JSON.parse(localStorage.getItem('ward.board') || 'null'),
+  token: () => credential.board()?.token || sessionStorage.getItem('ward.token'),
+  forget() {
+    localStorage.removeItem('ward.board');
+    sessionStorage.removeItem('ward.token');
+  },
+};
+
+/** The token or pairing code arrives once in the fragment (never sent to a server), then leaves the address bar. */
+function takeFragment() {
+  const token = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  const pair = /(?:^#|&)pair=([^&]+)/.exec(location.hash);
+  if (token || pair) history.replaceState(null, '', location.pathname + location.search);
+  if (token) sessionStorage.setItem('ward.token', decodeURIComponent(token[1]));
+  return pair ? decodeURIComponent(pair[1]) : null;
 }
 
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'value') el.value = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
-
-class HttpError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
+const shift = {
+  get() {
+    const s = JSON.parse(localStorage.getItem('ward.shift') || 'null');
+    return s && Date.now() - s.at < SHIFT_MS ? s.person : null;
+  },
+  set(person) {
+    localStorage.setItem('ward.shift', JSON.stringify({ person, at: Date.now() }));
+  },
+};
 
 async function api(path, init = {}) {
   const res = await fetch(path, {
     ...init,
     cache: 'no-store',
-    headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${credential.token()}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
   });
   const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : null;
-  if (res.status === 401) signOut(t.tokenRejected);
+  if (res.status === 401) signOut(credential.board() ? ctx.t.boardRevoked : ctx.t.tokenRejected);
   if (!res.ok) throw new HttpError(res.status, body?.detail || res.statusText);
   return body;
 }
 
-/** Server-sent events over fetch, so the token goes in a header (EventSource cannot send one). */
-async function stream(url, signal, onEvent) {
-  const res = await fetch(url, { signal, cache: 'no-store', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
-  if (res.status === 401) signOut(t.tokenRejected);
-  if (!res.ok || !res.body) throw new HttpError(res.status, res.statusText);
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let name = 'message';
-      const data = [];
-      for (const line of block.split('\n')) {
-        if (line === '' || line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const v = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') name = v;
-        else if (field === 'data') data.push(v);
-      }
-      if (data.length > 0) onEvent(name, JSON.parse(data.join('\n')));
-    }
-  }
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Sets a text only when it changes: a live region rewritten every second would be announced every second. */
+const say = (el, text) => {
+  if (el.textContent !== text) el.textContent = text;
+};
+const clock = (ms, seconds = false) =>
+  new Date(ms).toLocaleTimeString(lang === 'nb' ? 'nb-NO' : 'en-GB', { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}) });
 
-function setConn(s) {
-  const el = $('conn');
-  el.dataset.state = s;
-  el.textContent = t.conn[s];
+/** Two heartbeats missed, with a second's grace for the network: then the board is not live. */
+const silentAfter = () => 2 * live.heartbeatMs + 1000;
+
+function liveness() {
+  if (!state.loaded) return live.connected ? 'connecting' : live.lastContact ? 'offline' : 'connecting';
+  if (!live.connected) return 'offline';
+  if (Date.now() - live.lastContact > silentAfter()) return 'silent';
+  if (!live.hubReady) return 'not-ready';
+  return state.ready ? 'live' : 'connecting';
 }
+
+/** Shows what the board can vouch for: live, or stale since the last contact. */
+function showLiveness() {
+  const view = liveness();
+  live.view = view;
+  const stale = state.loaded && view !== 'live';
+  document.body.dataset.live = stale ? 'stale' : view === 'live' ? 'live' : 'connecting';
+  const conn = $('conn');
+  conn.dataset.state = view;
+  say(conn, ctx.t.conn[view]);
+  const banner = $('stale');
+  banner.hidden = !stale;
+  if (stale) {
+    say($('stale-why'), view === 'not-ready' ? ctx.t.stale.notReady(live.reason || '') : ctx.t.stale[view] || ctx.t.stale.offline);
+    say($('stale-since'), ctx.t.stale.since(clock(live.lastContact, true)));
+  }
+  $('board').setAttribute('aria-busy', String(stale));
+  attend();
+}
+
+function attend() {
+  const raised = [...state.alarms.values()].filter((a) => a.state === 'raised' && !ctx.pending.has(a.id)).sort(byUrgency);
+  const stale = live.view !== 'live' && state.loaded;
+  const top = raised[0];
+  const room = (a) => state.rooms.find((r) => r.id === a.roomId)?.name || ctx.t.noRoom;
+  const describe = (a) => `${ctx.t.rules[a.rule] || a.rule} · ${room(a)}`;
+  const title = [stale ? ctx.t.notLive : null, raised.length > 0 ? `(${raised.length}) ${describe(top)}` : null, ctx.t.title].filter(Boolean).join(' – ');
+  attention.update({ raised, stale, title, describe });
+  const banner = $('alarm-banner');
+  banner.hidden = raised.length === 0;
+  say($('alarm-count'), ctx.t.newAlarms(raised.length));
+  const mutedUntil = attention.mutedUntil();
+  $('mute').hidden = raised.length === 0 || mutedUntil > 0 || !attention.unlocked();
+  $('unmute').hidden = mutedUntil === 0;
+  say($('unmute'), ctx.t.mutedUntil(clock(mutedUntil)));
+}
+
+// The watchdog: a stream that has been silent past two heartbeats is given up and opened
+// again, and the board says it is stale. A half-open connection (a frozen network path
+// that still holds the socket) ends here, not after the kernel's TCP timeout.
+setInterval(() => {
+  if (current && Date.now() - Math.max(live.lastContact, live.attemptAt) > silentAfter()) current.abort();
+  showLiveness();
+}, 1000);
 
 async function follow(gen) {
   while (gen === generation) {
     const ctl = new AbortController();
     current = ctl;
-    setConn('connecting');
+    live.attemptAt = Date.now();
     try {
-      await stream(`/v1/live?siteId=${encodeURIComponent(state.siteId)}`, ctl.signal, (name, data) => onEvent(name, data, ctl));
+      await stream(`/v1/live?siteId=${encodeURIComponent(state.siteId)}`, {
+        token: credential.token(),
+        signal: ctl.signal,
+        lastEventId: live.lastEventId,
+        onEvent: (name, data, id) => onEvent(name, data, id, ctl),
+      });
     } catch (e) {
-      if (e.status === 401 || gen !== generation) return;
-      if (e.status === 404) return notice(t.noSite);
+      if (e.status === 401) return signOut(credential.board() ? ctx.t.boardRevoked : ctx.t.tokenRejected);
+      if (gen !== generation) return;
+      if (e.status === 404) return notice(ctx.t.noSite);
     }
+    if (current === ctl) current = null;
     if (gen !== generation) return;
+    live.connected = false;
     state.ready = false;
-    setConn('offline');
+    showLiveness();
     await sleep(RECONNECT_MS);
   }
 }
 
-function onEvent(name, data, ctl) {
+function onEvent(name, data, id, ctl) {
+  live.lastContact = Date.now();
+  if (id) live.lastEventId = id;
   if (name === 'hello') {
-    // Subscribed first, then loaded: nothing between the snapshot and the stream is lost.
+    // The stream does not replay (resume: reload): subscribed first, then the whole board
+    // is loaded again, so nothing raised while the board was cut off is missed.
+    live.connected = true;
+    live.hubReady = true;
+    live.heartbeatMs = data.heartbeatMs || live.heartbeatMs;
     state.ready = false;
     state.queue = [];
-    loadBoard().catch(() => ctl.abort());
-    return;
+    loadBoard(ctl.signal).catch(() => ctl.abort());
+  } else if (name === 'heartbeat') {
+    live.hubReady = data.ready;
+    live.reason = data.reason || null;
+  } else if (name === 'end') {
+    live.connected = false;
+  } else if (!state.ready) {
+    state.queue.push([name, data]);
+  } else {
+    apply(name, data);
+    render();
   }
-  if (!state.ready) return void state.queue.push([name, data]);
-  apply(name, data);
-  render();
+  showLiveness();
 }
 
-async function loadBoard() {
-  const b = await api(`/v1/live/board?siteId=${encodeURIComponent(state.siteId)}`);
+async function loadBoard(signal) {
+  const b = await api(`/v1/live/board?siteId=${encodeURIComponent(state.siteId)}`, { signal });
   state.site = b.site;
   state.rooms = b.rooms;
   state.devices = new Map(b.devices.map((d) => [d.id, { ...d, readings: new Map(d.readings.map((r) => [r.name, r])) }]));
   state.alarms = new Map(b.alarms.map((a) => [a.id, a]));
   state.ready = true;
+  state.loaded = true;
   for (const [name, data] of state.queue.splice(0)) apply(name, data);
   $('site-name').textContent = `· ${b.site.name}`;
-  setConn('live');
   render();
 }
-
-const isOpen = (a) => a.state === 'raised' || a.state === 'acknowledged';
 
 function apply(name, d) {
   if (name === 'alarm') {
     const cur = state.alarms.get(d.id);
     if (cur && cur.version > d.version) return;
     if (isOpen(d)) state.alarms.set(d.id, d);
-    else state.alarms.delete(d.id);
+    else {
+      state.alarms.delete(d.id);
+      cancelPending(d.id);
+    }
     return;
   }
   const dev = state.devices.get(d.deviceId);
@@ -165,119 +226,61 @@ function apply(name, d) {
   if (d.name !== 'no_contact' && (!dev.health.lastSeenAt || dev.health.lastSeenAt < d.receivedAt)) dev.health.lastSeenAt = d.receivedAt;
 }
 
-const clock = (iso) => new Date(iso).toLocaleTimeString(lang === 'nb' ? 'nb-NO' : 'en-GB', { hour: '2-digit', minute: '2-digit' });
-const ago = (iso) => t.ago(Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)));
-
-function value(r) {
-  if (r.name === 'bed_occupied') return r.value ? t.yes : t.no;
-  const digits = r.unit === 'kg' ? 1 : 0;
-  const unit = r.unit === '{dose}' ? '' : ` ${r.unit}`;
-  return `${r.value.toFixed(digits)}${unit}`;
-}
-
-/** The alarm's detail a clinician needs, labelled; other keys (confidence, window...) stay in the API. */
-function detailText(a) {
-  const fmt = {
-    duration_s: (v) => `${Math.round(v / 60)} min`,
-    netMl: (v) => `${v} mL / ${a.detail.windowH ?? 24} h`,
-    limitMl: (v) => `${v} mL`,
-    weightKg: (v) => `${v} kg`,
-    targetKg: (v) => `${v} kg`,
-    gainKg: (v) => `${v} kg`,
-    batteryPct: (v) => `${Math.round(v)} %`,
-    measurement: (v) => t.measurements[v] || v,
-    via: (v) => t.via[v] || v,
-    lastSeenAt: (v) => clock(v),
-  };
-  return Object.entries(a.detail)
-    .filter(([k]) => k in t.detail && !(a.rule === 'dose_missed' && k === 'by'))
-    .map(([k, v]) => `${t.detail[k]}: ${fmt[k] ? fmt[k](v) : v}`)
-    .join(' · ');
-}
-
-function alarmItem(a) {
-  const detail = detailText(a);
-  return h(
-    'li',
-    { class: `alarm sev-${a.severity} state-${a.state}`, 'data-alarm': a.id, 'data-rule': a.rule, 'data-state': a.state },
-    h('div', { class: 'alarm-head' }, h('strong', { class: 'alarm-title' }, t.rules[a.rule] || a.rule), h('span', { class: 'badge' }, t.state[a.state])),
-    h('div', { class: 'alarm-meta' }, `VKP ${a.alertCode} ${a.alertDisplay} · ${t.raisedAt(clock(a.raisedAt), a.triggerCount)}`),
-    a.withheld ? h('div', { class: 'withheld' }, t.withheld) : detail ? h('div', { class: 'detail' }, detail) : null,
-    a.acknowledgedBy
-      ? h('div', { class: 'acked', 'data-acked-by': a.acknowledgedBy.label }, t.ackBy(a.acknowledgedBy.label, clock(a.acknowledgedAt)), a.ackComment ? ` – “${a.ackComment}”` : '')
-      : null,
-    a.notify.length > 0 ? h('div', { class: 'notify' }, t.notify(a.notify.join(', '))) : null,
-    notes.has(a.id) ? h('div', { class: 'error', role: 'alert' }, notes.get(a.id)) : null,
-    h('input', { class: 'comment', 'data-alarm': a.id, placeholder: t.comment, 'aria-label': t.comment, maxlength: 500, value: drafts.get(a.id) || '' }),
-    h(
-      'div',
-      { class: 'actions' },
-      a.state === 'raised' ? h('button', { class: 'btn ack', type: 'button', 'data-action': 'ack', 'data-alarm': a.id }, t.ack) : null,
-      h('button', { class: 'btn resolve', type: 'button', 'data-action': 'resolve', 'data-alarm': a.id }, t.resolve),
-      h('button', { class: 'btn ghost false', type: 'button', 'data-action': 'false-alarm', 'data-alarm': a.id }, t.falseAlarm),
-    ),
-  );
-}
-
-function deviceItem(d) {
-  const hl = d.health;
-  const status = hl.offlineSince ? 'offline' : hl.lastSeenAt ? 'online' : 'never';
-  const parts = [d.label || d.id];
-  if (hl.battery !== null && hl.battery !== undefined) parts.push(`${t.battery} ${Math.round(hl.battery)} %`);
-  if (hl.mains !== null && hl.mains !== undefined) parts.push(t.mains[String(hl.mains)]);
-  parts.push(status === 'offline' ? `${t.offline} ${ago(hl.offlineSince)}` : hl.lastSeenAt ? `${t.lastSeen} ${ago(hl.lastSeenAt)}` : t.never);
-  return h('li', { class: `device ${status}`, 'data-device': d.id }, h('span', { class: 'dot', 'aria-hidden': 'true' }), parts.join(' · '));
-}
-
-function tile(roomId, name, beds, devices, alarms) {
-  const top = Math.max(0, ...alarms.map((a) => a.severity));
-  const readings = devices.flatMap((d) => [...d.readings.values()]).filter((r) => !HIDDEN_READINGS.has(r.name));
-  const last = devices.map((d) => d.lastEvent).filter(Boolean).sort((a, b) => (a.deviceTime < b.deviceTime ? 1 : -1))[0];
-  alarms.sort((a, b) => b.severity - a.severity || (a.raisedAt < b.raisedAt ? 1 : -1));
-  return h(
-    'article',
-    { class: `tile${alarms.length > 0 ? ` alarmed sev-${top}` : ''}`, 'data-room': roomId },
-    h('header', {}, h('h2', {}, name), beds ? h('span', { class: 'beds' }, t.beds(beds)) : null),
-    alarms.length > 0 ? h('ul', { class: 'alarms' }, alarms.map(alarmItem)) : h('p', { class: 'calm' }, t.noAlarms),
-    readings.length > 0
-      ? h('dl', { class: 'readings' }, readings.map((r) => h('div', { 'data-reading': r.name }, h('dt', {}, t.measurements[r.name] || r.name), h('dd', {}, value(r), h('time', {}, clock(r.deviceTime))))))
-      : null,
-    last ? h('p', { class: 'last-event' }, `${t.lastEvent}: ${t.events[last.name] || last.name} ${clock(last.deviceTime)}`) : null,
-    devices.length > 0 ? h('ul', { class: 'devices' }, devices.map(deviceItem)) : null,
-  );
-}
-
 function render() {
   const board = $('board');
   const focused = document.activeElement?.classList.contains('comment') ? document.activeElement.dataset.alarm : null;
-  const roomIds = new Set(state.rooms.map((r) => r.id));
-  const devices = [...state.devices.values()];
-  const alarms = [...state.alarms.values()];
-  const tiles = state.rooms.map((r) => tile(r.id, r.name, r.beds, devices.filter((d) => d.roomId === r.id), alarms.filter((a) => a.roomId === r.id)));
-  const looseDevices = devices.filter((d) => !roomIds.has(d.roomId));
-  const looseAlarms = alarms.filter((a) => !roomIds.has(a.roomId));
-  if (looseDevices.length + looseAlarms.length > 0) tiles.push(tile('', t.noRoom, 0, looseDevices, looseAlarms));
-  board.replaceChildren(...tiles);
+  board.replaceChildren(...tiles(state));
   const input = focused && board.querySelector(`input.comment[data-alarm="${CSS.escape(focused)}"]`);
   if (input) {
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
   }
+  attend();
 }
 
-async function act(id, action, button) {
-  button.disabled = true;
-  notes.delete(id);
+async function send(id, action) {
+  ctx.notes.delete(id);
+  const person = shift.get();
   try {
-    const a = await api(`/v1/alarms/${encodeURIComponent(id)}/${action}`, { method: 'POST', body: JSON.stringify({ comment: drafts.get(id) || undefined }) });
-    drafts.delete(id);
+    const body = { comment: ctx.drafts.get(id) || undefined, person: person || undefined };
+    const a = await api(`/v1/alarms/${encodeURIComponent(id)}/${action}`, { method: 'POST', body: JSON.stringify(body) });
+    ctx.drafts.delete(id);
     apply('alarm', a);
   } catch (e) {
-    notes.set(id, `${t.failed}: ${e.message}`);
+    ctx.notes.set(id, `${ctx.t.failed}: ${e.message}`);
     // Someone else was quicker: show what they did.
     if (e.status === 409) await api(`/v1/alarms/${encodeURIComponent(id)}`).then((a) => apply('alarm', a), () => undefined);
   }
   render();
+}
+
+/**
+ * Resolve and false alarm close the alarm for good, so they wait a few seconds with an
+ * undo button before they are sent: a slip of a gloved finger costs nothing. Nothing is
+ * sent until then, so a board closed in between leaves the alarm open (the safe side).
+ */
+function later(id, action) {
+  const timer = setTimeout(() => {
+    ctx.pending.delete(id);
+    clearInterval(tickTimer);
+    send(id, action);
+  }, UNDO_MS);
+  // The countdown changes in place: a board redrawn under a finger would lose the tap on Undo.
+  const tickTimer = setInterval(() => {
+    const p = ctx.pending.get(id);
+    const text = document.querySelector(`li[data-alarm="${CSS.escape(id)}"] [data-pending] span`);
+    if (p && text) text.textContent = ctx.t.pending[action](Math.max(0, Math.ceil((p.at - Date.now()) / 1000)));
+  }, 1000);
+  ctx.pending.set(id, { action, at: Date.now() + UNDO_MS, timer, tickTimer });
+  render();
+}
+
+function cancelPending(id) {
+  const p = ctx.pending.get(id);
+  if (!p) return;
+  clearTimeout(p.timer);
+  clearInterval(p.tickTimer);
+  ctx.pending.delete(id);
 }
 
 function notice(text) {
@@ -288,20 +291,43 @@ function notice(text) {
 
 function texts() {
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t[el.dataset.i18n];
-  $('lang').textContent = t.other;
-  setConn($('conn').dataset.state || 'connecting');
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = ctx.t[el.dataset.i18n];
+  $('lang').textContent = ctx.t.other;
+  showShift();
+  showLiveness();
+}
+
+function showShift() {
+  const person = shift.get();
+  const asking = !person || !attention.unlocked();
+  $('shift').hidden = !asking || !credential.token();
+  $('on-shift').hidden = asking;
+  $('on-shift-name').textContent = person ? ctx.t.onShift(person) : '';
+  if (asking && person && !$('person').value) $('person').value = person;
+  $('shift-why').textContent = attention.unlocked() ? ctx.t.shiftName : ctx.t.soundOff;
 }
 
 function signOut(message) {
   generation++;
   current?.abort();
-  token = null;
-  sessionStorage.removeItem('ward.token');
+  current = null;
+  credential.forget();
+  state.loaded = false;
+  state.alarms = new Map();
   $('board').replaceChildren();
   $('signout').hidden = true;
+  $('shift').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message || '';
+  showLiveness();
+}
+
+async function pair(code) {
+  const res = await fetch('/v1/board-pairings/exchange', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new HttpError(res.status, res.status === 404 ? ctx.t.pairingRefused : body?.detail || res.statusText);
+  localStorage.setItem('ward.board', JSON.stringify({ token: body.token, siteId: body.siteId, label: body.label }));
+  sessionStorage.removeItem('ward.token');
 }
 
 async function start() {
@@ -309,33 +335,43 @@ async function start() {
   $('login').hidden = true;
   $('signout').hidden = false;
   notice('');
+  showShift();
   let sites;
   try {
     sites = (await api('/v1/live/sites')).items;
   } catch (e) {
     // A vendor's or researcher's token is valid but not for a ward (403): ask for another.
-    if (e.status === 403) signOut(t.tokenRejected);
+    if (e.status === 403) signOut(ctx.t.tokenRejected);
     else if (e.status !== 401) notice(e.message);
     return;
   }
-  state.siteId = query.get('site') || sites[0]?.id || null;
-  if (!state.siteId) return notice(t.noSite);
+  state.siteId = credential.board()?.siteId || query.get('site') || sites[0]?.id || null;
+  if (!state.siteId) return notice(ctx.t.noSite);
   const select = $('site-select');
   select.hidden = sites.length < 2;
-  select.replaceChildren(...sites.map((s) => h('option', { value: s.id, selected: s.id === state.siteId }, s.name)));
+  select.replaceChildren(...sites.map((s) => new Option(s.name, s.id, false, s.id === state.siteId)));
   follow(gen);
 }
 
 $('board').addEventListener('click', (e) => {
   const button = e.target.closest('button[data-action]');
-  if (button) act(button.dataset.alarm, button.dataset.action, button);
+  if (!button) return;
+  const { alarm: id, action } = button.dataset;
+  if (action === 'undo') {
+    cancelPending(id);
+    render();
+  } else if (action === 'ack') {
+    button.disabled = true;
+    send(id, 'ack');
+  } else later(id, action);
 });
 $('board').addEventListener('input', (e) => {
-  if (e.target.classList.contains('comment')) drafts.set(e.target.dataset.alarm, e.target.value);
+  if (e.target.classList.contains('comment')) ctx.drafts.set(e.target.dataset.alarm, e.target.value);
 });
 $('lang').addEventListener('click', () => {
   lang = lang === 'nb' ? 'en' : 'nb';
-  t = TEXTS[lang];
+  ctx.lang = lang;
+  ctx.t = TEXTS[lang];
   localStorage.setItem('ward.lang', lang);
   texts();
   render();
@@ -347,14 +383,52 @@ $('site-select').addEventListener('change', (e) => {
 });
 $('login').addEventListener('submit', (e) => {
   e.preventDefault();
-  token = $('token').value.trim();
-  sessionStorage.setItem('ward.token', token);
+  const code = $('code').value.trim();
+  const token = $('token').value.trim();
+  $('code').value = '';
   $('token').value = '';
-  start().catch(() => undefined);
+  $('login-error').textContent = '';
+  if (code) {
+    pair(code).then(start, (err) => signOut(err.message)).catch(() => undefined);
+  } else if (token) {
+    sessionStorage.setItem('ward.token', token);
+    start().catch(() => undefined);
+  }
+});
+// The tap that starts the shift is the gesture that lets the board make sound.
+$('shift').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const person = $('person').value.trim();
+  if (!person) return;
+  shift.set(person);
+  attention.unlock();
+  showShift();
+  attend();
+});
+$('change-shift').addEventListener('click', () => {
+  localStorage.removeItem('ward.shift');
+  $('person').value = '';
+  showShift();
+  $('person').focus();
+});
+$('mute').addEventListener('click', () => {
+  attention.mute();
+  attend();
+});
+$('unmute').addEventListener('click', () => {
+  attention.unmute();
+  attend();
+});
+$('show-alarm').addEventListener('click', () => {
+  const first = document.querySelector('.alarm.state-raised');
+  first?.scrollIntoView({ block: 'center' });
+  first?.querySelector('button')?.focus();
 });
 // Relative times ("2 min ago") move on without new data.
 setInterval(() => state.ready && render(), 15_000);
 
+const code = takeFragment();
 texts();
-if (token) start().catch(() => undefined);
+if (code) pair(code).then(start, (err) => signOut(err.message)).catch(() => undefined);
+else if (credential.token()) start().catch(() => undefined);
 else signOut('');
