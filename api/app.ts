@@ -9,6 +9,7 @@ import { problemHandling } from './problem.js';
 import { limitsAfterAuth, limitsBeforeAuth } from './rate-limits.js';
 import { securityHeaders } from './security-headers.js';
 import { boundedClose } from './shutdown.js';
+import { httpsServer } from './https.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -43,6 +44,7 @@ const serializerCompiler = createSerializerCompiler({ replacer: (_key, value: un
  * inject(). The deps stay owned by the caller; closing the app does not close them.
  */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const https = deps.tls && httpsServer(deps.tls, deps.logger);
   const app = Fastify({
     // Typed as fastify's logger so the instance keeps the default generics route plugins expect.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -50,7 +52,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
     // Route params are SafeIds; this only bounds the router's work on hostile URLs.
     routerOptions: { maxParamLength: 200 },
+    ...(https ? { serverFactory: https.serverFactory } : {}),
   });
+  if (https) app.addHook('onClose', async () => https.stop());
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -3,6 +3,8 @@ import { HubError } from '../kernel/errors.js';
 import { loadAlarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
 import { loadHubConfig } from '../hub/config.js';
+import { TlsEnv, pairedTlsFiles, tlsFiles } from '../hub/tls-config.js';
+import type { TlsFiles } from '../kernel/tls.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 
 const Env = z.object({
@@ -21,7 +23,9 @@ const Env = z.object({
   API_EXPORTS_TOTAL: z.coerce.number().int().min(1).default(4),
   // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
   API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
-});
+  // Set: HTTPS only, on API_PORT (README "TLS").
+  ...TlsEnv,
+}).superRefine(pairedTlsFiles);
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
 export interface ApiLimits {
@@ -38,6 +42,8 @@ export interface ApiConfig {
   /** The audit key from the configuration; undefined: the key file in the data folder. */
   readonly auditKey: Buffer | undefined;
   readonly limits: ApiLimits;
+  /** Certificate and key for HTTPS; undefined: plain HTTP. */
+  readonly tls: TlsFiles | undefined;
 }
 
 /** The API's settings from an environment the composition root passes in; never process.env here. */
@@ -53,7 +59,7 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
     live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
     exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
   });
-  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits });
+  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits, tls: tlsFiles(c) });
 }
 
 /** The limits when none are configured: the defaults above. */

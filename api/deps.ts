@@ -4,6 +4,7 @@ import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { DiskPlace, DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
+import type { TlsFiles } from '../kernel/tls.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
@@ -68,4 +69,6 @@ export interface ApiDeps {
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
   /** Rate, stream and export limits (api/config.ts); the defaults when not given. */
   readonly limits?: ApiLimits;
+  /** Certificate and key: the API serves HTTPS only, reloading them when they change (api/https.ts). */
+  readonly tls?: TlsFiles;
 }

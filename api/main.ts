@@ -79,7 +79,7 @@ await runService(
       const ready = async (): Promise<void> => {
         if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
       };
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, limits: c.api.limits });
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, limits: c.api.limits, ...(c.api.tls ? { tls: c.api.tls } : {}) });
       const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
         await feed.stop();
         throw e;

@@ -3,6 +3,8 @@ import { HubError } from '../kernel/errors.js';
 import { loadHubConfig } from '../hub/config.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
+import { TlsEnv, pairedTlsFiles, path, tlsFiles } from '../hub/tls-config.js';
+import type { ListenOptions } from './types.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
 export const DEFAULT_PUBLISH_RATE = { perSecond: 100, burst: 500, maxEntries: 100_000 } as const;
@@ -62,15 +64,35 @@ export const BrokerConfig = z
     MQTT_QUOTA_DISCONNECT_AFTER_MS: int(DEFAULT_QUOTA.disconnectAfterMs, 0, 86_400_000),
     MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
     MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
+    // off: no plain MQTT or WebSocket listener at all, only the TLS ones (README "TLS").
+    MQTT_PLAIN: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+    MQTT_TLS_PORT: int(8883, 0, 65535),
+    MQTT_WSS_PORT: int(8884, 0, 65535),
+    ...TlsEnv,
+    // The CA that issues device certificates; unset: devices log in with their secret only.
+    MQTT_DEVICE_CA_FILE: path,
+  })
+  .refine((e) => e.MQTT_PLAIN === 'on' || e.TLS_CERT_FILE !== undefined, {
+    path: ['MQTT_PLAIN'],
+    message: 'off needs TLS_CERT_FILE and TLS_KEY_FILE, or the broker would have no listener',
+  })
+  .refine((e) => e.MQTT_DEVICE_CA_FILE === undefined || e.TLS_CERT_FILE !== undefined, {
+    path: ['MQTT_DEVICE_CA_FILE'],
+    message: 'device certificates travel over TLS: set TLS_CERT_FILE and TLS_KEY_FILE too',
   })
   .refine((e) => e.MQTT_MAX_PAYLOAD_BYTES <= e.MQTT_MAX_PACKET_BYTES, {
     path: ['MQTT_MAX_PAYLOAD_BYTES'],
     message: 'must not exceed MQTT_MAX_PACKET_BYTES (a payload travels inside one packet)',
   })
+  .superRefine(pairedTlsFiles)
   .transform((e) => ({
     host: e.MQTT_HOST,
     mqttPort: e.MQTT_PORT,
     wsPort: e.MQTT_WS_PORT,
+    plain: e.MQTT_PLAIN === 'on',
+    tlsPort: e.MQTT_TLS_PORT,
+    wssPort: e.MQTT_WSS_PORT,
+    tls: tlsFiles(e, e.MQTT_DEVICE_CA_FILE),
     limits: {
       maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
@@ -91,7 +113,7 @@ export const BrokerConfig = z
   }));
 
 type Parsed = z.output<typeof BrokerConfig>;
-export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort'>> & {
+export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort' | 'plain' | 'tlsPort' | 'wssPort' | 'tls'>> & {
   readonly limits: Readonly<Parsed['limits']>;
   readonly connections: Readonly<Parsed['connections']>;
   readonly publishRate: Readonly<Parsed['publishRate']>;
@@ -115,6 +137,15 @@ export function loadBrokerConfig(env: Record<string, string | undefined>): Broke
     inFlight: Object.freeze(inFlight),
     quota: Object.freeze(quota),
   });
+}
+
+/** The listeners the settings ask for: plain ones unless switched off, TLS ones with a certificate. */
+export function listenOptions(c: BrokerConfig): ListenOptions {
+  return {
+    host: c.host,
+    ...(c.plain ? { mqttPort: c.mqttPort, wsPort: c.wsPort } : {}),
+    ...(c.tls ? { tlsPort: c.tlsPort, wssPort: c.wssPort } : {}),
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import { hashSecret } from '../kernel/secrets.js';
 import { loadProfilesForTopics, openSharedRegistry } from '../hub/adapters.js';
 import { runService } from '../hub/service.js';
 import { createBroker } from './broker.js';
-import { loadBrokerServiceConfig } from './config.js';
+import { listenOptions, loadBrokerServiceConfig } from './config.js';
 import { levelSessions } from './sessions.js';
 import type { AedesPersistence } from './types.js';
 
@@ -43,8 +43,9 @@ await runService(
         handoff: true,
         persistence: aedesPersistenceLevel(db) as AedesPersistence,
         sessions: levelSessions(db.sublevel('arena-sessions')),
+        ...(c.broker.tls ? { tls: c.broker.tls } : {}),
       });
-      const ports = await broker.listen({ host: c.broker.host, mqttPort: c.broker.mqttPort, wsPort: c.broker.wsPort });
+      const ports = await broker.listen(listenOptions(c.broker));
       logger.info({ ...ports, dataDir: dir }, 'arena-hub broker is up');
       return {
         async stop() {

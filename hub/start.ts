@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
-import type { BrokerConfig } from '../broker/config.js';
+import { listenOptions, type BrokerConfig } from '../broker/config.js';
+import type { ListeningPorts } from '../broker/types.js';
 import type { IngestConfig } from '../ingest/config.js';
 import type { ApiConfig } from '../api/config.js';
 import { createBroker } from '../broker/broker.js';
@@ -34,8 +35,11 @@ export interface HubOptions {
 }
 
 export interface RunningHub {
+  /** The plain MQTT port; 0 when plain listeners are off (MQTT_PLAIN=off). */
   readonly mqttPort: number;
   readonly wsPort: number | undefined;
+  /** Every listener's port, the TLS ones included. */
+  readonly ports: ListeningPorts;
   readonly apiPort: number;
   readonly adminTokenFile: string;
   readonly profiles: ProfileSet;
@@ -121,9 +125,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     quota: o.broker.quota,
     inFlight: o.broker.inFlight,
     admission: disk,
+    ...(o.broker.tls ? { tls: o.broker.tls } : {}),
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits, ...(o.api.tls ? { tls: o.api.tls } : {}) });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
@@ -133,10 +138,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     log.warn({ file: adminTokenFile }, 'issued a bootstrap admin token; it is in this file, readable only by this user');
   }
 
-  const ports = await broker.listen({ host: o.broker.host, mqttPort: o.broker.mqttPort, wsPort: o.broker.wsPort });
+  const ports = await broker.listen(listenOptions(o.broker));
   const apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
   const apiPort = Number(new URL(apiAddress).port);
-  log.info({ mqtt: ports.mqttPort, ws: ports.wsPort, api: apiPort, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
+  log.info({ ...ports, api: apiPort, https: o.api.tls !== undefined, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
 
   let stopping: Promise<void> | undefined;
   // A step of the shutdown that hangs is named in the log while it hangs, so that an
@@ -151,8 +156,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     }
   };
   return {
-    mqttPort: ports.mqttPort,
+    mqttPort: ports.mqttPort ?? 0,
     wsPort: ports.wsPort,
+    ports,
     apiPort,
     adminTokenFile,
     profiles,
