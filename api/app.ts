@@ -10,6 +10,7 @@ import { limitsAfterAuth, limitsBeforeAuth } from './rate-limits.js';
 import { securityHeaders } from './security-headers.js';
 import { boundedClose } from './shutdown.js';
 import { httpsServer } from './https.js';
+import { metricsRoutes } from './metrics.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -83,6 +84,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(datasetRoutes, { deps, limits: limits.exports });
   await app.register(auditRoutes, { deps });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
+  if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });
   if (deps.alarms) {
     await app.register(alarmRoutes, { deps, alarms: deps.alarms });
     await app.register(alarmSettingsRoutes, { deps, alarms: deps.alarms });

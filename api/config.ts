@@ -23,6 +23,12 @@ const Env = z.object({
   API_EXPORTS_TOTAL: z.coerce.number().int().min(1).default(4),
   // Bytes of export files on disk at once (being written or waiting to be sent), across all exports.
   API_EXPORT_TEMP_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+  // The Prometheus scraper's bearer token for GET /metrics (api/metrics.ts); unset: admin tokens only.
+  API_METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || undefined)
+    .pipe(z.string().min(32, 'at least 32 characters (openssl rand -hex 32)').optional()),
   // Set: HTTPS only, on API_PORT (README "TLS").
   ...TlsEnv,
 }).superRefine(pairedTlsFiles);
@@ -44,6 +50,7 @@ export interface ApiConfig {
   readonly limits: ApiLimits;
   /** Certificate and key for HTTPS; undefined: plain HTTP. */
   readonly tls: TlsFiles | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 /** The API's settings from an environment the composition root passes in; never process.env here. */
@@ -59,7 +66,7 @@ export function loadApiConfig(env: Readonly<Record<string, string | undefined>>)
     live: Object.freeze({ perToken: c.API_LIVE_MAX_PER_TOKEN, total: c.API_LIVE_MAX_TOTAL }),
     exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
   });
-  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits, tls: tlsFiles(c) });
+  return Object.freeze({ host: c.API_HOST, port: c.API_PORT, logLevel: c.LOG_LEVEL, auditKey, limits, tls: tlsFiles(c), metricsToken: c.API_METRICS_TOKEN });
 }
 
 /** The limits when none are configured: the defaults above. */

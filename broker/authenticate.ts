@@ -67,7 +67,7 @@ const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `dev
 const VERIFIED_CACHE_SIZE = 10_000;
 
 export async function createAuthenticator(
-  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission'>,
+  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission' | 'onLoginRefused'>,
   log: Logger,
   peers: { remoteOf(client: Client): string | undefined; certificateOf(client: Client): CertificateIdentity | undefined },
   throttle: LoginThrottle,
@@ -226,6 +226,7 @@ export async function createAuthenticator(
             }
             return done(null, true);
           }
+          deps.onLoginRefused?.(decision.returnCode);
           // Never the password; the username verbatim (clipped) only when it names a device.
           log.warn(
             { event: 'connect_refused', username: loggableUsername(username, decision.known), clientId: clip(client.id), remote: peers.remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },

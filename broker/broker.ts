@@ -114,6 +114,10 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     },
     close: () => (closing ??= close()),
     quotaStats: () => quotas.quotas.stats(),
+    loadStats: () => {
+      const { inFlight: publishes, held } = inFlight.stats();
+      return { connections: aedes.connectedClients, inFlight: publishes, heldConnections: held };
+    },
   };
 }
 

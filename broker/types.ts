@@ -67,6 +67,8 @@ export interface BrokerDeps {
    * client CA, devices may log in with a certificate it issued instead of a secret.
    */
   readonly tls?: TlsFiles;
+  /** Told of every refused CONNECT, by CONNACK return code (the metrics' login refusals). */
+  readonly onLoginRefused?: (returnCode: number) => void;
 }
 
 export interface Admission {
@@ -146,4 +148,6 @@ export interface HubBroker {
   close(): Promise<void>;
   /** Messages slowed and connections closed by the quotas, in all and per device and vendor. */
   quotaStats(): QuotaStats;
+  /** Clients connected, publishes in flight and connections held at the in-flight bound, now. */
+  loadStats(): { readonly connections: number; readonly inFlight: number; readonly heldConnections: number };
 }

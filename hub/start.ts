@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadProfiles, type ProfileSet } from '../device-profiles/load.js';
 import { listenOptions, type BrokerConfig } from '../broker/config.js';
-import type { ListeningPorts } from '../broker/types.js';
+import type { HubBroker, ListeningPorts } from '../broker/types.js';
+import { createHubMetrics } from '../kernel/metrics.js';
+import { OPEN_STATES } from '../kernel/alarms.js';
 import type { IngestConfig } from '../ingest/config.js';
 import type { ApiConfig } from '../api/config.js';
 import { createBroker } from '../broker/broker.js';
@@ -112,8 +114,20 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
   });
+  // Read at scrape time; the broker is built just below.
+  let broker: HubBroker | undefined;
+  const metrics = createHubMetrics({
+    ingest: () => ingest.stats.snapshot(),
+    journal: () => store.status(),
+    broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 },
+    openAlarms: async () => (await alarms.listAlarms({ states: OPEN_STATES, limit: Number.MAX_SAFE_INTEGER })).map((a) => a.alertCode),
+  });
+  ingest.onCommit((committed) => {
+    const now = Date.now();
+    for (const m of committed) metrics.committed(m.receivedAt, now);
+  });
 
-  const broker = await createBroker({
+  broker = await createBroker({
     directory: registry.directory,
     profiles,
     sink: ingest.accept,
@@ -126,9 +140,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     inFlight: o.broker.inFlight,
     admission: disk,
     ...(o.broker.tls ? { tls: o.broker.tls } : {}),
+    onLoginRefused: metrics.loginRefused,
   });
 
-  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits, ...(o.api.tls ? { tls: o.api.tls } : {}) });
+  const app = await buildApp({ registry, store, profiles, logger: log, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits, ...(o.api.tls ? { tls: o.api.tls } : {}), metrics: { metrics, token: o.api.metricsToken } });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
