@@ -69,6 +69,12 @@ export const BrokerConfig = z
     MQTT_TLS_PORT: int(8883, 0, 65535),
     MQTT_WSS_PORT: int(8884, 0, 65535),
     ...TlsEnv,
+    // Split layout: GET /metrics on this port (hub/metrics-server.ts), on MQTT_HOST; unset: not served.
+    BROKER_METRICS_PORT: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+      .pipe(z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(0).max(65535)).optional()),
     // The CA that issues device certificates; unset: devices log in with their secret only.
     MQTT_DEVICE_CA_FILE: path,
   })
@@ -93,6 +99,7 @@ export const BrokerConfig = z
     tlsPort: e.MQTT_TLS_PORT,
     wssPort: e.MQTT_WSS_PORT,
     tls: tlsFiles(e, e.MQTT_DEVICE_CA_FILE),
+    metricsPort: e.BROKER_METRICS_PORT,
     limits: {
       maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
@@ -113,7 +120,7 @@ export const BrokerConfig = z
   }));
 
 type Parsed = z.output<typeof BrokerConfig>;
-export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort' | 'plain' | 'tlsPort' | 'wssPort' | 'tls'>> & {
+export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort' | 'plain' | 'tlsPort' | 'wssPort' | 'tls' | 'metricsPort'>> & {
   readonly limits: Readonly<Parsed['limits']>;
   readonly connections: Readonly<Parsed['connections']>;
   readonly publishRate: Readonly<Parsed['publishRate']>;
