@@ -21,6 +21,8 @@ import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
+import { writeGate } from './backup-gate.js';
+import { serveControl } from './backup-control.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
 import { keepFilesPrivate } from './private-files.js';
@@ -81,7 +83,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
   let ingest: Ingest | undefined;
-  const store = await openJournaledStore({
+  const journaled = await openJournaledStore({
     dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
     memoryLimit: o.hub.duckdbMemoryLimit,
@@ -89,6 +91,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
     onDelivered: (result) => ingest?.stats.delivered(result),
   });
+  // Every change to telemetry passes this gate, so a backup can hold them for its cut (hub/backup.ts).
+  const gate = writeGate(journaled);
+  const store = gate.store;
 
   ingest = createIngest({
     profiles,
@@ -153,6 +158,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     log.warn({ file: adminTokenFile }, 'issued a bootstrap admin token; it is in this file, readable only by this user');
   }
 
+  const control = await serveControl({ dataDir: o.hub.dataDir, gate, registry: sql, logger: log });
   const ports = await broker.listen(listenOptions(o.broker));
   const apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
   const apiPort = Number(new URL(apiAddress).port);
@@ -186,6 +192,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         // Messages held for want of disk space are let go to ingest (stored if they can
         // be), so that the broker's close does not wait for space.
         disk.close();
+        await step('control', () => control.close());
         await step('broker', () => broker.close());
         await step('retention', () => retention.stop());
         await step('ingest', () => ingest.close());

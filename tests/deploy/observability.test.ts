@@ -46,7 +46,7 @@ describe('Prometheus in compose', () => {
   it("scrapes the broker's and ingest's own metrics ports", () => {
     expect(job('arena-broker')!.static_configs[0]!.targets).toEqual([`broker:${env('broker').BROKER_METRICS_PORT}`]);
     expect(job('arena-ingest')!.static_configs[0]!.targets).toEqual([`ingest:${env('ingest').INGEST_HTTP_PORT}`]);
-    expect(compose.services.broker.ports).not.toContain(expect.stringContaining(env('broker').BROKER_METRICS_PORT));
+    expect(compose.services.broker.ports).not.toContain(expect.stringContaining(env('broker').BROKER_METRICS_PORT!));
   });
 });
 
