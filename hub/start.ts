@@ -23,6 +23,7 @@ import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
 import { writeGate } from './backup-gate.js';
 import { serveControl } from './backup-control.js';
+import { dataFolderHeld, portInUse } from './start-errors.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
 import { keepFilesPrivate } from './private-files.js';
@@ -78,7 +79,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
   });
 
-  const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
+  const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb')).catch((e: unknown) => {
+    disk.close();
+    throw dataFolderHeld(e, o.hub.dataDir);
+  });
   // The audit log's HMAC key lives beside the database, never in it (audit/key.ts).
   const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
@@ -159,8 +163,14 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   }
 
   const control = await serveControl({ dataDir: o.hub.dataDir, gate, registry: sql, logger: log });
-  const ports = await broker.listen(listenOptions(o.broker));
-  const apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
+  let ports: ListeningPorts;
+  let apiAddress: string;
+  try {
+    ports = await broker.listen(listenOptions(o.broker));
+    apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
+  } catch (e) {
+    throw portInUse(e, o.broker, o.api);
+  }
   const apiPort = Number(new URL(apiAddress).port);
   log.info({ ...ports, api: apiPort, https: o.api.tls !== undefined, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
 
