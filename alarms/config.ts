@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HubError } from '../kernel/errors.js';
+import { parseEnv } from '../kernel/config-env.js';
 
 const validZone = (tz: string): boolean => {
   try {
@@ -26,10 +26,6 @@ export interface AlarmConfig {
 }
 
 export function loadAlarmConfig(env: Readonly<Record<string, string | undefined>>): AlarmConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
+  const c = parseEnv(Env, env);
   return Object.freeze({ timeZone: c.ALARM_TIME_ZONE, tickMs: c.ALARM_TICK_S * 1000, replayMs: c.ALARM_REPLAY_H * 3_600_000 });
 }

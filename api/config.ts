@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEnv } from '../kernel/config-env.js';
 import { HubError } from '../kernel/errors.js';
 import { loadAlarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
@@ -55,11 +56,7 @@ export interface ApiConfig {
 
 /** The API's settings from an environment the composition root passes in; never process.env here. */
 export function loadApiConfig(env: Readonly<Record<string, string | undefined>>): ApiConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
+  const c = parseEnv(Env, env);
   const auditKey = c.ARENA_AUDIT_KEY ? parseAuditKey(c.ARENA_AUDIT_KEY, 'ARENA_AUDIT_KEY') : undefined;
   const limits: ApiLimits = Object.freeze({
     rate: Object.freeze({ max: c.API_RATE_MAX, addressMax: c.API_RATE_ADDRESS_MAX, windowMs: c.API_RATE_WINDOW_S * 1000 }),
@@ -87,11 +84,7 @@ export interface CommitFeedConfig {
 }
 
 export function loadCommitFeedConfig(env: Readonly<Record<string, string | undefined>>): CommitFeedConfig {
-  const parsed = FeedEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const c = parsed.data;
+  const c = parseEnv(FeedEnv, env);
   return Object.freeze({ broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }), clientId: c.API_CLIENT_ID });
 }
 
@@ -109,11 +102,7 @@ export interface GrafanaBucketConfig {
 }
 
 export function loadGrafanaBucketConfig(env: Readonly<Record<string, string | undefined>>): GrafanaBucketConfig | undefined {
-  const parsed = GrafanaEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new HubError('CONFIG_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  }
-  const { INFLUX_GRAFANA_BUCKET: bucket, INFLUX_GRAFANA_DATABASE: database } = parsed.data;
+  const { INFLUX_GRAFANA_BUCKET: bucket, INFLUX_GRAFANA_DATABASE: database } = parseEnv(GrafanaEnv, env);
   if (!bucket && !database) return undefined;
   if (!bucket || !database) throw new HubError('CONFIG_INVALID', 'INFLUX_GRAFANA_BUCKET and INFLUX_GRAFANA_DATABASE go together');
   return Object.freeze({ bucket, database });

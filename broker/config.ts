@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HubError } from '../kernel/errors.js';
+import { parseEnv } from '../kernel/config-env.js';
 import { loadHubConfig } from '../hub/config.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
@@ -130,12 +130,7 @@ export type BrokerConfig = Readonly<Pick<Parsed, 'host' | 'mqttPort' | 'wsPort' 
 
 /** Parses and freezes the broker settings; throws CONFIG_INVALID naming every bad variable. */
 export function loadBrokerConfig(env: Record<string, string | undefined>): BrokerConfig {
-  const parsed = BrokerConfig.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new HubError('CONFIG_INVALID', lines.join('\n'));
-  }
-  const { limits, connections, publishRate, inFlight, quota, ...rest } = parsed.data;
+  const { limits, connections, publishRate, inFlight, quota, ...rest } = parseEnv(BrokerConfig, env);
   return Object.freeze({
     ...rest,
     limits: Object.freeze(limits),

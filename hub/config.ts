@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseEnv } from '../kernel/config-env.js';
 
 /** The package root, from dist/hub/ or hub/ alike. */
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
@@ -40,7 +41,7 @@ export interface HubConfig {
 }
 
 export function loadHubConfig(env: Record<string, string | undefined>): HubConfig {
-  const c = Schema.parse(env);
+  const c = parseEnv(Schema, env);
   return Object.freeze({
     dataDir: resolve(c.ARENA_DATA_DIR),
     profilesDir: resolve(c.ARENA_PROFILES_DIR),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../kernel/log.js';
 import { isHubError } from '../kernel/errors.js';
+import { configProblems } from '../kernel/config-env.js';
 import { loadBrokerConfig } from '../broker/config.js';
 import { loadIngestConfig } from '../ingest/config.js';
 import { loadApiConfig } from '../api/config.js';
@@ -21,13 +22,22 @@ const { values: args } = parseArgs({
 });
 
 const env = process.env;
-let config;
-try {
-  config = { hub: loadHubConfig(env), broker: loadBrokerConfig(env), ingest: loadIngestConfig(env), api: loadApiConfig(env), alarms: loadAlarmConfig(env) };
-} catch (e) {
-  console.error(`arena-hub: invalid configuration: ${(e as Error).message}`);
+// Every loader runs, so that all bad variables are reported at once, each on its line.
+const problems = new Set<string>();
+const load = <T>(loader: (e: typeof env) => T): T | undefined => {
+  try {
+    return loader(env);
+  } catch (e) {
+    for (const line of configProblems(e)) problems.add(line);
+    return undefined;
+  }
+};
+const parts = { hub: load(loadHubConfig), broker: load(loadBrokerConfig), ingest: load(loadIngestConfig), api: load(loadApiConfig), alarms: load(loadAlarmConfig) };
+if (problems.size > 0 || !parts.hub || !parts.broker || !parts.ingest || !parts.api || !parts.alarms) {
+  console.error(`arena-hub: invalid configuration:\n  ${[...problems].join('\n  ')}`);
   process.exit(2);
 }
+const config = { hub: parts.hub, broker: parts.broker, ingest: parts.ingest, api: parts.api, alarms: parts.alarms };
 const logger = createLogger(config.hub.logLevel);
 
 try {

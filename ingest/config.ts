@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEnv } from '../kernel/config-env.js';
 import { loadHubConfig } from '../hub/config.js';
 import { loadAdapterConfig, loadServiceAccount } from '../hub/split-config.js';
 
@@ -41,7 +42,7 @@ export interface IngestConfig {
 }
 
 export function loadIngestConfig(env: Record<string, string | undefined>): IngestConfig {
-  const c = Schema.parse(env);
+  const c = parseEnv(Schema, env);
   return Object.freeze({
     batch: Object.freeze({ maxBatch: c.INGEST_MAX_BATCH, maxPending: Math.max(c.INGEST_MAX_PENDING, c.INGEST_MAX_BATCH) }),
     limits: Object.freeze({
