@@ -186,7 +186,9 @@ export async function createAuthenticator(
     // service account (split layout) is not a device and is let through.
     const closed = deps.admission?.closedBecause();
     if (closed !== undefined && username !== deps.serviceAccount?.username) return refuse(SERVER_UNAVAILABLE, closed);
-    const decision = certificate ? await byCertificate(packet, username, certificate) : await bySecret(packet, peers.remoteOf(client), username!, password!);
+    const decision = certificate
+      ? await byCertificate(packet, username, certificate)
+      : await bySecret(packet, peers.remoteOf(client), username ?? '', password ?? Buffer.alloc(0));
     if (!decision.ok) return decision;
     // [MQTT-3.1.4-2] would let any authenticated client take over (disconnect) a session by
     // reusing its client id; only the same principal may do that.
