@@ -9,6 +9,8 @@ import { problemHandling } from './problem.js';
 import { limitsAfterAuth, limitsBeforeAuth } from './rate-limits.js';
 import { securityHeaders } from './security-headers.js';
 import { boundedClose } from './shutdown.js';
+import { httpsServer } from './https.js';
+import { metricsRoutes } from './metrics.js';
 import { deviceDataRoutes } from './routes/device-data.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -46,6 +48,7 @@ const serializerCompiler = createSerializerCompiler({ replacer: (_key, value: un
  * inject(). The deps stay owned by the caller; closing the app does not close them.
  */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const https = deps.tls && httpsServer(deps.tls, deps.logger);
   const app = Fastify({
     // Typed as fastify's logger so the instance keeps the default generics route plugins expect.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -53,7 +56,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
     // Route params are SafeIds; this only bounds the router's work on hostile URLs.
     routerOptions: { maxParamLength: 200 },
+    ...(https ? { serverFactory: https.serverFactory } : {}),
   });
+  if (https) app.addHook('onClose', async () => https.stop());
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -84,6 +89,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(reportRoutes, { deps });
   await app.register(auditRoutes, { deps });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
+  if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });
   if (deps.alarms) {
     await app.register(alarmRoutes, { deps, alarms: deps.alarms });
     await app.register(alarmSettingsRoutes, { deps, alarms: deps.alarms });

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
+import { TlsEnv, pairedTlsFiles, tlsFiles } from '../service/tls-config.js';
+import type { TlsFiles } from '../kernel/tls.js';
 import { adapterConfig, checkAdapters, clientId, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, text, withChecks } from '../service/config.js';
 
 /** The API's own variables. */
@@ -34,6 +36,10 @@ export const ApiEnv = z.object({
   API_EXPORT_TEMP_MAX_BYTES: int(2 * 1024 ** 3, 1, 2 ** 50),
   // Trial reports: a cell describing fewer participants than this is suppressed for every audience but arena staff.
   API_REPORT_MIN_CELL: int(5, 1, 1_000_000),
+  // The Prometheus scraper's bearer token for GET /metrics (api/metrics.ts); unset: admin tokens only.
+  API_METRICS_TOKEN: text().min(32, 'at least 32 characters (openssl rand -hex 32)').optional(),
+  // Set: HTTPS only, on API_PORT (README "TLS").
+  ...TlsEnv,
 });
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
@@ -52,6 +58,9 @@ export interface ApiConfig {
   /** The audit key from the configuration; undefined: the key file in the data folder. */
   readonly auditKey: Buffer | undefined;
   readonly limits: ApiLimits;
+  /** Certificate and key for HTTPS; undefined: plain HTTP. */
+  readonly tls: TlsFiles | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
@@ -65,10 +74,12 @@ export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
       exports: Object.freeze({ perPrincipal: c.API_EXPORTS_PER_PRINCIPAL, total: c.API_EXPORTS_TOTAL, tempMaxBytes: c.API_EXPORT_TEMP_MAX_BYTES }),
       reports: Object.freeze({ minCellParticipants: c.API_REPORT_MIN_CELL }),
     }),
+    tls: tlsFiles(c),
+    metricsToken: c.API_METRICS_TOKEN,
   });
 
 /** The API's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
-export const loadApiConfig = (env: Readonly<Record<string, string | undefined>>): ApiConfig => apiConfig(parseEnv(ApiEnv, env));
+export const loadApiConfig = (env: Readonly<Record<string, string | undefined>>): ApiConfig => apiConfig(parseEnv(withChecks(ApiEnv, pairedTlsFiles), env));
 
 /** The limits when none are configured: the defaults above. */
 export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
@@ -110,6 +121,7 @@ const ApiServiceEnv = withChecks(
       INFLUX_GRAFANA_DATABASE: text().optional(),
     }),
   checkAdapters,
+  pairedTlsFiles,
   (e, ctx) => {
     const bucket = e.INFLUX_GRAFANA_BUCKET;
     const database = e.INFLUX_GRAFANA_DATABASE;

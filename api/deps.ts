@@ -5,6 +5,8 @@ import type { BoardPairings } from '../kernel/board-pairings.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { DiskPlace, DiskReport } from '../kernel/disk.js';
 import type { TelemetryStore } from '../kernel/ports.js';
+import type { TlsFiles } from '../kernel/tls.js';
+import type { HubMetrics } from '../kernel/metrics.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
@@ -72,4 +74,8 @@ export interface ApiDeps {
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
   /** Rate, stream and export limits (api/config.ts); the defaults when not given. */
   readonly limits?: ApiLimits;
+  /** Certificate and key: the API serves HTTPS only, reloading them when they change (api/https.ts). */
+  readonly tls?: TlsFiles;
+  /** When given, GET /metrics serves them to API_METRICS_TOKEN or an admin token (api/metrics.ts). */
+  readonly metrics?: { readonly metrics: HubMetrics; readonly token: string | undefined };
 }

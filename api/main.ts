@@ -85,7 +85,7 @@ await runService(
       };
       // Ward tablets' pairing codes, next to the alarm tables on the same pool.
       const boards = await openBoardPairings(alarmSql);
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, boards, limits: c.api.limits });
+      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, boards, limits: c.api.limits, ...(c.api.tls ? { tls: c.api.tls } : {}) });
       const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
         await feed.stop();
         throw e;

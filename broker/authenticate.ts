@@ -5,9 +5,11 @@ import type { Logger } from '../kernel/log.js';
 import { hashSecret, newSecret, verifySecret } from '../kernel/secrets.js';
 import { commandTopic, publishTopics } from '../device-profiles/load.js';
 import { decoderFor } from '../device-profiles/versions.js';
+import type { CertificateIdentity } from './certificate.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Lru } from './lru.js';
 import type { SessionStore } from './sessions.js';
+import type { DeviceCredentials } from '../kernel/ports.js';
 import type { BrokerDeps } from './types.js';
 
 /** Who a connection authenticated as; bound to the aedes Client for the later hooks. */
@@ -66,9 +68,9 @@ const principalKey = (p: BrokerPrincipal): string => (p.kind === 'device' ? `dev
 const VERIFIED_CACHE_SIZE = 10_000;
 
 export async function createAuthenticator(
-  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission'>,
+  deps: Pick<BrokerDeps, 'directory' | 'profiles' | 'serviceAccount' | 'limits' | 'admission' | 'onLoginRefused'>,
   log: Logger,
-  remoteOf: (client: Client) => string | undefined,
+  peers: { remoteOf(client: Client): string | undefined; certificateOf(client: Client): CertificateIdentity | undefined },
   throttle: LoginThrottle,
   sessions: SessionStore,
 ): Promise<Authenticator> {
@@ -115,6 +117,11 @@ export async function createAuthenticator(
     if (!secretOk) return refuse(BAD_USERNAME_OR_PASSWORD, 'wrong device secret', true);
     if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device', true);
 
+    return asDevice(packet, creds);
+  }
+
+  /** The device principal of registered, active credentials, and its will checked. */
+  function asDevice(packet: ConnectPacket, creds: DeviceCredentials): Decision {
     // The device's pinned version, or the latest: read at each CONNECT, so a published version applies from the next one.
     const decoder = decoderFor(deps.profiles, creds.deviceId, creds.profileId);
     if (!decoder) return refuse(NOT_AUTHORIZED, `profile ${creds.profileId} is not loaded`, true);
@@ -138,6 +145,35 @@ export async function createAuthenticator(
     return { ok: true, principal };
   }
 
+  /**
+   * A device certificate that the arena's CA issued (verified in the handshake,
+   * broker/listen.ts) stands in for the secret. The username may be left out; if given it
+   * must be the device the certificate names. A deactivated or unknown device is refused
+   * as with a secret; a revoked certificate is a deactivated device, so the registry, not
+   * a CRL, decides who is in.
+   */
+  async function byCertificate(packet: ConnectPacket, username: string | undefined, certificate: CertificateIdentity): Promise<Decision> {
+    const deviceId = certificate.deviceId;
+    if (deviceId === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, `certificate ${certificate.fingerprint256} names no device id`);
+    if (username !== undefined && username !== deviceId) return refuse(NOT_AUTHORIZED, `username is not the device ${deviceId} its certificate names`, true);
+    const creds = await deps.directory.credentials(deviceId);
+    if (!creds) return refuse(BAD_USERNAME_OR_PASSWORD, `certificate of an unknown device ${deviceId}`, true);
+    if (!creds.active) return refuse(BAD_USERNAME_OR_PASSWORD, 'inactive device', true);
+    return asDevice(packet, creds);
+  }
+
+  /** A certificate cannot be guessed; a secret can, so this path goes through the login throttle. */
+  async function bySecret(packet: ConnectPacket, remote: string | undefined, username: string, password: Buffer): Promise<Decision> {
+    // A locked username, or a locked address for a name that is no registered device, is
+    // refused before any secret is looked at: guessing makes no progress and costs no scrypt.
+    const locked = await throttle.locked(username, remote, registered);
+    if (locked) return refuse(NOT_AUTHORIZED, `too many failed logins for this ${locked.key}; locked for ${Math.ceil(locked.retryInMs / 1000)} s more`);
+    const decision = await identify(packet, username, password);
+    if (decision.ok) throttle.succeeded(username);
+    else if (decision.returnCode === BAD_USERNAME_OR_PASSWORD) throttle.failed(username, remote);
+    return decision;
+  }
+
   async function decide(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Decision> {
     const packet = connects.get(client);
     if (!packet) return refuse(SERVER_UNAVAILABLE, 'CONNECT not seen by preConnect');
@@ -146,23 +182,16 @@ export async function createAuthenticator(
     if (packet.clientId === '' && !packet.clean) {
       return refuse(IDENTIFIER_REJECTED, 'empty client id with clean session 0 [MQTT-3.1.3-8]');
     }
-    if (username === undefined || password === undefined) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
+    const certificate = peers.certificateOf(client);
+    if (!certificate && (username === undefined || password === undefined)) return refuse(BAD_USERNAME_OR_PASSWORD, 'missing username or password');
     // The disk is full: no device comes in to publish what could not be stored. The
     // service account (split layout) is not a device and is let through.
     const closed = deps.admission?.closedBecause();
     if (closed !== undefined && username !== deps.serviceAccount?.username) return refuse(SERVER_UNAVAILABLE, closed);
-
-    // A locked username, or a locked address for a name that is no registered device, is
-    // refused before any secret is looked at: guessing makes no progress and costs no scrypt.
-    const remote = remoteOf(client);
-    const locked = await throttle.locked(username, remote, registered);
-    if (locked) return refuse(NOT_AUTHORIZED, `too many failed logins for this ${locked.key}; locked for ${Math.ceil(locked.retryInMs / 1000)} s more`);
-    const decision = await identify(packet, username, password);
-    if (!decision.ok) {
-      if (decision.returnCode === BAD_USERNAME_OR_PASSWORD) throttle.failed(username, remote);
-      return decision;
-    }
-    throttle.succeeded(username);
+    const decision = certificate
+      ? await byCertificate(packet, username, certificate)
+      : await bySecret(packet, peers.remoteOf(client), username ?? '', password ?? Buffer.alloc(0));
+    if (!decision.ok) return decision;
     // [MQTT-3.1.4-2] would let any authenticated client take over (disconnect) a session by
     // reusing its client id; only the same principal may do that.
     const holder = holders.get(client.id);
@@ -201,9 +230,10 @@ export async function createAuthenticator(
             }
             return done(null, true);
           }
+          deps.onLoginRefused?.(decision.returnCode);
           // Never the password; the username verbatim (clipped) only when it names a device.
           log.warn(
-            { event: 'connect_refused', username: loggableUsername(username, decision.known), clientId: clip(client.id), remote: remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
+            { event: 'connect_refused', username: loggableUsername(username, decision.known), clientId: clip(client.id), remote: peers.remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
             'connection refused',
           );
           const error = Object.assign(new Error(decision.reason), { returnCode: decision.returnCode }) as AuthenticateError;

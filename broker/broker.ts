@@ -2,6 +2,7 @@ import { Aedes, type Client } from 'aedes';
 import { HubError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/log.js';
 import { createAuthenticator, clip } from './authenticate.js';
+import type { CertificateIdentity } from './certificate.js';
 import { DEFAULT_CONNECTIONS, DEFAULT_PUBLISH_RATE, DEFAULT_QUOTA } from './config.js';
 import { createAuthorizer } from './authorize.js';
 import { createHandoff, type Handoff } from './handoff.js';
@@ -14,7 +15,7 @@ import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
 import { flagRedeliveries, uniqueOutgoingIds } from './outgoing-ids.js';
 
-export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, RejectSink } from './types.js';
+export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, ListeningPorts, RejectSink } from './types.js';
 
 /**
  * The hub's MQTT broker: aedes with deny-by-default hooks. Devices log in with their id
@@ -28,8 +29,9 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   const topics = deviceTopics(deps.profiles);
   const connections = { ...DEFAULT_CONNECTIONS, ...deps.connections };
   const remotes = new WeakMap<Client, string>();
+  const certificates = new WeakMap<Client, CertificateIdentity>();
   const throttle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...deps.loginThrottle });
-  const auth = await createAuthenticator(deps, log, (client) => remotes.get(client), throttle, deps.sessions ?? memorySessions());
+  const auth = await createAuthenticator(deps, log, { remoteOf: (client) => remotes.get(client), certificateOf: (client) => certificates.get(client) }, throttle, deps.sessions ?? memorySessions());
 
   // The handoff needs the aedes instance, which needs the hooks: it is set right after
   // aedes exists, before anything listens.
@@ -80,13 +82,15 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   (aedes as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, event: 'broker_error' }, 'broker persistence error'));
 
   const listeners = createListeners(
-    (conn, { remote, req }) => {
+    (conn, { remote, req, certificate }) => {
       const client = aedes.handle(conn, req);
       if (remote) remotes.set(client, remote);
+      if (certificate) certificates.set(client, certificate);
       correctSessionPresent(conn, () => auth.sessionPresent(client));
     },
     { maxPacketBytes: deps.limits.maxPacketBytes, maxTopicBytes: deps.limits.maxTopicLength, maxConnections: connections.maxConnections },
     log,
+    deps.tls,
   );
 
   let closing: Promise<void> | undefined;
@@ -110,6 +114,10 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     },
     close: () => (closing ??= close()),
     quotaStats: () => quotas.quotas.stats(),
+    loadStats: () => {
+      const { inFlight: publishes, held } = inFlight.stats();
+      return { connections: aedes.connectedClients, inFlight: publishes, heldConnections: held };
+    },
   };
 }
 

@@ -1,6 +1,9 @@
-import type { z } from 'zod';
-import { adapterConfig, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, withChecks } from '../service/config.js';
+import { z } from 'zod';
+import { adapterConfig, int, optionalInt, parseEnv, port, processConfig, serviceAccount, SharedEnv, withChecks } from '../service/config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
+import { TlsEnv, pairedTlsFiles, path, tlsFiles } from '../service/tls-config.js';
+import type { TlsFiles } from '../kernel/tls.js';
+import type { ListenOptions } from './types.js';
 
 export const DEFAULT_CONNECTIONS = { connectTimeoutMs: 10_000, maxConnections: 10_000 } as const;
 export const DEFAULT_PUBLISH_RATE = { perSecond: 100, burst: 500, maxEntries: 100_000 } as const;
@@ -39,10 +42,26 @@ export const BrokerEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).ex
   MQTT_QUOTA_DISCONNECT_AFTER_MS: int(DEFAULT_QUOTA.disconnectAfterMs, 0, 86_400_000),
   MQTT_CONNECTION_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.perConnection, 1, 1_000_000),
   MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
+  // off: no plain MQTT or WebSocket listener at all, only the TLS ones (README "TLS").
+  MQTT_PLAIN: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  MQTT_TLS_PORT: port(8883),
+  MQTT_WSS_PORT: port(8884),
+  ...TlsEnv,
+  // Split layout: GET /metrics on this port (service/metrics-server.ts), on MQTT_HOST; unset: not served.
+  BROKER_METRICS_PORT: optionalInt(0, 65_535),
+  // The CA that issues device certificates; unset: devices log in with their secret only.
+  MQTT_DEVICE_CA_FILE: path,
 });
 type BrokerEnv = z.output<typeof BrokerEnv>;
 
 export function checkBroker(e: BrokerEnv, ctx: z.core.$RefinementCtx): void {
+  if (e.MQTT_PLAIN === 'off' && e.TLS_CERT_FILE === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['MQTT_PLAIN'], message: 'off needs TLS_CERT_FILE and TLS_KEY_FILE, or the broker would have no listener', input: e.MQTT_PLAIN });
+  }
+  if (e.MQTT_DEVICE_CA_FILE !== undefined && e.TLS_CERT_FILE === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['MQTT_DEVICE_CA_FILE'], message: 'device certificates travel over TLS: set TLS_CERT_FILE and TLS_KEY_FILE too', input: e.MQTT_DEVICE_CA_FILE });
+  }
+  pairedTlsFiles(e, ctx);
   const { MQTT_MAX_PAYLOAD_BYTES: payload, MQTT_MAX_PACKET_BYTES: packet } = e;
   if (typeof payload === 'number' && typeof packet === 'number' && payload > packet) {
     ctx.addIssue({
@@ -58,6 +77,13 @@ export interface BrokerConfig {
   readonly host: string;
   readonly mqttPort: number;
   readonly wsPort: number;
+  /** Whether the plain MQTT and WebSocket listeners run (MQTT_PLAIN). */
+  readonly plain: boolean;
+  readonly tlsPort: number;
+  readonly wssPort: number;
+  /** Certificate, key and the device CA, if any; undefined: no TLS listeners. */
+  readonly tls: TlsFiles | undefined;
+  readonly metricsPort: number | undefined;
   readonly limits: { readonly maxPayloadBytes: number; readonly maxPacketBytes: number; readonly maxTopicLength: number; readonly maxTopicLevels: number };
   readonly connections: { readonly connectTimeoutMs: number; readonly maxConnections: number };
   readonly publishRate: { readonly perSecond: number; readonly burst: number };
@@ -78,6 +104,11 @@ export const brokerConfig = (e: BrokerEnv): BrokerConfig =>
     host: e.MQTT_HOST,
     mqttPort: e.MQTT_PORT,
     wsPort: e.MQTT_WS_PORT,
+    plain: e.MQTT_PLAIN === 'on',
+    tlsPort: e.MQTT_TLS_PORT,
+    wssPort: e.MQTT_WSS_PORT,
+    tls: tlsFiles(e, e.MQTT_DEVICE_CA_FILE),
+    metricsPort: e.BROKER_METRICS_PORT,
     limits: Object.freeze({
       maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
@@ -100,6 +131,15 @@ export const brokerConfig = (e: BrokerEnv): BrokerConfig =>
 /** The broker's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
 export const loadBrokerConfig = (env: Readonly<Record<string, string | undefined>>): BrokerConfig =>
   brokerConfig(parseEnv(withChecks(BrokerEnv, checkBroker), env));
+
+/** The listeners the settings ask for: plain ones unless switched off, TLS ones with a certificate. */
+export function listenOptions(c: BrokerConfig): ListenOptions {
+  return {
+    host: c.host,
+    ...(c.plain ? { mqttPort: c.mqttPort, wsPort: c.wsPort } : {}),
+    ...(c.tls ? { tlsPort: c.tlsPort, wssPort: c.wssPort } : {}),
+  };
+}
 
 /**
  * The broker alone (broker/main.ts, split layout), in one schema: its settings above, the

@@ -1,17 +1,24 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { Duplex, pipeline } from 'node:stream';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../kernel/log.js';
+import { readTlsFiles, watchTlsFiles, type SecureContextHolder, type TlsFiles } from '../kernel/tls.js';
+import { certificateIdentity, type CertificateIdentity } from './certificate.js';
 import { FrameGuardError, frameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { ReadGate } from './in-flight.js';
-import type { ListenOptions } from './types.js';
+import type { ListenOptions, ListeningPorts } from './types.js';
 
 /** Hands a guarded connection to the broker (aedes.handle). */
-export type Accept = (conn: Duplex, info: { remote: string | undefined; transport: 'tcp' | 'ws'; req?: IncomingMessage }) => void;
+export type Accept = (
+  conn: Duplex,
+  info: { remote: string | undefined; transport: 'tcp' | 'ws' | 'tls' | 'wss'; req?: IncomingMessage; certificate?: CertificateIdentity },
+) => void;
 
 export interface Listeners {
-  listen(opts: ListenOptions): Promise<{ mqttPort: number; wsPort?: number }>;
+  listen(opts: ListenOptions): Promise<ListeningPorts>;
   /** Stops accepting; existing connections stay until destroyAll(). */
   stop(): Promise<void>;
   destroyAll(): void;
@@ -113,13 +120,13 @@ export interface ListenerLimits extends FrameGuardLimits {
   readonly maxConnections: number;
 }
 
-export function createListeners(accept: Accept, limits: ListenerLimits, log: Logger): Listeners {
+export function createListeners(accept: Accept, limits: ListenerLimits, log: Logger, tls?: TlsFiles): Listeners {
   const { maxPacketBytes } = limits;
   // aedes.close() only closes clients that finished CONNECT; the rest are ours to end.
   const open = new Set<Duplex>();
-  let tcp: TcpServer | undefined;
-  let http: HttpServer | undefined;
-  let wss: WebSocketServer | undefined;
+  const servers: (TcpServer | HttpServer)[] = [];
+  const sockets: WebSocketServer[] = [];
+  let reload: { stop(): void } | undefined;
 
   /** Puts the frame guard in the read path; writes go straight to the transport. */
   function guarded(raw: Duplex): Duplex {
@@ -136,42 +143,86 @@ export function createListeners(accept: Accept, limits: ListenerLimits, log: Log
     return new GuardedConnection(raw, guard);
   }
 
+  /**
+   * The device certificate of a TLS connection, if it sent one. One it sent that no
+   * configured CA issued (or expired, or otherwise failed verification) ends the
+   * connection before any MQTT is read: the handshake accepts clients without a
+   * certificate (they log in with a secret), so an untrusted one is refused here.
+   */
+  function peerOf(socket: Socket): { ok: boolean; certificate?: CertificateIdentity } {
+    if (!(socket instanceof TLSSocket) || !tls?.clientCaFile) return { ok: true };
+    const cert = socket.getPeerCertificate();
+    if (!cert || Object.keys(cert).length === 0) return { ok: true };
+    if (!socket.authorized) {
+      log.warn({ event: 'certificate_refused', remote: socket.remoteAddress, reason: String(socket.authorizationError) }, 'client certificate not trusted; connection closed');
+      socket.destroy();
+      return { ok: false };
+    }
+    return { ok: true, certificate: certificateIdentity(cert) };
+  }
+
+  function mqttServer(secure: boolean): TcpServer {
+    const onSocket = (socket: Socket) => {
+      socket.setNoDelay(true);
+      const peer = peerOf(socket);
+      if (!peer.ok) return;
+      accept(guarded(socket), { remote: socket.remoteAddress, transport: secure ? 'tls' : 'tcp', ...(peer.certificate ? { certificate: peer.certificate } : {}) });
+    };
+    // rejectUnauthorized false: a device without a certificate may still log in with its secret.
+    const server = secure ? createTlsServer({ ...readTlsFiles(tls!), requestCert: Boolean(tls!.clientCaFile), rejectUnauthorized: false }, onSocket) : createTcpServer(onSocket);
+    server.maxConnections = limits.maxConnections;
+    server.on('error', (err) => log.error({ err }, 'MQTT listener error'));
+    if (secure) server.on('tlsClientError', (err) => log.info({ event: 'tls_error', reason: err.message }, 'TLS handshake failed'));
+    servers.push(server);
+    return server;
+  }
+
+  function wsServer(secure: boolean): HttpServer {
+    const notFound = (_req: IncomingMessage, res: import('node:http').ServerResponse) => res.writeHead(404).end();
+    const http = secure
+      ? createHttpsServer({ ...readTlsFiles(tls!), requestCert: Boolean(tls!.clientCaFile), rejectUnauthorized: false }, notFound)
+      : createHttpServer(notFound);
+    http.maxConnections = limits.maxConnections;
+    const wss = new WebSocketServer({
+      server: http,
+      path: '/mqtt',
+      // One WebSocket message carries at most one MQTT packet's worth of bytes plus its
+      // fixed header (1 + 4); ws refuses bigger messages itself (close 1009).
+      maxPayload: maxPacketBytes + 5,
+      // [MQTT-6.0.0-4] the selected WebSocket subprotocol is "mqtt".
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+    });
+    wss.on('error', (err) => log.error({ err }, 'WebSocket listener error'));
+    wss.on('connection', (ws, req) => {
+      const peer = peerOf(req.socket);
+      if (!peer.ok) return;
+      const stream = createWebSocketStream(ws);
+      accept(guarded(stream), { remote: req.socket.remoteAddress, transport: secure ? 'wss' : 'ws', req, ...(peer.certificate ? { certificate: peer.certificate } : {}) });
+    });
+    sockets.push(wss);
+    servers.push(http);
+    return http;
+  }
+
   return {
     async listen(opts) {
-      if (tcp) throw new Error('broker is already listening');
-      tcp = createTcpServer((socket) => {
-        socket.setNoDelay(true);
-        accept(guarded(socket), { remote: socket.remoteAddress, transport: 'tcp' });
-      });
-      tcp.maxConnections = limits.maxConnections;
-      tcp.on('error', (err) => log.error({ err }, 'MQTT listener error'));
-      const mqttPort = await listenOn(tcp, opts.host, opts.mqttPort);
-      if (opts.wsPort === undefined) return { mqttPort };
-
-      http = createHttpServer((_req, res) => res.writeHead(404).end());
-      http.maxConnections = limits.maxConnections;
-      wss = new WebSocketServer({
-        server: http,
-        path: '/mqtt',
-        // One WebSocket message carries at most one MQTT packet's worth of bytes plus its
-        // fixed header (1 + 4); ws refuses bigger messages itself (close 1009).
-        maxPayload: maxPacketBytes + 5,
-        // [MQTT-6.0.0-4] the selected WebSocket subprotocol is "mqtt".
-        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
-      });
-      wss.on('error', (err) => log.error({ err }, 'WebSocket listener error'));
-      wss.on('connection', (ws, req) => {
-        const stream = createWebSocketStream(ws);
-        accept(guarded(stream), { remote: req.socket.remoteAddress, transport: 'ws', req });
-      });
-      const wsPort = await listenOn(http, opts.host, opts.wsPort);
-      return { mqttPort, wsPort };
+      if (servers.length > 0) throw new Error('broker is already listening');
+      if ((opts.tlsPort !== undefined || opts.wssPort !== undefined) && !tls) throw new Error('a TLS port needs a certificate and key');
+      const ports: { -readonly [K in keyof ListeningPorts]: ListeningPorts[K] } = {};
+      if (opts.mqttPort !== undefined) ports.mqttPort = await listenOn(mqttServer(false), opts.host, opts.mqttPort);
+      if (opts.wsPort !== undefined) ports.wsPort = await listenOn(wsServer(false), opts.host, opts.wsPort);
+      if (opts.tlsPort !== undefined) ports.tlsPort = await listenOn(mqttServer(true), opts.host, opts.tlsPort);
+      if (opts.wssPort !== undefined) ports.wssPort = await listenOn(wsServer(true), opts.host, opts.wssPort);
+      const secure = servers.filter((s): s is TcpServer & SecureContextHolder => 'setSecureContext' in s);
+      if (tls && secure.length > 0) reload = watchTlsFiles(tls, secure, log);
+      return ports;
     },
 
     async stop() {
-      wss?.close();
-      http?.closeAllConnections();
-      await Promise.all([tcp && closeServer(tcp), http && closeServer(http)]);
+      reload?.stop();
+      for (const wss of sockets) wss.close();
+      for (const server of servers) if ('closeAllConnections' in server) server.closeAllConnections();
+      await Promise.all(servers.map(closeServer));
     },
 
     destroyAll() {

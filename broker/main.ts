@@ -7,9 +7,11 @@ import { hashSecret } from '../kernel/secrets.js';
 import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
-import { loadBrokerServiceConfig } from './config.js';
+import { listenOptions, loadBrokerServiceConfig } from './config.js';
 import { levelSessions } from './sessions.js';
-import type { AedesPersistence } from './types.js';
+import type { AedesPersistence, HubBroker } from './types.js';
+import { createHubMetrics } from '../kernel/metrics.js';
+import { serveMetrics } from '../service/metrics-server.js';
 
 /**
  * The broker alone (split layout, docker-compose.yml). No sink: every device message is
@@ -34,7 +36,9 @@ await runService(
     const db = new ClassicLevel<string, string>(dir);
     await db.open();
     try {
-      const broker = await createBroker({
+      let broker: HubBroker | undefined;
+      const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
+      broker = await createBroker({
         directory: registry.directory,
         profiles,
         logger,
@@ -47,12 +51,17 @@ await runService(
         handoff: true,
         persistence: aedesPersistenceLevel(db) as AedesPersistence,
         sessions: levelSessions(db.sublevel('arena-sessions')),
+        ...(c.broker.tls ? { tls: c.broker.tls } : {}),
+        onLoginRefused: metrics.loginRefused,
       });
-      const ports = await broker.listen({ host: c.broker.host, mqttPort: c.broker.mqttPort, wsPort: c.broker.wsPort });
-      logger.info({ ...ports, dataDir: dir }, 'arena-hub broker is up');
+      const ports = await broker.listen(listenOptions(c.broker));
+      const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
+      logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
+      const running = broker;
       return {
         async stop() {
-          await broker.close();
+          await scrape?.close();
+          await running.close();
           await db.close();
           await registry.close();
           await profiles.close();

@@ -1,5 +1,6 @@
 import type { Aedes } from 'aedes';
 import type { Logger } from '../kernel/log.js';
+import type { TlsFiles } from '../kernel/tls.js';
 import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { InFlightLimits } from './in-flight.js';
@@ -61,6 +62,13 @@ export interface BrokerDeps {
    * the in-flight bound) and new device connections get CONNACK 3 with the reason logged.
    */
   readonly admission?: Admission;
+  /**
+   * Certificate and key for the TLS listeners, reloaded when the files change; with a
+   * client CA, devices may log in with a certificate it issued instead of a secret.
+   */
+  readonly tls?: TlsFiles;
+  /** Told of every refused CONNECT, by CONNACK return code (the metrics' login refusals). */
+  readonly onLoginRefused?: (returnCode: number) => void;
 }
 
 export interface Admission {
@@ -114,18 +122,32 @@ export interface OutgoingPacket {
 
 export interface ListenOptions {
   readonly host: string;
-  /** 0 picks a free port. */
-  readonly mqttPort: number;
+  /** Plain MQTT; 0 picks a free port, omitted = no plain MQTT listener. */
+  readonly mqttPort?: number;
   /** MQTT over WebSocket on path /mqtt; omitted = no WebSocket listener. */
   readonly wsPort?: number;
+  /** MQTT over TLS (8883 by convention); needs BrokerDeps.tls. */
+  readonly tlsPort?: number;
+  /** MQTT over secure WebSocket on path /mqtt; needs BrokerDeps.tls. */
+  readonly wssPort?: number;
+}
+
+/** The ports actually bound, for the listeners asked for. */
+export interface ListeningPorts {
+  readonly mqttPort?: number;
+  readonly wsPort?: number;
+  readonly tlsPort?: number;
+  readonly wssPort?: number;
 }
 
 export interface HubBroker {
   readonly aedes: Aedes;
   /** Starts the listeners; resolves with the ports actually bound. */
-  listen(opts: ListenOptions): Promise<{ mqttPort: number; wsPort?: number }>;
+  listen(opts: ListenOptions): Promise<ListeningPorts>;
   /** Stops listening, closes every connection and waits for in-flight sink calls. */
   close(): Promise<void>;
   /** Messages slowed and connections closed by the quotas, in all and per device and vendor. */
   quotaStats(): QuotaStats;
+  /** Clients connected, publishes in flight and connections held at the in-flight bound, now. */
+  loadStats(): { readonly connections: number; readonly inFlight: number; readonly heldConnections: number };
 }

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadCatalogue } from '../device-profiles/catalogue.js';
-import type { BrokerConfig } from '../broker/config.js';
+import { listenOptions, type BrokerConfig } from '../broker/config.js';
+import type { HubBroker, ListeningPorts } from '../broker/types.js';
+import { createHubMetrics } from '../kernel/metrics.js';
+import { OPEN_STATES } from '../kernel/alarms.js';
 import type { IngestConfig } from '../ingest/config.js';
 import type { ApiConfig } from '../api/config.js';
 import { createBroker } from '../broker/broker.js';
@@ -21,6 +24,9 @@ import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from '../api/pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openJournaledStore } from './journaled-store.js';
+import { writeGate } from './backup-gate.js';
+import { serveControl } from './backup-control.js';
+import { dataFolderHeld, portInUse } from './start-errors.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
 import { keepFilesPrivate } from '../service/private-files.js';
@@ -37,8 +43,11 @@ export interface HubOptions {
 }
 
 export interface RunningHub {
+  /** The plain MQTT port; 0 when plain listeners are off (MQTT_PLAIN=off). */
   readonly mqttPort: number;
   readonly wsPort: number | undefined;
+  /** Every listener's port, the TLS ones included. */
+  readonly ports: ListeningPorts;
   readonly apiPort: number;
   readonly adminTokenFile: string;
   readonly profiles: ProfileCatalog;
@@ -72,7 +81,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
   });
 
-  const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb'));
+  const sql = await openDuckDbSqlClient(join(o.hub.dataDir, 'registry.duckdb')).catch((e: unknown) => {
+    disk.close();
+    throw dataFolderHeld(e, o.hub.dataDir);
+  });
   // The profiles as published in the registry, the folder's new versions first; a version
   // published through the API is in force here at once (stores/sql/profile-versions.ts).
   let profiles: ProfileCatalog;
@@ -87,7 +99,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const registry = await openSqlRegistry(sql, { profiles, auditKey: loadOrCreateAuditKey(join(o.hub.dataDir, 'audit.key')) });
   // The PUBACK waits for the journal, not for DuckDB (hub/journaled-store.ts).
   let ingest: Ingest | undefined;
-  const store = await openJournaledStore({
+  const journaled = await openJournaledStore({
     dataDir: o.hub.dataDir,
     maxBytes: o.hub.journalMaxBytes,
     memoryLimit: o.hub.duckdbMemoryLimit,
@@ -95,6 +107,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     logger: log,
     onDelivered: (result) => ingest?.stats.delivered(result),
   });
+  // Every change to telemetry passes this gate, so a backup can hold them for its cut (hub/backup.ts).
+  const gate = writeGate(journaled);
+  const store = gate.store;
 
   ingest = createIngest({
     profiles,
@@ -120,8 +135,20 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
   });
+  // Read at scrape time; the broker is built just below.
+  let broker: HubBroker | undefined;
+  const metrics = createHubMetrics({
+    ingest: () => ingest.stats.snapshot(),
+    journal: () => store.status(),
+    broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 },
+    openAlarms: async () => (await alarms.listAlarms({ states: OPEN_STATES, limit: Number.MAX_SAFE_INTEGER })).map((a) => a.alertCode),
+  });
+  ingest.onCommit((committed) => {
+    const now = Date.now();
+    for (const m of committed) metrics.committed(m.receivedAt, now);
+  });
 
-  const broker = await createBroker({
+  broker = await createBroker({
     directory: registry.directory,
     profiles,
     sink: ingest.accept,
@@ -133,10 +160,12 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     quota: o.broker.quota,
     inFlight: o.broker.inFlight,
     admission: disk,
+    ...(o.broker.tls ? { tls: o.broker.tls } : {}),
+    onLoginRefused: metrics.loginRefused,
   });
 
   const boards = await openBoardPairings(sql);
-  const app = await buildApp({ registry, store, profiles, logger: log, boards, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits });
+  const app = await buildApp({ registry, store, profiles, logger: log, boards, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits, ...(o.api.tls ? { tls: o.api.tls } : {}), metrics: { metrics, token: o.api.metricsToken } });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {
@@ -146,10 +175,17 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     log.warn({ file: adminTokenFile }, 'issued a bootstrap admin token; it is in this file, readable only by this user');
   }
 
-  const ports = await broker.listen({ host: o.broker.host, mqttPort: o.broker.mqttPort, wsPort: o.broker.wsPort });
-  const apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
+  const control = await serveControl({ dataDir: o.hub.dataDir, gate, registry: sql, logger: log });
+  let ports: ListeningPorts;
+  let apiAddress: string;
+  try {
+    ports = await broker.listen(listenOptions(o.broker));
+    apiAddress = await app.listen({ host: o.api.host, port: o.api.port });
+  } catch (e) {
+    throw portInUse(e, o.broker, o.api);
+  }
   const apiPort = Number(new URL(apiAddress).port);
-  log.info({ mqtt: ports.mqttPort, ws: ports.wsPort, api: apiPort, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
+  log.info({ ...ports, api: apiPort, https: o.api.tls !== undefined, dataDir: o.hub.dataDir, profiles: [...profiles.decoders.keys()] }, 'arena-hub is up');
 
   let stopping: Promise<void> | undefined;
   // A step of the shutdown that hangs is named in the log while it hangs, so that an
@@ -164,8 +200,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     }
   };
   return {
-    mqttPort: ports.mqttPort,
+    mqttPort: ports.mqttPort ?? 0,
     wsPort: ports.wsPort,
+    ports,
     apiPort,
     adminTokenFile,
     profiles,
@@ -178,6 +215,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         // Messages held for want of disk space are let go to ingest (stored if they can
         // be), so that the broker's close does not wait for space.
         disk.close();
+        await step('control', () => control.close());
         await step('broker', () => broker.close());
         await step('retention', () => retention.stop());
         await step('ingest', () => ingest.close());

@@ -5,6 +5,8 @@ import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
 import { startHandoffConsumer } from './handoff-consumer.js';
 import { serveIngestStatus } from './http.js';
+import { createHubMetrics } from '../kernel/metrics.js';
+import type { DeliveryStatus } from '../kernel/ports.js';
 import { createIngest } from './pipeline.js';
 import type { IngestStats } from './stats.js';
 
@@ -64,7 +66,13 @@ await runService(
       ingest,
       logger,
     });
-    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats }) : undefined;
+    const delivery = 'status' in store ? (store as { status(): DeliveryStatus }) : undefined;
+    const metrics = createHubMetrics({ ingest: () => ingest.stats.snapshot(), ...(delivery ? { journal: () => delivery.status() } : {}) });
+    ingest.onCommit((committed) => {
+      const now = Date.now();
+      for (const m of committed) metrics.committed(m.receivedAt, now);
+    });
+    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats, metrics }) : undefined;
     void consumer.ready.then(() =>
       logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
     );

@@ -8,6 +8,11 @@ describe('loadBrokerConfig', () => {
       host: '127.0.0.1',
       mqttPort: 1883,
       wsPort: 9001,
+      plain: true,
+      tlsPort: 8883,
+      wssPort: 8884,
+      tls: undefined,
+      metricsPort: undefined,
       limits: { maxPayloadBytes: 65536, maxPacketBytes: 262144, maxTopicLength: 256, maxTopicLevels: 8 },
       connections: { connectTimeoutMs: 10_000, maxConnections: 10_000 },
       publishRate: { perSecond: 100, burst: 500 },
@@ -33,7 +38,7 @@ describe('loadBrokerConfig', () => {
       MQTT_VENDOR_RATE: '50', MQTT_VENDOR_BURST: '60', MQTT_VENDOR_BYTES_PER_S: '5000', MQTT_VENDOR_BYTE_BURST: '6000', MQTT_QUOTA_DISCONNECT_AFTER_MS: '0',
     });
     expect(c).toEqual({
-      host: '0.0.0.0', mqttPort: 0, wsPort: 9002,
+      host: '0.0.0.0', mqttPort: 0, wsPort: 9002, plain: true, tlsPort: 8883, wssPort: 8884, tls: undefined, metricsPort: undefined,
       limits: { maxPayloadBytes: 1000, maxPacketBytes: 2000, maxTopicLength: 64, maxTopicLevels: 4 },
       connections: { connectTimeoutMs: 500, maxConnections: 50 },
       publishRate: { perSecond: 10, burst: 20 },

@@ -129,7 +129,7 @@ export async function startBroker(extra: Partial<BrokerDeps> & { directory: Devi
   const log = captureLog();
   const broker = await createBroker({ profiles, logger: log.logger, limits: LIMITS, ...extra });
   const { mqttPort, wsPort } = await broker.listen({ host: '127.0.0.1', mqttPort: 0, wsPort: 0 });
-  return { broker, port: mqttPort, wsPort: wsPort!, log };
+  return { broker, port: mqttPort!, wsPort: wsPort!, log };
 }
 
 /** Resolves on CONNACK 0; rejects with the client error (code = CONNACK return code). Never reconnects. */

@@ -84,7 +84,10 @@ describe('docker-compose.yml', () => {
     const unread: string[] = [];
     for (const [name, s] of built) {
       const config = join(ROOT, name, 'config.ts');
-      const source = existsSync(config) ? readFileSync(config, 'utf8') : '';
+      const own = existsSync(config) ? readFileSync(config, 'utf8') : '';
+      // Variables several services share are parsed in service/ modules their config.ts spreads in (service/tls-config.ts).
+      const shared = [...own.matchAll(/from '\.\.\/hub\/([a-z-]+)\.js'/g)].map((m) => readFileSync(join(ROOT, 'hub', `${m[1]}.ts`), 'utf8'));
+      const source = [own, ...shared].join('\n');
       for (const key of Object.keys(s.environment ?? {})) if (!new RegExp(`\\b${key}\\b`).test(source)) unread.push(`${name}: ${key}`);
     }
     expect(unread, `not read by <service>/config.ts:\n  ${unread.join('\n  ')}`).toEqual([]);
@@ -173,6 +176,40 @@ describe('docker-compose.yml', () => {
     const api = compose.services.api?.environment ?? {};
     expect(api.INFLUX_GRAFANA_BUCKET).toBe('${INFLUX_GRAFANA_BUCKET}');
     expect(api.INFLUX_GRAFANA_DATABASE).toBe('${INFLUX_GRAFANA_DATABASE}');
+  });
+});
+
+describe('docker-compose.yml: TLS on, plain off', () => {
+  const env = (name: string) => compose.services[name]?.environment ?? {};
+  const published = (name: string) => (compose.services[name]?.ports ?? []).map((p) => Number(p.split(':').pop()));
+  const mounted = (name: string, dir: string) =>
+    (compose.services[name]?.volumes ?? []).find((v) => v.split(':')[1] === dir && v.endsWith(':ro'))?.split(':')[0];
+
+  it('serves MQTT over TLS and secure WebSocket from certificate files in a read-only volume, and publishes no plain port', () => {
+    const broker = env('broker');
+    expect(broker.TLS_CERT_FILE).toMatch(/^\/certs\//);
+    expect(broker.TLS_KEY_FILE).toMatch(/^\/certs\//);
+    const volume = mounted('broker', '/certs');
+    expect(compose.volumes, 'the certificate volume').toHaveProperty(volume ?? '(none)');
+    expect(published('broker').sort()).toEqual([Number(broker.MQTT_TLS_PORT), Number(broker.MQTT_WSS_PORT)].sort());
+    expect(published('broker')).not.toContain(Number(broker.MQTT_PORT));
+    expect(published('broker')).not.toContain(Number(broker.MQTT_WS_PORT));
+    expect(broker.MQTT_DEVICE_CA_FILE).toBe('${MQTT_DEVICE_CA_FILE}');
+  });
+
+  it('serves the API over HTTPS only, from the same volume, and checks its health over HTTPS', () => {
+    const api = env('api');
+    expect(api.TLS_CERT_FILE).toBe(env('broker').TLS_CERT_FILE);
+    expect(api.TLS_KEY_FILE).toBe(env('broker').TLS_KEY_FILE);
+    expect(mounted('api', '/certs')).toBe(mounted('broker', '/certs'));
+    expect(published('api')).toEqual([Number(api.API_PORT)]);
+    const health = compose.services.api?.healthcheck?.test.join(' ') ?? '';
+    expect(health).toMatch(/node:https/);
+    expect(health).toContain(`port: ${api.API_PORT}`);
+  });
+
+  it('publishes nothing of ingest, which the devices never reach', () => {
+    expect(published('ingest')).toEqual([]);
   });
 });
 
