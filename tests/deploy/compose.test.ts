@@ -86,7 +86,7 @@ describe('docker-compose.yml', () => {
       const config = join(ROOT, name, 'config.ts');
       const own = existsSync(config) ? readFileSync(config, 'utf8') : '';
       // Variables several services share are parsed in service/ modules their config.ts spreads in (service/tls-config.ts).
-      const shared = [...own.matchAll(/from '\.\.\/hub\/([a-z-]+)\.js'/g)].map((m) => readFileSync(join(ROOT, 'hub', `${m[1]}.ts`), 'utf8'));
+      const shared = [...own.matchAll(/from '\.\.\/service\/([a-z-]+)\.js'/g)].map((m) => readFileSync(join(ROOT, 'service', `${m[1]}.ts`), 'utf8'));
       const source = [own, ...shared].join('\n');
       for (const key of Object.keys(s.environment ?? {})) if (!new RegExp(`\\b${key}\\b`).test(source)) unread.push(`${name}: ${key}`);
     }

@@ -34,6 +34,6 @@ describe('arena-hub', () => {
   it('runs the command in its own process, not a child: start reports a bad configuration as the hub does', async () => {
     const r = await cli(['start'], { MQTT_PORT: 'x', LOG_LEVEL: 'silent' });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('arena-hub: invalid configuration:\n  MQTT_PORT: must be a whole number');
+    expect(r.stderr).toContain('arena-hub: invalid configuration:\nMQTT_PORT: must be a whole number');
   });
 });
