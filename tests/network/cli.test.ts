@@ -11,9 +11,19 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
 }
 
-const COMMANDS = ['start', 'demo', 'simulate', 'backup', 'restore', 'audit-verify', 'requeue', 'bench', 'soak'];
+const COMMANDS = ['start', 'demo', 'profile-check', 'simulate', 'backup', 'restore', 'audit-verify', 'requeue', 'bench', 'soak'];
 
 describe('arena-hub', () => {
+  it('profile-check loads a good profile, and names every problem of a bad one with its path', async () => {
+    const good = await cli(['profile-check', '--catalogue', 'docs/examples/urosense/catalogue', 'docs/examples/urosense/profile.yaml']);
+    expect(good).toMatchObject({ code: 0, stdout: 'docs/examples/urosense/profile.yaml: urosense 1.0.0 loads\n' });
+    // Without its catalogue file, the example's new measurement and event are unknown.
+    const bad = await cli(['profile-check', 'docs/examples/urosense/profile.yaml']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^docs\/examples\/urosense\/profile\.yaml: shapes\[0\]\.readings\[0\]\.measurement: .*urine_bag_volume/m);
+    expect(bad.stderr).toContain('urine_bag_full');
+  });
+
   it('lists its commands, and refuses one it does not have', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
