@@ -157,7 +157,7 @@ describe('InfluxDB telemetry store', () => {
     const { store, db } = await openFresh();
     // Every tag and optional field is set on these fixtures, so SHOW lists them all.
     await store.write(
-      batchOf([reading(1n, T0, { profileVersion: '1.0.0' }), event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1', profileVersion: '1.0.0' })], [
+      batchOf([reading(1n, T0, { profileVersion: '1.0.0', attributes: { source: 'manual' } }), event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1', profileVersion: '1.0.0' })], [
         rejection(3n, T0, { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'p-1' }),
       ]),
     );

@@ -118,10 +118,12 @@ afterAll(async () => {
 });
 
 /** Every file under dir, recursively. */
+/** Every file under dir that can hold bytes (a socket, such as the hub's control.sock, holds none). */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
     const path = join(dir, n);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+    const st = statSync(path);
+    return st.isDirectory() ? filesUnder(path) : st.isFile() ? [path] : [];
   });
 }
 

@@ -107,7 +107,13 @@ describe('profile versions in the split layout', () => {
       } finally {
         await c.endAsync(true);
       }
-      return (await stats()).accepted > before.accepted;
+      // Ingest counts the message as accepted or rejected; wait for that, so that a message
+      // stored but not yet counted is not taken for a refusal and sent again.
+      let after = await stats();
+      for (const deadline = Date.now() + 10_000; after.accepted + after.rejected === before.accepted + before.rejected && Date.now() < deadline; after = await stats()) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return after.accepted > before.accepted;
     };
 
     // Each probe is a message; those the processes refused before the reload are rejections, counted, not stored as points.
