@@ -3,7 +3,22 @@ import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
 import { TlsEnv, pairedTlsFiles, tlsFiles } from '../service/tls-config.js';
 import type { TlsFiles } from '../kernel/tls.js';
-import { adapterConfig, checkAdapters, clientId, int, parseEnv, port, processConfig, serviceAccount, SharedEnv, text, withChecks } from '../service/config.js';
+import {
+  adapterConfig,
+  checkAdapters,
+  clientId,
+  int,
+  parseEnv,
+  port,
+  PROCESS_VARS,
+  processConfig,
+  SERVICE_ACCOUNT_VARS,
+  serviceAccount,
+  SharedEnv,
+  STORE_VARS,
+  text,
+  withChecks,
+} from '../service/config.js';
 
 /** The API's own variables. */
 export const ApiEnv = z.object({
@@ -95,25 +110,7 @@ export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
  */
 const ApiServiceEnv = withChecks(
   ApiEnv.extend(AlarmEnv.shape)
-    .extend(
-      SharedEnv.pick({
-        ARENA_DATA_DIR: true,
-        ARENA_PROFILES_DIR: true,
-        ARENA_CATALOGUE_DIR: true,
-        LOG_LEVEL: true,
-        ARENA_REGISTRY_URL: true,
-        ARENA_STORE: true,
-        INFLUX_URL: true,
-        INFLUX_TOKEN: true,
-        INFLUX_ORG: true,
-        INFLUX_BUCKET: true,
-        INFLUX_DATABASE: true,
-        MQTT_HOST: true,
-        MQTT_PORT: true,
-        BROKER_SERVICE_USER: true,
-        BROKER_SERVICE_SECRET: true,
-      }).shape,
-    )
+    .extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, MQTT_HOST: true, MQTT_PORT: true, ...SERVICE_ACCOUNT_VARS }).shape)
     .extend({
       API_CLIENT_ID: clientId().default('arena-api'),
       INFLUX_GRAFANA_BUCKET: text().optional(),

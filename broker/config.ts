@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { adapterConfig, int, optionalInt, parseEnv, port, processConfig, serviceAccount, SharedEnv, withChecks } from '../service/config.js';
+import {
+  adapterConfig,
+  int,
+  optionalInt,
+  parseEnv,
+  port,
+  PROCESS_VARS,
+  processConfig,
+  SERVICE_ACCOUNT_VARS,
+  serviceAccount,
+  SharedEnv,
+  withChecks,
+} from '../service/config.js';
 import { DEFAULT_IN_FLIGHT } from './in-flight.js';
 import { TlsEnv, pairedTlsFiles, path, tlsFiles } from '../service/tls-config.js';
 import type { TlsFiles } from '../kernel/tls.js';
@@ -56,10 +68,20 @@ type BrokerEnv = z.output<typeof BrokerEnv>;
 
 export function checkBroker(e: BrokerEnv, ctx: z.core.$RefinementCtx): void {
   if (e.MQTT_PLAIN === 'off' && e.TLS_CERT_FILE === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['MQTT_PLAIN'], message: 'off needs TLS_CERT_FILE and TLS_KEY_FILE, or the broker would have no listener', input: e.MQTT_PLAIN });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['MQTT_PLAIN'],
+      message: 'off needs TLS_CERT_FILE and TLS_KEY_FILE, or the broker would have no listener',
+      input: e.MQTT_PLAIN,
+    });
   }
   if (e.MQTT_DEVICE_CA_FILE !== undefined && e.TLS_CERT_FILE === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['MQTT_DEVICE_CA_FILE'], message: 'device certificates travel over TLS: set TLS_CERT_FILE and TLS_KEY_FILE too', input: e.MQTT_DEVICE_CA_FILE });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['MQTT_DEVICE_CA_FILE'],
+      message: 'device certificates travel over TLS: set TLS_CERT_FILE and TLS_KEY_FILE too',
+      input: e.MQTT_DEVICE_CA_FILE,
+    });
   }
   pairedTlsFiles(e, ctx);
   const { MQTT_MAX_PAYLOAD_BYTES: payload, MQTT_MAX_PACKET_BYTES: packet } = e;
@@ -146,17 +168,7 @@ export function listenOptions(c: BrokerConfig): ListenOptions {
  * process settings, the shared registry and the service account ingest logs in with.
  */
 const BrokerServiceEnv = withChecks(
-  BrokerEnv.extend(
-    SharedEnv.pick({
-      ARENA_DATA_DIR: true,
-      ARENA_PROFILES_DIR: true,
-      ARENA_CATALOGUE_DIR: true,
-      LOG_LEVEL: true,
-      ARENA_REGISTRY_URL: true,
-      BROKER_SERVICE_USER: true,
-      BROKER_SERVICE_SECRET: true,
-    }).shape,
-  ),
+  BrokerEnv.extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...SERVICE_ACCOUNT_VARS }).shape),
   checkBroker,
 );
 

@@ -3,10 +3,10 @@ import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { ApiEnv, apiConfig } from '../api/config.js';
 import { BrokerEnv, brokerConfig, checkBroker } from '../broker/config.js';
 import { IngestEnv, ingestConfig } from '../ingest/config.js';
-import { int, parseEnv, processConfig, SharedEnv, withChecks, type ProcessConfig } from '../service/config.js';
+import { int, parseEnv, PROCESS_VARS, processConfig, SharedEnv, withChecks, type ProcessConfig } from '../service/config.js';
 
 /** The all-in-one hub's own variables: the embedded store and the disk it writes to. */
-const HubEnv = SharedEnv.pick({ ARENA_DATA_DIR: true, ARENA_PROFILES_DIR: true, ARENA_CATALOGUE_DIR: true, LOG_LEVEL: true }).extend({
+const HubEnv = SharedEnv.pick(PROCESS_VARS).extend({
   /** The ingest journal's size limit; at it, devices are held back until the store catches up. */
   ARENA_JOURNAL_MAX_BYTES: int(256 * 1024 * 1024, 1024 * 1024, 2 ** 50),
   /** Redeliveries are recognised by receive time this long after the original (stores/duckdb/README.md). */

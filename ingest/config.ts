@@ -6,9 +6,12 @@ import {
   int,
   optionalInt,
   parseEnv,
+  PROCESS_VARS,
   processConfig,
+  SERVICE_ACCOUNT_VARS,
   serviceAccount,
   SharedEnv,
+  STORE_VARS,
   text,
   withChecks,
 } from '../service/config.js';
@@ -74,24 +77,7 @@ export const loadIngestConfig = (env: Readonly<Record<string, string | undefined
  * logs in to the broker with.
  */
 const IngestServiceEnv = withChecks(
-  IngestEnv.extend(
-    SharedEnv.pick({
-      ARENA_DATA_DIR: true,
-      ARENA_PROFILES_DIR: true,
-      ARENA_CATALOGUE_DIR: true,
-      LOG_LEVEL: true,
-      ARENA_REGISTRY_URL: true,
-      ARENA_STORE: true,
-      INFLUX_URL: true,
-      INFLUX_TOKEN: true,
-      INFLUX_ORG: true,
-      INFLUX_BUCKET: true,
-      INFLUX_DATABASE: true,
-      INFLUX_OUTBOX_MAX_BYTES: true,
-      BROKER_SERVICE_USER: true,
-      BROKER_SERVICE_SECRET: true,
-    }).shape,
-  ),
+  IngestEnv.extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, INFLUX_OUTBOX_MAX_BYTES: true, ...SERVICE_ACCOUNT_VARS }).shape),
   checkAdapters,
 );
 

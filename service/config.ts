@@ -80,6 +80,16 @@ export const SharedEnv = z.object({
   BROKER_SERVICE_USER: text().default('arena-ingest'),
   BROKER_SERVICE_SECRET: z.string({ error: 'is required in the split layout' }).min(16, 'is required in the split layout: at least 16 characters'),
 });
+
+/**
+ * The shared variables by what reads them, for each process's schema to pick from:
+ * a variable every process reads is added here once, not in every config.ts.
+ */
+export const PROCESS_VARS = { ARENA_DATA_DIR: true, ARENA_PROFILES_DIR: true, ARENA_CATALOGUE_DIR: true, LOG_LEVEL: true } as const;
+/** The telemetry store of the split layout (service/adapters.ts), as the API reads it. */
+export const STORE_VARS = { ARENA_STORE: true, INFLUX_URL: true, INFLUX_TOKEN: true, INFLUX_ORG: true, INFLUX_BUCKET: true, INFLUX_DATABASE: true } as const;
+/** The service account ingest and the API log in to the broker with. */
+export const SERVICE_ACCOUNT_VARS = { BROKER_SERVICE_USER: true, BROKER_SERVICE_SECRET: true } as const;
 type Shared = z.output<typeof SharedEnv>;
 
 /**
@@ -168,24 +178,7 @@ export function adapterConfig(e: AdapterEnv): AdapterConfig {
 
 /** The adapters of a split service alone (tests); a service's config.ts parses them with the rest. */
 export const loadAdapterConfig = (env: Readonly<Record<string, string | undefined>>): AdapterConfig =>
-  adapterConfig(
-    parseEnv(
-      withChecks(
-        SharedEnv.pick({
-          ARENA_REGISTRY_URL: true,
-          ARENA_STORE: true,
-          INFLUX_URL: true,
-          INFLUX_TOKEN: true,
-          INFLUX_ORG: true,
-          INFLUX_BUCKET: true,
-          INFLUX_DATABASE: true,
-          INFLUX_OUTBOX_MAX_BYTES: true,
-        }),
-        checkAdapters,
-      ),
-      env,
-    ),
-  );
+  adapterConfig(parseEnv(withChecks(SharedEnv.pick({ ARENA_REGISTRY_URL: true, ...STORE_VARS, INFLUX_OUTBOX_MAX_BYTES: true }), checkAdapters), env));
 
 export interface ServiceAccount {
   readonly username: string;
