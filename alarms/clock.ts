@@ -9,7 +9,15 @@ export interface LocalClock {
 }
 
 export function localClock(timeZone: string): LocalClock {
-  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const fmt = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
   const parts = (ms: number): Record<string, string> => Object.fromEntries(fmt.formatToParts(ms).map((p) => [p.type, p.value]));
   return {
     minuteOfDay(ms) {

@@ -32,7 +32,13 @@ export function datasetBatch(changes: readonly { alarm: Alarm; transition: Trans
       alertCode: a.alertCode,
       dispenseCode: null,
       severity: a.severity,
-      attributes: { alarmId: a.id, rule: a.rule, sourceDeviceId: a.deviceId ?? '', triggerCount: a.triggerCount, secondsSinceRaised: Math.round((at - a.raisedAt) / 1000) },
+      attributes: {
+        alarmId: a.id,
+        rule: a.rule,
+        sourceDeviceId: a.deviceId ?? '',
+        triggerCount: a.triggerCount,
+        secondsSinceRaised: Math.round((at - a.raisedAt) / 1000),
+      },
     }));
   if (points.length === 0) return null;
   return { messages: points.map((p) => ({ id: p.messageId, deviceId: p.deviceId, receivedAt: p.receivedAt })), points, rejections: [] };

@@ -191,7 +191,9 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
       return settings.get(pid);
     },
     async listSettings(siteIds) {
-      return [...settings.values()].filter((s) => siteIds === undefined || siteIds.includes(s.siteId)).sort((a, b) => a.participantId.localeCompare(b.participantId));
+      return [...settings.values()]
+        .filter((s) => siteIds === undefined || siteIds.includes(s.siteId))
+        .sort((a, b) => a.participantId.localeCompare(b.participantId));
     },
     async putSettings(pid, input, by: Actor) {
       const parsed = AlarmSettingsInput.safeParse(input);
@@ -235,4 +237,3 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
     },
   };
 }
-

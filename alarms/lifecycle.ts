@@ -56,7 +56,8 @@ export function retrigger(a: Alarm, s: RaiseSignal): Alarm {
 }
 
 export function acknowledge(a: Alarm, by: Actor, comment: string | null, at: number): Alarm {
-  if (a.state !== 'raised') throw new HubError('CONFLICT', `alarm ${a.id} is ${a.state}${a.acknowledgedBy ? ` (acknowledged by ${a.acknowledgedBy.label})` : ''}`);
+  if (a.state !== 'raised')
+    throw new HubError('CONFLICT', `alarm ${a.id} is ${a.state}${a.acknowledgedBy ? ` (acknowledged by ${a.acknowledgedBy.label})` : ''}`);
   return { ...a, state: 'acknowledged', acknowledgedAt: at, acknowledgedBy: by, ackComment: comment, updatedAt: at, version: a.version + 1 };
 }
 

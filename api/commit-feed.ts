@@ -52,7 +52,14 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
   let stopping = false;
   let subscribed = false;
   let current: Promise<unknown> = Promise.resolve();
-  const client: MqttClient = connectServiceClient({ url: o.url, clientId: o.clientId, clean: false, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
+  const client: MqttClient = connectServiceClient({
+    url: o.url,
+    clientId: o.clientId,
+    clean: false,
+    username: o.username,
+    password: o.password,
+    reconnectMs: o.reconnectMs,
+  });
 
   client.handleMessage = (packet, callback) => {
     if (stopping) {
@@ -64,7 +71,10 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
     const decoded = packet.topic === COMMITTED_TOPIC ? decodeCommitted(body) : ({ ok: false, problem: `unexpected topic ${packet.topic}` } as const);
     if (!decoded.ok) {
       // Only ingest publishes here (broker/authorize.ts), so this is a bug, not device data.
-      log.error({ event: 'forward_malformed', topic: packet.topic, bytes: body.length, problem: decoded.problem }, 'not a commit forward; acknowledged and dropped');
+      log.error(
+        { event: 'forward_malformed', topic: packet.topic, bytes: body.length, problem: decoded.problem },
+        'not a commit forward; acknowledged and dropped',
+      );
       callback();
       return;
     }

@@ -17,8 +17,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       info: {
         title: 'arena-hub API',
         version: '0.1.0',
-        description:
-          'Registry administration, device data for vendors, and device profiles. Errors are RFC 9457 problem details (application/problem+json).',
+        description: 'Registry administration, device data for vendors, and device profiles. Errors are RFC 9457 problem details (application/problem+json).',
       },
       components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An API token from POST /v1/tokens' } } },
     },

@@ -79,7 +79,8 @@ export async function reapplyErasures(
     }
   }
   // Counts only: the ids are what erasure removes.
-  if (again.length > 0) log.warn({ participants: again.length }, 'erasures recorded in the erasure register were applied again (restored backup or interrupted erasure)');
+  if (again.length > 0)
+    log.warn({ participants: again.length }, 'erasures recorded in the erasure register were applied again (restored backup or interrupted erasure)');
   return again;
 }
 

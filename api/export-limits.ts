@@ -47,15 +47,20 @@ export function exportGate(limits: ApiLimits['exports']) {
   return {
     enter(who: string, dir: string, reply: FastifyReply): ExportSlot {
       const mine = held.get(who) ?? 0;
-      if (mine >= limits.perPrincipal) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', `this token already has ${mine} exports running or unread (at most ${limits.perPrincipal})`);
+      if (mine >= limits.perPrincipal)
+        throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', `this token already has ${mine} exports running or unread (at most ${limits.perPrincipal})`);
       if (total >= limits.total) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', `the hub has its ${limits.total} exports running or unread`);
-      if (inUse() >= limits.tempMaxBytes) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', 'the temp space for exports is in use; retry when other exports are sent');
+      if (inUse() >= limits.tempMaxBytes)
+        throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_EXPORTS', 'the temp space for exports is in use; retry when other exports are sent');
       held.set(who, mine + 1);
       total++;
       dirs.set(dir, 0);
       let released = false;
       const tooLarge = (): HubError =>
-        new HubError('EXPORT_TOO_LARGE', `exports on disk would exceed ${limits.tempMaxBytes} bytes (API_EXPORT_TEMP_MAX_BYTES); narrow the period, device or measurement`);
+        new HubError(
+          'EXPORT_TOO_LARGE',
+          `exports on disk would exceed ${limits.tempMaxBytes} bytes (API_EXPORT_TEMP_MAX_BYTES); narrow the period, device or measurement`,
+        );
       const measure = (): boolean => {
         dirs.set(dir, bytesIn(dir));
         return inUse() <= limits.tempMaxBytes;

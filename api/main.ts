@@ -28,80 +28,90 @@ import { consentOf } from './routes/live-access.js';
  * one would be a second writer of alarm state. Ingest counters are not served here:
  * ingest serves them itself (INGEST_HTTP_PORT).
  */
-await runService(
-  'api',
-  loadApiServiceConfig,
-  async (c, logger) => {
-    const profiles = await openSharedProfiles(c.adapters, c.process, logger);
-    // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
-    mkdirSync(c.process.dataDir, { recursive: true });
-    const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));
-    const registry = await openSharedRegistry(c.adapters, profiles, logger, auditKey).catch(async (e: unknown) => {
-      await profiles.close();
+await runService('api', loadApiServiceConfig, async (c, logger) => {
+  const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+  // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
+  mkdirSync(c.process.dataDir, { recursive: true });
+  const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));
+  const registry = await openSharedRegistry(c.adapters, profiles, logger, auditKey).catch(async (e: unknown) => {
+    await profiles.close();
+    throw e;
+  });
+  const opened: { close(): Promise<void> }[] = [profiles, registry];
+  const closeAll = async (): Promise<void> => {
+    for (const o of opened.splice(0).reverse()) await o.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
+  };
+  try {
+    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'reader');
+    opened.push(store);
+    // The alarm tables (alarms/store.ts) in the registry's database, on a pool of their own.
+    const alarmSql = await openPostgresSqlClient(c.adapters.registryUrl, { max: 4 });
+    opened.push(alarmSql);
+    const live = createLiveBus((err) => logger.error({ err }, 'a live stream listener failed'));
+    // Opening replays recent telemetry from the store, so what was committed while this
+    // process was down is judged before the feed delivers anything.
+    const alarms = await openAlarmEngine({ sql: alarmSql, store, profiles, logger, config: c.alarms, publish: live.publish });
+    opened.push(alarms);
+
+    // Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts), when compose gives it one.
+    let grafana: GrafanaMirror | undefined;
+    if (c.grafana && c.adapters.store.kind === 'influx') {
+      const { url, token, org } = c.adapters.store;
+      grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), source: store, logger });
+      opened.push(grafana);
+    }
+
+    // The researchers' pseudonym key lives in this service's data folder (api/pseudonym-key.ts).
+    const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
+    // Erasures made since a backup of the registry and InfluxDB was taken are made again (README "Privacy and security").
+    const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };
+    await reapplyErasures({ registry, store, alarms, grafana, ...erasure }, logger);
+    const feed = startCommitFeed({
+      url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
+      username: c.service.username,
+      password: c.service.secret,
+      clientId: c.feed.clientId,
+      alarms,
+      live,
+      mirror: grafana,
+      logger,
+    });
+    // Without the feed the ward board shows nothing new: not ready (GET /readyz answers 503).
+    const ready = async (): Promise<void> => {
+      if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
+    };
+    // Ward tablets' pairing codes, next to the alarm tables on the same pool.
+    const boards = await openBoardPairings(alarmSql);
+    const app = await buildApp({
+      registry,
+      store,
+      profiles,
+      logger,
+      pseudonymKey,
+      alarms,
+      live,
+      ready,
+      erasure,
+      grafana,
+      boards,
+      limits: c.api.limits,
+      ...(c.api.tls ? { tls: c.api.tls } : {}),
+    });
+    const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
+      await feed.stop();
       throw e;
     });
-    const opened: { close(): Promise<void> }[] = [profiles, registry];
-    const closeAll = async (): Promise<void> => {
-      for (const o of opened.splice(0).reverse()) await o.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
-    };
-    try {
-      const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'reader');
-      opened.push(store);
-      // The alarm tables (alarms/store.ts) in the registry's database, on a pool of their own.
-      const alarmSql = await openPostgresSqlClient(c.adapters.registryUrl, { max: 4 });
-      opened.push(alarmSql);
-      const live = createLiveBus((err) => logger.error({ err }, 'a live stream listener failed'));
-      // Opening replays recent telemetry from the store, so what was committed while this
-      // process was down is judged before the feed delivers anything.
-      const alarms = await openAlarmEngine({ sql: alarmSql, store, profiles, logger, config: c.alarms, publish: live.publish });
-      opened.push(alarms);
-
-      // Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts), when compose gives it one.
-      let grafana: GrafanaMirror | undefined;
-      if (c.grafana && c.adapters.store.kind === 'influx') {
-        const { url, token, org } = c.adapters.store;
-        grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), source: store, logger });
-        opened.push(grafana);
-      }
-
-      // The researchers' pseudonym key lives in this service's data folder (api/pseudonym-key.ts).
-      const pseudonymKey = loadOrCreatePseudonymKey(join(c.process.dataDir, 'pseudonym.key'));
-      // Erasures made since a backup of the registry and InfluxDB was taken are made again (README "Privacy and security").
-      const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };
-      await reapplyErasures({ registry, store, alarms, grafana, ...erasure }, logger);
-      const feed = startCommitFeed({
-        url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
-        username: c.service.username,
-        password: c.service.secret,
-        clientId: c.feed.clientId,
-        alarms,
-        live,
-        mirror: grafana,
-        logger,
-      });
-      // Without the feed the ward board shows nothing new: not ready (GET /readyz answers 503).
-      const ready = async (): Promise<void> => {
-        if (!feed.connected()) throw new HubError('STORE_UNAVAILABLE', 'the alarm feed is not connected to the broker');
-      };
-      // Ward tablets' pairing codes, next to the alarm tables on the same pool.
-      const boards = await openBoardPairings(alarmSql);
-      const app = await buildApp({ registry, store, profiles, logger, pseudonymKey, alarms, live, ready, erasure, grafana, boards, limits: c.api.limits, ...(c.api.tls ? { tls: c.api.tls } : {}) });
-      const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {
+    logger.info({ api: address, broker: `${c.feed.broker.host}:${c.feed.broker.port}` }, 'arena-hub api is up');
+    return {
+      async stop() {
+        // Take no further commit, then stop serving, then store the alarm state.
         await feed.stop();
-        throw e;
-      });
-      logger.info({ api: address, broker: `${c.feed.broker.host}:${c.feed.broker.port}` }, 'arena-hub api is up');
-      return {
-        async stop() {
-          // Take no further commit, then stop serving, then store the alarm state.
-          await feed.stop();
-          await app.close();
-          await closeAll();
-        },
-      };
-    } catch (e) {
-      await closeAll();
-      throw e;
-    }
-  },
-);
+        await app.close();
+        await closeAll();
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+});

@@ -51,7 +51,8 @@ export const metricsRoutes = fp(
       schema: {
         tags: ['health'],
         summary: 'Prometheus metrics (text exposition format 0.0.4)',
-        description: 'Bearer API_METRICS_TOKEN or an admin token. Messages accepted and rejected by code, commit latency, journal depth, MQTT connections and refusals, in-flight holds, open alarms by code, live streams, exports, process metrics.',
+        description:
+          'Bearer API_METRICS_TOKEN or an admin token. Messages accepted and rejected by code, commit latency, journal depth, MQTT connections and refusals, in-flight holds, open alarms by code, live streams, exports, process metrics.',
         response: problems(401, 403),
       },
       handler: async (request, reply) => {

@@ -43,7 +43,10 @@ export const Problem = z
     code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]).describe('Stable error code (kernel/errors.ts)'),
     instance: z.string().describe('The request path this occurrence happened on'),
     requestId: z.string().describe('Correlates with the hub log'),
-    issues: z.array(Issue).optional().describe('VALIDATION_FAILED: each field that did not match; PROFILE_INVALID: each problem of the profile, with its path in the profile'),
+    issues: z
+      .array(Issue)
+      .optional()
+      .describe('VALIDATION_FAILED: each field that did not match; PROFILE_INVALID: each problem of the profile, with its path in the profile'),
   })
   .describe('RFC 9457 problem details');
 export type Problem = z.infer<typeof Problem>;
@@ -62,9 +65,7 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** Problem responses for a route's OpenAPI description, by status. */
 export const problems = (...statuses: number[]) =>
-  Object.fromEntries(
-    statuses.map((s) => [s, { description: STATUS_TEXT[s] ?? 'Problem', content: { 'application/problem+json': { schema: Problem } } }]),
-  );
+  Object.fromEntries(statuses.map((s) => [s, { description: STATUS_TEXT[s] ?? 'Problem', content: { 'application/problem+json': { schema: Problem } } }]));
 
 export function problemOf(request: FastifyRequest, code: ErrorCode, detail: string, issues?: Problem['issues']): Problem {
   return {
@@ -91,7 +92,8 @@ const CODE_OF_HTTP: Record<number, ErrorCode> = { 401: 'UNAUTHENTICATED', 403: '
 function classify(error: FastifyError | HubError | Error, request: FastifyRequest): Problem {
   if (isHubError(error)) {
     // A 500's detail may carry internals (paths, driver messages): only the title goes out.
-    const detail = statusOf(error.code) === 500 ? `${ErrorCodes[error.code]}; see the hub log for request ${request.id}` : (error.detail ?? ErrorCodes[error.code]);
+    const detail =
+      statusOf(error.code) === 500 ? `${ErrorCodes[error.code]}; see the hub log for request ${request.id}` : (error.detail ?? ErrorCodes[error.code]);
     return problemOf(request, error.code, detail, error.issues && [...error.issues]);
   }
   if (hasZodFastifySchemaValidationErrors(error)) {

@@ -14,6 +14,7 @@ export function loadOrCreatePseudonymKey(file: string): Buffer {
     writeFileSync(file, newPseudonymKey().toString('base64'), { mode: 0o600, flag: 'wx' });
   }
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  if (key.length < PSEUDONYM_KEY_BYTES) throw new HubError('CONFIG_INVALID', `${file}: the pseudonym key must be at least ${PSEUDONYM_KEY_BYTES} bytes (base64)`);
+  if (key.length < PSEUDONYM_KEY_BYTES)
+    throw new HubError('CONFIG_INVALID', `${file}: the pseudonym key must be at least ${PSEUDONYM_KEY_BYTES} bytes (base64)`);
   return key;
 }

@@ -40,7 +40,11 @@ export const limitsBeforeAuth = fp(
   async (app: FastifyInstance, opts: { limits: ApiLimits }) => {
     await app.register(rateLimit, { global: false });
     // Counted after the answer and read before the next: over once `addressMax` are counted, hence max - 1 here.
-    const byAddress = app.createRateLimit({ max: opts.limits.rate.addressMax - 1, timeWindow: opts.limits.rate.windowMs, keyGenerator: (r) => `address:${r.ip}` });
+    const byAddress = app.createRateLimit({
+      max: opts.limits.rate.addressMax - 1,
+      timeWindow: opts.limits.rate.windowMs,
+      keyGenerator: (r) => `address:${r.ip}`,
+    });
     app.addHook('onRequest', async (request, reply) => {
       if (EXEMPT(request)) return;
       const refused = refusal(reply, await byAddress(request, { increment: false }), 'address');

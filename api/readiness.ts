@@ -4,7 +4,10 @@ import type { ApiDeps } from './deps.js';
 const READY_TIMEOUT_MS = 2000;
 
 const within = <T>(what: string, p: Promise<T>): Promise<T> =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref())]);
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref()),
+  ]);
 
 /**
  * The disk watch's part of readiness: the reason the hub stopped taking messages (not
@@ -16,7 +19,9 @@ function diskReadiness(deps: Pick<ApiDeps, 'disk'>): { stopped?: string; warning
   return report.level === 'full' ? { stopped: report.reason } : { warnings: [report.reason ?? 'disk space low'] };
 }
 
-export type Readiness = { readonly ready: true; readonly warnings: readonly string[] } | { readonly ready: false; readonly check: string; readonly reason: string; readonly cause?: unknown };
+export type Readiness =
+  | { readonly ready: true; readonly warnings: readonly string[] }
+  | { readonly ready: false; readonly check: string; readonly reason: string; readonly cause?: unknown };
 
 /**
  * What GET /readyz answers, and what each live stream's heartbeat carries: the telemetry

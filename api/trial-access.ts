@@ -26,11 +26,7 @@ export async function visibleTrial(registry: Pick<Registry, 'getTrial'>, princip
  * audited. A vendor gets device data, plus points about participants of the trials it
  * takes part in inside their vendor.telemetry windows as of `now`.
  */
-export async function deviceRelease(
-  registry: Pick<Registry, 'listTrials' | 'consent'>,
-  principal: Principal,
-  now: number,
-): Promise<PointQuery['release']> {
+export async function deviceRelease(registry: Pick<Registry, 'listTrials' | 'consent'>, principal: Principal, now: number): Promise<PointQuery['release']> {
   if (principal.role === 'admin') return undefined;
   if (principal.role !== 'vendor') return { windows: [], includeDeviceData: false };
   const trials = await registry.listTrials({ vendorId: principal.vendorId });

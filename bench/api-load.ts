@@ -87,7 +87,10 @@ async function token(hub: HubChild, body: Record<string, unknown>): Promise<stri
 let hub: HubChild | undefined;
 try {
   const from = Math.floor((Date.now() - 365 * DAY) / DAY) * DAY;
-  const seed = await storeOp<RowsReply>({ op: 'seed', path: join(dir, 'telemetry.duckdb'), rows, trialId: TRIAL, participants: PARTICIPANTS, from }, process.env);
+  const seed = await storeOp<RowsReply>(
+    { op: 'seed', path: join(dir, 'telemetry.duckdb'), rows, trialId: TRIAL, participants: PARTICIPANTS, from },
+    process.env,
+  );
   hub = await startHubChild({ dataDir: dir, baseEnv: process.env, logFile: join(dir, 'hub.log') });
   const plan: TrialPlan = {
     trialId: TRIAL,
@@ -146,7 +149,10 @@ try {
   say(`${floodCount} rapid requests from one token: ${tally(flood)}; /healthz meanwhile ${summary(await stopHealth())}`);
 
   // 3. Parallel exports from several researchers (two each), /healthz probed throughout.
-  const researchers = [prepared.token, ...(await Promise.all(Array.from({ length: Math.ceil(exportCount / 2) - 1 }, () => token(hub!, { role: 'researcher', trialIds: [TRIAL] }))))];
+  const researchers = [
+    prepared.token,
+    ...(await Promise.all(Array.from({ length: Math.ceil(exportCount / 2) - 1 }, () => token(hub!, { role: 'researcher', trialIds: [TRIAL] })))),
+  ];
   const rss = new RssSampler(hub.pid).start();
   const cpuBefore = cpuOf(hub.pid);
   const t0 = performance.now();

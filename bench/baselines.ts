@@ -52,7 +52,12 @@ export const mosquitto = (binary: string | undefined): BaselineBroker => ({
     if (!binary) return undefined;
     const port = await freePort();
     const conf = join(workDir, 'mosquitto.conf');
-    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'max_inflight_messages 0', 'persistence false', 'log_dest none', ''].join('\n'));
+    writeFileSync(
+      conf,
+      [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'max_inflight_messages 0', 'persistence false', 'log_dest none', ''].join(
+        '\n',
+      ),
+    );
     const child = spawn(binary, ['-c', conf], { stdio: 'ignore' });
     await waitForTcp(port, 10_000, child);
     return { port, pid: child.pid!, stop: () => stopChild(child, 5000) };
@@ -61,7 +66,14 @@ export const mosquitto = (binary: string | undefined): BaselineBroker => ({
 
 export async function runBaseline(
   broker: BaselineBroker,
-  opts: { devices: readonly SimDevice[]; perDevice: number; window: number; payload: Parameters<Fleet['closedLoop']>[0]['payload']; workDir: string; baseEnv: Readonly<Record<string, string | undefined>> },
+  opts: {
+    devices: readonly SimDevice[];
+    perDevice: number;
+    window: number;
+    payload: Parameters<Fleet['closedLoop']>[0]['payload'];
+    workDir: string;
+    baseEnv: Readonly<Record<string, string | undefined>>;
+  },
 ): Promise<BaselineRun | undefined> {
   const started = await broker.start(opts.workDir);
   if (!started) return undefined;
@@ -86,7 +98,15 @@ export async function runBaseline(
       if (received >= load.acked) break;
       await sleep(100);
     }
-    return { broker: broker.name, load, subscriberReceived: received, connectSeconds: connected.seconds, brokerPeakRssMb: peakMb, brokerCpu, brokerCpuSeconds: cpuDelta(cpu0, cpu1) };
+    return {
+      broker: broker.name,
+      load,
+      subscriberReceived: received,
+      connectSeconds: connected.seconds,
+      brokerPeakRssMb: peakMb,
+      brokerCpu,
+      brokerCpuSeconds: cpuDelta(cpu0, cpu1),
+    };
   } finally {
     await fleet?.close();
     await subscriber.stop();

@@ -144,7 +144,8 @@ export class BenchContext {
 
   /** Removes the run folder unless --keep or something asked to keep it; says which. */
   cleanUp(): string | undefined {
-    if (this.config.keepData || this.#keepReasons.length > 0) return `kept ${this.runDir}${this.#keepReasons.length ? ` (${this.#keepReasons.join('; ')})` : ''}`;
+    if (this.config.keepData || this.#keepReasons.length > 0)
+      return `kept ${this.runDir}${this.#keepReasons.length ? ` (${this.#keepReasons.join('; ')})` : ''}`;
     rmSync(this.runDir, { recursive: true, force: true });
     return undefined;
   }
@@ -171,7 +172,13 @@ export class BenchContext {
       devices: seeded.devices,
       clinicianToken: seeded.clinicianToken,
       profiler: inspectPort === undefined ? undefined : new InspectorProfiler(inspectPort),
-      setup: { registryCached: seeded.cached, seedSeconds: seeded.seconds, connectSeconds: seconds, rssBeforeConnectMb, rssIdleMb: memoryOf(hub.pid)?.rssMb ?? NaN },
+      setup: {
+        registryCached: seeded.cached,
+        seedSeconds: seeded.seconds,
+        connectSeconds: seconds,
+        rssBeforeConnectMb,
+        rssIdleMb: memoryOf(hub.pid)?.rssMb ?? NaN,
+      },
     };
   }
 }

@@ -42,10 +42,20 @@ export async function prepareTrial(hub: HubChild, plan: TrialPlan): Promise<{ to
     [
       'POST',
       '/v1/trials',
-      { id: plan.trialId, name: 'Bench trial', siteId: plan.siteId, vendorIds: [plan.vendorId], protocolRef: 'BENCH', period: { from: plan.from - day, to: plan.to }, researchDeviceData: false },
+      {
+        id: plan.trialId,
+        name: 'Bench trial',
+        siteId: plan.siteId,
+        vendorIds: [plan.vendorId],
+        protocolRef: 'BENCH',
+        period: { from: plan.from - day, to: plan.to },
+        researchDeviceData: false,
+      },
     ],
     ...plan.participantIds.map((id): Step => ['POST', `/v1/trials/${plan.trialId}/participants`, { id }]),
-    ...plan.participantIds.map((id): Step => ['POST', `/v1/participants/${id}/consents`, { scope: 'research', grantedAt: plan.from - day, formVersion: 'bench' }]),
+    ...plan.participantIds.map(
+      (id): Step => ['POST', `/v1/participants/${id}/consents`, { scope: 'research', grantedAt: plan.from - day, formVersion: 'bench' }],
+    ),
   ];
   for (const [method, path, body] of steps) {
     const r = await hub.api<{ title?: string; detail?: string }>(path, { method, body });
@@ -56,7 +66,13 @@ export async function prepareTrial(hub: HubChild, plan: TrialPlan): Promise<{ to
 }
 
 /** Downloads the whole dataset; rows from the x-export-rows header (Parquet cannot be counted by lines). */
-export async function timeExport(hub: HubChild, route: string, trialId: string, token: string, format: 'csv' | 'parquet'): Promise<ExportTiming | { why: string }> {
+export async function timeExport(
+  hub: HubChild,
+  route: string,
+  trialId: string,
+  token: string,
+  format: 'csv' | 'parquet',
+): Promise<ExportTiming | { why: string }> {
   const url = `http://127.0.0.1:${hub.apiPort}${route.replace(/\{[^}]+\}/, trialId)}?format=${format}`;
   const rss = new RssSampler(hub.pid).start();
   const t0 = performance.now();

@@ -85,7 +85,9 @@ try {
   result = { error: (e as Error).message.split('\n')[0] };
 }
 const disk = await diskFigures();
-console.log(JSON.stringify({ stored, ratePerS, memoryLimit, batchSize, messages, seedSeconds: Math.round(seedSeconds), rssBeforeMb: rssBefore, ...result, ...disk }));
+console.log(
+  JSON.stringify({ stored, ratePerS, memoryLimit, batchSize, messages, seedSeconds: Math.round(seedSeconds), rssBeforeMb: rssBefore, ...result, ...disk }),
+);
 if (!process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
 
 async function withConnection<T>(memory: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -185,9 +187,22 @@ function batchOf(start: number, n: number): IngestBatch {
     const id = BigInt.asUintN(64, (BigInt(k) + 0x5eed_0000_0000n) * 0x9e3779b97f4a7c15n);
     const t = Date.now();
     const point: Reading = {
-      kind: 'reading', messageId: id, seq: 0, deviceId: `dev-${k % DEVICES}`, profileId: 'roomsense-3d', family: 'fall-sensor',
-      siteId: null, roomId: null, trialId: null, participantId: null, name: 'battery', value: k % 100, unit: '%',
-      deviceTime: t, receivedAt: t, clockSkewed: false,
+      kind: 'reading',
+      messageId: id,
+      seq: 0,
+      deviceId: `dev-${k % DEVICES}`,
+      profileId: 'roomsense-3d',
+      family: 'fall-sensor',
+      siteId: null,
+      roomId: null,
+      trialId: null,
+      participantId: null,
+      name: 'battery',
+      value: k % 100,
+      unit: '%',
+      deviceTime: t,
+      receivedAt: t,
+      clockSkewed: false,
     };
     (out.messages as IngestBatch['messages'][number][]).push({ id, deviceId: point.deviceId, receivedAt: t });
     (out.points as Reading[]).push(point);

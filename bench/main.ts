@@ -43,7 +43,10 @@ if (config === 'help') {
   process.exit(0);
 }
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const started = performance.now();
 const startedAt = new Date();
 const ctx = new BenchContext(config, join(ROOT, 'data/bench', `run-${startedAt.toISOString().replace(/[:.]/g, '-')}`));
@@ -51,13 +54,21 @@ const rows: Row[] = [];
 const sections: Record<string, unknown> = {};
 const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
 
-log(`${config.quick ? 'quick' : 'full'} run: ${config.devices} devices, sections ${config.sections.join(', ')}; load average ${load()} on ${cpus().length} cores`);
+log(
+  `${config.quick ? 'quick' : 'full'} run: ${config.devices} devices, sections ${config.sections.join(', ')}; load average ${load()} on ${cpus().length} cores`,
+);
 for (const id of config.sections) {
   const section = SECTIONS[id];
   const elapsed = (performance.now() - started) / 1000;
   if (elapsed > config.budgetSeconds) {
     log(`${section.title}: skipped, ${elapsed.toFixed(0)} s of the ${config.budgetSeconds} s budget spent`);
-    rows.push({ section: id, figure: section.title, value: null, unit: '', note: `n/a (skipped: ${elapsed.toFixed(0)} s of the ${config.budgetSeconds} s budget spent; load average ${load()})` });
+    rows.push({
+      section: id,
+      figure: section.title,
+      value: null,
+      unit: '',
+      note: `n/a (skipped: ${elapsed.toFixed(0)} s of the ${config.budgetSeconds} s budget spent; load average ${load()})`,
+    });
     sections[id] = { skipped: true };
     continue;
   }
@@ -87,7 +98,14 @@ if (finish.check && 'error' in finish.check) {
   const detail = c.phases.map((p) => `${p.name} ${p.stored}/${p.acked}`).join(', ');
   const zero = { better: 'lower', goal: 0, limit: 0, on: 'value', unit: 'messages' } as const;
   rows.push(
-    { section: 'ingest', figure: 'all hub phases: acked but not in DuckDB file', value: c.lost, unit: 'messages', target: zero, note: `stored/acked per phase: ${detail}; falls ${c.falls.stored}/${c.falls.acked}; ${c.rejections} rejections; hub exit code ${finish.exitCode}` },
+    {
+      section: 'ingest',
+      figure: 'all hub phases: acked but not in DuckDB file',
+      value: c.lost,
+      unit: 'messages',
+      target: zero,
+      note: `stored/acked per phase: ${detail}; falls ${c.falls.stored}/${c.falls.acked}; ${c.rejections} rejections; hub exit code ${finish.exitCode}`,
+    },
     { section: 'ingest', figure: 'all hub phases: stored twice in DuckDB file', value: c.duplicates, unit: 'messages', target: zero },
   );
 }

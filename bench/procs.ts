@@ -11,7 +11,6 @@ export { freePort };
 
 /** Child processes the bench starts on loopback: the hub, a plain broker, helpers. */
 
-
 export async function waitForTcp(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -132,12 +131,23 @@ export interface Helper {
   stop(): Promise<ExitStatus>;
 }
 
-export async function forkHelper(script: string, args: readonly string[], baseEnv: Readonly<Record<string, string | undefined>>, execArgv: readonly string[] = []): Promise<Helper & { ready: unknown }> {
-  const child = fork(join(DIST, 'bench/children', script), [...args], { env: { ...baseEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...execArgv] });
+export async function forkHelper(
+  script: string,
+  args: readonly string[],
+  baseEnv: Readonly<Record<string, string | undefined>>,
+  execArgv: readonly string[] = [],
+): Promise<Helper & { ready: unknown }> {
+  const child = fork(join(DIST, 'bench/children', script), [...args], {
+    env: { ...baseEnv },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...execArgv],
+  });
   const next = <T>(timeoutMs: number): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => (cleanup(), reject(new Error(`${script}: no reply in ${timeoutMs} ms`))), timeoutMs);
-      const onMessage = (m: unknown) => (cleanup(), (m as { error?: string }).error ? reject(new Error(`${script}: ${(m as { error: string }).error}`)) : resolve(m as T));
+      const onMessage = (m: unknown) => (
+        cleanup(), (m as { error?: string }).error ? reject(new Error(`${script}: ${(m as { error: string }).error}`)) : resolve(m as T)
+      );
       const onExit = (code: number | null) => (cleanup(), reject(new Error(`${script} exited with code ${code}`)));
       const cleanup = () => {
         clearTimeout(timer);

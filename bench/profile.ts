@@ -54,7 +54,9 @@ export class InspectorProfiler {
   async memoryUsage(opts: { gc?: boolean } = {}): Promise<Record<string, number>> {
     await this.#connect();
     if (opts.gc) await this.#call('HeapProfiler.collectGarbage');
-    const r = (await this.#call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
+    const r = (await this.#call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as {
+      result: { value: string };
+    };
     const bytes = JSON.parse(r.result.value) as Record<string, number>;
     return Object.fromEntries(Object.entries(bytes).map(([k, v]) => [`${k}Mb`, Math.round(v / 2 ** 20)]));
   }
@@ -136,8 +138,14 @@ function summarise(profile: CpuProfile, file: string): ProfileSummary {
   return {
     file,
     sampledMs: total / 1000,
-    byArea: [...areas].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([area, us]) => ({ area, share: share(us) })),
-    topFunctions: [...fns.values()].sort((a, b) => b.us - a.us).slice(0, 20).map((e) => ({ fn: e.fn, where: e.where, share: share(e.us) })),
+    byArea: [...areas]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([area, us]) => ({ area, share: share(us) })),
+    topFunctions: [...fns.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 20)
+      .map((e) => ({ fn: e.fn, where: e.where, share: share(e.us) })),
   };
 }
 

@@ -31,7 +31,11 @@ export function table(rows: readonly Row[]): string {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd();
   const notes = rows.filter((r) => r.value !== null && r.note).map((r) => `  ${r.section} / ${r.figure}: ${r.note}`);
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...lines.map(line), ...(notes.length ? ['', 'notes:', ...notes] : [])].join('\n');
 }

@@ -39,8 +39,7 @@ type Decision = { ok: true; principal: BrokerPrincipal } | { ok: false; returnCo
 const refuse = (returnCode: ReturnCode, reason: string, known = false): Decision => ({ ok: false, returnCode, reason, known });
 
 /** Log-safe excerpt of a client-chosen string. */
-export const clip = (s: string | undefined, max = 80): string | undefined =>
-  s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s;
+export const clip = (s: string | undefined, max = 80): string | undefined => (s === undefined ? undefined : s.length > max ? `${s.slice(0, max)}…` : s);
 
 /**
  * How a refused username is logged. A username that names no device may be a secret sent
@@ -233,7 +232,14 @@ export async function createAuthenticator(
           deps.onLoginRefused?.(decision.returnCode);
           // Never the password; the username verbatim (clipped) only when it names a device.
           log.warn(
-            { event: 'connect_refused', username: loggableUsername(username, decision.known), clientId: clip(client.id), remote: peers.remoteOf(client), returnCode: decision.returnCode, reason: decision.reason },
+            {
+              event: 'connect_refused',
+              username: loggableUsername(username, decision.known),
+              clientId: clip(client.id),
+              remote: peers.remoteOf(client),
+              returnCode: decision.returnCode,
+              reason: decision.reason,
+            },
             'connection refused',
           );
           const error = Object.assign(new Error(decision.reason), { returnCode: decision.returnCode }) as AuthenticateError;

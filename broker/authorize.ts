@@ -26,8 +26,7 @@ const HANDOFF_FILTERS = new Set(Array.from({ length: HANDOFF_SHARDS }, (_, shard
 /** A policy refusal, already logged where it was decided. */
 class Refused extends Error {}
 
-const payloadOf = (packet: PublishPacket): Buffer =>
-  Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+const payloadOf = (packet: PublishPacket): Buffer => (Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
 
 export function createAuthorizer(
   deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits' | 'directory'>,
@@ -52,7 +51,10 @@ export function createAuthorizer(
   function inOrder(client: Client | null, work: Promise<void>): Promise<void> {
     if (!client) return work;
     const mine = (tails.get(client) ?? Promise.resolve()).then(() => work);
-    tails.set(client, mine.catch(() => undefined));
+    tails.set(
+      client,
+      mine.catch(() => undefined),
+    );
     return mine;
   }
 
@@ -76,7 +78,9 @@ export function createAuthorizer(
     const signal = goneSignal(client);
     const mine = (before ?? Promise.resolve()).then(() => {
       const left = due - Date.now();
-      return left > 0 ? sleep(left, undefined, { signal }).catch(() => Promise.reject(new Refused('connection closed while its message waited for its turn'))) : undefined;
+      return left > 0
+        ? sleep(left, undefined, { signal }).catch(() => Promise.reject(new Refused('connection closed while its message waited for its turn')))
+        : undefined;
     });
     paceTails.set(client, mine);
     mine
@@ -110,7 +114,15 @@ export function createAuthorizer(
       return;
     }
     if (principal?.kind !== 'device') {
-      log.warn({ event: 'publish_refused', clientId: clip(client.id), topic: clip(packet.topic), reason: principal ? 'the service account publishes only commits' : 'not authenticated' }, 'publish refused');
+      log.warn(
+        {
+          event: 'publish_refused',
+          clientId: clip(client.id),
+          topic: clip(packet.topic),
+          reason: principal ? 'the service account publishes only commits' : 'not authenticated',
+        },
+        'publish refused',
+      );
       throw new Refused('not allowed to publish');
     }
     const { deviceId } = principal;
@@ -135,7 +147,11 @@ export function createAuthorizer(
       log.warn({ event: 'quota_disconnect', deviceId, vendorId, over: verdict.over }, 'device stayed over its quota; disconnecting');
       throw new Refused(`over quota (${verdict.over})`);
     }
-    if (verdict.started) log.warn({ event: 'quota_exceeded', deviceId, vendorId, over: verdict.over, waitMs: Math.round(verdict.waitMs) }, 'device over its quota; slowing it down');
+    if (verdict.started)
+      log.warn(
+        { event: 'quota_exceeded', deviceId, vendorId, over: verdict.over, waitMs: Math.round(verdict.waitMs) },
+        'device over its quota; slowing it down',
+      );
     await paced(client, verdict.waitMs);
     // Its messages that were waiting when the connection was cut go no further.
     if (overQuota.has(client)) throw new Refused('over quota');
@@ -186,7 +202,10 @@ export function createAuthorizer(
         (err: unknown) => {
           end();
           if (!(err instanceof Refused)) {
-            log.error({ err, deviceId: deviceIdOf(client), clientId: clip(client?.id), topic: clip(packet.topic) }, 'ingest did not accept the message; disconnecting without ack');
+            log.error(
+              { err, deviceId: deviceIdOf(client), clientId: clip(client?.id), topic: clip(packet.topic) },
+              'ingest did not accept the message; disconnecting without ack',
+            );
           }
           // Any error makes aedes close the connection without an acknowledgement.
           callback(err instanceof Error ? err : new Error(String(err)));

@@ -31,7 +31,13 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   const remotes = new WeakMap<Client, string>();
   const certificates = new WeakMap<Client, CertificateIdentity>();
   const throttle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...deps.loginThrottle });
-  const auth = await createAuthenticator(deps, log, { remoteOf: (client) => remotes.get(client), certificateOf: (client) => certificates.get(client) }, throttle, deps.sessions ?? memorySessions());
+  const auth = await createAuthenticator(
+    deps,
+    log,
+    { remoteOf: (client) => remotes.get(client), certificateOf: (client) => certificates.get(client) },
+    throttle,
+    deps.sessions ?? memorySessions(),
+  );
 
   // The handoff needs the aedes instance, which needs the hooks: it is set right after
   // aedes exists, before anything listens.
@@ -190,7 +196,10 @@ function enqueueInOrder(persistence: AedesPersistence): void {
     const inOrder = previous.then(() => mine);
     previous = inOrder.catch(() => undefined);
     if (!cb) return inOrder;
-    inOrder.then(() => cb(null), (err: Error) => cb(err));
+    inOrder.then(
+      () => cb(null),
+      (err: Error) => cb(err),
+    );
   };
 }
 
@@ -204,5 +213,10 @@ function enqueueInOrder(persistence: AedesPersistence): void {
 function storeOnlyAllowedFilters(persistence: AedesPersistence, allowed: (client: Client, filter: string) => boolean): void {
   const add = persistence.addSubscriptions.bind(persistence);
   // aedes passes its Client here (the same object the hooks see).
-  persistence.addSubscriptions = (client, subs, cb) => add(client, subs.filter((s) => allowed(client as Client, s.topic)), cb);
+  persistence.addSubscriptions = (client, subs, cb) =>
+    add(
+      client,
+      subs.filter((s) => allowed(client as Client, s.topic)),
+      cb,
+    );
 }

@@ -16,10 +16,7 @@ export interface CertificateIdentity {
  */
 export function certificateIdentity(cert: PeerCertificate): CertificateIdentity {
   const cn = cert.subject?.CN;
-  const candidates = [
-    ...(typeof cn === 'string' ? [cn] : Array.isArray(cn) && cn.length === 1 ? cn : []),
-    ...sanNames(cert.subjectaltname),
-  ];
+  const candidates = [...(typeof cn === 'string' ? [cn] : Array.isArray(cn) && cn.length === 1 ? cn : []), ...sanNames(cert.subjectaltname)];
   const deviceId = candidates.find((c) => SafeId.safeParse(c).success);
   return { deviceId, fingerprint256: cert.fingerprint256 };
 }

@@ -25,7 +25,10 @@ import { Transform, type TransformCallback } from 'node:stream';
 export type FrameGuardCode = 'FRAME_TOO_LARGE' | 'FRAME_MALFORMED' | 'STRING_INVALID' | 'TOPIC_TOO_LONG';
 
 export class FrameGuardError extends Error {
-  constructor(readonly code: FrameGuardCode, message: string) {
+  constructor(
+    readonly code: FrameGuardCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'FrameGuardError';
   }
@@ -91,7 +94,10 @@ export class FrameGuard extends Transform {
   #connectFixed: number[] = [];
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
 
-  constructor(readonly maxPacketBytes: number, limits: FrameGuardLimits = { maxTopicBytes: 65535 }) {
+  constructor(
+    readonly maxPacketBytes: number,
+    limits: FrameGuardLimits = { maxTopicBytes: 65535 },
+  ) {
     super();
     this.#maxTopicBytes = limits.maxTopicBytes;
   }
@@ -141,7 +147,10 @@ export class FrameGuard extends Transform {
     switch (this.#type) {
       case CONNECT:
         this.#connectFixed = [];
-        this.#fields = [{ kind: 'string', name: 'protocol name', topic: false }, { kind: 'fixed', bytes: 4 }];
+        this.#fields = [
+          { kind: 'string', name: 'protocol name', topic: false },
+          { kind: 'fixed', bytes: 4 },
+        ];
         break;
       case PUBLISH:
         this.#fields = [{ kind: 'string', name: 'topic name', topic: true }, REST];
@@ -160,7 +169,10 @@ export class FrameGuard extends Transform {
   #nextField(): void {
     if (this.#bodyLeft === 0) {
       if ((this.#type === SUBSCRIBE || this.#type === UNSUBSCRIBE) && this.#filters === 0) {
-        throw new FrameGuardError('FRAME_MALFORMED', `${this.#type === SUBSCRIBE ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} without a topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]`);
+        throw new FrameGuardError(
+          'FRAME_MALFORMED',
+          `${this.#type === SUBSCRIBE ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} without a topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]`,
+        );
       }
       this.#phase = 'type';
       return;
@@ -216,7 +228,8 @@ export class FrameGuard extends Transform {
       if (field.kind === 'string' && field.topic && length > this.#maxTopicBytes) {
         throw new FrameGuardError('TOPIC_TOO_LONG', `${field.name} of ${length} bytes, over ${this.#maxTopicBytes}`);
       }
-      if (length > this.#bodyLeft) throw new FrameGuardError('FRAME_MALFORMED', `${field.kind === 'string' ? field.name : 'binary field'} runs past the end of its packet`);
+      if (length > this.#bodyLeft)
+        throw new FrameGuardError('FRAME_MALFORMED', `${field.kind === 'string' ? field.name : 'binary field'} runs past the end of its packet`);
       this.#inPayload = true;
       this.#fieldLeft = length;
       if (length > 0) return;

@@ -37,8 +37,7 @@ const listenOn = (server: TcpServer | HttpServer, host: string, port: number): P
     });
   });
 
-const closeServer = (server: TcpServer | HttpServer): Promise<void> =>
-  new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+const closeServer = (server: TcpServer | HttpServer): Promise<void> => new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
 /** The read gate of a connection from createListeners; undefined for any other stream. */
 export const readGateOf = (conn: unknown): ReadGate | undefined => (conn instanceof GuardedConnection ? conn : undefined);
@@ -154,7 +153,10 @@ export function createListeners(accept: Accept, limits: ListenerLimits, log: Log
     const cert = socket.getPeerCertificate();
     if (!cert || Object.keys(cert).length === 0) return { ok: true };
     if (!socket.authorized) {
-      log.warn({ event: 'certificate_refused', remote: socket.remoteAddress, reason: String(socket.authorizationError) }, 'client certificate not trusted; connection closed');
+      log.warn(
+        { event: 'certificate_refused', remote: socket.remoteAddress, reason: String(socket.authorizationError) },
+        'client certificate not trusted; connection closed',
+      );
       socket.destroy();
       return { ok: false };
     }
@@ -166,10 +168,16 @@ export function createListeners(accept: Accept, limits: ListenerLimits, log: Log
       socket.setNoDelay(true);
       const peer = peerOf(socket);
       if (!peer.ok) return;
-      accept(guarded(socket), { remote: socket.remoteAddress, transport: secure ? 'tls' : 'tcp', ...(peer.certificate ? { certificate: peer.certificate } : {}) });
+      accept(guarded(socket), {
+        remote: socket.remoteAddress,
+        transport: secure ? 'tls' : 'tcp',
+        ...(peer.certificate ? { certificate: peer.certificate } : {}),
+      });
     };
     // rejectUnauthorized false: a device without a certificate may still log in with its secret.
-    const server = secure ? createTlsServer({ ...readTlsFiles(tls!), requestCert: Boolean(tls!.clientCaFile), rejectUnauthorized: false }, onSocket) : createTcpServer(onSocket);
+    const server = secure
+      ? createTlsServer({ ...readTlsFiles(tls!), requestCert: Boolean(tls!.clientCaFile), rejectUnauthorized: false }, onSocket)
+      : createTcpServer(onSocket);
     server.maxConnections = limits.maxConnections;
     server.on('error', (err) => log.error({ err }, 'MQTT listener error'));
     if (secure) server.on('tlsClientError', (err) => log.info({ event: 'tls_error', reason: err.message }, 'TLS handshake failed'));
@@ -197,7 +205,12 @@ export function createListeners(accept: Accept, limits: ListenerLimits, log: Log
       const peer = peerOf(req.socket);
       if (!peer.ok) return;
       const stream = createWebSocketStream(ws);
-      accept(guarded(stream), { remote: req.socket.remoteAddress, transport: secure ? 'wss' : 'ws', req, ...(peer.certificate ? { certificate: peer.certificate } : {}) });
+      accept(guarded(stream), {
+        remote: req.socket.remoteAddress,
+        transport: secure ? 'wss' : 'ws',
+        req,
+        ...(peer.certificate ? { certificate: peer.certificate } : {}),
+      });
     });
     sockets.push(wss);
     servers.push(http);

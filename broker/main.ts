@@ -21,57 +21,53 @@ import { serveMetrics } from '../service/metrics-server.js';
  * loses nothing either. LevelDB writes reach the OS before a put resolves: they survive
  * the process being killed; surviving a power cut needs more and is not claimed here.
  */
-await runService(
-  'broker',
-  loadBrokerServiceConfig,
-  async (c, logger) => {
-    // Published versions reach this process with the registry's change notifications.
-    const profiles = await openSharedProfiles(c.adapters, c.process, logger);
-    const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
-      await profiles.close();
-      throw e;
+await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
+  // Published versions reach this process with the registry's change notifications.
+  const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+  const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
+    await profiles.close();
+    throw e;
+  });
+  const dir = join(c.process.dataDir, 'broker');
+  mkdirSync(dir, { recursive: true });
+  const db = new ClassicLevel<string, string>(dir);
+  await db.open();
+  try {
+    let broker: HubBroker | undefined;
+    const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
+    broker = await createBroker({
+      directory: registry.directory,
+      profiles,
+      logger,
+      limits: c.broker.limits,
+      connections: c.broker.connections,
+      publishRate: c.broker.publishRate,
+      quota: c.broker.quota,
+      inFlight: c.broker.inFlight,
+      serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
+      handoff: true,
+      persistence: aedesPersistenceLevel(db) as AedesPersistence,
+      sessions: levelSessions(db.sublevel('arena-sessions')),
+      ...(c.broker.tls ? { tls: c.broker.tls } : {}),
+      onLoginRefused: metrics.loginRefused,
     });
-    const dir = join(c.process.dataDir, 'broker');
-    mkdirSync(dir, { recursive: true });
-    const db = new ClassicLevel<string, string>(dir);
-    await db.open();
-    try {
-      let broker: HubBroker | undefined;
-      const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
-      broker = await createBroker({
-        directory: registry.directory,
-        profiles,
-        logger,
-        limits: c.broker.limits,
-        connections: c.broker.connections,
-        publishRate: c.broker.publishRate,
-        quota: c.broker.quota,
-        inFlight: c.broker.inFlight,
-        serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
-        handoff: true,
-        persistence: aedesPersistenceLevel(db) as AedesPersistence,
-        sessions: levelSessions(db.sublevel('arena-sessions')),
-        ...(c.broker.tls ? { tls: c.broker.tls } : {}),
-        onLoginRefused: metrics.loginRefused,
-      });
-      const ports = await broker.listen(listenOptions(c.broker));
-      const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
-      logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
-      const running = broker;
-      return {
-        async stop() {
-          await scrape?.close();
-          await running.close();
-          await db.close();
-          await registry.close();
-          await profiles.close();
-        },
-      };
-    } catch (e) {
-      await db.close();
-      await registry.close();
-      await profiles.close();
-      throw e;
-    }
-  },
-);
+    const ports = await broker.listen(listenOptions(c.broker));
+    const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
+    logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
+    const running = broker;
+    return {
+      async stop() {
+        await scrape?.close();
+        await running.close();
+        await db.close();
+        await registry.close();
+        await profiles.close();
+      },
+    };
+  } catch (e) {
+    await db.close();
+    await registry.close();
+    await profiles.close();
+    throw e;
+  }
+});

@@ -17,7 +17,15 @@ export interface Codebook {
   readonly audiences: readonly DatasetAudience[];
   readonly columns: readonly { name: string; type: string; description: string; audiences: readonly DatasetAudience[] }[];
   readonly profiles: readonly { id: string; version: string; vendor: string; model: string; family: string }[];
-  readonly measurements: readonly { name: string; label: string; labelNb: string; unit: string; loinc: string | null; snomed: string | null; profiles: string[] }[];
+  readonly measurements: readonly {
+    name: string;
+    label: string;
+    labelNb: string;
+    unit: string;
+    loinc: string | null;
+    snomed: string | null;
+    profiles: string[];
+  }[];
   readonly events: readonly {
     name: string;
     meaning: string;
@@ -56,7 +64,12 @@ export function buildCodebook(
         if (!mapping) continue;
         const def = catalogue.events.get(mapping.event);
         // The coding the decoder stores: the profile's own, else the catalogue's (device-profiles/decode.ts).
-        const m = { event: mapping.event, alert: mapping.alert ?? def?.alert ?? undefined, dispense: mapping.dispense ?? def?.dispense ?? undefined, severity: mapping.severity ?? def?.severity ?? 0 };
+        const m = {
+          event: mapping.event,
+          alert: mapping.alert ?? def?.alert ?? undefined,
+          dispense: mapping.dispense ?? def?.dispense ?? undefined,
+          severity: mapping.severity ?? def?.severity ?? 0,
+        };
         // One entry per distinct coding: two profiles may code the same event differently.
         const key = [m.event, m.alert ?? '', m.dispense ?? '', m.severity].join('|');
         const seen = events.get(key);
@@ -79,7 +92,18 @@ export function buildCodebook(
       }
     }
   }
-  for (const e of ALARM_EVENTS) events.set(`${e.name}|hub`, { ...e, meaningNb: e.meaningNb, snomed: null, alertCode: null, alertDisplay: null, dispenseCode: null, dispenseDisplay: null, severity: 0, profiles: [ALARM_SOURCE_ID] });
+  for (const e of ALARM_EVENTS)
+    events.set(`${e.name}|hub`, {
+      ...e,
+      meaningNb: e.meaningNb,
+      snomed: null,
+      alertCode: null,
+      alertDisplay: null,
+      dispenseCode: null,
+      dispenseDisplay: null,
+      severity: 0,
+      profiles: [ALARM_SOURCE_ID],
+    });
   const attributes = new Map<string, { key: string; meaning: string; events: string[]; profiles: string[] }>();
   const addAttribute = (key: string, meaning: string, eventNames: readonly string[], profileId: string): void => {
     const a = attributes.get(key) ?? { key, meaning, events: [], profiles: [] };
@@ -90,10 +114,17 @@ export function buildCodebook(
   for (const p of sorted) {
     for (const rule of shapesOf(p).flatMap((s) => s.events)) {
       const names = Object.values(rule.map).flatMap((m) => (m ? [m.event] : []));
-      for (const [key, path] of Object.entries(rule.attributes)) addAttribute(key, `From the device payload (${String(path)}), as the device sent it.`, names, p.id);
+      for (const [key, path] of Object.entries(rule.attributes))
+        addAttribute(key, `From the device payload (${String(path)}), as the device sent it.`, names, p.id);
     }
   }
-  for (const [key, meaning] of Object.entries(ALARM_ATTRIBUTES)) addAttribute(key, meaning, ALARM_EVENTS.map((e) => e.name), ALARM_SOURCE_ID);
+  for (const [key, meaning] of Object.entries(ALARM_ATTRIBUTES))
+    addAttribute(
+      key,
+      meaning,
+      ALARM_EVENTS.map((e) => e.name),
+      ALARM_SOURCE_ID,
+    );
   const visible = columns.filter((col) => col.audiences.some((a) => audiences.includes(a)));
   const textColumns = visible.filter((col) => col.type === 'VARCHAR').map((col) => col.name);
   return {
@@ -107,7 +138,15 @@ export function buildCodebook(
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, ids]) => {
         const def = catalogue.measurements.get(name);
-        return { name, label: def?.label.en ?? '', labelNb: def?.label.nb ?? '', unit: def?.unit ?? '', loinc: def?.loinc ?? null, snomed: def?.snomed ?? null, profiles: ids };
+        return {
+          name,
+          label: def?.label.en ?? '',
+          labelNb: def?.label.nb ?? '',
+          unit: def?.unit ?? '',
+          loinc: def?.loinc ?? null,
+          snomed: def?.snomed ?? null,
+          profiles: ids,
+        };
       }),
     events: [...events.values()].sort((a, b) => a.name.localeCompare(b.name) || a.severity - b.severity),
     severities: [...VKP_SEVERITY.display.entries()].map(([code, display]) => ({ code: Number(code), display })).sort((a, b) => a.code - b.code),
@@ -125,7 +164,17 @@ export function buildCodebook(
 export function codebookCsv(c: Codebook): string {
   const rows: Cell[][] = [['section', 'name', 'type', 'unit', 'code', 'severity', 'meaning', 'profiles']];
   for (const col of c.columns) rows.push(['column', col.name, col.type, null, null, null, col.description, null]);
-  for (const m of c.measurements) rows.push(['measurement', m.name, 'DOUBLE', m.unit, [m.loinc && `LOINC ${m.loinc}`, m.snomed && `SNOMED CT ${m.snomed}`].filter(Boolean).join('; ') || null, null, m.label, m.profiles.join(' ')]);
+  for (const m of c.measurements)
+    rows.push([
+      'measurement',
+      m.name,
+      'DOUBLE',
+      m.unit,
+      [m.loinc && `LOINC ${m.loinc}`, m.snomed && `SNOMED CT ${m.snomed}`].filter(Boolean).join('; ') || null,
+      null,
+      m.label,
+      m.profiles.join(' '),
+    ]);
   for (const e of c.events) {
     const code = [
       e.alertCode && `VKP alert ${e.alertCode} ${e.alertDisplay ?? ''}`.trim(),

@@ -25,24 +25,68 @@ const BOTH: readonly DatasetAudience[] = ['research', 'vendor.telemetry'];
 const RESEARCH: readonly DatasetAudience[] = ['research'];
 
 export const COLUMNS: readonly Column[] = [
-  { name: 'pseudonym', type: 'VARCHAR', audiences: RESEARCH, description: 'The participant, pseudonymised for this trial and audience (HMAC-SHA256, 80 bits, hex); empty for device data (nobody assigned). Stable within the trial; unrelated to the same person in other trials.' },
-  { name: 'phase', type: 'VARCHAR', audiences: RESEARCH, description: 'baseline (inside the baseline period, nullpunktmåling), intervention (after it), pre-baseline (before it); empty when the trial has no baseline.' },
+  {
+    name: 'pseudonym',
+    type: 'VARCHAR',
+    audiences: RESEARCH,
+    description:
+      'The participant, pseudonymised for this trial and audience (HMAC-SHA256, 80 bits, hex); empty for device data (nobody assigned). Stable within the trial; unrelated to the same person in other trials.',
+  },
+  {
+    name: 'phase',
+    type: 'VARCHAR',
+    audiences: RESEARCH,
+    description:
+      'baseline (inside the baseline period, nullpunktmåling), intervention (after it), pre-baseline (before it); empty when the trial has no baseline.',
+  },
   { name: 'room_id', type: 'VARCHAR', audiences: RESEARCH, description: 'The room the device was assigned to (or placed in) when it measured.' },
   { name: 'device_id', type: 'VARCHAR', audiences: BOTH, description: 'The device (usually its serial number).' },
-  { name: 'profile_id', type: 'VARCHAR', audiences: BOTH, description: "The device profile that decoded the message; see the codebook's profiles for version, vendor and model." },
-  { name: 'profile_version', type: 'VARCHAR', audiences: BOTH, description: 'The version of the device profile that decoded the message (GET /v1/profiles/{id}/versions); empty for data stored before versions were recorded.' },
+  {
+    name: 'profile_id',
+    type: 'VARCHAR',
+    audiences: BOTH,
+    description: "The device profile that decoded the message; see the codebook's profiles for version, vendor and model.",
+  },
+  {
+    name: 'profile_version',
+    type: 'VARCHAR',
+    audiences: BOTH,
+    description:
+      'The version of the device profile that decoded the message (GET /v1/profiles/{id}/versions); empty for data stored before versions were recorded.',
+  },
   { name: 'family', type: 'VARCHAR', audiences: BOTH, description: 'Device family: fall-sensor, medication-dispenser or fluid-balance.' },
   { name: 'kind', type: 'VARCHAR', audiences: BOTH, description: 'reading (a measured value) or event (something that happened).' },
-  { name: 'name', type: 'VARCHAR', audiences: BOTH, description: "The measurement (readings) or event type (events); see the codebook's measurements and events." },
+  {
+    name: 'name',
+    type: 'VARCHAR',
+    audiences: BOTH,
+    description: "The measurement (readings) or event type (events); see the codebook's measurements and events.",
+  },
   { name: 'device_time', type: 'TIMESTAMPTZ', audiences: BOTH, description: 'When the device measured, by its clock, ISO 8601 UTC with milliseconds.' },
   { name: 'received_at', type: 'TIMESTAMPTZ', audiences: BOTH, description: 'When the hub received the message, by the hub clock, ISO 8601 UTC.' },
-  { name: 'clock_skewed', type: 'BOOLEAN', audiences: BOTH, description: "true when the device clock differed from the hub's beyond the allowed skew; device_time is then less trustworthy." },
+  {
+    name: 'clock_skewed',
+    type: 'BOOLEAN',
+    audiences: BOTH,
+    description: "true when the device clock differed from the hub's beyond the allowed skew; device_time is then less trustworthy.",
+  },
   { name: 'value', type: 'DOUBLE', audiences: BOTH, description: 'Readings: the value in `unit`. Empty for events.' },
   { name: 'unit', type: 'VARCHAR', audiences: BOTH, description: 'Readings: UCUM unit code (e.g. kg, mL). Empty for events.' },
   { name: 'alert_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP alert code (e.g. 4.1 Fall), empty when none applies.' },
   { name: 'dispense_code', type: 'VARCHAR', audiences: BOTH, description: 'Events: VKP medication-dispense event code, empty when none applies.' },
-  { name: 'severity', type: 'INTEGER', audiences: BOTH, description: 'Events: VKP severity 0 not reported, 10 normal, 20 moderate, 30 serious, 40 critical. Empty for readings.' },
-  { name: 'attributes', type: 'VARCHAR', audiences: BOTH, description: 'Events: extra fields from the device as a JSON object text, e.g. {"zone":"bed"}. Empty for readings. The hub\'s alarm events (device hub-alarms) name their alarm in alarmId by a reference of this trial and audience (like the pseudonym), never by the id the ward sees.' },
+  {
+    name: 'severity',
+    type: 'INTEGER',
+    audiences: BOTH,
+    description: 'Events: VKP severity 0 not reported, 10 normal, 20 moderate, 30 serious, 40 critical. Empty for readings.',
+  },
+  {
+    name: 'attributes',
+    type: 'VARCHAR',
+    audiences: BOTH,
+    description:
+      'Events: extra fields from the device as a JSON object text, e.g. {"zone":"bed"}. Empty for readings. The hub\'s alarm events (device hub-alarms) name their alarm in alarmId by a reference of this trial and audience (like the pseudonym), never by the id the ward sees.',
+  },
 ];
 
 export const columnsFor = (audience: DatasetAudience): readonly Column[] => COLUMNS.filter((c) => c.audiences.includes(audience));

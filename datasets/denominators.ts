@@ -10,7 +10,10 @@ export interface Denominators {
   readonly devices: readonly { deviceId: string; profileId: string; expectedIntervalS: number }[];
 }
 
-export function buildDenominators(m: { devices: readonly { id: string; profileId: string }[]; expectedIntervalS: (profileId: string) => number | undefined }): Denominators {
+export function buildDenominators(m: {
+  devices: readonly { id: string; profileId: string }[];
+  expectedIntervalS: (profileId: string) => number | undefined;
+}): Denominators {
   const devices = m.devices
     .flatMap((d) => {
       const s = m.expectedIntervalS(d.profileId);

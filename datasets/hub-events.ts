@@ -4,7 +4,11 @@
  * alarm. alert_code and severity are the alarm's own.
  */
 export const ALARM_EVENTS: readonly { name: string; meaning: string; meaningNb: string }[] = [
-  { name: 'alarm_raised', meaning: 'The hub raised an alarm (alert_code: its VKP alert code; severity: its severity).', meaningNb: 'Huben utløste en alarm (alert_code: VKP-varselkoden; severity: alvorlighetsgraden).' },
+  {
+    name: 'alarm_raised',
+    meaning: 'The hub raised an alarm (alert_code: its VKP alert code; severity: its severity).',
+    meaningNb: 'Huben utløste en alarm (alert_code: VKP-varselkoden; severity: alvorlighetsgraden).',
+  },
   { name: 'alarm_acknowledged', meaning: 'A clinician acknowledged the alarm.', meaningNb: 'Helsepersonell kvitterte for alarmen.' },
   { name: 'alarm_resolved', meaning: 'A clinician resolved the alarm.', meaningNb: 'Helsepersonell avsluttet alarmen.' },
   { name: 'alarm_false_alarm', meaning: 'A clinician closed the alarm as a false alarm.', meaningNb: 'Helsepersonell avsluttet alarmen som falsk alarm.' },

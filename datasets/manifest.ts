@@ -20,7 +20,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export const CONSENT_RULE_TEXT =
   'A row about a participant is included only if the participant held the audience scope when it was measured, ' +
   'inside the trial period, and had not withdrawn that consent by the time of this export. A withdrawn consent ' +
-  'excludes all of that participant\'s rows for this audience, also those measured before the withdrawal. ' +
+  "excludes all of that participant's rows for this audience, also those measured before the withdrawal. " +
   'Erased participants have no rows.';
 
 /**

@@ -27,7 +27,10 @@ const MeasurementEntry = z
     }),
     type: z.enum(['number', 'integer', 'boolean']).default('number'),
     range: z.tuple([z.number(), z.number()]).optional(),
-    loinc: z.string().regex(/^\d{1,7}-\d$/, 'a LOINC code such as 29463-7').optional(),
+    loinc: z
+      .string()
+      .regex(/^\d{1,7}-\d$/, 'a LOINC code such as 29463-7')
+      .optional(),
     snomed: Snomed.optional(),
     label: Labels,
   })
@@ -35,8 +38,14 @@ const MeasurementEntry = z
 
 const EventEntry = z.strictObject({
   label: Labels,
-  alert: z.string().refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' }).optional(),
-  dispense: z.string().refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' }).optional(),
+  alert: z
+    .string()
+    .refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' })
+    .optional(),
+  dispense: z
+    .string()
+    .refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' })
+    .optional(),
   snomed: Snomed.optional(),
   severity: SeverityLevel,
 });
@@ -60,7 +69,9 @@ export interface CatalogueIssue {
  * Builds a catalogue from files (name and YAML text), in order. A name defined twice is
  * an error naming both files: a stored point's name must keep one meaning.
  */
-export function parseCatalogue(files: readonly { readonly name: string; readonly text: string }[]): { ok: true; catalogue: Catalogue } | { ok: false; issues: CatalogueIssue[] } {
+export function parseCatalogue(
+  files: readonly { readonly name: string; readonly text: string }[],
+): { ok: true; catalogue: Catalogue } | { ok: false; issues: CatalogueIssue[] } {
   const measurements = new Map<string, MeasurementDef>();
   const events = new Map<string, EventDef>();
   const families = new Map<string, FamilyDef>();
@@ -84,10 +95,27 @@ export function parseCatalogue(files: readonly { readonly name: string; readonly
       continue;
     }
     for (const [name, m] of Object.entries(parsed.data.measurements ?? {})) {
-      add(measurements, 'measurements', name, { name, unit: m.unit, type: m.type, range: m.range ?? null, loinc: m.loinc ?? null, snomed: m.snomed ?? null, label: m.label, source });
+      add(measurements, 'measurements', name, {
+        name,
+        unit: m.unit,
+        type: m.type,
+        range: m.range ?? null,
+        loinc: m.loinc ?? null,
+        snomed: m.snomed ?? null,
+        label: m.label,
+        source,
+      });
     }
     for (const [name, e] of Object.entries(parsed.data.events ?? {})) {
-      add(events, 'events', name, { name, label: e.label, alert: e.alert ?? null, dispense: e.dispense ?? null, snomed: e.snomed ?? null, severity: e.severity, source });
+      add(events, 'events', name, {
+        name,
+        label: e.label,
+        alert: e.alert ?? null,
+        dispense: e.dispense ?? null,
+        snomed: e.snomed ?? null,
+        severity: e.severity,
+        source,
+      });
     }
     for (const [name, f] of Object.entries(parsed.data.families ?? {})) add(families, 'families', name, { name, label: f.label, source });
   }

@@ -166,9 +166,20 @@ function compileEvent(rule: EventRule, catalogue: Catalogue): CompiledEvent {
     const def = catalogue.events.get(m.event);
     if (!def) throw new Error(`"${m.event}" is not an event of the catalogue`);
     // The catalogue's coding is the default; a profile names its own where the device knows better.
-    map.set(key, { event: m.event, alert: m.alert ?? def.alert, dispense: m.dispense ?? def.dispense, severity: (m.severity as Severity | undefined) ?? def.severity });
+    map.set(key, {
+      event: m.event,
+      alert: m.alert ?? def.alert,
+      dispense: m.dispense ?? def.dispense,
+      severity: (m.severity as Severity | undefined) ?? def.severity,
+    });
   }
-  return { when: conditions(rule.when), from: path(rule.from), map, attributes: Object.entries(rule.attributes).map(([n, p]) => [n, path(p)] as const), absent: absentOf(rule) };
+  return {
+    when: conditions(rule.when),
+    from: path(rule.from),
+    map,
+    attributes: Object.entries(rule.attributes).map(([n, p]) => [n, path(p)] as const),
+    absent: absentOf(rule),
+  };
 }
 
 function compileShape(shape: Shape, profile: Profile, catalogue: Catalogue): CompiledShape {
@@ -272,7 +283,15 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
     return kept;
   }
 
-  function decodeRecord(shape: CompiledShape, rec: Rec, root: unknown, input: DecodeInput, messageAttrs: Attributes | null, points: Point[], problems: Problem[]): void {
+  function decodeRecord(
+    shape: CompiledShape,
+    rec: Rec,
+    root: unknown,
+    input: DecodeInput,
+    messageAttrs: Attributes | null,
+    points: Point[],
+    problems: Problem[],
+  ): void {
     const { value: record, indices } = rec;
     const at = (p: CompiledPath): string => concretePath(p, rec.path, indices);
     // [RFC 8428 §4.6] a SenML profile's payload schema applies to each resolved record.
@@ -309,7 +328,8 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
         continue;
       }
       const number = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
-      if (typeof number !== 'number' || !Number.isFinite(number)) return reject('SCHEMA_VIOLATION', at(rule.value), `expected a number for ${rule.measurement}`);
+      if (typeof number !== 'number' || !Number.isFinite(number))
+        return reject('SCHEMA_VIOLATION', at(rule.value), `expected a number for ${rule.measurement}`);
       const vendorUnit = rule.unitPath ? String(read(rule.unitPath, record, root, indices)) : '';
       const convert = rule.converters.get(vendorUnit);
       if (!convert) {
@@ -317,7 +337,11 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
       }
       const value = convert(number * rule.scale + rule.offset);
       if (rule.range && !(value >= rule.range[0] && value <= rule.range[1])) {
-        problems.push({ code: 'VALUE_OUT_OF_RANGE', path: at(rule.value), message: `${value} ${rule.unit} is outside the plausible range of ${rule.measurement} [${rule.range[0]}, ${rule.range[1]}]` });
+        problems.push({
+          code: 'VALUE_OUT_OF_RANGE',
+          path: at(rule.value),
+          message: `${value} ${rule.unit} is outside the plausible range of ${rule.measurement} [${rule.range[0]}, ${rule.range[1]}]`,
+        });
         continue;
       }
       const reading: Reading = {
@@ -408,7 +432,8 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
     if (shape.deviceId && readPath(parsed, shape.deviceId.segments) !== input.deviceId) {
       reject('DEVICE_MISMATCH', concretePath(shape.deviceId, '', []), 'must equal the device id the device connected with');
     }
-    if (!shape.records) return { shape, root: parsed, records: [{ value: parsed, indices: [], path: '' }], messageAttrs: unmapped(parsed, shape.rootFields, '', problems) };
+    if (!shape.records)
+      return { shape, root: parsed, records: [{ value: parsed, indices: [], path: '' }], messageAttrs: unmapped(parsed, shape.rootFields, '', problems) };
     const records: Rec[] = [];
     expand(parsed, shape.records.path.segments, 0, [], '', records);
     if (records.length === 0) {

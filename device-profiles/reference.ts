@@ -78,7 +78,8 @@ function typeOf(s: Json): string {
   if (s.const !== undefined) return `\`${String(s.const)}\``;
   if (Array.isArray(s.anyOf)) return (s.anyOf as Json[]).map(typeOf).join(' or ');
   if (s.type === 'array') return `list of ${typeOf((s.items as Json) ?? {})}`;
-  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object' && !s.properties) return `map of ${typeOf(s.additionalProperties as Json)}`;
+  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object' && !s.properties)
+    return `map of ${typeOf(s.additionalProperties as Json)}`;
   return typeof s.type === 'string' ? s.type : 'any';
 }
 
@@ -97,7 +98,9 @@ export function profileReference(root = '.'): string {
       const named = path.filter((k) => k !== '[]' && k !== '*');
       const example = examplesAt(docs, path) ?? FALLBACK[named.slice(-2).join('.')] ?? FALLBACK[named.at(-1)!];
       const facts = [required ? 'required' : 'optional', s.default !== undefined ? `default \`${inline(s.default)}\`` : ''].filter(Boolean).join(', ');
-      rows.push(`| \`${name}\` | ${typeOf(s)} | ${facts} | ${String(s.description ?? '').replaceAll('|', '\\|')} | ${example === undefined ? '' : `\`${inline(example).replaceAll('|', '\\|')}\``} |`);
+      rows.push(
+        `| \`${name}\` | ${typeOf(s)} | ${facts} | ${String(s.description ?? '').replaceAll('|', '\\|')} | ${example === undefined ? '' : `\`${inline(example).replaceAll('|', '\\|')}\``} |`,
+      );
     }
     const props = s.properties as Record<string, Json> | undefined;
     if (props) {

@@ -80,7 +80,10 @@ const Time = z
     message: 'zone is required with iso8601_local, and only there',
     path: ['zone'],
   })
-  .refine((t) => t.format.startsWith('relative') === (t.base !== undefined), { message: 'base is required with relative_s/relative_ms, and only there', path: ['base'] })
+  .refine((t) => t.format.startsWith('relative') === (t.base !== undefined), {
+    message: 'base is required with relative_s/relative_ms, and only there',
+    path: ['base'],
+  })
   .describe('Where each record’s device time is and how it is written');
 
 const Records = z
@@ -131,13 +134,21 @@ const Quota = z.strictObject({
 export const ProfileSchema = z
   .strictObject({
     id: SafeId.describe('The profile’s id; devices are registered with it'),
-    version: z.string().regex(/^\d+\.\d+\.\d+$/, 'semantic version, e.g. 1.0.0').describe('Semantic version of this profile; datasets’ manifests name it'),
+    version: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/, 'semantic version, e.g. 1.0.0')
+      .describe('Semantic version of this profile; datasets’ manifests name it'),
     family: z.string().describe('A device family of the catalogue'),
     vendor: z.string().min(1).describe('The vendor’s name'),
     model: z.string().min(1).describe('The device model'),
     description: z.string().default('').describe('Free text for vendors and arena staff'),
     topics: z
-      .array(z.string().regex(/^[^#+\0]+$/, 'no wildcards or NUL').refine((t) => t.includes('{deviceId}'), 'must contain {deviceId}'))
+      .array(
+        z
+          .string()
+          .regex(/^[^#+\0]+$/, 'no wildcards or NUL')
+          .refine((t) => t.includes('{deviceId}'), 'must contain {deviceId}'),
+      )
       .min(1)
       .describe('Topics the device publishes on; {deviceId} is replaced by the device id'),
     commandTopic: z.string().default('devices/{deviceId}/commands').describe('The one topic the device may subscribe to'),
@@ -155,7 +166,11 @@ export const ProfileSchema = z
     readings: z.array(Reading).optional().describe('Fields that become readings of catalogue measurements'),
     events: z.array(Event).optional().describe('Fields whose values become catalogue events'),
     ignore: z.array(Path).optional().describe('Fields the profile deliberately does not use: neither kept nor reported'),
-    shapes: z.array(Shape).min(1).optional().describe('Several message shapes, chosen by topic and/or `when`, tried in order; instead of the one-shape fields above'),
+    shapes: z
+      .array(Shape)
+      .min(1)
+      .optional()
+      .describe('Several message shapes, chosen by topic and/or `when`, tried in order; instead of the one-shape fields above'),
     alarms: Alarms.optional().describe('Which events open alarms, and when the device counts as offline or its battery as low'),
     quota: Quota.optional().describe('This model’s own message and byte rates, instead of the broker’s defaults'),
   })
@@ -166,16 +181,20 @@ export const ProfileSchema = z
     } else {
       if (!p.time) ctx.addIssue({ code: 'custom', path: ['time'], message: 'required (or give shapes)' });
       if (!p.payload) ctx.addIssue({ code: 'custom', path: ['payload'], message: 'required (or give shapes)' });
-      if ((p.readings?.length ?? 0) + (p.events?.length ?? 0) === 0) ctx.addIssue({ code: 'custom', path: [], message: 'a profile must map at least one reading or event' });
+      if ((p.readings?.length ?? 0) + (p.events?.length ?? 0) === 0)
+        ctx.addIssue({ code: 'custom', path: [], message: 'a profile must map at least one reading or event' });
     }
     if (p.format === 'senml' && !p.senmlBaseName?.includes('{deviceId}')) {
       ctx.addIssue({ code: 'custom', path: ['senmlBaseName'], message: 'a SenML profile needs senmlBaseName containing {deviceId}' });
     }
     p.shapes?.forEach((s, i) => {
-      if (s.topic !== undefined && !p.topics.includes(s.topic)) ctx.addIssue({ code: 'custom', path: ['shapes', i, 'topic'], message: 'not one of the profile’s topics' });
-      if (p.format === 'senml' && s.records) ctx.addIssue({ code: 'custom', path: ['shapes', i, 'records'], message: 'SenML packs are records already (RFC 8428)' });
+      if (s.topic !== undefined && !p.topics.includes(s.topic))
+        ctx.addIssue({ code: 'custom', path: ['shapes', i, 'topic'], message: 'not one of the profile’s topics' });
+      if (p.format === 'senml' && s.records)
+        ctx.addIssue({ code: 'custom', path: ['shapes', i, 'records'], message: 'SenML packs are records already (RFC 8428)' });
     });
-    if (!p.shapes && p.format === 'senml' && p.records) ctx.addIssue({ code: 'custom', path: ['records'], message: 'SenML packs are records already (RFC 8428)' });
+    if (!p.shapes && p.format === 'senml' && p.records)
+      ctx.addIssue({ code: 'custom', path: ['records'], message: 'SenML packs are records already (RFC 8428)' });
   });
 
 export type Profile = z.infer<typeof ProfileSchema>;

@@ -39,7 +39,19 @@ function localToUtc(text: string, zone: Intl.DateTimeFormat): number | null {
 }
 
 function reader(path: CompiledPath, format: Exclude<Format, 'relative_s' | 'relative_ms'>, zone: string | undefined): TimeReader {
-  const tz = zone === undefined ? undefined : new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const tz =
+    zone === undefined
+      ? undefined
+      : new Intl.DateTimeFormat('en-US', {
+          timeZone: zone,
+          hourCycle: 'h23',
+          year: 'numeric',
+          month: 'numeric',
+          day: 'numeric',
+          hour: 'numeric',
+          minute: 'numeric',
+          second: 'numeric',
+        });
   const factor = format === 'epoch_s' ? 1000 : format === 'epoch_us' ? 0.001 : 1;
   return (record, root, indices) => {
     const raw = readPath(path.fromRoot ? root : record, path.segments, indices);

@@ -150,4 +150,3 @@ export interface ProfileCatalog extends ProfileVersions {
 /** PROFILE_INVALID with every issue (the API answers 422 with them, api/problem.ts). */
 export const profileInvalid = (issues: readonly ErrorIssue[]): HubError =>
   new HubError('PROFILE_INVALID', issues.map((i) => `${i.path || '(document)'}: ${i.message}`).join('; '), { issues });
-

@@ -53,7 +53,9 @@ try {
   } else {
     if (!args.from || !args['data-dir']) throw new Error(`--from and --data-dir are required\n\n${HELP.restore}`);
     const m = await restoreBackup({ from: args.from, dataDir: args['data-dir'] });
-    console.log(`restored ${m.files.length} files of the backup cut at ${m.cutAt} into ${args['data-dir']}; start the hub with ARENA_DATA_DIR=${args['data-dir']}`);
+    console.log(
+      `restored ${m.files.length} files of the backup cut at ${m.cutAt} into ${args['data-dir']}; start the hub with ARENA_DATA_DIR=${args['data-dir']}`,
+    );
   }
 } catch (e) {
   console.error(`arena-hub ${command}: ${(e as Error).message}`);

@@ -16,7 +16,17 @@ import type { WriteGate } from './backup-gate.js';
  * manifest order; each file's SHA-256 is checked at restore.
  */
 const MAGIC = 'ARENA-HUB-BACKUP 1\n';
-const FILES = ['telemetry.duckdb', 'telemetry.duckdb.wal', 'registry.duckdb', 'registry.duckdb.wal', 'pseudonym.key', 'audit.key', 'admin-token', 'erasure-register.ndjson', 'demo-devices.json'];
+const FILES = [
+  'telemetry.duckdb',
+  'telemetry.duckdb.wal',
+  'registry.duckdb',
+  'registry.duckdb.wal',
+  'pseudonym.key',
+  'audit.key',
+  'admin-token',
+  'erasure-register.ndjson',
+  'demo-devices.json',
+];
 const FOLDERS = ['journal'];
 
 export interface BackupManifest {
@@ -137,7 +147,8 @@ export async function restoreBackup(o: { from: string; dataDir: string }): Promi
   let offset = dataStart;
   for (const f of manifest.files) {
     const target = resolve(dataDir, f.path);
-    if (!target.startsWith(dataDir + sep) || relative(dataDir, target).startsWith('..')) throw new HubError('CONFIG_INVALID', `${o.from}: path ${f.path} leaves the data folder`);
+    if (!target.startsWith(dataDir + sep) || relative(dataDir, target).startsWith('..'))
+      throw new HubError('CONFIG_INVALID', `${o.from}: path ${f.path} leaves the data folder`);
     await mkdir(dirname(target), { recursive: true, mode: 0o700 });
     if (f.size > 0) await pipeline(createReadStream(o.from, { start: offset, end: offset + f.size - 1 }), createWriteStream(target, { mode: 0o600 }));
     else await (await open(target, 'w', 0o600)).close();

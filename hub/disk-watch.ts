@@ -62,7 +62,13 @@ export async function startDiskWatch(o: DiskWatchOptions): Promise<DiskWatch> {
         const s = await statfs(p.path);
         const freeBytes = s.bavail * s.bsize;
         const before = places.find((q) => q.path === p.path);
-        seen.push({ role: p.role, path: p.path, freeBytes, totalBytes: s.blocks * s.bsize, level: levelOf(freeBytes, p.stopsIngest, before?.level === 'full') });
+        seen.push({
+          role: p.role,
+          path: p.path,
+          freeBytes,
+          totalBytes: s.blocks * s.bsize,
+          level: levelOf(freeBytes, p.stopsIngest, before?.level === 'full'),
+        });
       } catch (err) {
         // A place that cannot be looked at is not a reason to stop: say so and go on.
         log.warn({ err, path: p.path }, 'disk watch: cannot read free space');
@@ -79,7 +85,12 @@ export async function startDiskWatch(o: DiskWatchOptions): Promise<DiskWatch> {
         : `disk space low: ${worst.role} (${worst.path}) has ${fmt(worst.freeBytes)} free, below the soft mark of ${fmt(o.softMinBytes)}`
       : undefined;
     if (next !== level) {
-      const fields = { event: `disk_${next}`, places: seen.map(({ role, path, freeBytes }) => ({ role, path, freeBytes })), softMinBytes: o.softMinBytes, hardMinBytes: o.hardMinBytes };
+      const fields = {
+        event: `disk_${next}`,
+        places: seen.map(({ role, path, freeBytes }) => ({ role, path, freeBytes })),
+        softMinBytes: o.softMinBytes,
+        hardMinBytes: o.hardMinBytes,
+      };
       if (next === 'full') {
         stops++;
         log.error(fields, reason!);

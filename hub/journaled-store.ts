@@ -42,7 +42,8 @@ export async function openJournaledStore(o: {
       deliveryDelayMs: 250,
       drainOnClose: true,
       logger: log,
-      onNearlyFull: (usedBytes) => log.warn({ event: 'journal_nearly_full', usedBytes, maxBytes: o.maxBytes }, 'the ingest journal is nearly full: the store is not keeping up'),
+      onNearlyFull: (usedBytes) =>
+        log.warn({ event: 'journal_nearly_full', usedBytes, maxBytes: o.maxBytes }, 'the ingest journal is nearly full: the store is not keeping up'),
       onDelivered: o.onDelivered,
     });
   } catch (e) {

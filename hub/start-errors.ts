@@ -9,7 +9,9 @@ import type { ApiConfig } from '../api/config.js';
 export function dataFolderHeld(e: unknown, dataDir: string): unknown {
   const m = /Could not set lock on file .*\(PID (\d+)\)/.exec((e as Error)?.message ?? '');
   if (!m) return e;
-  return new HubError('CONFLICT', `another hub (process ${m[1]}) holds the data folder ${dataDir}: stop it first, or give this one another ARENA_DATA_DIR`, { cause: e });
+  return new HubError('CONFLICT', `another hub (process ${m[1]}) holds the data folder ${dataDir}: stop it first, or give this one another ARENA_DATA_DIR`, {
+    cause: e,
+  });
 }
 
 /** A port already in use, named by the variable that set it. */
@@ -25,5 +27,7 @@ export function portInUse(e: unknown, broker: BrokerConfig, api: ApiConfig): unk
   ];
   const names = vars.filter(([, port]) => port !== undefined && port !== 0 && port === err.port).map(([name]) => name);
   if (names.length === 0) return e;
-  return new HubError('CONFIG_INVALID', `port ${err.port} (${names.join(', ')}) is in use by another program: stop it or set ${names[0]} to a free port`, { cause: e });
+  return new HubError('CONFIG_INVALID', `port ${err.port} (${names.join(', ')}) is in use by another program: stop it or set ${names[0]} to a free port`, {
+    cause: e,
+  });
 }

@@ -165,7 +165,22 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   });
 
   const boards = await openBoardPairings(sql);
-  const app = await buildApp({ registry, store, profiles, logger: log, boards, ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }), disk: disk.report, pseudonymKey, alarms, live, erasure, limits: o.api.limits, ...(o.api.tls ? { tls: o.api.tls } : {}), metrics: { metrics, token: o.api.metricsToken } });
+  const app = await buildApp({
+    registry,
+    store,
+    profiles,
+    logger: log,
+    boards,
+    ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }),
+    disk: disk.report,
+    pseudonymKey,
+    alarms,
+    live,
+    erasure,
+    limits: o.api.limits,
+    ...(o.api.tls ? { tls: o.api.tls } : {}),
+    metrics: { metrics, token: o.api.metricsToken },
+  });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
   if (!(await registry.hasAdminToken()) || !existsSync(adminTokenFile)) {

@@ -58,7 +58,14 @@ export function startCommitForward(o: CommitForwardOptions): CommitForward {
   const log = o.logger.child({ component: 'ingest-forward' });
   // A publisher only: nothing for the broker to keep. mqtt.js resends its own
   // unacknowledged QoS 1 publishes after a reconnect.
-  const client: MqttClient = connectServiceClient({ url: o.url, clientId: o.clientId, clean: true, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
+  const client: MqttClient = connectServiceClient({
+    url: o.url,
+    clientId: o.clientId,
+    clean: true,
+    username: o.username,
+    password: o.password,
+    reconnectMs: o.reconnectMs,
+  });
   client.on('connect', () => log.info({ event: 'forward_connected', clientId: o.clientId }, 'commit forward connected'));
   client.on('error', (err) => log.warn({ event: 'forward_error', reason: err.message }, 'commit forward error'));
   client.on('offline', () => log.warn({ event: 'forward_offline' }, 'commit forward lost its broker; reconnecting'));
@@ -77,7 +84,10 @@ export function startCommitForward(o: CommitForwardOptions): CommitForward {
     const now = Date.now();
     if (now - lastDropLog < DROP_LOG_INTERVAL_MS) return;
     lastDropLog = now;
-    log.warn({ event: 'forward_dropped', reason, dropped, bufferedBytes, maxBufferBytes: o.maxBufferBytes }, 'commits not forwarded to the API; it judges them when it next replays the store');
+    log.warn(
+      { event: 'forward_dropped', reason, dropped, bufferedBytes, maxBufferBytes: o.maxBufferBytes },
+      'commits not forwarded to the API; it judges them when it next replays the store',
+    );
   }
 
   function publish(): void {

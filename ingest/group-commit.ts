@@ -77,19 +77,22 @@ export class GroupCommit<E, R> {
     const batch = this.#queue.splice(0, this.#opts.maxBatch);
     for (const r of this.#roomWaiters.splice(0)) r();
     const entries = batch.map((w) => w.entry);
-    this.#opts.write(entries).then(
-      (result) => {
-        for (const w of batch) w.resolve();
-        this.#opts.onCommitted?.(entries, result);
-      },
-      (error: unknown) => {
-        this.#opts.onFailed?.(entries, error);
-        for (const w of batch) w.reject(error);
-      },
-    ).finally(() => {
-      this.#writing = false;
-      if (this.#queue.length > 0) this.#pump();
-      else for (const r of this.#idleWaiters.splice(0)) r();
-    });
+    this.#opts
+      .write(entries)
+      .then(
+        (result) => {
+          for (const w of batch) w.resolve();
+          this.#opts.onCommitted?.(entries, result);
+        },
+        (error: unknown) => {
+          this.#opts.onFailed?.(entries, error);
+          for (const w of batch) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#writing = false;
+        if (this.#queue.length > 0) this.#pump();
+        else for (const r of this.#idleWaiters.splice(0)) r();
+      });
   }
 }

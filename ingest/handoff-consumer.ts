@@ -89,7 +89,15 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
     });
     client.on('error', (err) => log.warn({ event: 'handoff_error', clientId, reason: err.message }, 'ingest session error'));
     client.on('offline', () => log.warn({ event: 'handoff_offline', clientId }, 'ingest session lost its broker; reconnecting'));
-    return { client, ready, idle: () => current.then(() => undefined, () => undefined) };
+    return {
+      client,
+      ready,
+      idle: () =>
+        current.then(
+          () => undefined,
+          () => undefined,
+        ),
+    };
   }
 
   return {

@@ -25,7 +25,10 @@ export async function serveIngestStatus(
     // Prometheus (kernel/metrics.ts), as open as /stats: this port is for the internal network.
     if (req.url === '/metrics' && status.metrics) {
       const { registry } = status.metrics;
-      return void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), () => send(500, { error: 'metrics failed' }));
+      return void registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        () => send(500, { error: 'metrics failed' }),
+      );
     }
     send(404, { error: 'not found' });
   });

@@ -20,74 +20,72 @@ import type { IngestStats } from './stats.js';
  * open meanwhile; with ARENA_STORE=influx it writes through the outbox under
  * ARENA_DATA_DIR/outbox.
  */
-await runService(
-  'ingest',
-  loadIngestServiceConfig,
-  async (c, logger) => {
-    // Published versions reach this process with the registry's change notifications.
-    const profiles = await openSharedProfiles(c.adapters, c.process, logger, c.ingest.limits);
-    const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
-      await profiles.close();
-      throw e;
-    });
-    // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
-    let stats: IngestStats | undefined;
-    const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result)).catch(async (e: unknown) => {
+await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
+  // Published versions reach this process with the registry's change notifications.
+  const profiles = await openSharedProfiles(c.adapters, c.process, logger, c.ingest.limits);
+  const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
+    await profiles.close();
+    throw e;
+  });
+  // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
+  let stats: IngestStats | undefined;
+  const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result)).catch(async (e: unknown) => {
+    await registry.close();
+    await profiles.close();
+    throw e;
+  });
+  const ingest = createIngest({
+    profiles,
+    directory: registry.directory,
+    store,
+    logger,
+    batch: c.ingest.batch,
+    maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
+    storedOnDelivery: c.adapters.store.kind === 'influx',
+    rejectionSamplesPerHour: c.ingest.rejections.samplesPerHour,
+  });
+  stats = ingest.stats;
+  // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
+  const forward = startCommitForward({
+    url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+    username: c.service.username,
+    password: c.service.secret,
+    clientId: `${c.ingest.clientId}-commits`,
+    maxBufferBytes: c.ingest.forward.maxBufferBytes,
+    logger,
+  });
+  ingest.onCommit(forward.forward);
+  const consumer = startHandoffConsumer({
+    url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+    username: c.service.username,
+    password: c.service.secret,
+    clientIdPrefix: c.ingest.clientId,
+    ingest,
+    logger,
+  });
+  const delivery = 'status' in store ? (store as { status(): DeliveryStatus }) : undefined;
+  const metrics = createHubMetrics({ ingest: () => ingest.stats.snapshot(), ...(delivery ? { journal: () => delivery.status() } : {}) });
+  ingest.onCommit((committed) => {
+    const now = Date.now();
+    for (const m of committed) metrics.committed(m.receivedAt, now);
+  });
+  const http = c.ingest.http
+    ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats, metrics })
+    : undefined;
+  void consumer.ready.then(() =>
+    logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
+  );
+  return {
+    async stop() {
+      // Acknowledge nothing more, finish the commits under way, then close storage.
+      await consumer.stop();
+      await http?.close();
+      await ingest.close();
+      await forward.stop();
+      await store.close();
       await registry.close();
       await profiles.close();
-      throw e;
-    });
-    const ingest = createIngest({
-      profiles,
-      directory: registry.directory,
-      store,
-      logger,
-      batch: c.ingest.batch,
-      maxRejectedPayloadBytes: c.ingest.maxRejectedPayloadBytes,
-      storedOnDelivery: c.adapters.store.kind === 'influx',
-      rejectionSamplesPerHour: c.ingest.rejections.samplesPerHour,
-    });
-    stats = ingest.stats;
-    // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
-    const forward = startCommitForward({
-      url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
-      username: c.service.username,
-      password: c.service.secret,
-      clientId: `${c.ingest.clientId}-commits`,
-      maxBufferBytes: c.ingest.forward.maxBufferBytes,
-      logger,
-    });
-    ingest.onCommit(forward.forward);
-    const consumer = startHandoffConsumer({
-      url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
-      username: c.service.username,
-      password: c.service.secret,
-      clientIdPrefix: c.ingest.clientId,
-      ingest,
-      logger,
-    });
-    const delivery = 'status' in store ? (store as { status(): DeliveryStatus }) : undefined;
-    const metrics = createHubMetrics({ ingest: () => ingest.stats.snapshot(), ...(delivery ? { journal: () => delivery.status() } : {}) });
-    ingest.onCommit((committed) => {
-      const now = Date.now();
-      for (const m of committed) metrics.committed(m.receivedAt, now);
-    });
-    const http = c.ingest.http ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats, metrics }) : undefined;
-    void consumer.ready.then(() =>
-      logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
-    );
-    return {
-      async stop() {
-        // Acknowledge nothing more, finish the commits under way, then close storage.
-        await consumer.stop();
-        await http?.close();
-        await ingest.close();
-        await forward.stop();
-        await store.close();
-        await registry.close();
-        await profiles.close();
-        logger.info({ ...ingest.stats.snapshot(), forward: forward.stats() }, 'arena-hub ingest stopped');
-      },
-    };
-  },
-);
+      logger.info({ ...ingest.stats.snapshot(), forward: forward.stats() }, 'arena-hub ingest stopped');
+    },
+  };
+});

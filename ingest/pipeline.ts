@@ -135,7 +135,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     // Defence in depth: the broker already refuses foreign topics, a split deployment relies on it too.
     if (!decoder.publishesOn(m.deviceId, m.topic)) {
-      return { ...base, points: [], rejections: [rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`)] };
+      return {
+        ...base,
+        points: [],
+        rejections: [rejection(m, id, decoder.profile.id, 'TOPIC_NOT_ALLOWED', '', `topic ${m.topic} is not one of the profile's topics`)],
+      };
     }
     const result = decoder.decode({
       messageId: id,

@@ -51,6 +51,17 @@ export class IngestStats {
 
   snapshot() {
     const { received, accepted, rejected, acknowledged, storedMessages, duplicates, batches, failedMessages, largestBatch } = this;
-    return { received, accepted, rejected, acknowledged, storedMessages, duplicates, batches, failedMessages, largestBatch, rejectedByCode: { ...this.rejectedByCode } };
+    return {
+      received,
+      accepted,
+      rejected,
+      acknowledged,
+      storedMessages,
+      duplicates,
+      batches,
+      failedMessages,
+      largestBatch,
+      rejectedByCode: { ...this.rejectedByCode },
+    };
   }
 }

@@ -138,7 +138,14 @@ export const AlarmSettingsInput = z.object({
     .describe('Unexpectedly long stay (VKP 4.23 Inaktivitet bad / 4.7)'),
   dose: z
     .object({
-      windowMin: z.number().int().min(1).max(1440).nullable().default(null).describe('A dose made available and not taken within this many minutes is missed (VKP 1.3)'),
+      windowMin: z
+        .number()
+        .int()
+        .min(1)
+        .max(1440)
+        .nullable()
+        .default(null)
+        .describe('A dose made available and not taken within this many minutes is missed (VKP 1.3)'),
       notify: z.array(Recipient).max(10).default([]).describe('Who is alerted when a dose is not taken'),
     })
     .prefault({}),
@@ -156,7 +163,15 @@ export const AlarmSettingsInput = z.object({
     })
     .prefault({}),
   daily: z
-    .array(z.object({ measurement: z.string().regex(/^[a-z][a-z0-9_]*$/).describe('A measurement of the catalogue (GET /v1/catalogue)'), by: HHMM }))
+    .array(
+      z.object({
+        measurement: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]*$/)
+          .describe('A measurement of the catalogue (GET /v1/catalogue)'),
+        by: HHMM,
+      }),
+    )
     .max(10)
     .default([])
     .describe('Measurements expected every day by a local time (VKP 5.3.2 Måling ikke rapportert)'),

@@ -131,7 +131,8 @@ export async function verifyChain(
   const head = headOf();
   const broken = (reason: string): AuditVerdict => ({ ok: false, entries: count, brokenAt: count + 1, reason });
   if (head === undefined) return count === 0 ? { ok: true, entries: 0, head: GENESIS } : broken('the head checkpoint is missing');
-  if (!sameHex(auditHead(key, head.seq, head.hash).mac, head.mac)) return broken('the head checkpoint does not verify: it was changed or written without the key');
+  if (!sameHex(auditHead(key, head.seq, head.hash).mac, head.mac))
+    return broken('the head checkpoint does not verify: it was changed or written without the key');
   if (head.seq > count) return broken(`the chain ends at entry ${count} but the head checkpoint names entry ${head.seq}: the newest entries were removed`);
   if (head.seq < count || head.hash !== prev) return broken(`the chain does not end at the head checkpoint (entry ${head.seq})`);
   return { ok: true, entries: count, head: prev };

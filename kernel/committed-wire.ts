@@ -45,7 +45,13 @@ const base = {
 };
 
 const WirePoint = z.discriminatedUnion('kind', [
-  z.strictObject({ ...base, kind: z.literal('reading'), value: z.number(), unit: z.string(), attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional() }),
+  z.strictObject({
+    ...base,
+    kind: z.literal('reading'),
+    value: z.number(),
+    unit: z.string(),
+    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  }),
   z.strictObject({
     ...base,
     kind: z.literal('event'),

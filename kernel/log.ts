@@ -1,16 +1,7 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 /** Paths that never reach a log line; tests/log-redaction.test.ts asserts it. */
-export const REDACT_PATHS = [
-  'password',
-  'secret',
-  'token',
-  '*.password',
-  '*.secret',
-  '*.token',
-  'req.headers.authorization',
-  'headers.authorization',
-];
+export const REDACT_PATHS = ['password', 'secret', 'token', '*.password', '*.secret', '*.token', 'req.headers.authorization', 'headers.authorization'];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {

@@ -59,9 +59,19 @@ export function createHubMetrics(sources: MetricSources): HubMetrics {
 
   if (ingest) {
     mirroredCounter(registry, 'arena_messages_accepted_total', 'Device messages accepted (stored as readings and events).', () => ingest().accepted);
-    mirroredCounter(registry, 'arena_messages_acknowledged_total', 'Device messages committed, so that their PUBACK could go out.', () => ingest().acknowledged);
+    mirroredCounter(
+      registry,
+      'arena_messages_acknowledged_total',
+      'Device messages committed, so that their PUBACK could go out.',
+      () => ingest().acknowledged,
+    );
     mirroredCounter(registry, 'arena_messages_duplicate_total', 'Redelivered messages recognised and stored once.', () => ingest().duplicates);
-    mirroredCounter(registry, 'arena_messages_failed_total', 'Messages whose commit failed (not acknowledged; the device resends).', () => ingest().failedMessages);
+    mirroredCounter(
+      registry,
+      'arena_messages_failed_total',
+      'Messages whose commit failed (not acknowledged; the device resends).',
+      () => ingest().failedMessages,
+    );
     new Counter({
       name: 'arena_messages_rejected_total',
       help: 'Device messages rejected, by rejection code (kept with their reason, shown to the vendor).',
@@ -82,14 +92,28 @@ export function createHubMetrics(sources: MetricSources): HubMetrics {
 
   if (journal) {
     const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     gauge('arena_journal_waiting_bytes', 'Bytes acknowledged to devices and not yet in the store.', () => journal().waitingBytes);
     gauge('arena_journal_set_aside_messages', 'Messages set aside in the dead letter file, waiting to be requeued.', () => journal().setAsideMessages);
     gauge('arena_store_failing', '1 while the store refuses writes (an outage the hub reports and recovers from).', () => (journal().storeFailing ? 1 : 0));
   }
   if (broker) {
     const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     gauge('arena_mqtt_connections', 'MQTT clients connected now.', () => broker().connections);
     gauge('arena_mqtt_publishes_in_flight', 'Publishes being handled now (received, not yet acknowledged).', () => broker().inFlight);
     gauge('arena_mqtt_held_connections', 'Connections whose reads are held at the in-flight bound.', () => broker().heldConnections);
@@ -114,7 +138,12 @@ export function createHubMetrics(sources: MetricSources): HubMetrics {
       },
     });
   }
-  const exports = new Counter({ name: 'arena_dataset_exports_total', help: 'Dataset exports answered, by HTTP status.', labelNames: ['status'], registers: [registry] });
+  const exports = new Counter({
+    name: 'arena_dataset_exports_total',
+    help: 'Dataset exports answered, by HTTP status.',
+    labelNames: ['status'],
+    registers: [registry],
+  });
   const exportSeconds = new Histogram({
     name: 'arena_dataset_export_duration_seconds',
     help: 'How long a dataset export took, from the request to the last byte sent.',
@@ -131,7 +160,14 @@ export function createHubMetrics(sources: MetricSources): HubMetrics {
       exportSeconds.observe(seconds);
     },
     countLiveStreams(read) {
-      new Gauge({ name: 'arena_live_streams', help: 'Live streams (ward boards) open now.', registers: [registry], collect() { this.set(read()); } });
+      new Gauge({
+        name: 'arena_live_streams',
+        help: 'Live streams (ward boards) open now.',
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     },
   };
 }

@@ -18,6 +18,5 @@ export type Pseudonymiser = (trialId: string, audience: ConsentScope, participan
 export function pseudonymiser(key: Buffer): Pseudonymiser {
   if (key.length < PSEUDONYM_KEY_BYTES) throw new Error(`pseudonym key must be at least ${PSEUDONYM_KEY_BYTES} bytes`);
   const k = Buffer.from(key); // a private copy: the caller's buffer may be reused or zeroed
-  return (trialId, audience, participantId) =>
-    createHmac('sha256', k).update(`${trialId}|${audience}|${participantId}`).digest('hex').slice(0, 20);
+  return (trialId, audience, participantId) => createHmac('sha256', k).update(`${trialId}|${audience}|${participantId}`).digest('hex').slice(0, 20);
 }

@@ -27,7 +27,10 @@ export async function verifySecret(secret: string | Buffer, stored: string): Pro
   const expected = Buffer.from(keyB64, 'base64url');
   try {
     const key = await scrypt(secret, Buffer.from(saltB64, 'base64url'), expected.length, {
-      N: Number(n), r: Number(rr), p: Number(pp), maxmem: 64 * 1024 * 1024,
+      N: Number(n),
+      r: Number(rr),
+      p: Number(pp),
+      maxmem: 64 * 1024 * 1024,
     });
     return key.length === expected.length && timingSafeEqual(key, expected);
   } catch {

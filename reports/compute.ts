@@ -134,7 +134,9 @@ class Cells<T extends Record<string, number>> {
 }
 
 const matches = (sel: EventSelector, e: EventCount): boolean =>
-  (sel.source === 'hub') === e.hub && sel.events.includes(e.name) && (sel.alertCodes === undefined || (e.alertCode !== null && sel.alertCodes.includes(e.alertCode)));
+  (sel.source === 'hub') === e.hub &&
+  sel.events.includes(e.name) &&
+  (sel.alertCodes === undefined || (e.alertCode !== null && sel.alertCodes.includes(e.alertCode)));
 
 export async function buildReport(input: ReportInput, reader: IndicatorReader): Promise<Report> {
   const { trial, audience, registry, granularity: g } = input;
@@ -175,13 +177,32 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
     return out;
   };
   const totals = (indicator: string, statistic: string, subject: string | null) =>
-    ['baseline', 'intervention'].map((p) => rows.find((r) => r.indicator === indicator && r.statistic === statistic && r.period === p && r.bucket === TOTAL && r.subject === subject));
-  const compare = (indicator: string, statistic: string, subject: string | null, measure: Comparison['measure'], ci: (b: ReportRow, i: ReportRow) => { estimate: number; ci: { low: number; high: number } | null } | null): void => {
+    ['baseline', 'intervention'].map((p) =>
+      rows.find((r) => r.indicator === indicator && r.statistic === statistic && r.period === p && r.bucket === TOTAL && r.subject === subject),
+    );
+  const compare = (
+    indicator: string,
+    statistic: string,
+    subject: string | null,
+    measure: Comparison['measure'],
+    ci: (b: ReportRow, i: ReportRow) => { estimate: number; ci: { low: number; high: number } | null } | null,
+  ): void => {
     const [b, i] = totals(indicator, statistic, subject);
     if (!b || !i) return;
     const hidden = b.suppressed || i.suppressed;
     const c = hidden || b.value === null || i.value === null ? null : ci(b, i);
-    comparisons.push({ indicator, statistic, subject, baseline: hidden ? null : b.value, intervention: hidden ? null : i.value, measure, estimate: c?.estimate ?? null, low: c?.ci?.low ?? null, high: c?.ci?.high ?? null, suppressed: hidden });
+    comparisons.push({
+      indicator,
+      statistic,
+      subject,
+      baseline: hidden ? null : b.value,
+      intervention: hidden ? null : i.value,
+      measure,
+      estimate: c?.estimate ?? null,
+      low: c?.ci?.low ?? null,
+      high: c?.ci?.high ?? null,
+      suppressed: hidden,
+    });
   };
 
   const eventCells = (sel: EventSelector, by: 'code' | undefined) => {
@@ -196,19 +217,48 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
     for (const subject of subjects) {
       for (const ex of exposure.all()) {
         const n = counted.get(ex.period, ex.bucket, subject)?.sums.n ?? 0;
-        row({ indicator: id, statistic: 'rate', period: ex.period, bucket: ex.bucket, subject, value: n / ex.sums.weeks, numerator: n, denominator: ex.sums.weeks, participants: ex.people.size, low: null, high: null });
+        row({
+          indicator: id,
+          statistic: 'rate',
+          period: ex.period,
+          bucket: ex.bucket,
+          subject,
+          value: n / ex.sums.weeks,
+          numerator: n,
+          denominator: ex.sums.weeks,
+          participants: ex.people.size,
+          low: null,
+          high: null,
+        });
       }
       compare(id, 'rate', subject, 'rate_ratio', (b, i) => rateRatio(b.numerator!, b.denominator!, i.numerator!, i.denominator!));
     }
   };
 
-  const proportionRows = (id: string, k: (period: string, bucket: string) => number, n: (period: string, bucket: string) => number, people: Cells<Record<string, number>>): void => {
+  const proportionRows = (
+    id: string,
+    k: (period: string, bucket: string) => number,
+    n: (period: string, bucket: string) => number,
+    people: Cells<Record<string, number>>,
+  ): void => {
     for (const cell of people.all()) {
       const den = n(cell.period, cell.bucket);
       if (den === 0) continue;
       const num = Math.min(den, k(cell.period, cell.bucket));
       const ci = wilson(num, den);
-      row({ indicator: id, statistic: 'proportion', period: cell.period, bucket: cell.bucket, subject: null, value: num / den, numerator: num, denominator: den, participants: cell.people.size, low: ci?.low ?? null, high: ci?.high ?? null });
+      row({
+        indicator: id,
+        statistic: 'proportion',
+        period: cell.period,
+        bucket: cell.bucket,
+        subject: null,
+        value: num / den,
+        numerator: num,
+        denominator: den,
+        participants: cell.people.size,
+        low: ci?.low ?? null,
+        high: ci?.high ?? null,
+      });
     }
     compare(id, 'proportion', null, 'difference', (b, i) => proportionDifference(b.numerator!, b.denominator!, i.numerator!, i.denominator!));
   };
@@ -231,13 +281,24 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
       case 'proportion': {
         const num = eventCells(d.numerator, undefined);
         const den = eventCells(d.denominator, undefined);
-        proportionRows(d.id, (p, b) => num.get(p, b, null)?.sums.n ?? 0, (p, b) => den.get(p, b, null)?.sums.n ?? 0, exposure);
+        proportionRows(
+          d.id,
+          (p, b) => num.get(p, b, null)?.sums.n ?? 0,
+          (p, b) => den.get(p, b, null)?.sums.n ?? 0,
+          exposure,
+        );
         break;
       }
       case 'daily': {
         const cells = new Cells(() => ({ days: 0, onTime: 0 }));
-        for (const c of counts.days) if (c.measurement === d.measurement) cells.add(c.period, c.bucket, null, c.participantId, { days: c.days, onTime: c.onTime });
-        proportionRows(d.id, (p, b) => cells.get(p, b, null)?.sums.onTime ?? 0, (p, b) => cells.get(p, b, null)?.sums.days ?? 0, cells);
+        for (const c of counts.days)
+          if (c.measurement === d.measurement) cells.add(c.period, c.bucket, null, c.participantId, { days: c.days, onTime: c.onTime });
+        proportionRows(
+          d.id,
+          (p, b) => cells.get(p, b, null)?.sums.onTime ?? 0,
+          (p, b) => cells.get(p, b, null)?.sums.days ?? 0,
+          cells,
+        );
         break;
       }
       case 'duration':
@@ -256,7 +317,14 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
   }
 
   return {
-    trial: { id: trial.id, name: trial.name, status: statusAt(trial, input.now), period: trial.period, baseline: trial.baseline, interventionFrom: trial.interventionFrom },
+    trial: {
+      id: trial.id,
+      name: trial.name,
+      status: statusAt(trial, input.now),
+      period: trial.period,
+      baseline: trial.baseline,
+      interventionFrom: trial.interventionFrom,
+    },
     definitionsVersion: registry.version,
     generatedAt: input.now,
     audience: audience.role,
@@ -283,7 +351,14 @@ type CompareFn = (
 ) => void;
 const difference = (b: ReportRow, i: ReportRow) => ({ estimate: i.value! - b.value!, ci: null });
 
-function durationRows(d: Extract<IndicatorDefinition, { kind: 'duration' }>, counts: IndicatorCounts, row: RowFn, compare: CompareFn, histograms: Histogram[], small: (n: number) => boolean): void {
+function durationRows(
+  d: Extract<IndicatorDefinition, { kind: 'duration' }>,
+  counts: IndicatorCounts,
+  row: RowFn,
+  compare: CompareFn,
+  histograms: Histogram[],
+  small: (n: number) => boolean,
+): void {
   const merged = new Map<string, { period: string; bucket: string; n: number; participants: number; p50: number; p90: number }>();
   for (const s of counts.durations) {
     if (s.key !== d.id) continue;
@@ -293,7 +368,19 @@ function durationRows(d: Extract<IndicatorDefinition, { kind: 'duration' }>, cou
   const periodsSeen = new Set([...merged.values()].map((c) => c.period));
   for (const c of merged.values()) {
     for (const stat of ['p50', 'p90'] as const) {
-      row({ indicator: d.id, statistic: stat, period: c.period, bucket: c.bucket, subject: null, value: c[stat], numerator: c.n, denominator: null, participants: c.participants, low: null, high: null });
+      row({
+        indicator: d.id,
+        statistic: stat,
+        period: c.period,
+        bucket: c.bucket,
+        subject: null,
+        value: c[stat],
+        numerator: c.n,
+        denominator: null,
+        participants: c.participants,
+        low: null,
+        high: null,
+      });
     }
   }
   for (const stat of ['p50', 'p90']) compare(d.id, stat, null, 'difference', difference);
@@ -330,11 +417,24 @@ function deviceRows(
   }
   for (const c of cells.all()) {
     if (c.sums.expected <= 0) continue;
-    row({ indicator: d.id, statistic: 'ratio', period: c.period, bucket: c.bucket, subject: c.subject, value: c.sums.got / c.sums.expected, numerator: c.sums.got, denominator: c.sums.expected, participants: c.people.size, low: null, high: null });
+    row({
+      indicator: d.id,
+      statistic: 'ratio',
+      period: c.period,
+      bucket: c.bucket,
+      subject: c.subject,
+      value: c.sums.got / c.sums.expected,
+      numerator: c.sums.got,
+      denominator: c.sums.expected,
+      participants: c.people.size,
+      low: null,
+      high: null,
+    });
   }
   // Baseline against intervention per device model; a participant's own figures stay in the rows.
   const models = new Set([...input.devices.values()].map((x) => x.model));
-  for (const subject of new Set(cells.all().map((c) => c.subject))) if (subject !== null && models.has(subject)) compare(d.id, 'ratio', subject, 'difference', difference);
+  for (const subject of new Set(cells.all().map((c) => c.subject)))
+    if (subject !== null && models.has(subject)) compare(d.id, 'ratio', subject, 'difference', difference);
 }
 
 /** Rejected ÷ received per device model and rejection code. */
@@ -353,7 +453,19 @@ function rejectionRows(d: IndicatorDefinition, counts: IndicatorCounts, input: R
     const den = total?.sums.n ?? 0;
     if (den === 0) continue;
     const ci = wilson(c.sums.n, den);
-    row({ indicator: d.id, statistic: 'proportion', period: c.period, bucket: c.bucket, subject: c.subject, value: c.sums.n / den, numerator: c.sums.n, denominator: den, participants: total?.people.size ?? 0, low: ci?.low ?? null, high: ci?.high ?? null });
+    row({
+      indicator: d.id,
+      statistic: 'proportion',
+      period: c.period,
+      bucket: c.bucket,
+      subject: c.subject,
+      value: c.sums.n / den,
+      numerator: c.sums.n,
+      denominator: den,
+      participants: total?.people.size ?? 0,
+      low: ci?.low ?? null,
+      high: ci?.high ?? null,
+    });
   }
   for (const subject of new Set(rejected.all().map((c) => c.subject))) {
     compare(d.id, 'proportion', subject, 'difference', (b, i) => proportionDifference(b.numerator!, b.denominator!, i.numerator!, i.denominator!));

@@ -24,8 +24,7 @@ const T = {
     exportId: 'Release id',
     audience: 'Audience',
     participants: 'Participants with released data',
-    suppressed: (k: number, n: number) =>
-      `Cells describing fewer than ${k} participants are suppressed (shown as “–”): ${n} cell(s) in this report.`,
+    suppressed: (k: number, n: number) => `Cells describing fewer than ${k} participants are suppressed (shown as “–”): ${n} cell(s) in this report.`,
     notSuppressed: 'Arena staff view: no cells are suppressed.',
     comparison: 'Baseline against intervention',
     indicator: 'Indicator',
@@ -202,7 +201,11 @@ function lineChart(series: readonly ReportRow[], title: string, lang: ReportLang
     )
     .join('');
   const labels = buckets
-    .map((b, i) => (buckets.length <= 12 || i % Math.ceil(buckets.length / 12) === 0 ? `<text x="${x(i)}" y="${H - PAD.b + 14}" text-anchor="middle">${esc(b.slice(5))}</text>` : ''))
+    .map((b, i) =>
+      buckets.length <= 12 || i % Math.ceil(buckets.length / 12) === 0
+        ? `<text x="${x(i)}" y="${H - PAD.b + 14}" text-anchor="middle">${esc(b.slice(5))}</text>`
+        : '',
+    )
     .join('');
   const axis = `<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${H - PAD.b}" y2="${H - PAD.b}" stroke="#999"/><text x="${PAD.l - 4}" y="${PAD.t + 4}" text-anchor="end">${fmt(max, lang)}</text><text x="${PAD.l - 4}" y="${H - PAD.b}" text-anchor="end">0</text>`;
   return `<figure><svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(title)}">${shade}${axis}<path d="${path}" fill="none" stroke="#1f5fa8" stroke-width="1.5"/>${marks}${labels}</svg><figcaption>${esc(title)}</figcaption></figure>`;

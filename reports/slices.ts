@@ -107,7 +107,12 @@ export function participantSlices(observed: ObservedTime, periods: readonly Name
   );
 }
 
-export function deviceSlices(observed: ObservedTime, periods: readonly NamedPeriod[], g: Granularity, intervalMsOf: (deviceId: string) => number | undefined): DeviceSlice[] {
+export function deviceSlices(
+  observed: ObservedTime,
+  periods: readonly NamedPeriod[],
+  g: Granularity,
+  intervalMsOf: (deviceId: string) => number | undefined,
+): DeviceSlice[] {
   return observed.byAssignment.flatMap(({ assignment: a, time }) => {
     const intervalMs = intervalMsOf(a.deviceId);
     if (intervalMs === undefined) return [];
@@ -132,7 +137,8 @@ export function daySlices(
     for (const t of union(list)) {
       for (let day = Math.ceil(t.from / DAY_MS) * DAY_MS; day + DAY_MS <= t.to; day += DAY_MS) {
         const period = periods.find((p) => p.from <= day && day + DAY_MS <= p.to);
-        if (period) out.push({ participantId, period: period.name, bucket: bucketStart(day, g), day, measurement: spec.measurement, lateAlertCode: spec.lateAlertCode });
+        if (period)
+          out.push({ participantId, period: period.name, bucket: bucketStart(day, g), day, measurement: spec.measurement, lateAlertCode: spec.lateAlertCode });
       }
     }
   }

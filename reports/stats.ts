@@ -39,7 +39,12 @@ export function proportionDifference(k1: number, n1: number, k2: number, n2: num
  * log scale, se = √(1/a + 1/b), for Poisson counts. Undefined when either count is 0 or
  * either exposure is: then null, and the report shows the rates alone.
  */
-export function rateRatio(baselineCount: number, baselineExposure: number, interventionCount: number, interventionExposure: number): { estimate: number; ci: Interval } | null {
+export function rateRatio(
+  baselineCount: number,
+  baselineExposure: number,
+  interventionCount: number,
+  interventionExposure: number,
+): { estimate: number; ci: Interval } | null {
   if (baselineCount <= 0 || interventionCount <= 0 || baselineExposure <= 0 || interventionExposure <= 0) return null;
   const rr = interventionCount / interventionExposure / (baselineCount / baselineExposure);
   const se = Math.sqrt(1 / baselineCount + 1 / interventionCount);

@@ -29,7 +29,11 @@ type TlsVars = { TLS_CERT_FILE?: string | undefined; TLS_KEY_FILE?: string | und
 
 export function pairedTlsFiles(e: TlsVars, ctx: z.RefinementCtx): void {
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'], message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' });
+    ctx.addIssue({
+      code: 'custom',
+      path: [e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'],
+      message: 'TLS_CERT_FILE and TLS_KEY_FILE go together',
+    });
   }
 }
 

@@ -70,15 +70,24 @@ const roomSense: BehaviourFactory = (ctx) =>
       msg({ event: { type, confidence, zone, ...extra } });
     startOccupant(agenda, rng, (e) => {
       switch (e.kind) {
-        case 'sat_up': return event('SITTING_ON_BED_EDGE', 'bed');
-        case 'left_bed': return event('BED_EXIT', 'bed');
-        case 'fall': return event('FALL_DETECTED', e.zone, {}, round(uniform(rng, 0.85, 0.99), 2));
-        case 'chair_exit': return event('CHAIR_EXIT', 'chair');
-        case 'room_exit': return event('ROOM_EXIT', 'door');
-        case 'room_entry': return event('ROOM_ENTRY', 'door');
-        case 'long_bathroom_stay': return event('LONG_BATHROOM_STAY', 'bathroom', { duration_s: e.durationS }, 1);
-        case 'inactivity': return event('INACTIVITY', 'chair', { duration_s: e.durationS }, 1);
-        default: return; // lying back down is nothing a room sensor reports
+        case 'sat_up':
+          return event('SITTING_ON_BED_EDGE', 'bed');
+        case 'left_bed':
+          return event('BED_EXIT', 'bed');
+        case 'fall':
+          return event('FALL_DETECTED', e.zone, {}, round(uniform(rng, 0.85, 0.99), 2));
+        case 'chair_exit':
+          return event('CHAIR_EXIT', 'chair');
+        case 'room_exit':
+          return event('ROOM_EXIT', 'door');
+        case 'room_entry':
+          return event('ROOM_ENTRY', 'door');
+        case 'long_bathroom_stay':
+          return event('LONG_BATHROOM_STAY', 'bathroom', { duration_s: e.durationS }, 1);
+        case 'inactivity':
+          return event('INACTIVITY', 'chair', { duration_s: e.durationS }, 1);
+        default:
+          return; // lying back down is nothing a room sensor reports
       }
     });
     const bootS = Math.floor(uniform(rng, 3600, 30 * 86400));
@@ -129,24 +138,33 @@ const doseBox: BehaviourFactory = (ctx) =>
     const opts = { statusEveryMs: ctx.heartbeatS * 1000, drainPerDay: 0.5, drainOffMainsPerHour: 4 };
     startDispenser(agenda, ctx.rng, opts, (e) => {
       switch (e.kind) {
-        case 'ready': return msg('DOSE_READY', { slot: e.slot, scheduled: due(e.slot) });
+        case 'ready':
+          return msg('DOSE_READY', { slot: e.slot, scheduled: due(e.slot) });
         case 'taken':
           msg('DOSE_TAKEN', { slot: e.slot, scheduled: due(e.slot) });
           return void scheduled.delete(e.slot);
         case 'missed':
           msg('DOSE_MISSED', { slot: e.slot, scheduled: due(e.slot), window_min: e.windowMin });
           return void scheduled.delete(e.slot);
-        case 'jam': return msg('JAM', { slot: e.slot, scheduled: due(e.slot) });
-        case 'empty': return msg('EMPTY', { slot: e.slot });
-        case 'prn': return msg('PRN_TAKEN', { slot: 0 });
-        case 'low_stock': return msg('LOW_STOCK', { doses_left: e.left });
-        case 'refilled': return msg('DOOR_OPEN');
+        case 'jam':
+          return msg('JAM', { slot: e.slot, scheduled: due(e.slot) });
+        case 'empty':
+          return msg('EMPTY', { slot: e.slot });
+        case 'prn':
+          return msg('PRN_TAKEN', { slot: 0 });
+        case 'low_stock':
+          return msg('LOW_STOCK', { doses_left: e.left });
+        case 'refilled':
+          return msg('DOOR_OPEN');
         case 'mains_lost':
           msg('AC_LOST');
           return msg('BATTERY', { pct: e.battery });
-        case 'mains_restored': return msg('AC_RESTORED');
-        case 'status': return msg('BATTERY', { pct: e.battery });
-        case 'battery_empty': return; // a backup cell: its BATTERY reading says it all
+        case 'mains_restored':
+          return msg('AC_RESTORED');
+        case 'status':
+          return msg('BATTERY', { pct: e.battery });
+        case 'battery_empty':
+          return; // a backup cell: its BATTERY reading says it all
       }
     });
   });
@@ -159,17 +177,28 @@ const mediMate: BehaviourFactory = (ctx) =>
     const opts = { statusEveryMs: ctx.heartbeatS * 1000, drainPerDay: 2.5, drainOffMainsPerHour: 3 };
     startDispenser(agenda, ctx.rng, opts, (e) => {
       switch (e.kind) {
-        case 'ready': return pack({ n: 'dose', vs: 'ready' });
-        case 'taken': return pack({ n: 'dose', vs: e.assisted ? 'taken_assisted' : 'taken' }, stock(e.left));
-        case 'missed': return pack({ n: 'dose', vs: e.unconfirmed ? 'unconfirmed' : 'missed' });
-        case 'low_stock': return pack(stock(e.left));
-        case 'empty': return pack({ n: 'fault', vs: 'empty' });
-        case 'jam': return pack({ n: 'fault', vs: 'jam' });
-        case 'refilled': return pack({ n: 'fault', vs: 'lid_open' }, stock(e.left));
-        case 'mains_lost': return pack({ n: 'fault', vs: 'no_mains' }, battery(e.battery));
-        case 'battery_empty': return pack({ n: 'fault', vs: 'battery_empty' }, battery(e.battery));
-        case 'status': return pack(stock(e.left), battery(e.battery));
-        default: return; // no PRN compartment; mains coming back shows in the next status
+        case 'ready':
+          return pack({ n: 'dose', vs: 'ready' });
+        case 'taken':
+          return pack({ n: 'dose', vs: e.assisted ? 'taken_assisted' : 'taken' }, stock(e.left));
+        case 'missed':
+          return pack({ n: 'dose', vs: e.unconfirmed ? 'unconfirmed' : 'missed' });
+        case 'low_stock':
+          return pack(stock(e.left));
+        case 'empty':
+          return pack({ n: 'fault', vs: 'empty' });
+        case 'jam':
+          return pack({ n: 'fault', vs: 'jam' });
+        case 'refilled':
+          return pack({ n: 'fault', vs: 'lid_open' }, stock(e.left));
+        case 'mains_lost':
+          return pack({ n: 'fault', vs: 'no_mains' }, battery(e.battery));
+        case 'battery_empty':
+          return pack({ n: 'fault', vs: 'battery_empty' }, battery(e.battery));
+        case 'status':
+          return pack(stock(e.left), battery(e.battery));
+        default:
+          return; // no PRN compartment; mains coming back shows in the next status
       }
     });
   });

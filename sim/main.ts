@@ -12,7 +12,10 @@ const USAGE = `usage: node dist/sim/main.js --url mqtt://127.0.0.1:1883 --device
          [--duration <s>] [--seed <n>] [--offline <deviceId> [--offline-after <s>] [--offline-for <s>]]
          [--qos 0|1] [--log-level info]`;
 
-const Seconds = z.coerce.number().positive().transform((s) => s * 1000);
+const Seconds = z.coerce
+  .number()
+  .positive()
+  .transform((s) => s * 1000);
 const Args = z.object({
   url: z.string().regex(/^(mqtts?|tcp|tls|wss?):\/\/./, 'an MQTT URL such as mqtt://127.0.0.1:1883'),
   devices: z.string().min(1, 'the devices file, e.g. data/demo-devices.json'),
@@ -20,9 +23,16 @@ const Args = z.object({
   duration: Seconds.optional(),
   seed: z.coerce.number().int().optional(),
   offline: z.string().min(1).optional(),
-  'offline-after': z.coerce.number().nonnegative().transform((s) => s * 1000).optional(),
+  'offline-after': z.coerce
+    .number()
+    .nonnegative()
+    .transform((s) => s * 1000)
+    .optional(),
   'offline-for': Seconds.optional(),
-  qos: z.enum(['0', '1']).default('1').transform((q) => (q === '0' ? 0 : 1) as 0 | 1),
+  qos: z
+    .enum(['0', '1'])
+    .default('1')
+    .transform((q) => (q === '0' ? 0 : 1) as 0 | 1),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -30,7 +40,9 @@ const Args = z.object({
 const DevicesFile = z.record(z.string().min(1), z.object({ profileId: z.string().min(1), secret: z.string().min(1) }));
 
 /** device-profiles/ at the package root, from dist/sim/main.js or sim/main.ts alike. */
-const PROFILES_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../device-profiles/profiles' : '../device-profiles/profiles', import.meta.url));
+const PROFILES_DIR = fileURLToPath(
+  new URL(import.meta.url.includes('/dist/') ? '../../device-profiles/profiles' : '../device-profiles/profiles', import.meta.url),
+);
 const SUMMARY_EVERY_MS = 10_000;
 
 function fail(message: string): never {

@@ -86,7 +86,7 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   const t0 = Date.now();
   const start = startAt ?? (t0 + utcOffsetMin * 60_000) % DAY;
   const simNow = (): number => start + (Date.now() - t0) * speed;
-  const seed = opts.seed ?? (t0 & 0x7fffffff);
+  const seed = opts.seed ?? t0 & 0x7fffffff;
   let stopping: Promise<SimStats> | undefined;
 
   const running: Running[] = opts.devices.map((device) => {

@@ -19,7 +19,11 @@ export async function registerFleet(api: Api, count: number, prefix = 'SOAK'): P
 }
 
 /** The same straight into a registry (the split layout has no API process in the fault tests). */
-export async function registerFleetIn(registry: Pick<Registry, 'createVendor' | 'getVendor' | 'createDevice'>, count: number, prefix = 'SOAK'): Promise<FleetDevice[]> {
+export async function registerFleetIn(
+  registry: Pick<Registry, 'createVendor' | 'getVendor' | 'createDevice'>,
+  count: number,
+  prefix = 'SOAK',
+): Promise<FleetDevice[]> {
   const vendorId = `${prefix.toLowerCase()}-vendor`;
   if (!(await registry.getVendor(vendorId))) await registry.createVendor({ id: vendorId, name: `${prefix} vendor` });
   const devices: FleetDevice[] = [];

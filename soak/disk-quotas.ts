@@ -80,7 +80,9 @@ async function flood(seconds: number, withFlooder: boolean): Promise<void> {
     const end = Date.now() + seconds * 1000;
     for (let seq = 0; Date.now() < end; seq++) {
       const t0 = performance.now();
-      await new Promise<void>((resolve, reject) => s.publish(TOPIC(steady!.deviceId), messageOf(steady!.deviceId, seq, { baseTime }), { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        s.publish(TOPIC(steady!.deviceId), messageOf(steady!.deviceId, seq, { baseTime }), { qos: 1 }, (e) => (e ? reject(e) : resolve())),
+      );
       latencies.push(performance.now() - t0);
       await sleep(Math.max(0, 50 - (performance.now() - t0)));
     }
@@ -93,7 +95,9 @@ async function flood(seconds: number, withFlooder: boolean): Promise<void> {
     latencies.sort((a, b) => a - b);
     console.log(`flood ${seconds} s: flooder sent ${floodSent} invalid 60 KB messages, ${floodAcked} acknowledged; ingest rejected ${stats.rejected}`);
     console.log(`data folder grew by ${(grown / MB).toFixed(1)} MB`);
-    console.log(`neighbour: ${latencies.length} messages, PUBACK p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`);
+    console.log(
+      `neighbour: ${latencies.length} messages, PUBACK p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`,
+    );
     console.log(`quota: ${JSON.stringify(stats.quota)}`);
   } finally {
     await hub.kill9();
@@ -115,7 +119,13 @@ async function fullDisk(devices: number, mb: number): Promise<void> {
   try {
     const fleetDevices = await registerFleet(hubApi(ports.api, dataDir), devices, 'FULL');
     const perDevice = 2000;
-    fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices: fleetDevices, messagesPerDevice: perDevice, intervalMs: 20, baseTime: Date.now() - 3_600_000 });
+    fleet = new Fleet({
+      url: `mqtt://127.0.0.1:${ports.mqtt}`,
+      devices: fleetDevices,
+      messagesPerDevice: perDevice,
+      intervalMs: 20,
+      baseTime: Date.now() - 3_600_000,
+    });
     // Fill most of the disk with a ballast so that the fleet fills the rest in a minute or so.
     const free = (): number => {
       const s = statfsSync(mount);
@@ -149,7 +159,9 @@ async function fullDisk(devices: number, mb: number): Promise<void> {
     const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
     try {
       const t = await tallyStore(store, fleet.tallies);
-      console.log(`full disk (${mb} MB tmpfs, ${devices} devices): acknowledged ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, stored twice ${t.storedTwice}, resent ${t.resent}`);
+      console.log(
+        `full disk (${mb} MB tmpfs, ${devices} devices): acknowledged ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}, stored twice ${t.storedTwice}, resent ${t.resent}`,
+      );
       if (t.lost > 0 || t.storedTwice > 0) process.exitCode = 1;
     } finally {
       await store.close();

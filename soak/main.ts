@@ -69,7 +69,9 @@ const api = (): ReturnType<typeof hubApi> => hubApi(ports.api, dataDir);
 const statsNow = async (): Promise<Stats> => (await api()('/v1/ingest/stats')).body as Stats;
 /** The hub's own final counters, from the line it logs when it stops gracefully. */
 const stoppedStats = (): Stats | undefined => {
-  const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"arena-hub stopped"'));
+  const lines = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"arena-hub stopped"'));
   return lines.length ? (JSON.parse(lines.at(-1)!) as Stats) : undefined;
 };
 

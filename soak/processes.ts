@@ -60,7 +60,15 @@ const isReady = (r: Readiness, logFile: string, logStart: number): Promise<boole
   'port' in r ? listening(r.port) : 'ok' in r ? answersOk(r.ok) : logSince(logFile, logStart).includes(r.logLine);
 
 /** Starts `node dist/<entry>` with `env`, its output appended to logFile; resolves once it is ready. */
-export async function startService(o: { name: string; entry: string; env: Record<string, string>; logFile: string; ready: Readiness; timeoutMs?: number; args?: string[] }): Promise<Service> {
+export async function startService(o: {
+  name: string;
+  entry: string;
+  env: Record<string, string>;
+  logFile: string;
+  ready: Readiness;
+  timeoutMs?: number;
+  args?: string[];
+}): Promise<Service> {
   const logStart = existsSync(o.logFile) ? statSync(o.logFile).size : 0;
   const log = createWriteStream(o.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [join(DIST, o.entry), ...(o.args ?? [])], {
@@ -69,7 +77,9 @@ export async function startService(o: { name: string; entry: string; env: Record
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const service: Service = {
     name: o.name,
     child,
@@ -171,7 +181,13 @@ export interface SplitPorts {
  * `${dataDir}/ingest-data`.
  */
 export function splitLayout(o: { dataDir: string; registryUrl: string; ports: SplitPorts; serviceSecret: string; env?: Record<string, string> }) {
-  const common = { ARENA_REGISTRY_URL: o.registryUrl, BROKER_SERVICE_SECRET: o.serviceSecret, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(o.ports.mqtt), ...o.env };
+  const common = {
+    ARENA_REGISTRY_URL: o.registryUrl,
+    BROKER_SERVICE_SECRET: o.serviceSecret,
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: String(o.ports.mqtt),
+    ...o.env,
+  };
   return {
     ingestDataDir: join(o.dataDir, 'ingest-data'),
     startBroker: () =>
@@ -188,7 +204,13 @@ export function splitLayout(o: { dataDir: string; registryUrl: string; ports: Sp
         entry: 'ingest/main.js',
         logFile: join(o.dataDir, 'ingest.log'),
         ready: { logLine: 'arena-hub ingest is up' },
-        env: { ...common, ARENA_DATA_DIR: join(o.dataDir, 'ingest-data'), ARENA_STORE: 'duckdb', INGEST_HTTP_PORT: String(o.ports.ingestHttp), LOG_LEVEL: 'info' },
+        env: {
+          ...common,
+          ARENA_DATA_DIR: join(o.dataDir, 'ingest-data'),
+          ARENA_STORE: 'duckdb',
+          INGEST_HTTP_PORT: String(o.ports.ingestHttp),
+          LOG_LEVEL: 'info',
+        },
       }),
     /** Resolves once ingest has taken nothing new for quietMs: the broker's queue for it is then empty. */
     ingestIdle: async (quietMs = 2000, timeoutMs = 120_000): Promise<void> => {

@@ -5,7 +5,15 @@ import { eventTime, num, placeOf, raise, sourceOf, subjectOf } from './common.js
 import type { RuleEnv, Signal } from './types.js';
 
 /** Faults of the device itself: one alarm per device, whoever it measures. */
-const DEVICE_RULES: ReadonlySet<AlarmRule> = new Set(['dispenser_jam', 'dispenser_empty', 'refill_soon', 'lid_open', 'battery_low', 'battery_empty', 'mains_lost']);
+const DEVICE_RULES: ReadonlySet<AlarmRule> = new Set([
+  'dispenser_jam',
+  'dispenser_empty',
+  'refill_soon',
+  'lid_open',
+  'battery_low',
+  'battery_empty',
+  'mains_lost',
+]);
 
 /** Event attributes worth showing on the alarm (zone, duration, slot...). */
 const detailOf = (e: HubEvent) => ({ event: e.name, ...e.attributes });

@@ -30,7 +30,19 @@ export function offlineOnPoint(p: Point, env: RuleEnv, state: EvalState): Signal
     const profile = env.profile(p.profileId);
     if (profile && !profile.events.has('no_contact')) return [];
     const detail = { via: 'will', ...(m.lastSeenAt === null ? {} : { lastSeenAt: new Date(m.lastSeenAt).toISOString() }) };
-    return [raise({ rule: 'device_offline', key: keyOf(p.deviceId), at: p.receivedAt, place: m.place, family: p.family, alertCode: p.alertCode, severity: p.severity, detail, source: sourceOf(p) })];
+    return [
+      raise({
+        rule: 'device_offline',
+        key: keyOf(p.deviceId),
+        at: p.receivedAt,
+        place: m.place,
+        family: p.family,
+        alertCode: p.alertCode,
+        severity: p.severity,
+        detail,
+        source: sourceOf(p),
+      }),
+    ];
   }
   m.lastSeenAt = Math.max(m.lastSeenAt ?? -Infinity, p.receivedAt);
   if (p.kind === 'reading' && p.name === 'battery_level') m.battery = p.value;

@@ -14,7 +14,7 @@ export const AlarmDto = z.object({
   id: z.string(),
   rule: z.enum(ALARM_RULES),
   alertCode: z.string().describe('VKP alert code (vkp-alert-code-v090), e.g. "4.1" Fall'),
-  alertDisplay: z.string().describe('The code\'s Norwegian display text from VKP'),
+  alertDisplay: z.string().describe("The code's Norwegian display text from VKP"),
   severity: z.number().int().describe('VKP severity: 10 normal, 20 moderate, 30 serious, 40 critical'),
   state: z.enum(ALARM_STATES),
   family: z.string().describe('Device family (GET /v1/catalogue)'),
@@ -33,10 +33,12 @@ export const AlarmDto = z.object({
   closedBy: ActorDto.nullable(),
   closeComment: z.string().nullable(),
   detail: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
-  notify: z.array(z.string()).describe('Who is alerted, from the participant\'s settings'),
+  notify: z.array(z.string()).describe("Who is alerted, from the participant's settings"),
   withheld: z
     .boolean()
-    .describe('true when the participant has not consented to care.live: the alarm is shown, but whom it is about, its measured detail and comments are withheld'),
+    .describe(
+      'true when the participant has not consented to care.live: the alarm is shown, but whom it is about, its measured detail and comments are withheld',
+    ),
   updatedAt: IsoTime,
   version: z.number().int(),
 });
@@ -78,7 +80,13 @@ export function toAlarmDto(a: Alarm, withheld: boolean): AlarmDto {
 export const AlarmActionBody = z
   .object({
     comment: z.string().trim().max(500).optional().describe('Free text, e.g. what was found at the bedside'),
-    person: z.string().trim().min(1).max(60).optional().describe('Who acts: the name or initials entered at the start of the shift on the board; stored with the token'),
+    person: z
+      .string()
+      .trim()
+      .min(1)
+      .max(60)
+      .optional()
+      .describe('Who acts: the name or initials entered at the start of the shift on the board; stored with the token'),
   })
   .nullish()
   .describe('An optional comment and who acts; the body may be left out');

@@ -14,7 +14,7 @@ const carers = { access: ['admin', 'clinician'] } as const;
 const readers = { ...carers, auditRead: true } as const;
 const tags = ['alarms'];
 const scoped = 'A clinician reaches only participants of the sites its token is bound to; any other participant, or an unknown one, answers 404.';
-const Params = z.object({ participantId: Id.describe('The participant\'s pseudonym') });
+const Params = z.object({ participantId: Id.describe("The participant's pseudonym") });
 
 /**
  * Per-participant alarm settings, where care differs: bed-exit windows, long-stay

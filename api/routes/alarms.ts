@@ -19,7 +19,8 @@ const STATES: Record<'open' | 'closed' | 'all', readonly AlarmState[] | undefine
   closed: ['resolved', 'false_alarm'],
   all: undefined,
 };
-const WITHHELD = 'An alarm about a participant without care.live consent is still shown, with `withheld: true` and without whom it is about, its measured detail and comments.';
+const WITHHELD =
+  'An alarm about a participant without care.live consent is still shown, with `withheld: true` and without whom it is about, its measured detail and comments.';
 
 /** Alarms and their lifecycle: raised → acknowledged → resolved or false alarm. */
 export const alarmRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmService }> = async (app, { deps, alarms }) => {
@@ -64,7 +65,11 @@ export const alarmRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: AlarmSe
   const actions = [
     ['ack', 'Acknowledge: someone is on it', (id: string, by: Parameters<AlarmService['acknowledge']>[1], c: string | null) => alarms.acknowledge(id, by, c)],
     ['resolve', 'Resolve: the situation is handled', (id: string, by: Parameters<AlarmService['resolve']>[1], c: string | null) => alarms.resolve(id, by, c)],
-    ['false-alarm', 'Mark as a false alarm', (id: string, by: Parameters<AlarmService['markFalseAlarm']>[1], c: string | null) => alarms.markFalseAlarm(id, by, c)],
+    [
+      'false-alarm',
+      'Mark as a false alarm',
+      (id: string, by: Parameters<AlarmService['markFalseAlarm']>[1], c: string | null) => alarms.markFalseAlarm(id, by, c),
+    ],
   ] as const;
   for (const [path, summary, act] of actions) {
     app.post(`/v1/alarms/:id/${path}`, {

@@ -46,7 +46,14 @@ export const assignmentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
 
   app.post('/v1/assignments/:id/end', {
     config: admin,
-    schema: { tags, summary: 'End an assignment', description: attribution, params: IdOnlyParams, body: EndAssignmentBody, response: { 200: AssignmentDto, ...problems(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'End an assignment',
+      description: attribution,
+      params: IdOnlyParams,
+      body: EndAssignmentBody,
+      response: { 200: AssignmentDto, ...problems(400, 401, 403, 404) },
+    },
     handler: async (request) => toAssignmentDto(await registry.endAssignment(request.params.id, request.body.at ?? clock())),
   });
 };

@@ -26,7 +26,7 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
     schema: {
       tags,
       summary: 'Record a consent the participant granted',
-      description: 'Takes effect on the next request. Data measured from grantedAt (inside the trial period) becomes releasable to the scope\'s audience.',
+      description: "Takes effect on the next request. Data measured from grantedAt (inside the trial period) becomes releasable to the scope's audience.",
       params: IdParams,
       body: NewConsentBody,
       response: { 201: ConsentDto, ...problems(400, 401, 403, 404, 409) },
@@ -34,7 +34,9 @@ export const consentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
     handler: async (request, reply) => {
       const record = await registry.grantConsent({ ...request.body, participantId: request.params.id });
       // The grant is stored; a copy that failed only leaves Grafana showing less (and granting again would add a record).
-      await refreshGrafana(record).catch((err: unknown) => request.log.error({ err, event: 'grafana_refresh_failed' }, "Grafana's bucket not refreshed after a grant"));
+      await refreshGrafana(record).catch((err: unknown) =>
+        request.log.error({ err, event: 'grafana_refresh_failed' }, "Grafana's bucket not refreshed after a grant"),
+      );
       return reply.status(201).send(toConsentDto(record));
     },
   });

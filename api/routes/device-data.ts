@@ -102,7 +102,7 @@ export const deviceDataRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async 
     config: readers,
     schema: {
       tags,
-      summary: "Messages of a device the hub refused, newest first, with the reason",
+      summary: 'Messages of a device the hub refused, newest first, with the reason',
       description: notYours,
       params: IdParams,
       querystring: RejectionsQuery,

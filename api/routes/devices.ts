@@ -55,7 +55,13 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
 
   app.patch('/v1/devices/:id', {
     config: admin,
-    schema: { tags, summary: 'Activate or deactivate a device', params: IdParams, body: PatchDeviceBody, response: { 200: DeviceDto, ...problems(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Activate or deactivate a device',
+      params: IdParams,
+      body: PatchDeviceBody,
+      response: { 200: DeviceDto, ...problems(400, 401, 403, 404) },
+    },
     handler: async (request) => toDeviceDto(await registry.setDeviceActive(request.params.id, request.body.active)),
   });
 

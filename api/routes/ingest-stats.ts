@@ -10,7 +10,9 @@ const IngestStatsDto = z.object({
   accepted: Count,
   rejected: Count,
   acknowledged: Count.describe('Messages committed durably (to the store, or to the journal in front of it): their PUBACK may go out'),
-  storedMessages: Count.describe('Messages the store itself reported stored; behind the journal, these lag acknowledged while it loads, and stop while the store refuses writes'),
+  storedMessages: Count.describe(
+    'Messages the store itself reported stored; behind the journal, these lag acknowledged while it loads, and stop while the store refuses writes',
+  ),
   duplicates: Count.describe('Redeliveries skipped by exactly-once'),
   batches: Count,
   failedMessages: Count.describe('Messages whose commit failed: not acknowledged, the device keeps them'),
@@ -18,11 +20,15 @@ const IngestStatsDto = z.object({
   rejectedByCode: z.partialRecord(z.enum(RejectionCodes), Count),
   journal: z
     .object({
-      storeFailing: z.boolean().describe('The store refuses deliveries from the journal (out of memory, disk full, I/O errors): an outage; /readyz answers 503'),
+      storeFailing: z
+        .boolean()
+        .describe('The store refuses deliveries from the journal (out of memory, disk full, I/O errors): an outage; /readyz answers 503'),
       failingSince: z.string().nullable(),
       lastError: z.string().nullable(),
       waitingBytes: Count.describe('Acknowledged, in the journal, not yet in the store'),
-      setAsideBatches: Count.describe('Batches the store refused alone while taking others, in journal/dead-letter.ndjson; `npm run requeue` queues them again'),
+      setAsideBatches: Count.describe(
+        'Batches the store refused alone while taking others, in journal/dead-letter.ndjson; `npm run requeue` queues them again',
+      ),
       setAsideMessages: Count,
     })
     .optional()

@@ -95,7 +95,9 @@ export const liveBoardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms: Ala
               profileId: d.profileId,
               family: deps.profiles.get(d.profileId)?.profile.family ?? 'unknown',
               roomId: d.roomId,
-              health: h ? { ...toHealthDto(h), roomId: d.roomId } : { deviceId: d.id, roomId: d.roomId, lastSeenAt: null, offlineSince: null, battery: null, mains: null },
+              health: h
+                ? { ...toHealthDto(h), roomId: d.roomId }
+                : { deviceId: d.id, roomId: d.roomId, lastSeenAt: null, offlineSince: null, battery: null, mains: null },
               readings: readings.map((r) => toReadingDto(r, 'full')),
               lastEvent: lastEvent && toEventDto(lastEvent, 'full'),
             };

@@ -117,7 +117,7 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
       summary: "A site's live stream (text/event-stream)",
       description:
         'Events `hello`, `heartbeat`, `reading`, `event`, `alarm` and `device`, each with one JSON object as data. ' +
-        '`heartbeat` comes every 5 s with the hub\'s readiness (`ready`, and `reason` when false, as GET /readyz says) and an `id`: a client that misses two, or reads `ready: false`, must show itself as stale. ' +
+        "`heartbeat` comes every 5 s with the hub's readiness (`ready`, and `reason` when false, as GET /readyz says) and an `id`: a client that misses two, or reads `ready: false`, must show itself as stale. " +
         'Readings and events about a participant without care.live consent are not sent; their alarms are, with `withheld: true`. ' +
         'A reconnect may send `Last-Event-ID`; the stream does not replay (hello says `resume: "reload"`): load GET /v1/live/board again after each hello. ' +
         'When the token is revoked or expires, or the hub shuts down, an `end` event is sent and the stream closes within a few seconds. ' +
@@ -137,7 +137,8 @@ export const liveRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; feed: LiveFeed; 
       }
 
       const mine = held.get(principal.tokenId) ?? 0;
-      if (mine >= limits.perToken) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_STREAMS', `this token already holds ${mine} live streams (at most ${limits.perToken})`);
+      if (mine >= limits.perToken)
+        throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_STREAMS', `this token already holds ${mine} live streams (at most ${limits.perToken})`);
       if (slots >= limits.total) throw refuseFor(reply, RETRY_AFTER_S, 'TOO_MANY_STREAMS', `the hub holds its ${limits.total} live streams`);
       held.set(principal.tokenId, mine + 1);
       slots++;

@@ -46,7 +46,12 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get('/v1/participants/:id', {
     config: { ...admin, auditRead: true },
-    schema: { tags, summary: 'Get a participant with consents and assignments', params: IdParams, response: { 200: ParticipantDetailDto, ...problems(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: 'Get a participant with consents and assignments',
+      params: IdParams,
+      response: { 200: ParticipantDetailDto, ...problems(400, 401, 403, 404) },
+    },
     handler: async (request) => {
       const p = await participant(request.params.id);
       const [consents, assignments] = await Promise.all([registry.listConsents(p.id), registry.listAssignments({ participantId: p.id })]);
@@ -68,7 +73,11 @@ export const participantRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
     },
     handler: async (request) => {
       const p = await participant(request.params.id);
-      const { erasedPoints, erasedAlarms, erasedAt } = await eraseEverywhere({ registry, store, alarms: deps.alarms, grafana: deps.grafana, ...deps.erasure }, p.id, clock());
+      const { erasedPoints, erasedAlarms, erasedAt } = await eraseEverywhere(
+        { registry, store, alarms: deps.alarms, grafana: deps.grafana, ...deps.erasure },
+        p.id,
+        clock(),
+      );
       // Counts only: what stays of an erasure holds no values.
       noteForAudit(request, { erasedPoints, erasedAlarms });
       return { participantId: p.id, erasedAt: new Date(erasedAt).toISOString(), erasedPoints };

@@ -19,7 +19,10 @@ const contract =
   'A device profile is the contract a vendor implements: the topics ({deviceId} is replaced by the device id), the payload format, ' +
   'the JSON Schema of one record, and how fields map to readings and events.';
 
-const Version = z.string().regex(/^\d+\.\d+\.\d+$/).describe('A published version of the profile (its `version:`)');
+const Version = z
+  .string()
+  .regex(/^\d+\.\d+\.\d+$/)
+  .describe('A published version of the profile (its `version:`)');
 const YamlBody = z
   .object({ yaml: z.string().min(1).max(200_000).describe('The profile as YAML text (README "Publishing a profile without a restart")') })
   .meta(example({ yaml: 'id: flowpatch\nversion: 1.0.0\nfamily: fluid-balance\n...' }));
@@ -44,13 +47,24 @@ export const profileRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
 
   app.get('/v1/profiles', {
     config: anyone,
-    schema: { tags, summary: 'List device profiles (the latest version of each)', description: contract, response: { 200: listOf(ProfileSchema), ...problems(401) } },
+    schema: {
+      tags,
+      summary: 'List device profiles (the latest version of each)',
+      description: contract,
+      response: { 200: listOf(ProfileSchema), ...problems(401) },
+    },
     handler: async () => ({ items: all() }),
   });
 
   app.get('/v1/profiles/:id', {
     config: anyone,
-    schema: { tags, summary: 'Get a device profile (its latest version)', description: contract, params: IdParams, response: { 200: ProfileSchema, ...problems(400, 401, 404) } },
+    schema: {
+      tags,
+      summary: 'Get a device profile (its latest version)',
+      description: contract,
+      params: IdParams,
+      response: { 200: ProfileSchema, ...problems(400, 401, 404) },
+    },
     handler: async (request) => {
       const decoder = profiles.get(request.params.id);
       if (!decoder) throw new HubError('NOT_FOUND', `no device profile "${request.params.id}"`);
@@ -86,9 +100,13 @@ const publishing: FastifyPluginAsyncZod<{ deps: ApiDeps; catalog: ProfileCatalog
     schema: {
       tags,
       summary: 'Check a profile without publishing it',
-      description: 'Answers the profile as the hub reads it (defaults filled in), or 422 PROFILE_INVALID with every problem found, each with its path in the profile.',
+      description:
+        'Answers the profile as the hub reads it (defaults filled in), or 422 PROFILE_INVALID with every problem found, each with its path in the profile.',
       body: YamlBody,
-      response: { 200: z.object({ profile: ProfileSchema, published: z.boolean().describe('This version is already published') }), ...problems(400, 401, 403, 422) },
+      response: {
+        200: z.object({ profile: ProfileSchema, published: z.boolean().describe('This version is already published') }),
+        ...problems(400, 401, 403, 422),
+      },
     },
     handler: async (request) => {
       const checked = catalog.check(request.body.yaml);
@@ -145,7 +163,12 @@ const publishing: FastifyPluginAsyncZod<{ deps: ApiDeps; catalog: ProfileCatalog
 
   app.get('/v1/devices/:id/profile-pin', {
     config: admin,
-    schema: { tags, summary: "The profile version a device's messages are decoded with", params: IdParams, response: { 200: PinDto, ...problems(400, 401, 403, 404) } },
+    schema: {
+      tags,
+      summary: "The profile version a device's messages are decoded with",
+      params: IdParams,
+      response: { 200: PinDto, ...problems(400, 401, 403, 404) },
+    },
     handler: async (request) => {
       const device = await deviceOf(request.params.id);
       return pinDto(device.id, device.profileId);
@@ -157,7 +180,7 @@ const publishing: FastifyPluginAsyncZod<{ deps: ApiDeps; catalog: ProfileCatalog
     schema: {
       tags,
       summary: 'Pin a device to a published version of its profile, or let it follow the latest',
-      description: 'In force from the device\'s next message; its topics from its next CONNECT.',
+      description: "In force from the device's next message; its topics from its next CONNECT.",
       params: IdParams,
       body: z.object({ version: Version.nullable() }).meta(example({ version: '1.0.0' })),
       response: { 200: PinDto, ...problems(400, 401, 403, 404) },

@@ -20,7 +20,10 @@ import { IdParams } from '../schemas/common.js';
 import { visibleTrial } from '../trial-access.js';
 
 const ReportQuery = z.object({
-  format: z.enum(['json', 'csv', 'html']).default('json').describe('json, csv (one row per indicator × period × week or month × subject) or html (printable, with plots)'),
+  format: z
+    .enum(['json', 'csv', 'html'])
+    .default('json')
+    .describe('json, csv (one row per indicator × period × week or month × subject) or html (printable, with plots)'),
   granularity: z.enum(['week', 'month']).default('week').describe('Cells by ISO week (Monday, UTC) or calendar month'),
   lang: z.enum(REPORT_LANGS).default('en').describe('Language of the HTML report: en or nb (bokmål)'),
 });
@@ -133,8 +136,17 @@ export const reportRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; indicators?: I
         sha256,
       };
       await registry.recordExport({ id: exportId, trialId: trial.id, audience: scope, vendorId, tokenId: principal.tokenId, createdAt: now, manifest });
-      noteForAudit(request, { exportId, kind: 'trial-report', format, audience: audience.role, rows: report.rows.length, sha256, definitionsVersion: report.definitionsVersion });
-      const type = format === 'csv' ? 'text/csv; charset=utf-8; header=present' : format === 'html' ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8';
+      noteForAudit(request, {
+        exportId,
+        kind: 'trial-report',
+        format,
+        audience: audience.role,
+        rows: report.rows.length,
+        sha256,
+        definitionsVersion: report.definitionsVersion,
+      });
+      const type =
+        format === 'csv' ? 'text/csv; charset=utf-8; header=present' : format === 'html' ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8';
       if (format === 'csv') reply.header('content-disposition', `attachment; filename="${trial.id}-${exportId}.csv"`);
       return reply
         .type(type)

@@ -39,9 +39,14 @@ export const siteRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, 
 
   app.post('/v1/sites/:siteId/rooms', {
     config: admin,
-    schema: { tags, summary: 'Create a room in a site', params: SiteParams, body: NewRoomBody, response: { 201: RoomDto, ...problems(400, 401, 403, 404, 409) } },
-    handler: async (request, reply) =>
-      reply.status(201).send(toRoomDto(await registry.createRoom({ ...request.body, siteId: request.params.siteId }))),
+    schema: {
+      tags,
+      summary: 'Create a room in a site',
+      params: SiteParams,
+      body: NewRoomBody,
+      response: { 201: RoomDto, ...problems(400, 401, 403, 404, 409) },
+    },
+    handler: async (request, reply) => reply.status(201).send(toRoomDto(await registry.createRoom({ ...request.body, siteId: request.params.siteId }))),
   });
 
   app.get('/v1/sites/:siteId/rooms', {

@@ -43,7 +43,8 @@ export const trialRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
     schema: {
       tags,
       summary: "Move a trial's status one step forward",
-      description: 'planned → running → completed → archived. Participants, assignments and new consents are accepted while planned or running; a withdrawal always.',
+      description:
+        'planned → running → completed → archived. Participants, assignments and new consents are accepted while planned or running; a withdrawal always.',
       params: IdParams,
       body: PatchTrialBody,
       response: { 200: TrialDto, ...problems(400, 401, 403, 404, 409) },

@@ -22,19 +22,17 @@ export const AuditEntryDto = z
     hash: z.string().describe('SHA-256 (hex) of the RFC 8785 canonical JSON of {seq, at, actor, action, target, detail, prevHash}'),
   })
   .meta(
-    example(
-      {
-        seq: 42,
-        at: 1743501600000,
-        time: '2025-04-01T10:00:00.000Z',
-        actor: { role: 'researcher', tokenId: 'tok-4bq1s0Zk0cUuPz3B' },
-        action: 'GET /v1/trials/:id/dataset',
-        target: '/v1/trials/fall-2025/dataset',
-        detail: { status: 200, params: { id: 'fall-2025' }, query: { format: 'csv' }, exportId: 'exp-3kF9pQ2xV7aLm1Rt', rows: 1234, sha256: 'c0ffee…' },
-        prevHash: '9f2c…',
-        hash: '51ab…',
-      },
-    ),
+    example({
+      seq: 42,
+      at: 1743501600000,
+      time: '2025-04-01T10:00:00.000Z',
+      actor: { role: 'researcher', tokenId: 'tok-4bq1s0Zk0cUuPz3B' },
+      action: 'GET /v1/trials/:id/dataset',
+      target: '/v1/trials/fall-2025/dataset',
+      detail: { status: 200, params: { id: 'fall-2025' }, query: { format: 'csv' }, exportId: 'exp-3kF9pQ2xV7aLm1Rt', rows: 1234, sha256: 'c0ffee…' },
+      prevHash: '9f2c…',
+      hash: '51ab…',
+    }),
   );
 
 export const toAuditEntryDto = (e: AuditEntry): z.infer<typeof AuditEntryDto> => ({
@@ -59,7 +57,10 @@ export const AuditVerdictDto = z
   })
   .meta({
     example: { ok: true, entries: 42, head: '51ab…' },
-    examples: [{ ok: true, entries: 42, head: '51ab…' }, { ok: false, entries: 6, brokenAt: 7, reason: 'hash does not match the entry: it was changed after it was written' }],
+    examples: [
+      { ok: true, entries: 42, head: '51ab…' },
+      { ok: false, entries: 6, brokenAt: 7, reason: 'hash does not match the entry: it was changed after it was written' },
+    ],
   });
 
 export const toVerdictDto = (v: AuditVerdict): z.infer<typeof AuditVerdictDto> => ({ ...v });

@@ -61,16 +61,25 @@ export const CodebookDto = z
     codeSystems: z.record(z.string(), z.string()),
   })
   .meta(
-    example(
-      {
-        trialId: 'fall-2025',
-        audiences: ['research'],
-        columns: [{ name: 'pseudonym', type: 'VARCHAR', description: 'The participant, pseudonymised…', audiences: ['research'] }],
-        profiles: [{ id: 'aquascale', version: '1.0.0', vendor: 'AquaScale', model: 'AquaScale fluid-balance station', family: 'fluid-balance' }],
-        measurements: [{ name: 'body_weight', label: 'Body weight', unit: 'kg', loinc: '29463-7', profiles: ['aquascale'] }],
-        events: [{ name: 'fall', meaning: 'Fall detected (SNOMED CT 1912002)', alertCode: '4.1', alertDisplay: 'Fall', dispenseCode: null, dispenseDisplay: null, severity: 40, profiles: ['roomsense-3d'] }],
-        severities: [{ code: 40, display: 'Kritisk' }],
-        codeSystems: { alert: 'http://ehelse.no/fhir/CodeSystem/vkp-alert-code-v090' },
-      },
-    ),
+    example({
+      trialId: 'fall-2025',
+      audiences: ['research'],
+      columns: [{ name: 'pseudonym', type: 'VARCHAR', description: 'The participant, pseudonymised…', audiences: ['research'] }],
+      profiles: [{ id: 'aquascale', version: '1.0.0', vendor: 'AquaScale', model: 'AquaScale fluid-balance station', family: 'fluid-balance' }],
+      measurements: [{ name: 'body_weight', label: 'Body weight', unit: 'kg', loinc: '29463-7', profiles: ['aquascale'] }],
+      events: [
+        {
+          name: 'fall',
+          meaning: 'Fall detected (SNOMED CT 1912002)',
+          alertCode: '4.1',
+          alertDisplay: 'Fall',
+          dispenseCode: null,
+          dispenseDisplay: null,
+          severity: 40,
+          profiles: ['roomsense-3d'],
+        },
+      ],
+      severities: [{ code: 40, display: 'Kritisk' }],
+      codeSystems: { alert: 'http://ehelse.no/fhir/CodeSystem/vkp-alert-code-v090' },
+    }),
   );

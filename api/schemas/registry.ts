@@ -27,14 +27,16 @@ export const NewVendorBody = z.object({ id: Id, name: Name }).meta(example({ id:
 export const VendorDto = z.object({ id: Id, name: z.string(), createdAt: IsoTime });
 export const toVendorDto = (v: Vendor): z.infer<typeof VendorDto> => ({ id: v.id, name: v.name, createdAt: iso(v.createdAt) });
 
-export const NewDeviceBody = z.object({
-  id: Id.describe('The device id, also its MQTT username and client id; usually the serial number'),
-  vendorId: Id,
-  profileId: Id.describe('A device profile id from GET /v1/profiles'),
-  siteId: Id.nullish().describe('Where the device is; implied by roomId when only that is given'),
-  roomId: Id.nullish().describe('Room inside siteId'),
-  label: z.string().trim().max(200).optional(),
-}).meta(example({ id: 'AQ-3001', vendorId: 'aquascale', profileId: 'aquascale', roomId: 'levanger-room-1', label: 'Fluid-balance station' }));
+export const NewDeviceBody = z
+  .object({
+    id: Id.describe('The device id, also its MQTT username and client id; usually the serial number'),
+    vendorId: Id,
+    profileId: Id.describe('A device profile id from GET /v1/profiles'),
+    siteId: Id.nullish().describe('Where the device is; implied by roomId when only that is given'),
+    roomId: Id.nullish().describe('Room inside siteId'),
+    label: z.string().trim().max(200).optional(),
+  })
+  .meta(example({ id: 'AQ-3001', vendorId: 'aquascale', profileId: 'aquascale', roomId: 'levanger-room-1', label: 'Fluid-balance station' }));
 export const DeviceDto = z.object({
   id: Id,
   vendorId: Id,
@@ -71,14 +73,16 @@ export const MqttAccess = z
 export const SecretDto = z.string().describe('The MQTT password. Shown only in this response; the hub keeps a scrypt hash.');
 
 const RoleEnum = z.enum(ROLES as [Role, ...Role[]]);
-export const NewTokenBody = z.object({
-  role: RoleEnum,
-  vendorId: Id.optional().describe('role vendor: the vendor whose devices the token may read'),
-  siteIds: z.array(Id).max(1000).optional().describe('role clinician: the sites the token may see'),
-  trialIds: z.array(Id).max(1000).optional().describe('role researcher: the trials the token may see'),
-  label: Name.describe('Who or what holds the token'),
-  expiresAt: BodyInstant.nullable().default(null).describe('Expiry as epoch ms or ISO 8601; null never expires'),
-}).meta(example({ role: 'researcher', trialIds: ['fall-2025'], label: 'NTNU study team', expiresAt: '2025-12-31T23:59:59Z' }));
+export const NewTokenBody = z
+  .object({
+    role: RoleEnum,
+    vendorId: Id.optional().describe('role vendor: the vendor whose devices the token may read'),
+    siteIds: z.array(Id).max(1000).optional().describe('role clinician: the sites the token may see'),
+    trialIds: z.array(Id).max(1000).optional().describe('role researcher: the trials the token may see'),
+    label: Name.describe('Who or what holds the token'),
+    expiresAt: BodyInstant.nullable().default(null).describe('Expiry as epoch ms or ISO 8601; null never expires'),
+  })
+  .meta(example({ role: 'researcher', trialIds: ['fall-2025'], label: 'NTNU study team', expiresAt: '2025-12-31T23:59:59Z' }));
 export const TokenDto = z.object({
   id: z.string(),
   role: z.enum(TOKEN_ROLES as [Role, ...Role[]]).describe('board: a paired ward tablet (POST /v1/board-pairings/exchange)'),

@@ -10,7 +10,11 @@ const PeriodBody = z.object({ from: BodyInstant.describe('Start (inclusive)'), t
 const PeriodDto = z.object({ from: IsoTime, to: IsoTime });
 const toPeriodDto = (p: Period): z.infer<typeof PeriodDto> => ({ from: iso(p.from), to: iso(p.to) });
 export const TrialStatus = z.enum(TRIAL_STATUSES);
-export const ConsentScope = z.enum(CONSENT_SCOPES).describe('care.live: clinicians of the site, live; vendor.telemetry: the device vendor, without participant reference; research: the trial researchers, pseudonymised');
+export const ConsentScope = z
+  .enum(CONSENT_SCOPES)
+  .describe(
+    'care.live: clinicians of the site, live; vendor.telemetry: the device vendor, without participant reference; research: the trial researchers, pseudonymised',
+  );
 
 export const NewTrialBody = z
   .object({
@@ -21,22 +25,22 @@ export const NewTrialBody = z
     protocolRef: z.string().trim().min(1).max(200).describe('Protocol reference, e.g. the ethics approval number'),
     period: PeriodBody.describe('The trial period; data outside it never belongs to the trial'),
     baseline: PeriodBody.nullable().default(null).describe('Baseline measurement period (nullpunktmåling) inside the trial period'),
-    interventionFrom: BodyInstant.nullable().default(null).describe('When the technology was switched on; the intervention period runs from here to the end (null: from the end of the baseline)'),
+    interventionFrom: BodyInstant.nullable()
+      .default(null)
+      .describe('When the technology was switched on; the intervention period runs from here to the end (null: from the end of the baseline)'),
     researchDeviceData: z.boolean().default(false).describe('Whether researchers also get device data (points with nobody assigned)'),
   })
   .meta(
-    example(
-      {
-        id: 'fall-2025',
-        name: 'Fall prevention with a 3D room sensor',
-        siteId: 'levanger-room',
-        vendorIds: ['roomsense', 'bedwatch'],
-        protocolRef: 'REK 2025/12345',
-        period: { from: '2025-03-01T00:00:00Z', to: '2025-09-01T00:00:00Z' },
-        baseline: { from: '2025-03-01T00:00:00Z', to: '2025-03-15T00:00:00Z' },
-        researchDeviceData: false,
-      },
-    ),
+    example({
+      id: 'fall-2025',
+      name: 'Fall prevention with a 3D room sensor',
+      siteId: 'levanger-room',
+      vendorIds: ['roomsense', 'bedwatch'],
+      protocolRef: 'REK 2025/12345',
+      period: { from: '2025-03-01T00:00:00Z', to: '2025-09-01T00:00:00Z' },
+      baseline: { from: '2025-03-01T00:00:00Z', to: '2025-03-15T00:00:00Z' },
+      researchDeviceData: false,
+    }),
   );
 
 export const TrialDto = z.object({

@@ -40,8 +40,11 @@ export const boardPairingRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; boards: 
         'The code is in this response only and works once, within 15 minutes: type it on the tablet at /ward, or open `url` there (a QR code of it serves as well). ' +
         'The tablet gets a board token bound to this site.',
       params: SiteParams,
-      body: z.object({ label: Name.describe("What the board will be called, e.g. \"Nurses' station, ward 3\"") }),
-      response: { 201: PairingDto.extend({ code: z.string().describe('e.g. "7KQ2-M9XD"; case, spaces and dashes do not matter'), url: z.string() }), ...problems(400, 401, 403, 404) },
+      body: z.object({ label: Name.describe('What the board will be called, e.g. "Nurses\' station, ward 3"') }),
+      response: {
+        201: PairingDto.extend({ code: z.string().describe('e.g. "7KQ2-M9XD"; case, spaces and dashes do not matter'), url: z.string() }),
+        ...problems(400, 401, 403, 404),
+      },
     },
     handler: async (request, reply) => {
       const site = await registry.getSite(request.params.siteId);
@@ -55,7 +58,12 @@ export const boardPairingRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; boards: 
 
   app.get('/v1/sites/:siteId/board-pairings', {
     config: { access: ['admin'] },
-    schema: { tags, summary: "A site's pairings and the boards paired with them", params: SiteParams, response: { 200: listOf(PairingDto), ...problems(400, 401, 403) } },
+    schema: {
+      tags,
+      summary: "A site's pairings and the boards paired with them",
+      params: SiteParams,
+      response: { 200: listOf(PairingDto), ...problems(400, 401, 403) },
+    },
     handler: async (request) => {
       const revoked = new Map((await registry.listTokens()).map((t) => [t.id, t.revokedAt]));
       return { items: (await boards.list(request.params.siteId)).map((p) => toDto(p, p.tokenId === null ? null : (revoked.get(p.tokenId) ?? null))) };
@@ -80,7 +88,12 @@ export const boardPairingRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; boards: 
       if (!pairing) throw new HubError('NOT_FOUND', 'no pairing for this code: it is unknown, used or expired');
       const { id, token } = await registry.issueToken({ role: 'board', siteIds: [pairing.siteId], label: pairing.label, expiresAt: null });
       await boards.bind(pairing.id, id);
-      await registry.audit.append({ actor: { role: 'board', tokenId: id }, action: 'POST /v1/board-pairings/exchange', target: pairing.id, detail: { siteId: pairing.siteId } });
+      await registry.audit.append({
+        actor: { role: 'board', tokenId: id },
+        action: 'POST /v1/board-pairings/exchange',
+        target: pairing.id,
+        detail: { siteId: pairing.siteId },
+      });
       reply.header('cache-control', 'no-store');
       return reply.status(201).send({ token, tokenId: id, siteId: pairing.siteId, label: pairing.label });
     },

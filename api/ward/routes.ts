@@ -22,7 +22,8 @@ const FILES: Readonly<Record<string, { file: string; type: string }>> = {
  * no referrer, so a token can never travel to another origin.
  */
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-cache',
@@ -35,7 +36,13 @@ export const wardRoutes: FastifyPluginAsync = async (app) => {
     const body = readFileSync(STATIC_DIR + file);
     app.get(url, {
       config: { access: 'public' },
-      schema: { tags: ['ward'], summary: url === '/ward' ? 'The ward board (pair it with a code from POST /v1/sites/{siteId}/board-pairings, or open /ward?site=<siteId>#token=<clinician token>)' : `Ward board asset ${file}` },
+      schema: {
+        tags: ['ward'],
+        summary:
+          url === '/ward'
+            ? 'The ward board (pair it with a code from POST /v1/sites/{siteId}/board-pairings, or open /ward?site=<siteId>#token=<clinician token>)'
+            : `Ward board asset ${file}`,
+      },
       handler: async (_request, reply) => reply.headers({ ...SECURITY_HEADERS, 'content-type': type }).send(body),
     });
   }

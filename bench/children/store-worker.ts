@@ -227,10 +227,13 @@ async function copy(path: string, trialId: string, format: 'csv' | 'parquet', co
 
 process.on('message', (m: StoreOp) => {
   const work =
-    m.op === 'write' ? writeRate(m.path, m.batch, m.batches, m.journal ?? false)
-    : m.op === 'seed' ? seed(m.path, m.rows, m.trialId, m.participants, m.from)
-    : m.op === 'points' ? points(m.path, m.trialId)
-    : copy(m.path, m.trialId, m.format, m.columns, m.out);
+    m.op === 'write'
+      ? writeRate(m.path, m.batch, m.batches, m.journal ?? false)
+      : m.op === 'seed'
+        ? seed(m.path, m.rows, m.trialId, m.participants, m.from)
+        : m.op === 'points'
+          ? points(m.path, m.trialId)
+          : copy(m.path, m.trialId, m.format, m.columns, m.out);
   work.then(
     (r) => process.send?.({ ...r, peakRssMb: memoryOf(process.pid)?.hwmMb ?? null }),
     (e: unknown) => process.send?.({ error: (e as Error).message }),

@@ -9,7 +9,14 @@ import { noDelay } from '../load/generator.js';
 const [port, filter = 'devices/+/events'] = process.argv.slice(2);
 let received = 0;
 let dup = 0;
-const client = mqtt.connect({ host: '127.0.0.1', port: Number(port), clientId: `bench-sub-${process.pid}`, clean: true, reconnectPeriod: 0, protocolVersion: 4 });
+const client = mqtt.connect({
+  host: '127.0.0.1',
+  port: Number(port),
+  clientId: `bench-sub-${process.pid}`,
+  clean: true,
+  reconnectPeriod: 0,
+  protocolVersion: 4,
+});
 noDelay(client);
 client.on('message', (_topic, _payload, packet) => {
   received++;

@@ -70,7 +70,14 @@ export interface PacedResult {
   readonly outstanding: number;
   readonly seconds: number;
   readonly drainSeconds: number;
-  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly max: number; readonly samples: number };
+  readonly latencyMs: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly p999: number;
+    readonly max: number;
+    readonly samples: number;
+  };
   /** How late the pacing timer ran (the generator's own event-loop delay). */
   readonly tickLagP99Ms: number;
   readonly generatorCpuShare: number;
@@ -104,7 +111,12 @@ export class Fleet {
   }
 
   /** Connects every device, `concurrency` CONNECTs at a time. */
-  static async connect(opts: { port: number; devices: readonly SimDevice[]; concurrency: number; connectTimeoutMs?: number }): Promise<{ fleet: Fleet; seconds: number }> {
+  static async connect(opts: {
+    port: number;
+    devices: readonly SimDevice[];
+    concurrency: number;
+    connectTimeoutMs?: number;
+  }): Promise<{ fleet: Fleet; seconds: number }> {
     const started = performance.now();
     const conns: Conn[] = new Array(opts.devices.length);
     let next = 0;
@@ -112,7 +124,13 @@ export class Fleet {
       while (next < opts.devices.length) {
         const i = next++;
         const device = opts.devices[i]!;
-        conns[i] = { device, client: await connectOne(opts.port, device, opts.connectTimeoutMs ?? 120_000), topic: topicOf(device.id), inFlight: 0, closed: false };
+        conns[i] = {
+          device,
+          client: await connectOne(opts.port, device, opts.connectTimeoutMs ?? 120_000),
+          topic: topicOf(device.id),
+          inFlight: 0,
+          closed: false,
+        };
       }
     };
     try {

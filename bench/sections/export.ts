@@ -65,7 +65,13 @@ export const exportSection: Section = {
     }
     for (const format of ['CSV', 'Parquet'] as const) {
       const e = engine[format];
-      rows.push({ section: 'export', figure: `DuckDB COPY TO ${format}, 8 dataset columns, same order`, value: rate(e), unit: 'rows/s', note: `peak RSS ${e.peakRssMb?.toFixed(0) ?? '?'} MB, ${size(e)}` });
+      rows.push({
+        section: 'export',
+        figure: `DuckDB COPY TO ${format}, 8 dataset columns, same order`,
+        value: rate(e),
+        unit: 'rows/s',
+        note: `peak RSS ${e.peakRssMb?.toFixed(0) ?? '?'} MB, ${size(e)}`,
+      });
     }
     let points: RowsReply | undefined;
     if (!api.timings) {

@@ -69,10 +69,21 @@ export const historySection: Section = {
       ...(failed || note ? { note: failed ?? note } : {}),
     });
     const rows: Row[] = [
-      versus(`store.write, 125-message batches, ${label} vs empty (${MEMORY_LIMIT})`, 'msg/s', full.messagesPerS, empty.messagesPerS, FLAT_HIGHER,
-        `seeded in ${full.seedSeconds} s; ${full.fileMb} MB file`),
-      { section: 'history', figure: `CPU per message, ${label} vs empty`, value: failed ? null : (full.cpuUsPerMessage ?? null), unit: 'µs',
-        baseline: { label: 'empty store', value: empty.cpuUsPerMessage ?? null } },
+      versus(
+        `store.write, 125-message batches, ${label} vs empty (${MEMORY_LIMIT})`,
+        'msg/s',
+        full.messagesPerS,
+        empty.messagesPerS,
+        FLAT_HIGHER,
+        `seeded in ${full.seedSeconds} s; ${full.fileMb} MB file`,
+      ),
+      {
+        section: 'history',
+        figure: `CPU per message, ${label} vs empty`,
+        value: failed ? null : (full.cpuUsPerMessage ?? null),
+        unit: 'µs',
+        baseline: { label: 'empty store', value: empty.cpuUsPerMessage ?? null },
+      },
       versus(`peak RSS while writing and reading, ${label} vs empty`, 'MB', full.peakRssMb, empty.peakRssMb, FLAT_LOWER),
       versus(`a device's newest 100 readings, ${label} vs empty`, 'ms', full.latestReadingsMs, empty.latestReadingsMs, FLAT_LOWER),
       versus(`the ward board's latest readings of a device, ${label} vs empty`, 'ms', full.boardReadingsMs, empty.boardReadingsMs, FLAT_LOWER),

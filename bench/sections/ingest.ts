@@ -30,16 +30,26 @@ export const ingestSection: Section = {
     const phase = PHASES.throughput;
     const payload = (id: string, seq: number, at: number) => heartbeat(id, phase, seq, at);
     const ids = Array.from({ length: config.devices }, (_, i) => ({ id: deviceIdOf(i) }));
-    const common = { devices: ids, perDevice: config.messagesPerDevice, window: config.window, payload, workDir: ctx.dir('baselines'), baseEnv: config.baseEnv };
+    const common = {
+      devices: ids,
+      perDevice: config.messagesPerDevice,
+      window: config.window,
+      payload,
+      workDir: ctx.dir('baselines'),
+      baseEnv: config.baseEnv,
+    };
 
     const raw = await runBaseline(rawAedes(config.baseEnv), common);
     details.rawAedes = raw;
     const mosq = config.mosquitto ? mosquitto(mosquittoBinary()) : undefined;
     const mosqRun = mosq ? await runBaseline(mosq, common) : undefined;
-    details.mosquitto = mosqRun ?? (mosq?.why ?? 'skipped (--no-mosquitto)');
+    details.mosquitto = mosqRun ?? mosq?.why ?? 'skipped (--no-mosquitto)';
 
     const batch = Number(config.hubEnv.INGEST_MAX_BATCH ?? DEFAULT_MAX_BATCH);
-    const store = await storeOp<WriteReply>({ op: 'write', path: join(ctx.dir('store'), 'ceiling.duckdb'), batch, batches: config.quick ? 8 : 15 }, config.baseEnv);
+    const store = await storeOp<WriteReply>(
+      { op: 'write', path: join(ctx.dir('store'), 'ceiling.duckdb'), batch, batches: config.quick ? 8 : 15 },
+      config.baseEnv,
+    );
     details.storeWrite = store;
 
     const { h, record, before } = await ctx.beginPhase('throughput', phase);
@@ -47,7 +57,13 @@ export const ingestSection: Section = {
     const cpu0 = cpuOf(h.hub.pid);
     const t0 = Date.now();
     await h.profiler?.start();
-    const load = await h.fleet.closedLoop({ perDevice: config.messagesPerDevice, window: config.window, payload, timeoutMs: 180_000, counter: record.heartbeats });
+    const load = await h.fleet.closedLoop({
+      perDevice: config.messagesPerDevice,
+      window: config.window,
+      payload,
+      timeoutMs: 180_000,
+      counter: record.heartbeats,
+    });
     let profile: ProfileSummary | undefined;
     let memoryUsage: Record<string, number> | undefined;
     if (h.profiler) {
@@ -75,7 +91,13 @@ export const ingestSection: Section = {
         note: `overall ${Math.round(load.overallRate)} msg/s over ${load.seconds.toFixed(1)} s; hub used ${share(hubCpu?.process, wall)} of a core (main thread ${share(hubCpu?.mainThread, wall)}), the generator ${Math.round(load.generatorCpuShare * 100)} %`,
       },
       mosqRun
-        ? { section: 'ingest', figure: 'hub vs mosquitto → 1 sub (outside baseline)', value: load.sustainedRate, unit: 'msg/s', baseline: { label: 'mosquitto', value: mosqRun.load.sustainedRate } }
+        ? {
+            section: 'ingest',
+            figure: 'hub vs mosquitto → 1 sub (outside baseline)',
+            value: load.sustainedRate,
+            unit: 'msg/s',
+            baseline: { label: 'mosquitto', value: mosqRun.load.sustainedRate },
+          }
         : { section: 'ingest', figure: 'mosquitto baseline', value: null, unit: 'msg/s', note: `n/a (${mosq?.why ?? 'skipped (--no-mosquitto)'})` },
       cpuPerMessage('hub', hubCpu ?? undefined, load.acked, raw),
       {
@@ -94,13 +116,28 @@ export const ingestSection: Section = {
         value: stored === null ? null : load.acked - stored,
         unit: 'messages',
         target: ZERO,
-        note: stored === null ? 'n/a (/v1/ingest/stats not answering)' : `${load.acked} acked, ${stored} acknowledged by ingest (the DuckDB file is checked at the end), ${load.errors} publish errors${load.timedOut ? ', TIMED OUT' : ''}; ${after!.batches - before!.batches} commits`,
+        note:
+          stored === null
+            ? 'n/a (/v1/ingest/stats not answering)'
+            : `${load.acked} acked, ${stored} acknowledged by ingest (the DuckDB file is checked at the end), ${load.errors} publish errors${load.timedOut ? ', TIMED OUT' : ''}; ${after!.batches - before!.batches} commits`,
       },
-      { section: 'ingest', figure: 'hub: duplicates skipped (ingest stats)', value: before && after ? after.duplicates - before.duplicates : null, unit: 'messages', target: ZERO },
+      {
+        section: 'ingest',
+        figure: 'hub: duplicates skipped (ingest stats)',
+        value: before && after ? after.duplicates - before.duplicates : null,
+        unit: 'messages',
+        target: ZERO,
+      },
     );
     for (const run of [raw, mosqRun]) {
       if (!run) continue;
-      rows.push({ section: 'ingest', figure: `${run.broker}: acked − received by subscriber`, value: run.load.acked - run.subscriberReceived, unit: 'messages', note: `${run.load.acked} acked, ${run.subscriberReceived} received` });
+      rows.push({
+        section: 'ingest',
+        figure: `${run.broker}: acked − received by subscriber`,
+        value: run.load.acked - run.subscriberReceived,
+        unit: 'messages',
+        note: `${run.load.acked} acked, ${run.subscriberReceived} received`,
+      });
     }
     return { rows, details };
   },

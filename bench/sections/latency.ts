@@ -31,12 +31,23 @@ export const latencySection: Section = {
     // The floors: one message per write, one at a time, each in a process of its own:
     // through the hub's journal (its PUBACK point), and into DuckDB alone (what a PUBACK
     // after a DuckDB commit would wait for).
-    const floor = await storeOp<WriteReply>({ op: 'write', path: join(ctx.dir('store'), 'floor-journal'), batch: 1, batches: FLOOR_WRITES, journal: true }, config.baseEnv);
-    const duckdbFloor = await storeOp<WriteReply>({ op: 'write', path: join(ctx.dir('store'), 'floor.duckdb'), batch: 1, batches: FLOOR_WRITES }, config.baseEnv);
+    const floor = await storeOp<WriteReply>(
+      { op: 'write', path: join(ctx.dir('store'), 'floor-journal'), batch: 1, batches: FLOOR_WRITES, journal: true },
+      config.baseEnv,
+    );
+    const duckdbFloor = await storeOp<WriteReply>(
+      { op: 'write', path: join(ctx.dir('store'), 'floor.duckdb'), batch: 1, batches: FLOOR_WRITES },
+      config.baseEnv,
+    );
     const { h, record, before } = await ctx.beginPhase('latency', PHASES.latency);
     const route = findLiveRoute(await ctx.openapiPaths());
     const live = route ? await openLive(h.hub.apiPort, h.clinicianToken, route) : ({ ok: false, why: 'not built yet' } as const);
-    const probe = live.ok ? new FallProbe(live.stream, h.devices.slice(0, WARD_DEVICES).map((d) => d.id)) : undefined;
+    const probe = live.ok
+      ? new FallProbe(
+          live.stream,
+          h.devices.slice(0, WARD_DEVICES).map((d) => d.id),
+        )
+      : undefined;
 
     const rss = new RssSampler(h.hub.pid).start();
     const result = await h.fleet.paced({
@@ -95,18 +106,40 @@ export const latencySection: Section = {
       const fell = f.byEvent[FALL_EVENT];
       rows.push(
         fell
-          ? { section: 'latency', figure: `fall → live '${FALL_EVENT}' p99 (${live.ok ? live.stream.path : ''})`, value: fell.p99, unit: 'ms', target: FALL_P99, note: `p50 ${fell.p50.toFixed(1)} ms over ${fell.samples} of ${f.sent} falls, ${f.missed} missed, under the ${config.latencyRate} msg/s load${ended(streamEnded)}` }
-          : notBuilt('latency', 'fall → live event p99', 'ms', `the live feed gave no matching '${FALL_EVENT}' for ${f.sent} falls${ended(streamEnded)}`, FALL_P99),
+          ? {
+              section: 'latency',
+              figure: `fall → live '${FALL_EVENT}' p99 (${live.ok ? live.stream.path : ''})`,
+              value: fell.p99,
+              unit: 'ms',
+              target: FALL_P99,
+              note: `p50 ${fell.p50.toFixed(1)} ms over ${fell.samples} of ${f.sent} falls, ${f.missed} missed, under the ${config.latencyRate} msg/s load${ended(streamEnded)}`,
+            }
+          : notBuilt(
+              'latency',
+              'fall → live event p99',
+              'ms',
+              `the live feed gave no matching '${FALL_EVENT}' for ${f.sent} falls${ended(streamEnded)}`,
+              FALL_P99,
+            ),
       );
       for (const [event, e] of Object.entries(f.byEvent)) {
         // A p99 of a handful says nothing; those stay in the JSON details.
         if (event === FALL_EVENT || e.samples < MIN_SAMPLES) continue;
-        rows.push({ section: 'latency', figure: `fall → live '${event}' p99`, value: e.p99, unit: 'ms', note: `p50 ${e.p50.toFixed(1)} ms over ${e.samples} falls: only those whose ${event} names the fall's device time (an open alarm is not raised again)` });
+        rows.push({
+          section: 'latency',
+          figure: `fall → live '${event}' p99`,
+          value: e.p99,
+          unit: 'ms',
+          note: `p50 ${e.p50.toFixed(1)} ms over ${e.samples} falls: only those whose ${event} names the fall's device time (an open alarm is not raised again)`,
+        });
       }
     } else {
       rows.push(notBuilt('latency', 'fall → live event p99', 'ms', live.ok ? 'not built yet' : live.why, FALL_P99));
     }
-    return { rows, details: { floor, duckdbFloor, result, peakRssMb: mem.peakMb, falls: probe?.result(), streamEnded, statsBefore: before, statsAfter: after } };
+    return {
+      rows,
+      details: { floor, duckdbFloor, result, peakRssMb: mem.peakMb, falls: probe?.result(), streamEnded, statsBefore: before, statsAfter: after },
+    };
   },
 };
 

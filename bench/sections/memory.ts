@@ -18,7 +18,14 @@ export const memorySection: Section = {
     const { rssBeforeConnectMb: before, rssIdleMb: idle } = h.setup;
     const rows: Row[] = [
       { section: 'memory', figure: 'hub RSS, started, no device connected', value: before, unit: 'MB' },
-      { section: 'memory', figure: `hub RSS, ${n} devices connected, idle`, value: idle, unit: 'MB', target: RSS, note: `${(((idle - before) * 1024) / n).toFixed(0)} kB per connection; ${n} CONNECTs took ${h.setup.connectSeconds.toFixed(1)} s (${Math.round(n / h.setup.connectSeconds)}/s, scrypt-bound)` },
+      {
+        section: 'memory',
+        figure: `hub RSS, ${n} devices connected, idle`,
+        value: idle,
+        unit: 'MB',
+        target: RSS,
+        note: `${(((idle - before) * 1024) / n).toFixed(0)} kB per connection; ${n} CONNECTs took ${h.setup.connectSeconds.toFixed(1)} s (${Math.round(n / h.setup.connectSeconds)}/s, scrypt-bound)`,
+      },
     ];
     let own: unknown;
     if (ctx.facts.hubLoadPeakRssMb === undefined && ctx.facts.hubLatencyPeakRssMb === undefined) {
@@ -35,14 +42,26 @@ export const memorySection: Section = {
       own = r;
     }
     if (ctx.facts.hubLoadPeakRssMb !== undefined) {
-      rows.push({ section: 'memory', figure: `hub RSS peak, throughput phase (window ${config.window}/connection)`, value: ctx.facts.hubLoadPeakRssMb, unit: 'MB', target: RSS });
+      rows.push({
+        section: 'memory',
+        figure: `hub RSS peak, throughput phase (window ${config.window}/connection)`,
+        value: ctx.facts.hubLoadPeakRssMb,
+        unit: 'MB',
+        target: RSS,
+      });
     }
     if (ctx.facts.hubLatencyPeakRssMb !== undefined) {
       rows.push({ section: 'memory', figure: `hub RSS peak at ${config.latencyRate} msg/s`, value: ctx.facts.hubLatencyPeakRssMb, unit: 'MB', target: RSS });
     }
     const heap = await h.profiler?.memoryUsage({ gc: true });
     if (heap) {
-      rows.push({ section: 'memory', figure: 'hub JS heap in use after a forced GC (--profile)', value: heap.heapUsedMb ?? null, unit: 'MB', note: `RSS then ${heap.rssMb} MB: the rest is outside the JS heap (DuckDB, sockets, code)` });
+      rows.push({
+        section: 'memory',
+        figure: 'hub JS heap in use after a forced GC (--profile)',
+        value: heap.heapUsedMb ?? null,
+        unit: 'MB',
+        note: `RSS then ${heap.rssMb} MB: the rest is outside the JS heap (DuckDB, sockets, code)`,
+      });
     }
     return { rows, details: { setup: h.setup, now: memoryOf(h.hub.pid), heap, ownLoad: own } };
   },

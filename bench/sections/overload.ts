@@ -40,7 +40,11 @@ export const overloadSection: Section = {
     const rss = new RssSampler(h.hub.pid).start();
     const health = new HealthProbe(h.hub.apiPort).start();
     // With --profile: where the memory is as the offered load ends (near its peak).
-    const atPeak = h.profiler && sleep(config.overloadSeconds * 1000 - 250).then(() => h.profiler?.memoryUsage()).catch(() => undefined);
+    const atPeak =
+      h.profiler &&
+      sleep(config.overloadSeconds * 1000 - 250)
+        .then(() => h.profiler?.memoryUsage())
+        .catch(() => undefined);
     const result = await h.fleet.paced({
       rate,
       seconds: config.overloadSeconds,
@@ -83,9 +87,23 @@ export const overloadSection: Section = {
         note: `${result.sent} sent, ${result.acked} acked, ${result.outstanding} unacked after a ${result.drainSeconds.toFixed(1)} s drain, ${result.errors} publish errors, ${h.fleet.closedByBroker} connections dropped`,
       },
       ...(heap?.afterGc
-        ? [{ section: 'overload' as const, figure: 'hub JS heap after the drain, before / after a forced GC (--profile)', value: heap.afterGc.heapUsedMb ?? null, unit: 'MB', note: `${heap.asIs?.heapUsedMb} MB in use before the GC; RSS ${heap.afterGc.rssMb} MB after it; as the offered load ended: ${JSON.stringify(heap.atPeak)}` }]
+        ? [
+            {
+              section: 'overload' as const,
+              figure: 'hub JS heap after the drain, before / after a forced GC (--profile)',
+              value: heap.afterGc.heapUsedMb ?? null,
+              unit: 'MB',
+              note: `${heap.asIs?.heapUsedMb} MB in use before the GC; RSS ${heap.afterGc.rssMb} MB after it; as the offered load ended: ${JSON.stringify(heap.atPeak)}`,
+            },
+          ]
         : []),
-      { section: 'overload', figure: 'publish → PUBACK p99 while overloaded', value: result.latencyMs.p99, unit: 'ms', note: `p50 ${result.latencyMs.p50.toFixed(0)} ms: the queue the overload builds` },
+      {
+        section: 'overload',
+        figure: 'publish → PUBACK p99 while overloaded',
+        value: result.latencyMs.p99,
+        unit: 'ms',
+        note: `p50 ${result.latencyMs.p50.toFixed(0)} ms: the queue the overload builds`,
+      },
     ];
     return { rows, details: { capacity, rate, result, health: healthResult, peakRssMb: mem.peakMb, heap, statsBefore: before, statsAfter: after } };
   },

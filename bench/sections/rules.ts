@@ -24,14 +24,37 @@ export const rulesSection: Section = {
   async run(_ctx, config) {
     const points = config.quick ? 20_000 : 100_000;
     const profiles = loadProfiles(join(ROOT, 'device-profiles/profiles'), { skewMs: 120_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 3_600_000 });
-    const settings = AlarmSettingsInput.parse({ siteId: 'bench', fluid: { windowH: 72, maxNetGainMl: 1e12, maxNetLossMl: 1e12 }, weight: { targetKg: 70, maxGainKg: 100 } });
+    const settings = AlarmSettingsInput.parse({
+      siteId: 'bench',
+      fluid: { windowH: 72, maxNetGainMl: 1e12, maxNetLossMl: 1e12 },
+      weight: { targetKg: 70, maxGainKg: 100 },
+    });
     const infos = profileAlarmInfo(profiles);
-    const env: RuleEnv = { profile: (id) => infos.get(id), settingsOf: () => settings, allSettings: () => [['p-1', settings]], clock: localClock('Europe/Oslo') };
+    const env: RuleEnv = {
+      profile: (id) => infos.get(id),
+      settingsOf: () => settings,
+      allSettings: () => [['p-1', settings]],
+      clock: localClock('Europe/Oslo'),
+    };
     const reading = (i: number, name: string, value: number, unit: string): Reading => {
       const t = Date.UTC(2026, 0, 1) + i * MINUTE - (i % 10 === 9 ? 30 * MINUTE : 0);
       return {
-        kind: 'reading', messageId: BigInt(i + 1), seq: 0, deviceId: 'AQ-B', profileId: 'aquascale', family: 'fluid-balance',
-        siteId: 'bench', roomId: 'r-1', trialId: 't-1', participantId: 'p-1', name, value, unit, deviceTime: t, receivedAt: t, clockSkewed: false,
+        kind: 'reading',
+        messageId: BigInt(i + 1),
+        seq: 0,
+        deviceId: 'AQ-B',
+        profileId: 'aquascale',
+        family: 'fluid-balance',
+        siteId: 'bench',
+        roomId: 'r-1',
+        trialId: 't-1',
+        participantId: 'p-1',
+        name,
+        value,
+        unit,
+        deviceTime: t,
+        receivedAt: t,
+        clockSkewed: false,
       };
     };
     const run = (make: (i: number) => Reading): number => {

@@ -5,7 +5,12 @@ export class Battery {
   private pct: number;
   private last: number;
 
-  constructor(startPct: number, startAt: number, private readonly perDay: number, private readonly offMainsPerHour = 0) {
+  constructor(
+    startPct: number,
+    startAt: number,
+    private readonly perDay: number,
+    private readonly offMainsPerHour = 0,
+  ) {
     this.pct = startPct;
     this.last = startAt;
   }

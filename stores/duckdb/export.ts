@@ -91,10 +91,15 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
       trialId === undefined ? [request.alarmEvents.deviceId] : [request.alarmEvents.deviceId, trialId],
       trialId === undefined ? [VARCHAR] : [VARCHAR, VARCHAR],
     );
-    await appendRows(c, 'export_alarm_refs', ids.getRows().map((r) => String(r[0])), (a, id) => {
-      a.appendVarchar(id);
-      a.appendVarchar(request.alarmEvents.ref(id));
-    });
+    await appendRows(
+      c,
+      'export_alarm_refs',
+      ids.getRows().map((r) => String(r[0])),
+      (a, id) => {
+        a.appendVarchar(id);
+        a.appendVarchar(request.alarmEvents.ref(id));
+      },
+    );
   }
   if (!usesPseudonyms(request)) return;
   await appendRows(c, 'export_pseudonyms', [...new Set(windows.map((w) => w.participantId))], (a, id) => {
@@ -334,7 +339,8 @@ function isoTime(ms: string): string {
 function jsonString(v: string): string {
   const json = `CAST(to_json(${v}) AS VARCHAR)`;
   let escaped = `replace(replace(${v}, '\\', '\\\\'), '"', '\\"')`;
-  for (let code = 0; code < 0x20; code++) escaped = `replace(${escaped}, chr(${code}), '${CONTROL_ESCAPES[code] ?? `\\u${code.toString(16).padStart(4, '0')}`}')`;
+  for (let code = 0; code < 0x20; code++)
+    escaped = `replace(${escaped}, chr(${code}), '${CONTROL_ESCAPES[code] ?? `\\u${code.toString(16).padStart(4, '0')}`}')`;
   return `CASE WHEN contains(${json}, '\\u00') THEN concat('"', ${escaped}, '"') ELSE ${json} END`;
 }
 
@@ -386,5 +392,4 @@ function msBound(x: number): bigint {
 }
 
 const atOrAfter = (column: string, x: number, params: Params): string => `${column} >= ${params.add(msBound(x), BIGINT)}`;
-const before = (column: string, x: number, params: Params): string =>
-  x === Infinity ? 'TRUE' : `${column} < ${params.add(msBound(x), BIGINT)}`;
+const before = (column: string, x: number, params: Params): string => (x === Infinity ? 'TRUE' : `${column} < ${params.add(msBound(x), BIGINT)}`);

@@ -143,7 +143,8 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
           p90: Number(r.p90),
         });
       }
-      for (const r of await rows(histogram(literals(d.events), bounds))) histogramRows.push({ period: String(r.period), key: d.key, bin: Number(r.bin), count: Number(r.n) });
+      for (const r of await rows(histogram(literals(d.events), bounds)))
+        histogramRows.push({ period: String(r.period), key: d.key, bin: Number(r.bin), count: Number(r.n) });
     }
     const cell = (r: Record<string, unknown>) => ({ period: String(r.period), bucket: Number(r.bucket) });
     return {

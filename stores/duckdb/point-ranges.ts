@@ -100,8 +100,7 @@ export async function spanOf(c: DuckDBConnection, f: SeriesFilter): Promise<Span
     return `$${values.length}`;
   };
   const where = ['TRUE'];
-  const inList = (column: string, list: readonly string[]): string =>
-    list.length === 0 ? 'FALSE' : `${column} IN (${list.map(bind).join(', ')})`;
+  const inList = (column: string, list: readonly string[]): string => (list.length === 0 ? 'FALSE' : `${column} IN (${list.map(bind).join(', ')})`);
   if (f.deviceIds) where.push(inList('device_id', f.deviceIds));
   if (f.names) where.push(inList('name', f.names));
   if (f.kind !== undefined) where.push(`kind = ${bind(f.kind)}`);

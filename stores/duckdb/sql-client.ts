@@ -111,8 +111,7 @@ function normaliseRow(row: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-const bigintToJs = (v: bigint): number | string =>
-  v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
+const bigintToJs = (v: bigint): number | string => (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString());
 
 function translate(e: unknown): unknown {
   const message = e instanceof Error ? e.message : String(e);

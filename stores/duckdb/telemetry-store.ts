@@ -33,29 +33,10 @@ import {
   openArchives,
   removeArchiveFiles,
 } from './archive.js';
-import {
-  POINT_RANGES_DDL,
-  STAGED_RANGES_DDL,
-  hasPointRanges,
-  rebuildPointRanges,
-  recordPointRanges,
-  spanOf,
-  windowsBackFrom,
-} from './point-ranges.js';
+import { POINT_RANGES_DDL, STAGED_RANGES_DDL, hasPointRanges, rebuildPointRanges, recordPointRanges, spanOf, windowsBackFrom } from './point-ranges.js';
 import { countIndicators } from './indicators.js';
 import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
-import type {
-  Family,
-  HubEvent,
-  IngestBatch,
-  MessageId,
-  Point,
-  Reading,
-  Rejection,
-  RejectionCode,
-  Severity,
-  WriteResult,
-} from '../../kernel/telemetry.js';
+import type { Family, HubEvent, IngestBatch, MessageId, Point, Reading, Rejection, RejectionCode, Severity, WriteResult } from '../../kernel/telemetry.js';
 
 /**
  * TelemetryStore on an embedded DuckDB file.
@@ -525,7 +506,12 @@ class DuckDbStore implements DuckDbTelemetryStore {
         const points = firstOf(batch.points, fresh, (p) => `${p.messageId}/${p.seq}`);
         await appendAll(c, 'points', points, appendPoint);
         await recordPointRanges(c, points);
-        await appendAll(c, 'rejections', firstOf(batch.rejections, fresh, (r) => `${r.messageId}`), appendRejection);
+        await appendAll(
+          c,
+          'rejections',
+          firstOf(batch.rejections, fresh, (r) => `${r.messageId}`),
+          appendRejection,
+        );
       }
       await c.run('COMMIT');
       return { storedMessages: fresh.size, duplicateMessages: batch.messages.length - fresh.size };
@@ -639,9 +625,7 @@ function deviceTimeRanges(staged: readonly StagedMessage[]): [number, number][] 
 
 /** Rewrites a keyed `messages` table of an older file without its key (MIGRATE_KEYED_MESSAGES). */
 async function migrateKeyedMessages(c: DuckDBConnection): Promise<void> {
-  const keyed = await c.runAndReadAll(
-    `SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'messages' AND constraint_type = 'PRIMARY KEY'`,
-  );
+  const keyed = await c.runAndReadAll(`SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'messages' AND constraint_type = 'PRIMARY KEY'`);
   if (asNumber(keyed.getRows()[0]?.[0]) === 0) return;
   await c.run('BEGIN TRANSACTION');
   try {
@@ -674,8 +658,7 @@ async function migratePointRanges(c: DuckDBConnection): Promise<void> {
  * batch is a caller bug: it is refused whole, before anything is written.
  */
 function assertConsistent(batch: IngestBatch, messages: ReadonlyMap<MessageId, StagedMessage>): void {
-  const orphan =
-    batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
+  const orphan = batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
   if (orphan) {
     throw new Error(`batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
   }
@@ -686,11 +669,7 @@ function assertConsistent(batch: IngestBatch, messages: ReadonlyMap<MessageId, S
  * inside the same batch brings its points (key: message and seq) and its rejection (one
  * per message) a second time; only one copy is stored.
  */
-function firstOf<T extends { readonly messageId: MessageId }>(
-  items: readonly T[],
-  fresh: ReadonlySet<MessageId>,
-  key: (item: T) => string,
-): T[] {
+function firstOf<T extends { readonly messageId: MessageId }>(items: readonly T[], fresh: ReadonlySet<MessageId>, key: (item: T) => string): T[] {
   const seen = new Set<string>();
   return items.filter((item) => {
     if (!fresh.has(item.messageId)) return false;
@@ -707,12 +686,7 @@ function firstOf<T extends { readonly messageId: MessageId }>(
 const APPEND_SLICE = 512;
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function appendAll<T>(
-  c: DuckDBConnection,
-  table: string,
-  rows: readonly T[],
-  appendRow: (a: DuckDBAppender, row: T) => void,
-): Promise<void> {
+async function appendAll<T>(c: DuckDBConnection, table: string, rows: readonly T[], appendRow: (a: DuckDBAppender, row: T) => void): Promise<void> {
   if (rows.length === 0) return;
   const appender = await c.createAppender(table);
   try {
@@ -905,7 +879,13 @@ function pointAt(columns: readonly DuckDBVector[], row: number): Point {
   };
   if (cell(2) === 'reading') {
     const kept = asNullableString(cell(16));
-    const reading: Reading = { kind: 'reading', ...base, value: asNumber(cell(11)), unit: asString(cell(12)), ...(kept === null ? {} : { attributes: JSON.parse(kept) as Reading['attributes'] }) };
+    const reading: Reading = {
+      kind: 'reading',
+      ...base,
+      value: asNumber(cell(11)),
+      unit: asString(cell(12)),
+      ...(kept === null ? {} : { attributes: JSON.parse(kept) as Reading['attributes'] }),
+    };
     return reading;
   }
   const attributes = asNullableString(cell(16));

@@ -35,7 +35,6 @@ export const DEVICE_HEALTH_NAMES: readonly string[] = [
   'no_contact',
 ];
 
-
 export interface GrafanaMirrorOptions {
   readonly url: string;
   readonly token: string;
@@ -175,7 +174,10 @@ class InfluxGrafanaMirror implements GrafanaMirror {
       // The delivery marker the device-health dashboard counts, at the receive time every
       // part of a split message shares, so the parts write one marker.
       const first = d.points[0];
-      if (first) lines.push(messageLine({ id: d.messageId, deviceId: first.deviceId, receivedAt: first.receivedAt }, 'accepted', first.receivedAt, preferredSlot(d.messageId, 0)));
+      if (first)
+        lines.push(
+          messageLine({ id: d.messageId, deviceId: first.deviceId, receivedAt: first.receivedAt }, 'accepted', first.receivedAt, preferredSlot(d.messageId, 0)),
+        );
     }
     return lines;
   }

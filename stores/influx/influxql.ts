@@ -8,8 +8,7 @@
  * double-quoted, which also keeps keywords such as NAME usable as tag keys.
  */
 
-const quoted = (s: string, quote: '"' | "'"): string =>
-  s.replaceAll('\\', '\\\\').replaceAll(quote, `\\${quote}`).replaceAll('\n', '\\n');
+const quoted = (s: string, quote: '"' | "'"): string => s.replaceAll('\\', '\\\\').replaceAll(quote, `\\${quote}`).replaceAll('\n', '\\n');
 
 /** A measurement, tag or field name: `"name"`. */
 export const ident = (name: string): string => `"${quoted(name, '"')}"`;

@@ -37,8 +37,7 @@ export const SLOTS = 1_000_000;
  * another message already holds it the writer takes the next free one (SlotTable).
  * A redelivered point finds its own slot again, so rewriting it overwrites, not adds.
  */
-export const preferredSlot = (messageId: MessageId, seq: number): number =>
-  (Number(messageId % 1000n) * 1000 + seq) % SLOTS;
+export const preferredSlot = (messageId: MessageId, seq: number): number => (Number(messageId % 1000n) * 1000 + seq) % SLOTS;
 
 export const timestampOf = (ms: number, slot: number): string => (BigInt(ms) * 1_000_000n + BigInt(slot)).toString();
 
@@ -167,7 +166,13 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
   };
   if (kind === 'reading') {
     const attributes = optStr(r.attributes);
-    const reading: Reading = { kind, ...base, value: num(r.value), unit: str(r.unit), ...(attributes ? { attributes: JSON.parse(attributes) as Reading['attributes'] } : {}) };
+    const reading: Reading = {
+      kind,
+      ...base,
+      value: num(r.value),
+      unit: str(r.unit),
+      ...(attributes ? { attributes: JSON.parse(attributes) as Reading['attributes'] } : {}),
+    };
     return reading;
   }
   const event: HubEvent = {

@@ -118,12 +118,17 @@ class InfluxTelemetryStore implements TelemetryStore {
     const freshIds = new Set(fresh.map((m) => m.id));
     const points = uniquePoints(batch.points.filter((p) => freshIds.has(p.messageId)));
     const rejections = numberRejections(batch.rejections.filter((r) => freshIds.has(r.messageId)));
-    const slots = await this.#occupiedSlots(points, rejections.map(([r]) => r));
+    const slots = await this.#occupiedSlots(
+      points,
+      rejections.map(([r]) => r),
+    );
 
     // Data first, message markers last: a crash in between leaves no marker, so the
     // redelivery writes the same points into the same slots again (an overwrite).
     const data = lines(() => [
-      ...points.map((p) => pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq)))),
+      ...points.map((p) =>
+        pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq))),
+      ),
       ...rejections.map(([r, seq]) =>
         rejectionLine(r, seq, slots.claim(seriesKey('rejection', rejectionTags(r)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq))),
       ),
@@ -176,7 +181,14 @@ class InfluxTelemetryStore implements TelemetryStore {
     const parts: [Measurement, string[]][] = [
       ['reading', lookups('reading', probes('reading'), { lookbackMs: 1 })],
       ['event', lookups('event', probes('event'), { lookbackMs: 1 })],
-      ['rejection', lookups('rejection', rejections.map((r) => ({ deviceId: r.deviceId, ms: r.receivedAt })), { lookbackMs: 1 })],
+      [
+        'rejection',
+        lookups(
+          'rejection',
+          rejections.map((r) => ({ deviceId: r.deviceId, ms: r.receivedAt })),
+          { lookbackMs: 1 },
+        ),
+      ],
     ];
     const results = await this.#q.run(parts.flatMap(([, s]) => s));
     const slots = new SlotTable();
@@ -221,7 +233,10 @@ class InfluxTelemetryStore implements TelemetryStore {
     const [rows = []] = await this.#q.run([`SELECT ${selectList('rejection').map(ident).join(', ')} FROM ${ident('rejection')} WHERE ${where}`]);
     if (rows.length === 0) return;
     const kept = rows.map((row) => ({ r: { ...rejectionFromRow(row), participantId: null, payload: null, message: '' }, seq: num(row.seq) }));
-    const slots = await this.#occupiedSlots([], kept.map((k) => k.r));
+    const slots = await this.#occupiedSlots(
+      [],
+      kept.map((k) => k.r),
+    );
     await this.#send(
       lines(() =>
         kept.map(({ r, seq }) =>
@@ -263,7 +278,14 @@ class InfluxTelemetryStore implements TelemetryStore {
    * at its last millisecond (which may continue on the next page) and continues from
    * there: a time cursor, not OFFSET, so each page is one index seek.
    */
-  async *#ordered(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean, page: number): AsyncGenerator<Row> {
+  async *#ordered(
+    m: Measurement,
+    where: readonly string[],
+    from: number | undefined,
+    to: number | undefined,
+    desc: boolean,
+    page: number,
+  ): AsyncGenerator<Row> {
     let lo = from;
     let hi = to;
     for (;;) {
@@ -277,7 +299,10 @@ class InfluxTelemetryStore implements TelemetryStore {
         if (desc) hi = edge;
         else lo = edge + 1;
       } else {
-        yield* sortedByMs(rows.filter((r) => r.time !== edge), desc);
+        yield* sortedByMs(
+          rows.filter((r) => r.time !== edge),
+          desc,
+        );
         if (desc) hi = edge + 1;
         else lo = edge;
       }
@@ -289,7 +314,14 @@ class InfluxTelemetryStore implements TelemetryStore {
     return limit === undefined ? this.#pageSize : Math.max(2, Math.min(this.#pageSize, limit + 1));
   }
 
-  async #select(m: Measurement, where: readonly string[], from: number | undefined, to: number | undefined, desc: boolean, limit: number | undefined): Promise<Row[]> {
+  async #select(
+    m: Measurement,
+    where: readonly string[],
+    from: number | undefined,
+    to: number | undefined,
+    desc: boolean,
+    limit: number | undefined,
+  ): Promise<Row[]> {
     this.#assertOpen();
     const cond = [...where, timeRange(from, to)].join(' AND ');
     const q = `SELECT ${selectList(m).map(ident).join(', ')} FROM ${ident(m)} WHERE ${cond} ORDER BY time ${desc ? 'DESC' : 'ASC'}${limit ? ` LIMIT ${limit}` : ''}`;
@@ -312,7 +344,15 @@ class InfluxTelemetryStore implements TelemetryStore {
     });
     const merged = new Map<string, Omit<Bucket, 'mean'>>();
     for (const r of (await this.#q.run(statements)).flat()) {
-      const b = { start: num(r.time), deviceId: String(r.device), name: String(r.name), count: num(r.count), min: num(r.min), max: num(r.max), sum: num(r.sum) };
+      const b = {
+        start: num(r.time),
+        deviceId: String(r.device),
+        name: String(r.name),
+        count: num(r.count),
+        min: num(r.min),
+        max: num(r.max),
+        sum: num(r.sum),
+      };
       const key = JSON.stringify([b.start, b.deviceId, b.name]);
       const had = merged.get(key);
       merged.set(key, had ? { ...b, count: had.count + b.count, min: Math.min(had.min, b.min), max: Math.max(had.max, b.max), sum: had.sum + b.sum } : b);
@@ -403,7 +443,11 @@ function checkBatch(batch: IngestBatch, messages: ReadonlyMap<MessageId, Message
   if (orphan) {
     throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
   }
-  const times = [...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]), ...batch.rejections.map((r) => r.receivedAt), ...batch.messages.map((m) => m.receivedAt)];
+  const times = [
+    ...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]),
+    ...batch.rejections.map((r) => r.receivedAt),
+    ...batch.messages.map((m) => m.receivedAt),
+  ];
   const bad = times.find((t) => !Number.isSafeInteger(t) || Math.abs(t) > MAX_MS);
   if (bad !== undefined) throw new HubError('VALIDATION_FAILED', `batch refused: time ${bad} is not a whole epoch millisecond InfluxDB can store`);
 }

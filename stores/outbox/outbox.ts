@@ -240,8 +240,13 @@ class Outbox implements OutboxStore {
     this.#writeFh = await open(this.#path(this.#writeSeg), APPEND_DURABLY);
     await this.#syncDir();
     for (const entry of await this.#readDeadLetters()) this.#countSetAside(entry.batch);
-    if (this.#setAside.batches > 0) this.o.logger.warn({ ...this.#setAside, file: join(this.o.dir, DEAD_LETTER) }, 'outbox: batches set aside earlier wait in the dead-letter file; requeue them once their cause is fixed');
-    if (this.pendingBytes() > 0) this.o.logger.info({ pendingBytes: this.pendingBytes(), dir: this.o.dir }, 'outbox: delivering batches queued before the restart');
+    if (this.#setAside.batches > 0)
+      this.o.logger.warn(
+        { ...this.#setAside, file: join(this.o.dir, DEAD_LETTER) },
+        'outbox: batches set aside earlier wait in the dead-letter file; requeue them once their cause is fixed',
+      );
+    if (this.pendingBytes() > 0)
+      this.o.logger.info({ pendingBytes: this.pendingBytes(), dir: this.o.dir }, 'outbox: delivering batches queued before the restart');
     this.#checkAlarm();
     this.#drainer = this.#drain();
   }
@@ -303,7 +308,10 @@ class Outbox implements OutboxStore {
     await this.#repaired();
     const failing = this.#failing;
     if (failing) {
-      throw new HubError('STORE_UNAVAILABLE', `the store refuses writes since ${failing.since.toISOString()}; ${this.pendingBytes()} bytes wait in the journal, ${this.#setAside.batches} batches are set aside`);
+      throw new HubError(
+        'STORE_UNAVAILABLE',
+        `the store refuses writes since ${failing.since.toISOString()}; ${this.pendingBytes()} bytes wait in the journal, ${this.#setAside.batches} batches are set aside`,
+      );
     }
     await this.inner.ping();
   }
@@ -362,7 +370,10 @@ class Outbox implements OutboxStore {
     this.#closing ??= (async () => {
       await this.#appends;
       this.#hurry?.();
-      if (this.o.drainOnClose && !this.#broken) await this.#caughtUp('close').catch((e: unknown) => this.o.logger.warn({ err: e }, 'outbox: closing with batches still queued; they are delivered at the next start'));
+      if (this.o.drainOnClose && !this.#broken)
+        await this.#caughtUp('close').catch((e: unknown) =>
+          this.o.logger.warn({ err: e }, 'outbox: closing with batches still queued; they are delivered at the next start'),
+        );
       this.#stopping = true;
       this.#wake?.();
       this.#wakeSleep?.();
@@ -631,7 +642,10 @@ class Outbox implements OutboxStore {
     const error = (e as Error)?.message?.split('\n')[0] ?? String(e);
     this.#failing = { since: this.#failing?.since ?? new Date(), error };
     if (failures === 0 || (failures + 1) % 20 === 0) {
-      this.o.logger.warn({ err: e, failures: failures + 1, pendingBytes: this.pendingBytes() }, 'outbox: the store refuses writes (an outage, not bad data); batches stay queued and are retried');
+      this.o.logger.warn(
+        { err: e, failures: failures + 1, pendingBytes: this.pendingBytes() },
+        'outbox: the store refuses writes (an outage, not bad data); batches stay queued and are retried',
+      );
     }
     await this.#sleep(this.#backoff(failures + 1));
     return failures + 1;
@@ -708,7 +722,10 @@ class Outbox implements OutboxStore {
 
   /** Sets a batch aside: durable in dead-letter.ndjson before delivery moves past it. */
   async #deadLetter(line: string, e: unknown): Promise<void> {
-    this.o.logger.error({ err: e }, 'outbox: a batch is invalid (the store refused it alone while taking others, or it cannot be read); kept in dead-letter.ndjson, continuing with the next');
+    this.o.logger.error(
+      { err: e },
+      'outbox: a batch is invalid (the store refused it alone while taking others, or it cannot be read); kept in dead-letter.ndjson, continuing with the next',
+    );
     const entry = JSON.stringify({ failedAt: new Date().toISOString(), error: (e as Error)?.message ?? String(e), batch: line });
     await this.#withDeadLetters(async () => {
       const fh = await open(join(this.o.dir, DEAD_LETTER), 'a');

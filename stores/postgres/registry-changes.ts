@@ -48,11 +48,7 @@ export interface WatchOptions {
  * again it calls onChange('') once, because notifications sent meanwhile are lost: ''
  * means "anything may have changed". close() stops for good and is idempotent.
  */
-export async function watchRegistryChanges(
-  url: string,
-  onChange: (payload: string) => void,
-  opts: WatchOptions = {},
-): Promise<RegistryWatch> {
+export async function watchRegistryChanges(url: string, onChange: (payload: string) => void, opts: WatchOptions = {}): Promise<RegistryWatch> {
   const channel = opts.channel ?? REGISTRY_CHANNEL;
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new HubError('CONFIG_INVALID', `LISTEN channel "${channel}" is not a plain identifier`);
   const firstRetryMs = opts.retryMs ?? 200;

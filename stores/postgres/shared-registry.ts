@@ -55,7 +55,12 @@ export async function openSharedPostgresRegistry(url: string, opts: SharedRegist
       await sql.close();
       throw e;
     }
-    const registry = await openSqlRegistry(sql, { profiles: opts.profiles, now: opts.now, onReloadError: report, ...(opts.auditKey ? { auditKey: opts.auditKey } : {}) });
+    const registry = await openSqlRegistry(sql, {
+      profiles: opts.profiles,
+      now: opts.now,
+      onReloadError: report,
+      ...(opts.auditKey ? { auditKey: opts.auditKey } : {}),
+    });
     opened(registry);
     return {
       ...registry,

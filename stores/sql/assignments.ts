@@ -70,15 +70,19 @@ export function sqlAssignments(sql: SqlClient, now: () => number, index: Attribu
       const ticket = freshness.begin();
       await sql.transaction(async (tx) => {
         const [trial] = await tx.query<{ site_id: string; starts_at: number; ends_at: number; status: TrialStatus }>(
-          'SELECT site_id, starts_at, ends_at, status FROM trials WHERE id = $1', [a.trialId],
+          'SELECT site_id, starts_at, ends_at, status FROM trials WHERE id = $1',
+          [a.trialId],
         );
         if (!trial) throw notFound('trial', a.trialId);
-        if (!isOpen(trial.status)) throw new HubError('CONFLICT', `trial "${a.trialId}" is ${trial.status}; assignments are made while it is planned or running`);
+        if (!isOpen(trial.status))
+          throw new HubError('CONFLICT', `trial "${a.trialId}" is ${trial.status}; assignments are made while it is planned or running`);
         const period = { from: Number(trial.starts_at), to: Number(trial.ends_at) };
         if (a.from < period.from || (a.to ?? period.to) > period.to || a.from >= period.to) {
           throw new HubError('VALIDATION_FAILED', `from/to: the assignment must lie inside the trial period`);
         }
-        const [p] = await tx.query<{ trial_id: string; erased_at: number | null }>('SELECT trial_id, erased_at FROM participants WHERE id = $1', [a.participantId]);
+        const [p] = await tx.query<{ trial_id: string; erased_at: number | null }>('SELECT trial_id, erased_at FROM participants WHERE id = $1', [
+          a.participantId,
+        ]);
         if (!p || p.trial_id !== a.trialId) throw badReference('participantId', `participant of trial "${a.trialId}"`, a.participantId);
         if (p.erased_at !== null) throw new HubError('CONFLICT', `participant "${a.participantId}" was erased`);
         const [device] = await tx.query<{ vendor_id: string }>('SELECT vendor_id FROM devices WHERE id = $1', [a.deviceId]);
@@ -93,7 +97,9 @@ export function sqlAssignments(sql: SqlClient, now: () => number, index: Attribu
         }
         // Open intervals end with their trial; every trial's period bounds its own assignments.
         const others = await tx.query<AssignmentRow & { trial_ends_at: number }>(
-          `SELECT ${ASSIGNMENT_COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}, t.ends_at AS trial_ends_at
+          `SELECT ${ASSIGNMENT_COLUMNS.split(', ')
+            .map((c) => `a.${c}`)
+            .join(', ')}, t.ends_at AS trial_ends_at
            FROM assignments a JOIN trials t ON t.id = a.trial_id
            WHERE a.device_id = $1 OR a.participant_id = $2 OR a.room_id = $3`,
           [a.deviceId, a.participantId, a.roomId],
@@ -105,8 +111,15 @@ export function sqlAssignments(sql: SqlClient, now: () => number, index: Attribu
           if (problem) throw new HubError('CONFLICT', problem);
         }
         await tx.query(`INSERT INTO assignments (${ASSIGNMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-          assignment.id, assignment.trialId, assignment.deviceId, assignment.participantId, assignment.roomId, assignment.bed,
-          assignment.from, assignment.to, assignment.createdAt,
+          assignment.id,
+          assignment.trialId,
+          assignment.deviceId,
+          assignment.participantId,
+          assignment.roomId,
+          assignment.bed,
+          assignment.from,
+          assignment.to,
+          assignment.createdAt,
         ]);
       });
       freshness.writeThrough(ticket, () => index.setAssignment(assignment));

@@ -40,7 +40,12 @@ export class AttributionIndex {
     const assigned = this.assignmentAt(device.id, at);
     if (assigned) {
       const trial = this.trials.get(assigned.trialId);
-      return { siteId: trial?.siteId ?? device.siteId, roomId: assigned.roomId ?? device.roomId, trialId: assigned.trialId, participantId: assigned.participantId };
+      return {
+        siteId: trial?.siteId ?? device.siteId,
+        roomId: assigned.roomId ?? device.roomId,
+        trialId: assigned.trialId,
+        participantId: assigned.participantId,
+      };
     }
     return { siteId: device.siteId, roomId: device.roomId, trialId: this.deviceDataTrial(device, at), participantId: null };
   }

@@ -1,4 +1,14 @@
-import { GENESIS, auditHead, entryHash, verifyChain, type AuditEntry, type AuditHead, type AuditLog, type Json, type NewAuditEntry } from '../../kernel/audit.js';
+import {
+  GENESIS,
+  auditHead,
+  entryHash,
+  verifyChain,
+  type AuditEntry,
+  type AuditHead,
+  type AuditLog,
+  type Json,
+  type NewAuditEntry,
+} from '../../kernel/audit.js';
 import { isHubError } from '../../kernel/errors.js';
 import type { Migration } from './migrations.js';
 import type { SqlClient } from './sql-client.js';
@@ -84,7 +94,15 @@ export function sqlAuditLog(sql: SqlClient, now: () => number, key: Buffer): Aud
         const unhashed = { seq: seq + 1, at: now(), actor: { ...entry.actor }, action: entry.action, target: entry.target, detail, prevHash };
         const full: AuditEntry = { ...unhashed, hash: entryHash(key, unhashed) };
         await tx.query(`INSERT INTO audit_log (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-          full.seq, full.at, full.actor.role, full.actor.tokenId, full.action, full.target, JSON.stringify(full.detail), full.prevHash, full.hash,
+          full.seq,
+          full.at,
+          full.actor.role,
+          full.actor.tokenId,
+          full.action,
+          full.target,
+          JSON.stringify(full.detail),
+          full.prevHash,
+          full.hash,
         ]);
         written.push(full);
         [seq, prevHash] = [full.seq, full.hash];

@@ -67,9 +67,22 @@ export async function openBoardPairings(sql: SqlClient, now: () => number = Date
   return {
     async create(siteId, label, at) {
       const code = newCode();
-      const pairing: BoardPairing = { id: `pair-${randomBytes(9).toString('base64url')}`, siteId, label, createdAt: at, expiresAt: at + PAIRING_TTL_MS, claimedAt: null, tokenId: null };
+      const pairing: BoardPairing = {
+        id: `pair-${randomBytes(9).toString('base64url')}`,
+        siteId,
+        label,
+        createdAt: at,
+        expiresAt: at + PAIRING_TTL_MS,
+        claimedAt: null,
+        tokenId: null,
+      };
       await sql.query(`INSERT INTO board_pairings (digest, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)`, [
-        tokenDigest(normaliseCode(code)), pairing.id, siteId, label, pairing.createdAt, pairing.expiresAt,
+        tokenDigest(normaliseCode(code)),
+        pairing.id,
+        siteId,
+        label,
+        pairing.createdAt,
+        pairing.expiresAt,
       ]);
       return { code, pairing };
     },

@@ -17,7 +17,10 @@ interface ConsentRow {
   recorded_at: number;
 }
 const COLUMNS = 'id, participant_id, scope, granted_at, withdrawn_at, form_version, recorded_at';
-const prefixed = (alias: string): string => COLUMNS.split(', ').map((c) => `${alias}.${c}`).join(', ');
+const prefixed = (alias: string): string =>
+  COLUMNS.split(', ')
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
 
 function toConsent(r: ConsentRow): ConsentRecord {
   if (!CONSENT_SCOPES.includes(r.scope as ConsentScope)) throw new HubError('INTERNAL', `consents row ${r.id} has unknown scope "${r.scope}"`);
@@ -53,7 +56,9 @@ export function sqlConsents(sql: SqlClient, now: () => number): ConsentStore {
     },
 
     async allows(participantId, scope, measuredAt, at) {
-      const [p] = await sql.query<{ trial_id: string; erased_at: number | null }>('SELECT trial_id, erased_at FROM participants WHERE id = $1', [participantId]);
+      const [p] = await sql.query<{ trial_id: string; erased_at: number | null }>('SELECT trial_id, erased_at FROM participants WHERE id = $1', [
+        participantId,
+      ]);
       if (!p || p.erased_at !== null) return false;
       const windows: ReleaseWindow[] = (await consent.windows(p.trial_id, scope, at)).filter((w) => w.participantId === participantId);
       return inWindows(windows, participantId, measuredAt);
@@ -70,13 +75,20 @@ export function sqlConsents(sql: SqlClient, now: () => number): ConsentStore {
       const record: ConsentRecord = { ...c, id: `con-${randomBytes(9).toString('base64url')}`, withdrawnAt: null, recordedAt };
       await sql.transaction(async (tx) => {
         const [p] = await tx.query<{ erased_at: number | null; status: TrialStatus }>(
-          'SELECT p.erased_at, t.status FROM participants p JOIN trials t ON t.id = p.trial_id WHERE p.id = $1', [c.participantId],
+          'SELECT p.erased_at, t.status FROM participants p JOIN trials t ON t.id = p.trial_id WHERE p.id = $1',
+          [c.participantId],
         );
         if (!p) throw notFound('participant', c.participantId);
         if (p.erased_at !== null) throw new HubError('CONFLICT', `participant "${c.participantId}" was erased`);
         if (!isOpen(p.status)) throw new HubError('CONFLICT', `the participant's trial is ${p.status}; consents are granted while it is planned or running`);
         await tx.query(`INSERT INTO consents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-          record.id, record.participantId, record.scope, record.grantedAt, null, record.formVersion, record.recordedAt,
+          record.id,
+          record.participantId,
+          record.scope,
+          record.grantedAt,
+          null,
+          record.formVersion,
+          record.recordedAt,
         ]);
       });
       return record;

@@ -60,9 +60,26 @@ export function sqlDevices(sql: SqlClient, profiles: KnownProfiles, now: () => n
         } else if (siteId !== null && (await tx.query('SELECT 1 FROM sites WHERE id = $1', [siteId])).length === 0) {
           throw badReference('siteId', 'site', siteId);
         }
-        const created: Device = { id: d.id, vendorId: d.vendorId, profileId: d.profileId, siteId, roomId: d.roomId, label: d.label, active: true, createdAt: now() };
+        const created: Device = {
+          id: d.id,
+          vendorId: d.vendorId,
+          profileId: d.profileId,
+          siteId,
+          roomId: d.roomId,
+          label: d.label,
+          active: true,
+          createdAt: now(),
+        };
         await tx.query(`INSERT INTO devices (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-          created.id, created.vendorId, created.profileId, created.siteId, created.roomId, created.label, created.active, secretHash, created.createdAt,
+          created.id,
+          created.vendorId,
+          created.profileId,
+          created.siteId,
+          created.roomId,
+          created.label,
+          created.active,
+          secretHash,
+          created.createdAt,
         ]);
         return created;
       });

@@ -3,7 +3,15 @@ import type { ConsentScope } from '../../kernel/consent.js';
 import type { ExportLog, ExportRecord } from '../../kernel/exports.js';
 import type { SqlClient } from './sql-client.js';
 
-interface ExportRow { id: string; trial_id: string; audience: string; vendor_id: string | null; token_id: string; created_at: number; manifest: string }
+interface ExportRow {
+  id: string;
+  trial_id: string;
+  audience: string;
+  vendor_id: string | null;
+  token_id: string;
+  created_at: number;
+  manifest: string;
+}
 const COLUMNS = 'id, trial_id, audience, vendor_id, token_id, created_at, manifest';
 
 /** Manifests of the datasets that left the hub, by export id. */
@@ -11,7 +19,13 @@ export function sqlExports(sql: SqlClient): ExportLog {
   return {
     async recordExport(r) {
       await sql.query(`INSERT INTO exports (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-        r.id, r.trialId, r.audience, r.vendorId, r.tokenId, r.createdAt, JSON.stringify(r.manifest),
+        r.id,
+        r.trialId,
+        r.audience,
+        r.vendorId,
+        r.tokenId,
+        r.createdAt,
+        JSON.stringify(r.manifest),
       ]);
     },
     async getExport(id) {

@@ -49,7 +49,11 @@ export const TokenInput = z
   })
   .superRefine((t, ctx) => {
     // Each role carries exactly its own binding, so a token can never be wider than its role says.
-    const bindings: Readonly<Record<'siteIds' | 'vendorId' | 'trialIds', readonly Role[]>> = { siteIds: ['clinician', 'board'], vendorId: ['vendor'], trialIds: ['researcher'] };
+    const bindings: Readonly<Record<'siteIds' | 'vendorId' | 'trialIds', readonly Role[]>> = {
+      siteIds: ['clinician', 'board'],
+      vendorId: ['vendor'],
+      trialIds: ['researcher'],
+    };
     for (const [field, owners] of Object.entries(bindings)) {
       const value = t[field as keyof typeof bindings];
       const given = Array.isArray(value) ? value.length > 0 : value !== undefined;
@@ -70,5 +74,4 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
 
 export const notFound = (what: string, id: string): HubError => new HubError('NOT_FOUND', `no ${what} "${id}"`);
 export const conflict = (what: string, id: string): HubError => new HubError('CONFLICT', `${what} "${id}" already exists`);
-export const badReference = (field: string, what: string, id: string): HubError =>
-  new HubError('VALIDATION_FAILED', `${field}: no ${what} "${id}"`);
+export const badReference = (field: string, what: string, id: string): HubError => new HubError('VALIDATION_FAILED', `${field}: no ${what} "${id}"`);

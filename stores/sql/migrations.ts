@@ -156,5 +156,9 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Applies the registry's migrations (or `migrations`, on their own `ledger`) not yet applied (kernel/sql.ts). */
-export const migrate = (sql: SqlClient, now: () => number = Date.now, migrations: readonly Migration[] = MIGRATIONS, ledger = 'schema_migrations'): Promise<number[]> =>
-  runMigrations(sql, migrations, ledger, now);
+export const migrate = (
+  sql: SqlClient,
+  now: () => number = Date.now,
+  migrations: readonly Migration[] = MIGRATIONS,
+  ledger = 'schema_migrations',
+): Promise<number[]> => runMigrations(sql, migrations, ledger, now);

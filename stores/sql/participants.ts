@@ -7,7 +7,12 @@ import { ASSIGNMENT_COLUMNS, toAssignment, type AssignmentRow } from './assignme
 import { conflict, notFound, parseInput } from './inputs.js';
 import { ParticipantInput } from './trial-inputs.js';
 
-interface ParticipantRow { id: string; trial_id: string; created_at: number; erased_at: number | null }
+interface ParticipantRow {
+  id: string;
+  trial_id: string;
+  created_at: number;
+  erased_at: number | null;
+}
 const COLUMNS = 'id, trial_id, created_at, erased_at';
 const toParticipant = (r: ParticipantRow): Participant => ({
   id: r.id,
@@ -31,7 +36,8 @@ export function sqlParticipants(sql: SqlClient, now: () => number, index: Attrib
       await sql.transaction(async (tx) => {
         const [trial] = await tx.query<{ status: TrialStatus }>('SELECT status FROM trials WHERE id = $1', [p.trialId]);
         if (!trial) throw notFound('trial', p.trialId);
-        if (!isOpen(trial.status)) throw new HubError('CONFLICT', `trial "${p.trialId}" is ${trial.status}; participants are enrolled while it is planned or running`);
+        if (!isOpen(trial.status))
+          throw new HubError('CONFLICT', `trial "${p.trialId}" is ${trial.status}; participants are enrolled while it is planned or running`);
         if ((await tx.query('SELECT 1 FROM participants WHERE id = $1', [p.id])).length > 0) throw conflict('participant', p.id);
         await tx.query(`INSERT INTO participants (${COLUMNS}) VALUES ($1, $2, $3, $4)`, [participant.id, participant.trialId, participant.createdAt, null]);
       });

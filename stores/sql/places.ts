@@ -2,8 +2,19 @@ import type { Room, Site, SiteRegistry } from '../../kernel/registry.js';
 import type { SqlClient } from './sql-client.js';
 import { RoomInput, SiteInput, conflict, notFound, parseInput } from './inputs.js';
 
-interface SiteRow { id: string; name: string; kind: Site['kind']; created_at: number }
-interface RoomRow { id: string; site_id: string; name: string; beds: number; created_at: number }
+interface SiteRow {
+  id: string;
+  name: string;
+  kind: Site['kind'];
+  created_at: number;
+}
+interface RoomRow {
+  id: string;
+  site_id: string;
+  name: string;
+  beds: number;
+  created_at: number;
+}
 
 const toSite = (r: SiteRow): Site => ({ id: r.id, name: r.name, kind: r.kind, createdAt: Number(r.created_at) });
 const toRoom = (r: RoomRow): Room => ({ id: r.id, siteId: r.site_id, name: r.name, beds: Number(r.beds), createdAt: Number(r.created_at) });
@@ -35,7 +46,11 @@ export function sqlSites(sql: SqlClient, now: () => number): SiteRegistry {
         if ((await tx.query('SELECT 1 FROM sites WHERE id = $1', [r.siteId])).length === 0) throw notFound('site', r.siteId);
         if ((await tx.query('SELECT 1 FROM rooms WHERE id = $1', [r.id])).length > 0) throw conflict('room', r.id);
         await tx.query('INSERT INTO rooms (id, site_id, name, beds, created_at) VALUES ($1, $2, $3, $4, $5)', [
-          room.id, room.siteId, room.name, room.beds, room.createdAt,
+          room.id,
+          room.siteId,
+          room.name,
+          room.beds,
+          room.createdAt,
         ]);
       });
       return room;

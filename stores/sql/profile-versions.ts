@@ -140,11 +140,17 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
           [id, version],
         );
         if (existing) {
-          if (existing.yaml !== yaml) throw new HubError('CONFLICT', `profile ${id} version ${version} is already published with other content; publish the change under a new version`);
+          if (existing.yaml !== yaml)
+            throw new HubError('CONFLICT', `profile ${id} version ${version} is already published with other content; publish the change under a new version`);
           return existing;
         }
         await tx.query('INSERT INTO profile_versions (profile_id, version, yaml, source, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6)', [
-          id, version, yaml, row.source, row.published_at, row.published_by,
+          id,
+          version,
+          yaml,
+          row.source,
+          row.published_at,
+          row.published_by,
         ]);
         return undefined;
       });
@@ -153,7 +159,9 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
     },
 
     async listVersions(profileId) {
-      const rows = await sql.query<VersionRow>('SELECT profile_id, version, source, published_at, published_by FROM profile_versions WHERE profile_id = $1', [profileId]);
+      const rows = await sql.query<VersionRow>('SELECT profile_id, version, source, published_at, published_by FROM profile_versions WHERE profile_id = $1', [
+        profileId,
+      ]);
       return rows.map(toInfo).sort((a, b) => compareVersions(a.version, b.version));
     },
 
@@ -172,8 +180,14 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
           throw new HubError('NOT_FOUND', `profile ${profileId} has no published version ${version}`);
         }
         // UPDATE, then INSERT when there was nothing: DuckDB refuses a DELETE and an INSERT of the same key in one transaction.
-        const updated = await tx.query('UPDATE profile_pins SET profile_id = $2, version = $3, pinned_at = $4 WHERE device_id = $1 RETURNING device_id', [deviceId, profileId, version, now()]);
-        if (updated.length === 0) await tx.query('INSERT INTO profile_pins (device_id, profile_id, version, pinned_at) VALUES ($1, $2, $3, $4)', [deviceId, profileId, version, now()]);
+        const updated = await tx.query('UPDATE profile_pins SET profile_id = $2, version = $3, pinned_at = $4 WHERE device_id = $1 RETURNING device_id', [
+          deviceId,
+          profileId,
+          version,
+          now(),
+        ]);
+        if (updated.length === 0)
+          await tx.query('INSERT INTO profile_pins (device_id, profile_id, version, pinned_at) VALUES ($1, $2, $3, $4)', [deviceId, profileId, version, now()]);
       });
       await reload();
     },

@@ -57,7 +57,12 @@ export async function openSqlRegistry(sql: SqlClient, opts: SqlRegistryOptions):
   const freshness = new CacheFreshness(() => {
     if (!closed) reload().catch((e: unknown) => opts.onReloadError?.(e));
   });
-  const reloadReadSide = serialised(() => freshness.reload(() => loadReadSide(sql), (fresh) => swapReadSide(live, fresh)));
+  const reloadReadSide = serialised(() =>
+    freshness.reload(
+      () => loadReadSide(sql),
+      (fresh) => swapReadSide(live, fresh),
+    ),
+  );
   const reload = async (): Promise<void> => {
     await Promise.all([reloadReadSide(), opts.profiles.reload?.()]);
   };

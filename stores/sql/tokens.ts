@@ -128,7 +128,16 @@ export function sqlTokens(sql: SqlClient, now: () => number, live: LiveTokens, f
           if ((await tx.query('SELECT 1 FROM trials WHERE id = $1', [trialId])).length === 0) throw badReference('trialIds', 'trial', trialId);
         }
         await tx.query(`INSERT INTO api_tokens (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
-          info.id, digest, info.role, info.vendorId, JSON.stringify(info.siteIds), JSON.stringify(info.trialIds), info.label, info.createdAt, info.expiresAt, null,
+          info.id,
+          digest,
+          info.role,
+          info.vendorId,
+          JSON.stringify(info.siteIds),
+          JSON.stringify(info.trialIds),
+          info.label,
+          info.createdAt,
+          info.expiresAt,
+          null,
         ]);
       });
       freshness.writeThrough(ticket, () => live.remember(digest, info));
@@ -142,7 +151,10 @@ export function sqlTokens(sql: SqlClient, now: () => number, live: LiveTokens, f
 
     async revokeToken(id) {
       const ticket = freshness.begin();
-      const rows = await sql.query<{ digest: string }>('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest', [now(), id]);
+      const rows = await sql.query<{ digest: string }>('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING digest', [
+        now(),
+        id,
+      ]);
       const [row] = rows;
       if (row) {
         freshness.writeThrough(ticket, () => live.forget(row.digest));

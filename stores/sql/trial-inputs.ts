@@ -5,9 +5,7 @@ import { SafeId } from '../../kernel/ids.js';
 /** What the registry accepts for trials and what hangs off them, whoever the caller is. */
 
 const Ms = z.number().int().min(-8.64e15).max(8.64e15);
-const Period = z
-  .object({ from: Ms, to: Ms })
-  .refine((p) => p.from < p.to, { message: 'from must be before to', path: ['to'] });
+const Period = z.object({ from: Ms, to: Ms }).refine((p) => p.from < p.to, { message: 'from must be before to', path: ['to'] });
 
 export const TrialInput = z
   .object({
@@ -25,10 +23,15 @@ export const TrialInput = z
     message: 'the baseline must lie inside the trial period',
     path: ['baseline'],
   })
-  .refine((t) => t.interventionFrom === null || (t.interventionFrom > t.period.from && t.interventionFrom < t.period.to && t.interventionFrom >= (t.baseline?.to ?? -Infinity)), {
-    message: 'the intervention must start inside the trial period, not before the baseline ends',
-    path: ['interventionFrom'],
-  });
+  .refine(
+    (t) =>
+      t.interventionFrom === null ||
+      (t.interventionFrom > t.period.from && t.interventionFrom < t.period.to && t.interventionFrom >= (t.baseline?.to ?? -Infinity)),
+    {
+      message: 'the intervention must start inside the trial period, not before the baseline ends',
+      path: ['interventionFrom'],
+    },
+  );
 
 export const ParticipantInput = z.object({ id: SafeId, trialId: SafeId });
 
@@ -38,7 +41,13 @@ export const AssignmentInput = z
     deviceId: SafeId,
     participantId: SafeId,
     roomId: SafeId.nullish().transform((v) => v ?? null),
-    bed: z.number().int().min(1).max(1000).nullish().transform((v) => v ?? null),
+    bed: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .nullish()
+      .transform((v) => v ?? null),
     from: Ms,
     to: Ms.nullish().transform((v) => v ?? null),
   })

@@ -74,8 +74,18 @@ export function sqlTrials(sql: SqlClient, now: () => number, index: AttributionI
           if ((await tx.query('SELECT 1 FROM vendors WHERE id = $1', [v])).length === 0) throw badReference('vendorIds', 'vendor', v);
         }
         await tx.query(`INSERT INTO trials (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
-          trial.id, trial.name, trial.siteId, trial.protocolRef, trial.period.from, trial.period.to,
-          trial.baseline?.from ?? null, trial.baseline?.to ?? null, trial.status, trial.researchDeviceData, trial.createdAt, trial.interventionFrom,
+          trial.id,
+          trial.name,
+          trial.siteId,
+          trial.protocolRef,
+          trial.period.from,
+          trial.period.to,
+          trial.baseline?.from ?? null,
+          trial.baseline?.to ?? null,
+          trial.status,
+          trial.researchDeviceData,
+          trial.createdAt,
+          trial.interventionFrom,
         ]);
         for (const v of trial.vendorIds) await tx.query('INSERT INTO trial_vendors (trial_id, vendor_id) VALUES ($1, $2)', [trial.id, v]);
       });
@@ -96,7 +106,8 @@ export function sqlTrials(sql: SqlClient, now: () => number, index: AttributionI
         const [row] = await tx.query<{ status: TrialStatus }>('SELECT status FROM trials WHERE id = $1', [id]);
         if (!row) throw notFound('trial', id);
         if (row.status === status) return;
-        if (NEXT_STATUS[row.status] !== status) throw new HubError('CONFLICT', `trial "${id}" is ${row.status}; the next status is ${NEXT_STATUS[row.status] ?? 'none (archived is final)'}`);
+        if (NEXT_STATUS[row.status] !== status)
+          throw new HubError('CONFLICT', `trial "${id}" is ${row.status}; the next status is ${NEXT_STATUS[row.status] ?? 'none (archived is final)'}`);
         await tx.query('UPDATE trials SET status = $1 WHERE id = $2', [status, id]);
       });
       return (await getTrial(id))!;

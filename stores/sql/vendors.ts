@@ -2,7 +2,11 @@ import type { Vendor, VendorRegistry } from '../../kernel/registry.js';
 import type { SqlClient } from './sql-client.js';
 import { VendorInput, conflict, parseInput } from './inputs.js';
 
-interface VendorRow { id: string; name: string; created_at: number }
+interface VendorRow {
+  id: string;
+  name: string;
+  created_at: number;
+}
 const toVendor = (r: VendorRow): Vendor => ({ id: r.id, name: r.name, createdAt: Number(r.created_at) });
 
 export function sqlVendors(sql: SqlClient, now: () => number): VendorRegistry {

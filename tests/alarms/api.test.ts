@@ -38,7 +38,8 @@ function commit(points: Point[]): void {
   for (const point of points) bus.publish({ kind: 'point', point });
 }
 
-const call = (token: string | null, opts: InjectOptions) => app.inject({ ...opts, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers } });
+const call = (token: string | null, opts: InjectOptions) =>
+  app.inject({ ...opts, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers } });
 
 beforeAll(async () => {
   f = await startApi();
@@ -111,26 +112,45 @@ describe('binding: a clinician sees only the sites its token is bound to', () =>
     expect((await put(f.tokens.clinician, 'p-a', { siteId: 'site-b' })).statusCode).toBe(400); // not the participant's site
     const ok = await put(f.tokens.clinician, 'p-a', { siteId: 'site-a', dose: { windowMin: 45, notify: ['home nurse'] } });
     expect(ok.statusCode).toBe(200);
-    expect(ok.json()).toMatchObject({ participantId: 'p-a', siteId: 'site-a', paused: false, bedExit: { leftBed: true, satUp: false }, dose: { windowMin: 45, notify: ['home nurse'] }, updatedBy: { label: 'nurse' } });
+    expect(ok.json()).toMatchObject({
+      participantId: 'p-a',
+      siteId: 'site-a',
+      paused: false,
+      bedExit: { leftBed: true, satUp: false },
+      dose: { windowMin: 45, notify: ['home nurse'] },
+      updatedBy: { label: 'nurse' },
+    });
     expect((await call(otherSite, { url: '/v1/alarm-settings/p-a' })).statusCode).toBe(404);
     expect((await put(otherSite, 'p-a', { siteId: 'site-b' })).statusCode).toBe(404);
-    expect((await call(f.tokens.clinician, { url: '/v1/alarm-settings' })).json().items.map((s: { participantId: string }) => s.participantId)).toEqual(['p-a']);
+    expect((await call(f.tokens.clinician, { url: '/v1/alarm-settings' })).json().items.map((s: { participantId: string }) => s.participantId)).toEqual([
+      'p-a',
+    ]);
     expect((await put(f.tokens.clinician, 'p-a', { siteId: 'site-a', bedExit: { windows: [{ from: '22:00', to: '7:00' }] } })).statusCode).toBe(400);
   });
 });
 
 describe('consent: care.live decides what a clinician sees', () => {
   it('an alarm about a participant without care.live is shown, with whom and what withheld', async () => {
-    const items = (await call(f.tokens.clinician, { url: '/v1/alarms?siteId=site-a' })).json().items as { rule: string; withheld: boolean; participantId: string | null; detail: object }[];
+    const items = (await call(f.tokens.clinician, { url: '/v1/alarms?siteId=site-a' })).json().items as {
+      rule: string;
+      withheld: boolean;
+      participantId: string | null;
+      detail: object;
+    }[];
     const byRule = Object.fromEntries(items.map((a) => [a.rule, a]));
     expect(byRule.left_bed).toMatchObject({ withheld: true, participantId: null, trialId: null, detail: {}, alertCode: '4.2', roomId: 'room-1' });
     expect(byRule.inactivity).toMatchObject({ withheld: false, participantId: 'p-yes', detail: { duration_s: 3600 } });
     expect(byRule.fall).toMatchObject({ withheld: false, participantId: null, severity: 40, alertDisplay: 'Fall' });
   });
   it('the board leaves out readings of a participant without care.live and keeps device data', async () => {
-    const bw = (records: Record<string, unknown>[], participantId: string | null) => bedWatch(records, NOW - 60_000, { participantId, trialId: participantId && 'trial-1' }).map((p) => ({ ...p, deviceId: 'BW-1' }));
+    const bw = (records: Record<string, unknown>[], participantId: string | null) =>
+      bedWatch(records, NOW - 60_000, { participantId, trialId: participantId && 'trial-1' }).map((p) => ({ ...p, deviceId: 'BW-1' }));
     const points = [...bw([{ n: 'resp_rate', u: '1/min', v: 22 }], 'p-no'), ...bw([{ n: 'battery', u: '%EL', v: 55 }], null)];
-    await f.store.write({ messages: [...new Map(points.map((p) => [p.messageId, { id: p.messageId, deviceId: 'BW-1', receivedAt: p.receivedAt }])).values()], points, rejections: [] });
+    await f.store.write({
+      messages: [...new Map(points.map((p) => [p.messageId, { id: p.messageId, deviceId: 'BW-1', receivedAt: p.receivedAt }])).values()],
+      points,
+      rejections: [],
+    });
     const board = (await call(f.tokens.clinician, { url: '/v1/live/board?siteId=site-a' })).json();
     const device = board.devices.find((d: { id: string }) => d.id === 'BW-1');
     expect(device.readings.map((r: { name: string }) => r.name)).toEqual(['battery_level']);
@@ -138,7 +158,12 @@ describe('consent: care.live decides what a clinician sees', () => {
     expect(board.alarms.map((a: { rule: string }) => a.rule).sort()).toEqual(['fall', 'inactivity', 'left_bed']);
     // An admin runs the arena and reads unfiltered, as on the device-data routes.
     const admin = (await call(f.tokens.admin, { url: '/v1/live/board?siteId=site-a' })).json();
-    expect(admin.devices.find((d: { id: string }) => d.id === 'BW-1').readings.map((r: { name: string }) => r.name).sort()).toEqual(['battery_level', 'respiratory_rate']);
+    expect(
+      admin.devices
+        .find((d: { id: string }) => d.id === 'BW-1')
+        .readings.map((r: { name: string }) => r.name)
+        .sort(),
+    ).toEqual(['battery_level', 'respiratory_rate']);
   });
 });
 
@@ -164,7 +189,10 @@ describe('lifecycle through the API', () => {
     const again = await call(f.tokens.admin, { method: 'POST', url: `/v1/alarms/${id}/ack`, payload: {} });
     expect(again.statusCode).toBe(409);
     expect(again.json().detail).toContain('acknowledged by nurse');
-    expect((await call(f.tokens.clinician, { method: 'POST', url: `/v1/alarms/${id}/resolve`, payload: { comment: 'no injury' } })).json()).toMatchObject({ state: 'resolved', closeComment: 'no injury' });
+    expect((await call(f.tokens.clinician, { method: 'POST', url: `/v1/alarms/${id}/resolve`, payload: { comment: 'no injury' } })).json()).toMatchObject({
+      state: 'resolved',
+      closeComment: 'no injury',
+    });
     expect((await call(f.tokens.clinician, { method: 'POST', url: `/v1/alarms/${id}/false-alarm`, payload: {} })).statusCode).toBe(409);
     expect((await call(f.tokens.clinician, { url: '/v1/alarms?siteId=site-a&state=closed' })).json().items.map((a: { id: string }) => a.id)).toEqual([id]);
   });
@@ -237,7 +265,8 @@ describe('POST without a body', () => {
 describe('OpenAPI', () => {
   it('documents the alarm, settings, live and ward routes with their roles', async () => {
     const doc = (await call(null, { url: '/docs/json' })).json();
-    for (const path of ['/v1/alarms', '/v1/alarms/{id}/ack', '/v1/alarm-settings/{participantId}', '/v1/live', '/v1/live/board', '/ward']) expect(Object.keys(doc.paths)).toContain(path);
+    for (const path of ['/v1/alarms', '/v1/alarms/{id}/ack', '/v1/alarm-settings/{participantId}', '/v1/live', '/v1/live/board', '/ward'])
+      expect(Object.keys(doc.paths)).toContain(path);
     expect(doc.paths['/v1/live'].get.description).toContain('Roles: admin, clinician, board.');
     expect(doc.paths['/v1/alarm-settings/{participantId}'].put.requestBody.content['application/json'].schema.properties.bedExit).toBeDefined();
   });

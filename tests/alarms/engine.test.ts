@@ -91,7 +91,9 @@ describe('alarms survive restarts, without duplicates', () => {
     await engine.acknowledge(alarm!.id, nurse, 'coming');
 
     engine = await restart(engine, T0 + 5 * MIN);
-    expect(await engine.listAlarms(OPEN)).toEqual([expect.objectContaining({ id: alarm!.id, state: 'acknowledged', ackComment: 'coming', acknowledgedBy: nurse })]);
+    expect(await engine.listAlarms(OPEN)).toEqual([
+      expect.objectContaining({ id: alarm!.id, state: 'acknowledged', ackComment: 'coming', acknowledgedBy: nurse }),
+    ]);
     engine.onCommitted([{ points: fall }]); // the device resent it after a lost PUBACK
     expect((await engine.listAlarms(OPEN))[0]!.triggerCount).toBe(1);
 
@@ -161,12 +163,20 @@ describe('alarms in datasets, settings, erasure', () => {
       ['alarm_raised', 'p-1', '4.1'],
       ['alarm_acknowledged', 'p-1', '4.1'],
     ]);
-    expect(events[1]!.kind === 'event' && events[1]!.attributes).toEqual({ alarmId: alarm!.id, rule: 'fall', sourceDeviceId: 'RS3D-1', triggerCount: 1, secondsSinceRaised: 30 });
+    expect(events[1]!.kind === 'event' && events[1]!.attributes).toEqual({
+      alarmId: alarm!.id,
+      rule: 'fall',
+      sourceDeviceId: 'RS3D-1',
+      triggerCount: 1,
+      secondsSinceRaised: 30,
+    });
   });
 
   it('refuses settings that do not parse', async () => {
     const engine = await start();
-    await expect(engine.putSettings('p', { siteId: 'site-a', bedExit: { windows: [{ from: '25:00', to: '07:00' }] } }, nurse)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(engine.putSettings('p', { siteId: 'site-a', bedExit: { windows: [{ from: '25:00', to: '07:00' }] } }, nurse)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
   });
 
   it("erasure removes the participant's alarms and settings and leaves others", async () => {

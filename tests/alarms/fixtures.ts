@@ -22,7 +22,9 @@ export type Who = Partial<Attribution>;
 const PLACE: Attribution = { siteId: 'site-a', roomId: 'room-1', trialId: null, participantId: null };
 
 export function decode(profileId: string, deviceId: string, payload: unknown, receivedAt: number, who: Who = {}): Point[] {
-  const r = profiles.get(profileId)!.decode({ messageId: ++messages, deviceId, payload: Buffer.from(JSON.stringify(payload)), receivedAt, attribution: { ...PLACE, ...who } });
+  const r = profiles
+    .get(profileId)!
+    .decode({ messageId: ++messages, deviceId, payload: Buffer.from(JSON.stringify(payload)), receivedAt, attribution: { ...PLACE, ...who } });
   if (!r.ok) throw new Error(`fixture rejected: ${JSON.stringify(r.problem)}`);
   return r.points;
 }
@@ -30,15 +32,23 @@ export function decode(profileId: string, deviceId: string, payload: unknown, re
 /** RoomSense 3D (JSON, epoch ms). */
 export const roomSense = (type: string, t: number, who: Who = {}, extra: Record<string, unknown> = {}) =>
   decode('roomsense-3d', 'RS3D-1', { sensor: 'RS3D-1', time: t, event: { type, ...extra } }, t, who);
-export const heartbeat = (t: number, who: Who = {}, mains = true) => decode('roomsense-3d', 'RS3D-1', { sensor: 'RS3D-1', time: t, status: { mains, uptime_s: 100 } }, t, who);
+export const heartbeat = (t: number, who: Who = {}, mains = true) =>
+  decode('roomsense-3d', 'RS3D-1', { sensor: 'RS3D-1', time: t, status: { mains, uptime_s: 100 } }, t, who);
 /** BedWatch (SenML). */
 export const bedWatch = (records: Record<string, unknown>[], t: number, who: Who = {}) =>
-  decode('bedwatch-senml', 'BW-1', records.map((r, i) => (i === 0 ? { bn: 'urn:dev:ser:BW-1:', bt: t / 1000, ...r } : r)), t, who);
+  decode(
+    'bedwatch-senml',
+    'BW-1',
+    records.map((r, i) => (i === 0 ? { bn: 'urn:dev:ser:BW-1:', bt: t / 1000, ...r } : r)),
+    t,
+    who,
+  );
 /** DoseBox (JSON, local time with offset). */
 export const doseBox = (evt: string, t: number, who: Who = {}, extra: Record<string, unknown> = {}) =>
   decode('dosebox', 'DB-1', { id: 'DB-1', ts: new Date(t).toISOString(), evt, ...extra }, t, who);
 /** MediMate (SenML). */
-export const mediMate = (n: string, vs: string, t: number, who: Who = {}) => decode('medimate-senml', 'MM-1', [{ bn: 'urn:dev:ser:MM-1:', bt: t / 1000, n, vs }], t, who);
+export const mediMate = (n: string, vs: string, t: number, who: Who = {}) =>
+  decode('medimate-senml', 'MM-1', [{ bn: 'urn:dev:ser:MM-1:', bt: t / 1000, n, vs }], t, who);
 /** AquaScale (JSON, ISO 8601 UTC). */
 export const aquaScale = (kind: 'weight' | 'intake' | 'output', value: number, unit: string, t: number, who: Who = {}) =>
   decode('aquascale', 'AQ-1', { serial: 'AQ-1', measured_at: new Date(t).toISOString().replace(/\.\d+Z$/, 'Z'), kind, value, unit }, t, who);

@@ -39,7 +39,12 @@ describe('lifecycle: raised → acknowledged → resolved or false alarm', () =>
   it('acknowledging records who, when and the comment', () => {
     const acked = acknowledge(raised, nurse, 'on my way', T0 + 5000);
     expect(acked).toMatchObject({ state: 'acknowledged', acknowledgedBy: nurse, acknowledgedAt: T0 + 5000, ackComment: 'on my way', version: 2 });
-    expect(close(acked, 'resolved', nurse, 'helped up, no injury', T0 + 60_000)).toMatchObject({ state: 'resolved', closedBy: nurse, closeComment: 'helped up, no injury', acknowledgedBy: nurse });
+    expect(close(acked, 'resolved', nurse, 'helped up, no injury', T0 + 60_000)).toMatchObject({
+      state: 'resolved',
+      closedBy: nurse,
+      closeComment: 'helped up, no injury',
+      acknowledgedBy: nurse,
+    });
   });
   it('may be resolved or marked false straight from raised', () => {
     expect(close(raised, 'false_alarm', nurse, 'a dropped blanket', T0 + 1000).state).toBe('false_alarm');
@@ -51,11 +56,14 @@ describe('lifecycle: raised → acknowledged → resolved or false alarm', () =>
         fn();
       } catch (e) {
         expect(e).toBeInstanceOf(HubError);
-        return (e as HubError);
+        return e as HubError;
       }
       return expect.fail('no conflict');
     };
-    expect(conflict(() => acknowledge(acked, nurse, null, T0 + 2))).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('Night nurse, ward 3') });
+    expect(conflict(() => acknowledge(acked, nurse, null, T0 + 2))).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('Night nurse, ward 3'),
+    });
     const closed = close(acked, 'resolved', nurse, null, T0 + 3);
     expect(conflict(() => close(closed, 'false_alarm', nurse, null, T0 + 4)).code).toBe('CONFLICT');
     expect(conflict(() => acknowledge(closed, nurse, null, T0 + 4)).code).toBe('CONFLICT');
@@ -75,7 +83,11 @@ describe('repeated triggers update the open alarm instead of spamming', () => {
     l.apply(fall(T0 + 2000, '3:0', 30));
     expect(l.open()).toHaveLength(1);
     expect(l.open()[0]).toMatchObject({ id: 'alm-1', triggerCount: 3, severity: 40, raisedAt: T0, lastTriggeredAt: T0 + 2000, version: 3 });
-    expect(alarms().map((a) => [a.id, a.version])).toEqual([['alm-1', 1], ['alm-1', 2], ['alm-1', 3]]);
+    expect(alarms().map((a) => [a.id, a.version])).toEqual([
+      ['alm-1', 1],
+      ['alm-1', 2],
+      ['alm-1', 3],
+    ]);
   });
   it('an acknowledged alarm stays acknowledged when it triggers again', () => {
     const { l } = ledger();
@@ -97,7 +109,8 @@ describe('repeated triggers update the open alarm instead of spamming', () => {
   });
   it('a once-key (one missing weight a day) never reopens after it was closed', () => {
     const { l } = ledger();
-    const missing = (at: number) => raise({ rule: 'missing_measurement', key: 'missing_measurement|p:d|body_weight|2026-11-23', at, place, family: 'fluid-balance', once: true });
+    const missing = (at: number) =>
+      raise({ rule: 'missing_measurement', key: 'missing_measurement|p:d|body_weight|2026-11-23', at, place, family: 'fluid-balance', once: true });
     l.apply(missing(T0));
     l.apply(missing(T0 + 5000));
     expect(l.open()[0]!.triggerCount).toBe(2);

@@ -24,16 +24,30 @@ function refused(source: string): string {
 describe('profiles declare their alarms (optional `alarms:` section)', () => {
   it('every shipped profile declares one', () => {
     for (const { profile } of profiles.decoders.values()) expect(profile.alarms, profile.id).toBeDefined();
-    expect(profileAlarmInfo(profiles).get('roomsense-3d')).toMatchObject({ expectedIntervalS: 60, offlineAfter: 3, events: new Set(['fall', 'left_bed', 'sat_up', 'long_stay', 'inactivity', 'no_contact']) });
+    expect(profileAlarmInfo(profiles).get('roomsense-3d')).toMatchObject({
+      expectedIntervalS: 60,
+      offlineAfter: 3,
+      events: new Set(['fall', 'left_bed', 'sat_up', 'long_stay', 'inactivity', 'no_contact']),
+    });
   });
   it('without the section the hub judges every event it has a rule for, offline after 3 intervals', () => {
     const decoder = parseProfile(withoutAlarms, 'old.yaml', limits);
     const set: ProfileSet = { decoders: new Map([[decoder.profile.id, decoder]]), catalogue: shippedCatalogue(), get: () => decoder };
-    expect(profileAlarmInfo(set).get('roomsense-3d')).toEqual({ family: 'fall-sensor', expectedIntervalS: 60, events: new Set(Object.keys(ALARM_EVENTS)), offlineAfter: 3, batteryLowPct: 20 });
+    expect(profileAlarmInfo(set).get('roomsense-3d')).toEqual({
+      family: 'fall-sensor',
+      expectedIntervalS: 60,
+      events: new Set(Object.keys(ALARM_EVENTS)),
+      offlineAfter: 3,
+      batteryLowPct: 20,
+    });
   });
   it('refuses an event the profile never produces, or one no alarm rule judges', () => {
-    expect(refused(`${withoutAlarms}alarms: { events: [jam] }\n`)).toMatch(/broken\.yaml: alarms\.events: lists an event that no entry of events\[\]\.map produces/);
-    expect(refused(`${withoutAlarms}alarms: { events: [entered_room] }\n`)).toMatch(/broken\.yaml: alarms\.events\[0\]: not an event the hub has an alarm rule for/);
+    expect(refused(`${withoutAlarms}alarms: { events: [jam] }\n`)).toMatch(
+      /broken\.yaml: alarms\.events: lists an event that no entry of events\[\]\.map produces/,
+    );
+    expect(refused(`${withoutAlarms}alarms: { events: [entered_room] }\n`)).toMatch(
+      /broken\.yaml: alarms\.events\[0\]: not an event the hub has an alarm rule for/,
+    );
     expect(refused(`${withoutAlarms}alarms: { offlineAfter: 0 }\n`)).toMatch(/broken\.yaml: alarms\.offlineAfter/);
   });
 });

@@ -48,8 +48,16 @@ describe('left bed (4.2) and sat up (4.3): per participant and time of day', () 
   });
   it('codes and severity come from the profile: BedWatch 4.2 / 4.3 at 20', () => {
     const h = harness({ p: { bedExit: { satUp: true } } });
-    const signals = raised(h.feed(bedWatch([{ n: 'exit', vs: 'sat_up' }], at('2026-11-23T01:00'), P('p')), bedWatch([{ n: 'exit', vs: 'left_bed' }], at('2026-11-23T01:01'), P('p'))));
-    expect(signals.map((s) => [s.rule, s.alertCode, s.severity])).toEqual([['sat_up', '4.3', 20], ['left_bed', '4.2', 20]]);
+    const signals = raised(
+      h.feed(
+        bedWatch([{ n: 'exit', vs: 'sat_up' }], at('2026-11-23T01:00'), P('p')),
+        bedWatch([{ n: 'exit', vs: 'left_bed' }], at('2026-11-23T01:01'), P('p')),
+      ),
+    );
+    expect(signals.map((s) => [s.rule, s.alertCode, s.severity])).toEqual([
+      ['sat_up', '4.3', 20],
+      ['left_bed', '4.2', 20],
+    ]);
   });
 });
 
@@ -72,7 +80,7 @@ describe('long bathroom stay (4.23): per participant, time of day and minimum du
 
 describe('dose not taken within its window (1.1, 1.3), alerting whom the participant names', () => {
   const notify = ['home nurse', 'daughter'];
-  it('a miss the dispenser reports raises with its code and the participant\'s recipients', () => {
+  it("a miss the dispenser reports raises with its code and the participant's recipients", () => {
     const h = harness({ p: { dose: { notify } } });
     expect(raised(h.feed(doseBox('DOSE_MISSED', at('2026-11-23T14:00'), P('p'), { slot: 15, window_min: 60 })))).toEqual([
       expect.objectContaining({ rule: 'dose_missed', alertCode: '1.1', severity: 30, notify, key: 'dose_missed|p:p' }),
@@ -115,7 +123,12 @@ describe('dispenser faults: jam, empty, refill soon, battery low/empty, mains lo
   it("battery low at the profile's threshold (1.17), empty at 0 (1.18), cleared with hysteresis", () => {
     const h = harness();
     const battery = (pct: number, t: string) => doseBox('BATTERY', at(t), {}, { pct });
-    expect(raised(h.feed(battery(19, '2026-11-23T10:00')))[0]).toMatchObject({ rule: 'battery_low', alertCode: '1.17', severity: 20, detail: { batteryPct: 19, thresholdPct: 20 } });
+    expect(raised(h.feed(battery(19, '2026-11-23T10:00')))[0]).toMatchObject({
+      rule: 'battery_low',
+      alertCode: '1.17',
+      severity: 20,
+      detail: { batteryPct: 19, thresholdPct: 20 },
+    });
     expect(rules(h.feed(battery(0, '2026-11-23T11:00')))).toEqual(['battery_empty']);
     expect(h.feed(battery(22, '2026-11-23T12:00'))).toEqual([]);
     expect(cleared(h.feed(battery(80, '2026-11-23T13:00')))).toEqual(['battery_low|d:DB-1', 'battery_empty|d:DB-1']);
@@ -141,13 +154,22 @@ describe('fluid balance over a rolling window and weight against the target weig
     expect(h.feed(aquaScale('intake', 800, 'ml', at('2026-11-23T08:00'), who), aquaScale('intake', 0.5, 'l', at('2026-11-23T12:00'), who))).toEqual([]);
     expect(h.feed(aquaScale('output', 300, 'ml', at('2026-11-23T16:00'), who))).toEqual([]);
     const [s] = raised(h.feed(aquaScale('intake', 900, 'ml', at('2026-11-23T20:00'), who)));
-    expect(s).toMatchObject({ rule: 'fluid_balance', alertCode: '5', severity: 30, key: 'fluid_balance|p:d|gain', detail: { netMl: 1900, windowH: 24, limitMl: 1500, direction: 'gain' } });
+    expect(s).toMatchObject({
+      rule: 'fluid_balance',
+      alertCode: '5',
+      severity: 30,
+      key: 'fluid_balance|p:d|gain',
+      detail: { netMl: 1900, windowH: 24, limitMl: 1500, direction: 'gain' },
+    });
     // Next day 13:00: the 08:00 and 12:00 intakes are out of the window; 900 - 300 + 100 = 700.
     expect(h.feed(aquaScale('intake', 100, 'ml', at('2026-11-24T13:00'), who))).toEqual([]);
   });
   it('raises on a net loss beyond its own limit', () => {
     const h = harness({ d: dialysis });
-    expect(raised(h.feed(aquaScale('output', 1200, 'ml', at('2026-11-23T08:00'), P('d'))))[0]).toMatchObject({ key: 'fluid_balance|p:d|loss', detail: { netMl: -1200, direction: 'loss' } });
+    expect(raised(h.feed(aquaScale('output', 1200, 'ml', at('2026-11-23T08:00'), P('d'))))[0]).toMatchObject({
+      key: 'fluid_balance|p:d|loss',
+      detail: { netMl: -1200, direction: 'loss' },
+    });
   });
   it('weight more than the allowed gain above the target (dry) weight raises', () => {
     const h = harness({ d: dialysis });
@@ -159,13 +181,15 @@ describe('fluid balance over a rolling window and weight against the target weig
   });
   it('without thresholds, or without a participant, nothing is judged', () => {
     const h = harness({ d: dialysis });
-    expect(h.feed(aquaScale('intake', 5000, 'ml', at('2026-11-23T08:00'), P('nobody-set-limits')), aquaScale('weight', 120, 'kg', at('2026-11-23T08:00')))).toEqual([]);
+    expect(
+      h.feed(aquaScale('intake', 5000, 'ml', at('2026-11-23T08:00'), P('nobody-set-limits')), aquaScale('weight', 120, 'kg', at('2026-11-23T08:00'))),
+    ).toEqual([]);
   });
 });
 
 describe('a missing expected measurement: no daily weight by 10:00 (5.3.2), once a day', () => {
   const daily = { roomId: 'room-9', daily: [{ measurement: 'body_weight', by: '10:00' }] };
-  it('raises after 10:00 when no weight came that day, on the participant\'s room', () => {
+  it("raises after 10:00 when no weight came that day, on the participant's room", () => {
     const h = harness({ d: daily });
     expect(h.tick(at('2026-11-23T09:59'))).toEqual([]);
     const [s] = raised(h.tick(at('2026-11-23T10:01')));
@@ -194,7 +218,13 @@ describe('device offline (1.20): silence for expectedIntervalS × N, or its MQTT
     h.feed(heartbeat(t0));
     expect(h.tick(t0 + 180_000)).toEqual([]);
     const [s] = raised(h.tick(t0 + 181_000));
-    expect(s).toMatchObject({ rule: 'device_offline', alertCode: '1.20', severity: 30, key: 'device_offline|d:RS3D-1', detail: { via: 'silence', silentS: 181 } });
+    expect(s).toMatchObject({
+      rule: 'device_offline',
+      alertCode: '1.20',
+      severity: 30,
+      key: 'device_offline|d:RS3D-1',
+      detail: { via: 'silence', silentS: 181 },
+    });
     expect(h.tick(t0 + 600_000)).toEqual([]);
     expect(cleared(h.feed(heartbeat(t0 + 700_000)))).toContain('device_offline|d:RS3D-1');
   });
@@ -230,7 +260,9 @@ describe('pause: a participant who is away raises nothing', () => {
     const h = harness({ away: { paused: true, dose: { windowMin: 10 } } });
     const who = P('away');
     const t0 = at('2026-11-23T10:00');
-    expect(h.feed(roomSense('FALL_DETECTED', t0, who), roomSense('BED_EXIT', t0, who), doseBox('DOSE_MISSED', t0, who), doseBox('DOSE_READY', t0, who))).toEqual([]);
+    expect(
+      h.feed(roomSense('FALL_DETECTED', t0, who), roomSense('BED_EXIT', t0, who), doseBox('DOSE_MISSED', t0, who), doseBox('DOSE_READY', t0, who)),
+    ).toEqual([]);
     expect(raised(h.tick(t0 + 60 * MIN))).toEqual([]);
     h.settings.set('away', { ...h.settings.get('away')!, paused: false });
     expect(rules(h.feed(roomSense('FALL_DETECTED', t0 + 61 * MIN, who)))).toEqual(['fall']);
@@ -241,9 +273,23 @@ describe('profiles decide which events open alarms', () => {
   it('routine events raise nothing: room entry and exit, chair, blocked sensor, ready and taken doses', () => {
     const h = harness();
     const t = at('2026-11-23T10:00');
-    expect(h.feed(roomSense('ROOM_ENTRY', t), roomSense('ROOM_EXIT', t), roomSense('CHAIR_EXIT', t), roomSense('SENSOR_BLOCKED', t), doseBox('DOSE_READY', t), doseBox('DOSE_TAKEN', t), doseBox('TRAVEL_PACK', t, {}, { doses: 6 }))).toEqual([]);
+    expect(
+      h.feed(
+        roomSense('ROOM_ENTRY', t),
+        roomSense('ROOM_EXIT', t),
+        roomSense('CHAIR_EXIT', t),
+        roomSense('SENSOR_BLOCKED', t),
+        doseBox('DOSE_READY', t),
+        doseBox('DOSE_TAKEN', t),
+        doseBox('TRAVEL_PACK', t, {}, { doses: 6 }),
+      ),
+    ).toEqual([]);
   });
   it('inactivity (4.9) is an alarm for RoomSense', () => {
-    expect(raised(harness().feed(roomSense('INACTIVITY', at('2026-11-23T10:00'), {}, { duration_s: 7200 })))[0]).toMatchObject({ rule: 'inactivity', alertCode: '4.9', severity: 30 });
+    expect(raised(harness().feed(roomSense('INACTIVITY', at('2026-11-23T10:00'), {}, { duration_s: 7200 })))[0]).toMatchObject({
+      rule: 'inactivity',
+      alertCode: '4.9',
+      severity: 30,
+    });
   });
 });

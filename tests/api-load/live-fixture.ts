@@ -27,13 +27,19 @@ export async function startLive(live: Partial<ApiLimits['live']> = {}): Promise<
   const bus = createLiveBus();
   const engineStore: TelemetryStore = await openDuckDbTelemetryStore({ path: join(dir, 'engine.duckdb') });
   const engine: AlarmEngine = await openAlarmEngine({
-    sql, store: engineStore, profiles, logger: createLogger('silent'),
-    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 }, publish: bus.publish,
+    sql,
+    store: engineStore,
+    profiles,
+    logger: createLogger('silent'),
+    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 },
+    publish: bus.publish,
   });
   const api = await startApi({ alarms: engine, live: bus, limits: { ...DEFAULT_LIMITS, live: { ...DEFAULT_LIMITS.live, ...live } } });
   const base = await api.app.listen({ host: '127.0.0.1', port: 0 });
   return {
-    api, bus, base,
+    api,
+    bus,
+    base,
     async dispose() {
       await api.dispose();
       await engine.close();

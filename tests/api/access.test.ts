@@ -5,7 +5,20 @@ import { T0, startApi, type ApiFixture } from './fixture.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
-  f = await startApi({ ingestStats: () => ({ received: 1, accepted: 1, rejected: 0, acknowledged: 1, storedMessages: 1, duplicates: 0, batches: 1, failedMessages: 0, largestBatch: 1, rejectedByCode: {} }) });
+  f = await startApi({
+    ingestStats: () => ({
+      received: 1,
+      accepted: 1,
+      rejected: 0,
+      acknowledged: 1,
+      storedMessages: 1,
+      duplicates: 0,
+      batches: 1,
+      failedMessages: 0,
+      largestBatch: 1,
+      rejectedByCode: {},
+    }),
+  });
 });
 afterAll(async () => f?.dispose());
 
@@ -32,11 +45,21 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/sites', allow: ADMIN, request: (n) => ({ url: '/v1/sites', payload: { id: `s-${n}`, name: 'S', kind: 'other' } }) },
   { method: 'GET', path: '/v1/sites', allow: ADMIN, request: () => ({ url: '/v1/sites' }) },
   { method: 'GET', path: '/v1/sites/{id}', allow: ADMIN, request: () => ({ url: '/v1/sites/site-a' }) },
-  { method: 'POST', path: '/v1/sites/{siteId}/rooms', allow: ADMIN, request: (n) => ({ url: '/v1/sites/site-a/rooms', payload: { id: `r-${n}`, name: 'R', beds: 1 } }) },
+  {
+    method: 'POST',
+    path: '/v1/sites/{siteId}/rooms',
+    allow: ADMIN,
+    request: (n) => ({ url: '/v1/sites/site-a/rooms', payload: { id: `r-${n}`, name: 'R', beds: 1 } }),
+  },
   { method: 'GET', path: '/v1/sites/{siteId}/rooms', allow: ADMIN, request: () => ({ url: '/v1/sites/site-a/rooms' }) },
   { method: 'POST', path: '/v1/vendors', allow: ADMIN, request: (n) => ({ url: '/v1/vendors', payload: { id: `v-${n}`, name: 'V' } }) },
   { method: 'GET', path: '/v1/vendors', allow: ADMIN, request: () => ({ url: '/v1/vendors' }) },
-  { method: 'POST', path: '/v1/devices', allow: ADMIN, request: (n) => ({ url: '/v1/devices', payload: { id: `D-${n}`, vendorId: 'vendor-a', profileId: 'aquascale' } }) },
+  {
+    method: 'POST',
+    path: '/v1/devices',
+    allow: ADMIN,
+    request: (n) => ({ url: '/v1/devices', payload: { id: `D-${n}`, vendorId: 'vendor-a', profileId: 'aquascale' } }),
+  },
   { method: 'GET', path: '/v1/devices', allow: ADMIN, request: () => ({ url: '/v1/devices' }) },
   { method: 'GET', path: '/v1/devices/{id}', allow: ADMIN, request: () => ({ url: '/v1/devices/AQ-1' }) },
   { method: 'PATCH', path: '/v1/devices/{id}', allow: ADMIN, request: () => ({ url: '/v1/devices/AQ-1', payload: { active: true } }) },
@@ -60,12 +83,20 @@ const ROUTES: RouteCase[] = [
     method: 'POST',
     path: '/v1/trials',
     allow: ADMIN,
-    request: (n) => ({ url: '/v1/trials', payload: { id: `t-${n}`, name: 'T', siteId: 'site-a', vendorIds: ['vendor-a'], protocolRef: 'REK 1', period: { from: T0, to: T0 + DAY } } }),
+    request: (n) => ({
+      url: '/v1/trials',
+      payload: { id: `t-${n}`, name: 'T', siteId: 'site-a', vendorIds: ['vendor-a'], protocolRef: 'REK 1', period: { from: T0, to: T0 + DAY } },
+    }),
   },
   { method: 'GET', path: '/v1/trials', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials' }) },
   { method: 'GET', path: '/v1/trials/{id}', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials/trial-1' }) },
   { method: 'PATCH', path: '/v1/trials/{id}', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1', payload: { status: 'planned' } }) },
-  { method: 'POST', path: '/v1/trials/{id}/participants', allow: ADMIN, request: (n) => ({ url: '/v1/trials/trial-1/participants', payload: { id: `p-${n}` } }) },
+  {
+    method: 'POST',
+    path: '/v1/trials/{id}/participants',
+    allow: ADMIN,
+    request: (n) => ({ url: '/v1/trials/trial-1/participants', payload: { id: `p-${n}` } }),
+  },
   { method: 'GET', path: '/v1/trials/{id}/participants', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1/participants' }) },
   { method: 'GET', path: '/v1/participants/{id}', allow: ADMIN, request: () => ({ url: '/v1/participants/p-007' }) },
   { method: 'DELETE', path: '/v1/participants/{id}/data', allow: ADMIN, request: async (n) => ({ url: `/v1/participants/${(await participant(n)).id}/data` }) },
@@ -89,7 +120,10 @@ const ROUTES: RouteCase[] = [
     method: 'POST',
     path: '/v1/trials/{id}/assignments',
     allow: ADMIN,
-    request: async (n) => ({ url: '/v1/trials/trial-1/assignments', payload: { deviceId: (await device(n)).id, participantId: (await participant(n)).id, from: T0 } }),
+    request: async (n) => ({
+      url: '/v1/trials/trial-1/assignments',
+      payload: { deviceId: (await device(n)).id, participantId: (await participant(n)).id, from: T0 },
+    }),
   },
   { method: 'GET', path: '/v1/trials/{id}/assignments', allow: ADMIN, request: () => ({ url: '/v1/trials/trial-1/assignments' }) },
   {
@@ -112,7 +146,15 @@ const ROUTES: RouteCase[] = [
     request: async (n, role) => {
       const vendor = role === 'vendor';
       const id = `exp-test-${n}`;
-      await f.registry.recordExport({ id, trialId: 'trial-1', audience: vendor ? 'vendor.telemetry' : 'research', vendorId: vendor ? 'vendor-a' : null, tokenId: 'tok-x', createdAt: T0, manifest: { exportId: id } });
+      await f.registry.recordExport({
+        id,
+        trialId: 'trial-1',
+        audience: vendor ? 'vendor.telemetry' : 'research',
+        vendorId: vendor ? 'vendor-a' : null,
+        tokenId: 'tok-x',
+        createdAt: T0,
+        manifest: { exportId: id },
+      });
       return { url: `/v1/exports/${id}/manifest` };
     },
   },
@@ -124,9 +166,11 @@ const DAY = 86_400_000;
 const participant = (n: number) => f.registry.enrolParticipant({ id: `px-${n}`, trialId: 'trial-1' });
 const device = async (n: number) => (await f.registry.createDevice({ id: `DX-${n}`, vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1' })).device;
 
-const tokenFor = (role: IssuedRole): string => ({ admin: f.tokens.admin, vendor: f.tokens.vendorA, clinician: f.tokens.clinician, researcher: f.tokens.researcher })[role];
+const tokenFor = (role: IssuedRole): string =>
+  ({ admin: f.tokens.admin, vendor: f.tokens.vendorA, clinician: f.tokens.clinician, researcher: f.tokens.researcher })[role];
 let n = 0;
-const send = async (route: RouteCase, token: string | null, role: Role | null = null) => f.call({ method: route.method, ...(await route.request(n++, role)), token });
+const send = async (route: RouteCase, token: string | null, role: Role | null = null) =>
+  f.call({ method: route.method, ...(await route.request(n++, role)), token });
 
 describe('every route is refused without a token, refused to other roles, and served to its own', () => {
   for (const route of ROUTES) {

@@ -58,7 +58,15 @@ describe('admin reads any device', () => {
   it('events carry VKP codes, severity and attributes', async () => {
     const items = (await get('/v1/devices/BW-1/events', f.tokens.admin)).json().items;
     expect(items.map((e: { messageId: string }) => e.messageId)).toEqual(['501', '500']);
-    expect(items[0]).toMatchObject({ name: 'left_bed', alertCode: '4.2', dispenseCode: null, severity: 20, attributes: { zone: 'bed' }, clockSkewed: true, participantId: 'p-007' });
+    expect(items[0]).toMatchObject({
+      name: 'left_bed',
+      alertCode: '4.2',
+      dispenseCode: null,
+      severity: 20,
+      attributes: { zone: 'bed' },
+      clockSkewed: true,
+      participantId: 'p-007',
+    });
   });
 
   it('rejections come newest first; the summary counts per code', async () => {

@@ -61,9 +61,17 @@ export async function startApi(extra: Partial<ApiDeps> = {}): Promise<ApiFixture
   await registry.createDevice({ id: 'AQ-1', vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1' });
   await registry.createDevice({ id: 'BW-1', vendorId: 'vendor-b', profileId: 'bedwatch-senml', roomId: 'room-1' });
   // The seeded points are about p-007 of trial-1, who lets vendors see their telemetry (and researchers their data).
-  await registry.createTrial({ id: 'trial-1', name: 'Trial 1', siteId: 'site-a', vendorIds: ['vendor-a', 'vendor-b'], protocolRef: 'REK 2025/1', period: { from: T0 - 86_400_000, to: T0 + 30 * 86_400_000 } });
+  await registry.createTrial({
+    id: 'trial-1',
+    name: 'Trial 1',
+    siteId: 'site-a',
+    vendorIds: ['vendor-a', 'vendor-b'],
+    protocolRef: 'REK 2025/1',
+    period: { from: T0 - 86_400_000, to: T0 + 30 * 86_400_000 },
+  });
   await registry.enrolParticipant({ id: 'p-007', trialId: 'trial-1' });
-  for (const scope of ['vendor.telemetry', 'research'] as const) await registry.grantConsent({ participantId: 'p-007', scope, grantedAt: T0 - 3_600_000, formVersion: 'v1' });
+  for (const scope of ['vendor.telemetry', 'research'] as const)
+    await registry.grantConsent({ participantId: 'p-007', scope, grantedAt: T0 - 3_600_000, formVersion: 'v1' });
   await seedTelemetry(store);
 
   const issue = async (p: Parameters<TokenRegistry['issueToken']>[0]) => (await registry.issueToken(p)).token;

@@ -33,8 +33,12 @@ beforeAll(async () => {
   // The engine replays from its own empty store; only the live routes matter here.
   engineStore = await openDuckDbTelemetryStore({ path: join(dir, 'engine.duckdb') });
   engine = await openAlarmEngine({
-    sql, store: engineStore, profiles, logger: createLogger('silent'),
-    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 }, publish: bus.publish,
+    sql,
+    store: engineStore,
+    profiles,
+    logger: createLogger('silent'),
+    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 },
+    publish: bus.publish,
   });
   f = await startApi({ alarms: engine, live: bus });
   base = await f.app.listen({ host: '127.0.0.1', port: 0 });
@@ -90,9 +94,22 @@ async function open(token: string): Promise<Stream> {
 }
 
 const weight = (value: number): Reading => ({
-  kind: 'reading', messageId: BigInt(9000 + value), seq: 0, deviceId: 'AQ-1', profileId: 'aquascale', family: 'fluid-balance',
-  siteId: 'site-a', roomId: 'room-1', trialId: null, participantId: null, name: 'body_weight', deviceTime: Date.now(), receivedAt: Date.now(),
-  clockSkewed: false, value, unit: 'kg',
+  kind: 'reading',
+  messageId: BigInt(9000 + value),
+  seq: 0,
+  deviceId: 'AQ-1',
+  profileId: 'aquascale',
+  family: 'fluid-balance',
+  siteId: 'site-a',
+  roomId: 'room-1',
+  trialId: null,
+  participantId: null,
+  name: 'body_weight',
+  deviceTime: Date.now(),
+  receivedAt: Date.now(),
+  clockSkewed: false,
+  value,
+  unit: 'kg',
 });
 
 describe('a live stream ends with its token', () => {

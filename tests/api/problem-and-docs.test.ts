@@ -29,7 +29,11 @@ describe('problem details (RFC 9457)', () => {
       { res: await f.call({ url: '/v1/sites' }), status: 401, code: 'UNAUTHENTICATED' },
       { res: await f.call({ url: '/v1/sites', token: f.tokens.vendorA }), status: 403, code: 'FORBIDDEN' },
       { res: await f.call({ url: '/v1/sites/nope', token: f.tokens.admin }), status: 404, code: 'NOT_FOUND' },
-      { res: await f.call({ method: 'POST', url: '/v1/vendors', payload: { id: 'vendor-a', name: 'x' }, token: f.tokens.admin }), status: 409, code: 'CONFLICT' },
+      {
+        res: await f.call({ method: 'POST', url: '/v1/vendors', payload: { id: 'vendor-a', name: 'x' }, token: f.tokens.admin }),
+        status: 409,
+        code: 'CONFLICT',
+      },
       { res: await f.call({ url: '/no/such/route' }), status: 404, code: 'NOT_FOUND' },
     ];
     for (const { res, status, code } of cases) {
@@ -55,7 +59,13 @@ describe('problem details (RFC 9457)', () => {
   });
 
   it('bad JSON and a wrong content type are VALIDATION_FAILED problems', async () => {
-    const badJson = await f.call({ method: 'POST', url: '/v1/sites', token: f.tokens.admin, headers: { 'content-type': 'application/json' }, payload: '{"id":' });
+    const badJson = await f.call({
+      method: 'POST',
+      url: '/v1/sites',
+      token: f.tokens.admin,
+      headers: { 'content-type': 'application/json' },
+      payload: '{"id":',
+    });
     expect(badJson.statusCode).toBe(400);
     expect(badJson.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
     const text = await f.call({ method: 'POST', url: '/v1/sites', token: f.tokens.admin, headers: { 'content-type': 'text/plain' }, payload: 'hi' });

@@ -44,12 +44,23 @@ describe('vendors', () => {
 
 describe('devices', () => {
   it('returns the secret once with the MQTT topics, and never again', async () => {
-    const res = await admin({ method: 'POST', url: '/v1/devices', payload: { id: 'AQ-2', vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1', label: 'scale 2' } });
+    const res = await admin({
+      method: 'POST',
+      url: '/v1/devices',
+      payload: { id: 'AQ-2', vendorId: 'vendor-a', profileId: 'aquascale', roomId: 'room-1', label: 'scale 2' },
+    });
     expect(res.statusCode).toBe(201);
     expect(res.headers['cache-control']).toBe('no-store');
     const body = res.json();
     expect(body.device).toEqual({
-      id: 'AQ-2', vendorId: 'vendor-a', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1', label: 'scale 2', active: true, createdAt: expect.any(String),
+      id: 'AQ-2',
+      vendorId: 'vendor-a',
+      profileId: 'aquascale',
+      siteId: 'site-a',
+      roomId: 'room-1',
+      label: 'scale 2',
+      active: true,
+      createdAt: expect.any(String),
     });
     expect(body.mqtt).toEqual({ username: 'AQ-2', publishTopics: ['devices/AQ-2/measurements'], commandTopic: 'devices/AQ-2/commands' });
     const secret: string = body.secret;
@@ -101,7 +112,12 @@ describe('devices', () => {
     expect(unknownProfile.json().detail).toMatch(/^profileId: /);
     const badId = await admin({ method: 'POST', url: '/v1/devices', payload: { id: 'devices/#', vendorId: 'vendor-a' } });
     expect(badId.statusCode).toBe(400);
-    expect(badId.json().issues.map((i: { path: string }) => i.path).sort()).toEqual(['body.id', 'body.profileId']);
+    expect(
+      badId
+        .json()
+        .issues.map((i: { path: string }) => i.path)
+        .sort(),
+    ).toEqual(['body.id', 'body.profileId']);
     const dup = await admin({ method: 'POST', url: '/v1/devices', payload: { id: 'AQ-1', vendorId: 'vendor-a', profileId: 'aquascale' } });
     expect(dup.statusCode).toBe(409);
   });
@@ -109,7 +125,11 @@ describe('devices', () => {
 
 describe('tokens', () => {
   it('issues a token once; the listing never shows a token value or digest', async () => {
-    const res = await admin({ method: 'POST', url: '/v1/tokens', payload: { role: 'vendor', vendorId: 'vendor-b', label: 'bedwatch ci', expiresAt: '2099-01-01T00:00:00+01:00' } });
+    const res = await admin({
+      method: 'POST',
+      url: '/v1/tokens',
+      payload: { role: 'vendor', vendorId: 'vendor-b', label: 'bedwatch ci', expiresAt: '2099-01-01T00:00:00+01:00' },
+    });
     expect(res.statusCode).toBe(201);
     const issued = res.json();
     expect(issued).toMatchObject({ role: 'vendor', vendorId: 'vendor-b', label: 'bedwatch ci', expiresAt: '2098-12-31T23:00:00.000Z', revokedAt: null });

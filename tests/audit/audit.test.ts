@@ -25,7 +25,15 @@ function chain(n: number): AuditEntry[] {
   const out: AuditEntry[] = [];
   let prev = GENESIS;
   for (let seq = 1; seq <= n; seq++) {
-    const e = { seq, at: 1000 + seq, actor: { role: 'admin' as const, tokenId: 'tok-1' }, action: 'POST /v1/sites', target: `/v1/sites`, detail: { n: seq, nested: { b: 1, a: [1, 'x'] } }, prevHash: prev };
+    const e = {
+      seq,
+      at: 1000 + seq,
+      actor: { role: 'admin' as const, tokenId: 'tok-1' },
+      action: 'POST /v1/sites',
+      target: `/v1/sites`,
+      detail: { n: seq, nested: { b: 1, a: [1, 'x'] } },
+      prevHash: prev,
+    };
     const full = { ...e, hash: entryHash(KEY, e) };
     out.push(full);
     prev = full.hash;
@@ -67,7 +75,11 @@ describe('the hash chain', () => {
 
   it('finds the newest entries cut off, and a missing or forged head checkpoint', async () => {
     const entries = chain(5);
-    expect(await verifyChain(KEY, entries.slice(0, 3), headOf(entries))).toMatchObject({ ok: false, entries: 3, reason: expect.stringMatching(/newest entries were removed/) });
+    expect(await verifyChain(KEY, entries.slice(0, 3), headOf(entries))).toMatchObject({
+      ok: false,
+      entries: 3,
+      reason: expect.stringMatching(/newest entries were removed/),
+    });
     expect(await verifyChain(KEY, entries, () => undefined)).toMatchObject({ ok: false, reason: expect.stringMatching(/checkpoint is missing/) });
     const forgedHead = { seq: 3, hash: entries[2]!.hash, mac: auditHead(newAuditKey(), 3, entries[2]!.hash).mac };
     expect(await verifyChain(KEY, entries.slice(0, 3), () => forgedHead)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not verify/) });
@@ -83,7 +95,11 @@ describe('the hash chain', () => {
       rechained.push({ ...unhashed, hash: entryHash(other, unhashed) });
     }
     const theirHead = () => auditHead(other, 2, rechained[1]!.hash);
-    expect(await verifyChain(KEY, rechained, theirHead)).toMatchObject({ ok: false, brokenAt: 1, reason: expect.stringMatching(/changed after it was written/) });
+    expect(await verifyChain(KEY, rechained, theirHead)).toMatchObject({
+      ok: false,
+      brokenAt: 1,
+      reason: expect.stringMatching(/changed after it was written/),
+    });
   });
 });
 
@@ -99,7 +115,11 @@ describe('the API appends one entry per administrative change and per data relea
   it('records who changed what, without credentials', async () => {
     const log = await entries();
     const grant = log.find((e) => e.action === 'POST /v1/participants/:id/consents');
-    expect(grant).toMatchObject({ actor: { role: 'admin' }, target: '/v1/participants/granted/consents', detail: { status: 201, body: { scope: 'research', formVersion: 'v1' } } });
+    expect(grant).toMatchObject({
+      actor: { role: 'admin' },
+      target: '/v1/participants/granted/consents',
+      detail: { status: 201, body: { scope: 'research', formVersion: 'v1' } },
+    });
     expect(grant!.detail.created).toMatch(/^con-/);
     expect(log.some((e) => e.action === 'POST /v1/consents/:id/withdraw')).toBe(true);
     expect(log.some((e) => e.action === 'DELETE /v1/participants/:id/data' && e.target === '/v1/participants/erased/data')).toBe(true);
@@ -180,8 +200,12 @@ describe('tampering is detected, online and by the offline command', () => {
   async function seeded(): Promise<string> {
     const dir = join(root, `d${++n}`);
     mkdirSync(dir);
-    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles(), auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')) });
-    for (let i = 0; i < 5; i++) await reg.audit.append({ actor: { role: 'admin', tokenId: 'tok-1' }, action: 'POST /v1/sites', target: `/v1/sites/s-${i}`, detail: { i } });
+    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), {
+      profiles: contractProfiles(),
+      auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')),
+    });
+    for (let i = 0; i < 5; i++)
+      await reg.audit.append({ actor: { role: 'admin', tokenId: 'tok-1' }, action: 'POST /v1/sites', target: `/v1/sites/s-${i}`, detail: { i } });
     expect(await reg.audit.verify()).toMatchObject({ ok: true, entries: 5 });
     await reg.close();
     return dir;
@@ -199,7 +223,10 @@ describe('tampering is detected, online and by the offline command', () => {
 
   /** Both verifiers' verdicts: the registry's verify() (what GET /v1/audit/verify answers) and the command's. */
   async function verdicts(dir: string): Promise<{ online: unknown; code: number; stdout: string }> {
-    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles(), auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')) });
+    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), {
+      profiles: contractProfiles(),
+      auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')),
+    });
     const online = await reg.audit.verify();
     await reg.close();
     const cli = await run('node', ['dist/audit/verify.js', '--data', dir]).then(
@@ -235,15 +262,26 @@ describe('tampering is detected, online and by the offline command', () => {
     const dir = await seeded();
     const guess = newAuditKey();
     await tamper(dir, async (sql) => {
-      const rows = await sql.query<{ seq: number; at_ms: number; action: string; target: string; detail: string }>('SELECT seq, at_ms, action, target, detail FROM audit_log WHERE seq <> 2 ORDER BY seq');
+      const rows = await sql.query<{ seq: number; at_ms: number; action: string; target: string; detail: string }>(
+        'SELECT seq, at_ms, action, target, detail FROM audit_log WHERE seq <> 2 ORDER BY seq',
+      );
       await sql.query('DELETE FROM audit_log');
       let prevHash = GENESIS;
       for (const [i, r] of rows.entries()) {
-        const e = { seq: i + 1, at: Number(r.at_ms), actor: { role: 'admin' as const, tokenId: 'tok-1' }, action: r.action, target: r.target, detail: JSON.parse(r.detail) as { i: number }, prevHash };
+        const e = {
+          seq: i + 1,
+          at: Number(r.at_ms),
+          actor: { role: 'admin' as const, tokenId: 'tok-1' },
+          action: r.action,
+          target: r.target,
+          detail: JSON.parse(r.detail) as { i: number },
+          prevHash,
+        };
         const hash = entryHash(guess, e);
-        await sql.query('INSERT INTO audit_log (seq, at_ms, actor_role, actor_token, action, target, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-          e.seq, e.at, 'admin', 'tok-1', e.action, e.target, r.detail, prevHash, hash,
-        ]);
+        await sql.query(
+          'INSERT INTO audit_log (seq, at_ms, actor_role, actor_token, action, target, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          [e.seq, e.at, 'admin', 'tok-1', e.action, e.target, r.detail, prevHash, hash],
+        );
         prevHash = hash;
       }
       const head = auditHead(guess, rows.length, prevHash);
@@ -264,9 +302,14 @@ describe('tampering is detected, online and by the offline command', () => {
 
   it('appends made together are written in order as one chain, and verify', async () => {
     const dir = await seeded();
-    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles(), auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')) });
+    const reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), {
+      profiles: contractProfiles(),
+      auditKey: loadOrCreateAuditKey(join(dir, 'audit.key')),
+    });
     try {
-      const written = await Promise.all(Array.from({ length: 40 }, (_, i) => reg.audit.append({ actor: { role: 'system', tokenId: null }, action: 'burst', target: `/b/${i}`, detail: { i } })));
+      const written = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => reg.audit.append({ actor: { role: 'system', tokenId: null }, action: 'burst', target: `/b/${i}`, detail: { i } })),
+      );
       expect(written.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 6 + i));
       expect(written.map((e) => e.target)).toEqual(Array.from({ length: 40 }, (_, i) => `/b/${i}`));
       expect(await reg.audit.verify()).toMatchObject({ ok: true, entries: 45, head: written.at(-1)!.hash });

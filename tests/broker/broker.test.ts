@@ -5,8 +5,23 @@ import { hashSecret } from '../../kernel/secrets.js';
 import type { DeviceDirectory } from '../../kernel/ports.js';
 import type { BrokerDeps } from '../../broker/broker.js';
 import {
-  DEVICES, LIMITS, SERVICE, closed, connect, connectBytes, endClient, fakeDirectory, holding, recordingSink, releaseAll, sleep, startBroker, subackCodes, varint,
-  type Rejected, type Started,
+  DEVICES,
+  LIMITS,
+  SERVICE,
+  closed,
+  connect,
+  connectBytes,
+  endClient,
+  fakeDirectory,
+  holding,
+  recordingSink,
+  releaseAll,
+  sleep,
+  startBroker,
+  subackCodes,
+  varint,
+  type Rejected,
+  type Started,
 } from './harness.js';
 
 const [fall, dispenser, , retired] = DEVICES as [(typeof DEVICES)[0], (typeof DEVICES)[0], unknown, (typeof DEVICES)[0]];
@@ -257,7 +272,9 @@ describe('subscribe and forward', () => {
     const heard: string[] = [];
     c.on('message', (topic) => heard.push(topic));
     for (const id of [dispenser.id, fall.id]) {
-      await new Promise<void>((r) => broker.aedes.publish({ cmd: 'publish', topic: `devices/${id}/commands`, payload: Buffer.from('{}'), qos: 1, retain: false, dup: false }, () => r()));
+      await new Promise<void>((r) =>
+        broker.aedes.publish({ cmd: 'publish', topic: `devices/${id}/commands`, payload: Buffer.from('{}'), qos: 1, retain: false, dup: false }, () => r()),
+      );
     }
     await expect.poll(() => heard).toEqual([`devices/${fall.id}/commands`]);
   });

@@ -2,8 +2,22 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDirectory } from '../../kernel/ports.js';
 import {
-  DEVICES, LIMITS, closed, connect, connectBytes, endClient, fakeDirectory, frame, publishBytes, rawConnection, recordingSink, startBroker, str, subscribeBytes,
-  type RawConnection, type Started,
+  DEVICES,
+  LIMITS,
+  closed,
+  connect,
+  connectBytes,
+  endClient,
+  fakeDirectory,
+  frame,
+  publishBytes,
+  rawConnection,
+  recordingSink,
+  startBroker,
+  str,
+  subscribeBytes,
+  type RawConnection,
+  type Started,
 } from './harness.js';
 
 /**
@@ -177,9 +191,15 @@ describe('a refused filter is not kept in a persistent session', () => {
     started = await startBroker({ directory });
     const c = await connect(`mqtt://127.0.0.1:${started.port}`, { username: fall.id, password: fall.secret, clientId: 'persist-1', clean: false });
     clients.push(c);
-    const granted = await c.subscribeAsync(['#', `devices/${fall.id}/commands`, 'devices/+/events'], { qos: 1 }).catch((e: { packet?: { granted: number[] } }) => e.packet?.granted);
+    const granted = await c
+      .subscribeAsync(['#', `devices/${fall.id}/commands`, 'devices/+/events'], { qos: 1 })
+      .catch((e: { packet?: { granted: number[] } }) => e.packet?.granted);
     expect(Array.isArray(granted) ? granted.map((g) => (typeof g === 'number' ? g : g.qos)) : granted).toEqual([128, 1, 128]);
-    const persistence = (started.broker.aedes as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]>; subscriptionsByTopic(t: string): Promise<unknown[]> } }).persistence;
+    const persistence = (
+      started.broker.aedes as unknown as {
+        persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]>; subscriptionsByTopic(t: string): Promise<unknown[]> };
+      }
+    ).persistence;
     expect((await persistence.subscriptionsByClient({ id: 'persist-1' })).map((s) => s.topic)).toEqual([`devices/${fall.id}/commands`]);
     // So nothing of another device is queued for this session.
     expect(await persistence.subscriptionsByTopic(`devices/${dispenser.id}/events`)).toEqual([]);
@@ -221,9 +241,12 @@ describe('delivery to a persistent session', () => {
   const COMMANDS = `devices/${fall.id}/commands`;
   const publishCommand = (qos: 1 | 2): Promise<void> =>
     new Promise((resolve) =>
-      started!.broker.aedes.publish({ cmd: 'publish', topic: COMMANDS, payload: Buffer.from('{"do":"ping"}'), qos, retain: false, dup: false }, () => resolve()),
+      started!.broker.aedes.publish({ cmd: 'publish', topic: COMMANDS, payload: Buffer.from('{"do":"ping"}'), qos, retain: false, dup: false }, () =>
+        resolve(),
+      ),
     );
-  const persistenceOf = (s: Started) => (s.broker.aedes as unknown as { persistence: { outgoingStream(c: { id: string }): AsyncIterable<unknown> } }).persistence;
+  const persistenceOf = (s: Started) =>
+    (s.broker.aedes as unknown as { persistence: { outgoingStream(c: { id: string }): AsyncIterable<unknown> } }).persistence;
   async function outgoing(clientId: string): Promise<unknown[]> {
     const out: unknown[] = [];
     for await (const p of persistenceOf(started!).outgoingStream({ id: clientId })) out.push(p);

@@ -88,7 +88,13 @@ const topicWith = (bad: Buffer): Buffer => Buffer.concat([Buffer.from('devices/'
 
 describe('FrameGuard: UTF-8 strings [MQTT-1.5.3-1], [MQTT-1.5.3-2]', () => {
   const good = Buffer.concat([
-    connectBytes({ clientId: 'c-ÆØÅ', username: 'dev-1', password: Buffer.from([0xff, 0x00, 0xfe]), will: { topic: 'devices/dev-1/events', payload: Buffer.from([0, 0xff]) }, clean: false }),
+    connectBytes({
+      clientId: 'c-ÆØÅ',
+      username: 'dev-1',
+      password: Buffer.from([0xff, 0x00, 0xfe]),
+      will: { topic: 'devices/dev-1/events', payload: Buffer.from([0, 0xff]) },
+      clean: false,
+    }),
     publishBytes('devices/dev-1/events', Buffer.from([0xff, 0xfe, 0x00])), // the payload is binary: anything goes
     subscribeBytes(['devices/dev-1/commands', 'sensors/Østersund/+']),
     frame(0xa2, Buffer.from([0, 2]), str('devices/dev-1/commands')), // UNSUBSCRIBE

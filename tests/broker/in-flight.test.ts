@@ -72,7 +72,9 @@ describe('a device sending faster than its messages are committed', () => {
     await started?.broker.close();
   });
 
-  it('is read no further than its in-flight limit (and what one read brings) while commits wait; then everything arrives, in order', { timeout: 30_000 }, async () => {
+  it('is read no further than its in-flight limit (and what one read brings) while commits wait; then everything arrives, in order', {
+    timeout: 30_000,
+  }, async () => {
     let entered = 0;
     const committing = new Promise<void>((r) => (open = r));
     const stored: InboundMessage[] = [];

@@ -86,7 +86,12 @@ describe('Quotas', () => {
   const plenty = { perSecond: 1e9, burst: 1e9 };
   const quotas = (c: { now: () => number }, disconnectAfterMs = 0) =>
     new Quotas(
-      { device: { messages: { perSecond: 10, burst: 3 }, bytes: { perSecond: 1000, burst: 2000 } }, vendor: { messages: plenty, bytes: plenty }, disconnectAfterMs, maxEntries: 10 },
+      {
+        device: { messages: { perSecond: 10, burst: 3 }, bytes: { perSecond: 1000, burst: 2000 } },
+        vendor: { messages: plenty, bytes: plenty },
+        disconnectAfterMs,
+        maxEntries: 10,
+      },
       c.now,
     );
 
@@ -110,7 +115,10 @@ describe('Quotas', () => {
 
   it('a vendor quota is shared by its devices; a profile may have its own device quota', () => {
     const c = clock();
-    const q = new Quotas({ device: { messages: plenty, bytes: plenty }, vendor: { messages: { perSecond: 10, burst: 2 }, bytes: plenty }, disconnectAfterMs: 0, maxEntries: 10 }, c.now);
+    const q = new Quotas(
+      { device: { messages: plenty, bytes: plenty }, vendor: { messages: { perSecond: 10, burst: 2 }, bytes: plenty }, disconnectAfterMs: 0, maxEntries: 10 },
+      c.now,
+    );
     expect([q.take('a', 'v', 1).waitMs, q.take('b', 'v', 1).waitMs, q.take('c', 'v', 1).over]).toEqual([0, 0, 'vendor messages']);
     expect(q.take('d', 'w', 1).waitMs).toBe(0);
     expect(q.take('e', 'w', 1, { messages: { perSecond: 1, burst: 1 } }).waitMs).toBe(0);

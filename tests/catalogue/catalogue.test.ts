@@ -49,7 +49,9 @@ describe('the catalogue is data', () => {
   it('refuses a name defined twice, naming both files', () => {
     const dir = arenaDir('events:\n  fall:\n    label: { en: Fall, nb: Fall }\n    severity: 40\n');
     expect(() => loadCatalogue([dir])).toThrow(HubError);
-    expect(() => loadCatalogue([dir])).toThrow(new RegExp(`ward\\.yaml: events\\.fall: already defined in ${join(SHIPPED_CATALOGUE_DIR, 'events.yaml').replaceAll('/', '\\/')}`));
+    expect(() => loadCatalogue([dir])).toThrow(
+      new RegExp(`ward\\.yaml: events\\.fall: already defined in ${join(SHIPPED_CATALOGUE_DIR, 'events.yaml').replaceAll('/', '\\/')}`),
+    );
   });
 
   it('reports every bad entry at once, each with its file and path', () => {
@@ -61,7 +63,14 @@ describe('the catalogue is data', () => {
     ]);
     expect(r.ok).toBe(false);
     const issues = r.ok ? [] : r.issues.map((i) => `${i.file}: ${i.path}`);
-    expect(issues).toEqual(expect.arrayContaining(['bad.yaml: measurements.x_rate.unit', 'bad.yaml: measurements.y.label.nb', 'bad.yaml: events.z.alert', 'bad.yaml: events.z.severity']));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'bad.yaml: measurements.x_rate.unit',
+        'bad.yaml: measurements.y.label.nb',
+        'bad.yaml: events.z.alert',
+        'bad.yaml: events.z.severity',
+      ]),
+    );
   });
 
   it('a profile may use what an arena file adds, and only with a catalogue that has it', () => {
@@ -86,7 +95,11 @@ describe('GET /v1/catalogue', () => {
     for (const token of Object.values(api.tokens)) {
       const res = await api.call({ method: 'GET', url: '/v1/catalogue', token });
       expect(res.statusCode).toBe(200);
-      const body = res.json() as { measurements: { name: string; unit: string; label: { nb: string } }[]; events: { name: string }[]; families: { name: string }[] };
+      const body = res.json() as {
+        measurements: { name: string; unit: string; label: { nb: string } }[];
+        events: { name: string }[];
+        families: { name: string }[];
+      };
       expect(body.measurements.find((m) => m.name === 'fluid_intake')).toMatchObject({ unit: 'mL', label: { nb: 'Væskeinntak' } });
       expect(body.events.map((e) => e.name)).toContain('no_contact');
       expect(body.families.map((f) => f.name)).toContain('fall-sensor');

@@ -12,9 +12,19 @@ let researcher: string;
 beforeAll(async () => {
   w = await buildWorld();
   const now = Date.now();
-  await w.registry.createTrial({ id: 'TC', name: 'Trial C', siteId: 'S', vendorIds: ['VB'], protocolRef: 'REK C', period: { from: now - 24 * HOUR, to: now + 24 * HOUR } });
+  await w.registry.createTrial({
+    id: 'TC',
+    name: 'Trial C',
+    siteId: 'S',
+    vendorIds: ['VB'],
+    protocolRef: 'REK C',
+    period: { from: now - 24 * HOUR, to: now + 24 * HOUR },
+  });
   await w.registry.enrolParticipant({ id: 'c1', trialId: 'TC' });
-  const grant = await w.call('admin', '/v1/participants/c1/consents', { method: 'POST', payload: { scope: 'research', grantedAt: now - HOUR, formVersion: 'v1' } });
+  const grant = await w.call('admin', '/v1/participants/c1/consents', {
+    method: 'POST',
+    payload: { scope: 'research', grantedAt: now - HOUR, formVersion: 'v1' },
+  });
   expect(grant.statusCode).toBe(201);
   researcher = (await w.registry.issueToken({ role: 'researcher', trialIds: ['TC'], label: 'study C', expiresAt: null })).token;
 });
@@ -37,7 +47,10 @@ describe('alarm ids in datasets', () => {
       expect(cells).not.toContain('c1');
     }
     const ndjson = await w.app.inject({ url: '/v1/trials/TC/dataset?format=ndjson', headers: { authorization: `Bearer ${researcher}` } });
-    const rows = ndjson.body.trim().split('\n').map((l) => JSON.parse(l) as { name: string; attributes: string | null });
+    const rows = ndjson.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name: string; attributes: string | null });
     const raised = rows.filter((r) => r.name === 'alarm_raised');
     expect(raised).toHaveLength(1);
     expect(JSON.parse(raised[0]!.attributes!)).toMatchObject({ alarmId: expect.stringMatching(/^[0-9a-f]{20}$/), rule: 'fall' });

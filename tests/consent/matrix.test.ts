@@ -96,12 +96,18 @@ describe('what each audience sees of a participant', () => {
   it('a researcher sees a pseudonym, never the hub participant id; a vendor sees no participant reference at all', async () => {
     const research = await w.call('researcherA', '/v1/trials/TA/dataset?format=ndjson');
     const vendor = await w.call('vendorA', '/v1/trials/TA/dataset?format=ndjson');
-    const rows = research.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = research.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const pseudonyms = new Set(rows.map((r) => r.pseudonym));
     expect(pseudonyms.size).toBe(2); // granted and research, one pseudonym each across A1 and B1
     for (const p of pseudonyms) expect(p).toMatch(/^[0-9a-f]{20}$/);
     for (const r of rows) expect(r).not.toHaveProperty('participant_id');
-    for (const v of vendor.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)) {
+    for (const v of vendor.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)) {
       expect(Object.keys(v)).not.toContain('pseudonym');
       expect(Object.keys(v)).not.toContain('room_id');
     }
@@ -208,7 +214,13 @@ describe('binding against the object, whether or not anything about it exists ye
   }
 
   it('a participant without settings gets the defaults of its own site; alarm lists keep to the bound sites', async () => {
-    expect((await w.call('clinician', '/v1/alarm-settings/granted')).json()).toMatchObject({ participantId: 'granted', siteId: 'S', paused: false, updatedAt: null, updatedBy: null });
+    expect((await w.call('clinician', '/v1/alarm-settings/granted')).json()).toMatchObject({
+      participantId: 'granted',
+      siteId: 'S',
+      paused: false,
+      updatedAt: null,
+      updatedBy: null,
+    });
     expect((await w.call('clinician', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS}']]);
     expect((await w.call('clinicianS2', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS2}']]);
     expect((await w.call('clinicianS2', '/v1/alarm-settings')).json().items).toEqual([]);

@@ -35,7 +35,10 @@ describe('a changed consent takes effect on the very next request', () => {
     // Granted at T0, before "never"'s measurement at T0 + 20 min: released from the next request on.
     expect(await w.labels('researcherA', '/v1/trials/TA/dataset?format=csv')).toEqual(['never/A1', 'never/B1', 'research/A1', 'research/B1']);
     // Re-granting to "granted" after its withdrawal does not bring back what was measured before.
-    const again = await w.call('admin', '/v1/participants/granted/consents', { method: 'POST', payload: { scope: 'research', grantedAt: Date.now() - 1000, formVersion: 'v2' } });
+    const again = await w.call('admin', '/v1/participants/granted/consents', {
+      method: 'POST',
+      payload: { scope: 'research', grantedAt: Date.now() - 1000, formVersion: 'v2' },
+    });
     expect(again.statusCode).toBe(201);
     expect(await w.labels('researcherA', '/v1/trials/TA/dataset?format=csv')).toEqual(['never/A1', 'never/B1', 'research/A1', 'research/B1']);
   });
@@ -49,10 +52,16 @@ describe('a changed consent takes effect on the very next request', () => {
     let left = 0;
     for await (const p of w.store.points({})) if (p.participantId === 'research') left++;
     expect(left).toBe(0);
-    const audit = (await w.call('admin', '/v1/audit?action=DELETE%20/v1/participants/:id/data&limit=1000')).json().items as { target: string; detail: { erasedPoints: number } }[];
+    const audit = (await w.call('admin', '/v1/audit?action=DELETE%20/v1/participants/:id/data&limit=1000')).json().items as {
+      target: string;
+      detail: { erasedPoints: number };
+    }[];
     expect(audit.find((e) => e.target === '/v1/participants/research/data')?.detail.erasedPoints).toBe(2);
     // Nothing new is attributed to an erased participant, nor can it get new consents.
-    expect((await w.call('admin', '/v1/participants/research/consents', { method: 'POST', payload: { scope: 'research', grantedAt: T0, formVersion: 'v3' } })).statusCode).toBe(409);
+    expect(
+      (await w.call('admin', '/v1/participants/research/consents', { method: 'POST', payload: { scope: 'research', grantedAt: T0, formVersion: 'v3' } }))
+        .statusCode,
+    ).toBe(409);
   });
 
   it('a token bound to another trial cannot be issued for a trial that does not exist', async () => {

@@ -34,7 +34,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const code = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: { code?: string }) => e.code);
+const code = async (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (e: { code?: string }) => e.code,
+  );
 
 describe('trials', () => {
   it('check site, vendors, period and baseline', async () => {

@@ -23,7 +23,11 @@ describe('releaseWindows: the consent rule as windows of measurement time', () =
     ['another scope does not count', [rec('vendor.telemetry', 200)], []],
     ['a grant after the trial gives nothing', [rec('research', 1000)], []],
     ['a grant in the future (as of now) gives nothing yet', [rec('research', 600)], []],
-    ['a re-grant after a withdrawal covers only what follows it', [rec('research', 200, 300), rec('research', 400)], [{ participantId: 'P', from: 400, to: 1000 }]],
+    [
+      'a re-grant after a withdrawal covers only what follows it',
+      [rec('research', 200, 300), rec('research', 400)],
+      [{ participantId: 'P', from: 400, to: 1000 }],
+    ],
   ];
   for (const [what, records, windows] of cases) {
     it(what, () => expect(releaseWindows(records, 'research', period, 500)).toEqual(windows));
@@ -43,7 +47,13 @@ describe('pseudonyms', () => {
     expect(p('T1', 'research', 'P-1')).toMatch(/^[0-9a-f]{20}$/);
   });
   it('are unlinkable across trials, audiences and keys, and never contain the id', () => {
-    const all = [p('T1', 'research', 'P-1'), p('T2', 'research', 'P-1'), p('T1', 'vendor.telemetry', 'P-1'), pseudonymiser(Buffer.alloc(32, 2))('T1', 'research', 'P-1'), p('T1', 'research', 'P-2')];
+    const all = [
+      p('T1', 'research', 'P-1'),
+      p('T2', 'research', 'P-1'),
+      p('T1', 'vendor.telemetry', 'P-1'),
+      pseudonymiser(Buffer.alloc(32, 2))('T1', 'research', 'P-1'),
+      p('T1', 'research', 'P-2'),
+    ];
     expect(new Set(all).size).toBe(all.length);
     for (const x of all) expect(x).not.toContain('P-1');
   });

@@ -79,7 +79,8 @@ const labelOfValue = (v: number): string => LABELS[v - 1] ?? `?${v}`;
 export function labelOf(row: Row): string {
   // Events carry attributes (an object in the API, JSON text in datasets); readings carry none.
   if (row.attributes !== null && row.attributes !== undefined) {
-    const attrs = typeof row.attributes === 'string' ? (JSON.parse(row.attributes) as Record<string, unknown>) : (row.attributes as unknown as Record<string, unknown>);
+    const attrs =
+      typeof row.attributes === 'string' ? (JSON.parse(row.attributes) as Record<string, unknown>) : (row.attributes as unknown as Record<string, unknown>);
     return String(attrs.label);
   }
   return labelOfValue(Number(row.value));
@@ -88,16 +89,44 @@ export function labelOf(row: Row): string {
 let messageId = 1000n;
 function reading(deviceId: string, label: string, at: number, trialId: string, participantId: string | null, roomId: string, siteId: string): Reading {
   return {
-    kind: 'reading', messageId: messageId++, seq: 0, deviceId, profileId: 'aquascale', family: 'fluid-balance',
-    siteId, roomId, trialId, participantId, name: 'body_weight', deviceTime: at, receivedAt: at + 500, clockSkewed: false,
-    value: valueFor(label), unit: 'kg',
+    kind: 'reading',
+    messageId: messageId++,
+    seq: 0,
+    deviceId,
+    profileId: 'aquascale',
+    family: 'fluid-balance',
+    siteId,
+    roomId,
+    trialId,
+    participantId,
+    name: 'body_weight',
+    deviceTime: at,
+    receivedAt: at + 500,
+    clockSkewed: false,
+    value: valueFor(label),
+    unit: 'kg',
   };
 }
 function event(deviceId: string, label: string, at: number, trialId: string, participantId: string | null): HubEvent {
   return {
-    kind: 'event', messageId: messageId++, seq: 0, deviceId, profileId: 'bedwatch-senml', family: 'fall-sensor',
-    siteId: 'S', roomId: 'R', trialId, participantId, name: 'left_bed', deviceTime: at, receivedAt: at + 200, clockSkewed: false,
-    alertCode: '4.2', dispenseCode: null, severity: 20, attributes: { label },
+    kind: 'event',
+    messageId: messageId++,
+    seq: 0,
+    deviceId,
+    profileId: 'bedwatch-senml',
+    family: 'fall-sensor',
+    siteId: 'S',
+    roomId: 'R',
+    trialId,
+    participantId,
+    name: 'left_bed',
+    deviceTime: at,
+    receivedAt: at + 200,
+    clockSkewed: false,
+    alertCode: '4.2',
+    dispenseCode: null,
+    severity: 20,
+    attributes: { label },
   };
 }
 
@@ -129,7 +158,15 @@ export async function buildWorld(): Promise<World> {
   await registry.createDevice({ id: 'B1', vendorId: 'VB', profileId: 'bedwatch-senml', roomId: 'R' });
   await registry.createDevice({ id: 'A2', vendorId: 'VA', profileId: 'aquascale', roomId: 'R2' });
   const period = { from: T0 - DAY, to: T0 + 30 * DAY };
-  await registry.createTrial({ id: 'TA', name: 'Trial A', siteId: 'S', vendorIds: ['VA', 'VB'], protocolRef: 'REK A', period, baseline: { from: period.from, to: T0 + DAY } });
+  await registry.createTrial({
+    id: 'TA',
+    name: 'Trial A',
+    siteId: 'S',
+    vendorIds: ['VA', 'VB'],
+    protocolRef: 'REK A',
+    period,
+    baseline: { from: period.from, to: T0 + DAY },
+  });
   await registry.createTrial({ id: 'TB', name: 'Trial B', siteId: 'S2', vendorIds: ['VA'], protocolRef: 'REK B', period, researchDeviceData: true });
 
   const issue = async (p: Parameters<TokenRegistry['issueToken']>[0]) => (await registry.issueToken(p)).token;
@@ -143,7 +180,12 @@ export async function buildWorld(): Promise<World> {
     researcherB: await issue({ role: 'researcher', trialIds: ['TB'], label: 'study B', expiresAt: null }),
   };
   const call: World['call'] = (who, url, init = {}) =>
-    app.inject({ method: init.method ?? 'GET', url, headers: { authorization: `Bearer ${tokens[who]}` }, ...(init.payload !== undefined ? { payload: init.payload as object } : {}) });
+    app.inject({
+      method: init.method ?? 'GET',
+      url,
+      headers: { authorization: `Bearer ${tokens[who]}` },
+      ...(init.payload !== undefined ? { payload: init.payload as object } : {}),
+    });
 
   const states = Object.keys(STATES) as State[];
   const measuredAt = Object.fromEntries(states.map((s, i) => [s, T0 + (i + 1) * 10 * MIN])) as Record<State, number>;
@@ -202,9 +244,24 @@ export async function buildWorld(): Promise<World> {
     const now = Date.now();
     const trialId = participantId === null ? null : at === 'S' ? 'TA' : 'TB';
     return {
-      kind: 'event', messageId: messageId++, seq: 0, deviceId: at === 'S' ? 'RS' : 'RS2', profileId: 'roomsense-3d', family: 'fall-sensor',
-      siteId: at, roomId: at === 'S' ? 'R' : 'R2', trialId, participantId, name: 'fall', deviceTime: now, receivedAt: now, clockSkewed: false,
-      alertCode: '4.1', dispenseCode: null, severity: 40, attributes: {},
+      kind: 'event',
+      messageId: messageId++,
+      seq: 0,
+      deviceId: at === 'S' ? 'RS' : 'RS2',
+      profileId: 'roomsense-3d',
+      family: 'fall-sensor',
+      siteId: at,
+      roomId: at === 'S' ? 'R' : 'R2',
+      trialId,
+      participantId,
+      name: 'fall',
+      deviceTime: now,
+      receivedAt: now,
+      clockSkewed: false,
+      alertCode: '4.1',
+      dispenseCode: null,
+      severity: 40,
+      attributes: {},
     };
   };
 

@@ -21,7 +21,10 @@ describe('CacheFreshness', () => {
   it('swaps in a read that saw no write-through', async () => {
     let cache = 'old';
     const f = new CacheFreshness(() => expect.unreachable('no write was in flight'));
-    await f.reload(async () => 'fresh', (v) => (cache = v));
+    await f.reload(
+      async () => 'fresh',
+      (v) => (cache = v),
+    );
     expect(cache).toBe('fresh');
   });
 
@@ -60,7 +63,12 @@ describe('CacheFreshness', () => {
   it('leaves the caches alone and rejects when the read fails, or when writes never stop landing', async () => {
     let cache = 'old';
     const f = new CacheFreshness(() => undefined, 3);
-    await expect(f.reload(() => Promise.reject(new Error('connection lost')), (v: string) => (cache = v))).rejects.toThrow('connection lost');
+    await expect(
+      f.reload(
+        () => Promise.reject(new Error('connection lost')),
+        (v: string) => (cache = v),
+      ),
+    ).rejects.toThrow('connection lost');
     expect(cache).toBe('old');
     let reads = 0;
     await expect(
@@ -81,7 +89,10 @@ describe('CacheFreshness', () => {
     let stale = 0;
     const f = new CacheFreshness(() => stale++);
     const before = f.begin();
-    await f.reload(async () => 'snapshot', () => undefined);
+    await f.reload(
+      async () => 'snapshot',
+      () => undefined,
+    );
     const after = f.begin();
     f.writeThrough(after, () => undefined);
     expect(stale).toBe(0);

@@ -1,13 +1,8 @@
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../kernel/secrets.js';
 import { openSharedRegistry } from '../../service/adapters.js';
 import { createLogger } from '../../kernel/log.js';
-import {
-  REGISTRY_CACHED_TABLES,
-  REGISTRY_CHANNEL,
-  withRegistryMigrationLock,
-} from '../../stores/postgres/registry-changes.js';
+import { REGISTRY_CACHED_TABLES, REGISTRY_CHANNEL, withRegistryMigrationLock } from '../../stores/postgres/registry-changes.js';
 import { openSharedPostgresRegistry } from '../../stores/postgres/shared-registry.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import type { SqlClient } from '../../stores/sql/sql-client.js';
@@ -70,9 +65,7 @@ describe('registry on PostgreSQL', () => {
     try {
       // Two registries (two processes, in effect) pass their duplicate checks at once;
       // the primary key decides, and the loser reads CONFLICT like a plain duplicate.
-      const results = await Promise.allSettled(
-        Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).createVendor({ id: 'aqua', name: `AquaScale ${i}` })),
-      );
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).createVendor({ id: 'aqua', name: `AquaScale ${i}` })));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CONFLICT' });
     } finally {
@@ -91,7 +84,6 @@ describe('registry on PostgreSQL', () => {
       for (const r of opened) await r.close();
     }
   });
-
 });
 
 /** Polls `probe` until it answers true; fails naming `what` after ms. No fixed sleeps. */
@@ -187,7 +179,14 @@ describe('registry freshness across processes (PostgreSQL)', () => {
       await api.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 1 });
       await api.createVendor({ id: 'aqua', name: 'AquaScale' });
       await api.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a' });
-      await api.createTrial({ id: 'trial-1', name: 'Trial 1', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 1', period: { from: 0, to: 86_400_000 } });
+      await api.createTrial({
+        id: 'trial-1',
+        name: 'Trial 1',
+        siteId: 'site-a',
+        vendorIds: ['aqua'],
+        protocolRef: 'REK 1',
+        period: { from: 0, to: 86_400_000 },
+      });
       await until('ingest attributes device data to the trial', () => ingest.directory.attribution('AQ-1', 500).trialId === 'trial-1');
       await api.enrolParticipant({ id: 'P-1', trialId: 'trial-1' });
       await api.createAssignment({ trialId: 'trial-1', deviceId: 'AQ-1', participantId: 'P-1', roomId: 'room-1', from: 1_000 });

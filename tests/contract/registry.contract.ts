@@ -8,8 +8,7 @@ import type { TokenRegistry } from '../../kernel/tokens.js';
 export type OpenRegistry = () => Promise<Registry & TokenRegistry>;
 
 /** The profile set every runner passes to its registry: the shipped vendor profiles. */
-export const contractProfiles = (): ProfileSet =>
-  loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 60_000 });
+export const contractProfiles = (): ProfileSet => loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 60_000 });
 
 const rejectsWith = async (p: Promise<unknown>, code: ErrorCode, detail?: RegExp): Promise<void> => {
   const e = await p.then(
@@ -42,7 +41,14 @@ export function registryContract(name: string, open: OpenRegistry): void {
       await reg.createRoom({ id: 'room-2', siteId: 'site-b', name: 'Kitchen', beds: 0 });
       await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
       await reg.createVendor({ id: 'bed', name: 'BedWatch' });
-      await reg.createTrial({ id: 'trial-1', name: 'Trial 1', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 1', period: { from: 0, to: 86_400_000 } });
+      await reg.createTrial({
+        id: 'trial-1',
+        name: 'Trial 1',
+        siteId: 'site-a',
+        vendorIds: ['aqua'],
+        protocolRef: 'REK 1',
+        period: { from: 0, to: 86_400_000 },
+      });
     };
 
     describe('sites and rooms', () => {
@@ -88,8 +94,23 @@ export function registryContract(name: string, open: OpenRegistry): void {
     describe('devices', () => {
       it('returns a secret once, stores only its hash, and the directory answers at once', async () => {
         await seed();
-        const { device, secret } = await reg.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1', label: 'scale' });
-        expect(device).toMatchObject({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1', label: 'scale', active: true });
+        const { device, secret } = await reg.createDevice({
+          id: 'AQ-1',
+          vendorId: 'aqua',
+          profileId: 'aquascale',
+          siteId: 'site-a',
+          roomId: 'room-1',
+          label: 'scale',
+        });
+        expect(device).toMatchObject({
+          id: 'AQ-1',
+          vendorId: 'aqua',
+          profileId: 'aquascale',
+          siteId: 'site-a',
+          roomId: 'room-1',
+          label: 'scale',
+          active: true,
+        });
         expect(secret.length).toBeGreaterThanOrEqual(40);
         const got = await reg.getDevice('AQ-1');
         expect(got).toEqual(device);
@@ -250,7 +271,14 @@ export function registryContract(name: string, open: OpenRegistry): void {
       it('keep an intervention start inside the period and after the baseline, and read it back', async () => {
         await seed();
         const D = 86_400_000;
-        const base = { name: 'T', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK', period: { from: 0, to: 30 * D }, baseline: { from: 0, to: 7 * D } };
+        const base = {
+          name: 'T',
+          siteId: 'site-a',
+          vendorIds: ['aqua'],
+          protocolRef: 'REK',
+          period: { from: 0, to: 30 * D },
+          baseline: { from: 0, to: 7 * D },
+        };
         const t = await reg.createTrial({ ...base, id: 'trial-iv', interventionFrom: 9 * D });
         expect(t.interventionFrom).toBe(9 * D);
         expect((await reg.getTrial('trial-iv'))!.interventionFrom).toBe(9 * D);
@@ -294,7 +322,14 @@ export function registryContract(name: string, open: OpenRegistry): void {
           await reg.createDevice({ id: 'AQ-2', vendorId: 'aqua', profileId: 'aquascale', siteId: 'site-a' });
           await reg.setDeviceActive('AQ-1', false);
           const t = await reg.issueToken({ role: 'admin', label: 'ops', expiresAt: null });
-          await reg.createTrial({ id: 'trial-2', name: 'Trial 2', siteId: 'site-a', vendorIds: ['aqua'], protocolRef: 'REK 2', period: { from: 100_000_000, to: 200_000_000 } });
+          await reg.createTrial({
+            id: 'trial-2',
+            name: 'Trial 2',
+            siteId: 'site-a',
+            vendorIds: ['aqua'],
+            protocolRef: 'REK 2',
+            period: { from: 100_000_000, to: 200_000_000 },
+          });
           return t;
         };
         const reloads = async () => {

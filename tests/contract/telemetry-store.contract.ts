@@ -143,9 +143,7 @@ export function telemetryStoreContract(
       it('keeps concurrent writers from interfering', async () => {
         const store = await fresh();
         // 20 batches of 50 messages; neighbouring batches share 25 ids.
-        const batches = Array.from({ length: 20 }, (_, k) =>
-          batchOf(Array.from({ length: 50 }, (_, i) => reading(BigInt(k * 25 + i + 1), T0 + k * 25 + i))),
-        );
+        const batches = Array.from({ length: 20 }, (_, k) => batchOf(Array.from({ length: 50 }, (_, i) => reading(BigInt(k * 25 + i + 1), T0 + k * 25 + i))));
         const results = await Promise.all(batches.map((b) => store.write(b)));
         const distinct = 19 * 25 + 50;
         expectWritten(
@@ -201,8 +199,7 @@ export function telemetryStoreContract(
           event(7n, T0 + 5, { deviceId: 'dev-c', family: 'medication-dispenser', trialId: null, participantId: null, name: 'dispense' }),
         ];
       };
-      const messagesOf = async (store: TelemetryStore, q: PointQuery): Promise<number[]> =>
-        (await collect(store.points(q))).map((p) => Number(p.messageId));
+      const messagesOf = async (store: TelemetryStore, q: PointQuery): Promise<number[]> => (await collect(store.points(q))).map((p) => Number(p.messageId));
 
       it('filters by device, trial, family, kind, names and time range, in time order', async () => {
         const store = await fresh();
@@ -254,8 +251,7 @@ export function telemetryStoreContract(
         { participantId: 'p-1', from: T0 + 300, to: T0 + 400 },
         { participantId: 'p-3', from: T0, to: T0 + 1000 }, // a window without data
       ];
-      const times = async (store: TelemetryStore, q: PointQuery): Promise<number[]> =>
-        (await collect(store.points(q))).map((p) => p.deviceTime - T0);
+      const times = async (store: TelemetryStore, q: PointQuery): Promise<number[]> => (await collect(store.points(q))).map((p) => p.deviceTime - T0);
 
       it('returns attributed points only inside their participant windows', async () => {
         const store = await fresh();
@@ -337,10 +333,7 @@ export function telemetryStoreContract(
         const store = await fresh();
         await store.write(batchOf(dataset()));
         const q = { bucketMs: 1000, deviceIds: ['dev-a'], names: ['intake'], from: T0 + 100, to: T0 + 2000 };
-        expect(sorted(await store.aggregate(q))).toEqual([
-          bucket(0, 'dev-a', 'intake', [2, 3]),
-          bucket(1000, 'dev-a', 'intake', [10]),
-        ]);
+        expect(sorted(await store.aggregate(q))).toEqual([bucket(0, 'dev-a', 'intake', [2, 3]), bucket(1000, 'dev-a', 'intake', [10])]);
       });
 
       it('applies the release filter', async () => {
@@ -357,29 +350,25 @@ export function telemetryStoreContract(
     });
 
     describe('streaming', () => {
-      it(
-        `streams ${largeRange} points in order without holding them`,
-        async () => {
-          const store = await fresh();
-          const { expectedSum } = await writeLargeRange(store, largeRange);
+      it(`streams ${largeRange} points in order without holding them`, async () => {
+        const store = await fresh();
+        const { expectedSum } = await writeLargeRange(store, largeRange);
 
-          // Count, sum and check order while iterating; nothing is collected.
-          let n = 0;
-          let sum = 0;
-          let outOfOrder = 0;
-          let prev: Point | undefined;
-          for await (const p of store.points({ from: T0, to: T0 + largeRange * 1000 })) {
-            if (prev && comparePoints(prev, p) >= 0) outOfOrder++;
-            prev = p;
-            n++;
-            sum += p.kind === 'reading' ? p.value : 0;
-          }
-          expect(outOfOrder).toBe(0);
-          expect(n).toBe(largeRange);
-          expect(sum).toBe(expectedSum);
-        },
-        300_000,
-      );
+        // Count, sum and check order while iterating; nothing is collected.
+        let n = 0;
+        let sum = 0;
+        let outOfOrder = 0;
+        let prev: Point | undefined;
+        for await (const p of store.points({ from: T0, to: T0 + largeRange * 1000 })) {
+          if (prev && comparePoints(prev, p) >= 0) outOfOrder++;
+          prev = p;
+          n++;
+          sum += p.kind === 'reading' ? p.value : 0;
+        }
+        expect(outOfOrder).toBe(0);
+        expect(n).toBe(largeRange);
+        expect(sum).toBe(expectedSum);
+      }, 300_000);
 
       it('releases a stream the reader leaves early; the store keeps working', async () => {
         const store = await fresh();
@@ -480,9 +469,7 @@ export function telemetryStoreContract(
 
       it('lists newest first with device, time and limit filters (default limit 100)', async () => {
         const store = await fresh();
-        const rejections = Array.from({ length: 105 }, (_, i) =>
-          rejection(BigInt(i + 1), T0 + i * 10, { deviceId: i % 2 === 0 ? 'dev-a' : 'dev-b' }),
-        );
+        const rejections = Array.from({ length: 105 }, (_, i) => rejection(BigInt(i + 1), T0 + i * 10, { deviceId: i % 2 === 0 ? 'dev-a' : 'dev-b' }));
         await store.write(batchOf([], rejections));
         const all = await store.rejections({});
         expect(all).toHaveLength(100);
@@ -514,9 +501,7 @@ export function telemetryStoreContract(
           { deviceId: 'dev-a', code: 'UNIT_UNKNOWN', count: 1 },
           { deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON', count: 1 },
         ]);
-        expect(byKey(await store.rejectionCounts({ deviceIds: ['dev-b'] }))).toEqual([
-          { deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON', count: 1 },
-        ]);
+        expect(byKey(await store.rejectionCounts({ deviceIds: ['dev-b'] }))).toEqual([{ deviceId: 'dev-b', code: 'PAYLOAD_NOT_JSON', count: 1 }]);
         expect(byKey(await store.rejectionCounts({ from: T0 + 1, to: T0 + 3 }))).toEqual([
           { deviceId: 'dev-a', code: 'SCHEMA_VIOLATION', count: 1 },
           { deviceId: 'dev-a', code: 'UNIT_UNKNOWN', count: 1 },

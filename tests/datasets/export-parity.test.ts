@@ -43,9 +43,45 @@ function random(seed: number): () => number {
 }
 
 /** Values whose text differs between engines unless rendered with care. */
-const VALUES = [72.45, 0, -0, 1, -1.5, 100, 1e21, 1.5e21, 1e20, 1e-7, 1.23e-5, 0.000123, 0.001, 123456789.123, 2 ** 53 + 2, 1e16 + 2, 1 / 3, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, -2.5e-8, NaN, Infinity, -Infinity];
+const VALUES = [
+  72.45,
+  0,
+  -0,
+  1,
+  -1.5,
+  100,
+  1e21,
+  1.5e21,
+  1e20,
+  1e-7,
+  1.23e-5,
+  0.000123,
+  0.001,
+  123456789.123,
+  2 ** 53 + 2,
+  1e16 + 2,
+  1 / 3,
+  0.1 + 0.2,
+  5e-324,
+  1.7976931348623157e308,
+  -2.5e-8,
+  NaN,
+  Infinity,
+  -Infinity,
+];
 /** Strings that need quoting in CSV or escaping in JSON, or look like escapes already. */
-const TEXTS = ['plain', 'a,b', 'say "hi"', 'line\nbreak', 'cr\rlf\r\n', 'back\\slash', 'Ø æ 😀 \u2028', 'ctl\u0001\u000b\u001f\u007f\t\b\f\u0000', 'lit \\u001A', ''];
+const TEXTS = [
+  'plain',
+  'a,b',
+  'say "hi"',
+  'line\nbreak',
+  'cr\rlf\r\n',
+  'back\\slash',
+  'Ø æ 😀 \u2028',
+  'ctl\u0001\u000b\u001f\u007f\t\b\f\u0000',
+  'lit \\u001A',
+  '',
+];
 const ATTRIBUTES: HubEvent['attributes'][] = [
   {},
   { label: 'x' },
@@ -94,7 +130,15 @@ function variedPoints(count: number): IngestBatch & { readonly points: readonly 
         clockSkewed: rand() < 0.2,
       };
       if (rand() < 0.5) {
-        const reading: Reading = { ...base, kind: 'reading', profileId: 'aquascale', family: 'fluid-balance', name: pick(rand, ['body_weight', 'fluid intake', 'x,y', 'ctl\u0007name']), value: pick(rand, VALUES), unit: pick(rand, ['kg', 'mL', 'a"b']) };
+        const reading: Reading = {
+          ...base,
+          kind: 'reading',
+          profileId: 'aquascale',
+          family: 'fluid-balance',
+          name: pick(rand, ['body_weight', 'fluid intake', 'x,y', 'ctl\u0007name']),
+          value: pick(rand, VALUES),
+          unit: pick(rand, ['kg', 'mL', 'a"b']),
+        };
         points.push(reading);
       } else {
         const event: HubEvent = {
@@ -109,7 +153,9 @@ function variedPoints(count: number): IngestBatch & { readonly points: readonly 
           attributes:
             deviceId === ALARM_SOURCE_ID
               ? { alarmId: `alm-${Math.floor(rand() * 20)}`, rule: 'fall', triggerCount: 2 }
-              : rand() < 0.2 ? { text: pick(rand, TEXTS) } : pick(rand, ATTRIBUTES),
+              : rand() < 0.2
+                ? { text: pick(rand, TEXTS) }
+                : pick(rand, ATTRIBUTES),
         };
         points.push(event);
       }
@@ -130,9 +176,22 @@ function manyReadings(count: number): IngestBatch[] {
     b.messages.push({ id, deviceId: 'BIG', receivedAt: at });
     for (let seq = 0; seq < 100 && m * 100 + seq < count; seq++) {
       b.points.push({
-        kind: 'reading', messageId: id, seq, deviceId: 'BIG', profileId: 'aquascale', family: 'fluid-balance', siteId: 'S', roomId: 'R1', trialId: 'BIG',
-        participantId: seq % 10 === 0 ? null : `big-${seq % 7}`, name: 'body_weight', value: Math.round(rand() * 100_000) / 100, unit: 'kg',
-        deviceTime: at - (seq % 5) * 1000, receivedAt: at, clockSkewed: false,
+        kind: 'reading',
+        messageId: id,
+        seq,
+        deviceId: 'BIG',
+        profileId: 'aquascale',
+        family: 'fluid-balance',
+        siteId: 'S',
+        roomId: 'R1',
+        trialId: 'BIG',
+        participantId: seq % 10 === 0 ? null : `big-${seq % 7}`,
+        name: 'body_weight',
+        value: Math.round(rand() * 100_000) / 100,
+        unit: 'kg',
+        deviceTime: at - (seq % 5) * 1000,
+        receivedAt: at,
+        clockSkewed: false,
       });
     }
   }
@@ -157,22 +216,63 @@ const WINDOWS: ReleaseWindow[] = [
 ];
 
 const CASES: Case[] = [
-  { name: 'research, every column, with device data', audience: 'research', query: { trialId: TRIAL, from: T0 - 60 * MIN, to: T0 + 400 * MIN, release: { windows: WINDOWS, includeDeviceData: true } }, baseline: BASELINE, formats: DATASET_FORMATS },
-  { name: 'research without a baseline or device data', audience: 'research', query: { trialId: TRIAL, release: { windows: WINDOWS, includeDeviceData: false } }, baseline: null, formats: DATASET_FORMATS },
-  { name: 'vendor, its own devices', audience: 'vendor.telemetry', query: { trialId: TRIAL, deviceIds: ['D1', 'D,3'], release: { windows: WINDOWS, includeDeviceData: true } }, baseline: BASELINE, formats: DATASET_FORMATS },
   {
-    name: 'research, filtered by family, kind, name and time',
+    name: 'research, every column, with device data',
     audience: 'research',
-    query: { trialId: TRIAL, family: 'fluid-balance', kind: 'reading', names: ['body_weight', 'x,y'], from: T0 + 50 * MIN + 0.25, to: T0 + 230 * MIN, release: { windows: WINDOWS, includeDeviceData: true } },
+    query: { trialId: TRIAL, from: T0 - 60 * MIN, to: T0 + 400 * MIN, release: { windows: WINDOWS, includeDeviceData: true } },
     baseline: BASELINE,
     formats: DATASET_FORMATS,
   },
-  { name: 'nobody released', audience: 'research', query: { trialId: TRIAL, release: { windows: [], includeDeviceData: false } }, baseline: BASELINE, formats: DATASET_FORMATS },
-  { name: 'an empty device list', audience: 'vendor.telemetry', query: { trialId: TRIAL, deviceIds: [], release: { windows: WINDOWS, includeDeviceData: true } }, baseline: null, formats: ['csv', 'ndjson'] },
+  {
+    name: 'research without a baseline or device data',
+    audience: 'research',
+    query: { trialId: TRIAL, release: { windows: WINDOWS, includeDeviceData: false } },
+    baseline: null,
+    formats: DATASET_FORMATS,
+  },
+  {
+    name: 'vendor, its own devices',
+    audience: 'vendor.telemetry',
+    query: { trialId: TRIAL, deviceIds: ['D1', 'D,3'], release: { windows: WINDOWS, includeDeviceData: true } },
+    baseline: BASELINE,
+    formats: DATASET_FORMATS,
+  },
+  {
+    name: 'research, filtered by family, kind, name and time',
+    audience: 'research',
+    query: {
+      trialId: TRIAL,
+      family: 'fluid-balance',
+      kind: 'reading',
+      names: ['body_weight', 'x,y'],
+      from: T0 + 50 * MIN + 0.25,
+      to: T0 + 230 * MIN,
+      release: { windows: WINDOWS, includeDeviceData: true },
+    },
+    baseline: BASELINE,
+    formats: DATASET_FORMATS,
+  },
+  {
+    name: 'nobody released',
+    audience: 'research',
+    query: { trialId: TRIAL, release: { windows: [], includeDeviceData: false } },
+    baseline: BASELINE,
+    formats: DATASET_FORMATS,
+  },
+  {
+    name: 'an empty device list',
+    audience: 'vendor.telemetry',
+    query: { trialId: TRIAL, deviceIds: [], release: { windows: WINDOWS, includeDeviceData: true } },
+    baseline: null,
+    formats: ['csv', 'ndjson'],
+  },
   {
     name: 'a large trial',
     audience: 'research',
-    query: { trialId: 'BIG', release: { windows: Array.from({ length: 7 }, (_, i) => window(`big-${i}`, T0 + i * 600_000, T0 + 10_000_000 - i * 300_000)), includeDeviceData: true } },
+    query: {
+      trialId: 'BIG',
+      release: { windows: Array.from({ length: 7 }, (_, i) => window(`big-${i}`, T0 + i * 600_000, T0 + 10_000_000 - i * 300_000)), includeDeviceData: true },
+    },
     baseline: { from: T0 + 3_000_000, to: T0 + 6_000_000 },
     formats: ['csv', 'parquet'],
   },
@@ -180,7 +280,16 @@ const CASES: Case[] = [
 
 const specOf = (c: Case): DatasetSpec => {
   const audience = c.audience;
-  return { query: c.query, columns: columnsFor(audience), ctx: { audience, trial: { baseline: c.baseline }, pseudonym: (id) => pseudonym(TRIAL, audience, id), alarmRef: (id) => pseudonym(TRIAL, audience, `alarm:${id}`) } };
+  return {
+    query: c.query,
+    columns: columnsFor(audience),
+    ctx: {
+      audience,
+      trial: { baseline: c.baseline },
+      pseudonym: (id) => pseudonym(TRIAL, audience, id),
+      alarmRef: (id) => pseudonym(TRIAL, audience, `alarm:${id}`),
+    },
+  };
 };
 
 const BIG_ROWS = 130_000;
@@ -294,7 +403,10 @@ describe('the SQL export and the JS stream', () => {
     expect(all.rows.total).toBeGreaterThan(500);
     expect(all.rows.total).toBeLessThan(seeded.length);
     expect(all.rows.deviceData).toBeGreaterThan(0);
-    const rows = readFileSync(all.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string | null>);
+    const rows = readFileSync(all.file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string | null>);
     const of = (p: string) => rows.filter((r) => r.pseudonym === pseudonym(TRIAL, 'research', p));
     expect(of('p-withdrawn')).toEqual([]);
     const cut = of('p-cut').map((r) => Date.parse(r.device_time!));
@@ -306,7 +418,9 @@ describe('the SQL export and the JS stream', () => {
     expect(of('p-two')).toHaveLength(twice.length);
     expect(viaJs.get(`${CASES[6]!.name}/csv`)!.rows.total).toBeGreaterThan(BIG_ROWS / 2);
     // Alarm events carry the audience's alarm reference, never the hub's alarm id.
-    const alarms = rows.filter((r) => r.device_id === ALARM_SOURCE_ID && r.kind === 'event').map((r) => (JSON.parse(r.attributes!) as { alarmId: string }).alarmId);
+    const alarms = rows
+      .filter((r) => r.device_id === ALARM_SOURCE_ID && r.kind === 'event')
+      .map((r) => (JSON.parse(r.attributes!) as { alarmId: string }).alarmId);
     expect(alarms.length).toBeGreaterThan(0);
     for (const ref of alarms) expect(ref).toMatch(/^[0-9a-f]{20}$/);
     expect(readFileSync(viaSql.get(`${CASES[0]!.name}/ndjson`)!.file, 'utf8')).not.toContain('"alm-');
@@ -317,7 +431,14 @@ describe('the SQL export and the JS stream', () => {
     const path = join(dir, 'telemetry.duckdb');
     const instance = await DuckDBInstance.create(path);
     try {
-      const request = { query: CASES[0]!.query, columns: [{ name: 'secret', type: 'VARCHAR' as const }], format: 'csv' as const, pseudonym: () => 'x', alarmEvents: { deviceId: ALARM_SOURCE_ID, ref: () => 'x' }, baseline: null };
+      const request = {
+        query: CASES[0]!.query,
+        columns: [{ name: 'secret', type: 'VARCHAR' as const }],
+        format: 'csv' as const,
+        pseudonym: () => 'x',
+        alarmEvents: { deviceId: ALARM_SOURCE_ID, ref: () => 'x' },
+        baseline: null,
+      };
       await expect(duckDbDatasetExporter(instance).exportTo(request, join(d, 'x.csv'))).rejects.toThrow(HubError);
     } finally {
       instance.closeSync();

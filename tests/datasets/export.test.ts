@@ -38,7 +38,13 @@ describe('an export', () => {
       });
       expect(manifest.profiles).toEqual([
         { id: 'aquascale', version: expect.stringMatching(/^\d+\.\d+\.\d+$/), vendor: 'AquaScale', model: expect.any(String), family: 'fluid-balance' },
-        { id: 'bedwatch-senml', version: expect.stringMatching(/^\d+\.\d+\.\d+$/), vendor: expect.any(String), model: expect.any(String), family: 'fall-sensor' },
+        {
+          id: 'bedwatch-senml',
+          version: expect.stringMatching(/^\d+\.\d+\.\d+$/),
+          vendor: expect.any(String),
+          model: expect.any(String),
+          family: 'fall-sensor',
+        },
       ]);
     }
   });
@@ -74,7 +80,14 @@ describe('an export', () => {
     const rows = parseNdjson(res.body);
     expect(rows.map((r) => r.device_time)).toEqual([new Date(T0 + 10 * 60_000).toISOString(), new Date(T0 + 11 * 60_000).toISOString()]);
     const manifest = (await w.call('admin', `/v1/exports/${String(res.headers['x-export-id'])}/manifest`)).json();
-    expect(manifest.filters).toEqual({ from: new Date(T0 - DAY).toISOString(), to: new Date(T0 + 15 * 60_000).toISOString(), family: null, name: null, deviceId: null, kind: null });
+    expect(manifest.filters).toEqual({
+      from: new Date(T0 - DAY).toISOString(),
+      to: new Date(T0 + 15 * 60_000).toISOString(),
+      family: null,
+      name: null,
+      deviceId: null,
+      kind: null,
+    });
     expect(parseNdjson((await w.call('researcherA', '/v1/trials/TA/dataset?format=ndjson&name=left_bed')).body)).toHaveLength(2);
     expect(parseNdjson((await w.call('researcherA', '/v1/trials/TA/dataset?format=ndjson&family=fluid-balance')).body)).toHaveLength(2);
     expect((await w.call('researcherA', `/v1/trials/TA/dataset?from=${T0 + 1}&to=${T0}`)).statusCode).toBe(400);
@@ -94,7 +107,11 @@ describe('an export', () => {
     expect((await w.call('researcherB', `/v1/exports/${research}/manifest`)).statusCode).toBe(404);
     expect((await w.call('vendorA', `/v1/exports/${research}/manifest`)).statusCode).toBe(404);
     expect((await w.call('admin', `/v1/exports/${research}/manifest`)).statusCode).toBe(200);
-    expect((await w.call('vendorA', `/v1/exports/${vendor}/manifest`)).json()).toMatchObject({ audience: 'vendor.telemetry', vendorId: 'VA', rows: { total: 3, deviceData: 1 } });
+    expect((await w.call('vendorA', `/v1/exports/${vendor}/manifest`)).json()).toMatchObject({
+      audience: 'vendor.telemetry',
+      vendorId: 'VA',
+      rows: { total: 3, deviceData: 1 },
+    });
     expect((await w.call('vendorB', `/v1/exports/${vendor}/manifest`)).statusCode).toBe(404);
     expect((await w.call('researcherA', `/v1/exports/${vendor}/manifest`)).statusCode).toBe(404);
     expect((await w.call('clinician', `/v1/exports/${vendor}/manifest`)).statusCode).toBe(403);
@@ -104,8 +121,18 @@ describe('an export', () => {
 describe('the codebook', () => {
   it('explains every column, measurement, unit and event code from the profiles', async () => {
     const c = (await w.call('researcherA', '/v1/trials/TA/codebook')).json();
-    expect(c.measurements).toContainEqual({ name: 'body_weight', label: 'Body weight', labelNb: 'Kroppsvekt', unit: 'kg', loinc: '29463-7', snomed: '27113001', profiles: ['aquascale'] });
-    expect(c.events).toContainEqual(expect.objectContaining({ name: 'left_bed', alertCode: '4.2', alertDisplay: 'Forlatt sengen', profiles: ['bedwatch-senml'] }));
+    expect(c.measurements).toContainEqual({
+      name: 'body_weight',
+      label: 'Body weight',
+      labelNb: 'Kroppsvekt',
+      unit: 'kg',
+      loinc: '29463-7',
+      snomed: '27113001',
+      profiles: ['aquascale'],
+    });
+    expect(c.events).toContainEqual(
+      expect.objectContaining({ name: 'left_bed', alertCode: '4.2', alertDisplay: 'Forlatt sengen', profiles: ['bedwatch-senml'] }),
+    );
     expect(c.severities.map((s: { code: number }) => s.code)).toEqual([0, 10, 20, 30, 40]);
     for (const col of c.columns) expect(col.description.length).toBeGreaterThan(10);
   });

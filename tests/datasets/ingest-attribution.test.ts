@@ -29,7 +29,14 @@ beforeAll(async () => {
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
   await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
   const created = await ok('/v1/devices', { id: 'AQ-9', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['aqua'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid balance',
+    siteId: 'ward',
+    vendorIds: ['aqua'],
+    protocolRef: 'REK 2025/1',
+    period: { from: start, to: start + 24 * HOUR },
+  });
   await ok('/v1/trials/fluid/participants', { id: 'P-1' });
   await ok('/v1/participants/P-1/consents', { scope: 'research', grantedAt: start, formVersion: 'v1' });
   researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
@@ -44,13 +51,20 @@ afterAll(async () => {
 describe('ingest-time attribution through MQTT', () => {
   it('attributes to the participant assigned when the message arrives, and never re-attributes', async () => {
     await weigh(70.1); // nobody assigned yet: device data of the trial
-    const assignment = await hub.api('/v1/trials/fluid/assignments', { body: { deviceId: 'AQ-9', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start } });
+    const assignment = await hub.api('/v1/trials/fluid/assignments', {
+      body: { deviceId: 'AQ-9', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start },
+    });
     expect(assignment.status).toBe(201);
     await weigh(70.2); // measures P-1
     expect((await hub.api(`/v1/assignments/${assignment.body.id}/end`, { body: {} })).status).toBe(200);
     await weigh(70.3); // nobody again
 
-    const readings = (await hub.api('/v1/devices/AQ-9/readings')).body.items as { value: number; trialId: string; participantId: string | null; roomId: string }[];
+    const readings = (await hub.api('/v1/devices/AQ-9/readings')).body.items as {
+      value: number;
+      trialId: string;
+      participantId: string | null;
+      roomId: string;
+    }[];
     const byValue = Object.fromEntries(readings.map((r) => [r.value, r]));
     expect(byValue[70.2]).toMatchObject({ trialId: 'fluid', participantId: 'P-1', roomId: 'room-1' });
     // The assignment's interval covers 70.1's time too, but 70.1 was stored before it existed.

@@ -7,7 +7,11 @@ beforeAll(async () => {
 });
 afterAll(async () => f?.dispose());
 
-type Op = { requestBody?: { content: Record<string, { schema: { example?: unknown } }> }; responses: Record<string, { content?: Record<string, unknown> }>; description?: string };
+type Op = {
+  requestBody?: { content: Record<string, { schema: { example?: unknown } }> };
+  responses: Record<string, { content?: Record<string, unknown> }>;
+  description?: string;
+};
 
 describe('the OpenAPI document', () => {
   it('gives every request body an example', async () => {
@@ -24,7 +28,11 @@ describe('the OpenAPI document', () => {
 
   it('documents the dataset formats, the codebook formats and who may call each trial route', async () => {
     const spec = (await f.call({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, Op>> };
-    expect(Object.keys(spec.paths['/v1/trials/{id}/dataset']!.get!.responses['200']!.content!)).toEqual(['text/csv', 'application/x-ndjson', 'application/vnd.apache.parquet']);
+    expect(Object.keys(spec.paths['/v1/trials/{id}/dataset']!.get!.responses['200']!.content!)).toEqual([
+      'text/csv',
+      'application/x-ndjson',
+      'application/vnd.apache.parquet',
+    ]);
     expect(Object.keys(spec.paths['/v1/trials/{id}/codebook']!.get!.responses['200']!.content!)).toEqual(['application/json', 'text/csv']);
     expect(spec.paths['/v1/trials/{id}/dataset']!.get!.description).toMatch(/Roles: researcher, vendor\.$/);
     expect(spec.paths['/v1/audit/verify']!.get!.description).toMatch(/Roles: admin\.$/);

@@ -55,7 +55,10 @@ describe('Grafana provisioning', () => {
         ...dashboard.panels.flatMap((p) => [p.datasource, ...p.targets.map((t) => t.datasource)]),
         ...dashboard.templating.list.flatMap((v) => (v.type === 'query' ? [v.datasource] : [])),
       ];
-      expect(refs.filter((r) => r.uid !== uid), file).toEqual([]);
+      expect(
+        refs.filter((r) => r.uid !== uid),
+        file,
+      ).toEqual([]);
       const ids = dashboard.panels.map((p) => p.id);
       expect(new Set(ids).size, `${file}: panel ids`).toBe(ids.length);
     }

@@ -13,7 +13,13 @@ const ROOT = process.cwd();
 const yaml = (file: string) => parse(readFileSync(join(ROOT, file), 'utf8'));
 const compose = yaml('docker-compose.yml');
 const prometheus = yaml('prometheus/prometheus.yml') as {
-  scrape_configs: { job_name: string; scheme?: string; metrics_path?: string; authorization?: { type: string; credentials_file: string }; static_configs: { targets: string[] }[] }[];
+  scrape_configs: {
+    job_name: string;
+    scheme?: string;
+    metrics_path?: string;
+    authorization?: { type: string; credentials_file: string };
+    static_configs: { targets: string[] }[];
+  }[];
 };
 const env = (service: string): Record<string, string> => compose.services[service].environment;
 const job = (name: string) => prometheus.scrape_configs.find((j) => j.job_name === name);

@@ -65,7 +65,13 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 
 /** The CONNACK return code a fresh connection of this device gets (0 = accepted). */
 async function connackOf(port: number, d: FleetDevice): Promise<number> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: d.deviceId, password: d.secret, clientId: `probe-${d.deviceId}`, reconnectPeriod: 0, protocolVersion: 4 });
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    username: d.deviceId,
+    password: d.secret,
+    clientId: `probe-${d.deviceId}`,
+    reconnectPeriod: 0,
+    protocolVersion: 4,
+  });
   try {
     return await new Promise<number>((resolve) => {
       client.once('connect', () => resolve(0));
@@ -86,12 +92,20 @@ async function tally(dataDir: string) {
 }
 
 describe('the all-in-one hub on a disk that fills', () => {
-  it('below the hard mark it stops acknowledging and says why, refuses new connections, and resumes by itself when space returns; nothing acknowledged is lost', { timeout: 240_000 }, async () => {
+  it('below the hard mark it stops acknowledging and says why, refuses new connections, and resumes by itself when space returns; nothing acknowledged is lost', {
+    timeout: 240_000,
+  }, async () => {
     const hard = 8 * MiB;
     const { ports, devices, dataDir } = await setUp({ ARENA_DISK_HARD_MIN_BYTES: String(hard), ARENA_DISK_SOFT_MIN_BYTES: String(hard + 2 * MiB) });
     // Room for a few thousand messages above the hard mark.
     fs.fill(hard + 3 * MiB);
-    fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices, messagesPerDevice: PER_DEVICE, intervalMs: INTERVAL_MS, baseTime: Date.now() - 3_600_000 });
+    fleet = new Fleet({
+      url: `mqtt://127.0.0.1:${ports.mqtt}`,
+      devices,
+      messagesPerDevice: PER_DEVICE,
+      intervalMs: INTERVAL_MS,
+      baseTime: Date.now() - 3_600_000,
+    });
     await fleet.start();
 
     // A DuckDB checkpoint may give some space back and the hub resume for a moment: poll
@@ -112,15 +126,25 @@ describe('the all-in-one hub on a disk that fills', () => {
     await fleet.drained(180_000);
     expect(await hub!.stop()).toBe(0);
     const t = await tally(dataDir);
-    console.log(`[watermark] acknowledged ${t.acknowledged} (${ackedWhenStopped} when the hub stopped), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`);
+    console.log(
+      `[watermark] acknowledged ${t.acknowledged} (${ackedWhenStopped} when the hub stopped), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`,
+    );
     expect(t.lost, `acknowledged but not stored: ${t.lostExamples.join(', ')}`).toBe(0);
     expect(t.storedTwice).toBe(0);
     expect(t.stored).toBe(DEVICES * PER_DEVICE);
   });
 
-  it('with the marks off, the journal itself meets ENOSPC: appends fail without PUBACK, and after space returns nothing acknowledged is lost', { timeout: 240_000 }, async () => {
+  it('with the marks off, the journal itself meets ENOSPC: appends fail without PUBACK, and after space returns nothing acknowledged is lost', {
+    timeout: 240_000,
+  }, async () => {
     const { ports, devices, dataDir, logFile } = await setUp({ ARENA_DISK_HARD_MIN_BYTES: '0', ARENA_DISK_SOFT_MIN_BYTES: '0' });
-    fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices, messagesPerDevice: PER_DEVICE, intervalMs: INTERVAL_MS, baseTime: Date.now() - 3_600_000 });
+    fleet = new Fleet({
+      url: `mqtt://127.0.0.1:${ports.mqtt}`,
+      devices,
+      messagesPerDevice: PER_DEVICE,
+      intervalMs: INTERVAL_MS,
+      baseTime: Date.now() - 3_600_000,
+    });
     await fleet.start();
     await until('some messages acknowledged', () => fleet!.acked > 1000);
     fs.fill(0);
@@ -131,7 +155,9 @@ describe('the all-in-one hub on a disk that fills', () => {
     await fleet.drained(180_000);
     expect(await hub!.stop()).toBe(0);
     const t = await tally(dataDir);
-    console.log(`[ENOSPC] acknowledged ${t.acknowledged} (${ackedWhenFull} when the disk filled), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`);
+    console.log(
+      `[ENOSPC] acknowledged ${t.acknowledged} (${ackedWhenFull} when the disk filled), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`,
+    );
     expect(t.lost, `acknowledged but not stored: ${t.lostExamples.join(', ')}`).toBe(0);
     expect(t.storedTwice).toBe(0);
     expect(t.stored).toBe(DEVICES * PER_DEVICE);

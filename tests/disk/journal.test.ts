@@ -29,13 +29,23 @@ afterAll(() => {
 
 const rejectionOf = (id: bigint, bytes: number): Rejection => rejection(id, T0, { code: 'PAYLOAD_NOT_JSON', path: '', payload: 'x'.repeat(bytes) });
 
-const segmentBytes = (dir: string): Buffer[] => readdirSync(dir).filter((f) => f.startsWith('segment-')).sort().map((f) => readFileSync(join(dir, f)));
+const segmentBytes = (dir: string): Buffer[] =>
+  readdirSync(dir)
+    .filter((f) => f.startsWith('segment-'))
+    .sort()
+    .map((f) => readFileSync(join(dir, f)));
 
 describe('the journal on a full disk', () => {
   it('a short write is a failed append whose partial line is cut away at once; appends resume when space returns', async () => {
     const inner = await openDuckDbTelemetryStore({ path: join(storeDir, 'telemetry.duckdb') });
     const dir = join(fs.dir, 'journal');
-    const journal = await withOutbox(inner, { dir, maxBytes: 16 * 1024 * 1024, logger: createLogger('silent'), readYourWrites: true, retry: { minMs: 5, maxMs: 50 } });
+    const journal = await withOutbox(inner, {
+      dir,
+      maxBytes: 16 * 1024 * 1024,
+      logger: createLogger('silent'),
+      readYourWrites: true,
+      retry: { minMs: 5, maxMs: 50 },
+    });
     try {
       await journal.write(batchOf([], [rejectionOf(1n, 1000)]));
       await journal.drained();

@@ -108,7 +108,9 @@ describe('a device deactivated or re-keyed through the API while it is connected
 
   it('is cut off at its next publish and refused at its next CONNECT; the new secret works', async () => {
     expect((await hub.api('/v1/vendors', { body: { id: 'vendor-cut', name: 'AquaScale' } })).status).toBe(201);
-    const created = await hub.api('/v1/devices', { body: { id: 'AQ-CUT', vendorId: 'vendor-cut', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1' } });
+    const created = await hub.api('/v1/devices', {
+      body: { id: 'AQ-CUT', vendorId: 'vendor-cut', profileId: 'aquascale', siteId: 'site-a', roomId: 'room-1' },
+    });
     expect(created.status).toBe(201);
 
     let c = await connect(hub.mqttPort, 'AQ-CUT', created.body.secret);
@@ -142,7 +144,26 @@ describe('an outside client (mosquitto_pub) against the hub', () => {
 
   it('publishes a reading that becomes visible through the API', async () => {
     const payload = JSON.stringify({ serial: 'AQ-3001', measured_at: new Date().toISOString(), kind: 'weight', value: 70500, unit: 'g' });
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-q', '1', '-i', 'AQ-3001', '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/AQ-3001/measurements', '-m', payload]);
+    await run('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(hub.mqttPort),
+      '-V',
+      'mqttv311',
+      '-q',
+      '1',
+      '-i',
+      'AQ-3001',
+      '-u',
+      'AQ-3001',
+      '-P',
+      secrets.get('AQ-3001')!,
+      '-t',
+      'devices/AQ-3001/measurements',
+      '-m',
+      payload,
+    ]);
     const weights = (await hub.api('/v1/devices/AQ-3001/readings?name=body_weight&limit=50')).body;
     expect((weights.items ?? weights).some((w: { value: number }) => Math.abs(w.value - 70.5) < 1e-9)).toBe(true);
   });
@@ -157,7 +178,11 @@ describe('an outside client (mosquitto_pub) against the hub', () => {
     // TOPIC_NOT_ALLOWED rejection, and stores nothing for the victim.
     const marker = 'spoofed-73911';
     const forged = JSON.stringify({ serial: 'DB-0077', ts: new Date().toISOString(), event: 'DOSE_TAKEN', note: marker });
-    await expect(run('mosquitto_pub', [...base, '-i', 'spoof', '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/DB-0077/events', '-m', forged], { timeout: 10_000 })).rejects.toThrow();
+    await expect(
+      run('mosquitto_pub', [...base, '-i', 'spoof', '-u', 'AQ-3001', '-P', secrets.get('AQ-3001')!, '-t', 'devices/DB-0077/events', '-m', forged], {
+        timeout: 10_000,
+      }),
+    ).rejects.toThrow();
     const spoofer = await until('the TOPIC_NOT_ALLOWED rejection', async () => {
       const items = (await hub.api('/v1/devices/AQ-3001/rejections')).body.items as { code: string; topic: string }[];
       return items.find((r) => r.code === 'TOPIC_NOT_ALLOWED' && r.topic === 'devices/DB-0077/events');
@@ -178,7 +203,15 @@ describe('the start', () => {
     const f = join(dir, 'dosebox', 'profile.yaml');
     writeFileSync(f, readFileSync(f, 'utf8').replace('family: medication-dispenser', 'family: toaster'));
     const res = spawnSync('node', ['dist/hub/main.js'], {
-      env: { ...process.env, ARENA_PROFILES_DIR: dir, ARENA_DATA_DIR: mkdtempSync(join(tmpdir(), 'data-')), MQTT_PORT: '0', MQTT_WS_PORT: '0', API_PORT: '0', LOG_LEVEL: 'silent' },
+      env: {
+        ...process.env,
+        ARENA_PROFILES_DIR: dir,
+        ARENA_DATA_DIR: mkdtempSync(join(tmpdir(), 'data-')),
+        MQTT_PORT: '0',
+        MQTT_WS_PORT: '0',
+        API_PORT: '0',
+        LOG_LEVEL: 'silent',
+      },
       encoding: 'utf8',
       timeout: 20_000,
     });

@@ -39,7 +39,13 @@ async function setUp(): Promise<{ ports: HubPorts; start: () => Promise<Service>
   const start = async (): Promise<Service> => (hub = await startHubProcess({ dataDir, ports, logFile }));
   await start();
   const devices = await registerFleet(hubApi(ports.api, dataDir), DEVICES, 'FAULT');
-  fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices, messagesPerDevice: PER_DEVICE, intervalMs: INTERVAL_MS, baseTime: Date.now() - 3_600_000 });
+  fleet = new Fleet({
+    url: `mqtt://127.0.0.1:${ports.mqtt}`,
+    devices,
+    messagesPerDevice: PER_DEVICE,
+    intervalMs: INTERVAL_MS,
+    baseTime: Date.now() - 3_600_000,
+  });
   await fleet.start();
   return { ports, start };
 }
@@ -81,7 +87,9 @@ describe('the all-in-one hub under faults', () => {
     expect(await hub!.stop()).toBe(0);
 
     const t = await tally();
-    console.log(`[kill -9] sent ${t.sent}, acknowledged ${t.acknowledged} (${ackedAtKill.join(' and ')} when killed), stored ${t.stored}, resent ${t.resent}, stored twice ${t.storedTwice}, lost ${t.lost}`);
+    console.log(
+      `[kill -9] sent ${t.sent}, acknowledged ${t.acknowledged} (${ackedAtKill.join(' and ')} when killed), stored ${t.stored}, resent ${t.resent}, stored twice ${t.storedTwice}, lost ${t.lost}`,
+    );
     expect(t.lost, `acknowledged but not stored: ${t.lostExamples.join(', ')}`).toBe(0);
     expect(t.storedTwice).toBe(0);
     expect(t.acknowledged).toBe(total);

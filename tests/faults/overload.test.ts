@@ -59,14 +59,21 @@ describe('an offered load far above capacity', () => {
 
     // Recovered: a new device session is served at once.
     const [d] = devices as [(typeof devices)[0]];
-    const after = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { username: d.deviceId, password: d.secret, clientId: 'after-load', reconnectPeriod: 0 });
+    const after = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, {
+      username: d.deviceId,
+      password: d.secret,
+      clientId: 'after-load',
+      reconnectPeriod: 0,
+    });
     await after.publishAsync(`devices/${d.deviceId}/measurements`, '{"not":"a weight"}', { qos: 1 });
     await after.endAsync();
 
     expect(await hub.stop()).toBe(0);
     const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
     const t = await tallyStore(store, fleet.tallies).finally(() => store.close());
-    console.log(`[overload] offered ${t.sent} at ~${DEVICES * 1000}/s, acknowledged ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}; hub RSS at most ${Math.round(maxRss)} MiB; at most ${maxUnacked} messages waiting for their PUBACK`);
+    console.log(
+      `[overload] offered ${t.sent} at ~${DEVICES * 1000}/s, acknowledged ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}; hub RSS at most ${Math.round(maxRss)} MiB; at most ${maxUnacked} messages waiting for their PUBACK`,
+    );
     expect(t.lost).toBe(0);
     expect(t.storedTwice).toBe(0);
     expect(t.stored).toBe(DEVICES * PER_DEVICE);

@@ -59,7 +59,13 @@ async function setUp(prefix: string) {
     broker: await track(layout.startBroker),
     ingest: await track(layout.startIngest),
   };
-  fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices, messagesPerDevice: PER_DEVICE, intervalMs: INTERVAL_MS, baseTime: Date.now() - 3_600_000 });
+  fleet = new Fleet({
+    url: `mqtt://127.0.0.1:${ports.mqtt}`,
+    devices,
+    messagesPerDevice: PER_DEVICE,
+    intervalMs: INTERVAL_MS,
+    baseTime: Date.now() - 3_600_000,
+  });
   await fleet.start();
   const restart = async (name: 'broker' | 'ingest'): Promise<void> => {
     services[name] = await track(name === 'broker' ? layout.startBroker : layout.startIngest);
@@ -102,7 +108,9 @@ const until = async (ready: () => boolean): Promise<void> => {
 const total = DEVICES * PER_DEVICE;
 
 function expectNothingLost(label: string, t: Tally): void {
-  console.log(`[${label}] sent ${t.sent}, acknowledged ${t.acknowledged}, stored ${t.stored}, resent ${t.resent}, stored twice ${t.storedTwice}, lost ${t.lost}`);
+  console.log(
+    `[${label}] sent ${t.sent}, acknowledged ${t.acknowledged}, stored ${t.stored}, resent ${t.resent}, stored twice ${t.storedTwice}, lost ${t.lost}`,
+  );
   expect(t.lost, `acknowledged but not stored: ${t.lostExamples.join(', ')}`).toBe(0);
   expect(t.storedTwice).toBe(0);
   expect(t.acknowledged).toBe(total);

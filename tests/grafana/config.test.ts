@@ -18,7 +18,7 @@ describe("the API's Grafana bucket settings", () => {
     expect(loadApiServiceConfig(influx).grafana).toBeUndefined();
   });
 
-  it('take a bucket with its database, on InfluxDB only, and never the hub\'s own', () => {
+  it("take a bucket with its database, on InfluxDB only, and never the hub's own", () => {
     const grafana = { INFLUX_GRAFANA_BUCKET: 'arena-grafana', INFLUX_GRAFANA_DATABASE: 'arena-grafana' };
     expect(loadApiServiceConfig({ ...influx, ...grafana }).grafana).toEqual({ bucket: 'arena-grafana', database: 'arena-grafana' });
     expect(() => loadApiServiceConfig({ ...influx, INFLUX_GRAFANA_BUCKET: 'arena-grafana' })).toThrow(/go together/);

@@ -49,13 +49,29 @@ beforeAll(async () => {
   registry = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles: contractProfiles() });
   await registry.createSite({ id: 'S', name: 'Ward', kind: 'patient-room' });
   await registry.createVendor({ id: 'VA', name: 'A' });
-  await registry.createTrial({ id: 'TR', name: 'Trial', siteId: 'S', vendorIds: ['VA'], protocolRef: 'REK 1', period: { from: T - 24 * H, to: T + 100 * 24 * H } });
+  await registry.createTrial({
+    id: 'TR',
+    name: 'Trial',
+    siteId: 'S',
+    vendorIds: ['VA'],
+    protocolRef: 'REK 1',
+    period: { from: T - 24 * H, to: T + 100 * 24 * H },
+  });
   for (const id of ['P1', 'P2', 'P3']) await registry.enrolParticipant({ id, trialId: 'TR' });
   p1Consent = (await registry.grantConsent({ participantId: 'P1', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' })).id;
   await registry.grantConsent({ participantId: 'P3', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' });
   await registry.grantConsent({ participantId: 'P2', scope: 'research', grantedAt: T - H, formVersion: 'v1' });
   hub = await openInfluxTelemetryStore({ url: server.v2url, token: 'test-token', org: 'arena', bucket: 'arena', database: 'arena', timeoutMs: 5_000 });
-  mirror = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: DB, database: DB, consent: consentOf(registry), source: hub, logger: createLogger('silent') });
+  mirror = openGrafanaMirror({
+    url: server.v2url,
+    token: 'test-token',
+    org: 'arena',
+    bucket: DB,
+    database: DB,
+    consent: consentOf(registry),
+    source: hub,
+    logger: createLogger('silent'),
+  });
   grafana = new QueryClient({ url: server.url, token: 'test-token', database: DB, timeoutMs: 5_000 });
 });
 afterAll(async () => {
@@ -110,20 +126,19 @@ describe("Grafana's bucket", () => {
   it("holds consented participants' data, device data and every device's health, without identifiers on health", async () => {
     const committed = [
       delivery(reading('P1', 'fluid_intake', 200, T), reading('P1', 'battery_level', 80, T, 1)),
-      delivery(reading('P2', 'fluid_intake', 300, T + 1000), reading('P2', 'device_temperature', 31, T + 1000, 1), event('P2', 'jam', T + 1000, 2), event('P2', 'fall', T + 1000, 3)),
+      delivery(
+        reading('P2', 'fluid_intake', 300, T + 1000),
+        reading('P2', 'device_temperature', 31, T + 1000, 1),
+        event('P2', 'jam', T + 1000, 2),
+        event('P2', 'fall', T + 1000, 3),
+      ),
       delivery(reading(null, 'fluid_intake', 50, T + 2000)),
       delivery(reading('P3', 'body_weight', 70, T + 3000)),
     ];
     await mirror.copy(committed);
     await mirror.copy(committed); // the persistent session delivers again: overwritten, not added
 
-    expect(await readings()).toEqual([
-      'battery_level:-:-',
-      'body_weight:P3:TR',
-      'device_temperature:-:-',
-      'fluid_intake:-:-',
-      'fluid_intake:P1:TR',
-    ]);
+    expect(await readings()).toEqual(['battery_level:-:-', 'body_weight:P3:TR', 'device_temperature:-:-', 'fluid_intake:-:-', 'fluid_intake:P1:TR']);
     expect((await rows('event')).map(who)).toEqual(['jam:-:-']);
     const health = (await rows('reading')).filter((r) => r.name === 'battery_level' || r.name === 'device_temperature');
     expect(health.map((r) => [r.site, r.room, r.device])).toEqual([
@@ -186,9 +201,19 @@ describe("the API keeps Grafana's bucket in step with care.live", () => {
     await server.query(`CREATE DATABASE ${ident(db)}`);
     let viaApi: GrafanaMirror | undefined;
     const f = await startApi({ grafana: { forget: (id) => viaApi!.forget(id), refresh: (id, trial) => viaApi!.refresh(id, trial) } });
-    viaApi = openGrafanaMirror({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, consent: consentOf(f.registry), source: f.store, logger: createLogger('silent') });
+    viaApi = openGrafanaMirror({
+      url: server.v2url,
+      token: 'test-token',
+      org: 'arena',
+      bucket: db,
+      database: db,
+      consent: consentOf(f.registry),
+      source: f.store,
+      logger: createLogger('silent'),
+    });
     const bucket = new QueryClient({ url: server.url, token: 'test-token', database: db, timeoutMs: 5_000 });
-    const participants = async (): Promise<string[]> => [...new Set(((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)))].sort();
+    const participants = async (): Promise<string[]> =>
+      [...new Set(((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)))].sort();
     const admin = f.tokens.admin;
     try {
       await f.registry.enrolParticipant({ id: 'p-008', trialId: 'trial-1' });
@@ -197,7 +222,12 @@ describe("the API keeps Grafana's bucket in step with care.live", () => {
       expect(await participants()).toEqual(['p-008']);
 
       // The fixture's store holds p-007's readings from T on; a grant dated before them brings them in.
-      const granted = await f.call({ method: 'POST', url: '/v1/participants/p-007/consents', payload: { scope: 'care.live', grantedAt: new Date(T - 2 * H).toISOString(), formVersion: 'v1' }, token: admin });
+      const granted = await f.call({
+        method: 'POST',
+        url: '/v1/participants/p-007/consents',
+        payload: { scope: 'care.live', grantedAt: new Date(T - 2 * H).toISOString(), formVersion: 'v1' },
+        token: admin,
+      });
       expect(granted.statusCode).toBe(201);
       expect(await participants()).toEqual(['p-007', 'p-008']);
 

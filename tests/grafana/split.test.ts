@@ -50,9 +50,19 @@ describe("Grafana's bucket in the split layout", () => {
     const now = Date.now();
     await registry.createSite({ id: SITE, name: 'Ward 3', kind: 'patient-room' });
     await registry.createVendor({ id: 'roomsense', name: 'RoomSense' });
-    await registry.createTrial({ id: 'TR', name: 'Trial', siteId: SITE, vendorIds: ['roomsense'], protocolRef: 'REK 1', period: { from: now - 86_400_000, to: now + 86_400_000 } });
+    await registry.createTrial({
+      id: 'TR',
+      name: 'Trial',
+      siteId: SITE,
+      vendorIds: ['roomsense'],
+      protocolRef: 'REK 1',
+      period: { from: now - 86_400_000, to: now + 86_400_000 },
+    });
     const secrets: Record<string, string> = {};
-    for (const [id, participantId] of [['RS3D-101', 'P1'], ['RS3D-102', 'P2']] as const) {
+    for (const [id, participantId] of [
+      ['RS3D-101', 'P1'],
+      ['RS3D-102', 'P2'],
+    ] as const) {
       const roomId = `r-${id.slice(-3)}`;
       await registry.createRoom({ id: roomId, siteId: SITE, name: roomId, beds: 1 });
       secrets[id] = (await registry.createDevice({ id, vendorId: 'roomsense', profileId: 'roomsense-3d', siteId: SITE, roomId })).secret;
@@ -65,20 +75,48 @@ describe("Grafana's bucket in the split layout", () => {
 
     const ports = { mqtt: await freePort(), ws: await freePort(), api: await freePort() };
     const common = { ARENA_REGISTRY_URL: registryUrl, BROKER_SERVICE_SECRET: SECRET, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(ports.mqtt) };
-    const telemetry = { ARENA_STORE: 'influx', INFLUX_URL: influx.v2url, INFLUX_TOKEN: 'test-token', INFLUX_ORG: 'arena', INFLUX_BUCKET: 'arena', INFLUX_DATABASE: 'arena' };
+    const telemetry = {
+      ARENA_STORE: 'influx',
+      INFLUX_URL: influx.v2url,
+      INFLUX_TOKEN: 'test-token',
+      INFLUX_ORG: 'arena',
+      INFLUX_BUCKET: 'arena',
+      INFLUX_DATABASE: 'arena',
+    };
     const start = async (name: string, env: Record<string, string>, ready: Parameters<typeof startService>[0]['ready']) => {
-      running.push(await startService({ name, entry: `${name}/main.js`, logFile: join(dataDir, `${name}.log`), ready, env: { ...common, ARENA_DATA_DIR: join(dataDir, name), ...env } }));
+      running.push(
+        await startService({
+          name,
+          entry: `${name}/main.js`,
+          logFile: join(dataDir, `${name}.log`),
+          ready,
+          env: { ...common, ARENA_DATA_DIR: join(dataDir, name), ...env },
+        }),
+      );
     };
     await start('broker', { MQTT_WS_PORT: String(ports.ws), LOG_LEVEL: 'warn' }, { port: ports.mqtt });
     await start('ingest', { ...telemetry, LOG_LEVEL: 'info' }, { logLine: 'arena-hub ingest is up' });
     await start(
       'api',
-      { ...telemetry, INFLUX_GRAFANA_BUCKET: 'arena-grafana', INFLUX_GRAFANA_DATABASE: 'arena-grafana', API_HOST: '127.0.0.1', API_PORT: String(ports.api), LOG_LEVEL: 'info' },
+      {
+        ...telemetry,
+        INFLUX_GRAFANA_BUCKET: 'arena-grafana',
+        INFLUX_GRAFANA_DATABASE: 'arena-grafana',
+        API_HOST: '127.0.0.1',
+        API_PORT: String(ports.api),
+        LOG_LEVEL: 'info',
+      },
       { ok: `http://127.0.0.1:${ports.api}/readyz` },
     );
 
     for (const id of ['RS3D-101', 'RS3D-102']) {
-      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { username: id, password: secrets[id], clientId: `c-${id}`, protocolVersion: 4, reconnectPeriod: 0 });
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, {
+        username: id,
+        password: secrets[id],
+        clientId: `c-${id}`,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+      });
       clients.push(c);
       const payload = JSON.stringify({ sensor: id, time: Date.now(), event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } });
       await c.publishAsync(`devices/${id}/events`, payload, { qos: 1 });
@@ -86,11 +124,15 @@ describe("Grafana's bucket in the split layout", () => {
 
     const falls = async (db: string): Promise<string[]> => {
       // The devices' falls; the alarm engine's own events (alarms/dataset-events.ts) go to the hub's bucket only.
-      const rows: Row[] = (await new QueryClient({ url: influx.url, token: 'test-token', database: db, timeoutMs: 5_000 }).run([`SELECT * FROM "event" WHERE "name" = 'fall'`]))[0] ?? [];
+      const rows: Row[] =
+        (
+          await new QueryClient({ url: influx.url, token: 'test-token', database: db, timeoutMs: 5_000 }).run([`SELECT * FROM "event" WHERE "name" = 'fall'`])
+        )[0] ?? [];
       return rows.map((r) => `${String(r.device)}:${String(r.participant ?? '-')}`).sort();
     };
     const markers = async (db: string): Promise<string[]> => {
-      const rows: Row[] = (await new QueryClient({ url: influx.url, token: 'test-token', database: db, timeoutMs: 5_000 }).run([`SELECT * FROM "message"`]))[0] ?? [];
+      const rows: Row[] =
+        (await new QueryClient({ url: influx.url, token: 'test-token', database: db, timeoutMs: 5_000 }).run([`SELECT * FROM "message"`]))[0] ?? [];
       return rows.map((r) => String(r.device)).sort();
     };
     await expect.poll(() => falls('arena'), { timeout: 20_000 }).toEqual(['RS3D-101:P1', 'RS3D-102:P2']);

@@ -41,7 +41,7 @@ describe('a store filled past where a keyed index gave out', () => {
       for (let k = 0; k < WRITTEN / BATCH; k++) {
         const points: Reading[] = Array.from({ length: BATCH }, (_, i) => {
           const n = k * BATCH + i;
-          return reading(BigInt(n) * 0x9e3779b97f4a7c15n % 2n ** 64n, now + n, { deviceId: `dev-${n % 50}`, value: n, receivedAt: now + n });
+          return reading((BigInt(n) * 0x9e3779b97f4a7c15n) % 2n ** 64n, now + n, { deviceId: `dev-${n % 50}`, value: n, receivedAt: now + n });
         });
         const b = batchOf(points);
         // Every tenth batch also carries five messages of the one before: a device resending.

@@ -91,7 +91,18 @@ describe('a store that refuses writes', () => {
     const store = await openGated(dataDir, gate);
     let api: ApiFixture | undefined;
     try {
-      const counters = { received: 0, accepted: 0, rejected: 0, acknowledged: 0, storedMessages: 0, duplicates: 0, batches: 0, failedMessages: 0, largestBatch: 0, rejectedByCode: {} };
+      const counters = {
+        received: 0,
+        accepted: 0,
+        rejected: 0,
+        acknowledged: 0,
+        storedMessages: 0,
+        duplicates: 0,
+        batches: 0,
+        failedMessages: 0,
+        largestBatch: 0,
+        rejectedByCode: {},
+      };
       api = await startApi({ store, ingestStats: () => ({ ...counters, journal: store.status() }) });
       const before = [batch(1), batch(2)];
       for (const b of before) await store.write(b);

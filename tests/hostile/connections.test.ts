@@ -28,15 +28,17 @@ async function idle(port: number, n: number): Promise<{ socket: Socket; closed: 
 
 function idleBatch(port: number, n: number): Promise<{ socket: Socket; closed: Promise<void> }[]> {
   return Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<{ socket: Socket; closed: Promise<void> }>((resolve, reject) => {
-        const socket = tcpConnect(port, '127.0.0.1');
-        sockets.push(socket);
-        socket.on('error', () => undefined);
-        const closed = new Promise<void>((r) => socket.once('close', () => r()));
-        socket.once('connect', () => resolve({ socket, closed }));
-        socket.once('error', reject);
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<{ socket: Socket; closed: Promise<void> }>((resolve, reject) => {
+          const socket = tcpConnect(port, '127.0.0.1');
+          sockets.push(socket);
+          socket.on('error', () => undefined);
+          const closed = new Promise<void>((r) => socket.once('close', () => r()));
+          socket.once('connect', () => resolve({ socket, closed }));
+          socket.once('error', reject);
+        }),
     ),
   );
 }

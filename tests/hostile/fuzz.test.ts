@@ -2,7 +2,20 @@ import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDirectory } from '../../kernel/ports.js';
 import { mulberry32 as random, pick } from '../../sim/random.js';
-import { DEVICES, connect, connectBytes, endClient, fakeDirectory, frame, publishBytes, recordingSink, startBroker, str, subscribeBytes, type Started } from '../broker/harness.js';
+import {
+  DEVICES,
+  connect,
+  connectBytes,
+  endClient,
+  fakeDirectory,
+  frame,
+  publishBytes,
+  recordingSink,
+  startBroker,
+  str,
+  subscribeBytes,
+  type Started,
+} from '../broker/harness.js';
 
 /**
  * A bounded, seeded fuzz run against the raw TCP port: random bytes, and valid packet
@@ -92,7 +105,12 @@ beforeAll(async () => {
   directory = await fakeDirectory();
   // Mutated CONNECTs carry wrong secrets; the login throttle (tests/hostile/guessing.test.ts)
   // would lock the address, which is not what this run is about.
-  started = await startBroker({ directory, sink: recorder.sink, connections: { connectTimeoutMs: 500 }, loginThrottle: { freeFailuresPerUser: 1e9, freeFailuresPerAddress: 1e9 } });
+  started = await startBroker({
+    directory,
+    sink: recorder.sink,
+    connections: { connectTimeoutMs: 500 },
+    loginThrottle: { freeFailuresPerUser: 1e9, freeFailuresPerAddress: 1e9 },
+  });
 });
 afterAll(async () => started?.broker.close());
 

@@ -27,7 +27,11 @@ const weight = (id: string, fields: Record<string, unknown> = {}): string =>
 beforeAll(async () => {
   hub = await startTestHub({ MQTT_MAX_PAYLOAD_BYTES: String(PAYLOAD_LIMIT), MQTT_MAX_PACKET_BYTES: String(4 * PAYLOAD_LIMIT) });
   for (const v of ['hostile-vendor', 'other-vendor']) expect((await hub.api('/v1/vendors', { body: { id: v, name: v } })).status).toBe(201);
-  for (const [id, profileId] of [[ATTACKER, 'aquascale'], [BYSTANDER, 'aquascale'], [SENML, 'medimate-senml']] as const) {
+  for (const [id, profileId] of [
+    [ATTACKER, 'aquascale'],
+    [BYSTANDER, 'aquascale'],
+    [SENML, 'medimate-senml'],
+  ] as const) {
     const created = await hub.api('/v1/devices', { body: { id, vendorId: 'hostile-vendor', profileId } });
     expect(created.status).toBe(201);
     secrets.set(id, created.body.secret);
@@ -76,12 +80,22 @@ describe('hostile payloads from a known device become rejections, and the device
     ['a missing field', ATTACKER, JSON.stringify({ serial: ATTACKER, kind: 'weight', value: 1, unit: 'g' }), { code: 'SCHEMA_VIOLATION' }],
     ['an unknown unit', ATTACKER, weight(ATTACKER, { unit: 'stone' }), { code: 'UNIT_UNKNOWN', path: 'unit' }],
     ['a time far in the past', ATTACKER, weight(ATTACKER, { measured_at: '1990-01-01T00:00:00Z' }), { code: 'TIME_OUT_OF_RANGE' }],
-    ['a time far in the future', ATTACKER, weight(ATTACKER, { measured_at: new Date(Date.now() + 365 * 86_400_000).toISOString() }), { code: 'TIME_OUT_OF_RANGE' }],
+    [
+      'a time far in the future',
+      ATTACKER,
+      weight(ATTACKER, { measured_at: new Date(Date.now() + 365 * 86_400_000).toISOString() }),
+      { code: 'TIME_OUT_OF_RANGE' },
+    ],
     ['a time that is no time', ATTACKER, weight(ATTACKER, { measured_at: 'yesterday' }), { code: 'TIME_INVALID' }],
     ['another serial in the payload than the device that sent it', ATTACKER, weight(BYSTANDER), { code: 'DEVICE_MISMATCH' }],
     ['bytes that are not UTF-8', ATTACKER, Buffer.from([0xff, 0xfe, 0x00, 0x7b]), { code: 'PAYLOAD_NOT_JSON', payload: /^base64:/ }],
     ['invalid SenML (not an array of records)', SENML, JSON.stringify({ bn: 'urn:dev:ser:MM-H1:', n: 'stock', v: 3 }), { code: 'SENML_INVALID' }],
-    ['SenML with a wrong type', SENML, JSON.stringify([{ bn: 'urn:dev:ser:MM-H1:', bt: Date.now() / 1000, n: 'stock', v: 'eleven' }]), { code: 'SENML_INVALID' }],
+    [
+      'SenML with a wrong type',
+      SENML,
+      JSON.stringify([{ bn: 'urn:dev:ser:MM-H1:', bt: Date.now() / 1000, n: 'stock', v: 'eleven' }]),
+      { code: 'SENML_INVALID' },
+    ],
     [`a payload over ${PAYLOAD_LIMIT} bytes`, ATTACKER, Buffer.alloc(PAYLOAD_LIMIT + 1, 0x20), { code: 'PAYLOAD_TOO_LARGE' }],
   ];
   for (const [name, id, payload, expected] of cases) {
@@ -93,7 +107,10 @@ describe('hostile payloads from a known device become rejections, and the device
       const r = await lastRejection(id);
       expect(r.code).toBe(expected.code);
       if (expected.path !== undefined) expect(r.path).toBe(expected.path);
-      if (expected.payload !== undefined) expect(r.payload).toMatch(typeof expected.payload === 'string' ? new RegExp(`^${expected.payload.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : expected.payload);
+      if (expected.payload !== undefined)
+        expect(r.payload).toMatch(
+          typeof expected.payload === 'string' ? new RegExp(`^${expected.payload.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : expected.payload,
+        );
       expect(r.message.length).toBeGreaterThan(0);
       await bystanderUnharmed();
     });
@@ -145,7 +162,15 @@ describe('the vendor sees its rejections', () => {
     expect(new Set(mine.map((r) => r.deviceId))).toEqual(new Set([ATTACKER, SENML]));
     const summary = (await hub.api('/v1/rejections/summary', { token: vendorToken })).body;
     expect(summary.total).toBe(mine.length);
-    expect(summary.counts).toMatchObject({ PAYLOAD_NOT_JSON: 2, SCHEMA_VIOLATION: 3, UNIT_UNKNOWN: 1, TIME_OUT_OF_RANGE: 2, SENML_INVALID: 2, PAYLOAD_TOO_LARGE: 1, TOPIC_NOT_ALLOWED: 1 });
+    expect(summary.counts).toMatchObject({
+      PAYLOAD_NOT_JSON: 2,
+      SCHEMA_VIOLATION: 3,
+      UNIT_UNKNOWN: 1,
+      TIME_OUT_OF_RANGE: 2,
+      SENML_INVALID: 2,
+      PAYLOAD_TOO_LARGE: 1,
+      TOPIC_NOT_ALLOWED: 1,
+    });
     expect((await hub.api('/v1/rejections', { token: otherVendorToken })).body.items).toEqual([]);
     expect((await hub.api(`/v1/devices/${ATTACKER}/rejections`, { token: otherVendorToken })).status).toBe(404);
   });

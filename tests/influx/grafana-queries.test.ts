@@ -33,13 +33,23 @@ function sampleDay(): Point[] {
   const e = (family: Family, name: string, h: number, severity: Severity, o: Partial<HubEvent> = {}) =>
     event(++id, at(h), { family, name, severity, participantId: 'p-1', roomId: 'room-1', attributes: { zone: 'bed' }, ...o });
   return [
-    r('fluid-balance', 'fluid_intake', 1, 250), r('fluid-balance', 'fluid_intake', 5, 300), r('fluid-balance', 'fluid_output', 6, 400),
-    r('fluid-balance', 'body_weight', 7, 71.5), r('fluid-balance', 'battery_level', 7, 80, { deviceId: 'scale-1' }),
-    r('fall-sensor', 'bed_occupied', 2, 1), r('fall-sensor', 'respiratory_rate', 2, 14), r('fall-sensor', 'mains_power', 2, 1),
-    r('fall-sensor', 'device_temperature', 2, 31), r('medication-dispenser', 'doses_left', 3, 12, { deviceId: 'dispenser-1' }),
-    e('fall-sensor', 'fall', 3, 40, { alertCode: '4.1' }), e('fall-sensor', 'left_bed', 4, 20, { roomId: 'room-2', participantId: 'p-2' }),
-    e('fall-sensor', 'sensor_blocked', 4, 20), e('medication-dispenser', 'dose_ready', 8, 10), e('medication-dispenser', 'dose_taken', 8, 10),
-    e('medication-dispenser', 'dose_missed', 12, 30, { alertCode: '1.1' }), e('medication-dispenser', 'jam', 13, 30),
+    r('fluid-balance', 'fluid_intake', 1, 250),
+    r('fluid-balance', 'fluid_intake', 5, 300),
+    r('fluid-balance', 'fluid_output', 6, 400),
+    r('fluid-balance', 'body_weight', 7, 71.5),
+    r('fluid-balance', 'battery_level', 7, 80, { deviceId: 'scale-1' }),
+    r('fall-sensor', 'bed_occupied', 2, 1),
+    r('fall-sensor', 'respiratory_rate', 2, 14),
+    r('fall-sensor', 'mains_power', 2, 1),
+    r('fall-sensor', 'device_temperature', 2, 31),
+    r('medication-dispenser', 'doses_left', 3, 12, { deviceId: 'dispenser-1' }),
+    e('fall-sensor', 'fall', 3, 40, { alertCode: '4.1' }),
+    e('fall-sensor', 'left_bed', 4, 20, { roomId: 'room-2', participantId: 'p-2' }),
+    e('fall-sensor', 'sensor_blocked', 4, 20),
+    e('medication-dispenser', 'dose_ready', 8, 10),
+    e('medication-dispenser', 'dose_taken', 8, 10),
+    e('medication-dispenser', 'dose_missed', 12, 30, { alertCode: '1.1' }),
+    e('medication-dispenser', 'jam', 13, 30),
     e('medication-dispenser', 'mains_lost', 14, 20),
   ];
 }
@@ -54,9 +64,7 @@ function expand(query: string): string {
 }
 
 describe('dashboard queries on a real InfluxDB', () => {
-  const queries = readDashboards(join('grafana', 'dashboards')).flatMap(({ file, dashboard }) =>
-    dashboardQueries(dashboard).map((q) => ({ ...q, file })),
-  );
+  const queries = readDashboards(join('grafana', 'dashboards')).flatMap(({ file, dashboard }) => dashboardQueries(dashboard).map((q) => ({ ...q, file })));
 
   it.each(queries)('$file $where', async ({ query }) => {
     const result = (await influxQuery(server.url, expand(query), 'grafana')) as { results: { series?: unknown[] }[] };

@@ -103,7 +103,9 @@ describe('InfluxDB telemetry store', () => {
   it('pages correctly when pages end inside a millisecond or hold just one', async () => {
     const { store } = await openFresh(2); // the smallest page: every cut case happens
     const at = [0, 0, 0, 0, 0, 1, 2, 2, 2, 5, 5, 9];
-    const points = at.map((t, i) => (i % 3 === 2 ? event(BigInt(1000 - i), T0 + t) : reading(BigInt(1000 - i), T0 + t, { participantId: i % 2 ? 'p-2' : 'p-1' })));
+    const points = at.map((t, i) =>
+      i % 3 === 2 ? event(BigInt(1000 - i), T0 + t) : reading(BigInt(1000 - i), T0 + t, { participantId: i % 2 ? 'p-2' : 'p-1' }),
+    );
     await store.write(batchOf(points));
     const order = (ps: readonly { deviceTime: number; messageId: bigint; seq: number }[]) =>
       [...ps].sort((a, b) => a.deviceTime - b.deviceTime || (a.messageId < b.messageId ? -1 : 1)).map((p) => p.messageId);
@@ -111,8 +113,18 @@ describe('InfluxDB telemetry store', () => {
     expect(await ids({})).toEqual(order(points));
     expect(await ids({ order: 'desc' })).toEqual(order(points).reverse());
     expect(await ids({ limit: 3 })).toEqual(order(points).slice(0, 3));
-    expect(await ids({ order: 'desc', limit: 4, kind: 'reading' })).toEqual(order(points.filter((p) => p.kind === 'reading')).reverse().slice(0, 4));
-    const release = { windows: [{ participantId: 'p-1', from: T0, to: T0 + 3 }, { participantId: 'p-2', from: T0 + 2, to: T0 + 10 }], includeDeviceData: false };
+    expect(await ids({ order: 'desc', limit: 4, kind: 'reading' })).toEqual(
+      order(points.filter((p) => p.kind === 'reading'))
+        .reverse()
+        .slice(0, 4),
+    );
+    const release = {
+      windows: [
+        { participantId: 'p-1', from: T0, to: T0 + 3 },
+        { participantId: 'p-2', from: T0 + 2, to: T0 + 10 },
+      ],
+      includeDeviceData: false,
+    };
     const released = points.filter((p) => (p.participantId === 'p-1' && p.deviceTime < T0 + 3) || (p.participantId === 'p-2' && p.deviceTime >= T0 + 2));
     expect(await ids({ release })).toEqual(order(released));
     expect(await ids({ release, order: 'desc' })).toEqual(order(released).reverse());
@@ -157,9 +169,13 @@ describe('InfluxDB telemetry store', () => {
     const { store, db } = await openFresh();
     // Every tag and optional field is set on these fixtures, so SHOW lists them all.
     await store.write(
-      batchOf([reading(1n, T0, { profileVersion: '1.0.0', attributes: { source: 'manual' } }), event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1', profileVersion: '1.0.0' })], [
-        rejection(3n, T0, { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'p-1' }),
-      ]),
+      batchOf(
+        [
+          reading(1n, T0, { profileVersion: '1.0.0', attributes: { source: 'manual' } }),
+          event(2n, T0, { alertCode: '4.1', dispenseCode: '1.1', profileVersion: '1.0.0' }),
+        ],
+        [rejection(3n, T0, { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1', participantId: 'p-1' })],
+      ),
     );
     for (const [m, def] of Object.entries(SCHEMA)) {
       const fields = (await server.query(`SHOW FIELD KEYS FROM ${ident(m)}`, db)) as ShowResult;

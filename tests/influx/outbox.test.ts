@@ -108,7 +108,9 @@ describe('outbox in front of InfluxDB', () => {
     expect(first.pendingBytes()).toBeGreaterThan(4096); // spans several segments
     await first.close();
     // A crash in the middle of an append leaves a partial line, never acknowledged.
-    const segments = readdirSync(dir).filter((f) => f.startsWith('segment-')).sort();
+    const segments = readdirSync(dir)
+      .filter((f) => f.startsWith('segment-'))
+      .sort();
     appendFileSync(join(dir, segments[segments.length - 1]!), '{"v":1,"messages":[{"id":"77');
 
     const second = await withOutbox(await open(), { dir, maxBytes: 1 << 20, segmentBytes: 4096, logger, retry: { minMs: 5, maxMs: 20 } });
@@ -169,7 +171,10 @@ describe('outbox in front of InfluxDB', () => {
   });
 
   it('refuses an inconsistent batch at once, and writes after close', async () => {
-    const store = await withOutbox(fakeStore(() => undefined), { dir: freshDir(), maxBytes: 1 << 20, logger });
+    const store = await withOutbox(
+      fakeStore(() => undefined),
+      { dir: freshDir(), maxBytes: 1 << 20, logger },
+    );
     const good = batchOf([reading(1n, T0)]);
     await expect(store.write({ ...good, points: [...good.points, reading(2n, T0)] })).rejects.toThrow(/not listed/);
     await store.close();

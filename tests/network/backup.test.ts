@@ -44,7 +44,14 @@ beforeAll(async () => {
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
   await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
   const created = await ok('/v1/devices', { id: 'AQ-B1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['aqua'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid balance',
+    siteId: 'ward',
+    vendorIds: ['aqua'],
+    protocolRef: 'REK 2025/1',
+    period: { from: start, to: start + 24 * HOUR },
+  });
   for (const p of ['P-1', 'P-2']) {
     await ok('/v1/trials/fluid/participants', { id: p });
     await ok(`/v1/participants/${p}/consents`, { scope: 'research', grantedAt: start, formVersion: 'v1' });
@@ -76,12 +83,18 @@ const dataset = async (h: TestHub): Promise<Map<number, string>> => {
 };
 
 describe('backup and restore', () => {
-  it('restores a backup taken under load with everything acknowledged before it, the registry, the audit chain and the pseudonyms', { timeout: 120_000 }, async () => {
+  it('restores a backup taken under load with everything acknowledged before it, the registry, the audit chain and the pseudonyms', {
+    timeout: 120_000,
+  }, async () => {
     const acked: number[] = [];
     let publishing = true;
     const publisher = (async () => {
       for (let i = 0; publishing; i++) {
-        await publish(device, 'devices/AQ-B1/measurements', JSON.stringify({ serial: 'AQ-B1', measured_at: new Date().toISOString(), kind: 'weight', value: grams(i), unit: 'g' }));
+        await publish(
+          device,
+          'devices/AQ-B1/measurements',
+          JSON.stringify({ serial: 'AQ-B1', measured_at: new Date().toISOString(), kind: 'weight', value: grams(i), unit: 'g' }),
+        );
         acked.push(grams(i));
       }
     })();
@@ -101,11 +114,15 @@ describe('backup and restore', () => {
     const occupied = join(work, 'occupied');
     mkdirSync(occupied);
     writeFileSync(join(occupied, 'registry.duckdb'), 'not mine');
-    await expect(run('node', [CLI, 'restore', '--from', file, '--data-dir', occupied])).rejects.toMatchObject({ stderr: expect.stringMatching(/is not empty: restore into an empty or new data folder/) });
+    await expect(run('node', [CLI, 'restore', '--from', file, '--data-dir', occupied])).rejects.toMatchObject({
+      stderr: expect.stringMatching(/is not empty: restore into an empty or new data folder/),
+    });
 
     const target = join(work, 'restored');
     await run('node', [CLI, 'restore', '--from', file, '--data-dir', target]);
-    expect(readdirSync(target)).toEqual(expect.arrayContaining(['telemetry.duckdb', 'registry.duckdb', 'pseudonym.key', 'audit.key', 'admin-token', 'journal']));
+    expect(readdirSync(target)).toEqual(
+      expect.arrayContaining(['telemetry.duckdb', 'registry.duckdb', 'pseudonym.key', 'audit.key', 'admin-token', 'journal']),
+    );
     restored = await startTestHub({ ARENA_DATA_DIR: target });
 
     // The admin bootstrap state came back: the same token, no new one issued.

@@ -57,10 +57,20 @@ beforeAll(async () => {
   await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
   await ok('/v1/vendors', { id: 'vendor-a', name: 'Vendor A' });
-  for (const [id, profileId] of [['AQ-M1', 'aquascale'], ['RS3D-M1', 'roomsense-3d']] as const) {
+  for (const [id, profileId] of [
+    ['AQ-M1', 'aquascale'],
+    ['RS3D-M1', 'roomsense-3d'],
+  ] as const) {
     secrets.set(id, (await ok('/v1/devices', { id, vendorId: 'vendor-a', profileId, roomId: 'room-1' })).secret);
   }
-  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['vendor-a'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid balance',
+    siteId: 'ward',
+    vendorIds: ['vendor-a'],
+    protocolRef: 'REK 2025/1',
+    period: { from: start, to: start + 24 * HOUR },
+  });
   researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
   clinician = (await ok('/v1/tokens', { role: 'clinician', siteIds: ['ward'], label: 'Night nurse' })).token;
 });
@@ -89,7 +99,11 @@ describe('GET /metrics', () => {
       const weight = (unit: string) => JSON.stringify({ serial: 'AQ-M1', measured_at: new Date().toISOString(), kind: 'weight', value: 72450, unit });
       await publish(scale, 'devices/AQ-M1/measurements', weight('g'));
       await publish(scale, 'devices/AQ-M1/measurements', weight('stone'));
-      await publish(sensor, 'devices/RS3D-M1/events', JSON.stringify({ sensor: 'RS3D-M1', time: Date.now(), fw: '2.4.1', event: { type: 'FALL_DETECTED', confidence: 0.9, zone: 'floor-bedside' } }));
+      await publish(
+        sensor,
+        'devices/RS3D-M1/events',
+        JSON.stringify({ sensor: 'RS3D-M1', time: Date.now(), fw: '2.4.1', event: { type: 'FALL_DETECTED', confidence: 0.9, zone: 'floor-bedside' } }),
+      );
       await expect(connect(hub.mqttPort, 'AQ-M1', 'wrong-secret', { clientId: 'guess' })).rejects.toMatchObject({ code: 4 });
 
       const during = (await scrape()).samples;
@@ -113,7 +127,10 @@ describe('GET /metrics', () => {
 
   it('counts live streams while they are open, and dataset exports with their duration', async () => {
     const abort = new AbortController();
-    const stream = await fetch(`http://127.0.0.1:${hub.apiPort}/v1/live?siteId=ward`, { headers: { authorization: `Bearer ${clinician}` }, signal: abort.signal });
+    const stream = await fetch(`http://127.0.0.1:${hub.apiPort}/v1/live?siteId=ward`, {
+      headers: { authorization: `Bearer ${clinician}` },
+      signal: abort.signal,
+    });
     expect(stream.status).toBe(200);
     await stream.body!.getReader().read(); // the hello event: the stream is open
     expect(value((await scrape()).samples, 'arena_live_streams')).toBe(1);

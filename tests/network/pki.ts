@@ -34,10 +34,23 @@ export function makePki(): Pki {
       const key = join(dir, `${name}.key`);
       // OpenSSL 3's req -CA signs with the given CA in one step; -addext carries the SAN.
       openssl([
-        'req', '-x509', ...ec, '-keyout', key, '-out', cert, '-days', '2',
-        '-CA', ca.cert, '-CAkey', ca.key,
-        '-subj', o.cn ? `/O=Test arena/CN=${o.cn}` : '/O=Test arena',
-        '-addext', 'basicConstraints=critical,CA:FALSE',
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-CA',
+        ca.cert,
+        '-CAkey',
+        ca.key,
+        '-subj',
+        o.cn ? `/O=Test arena/CN=${o.cn}` : '/O=Test arena',
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
         ...(o.san ? ['-addext', `subjectAltName=${o.san}`] : []),
       ]);
       return { cert, key };

@@ -30,7 +30,13 @@ beforeAll(async () => {
   await registry.close();
   dataDir = mkdtempSync(join(tmpdir(), 'arena-split-metrics-'));
   Object.assign(ports, { mqtt: await freePort(), ws: await freePort(), ingestHttp: await freePort(), brokerMetrics: await freePort() });
-  layout = splitLayout({ dataDir, registryUrl, ports, serviceSecret: 'split-metrics-service-secret', env: { BROKER_METRICS_PORT: String(ports.brokerMetrics) } });
+  layout = splitLayout({
+    dataDir,
+    registryUrl,
+    ports,
+    serviceSecret: 'split-metrics-service-secret',
+    env: { BROKER_METRICS_PORT: String(ports.brokerMetrics) },
+  });
   running.push(await layout.startBroker(), await layout.startIngest());
 }, 120_000);
 afterAll(async () => {
@@ -54,8 +60,14 @@ it('broker and ingest each serve their metrics, moved by a real publish and a re
   const url = `mqtt://127.0.0.1:${ports.mqtt}`;
   const c = await mqtt.connectAsync(url, { username: d.deviceId, password: d.secret, clientId: d.deviceId, protocolVersion: 4, reconnectPeriod: 0 });
   try {
-    await c.publishAsync(`devices/${d.deviceId}/measurements`, JSON.stringify({ serial: d.deviceId, measured_at: new Date().toISOString(), kind: 'weight', value: 71000, unit: 'g' }), { qos: 1 });
-    await expect(mqtt.connectAsync(url, { username: d.deviceId, password: 'wrong', clientId: 'guess', protocolVersion: 4, reconnectPeriod: 0 })).rejects.toThrow();
+    await c.publishAsync(
+      `devices/${d.deviceId}/measurements`,
+      JSON.stringify({ serial: d.deviceId, measured_at: new Date().toISOString(), kind: 'weight', value: 71000, unit: 'g' }),
+      { qos: 1 },
+    );
+    await expect(
+      mqtt.connectAsync(url, { username: d.deviceId, password: 'wrong', clientId: 'guess', protocolVersion: 4, reconnectPeriod: 0 }),
+    ).rejects.toThrow();
     const broker = await scrape(ports.brokerMetrics);
     // The device, and ingest's handoff and forward sessions.
     expect(sample(broker, 'arena_mqtt_connections')).toBeGreaterThanOrEqual(2);

@@ -34,15 +34,29 @@ describe('a second hub', () => {
   it('refuses the data folder another hub holds, naming the folder and the process', async () => {
     const { code, stderr } = await secondHub({ ARENA_DATA_DIR: hub.dataDir });
     expect(code).toBe(1);
-    expect(stderr).toContain(`another hub (process ${process.pid}) holds the data folder ${hub.dataDir}: stop it first, or give this one another ARENA_DATA_DIR`);
+    expect(stderr).toContain(
+      `another hub (process ${process.pid}) holds the data folder ${hub.dataDir}: stop it first, or give this one another ARENA_DATA_DIR`,
+    );
   });
 
   it('reports every bad variable at once, one line each, with the accepted values', async () => {
-    const { code, stderr } = await secondHub({ ARENA_DATA_DIR: spare, LOG_LEVEL: 'loud', MQTT_PORT: '0x10', API_PORT: '99999', MQTT_PLAIN: 'maybe', ALARM_TICK_S: 'abc' });
+    const { code, stderr } = await secondHub({
+      ARENA_DATA_DIR: spare,
+      LOG_LEVEL: 'loud',
+      MQTT_PORT: '0x10',
+      API_PORT: '99999',
+      MQTT_PLAIN: 'maybe',
+      ALARM_TICK_S: 'abc',
+    });
     expect(code).toBe(2);
     const lines = stderr.trim().split('\n');
     expect(lines[0]).toBe('arena-hub: invalid configuration:');
-    expect(lines.slice(1).map((l) => l.trim().split(':')[0]).sort()).toEqual(['ALARM_TICK_S', 'API_PORT', 'LOG_LEVEL', 'MQTT_PLAIN', 'MQTT_PORT']);
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.trim().split(':')[0])
+        .sort(),
+    ).toEqual(['ALARM_TICK_S', 'API_PORT', 'LOG_LEVEL', 'MQTT_PLAIN', 'MQTT_PORT']);
     expect(stderr).toContain('LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent');
     expect(stderr).toContain('MQTT_PLAIN: must be on or off');
   });

@@ -5,9 +5,20 @@ import { loadApiConfig } from '../../api/config.js';
 
 describe('TLS settings', () => {
   it('turns the TLS listeners on with a certificate and key, and the plain ones off on request', () => {
-    const env = { TLS_CERT_FILE: 'certs/tls.crt', TLS_KEY_FILE: 'certs/tls.key', MQTT_DEVICE_CA_FILE: 'certs/ca.crt', MQTT_PLAIN: 'off', TLS_RELOAD_CHECK_MS: '500' };
+    const env = {
+      TLS_CERT_FILE: 'certs/tls.crt',
+      TLS_KEY_FILE: 'certs/tls.key',
+      MQTT_DEVICE_CA_FILE: 'certs/ca.crt',
+      MQTT_PLAIN: 'off',
+      TLS_RELOAD_CHECK_MS: '500',
+    };
     const broker = loadBrokerConfig(env);
-    expect(broker.tls).toEqual({ certFile: resolve('certs/tls.crt'), keyFile: resolve('certs/tls.key'), clientCaFile: resolve('certs/ca.crt'), reloadCheckMs: 500 });
+    expect(broker.tls).toEqual({
+      certFile: resolve('certs/tls.crt'),
+      keyFile: resolve('certs/tls.key'),
+      clientCaFile: resolve('certs/ca.crt'),
+      reloadCheckMs: 500,
+    });
     expect(listenOptions(broker)).toEqual({ host: '127.0.0.1', tlsPort: 8883, wssPort: 8884 });
     expect(loadApiConfig(env).tls).toEqual({ certFile: resolve('certs/tls.crt'), keyFile: resolve('certs/tls.key'), reloadCheckMs: 500 });
     expect(listenOptions(loadBrokerConfig({}))).toEqual({ host: '127.0.0.1', mqttPort: 1883, wsPort: 9001 });

@@ -74,10 +74,12 @@ const fall = (deviceId: string, at = Date.now()) =>
   JSON.stringify({ sensor: deviceId, time: at, fw: '2.4.1', event: { type: 'FALL_DETECTED', confidence: 0.9, zone: 'floor-bedside' } });
 const eventCount = async (deviceId: string): Promise<number> => (await api(`/v1/devices/${deviceId}/events?limit=1000`)).body.items.length;
 const weights = async (deviceId: string): Promise<number[]> =>
-  ((await api(`/v1/devices/${deviceId}/readings?name=body_weight&limit=100`)).body.items as { value: number; unit: string }[]).map((r) => {
-    expect(r.unit).toBe('kg');
-    return Math.round(r.value * 1000) / 1000;
-  }).sort();
+  ((await api(`/v1/devices/${deviceId}/readings?name=body_weight&limit=100`)).body.items as { value: number; unit: string }[])
+    .map((r) => {
+      expect(r.unit).toBe('kg');
+      return Math.round(r.value * 1000) / 1000;
+    })
+    .sort();
 
 /** The certificate the server shows a new connection, by its SHA-256 fingerprint. */
 const servedFingerprint = (port: number): Promise<string> =>
@@ -110,7 +112,12 @@ beforeAll(async () => {
   expect((await api('/v1/sites', { body: { id: 'site-a', name: 'Test room', kind: 'patient-room' } })).status).toBe(201);
   expect((await api('/v1/sites/site-a/rooms', { body: { id: 'room-1', name: 'Room 1', beds: 1 } })).status).toBe(201);
   expect((await api('/v1/vendors', { body: { id: 'vendor-a', name: 'Vendor A' } })).status).toBe(201);
-  for (const [id, profileId] of [['AQ-TLS-1', 'aquascale'], ['RS3D-CERT-1', 'roomsense-3d'], ['RS3D-CERT-2', 'roomsense-3d'], ['RS3D-OFF-1', 'roomsense-3d']] as const) {
+  for (const [id, profileId] of [
+    ['AQ-TLS-1', 'aquascale'],
+    ['RS3D-CERT-1', 'roomsense-3d'],
+    ['RS3D-CERT-2', 'roomsense-3d'],
+    ['RS3D-OFF-1', 'roomsense-3d'],
+  ] as const) {
     const created = await api('/v1/devices', { body: { id, vendorId: 'vendor-a', profileId, siteId: 'site-a', roomId: 'room-1' } });
     expect(created.status).toBe(201);
     secrets.set(id, created.body.secret);
@@ -157,15 +164,43 @@ describe('device certificates', () => {
   it('logs a device in by the CN or the subjectAltName of a certificate the arena CA issued, without a secret', async () => {
     const byCn = pki.issue(arenaCa, 'device-cn', { cn: 'RS3D-CERT-1' });
     const bySan = pki.issue(arenaCa, 'device-san', { san: 'URI:urn:dev:RS3D-CERT-2' });
-    expect(await mosquittoPub(['-i', 'RS3D-CERT-1', '--cert', byCn.cert, '--key', byCn.key, '-t', 'devices/RS3D-CERT-1/events', '-m', fall('RS3D-CERT-1')])).toEqual({ code: 0, stderr: '' });
-    expect(await mosquittoPub(['-i', 'RS3D-CERT-2', '--cert', bySan.cert, '--key', bySan.key, '-t', 'devices/RS3D-CERT-2/events', '-m', fall('RS3D-CERT-2')])).toEqual({ code: 0, stderr: '' });
+    expect(
+      await mosquittoPub(['-i', 'RS3D-CERT-1', '--cert', byCn.cert, '--key', byCn.key, '-t', 'devices/RS3D-CERT-1/events', '-m', fall('RS3D-CERT-1')]),
+    ).toEqual({ code: 0, stderr: '' });
+    expect(
+      await mosquittoPub(['-i', 'RS3D-CERT-2', '--cert', bySan.cert, '--key', bySan.key, '-t', 'devices/RS3D-CERT-2/events', '-m', fall('RS3D-CERT-2')]),
+    ).toEqual({ code: 0, stderr: '' });
     expect(await eventCount('RS3D-CERT-1')).toBe(1);
     expect(await eventCount('RS3D-CERT-2')).toBe(1);
 
     // The certificate is the device's identity: it cannot log in as another device, nor publish as one.
-    const asOther = await mosquittoPub(['-i', 'x1', '--cert', byCn.cert, '--key', byCn.key, '-u', 'RS3D-CERT-2', '-t', 'devices/RS3D-CERT-2/events', '-m', fall('RS3D-CERT-2')]);
+    const asOther = await mosquittoPub([
+      '-i',
+      'x1',
+      '--cert',
+      byCn.cert,
+      '--key',
+      byCn.key,
+      '-u',
+      'RS3D-CERT-2',
+      '-t',
+      'devices/RS3D-CERT-2/events',
+      '-m',
+      fall('RS3D-CERT-2'),
+    ]);
     expect(asOther.stderr).toMatch(/not authori[sz]ed/i);
-    const foreignTopic = await mosquittoPub(['-i', 'x2', '--cert', byCn.cert, '--key', byCn.key, '-t', 'devices/RS3D-CERT-2/events', '-m', fall('RS3D-CERT-2')]);
+    const foreignTopic = await mosquittoPub([
+      '-i',
+      'x2',
+      '--cert',
+      byCn.cert,
+      '--key',
+      byCn.key,
+      '-t',
+      'devices/RS3D-CERT-2/events',
+      '-m',
+      fall('RS3D-CERT-2'),
+    ]);
     expect(foreignTopic.code).not.toBe(0);
     expect(await eventCount('RS3D-CERT-2')).toBe(1);
   });
@@ -183,7 +218,18 @@ describe('device certificates', () => {
   it('refuses a certificate from a CA the arena did not configure, even naming a registered device', async () => {
     const rogueCa = pki.ca('rogue-ca');
     const rogue = pki.issue(rogueCa, 'device-rogue', { cn: 'RS3D-CERT-1' });
-    const refused = await mosquittoPub(['-i', 'RS3D-CERT-1', '--cert', rogue.cert, '--key', rogue.key, '-t', 'devices/RS3D-CERT-1/events', '-m', fall('RS3D-CERT-1')]);
+    const refused = await mosquittoPub([
+      '-i',
+      'RS3D-CERT-1',
+      '--cert',
+      rogue.cert,
+      '--key',
+      rogue.key,
+      '-t',
+      'devices/RS3D-CERT-1/events',
+      '-m',
+      fall('RS3D-CERT-1'),
+    ]);
     expect(refused.code).not.toBe(0);
     // Closed after the handshake, before any CONNACK: no MQTT answer at all.
     expect(refused.stderr).not.toMatch(/Connection Refused/i);
@@ -209,7 +255,9 @@ describe('certificate renewal', () => {
     }
     expect({ mqtt: ports().tls, api: hub.apiPort }).toEqual(before);
     const payload = JSON.stringify({ serial: 'AQ-TLS-1', measured_at: new Date().toISOString(), kind: 'weight', value: 70300, unit: 'g' });
-    expect(await mosquittoPub(['-i', 'AQ-TLS-1', '-u', 'AQ-TLS-1', '-P', secrets.get('AQ-TLS-1')!, '-t', 'devices/AQ-TLS-1/measurements', '-m', payload])).toEqual({ code: 0, stderr: '' });
+    expect(
+      await mosquittoPub(['-i', 'AQ-TLS-1', '-u', 'AQ-TLS-1', '-P', secrets.get('AQ-TLS-1')!, '-t', 'devices/AQ-TLS-1/measurements', '-m', payload]),
+    ).toEqual({ code: 0, stderr: '' });
     expect(await weights('AQ-TLS-1')).toEqual([70.1, 70.2, 70.3]);
   });
 });

@@ -17,7 +17,9 @@ describe('DuckDB rejections table of an older file', () => {
     const c = await old.connect();
     await c.run(`CREATE TABLE rejections (message_id UBIGINT NOT NULL, device_id VARCHAR NOT NULL, profile_id VARCHAR, topic VARCHAR NOT NULL,
       code VARCHAR NOT NULL, path VARCHAR NOT NULL, message VARCHAR NOT NULL, payload VARCHAR NOT NULL, received_at BIGINT NOT NULL)`);
-    await c.run(`INSERT INTO rejections VALUES (1, 'dev-a', 'profile-a', 'arena/dev-a/data', 'SCHEMA_VIOLATION', '$.v', 'expected a number', '{"v":"x"}', 1000)`);
+    await c.run(
+      `INSERT INTO rejections VALUES (1, 'dev-a', 'profile-a', 'arena/dev-a/data', 'SCHEMA_VIOLATION', '$.v', 'expected a number', '{"v":"x"}', 1000)`,
+    );
     c.closeSync();
     old.closeSync();
 

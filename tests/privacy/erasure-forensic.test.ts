@@ -51,12 +51,26 @@ beforeAll(async () => {
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 2 });
   await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
   await ok('/v1/vendors', { id: 'rs', name: 'RoomSense' });
-  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['aqua', 'rs'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
-  for (const [who, bed] of [[P, 1], [Q, 2]] as const) {
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid balance',
+    siteId: 'ward',
+    vendorIds: ['aqua', 'rs'],
+    protocolRef: 'REK 2025/1',
+    period: { from: start, to: start + 24 * HOUR },
+  });
+  for (const [who, bed] of [
+    [P, 1],
+    [Q, 2],
+  ] as const) {
     await ok('/v1/trials/fluid/participants', { id: who });
-    for (const scope of ['research', 'vendor.telemetry', 'care.live']) await ok(`/v1/participants/${who}/consents`, { scope, grantedAt: start, formVersion: 'v1' });
+    for (const scope of ['research', 'vendor.telemetry', 'care.live'])
+      await ok(`/v1/participants/${who}/consents`, { scope, grantedAt: start, formVersion: 'v1' });
     const tag = who === P ? 'P' : 'Q';
-    for (const [id, vendorId, profileId] of [[`AQ-${tag}`, 'aqua', 'aquascale'], [`RS-${tag}`, 'rs', 'roomsense-3d']] as const) {
+    for (const [id, vendorId, profileId] of [
+      [`AQ-${tag}`, 'aqua', 'aquascale'],
+      [`RS-${tag}`, 'rs', 'roomsense-3d'],
+    ] as const) {
       const created = await ok('/v1/devices', { id, vendorId, profileId, roomId: 'room-1' });
       await ok('/v1/trials/fluid/assignments', { deviceId: id, participantId: who, roomId: 'room-1', bed, from: start });
       clients.push(await connect(hub.ports.mqtt, id, created.secret));
@@ -67,7 +81,12 @@ beforeAll(async () => {
   const [aqP, rsP, aqQ, rsQ] = clients as [MqttClient, MqttClient, MqttClient, MqttClient];
   const weigh = (c: MqttClient, id: string, value: number, unit = 'kg') =>
     publish(c, `devices/${id}/measurements`, JSON.stringify({ serial: id, measured_at: new Date().toISOString(), kind: 'weight', value, unit }));
-  const fall = (c: MqttClient, id: string) => publish(c, `devices/${id}/events`, JSON.stringify({ sensor: id, time: Date.now(), event: { type: 'FALL_DETECTED', zone: 'floor-bedside', confidence: 0.97 } }));
+  const fall = (c: MqttClient, id: string) =>
+    publish(
+      c,
+      `devices/${id}/events`,
+      JSON.stringify({ sensor: id, time: Date.now(), event: { type: 'FALL_DETECTED', zone: 'floor-bedside', confidence: 0.97 } }),
+    );
   await weigh(aqP, 'AQ-P', P_WEIGHT);
   await weigh(aqP, 'AQ-P', P_REJECTED, 'stone');
   await fall(rsP, 'RS-P');
@@ -87,7 +106,10 @@ beforeAll(async () => {
   // A research export: the pseudonyms P and Q have in it.
   const csv = await hub.api('/v1/trials/fluid/dataset?format=csv', { token: researcher });
   expect(csv.status, csv.text).toBe(200);
-  const [header, ...rows] = csv.text.trim().split('\n').map((l) => l.split(','));
+  const [header, ...rows] = csv.text
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
   const col = (name: string) => header!.indexOf(name);
   const pseudonymOf = (value: number) => rows.find((r) => Number(r[col('value')]) === value)?.[col('pseudonym')] ?? '';
   pPseudonym = pseudonymOf(P_WEIGHT);
@@ -104,7 +126,12 @@ beforeAll(async () => {
   // The search can see P before the erasure (a compressed column would hide values from it
   // before as after, and the test below would pass for nothing).
   expect(search({ ...needlesOf(P, pPseudonym, P_WEIGHT, P_REJECTED), comment: Buffer.from(COMMENT) })).toEqual(
-    expect.arrayContaining(['telemetry.duckdb: id', 'telemetry.duckdb: weight as double', 'telemetry.duckdb: rejected value as text', 'registry.duckdb: comment']),
+    expect.arrayContaining([
+      'telemetry.duckdb: id',
+      'telemetry.duckdb: weight as double',
+      'telemetry.duckdb: rejected value as text',
+      'registry.duckdb: comment',
+    ]),
   );
   const erased = await hub.api(`/v1/participants/${P}/data`, { method: 'DELETE' });
   expect(erased.status, erased.text).toBe(200);

@@ -33,7 +33,8 @@ afterAll(async () => {
   await hub?.dispose();
 });
 
-const loose = (entries: ReturnType<typeof modesUnder>) => entries.filter((e) => e.mode !== (e.dir ? 0o700 : 0o600)).map((e) => `${e.path} ${e.mode.toString(8)}`);
+const loose = (entries: ReturnType<typeof modesUnder>) =>
+  entries.filter((e) => e.mode !== (e.dir ? 0o700 : 0o600)).map((e) => `${e.path} ${e.mode.toString(8)}`);
 
 describe('file modes under umask 022', () => {
   it('while running: data folder 0700, DuckDB files, WAL, journal, cursor and keys 0600', () => {

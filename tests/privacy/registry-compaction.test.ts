@@ -12,7 +12,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const COMMENT = 'found on the floor by the zeta window';
 const alarm = (id: string, participantId: string, comment: string): Alarm =>
-  ({ id, key: `fall|${id}`, state: 'acknowledged', siteId: 'ward', participantId, raisedAt: 1, updatedAt: 2, comments: [{ text: comment }] }) as unknown as Alarm;
+  ({
+    id,
+    key: `fall|${id}`,
+    state: 'acknowledged',
+    siteId: 'ward',
+    participantId,
+    raisedAt: 1,
+    updatedAt: 2,
+    comments: [{ text: comment }],
+  }) as unknown as Alarm;
 const filesHolding = (needle: string): string[] => readdirSync(dir).filter((f) => readFileSync(join(dir, f)).includes(Buffer.from(needle)));
 
 describe('DuckDB SqlClient compact()', () => {

@@ -26,7 +26,11 @@ interface RejectionView {
 
 /** A weight in an unknown unit: UNIT_UNKNOWN, with the value in the payload only. */
 const badWeight = (id: string, value: number) =>
-  publish(devices.get(id)!, `devices/${id}/measurements`, JSON.stringify({ serial: id, measured_at: new Date().toISOString(), kind: 'weight', value, unit: 'stone' }));
+  publish(
+    devices.get(id)!,
+    `devices/${id}/measurements`,
+    JSON.stringify({ serial: id, measured_at: new Date().toISOString(), kind: 'weight', value, unit: 'stone' }),
+  );
 
 async function rejectionsOf(id: string, as: 'vendor' | 'admin' = 'vendor'): Promise<RejectionView[]> {
   const token = as === 'vendor' ? vendor : undefined; // undefined: the hub's admin token
@@ -49,12 +53,23 @@ beforeAll(async () => {
   await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 3 });
   await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
-  await ok('/v1/trials', { id: 'fluid', name: 'Fluid balance', siteId: 'ward', vendorIds: ['aqua'], protocolRef: 'REK 2025/1', period: { from: start, to: start + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid balance',
+    siteId: 'ward',
+    vendorIds: ['aqua'],
+    protocolRef: 'REK 2025/1',
+    period: { from: start, to: start + 24 * HOUR },
+  });
   await ok('/v1/trials/fluid/participants', { id: 'P-YES' });
   await ok('/v1/trials/fluid/participants', { id: 'P-NO' });
   consentId = (await ok('/v1/participants/P-YES/consents', { scope: 'vendor.telemetry', grantedAt: start, formVersion: 'v1' })).id;
   await ok('/v1/participants/P-NO/consents', { scope: 'research', grantedAt: start, formVersion: 'v1' });
-  for (const [id, participantId, bed] of [['AQ-YES', 'P-YES', 1], ['AQ-NO', 'P-NO', 2], ['AQ-FREE', null, 3]] as const) {
+  for (const [id, participantId, bed] of [
+    ['AQ-YES', 'P-YES', 1],
+    ['AQ-NO', 'P-NO', 2],
+    ['AQ-FREE', null, 3],
+  ] as const) {
     const created = await ok('/v1/devices', { id, vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
     if (participantId) await ok('/v1/trials/fluid/assignments', { deviceId: id, participantId, roomId: 'room-1', bed, from: start });
     devices.set(id, await connect(hub.mqttPort, id, created.secret));
@@ -116,7 +131,10 @@ describe('rejections under consent', () => {
     expect(all.map((x) => x.code).sort()).toEqual(['PAYLOAD_NOT_JSON', 'UNIT_UNKNOWN']);
     for (const r of all) expect(r).toMatchObject({ payload: null, participantId: null, trialId: 'fluid' });
     expect((await rejectionsOf('AQ-NO')).every((x) => x.payload === null)).toBe(true);
-    expect((await hub.api('/v1/devices/AQ-NO/rejections/summary', { token: vendor })).body).toMatchObject({ total: 2, counts: { UNIT_UNKNOWN: 1, PAYLOAD_NOT_JSON: 1 } });
+    expect((await hub.api('/v1/devices/AQ-NO/rejections/summary', { token: vendor })).body).toMatchObject({
+      total: 2,
+      counts: { UNIT_UNKNOWN: 1, PAYLOAD_NOT_JSON: 1 },
+    });
     // The others are untouched.
     expect((await rejectionsOf('AQ-FREE'))[0]!.payload).toContain('12.3456');
     expect((await rejectionsOf('AQ-YES', 'admin'))[0]!.payload).toContain('81.2345');

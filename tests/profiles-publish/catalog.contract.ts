@@ -120,11 +120,22 @@ export function profileCatalogContract(name: string, database: () => Promise<() 
       const sql = await client();
       open.push(sql);
       const skipped: string[] = [];
-      const catalog = await openProfileCatalog(sql, { limits, catalogue, onSkipped: (id, version, issues) => skipped.push(`${id}@${version}: ${issues[0]?.path}`) });
+      const catalog = await openProfileCatalog(sql, {
+        limits,
+        catalogue,
+        onSkipped: (id, version, issues) => skipped.push(`${id}@${version}: ${issues[0]?.path}`),
+      });
       await catalog.publish(flowpatch('1.0.0'), by);
       // As if the measurement catalogue had lost an entry this stored text uses.
       const stale = flowpatch('1.1.0').replace('fluid_intake', 'retired_measurement');
-      await sql.query('INSERT INTO profile_versions (profile_id, version, yaml, source, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6)', ['flowpatch', '1.1.0', stale, 'api', 1, null]);
+      await sql.query('INSERT INTO profile_versions (profile_id, version, yaml, source, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6)', [
+        'flowpatch',
+        '1.1.0',
+        stale,
+        'api',
+        1,
+        null,
+      ]);
       await catalog.reload();
       await catalog.reload();
       expect(skipped).toEqual(['flowpatch@1.1.0: readings[0].measurement']);
@@ -141,7 +152,9 @@ export function profileCatalogContract(name: string, database: () => Promise<() 
         expect(seeded.differing).toEqual([]);
         // The stored text loads as the folder's file does.
         const stored = await catalog.yamlOf('aquascale', '1.0.0');
-        expect(parseProfile(stored!, 'stored', limits).profile).toEqual(parseProfile(readFileSync(join(dir, 'aquascale', 'profile.yaml'), 'utf8'), 'file', limits).profile);
+        expect(parseProfile(stored!, 'stored', limits).profile).toEqual(
+          parseProfile(readFileSync(join(dir, 'aquascale', 'profile.yaml'), 'utf8'), 'file', limits).profile,
+        );
         expect(catalog.get('aquascale')?.profile.version).toBe('1.0.0');
         expect((await catalog.listVersions('aquascale'))[0]?.source).toBe('folder');
 

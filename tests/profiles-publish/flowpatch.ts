@@ -51,7 +51,10 @@ readings:
 `;
 
 /** BROKEN with the language's problems fixed: the catalogue's two remain. */
-export const BROKEN_NAMES = BROKEN.replace('version: one', 'version: 1.0.0').replace('payload: { type: object }', 'time: { path: ts, format: epoch_s }\npayload: { type: object }');
+export const BROKEN_NAMES = BROKEN.replace('version: one', 'version: 1.0.0').replace(
+  'payload: { type: object }',
+  'time: { path: ts, format: epoch_s }\npayload: { type: object }',
+);
 
 /** A message of either version: `volume` in the profile's unit, `ts` in epoch seconds. */
 export const drink = (deviceId: string, volume: number, at = Date.now()): string => JSON.stringify({ dev: deviceId, ts: Math.floor(at / 1000), volume });

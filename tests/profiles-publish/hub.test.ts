@@ -27,7 +27,14 @@ beforeAll(async () => {
   };
   await ok('/v1/sites', { id: 'flat', name: 'Demo flat', kind: 'demo-flat' });
   await ok('/v1/vendors', { id: 'flowpatch-co', name: 'FlowPatch' });
-  await ok('/v1/trials', { id: 'fluid-t', name: 'Fluid trial', siteId: 'flat', vendorIds: ['flowpatch-co'], protocolRef: 'REK 2026/1', period: { from: now - 24 * HOUR, to: now + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'fluid-t',
+    name: 'Fluid trial',
+    siteId: 'flat',
+    vendorIds: ['flowpatch-co'],
+    protocolRef: 'REK 2026/1',
+    period: { from: now - 24 * HOUR, to: now + 24 * HOUR },
+  });
   await ok('/v1/trials/fluid-t/participants', { id: 'p-1' });
   await ok('/v1/participants/p-1/consents', { scope: 'research', grantedAt: now - HOUR, formVersion: 'v1' });
   vendorToken = (await ok('/v1/tokens', { role: 'vendor', vendorId: 'flowpatch-co', label: 'vendor' })).token;
@@ -50,7 +57,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 }
 
 /** Publishes one drink at QoS 1 as the device (PUBACK comes after the commit) and answers the reading stored for it. */
-async function sendDrink(deviceId: string, volume: number, topic = `arena/${deviceId}/flow`): Promise<{ value: number; unit: string; profileVersion?: string; messageId: string }> {
+async function sendDrink(
+  deviceId: string,
+  volume: number,
+  topic = `arena/${deviceId}/flow`,
+): Promise<{ value: number; unit: string; profileVersion?: string; messageId: string }> {
   const c = await connect(hub.mqttPort, deviceId, secrets.get(deviceId)!);
   const payload = drink(deviceId, volume);
   try {
@@ -60,7 +71,12 @@ async function sendDrink(deviceId: string, volume: number, topic = `arena/${devi
   }
   const seen = new Set<string>();
   return until(`a reading of ${deviceId} for ${payload}`, async () => {
-    const items = (await hub.api(`/v1/devices/${deviceId}/readings?limit=100`)).body.items as { messageId: string; value: number; unit: string; profileVersion?: string }[];
+    const items = (await hub.api(`/v1/devices/${deviceId}/readings?limit=100`)).body.items as {
+      messageId: string;
+      value: number;
+      unit: string;
+      profileVersion?: string;
+    }[];
     // The newest reading the device did not have before this message.
     const fresh = items.filter((r) => !seen.has(r.messageId) && !readingsBefore.get(deviceId)?.has(r.messageId));
     return fresh[0];
@@ -102,8 +118,14 @@ describe('publishing a device profile to a running hub', () => {
     }
     expect((await hub.api('/v1/profiles', { body: { yaml: flowpatch('1.0.0') }, token: null })).status).toBe(401);
     // The routes are in the OpenAPI document, each body with an example and each role named.
-    const spec = (await hub.api('/docs/json')).body as { paths: Record<string, Record<string, { description?: string; requestBody?: { content: Record<string, { schema: { example?: unknown } }> } }>> };
-    for (const [path, method] of [['/v1/profiles', 'post'], ['/v1/profiles/validate', 'post'], ['/v1/devices/{id}/profile-pin', 'put']] as const) {
+    const spec = (await hub.api('/docs/json')).body as {
+      paths: Record<string, Record<string, { description?: string; requestBody?: { content: Record<string, { schema: { example?: unknown } }> } }>>;
+    };
+    for (const [path, method] of [
+      ['/v1/profiles', 'post'],
+      ['/v1/profiles/validate', 'post'],
+      ['/v1/devices/{id}/profile-pin', 'put'],
+    ] as const) {
       const op = spec.paths[path]![method]!;
       expect(op.requestBody?.content['application/json']?.schema.example, path).toBeDefined();
       expect(op.description, path).toMatch(/Roles: admin\.$/);
@@ -157,7 +179,9 @@ describe('publishing a device profile to a running hub', () => {
     expect((await hub.api('/v1/devices/FP-PIN/profile-pin', { method: 'PUT', body: { version: null } })).body.version).toBeNull();
     expect(await sendDrink('FP-PIN', 4)).toMatchObject({ value: 400, profileVersion: '1.1.0' });
 
-    const res = await fetch(`http://127.0.0.1:${hub.apiPort}/v1/trials/fluid-t/dataset?format=ndjson`, { headers: { authorization: `Bearer ${researcherToken}` } });
+    const res = await fetch(`http://127.0.0.1:${hub.apiPort}/v1/trials/fluid-t/dataset?format=ndjson`, {
+      headers: { authorization: `Bearer ${researcherToken}` },
+    });
     expect(res.status).toBe(200);
     // Drinks of one second share a device time (epoch seconds), so their order in the dataset is not theirs to keep.
     const rows = parseNdjson(await res.text()).filter((r) => r.device_id === 'FP-1');

@@ -98,7 +98,14 @@ describe('profile versions in the split layout', () => {
       const before = await stats();
       let c: mqtt.MqttClient;
       try {
-        c = await mqtt.connectAsync(url, { username: 'FP-S', password: created.body.secret, clientId: 'FP-S', protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+        c = await mqtt.connectAsync(url, {
+          username: 'FP-S',
+          password: created.body.secret,
+          clientId: 'FP-S',
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 10_000,
+        });
       } catch {
         return false; // the broker does not know the device or its profile yet (or a loaded machine was slow to answer)
       }
@@ -110,7 +117,11 @@ describe('profile versions in the split layout', () => {
       // Ingest counts the message as accepted or rejected; wait for that, so that a message
       // stored but not yet counted is not taken for a refusal and sent again.
       let after = await stats();
-      for (const deadline = Date.now() + 10_000; after.accepted + after.rejected === before.accepted + before.rejected && Date.now() < deadline; after = await stats()) {
+      for (
+        const deadline = Date.now() + 10_000;
+        after.accepted + after.rejected === before.accepted + before.rejected && Date.now() < deadline;
+        after = await stats()
+      ) {
         await new Promise((r) => setTimeout(r, 50));
       }
       return after.accepted > before.accepted;

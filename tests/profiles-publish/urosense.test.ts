@@ -29,7 +29,14 @@ beforeAll(async () => {
   await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
   await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
   await ok('/v1/vendors', { id: 'urosense', name: 'UroSense' });
-  await ok('/v1/trials', { id: 'uro', name: 'Urine output', siteId: 'ward', vendorIds: ['urosense'], protocolRef: 'REK 2026/2', period: { from: now - 24 * HOUR, to: now + 24 * HOUR } });
+  await ok('/v1/trials', {
+    id: 'uro',
+    name: 'Urine output',
+    siteId: 'ward',
+    vendorIds: ['urosense'],
+    protocolRef: 'REK 2026/2',
+    period: { from: now - 24 * HOUR, to: now + 24 * HOUR },
+  });
   await ok('/v1/trials/uro/participants', { id: 'p-1' });
   await ok('/v1/participants/p-1/consents', { scope: 'research', grantedAt: now - 2 * HOUR, formVersion: 'v1' });
   researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['uro'], label: 'study' })).token;
@@ -63,20 +70,32 @@ describe('a new device by YAML alone (README, vendor section)', () => {
     expect(device.status, JSON.stringify(device.body)).toBe(201);
     secret = device.body.secret;
     const from = Date.now() - HOUR;
-    expect((await hub.api('/v1/trials/uro/assignments', { body: { deviceId: 'US-1', participantId: 'p-1', roomId: 'room-1', bed: 1, from } })).status).toBe(201);
+    expect((await hub.api('/v1/trials/uro/assignments', { body: { deviceId: 'US-1', participantId: 'p-1', roomId: 'room-1', bed: 1, from } })).status).toBe(
+      201,
+    );
 
     // Three buffered samples a minute apart, in epoch seconds, volumes in tenths of a millilitre; then a status message on the same topic.
     const t0 = Math.floor(Date.now() / 1000) - 600;
     const c = await connect(hub.mqttPort, 'US-1', secret);
     try {
-      await publish(c, 'devices/US-1/data', JSON.stringify({ type: 'samples', dev: 'US-1', fw: '1.0.3', samples: [0, 1, 2].map((i) => ({ t: t0 + 60 * i, vol: [1234, 1250, 1262][i] })) }));
+      await publish(
+        c,
+        'devices/US-1/data',
+        JSON.stringify({ type: 'samples', dev: 'US-1', fw: '1.0.3', samples: [0, 1, 2].map((i) => ({ t: t0 + 60 * i, vol: [1234, 1250, 1262][i] })) }),
+      );
       await publish(c, 'devices/US-1/data', JSON.stringify({ type: 'status', dev: 'US-1', t: t0 + 180, state: 'BAG_FULL', battery: 81 }));
     } finally {
       await end(c);
     }
 
     const readings = await until('four readings of US-1', async () => {
-      const items = (await hub.api('/v1/devices/US-1/readings?limit=100')).body.items as { name: string; value: number; unit: string; deviceTime: string; profileVersion?: string }[];
+      const items = (await hub.api('/v1/devices/US-1/readings?limit=100')).body.items as {
+        name: string;
+        value: number;
+        unit: string;
+        deviceTime: string;
+        profileVersion?: string;
+      }[];
       return items.length >= 4 ? items : undefined;
     });
     const volumes = readings.filter((r) => r.name === 'urine_bag_volume').sort((a, b) => a.deviceTime.localeCompare(b.deviceTime));
@@ -93,7 +112,12 @@ describe('a new device by YAML alone (README, vendor section)', () => {
     const res = await fetch(`http://127.0.0.1:${hub.apiPort}/v1/trials/uro/dataset?format=ndjson`, { headers: { authorization: `Bearer ${researcher}` } });
     expect(res.status).toBe(200);
     const rows = parseNdjson(await res.text()).filter((r) => r.device_id === 'US-1');
-    expect(rows.filter((r) => r.name === 'urine_bag_volume').map((r) => [r.value, r.unit, r.profile_id, r.profile_version]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([
+    expect(
+      rows
+        .filter((r) => r.name === 'urine_bag_volume')
+        .map((r) => [r.value, r.unit, r.profile_id, r.profile_version])
+        .sort((a, b) => Number(a[0]) - Number(b[0])),
+    ).toEqual([
       [123.4, 'mL', 'urosense', '1.0.0'],
       [125, 'mL', 'urosense', '1.0.0'],
       [126.2, 'mL', 'urosense', '1.0.0'],

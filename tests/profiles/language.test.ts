@@ -23,7 +23,14 @@ function compile(yaml: string) {
   return r.decoder;
 }
 function run(yaml: string, payload: unknown, topic = 'devices/D-1/a'): DecodeResult {
-  return compile(yaml).decode({ messageId: 1n, deviceId: 'D-1', topic, payload: Buffer.from(JSON.stringify(payload)), receivedAt: NOON, attribution: { siteId: null, roomId: null, trialId: null, participantId: null } });
+  return compile(yaml).decode({
+    messageId: 1n,
+    deviceId: 'D-1',
+    topic,
+    payload: Buffer.from(JSON.stringify(payload)),
+    receivedAt: NOON,
+    attribution: { siteId: null, roomId: null, trialId: null, participantId: null },
+  });
 }
 const readings = (r: DecodeResult) => r.points.filter((p): p is Reading => p.kind === 'reading');
 const problems = (r: DecodeResult) => r.problems.map((p) => `${p.code} ${p.path}`);
@@ -37,7 +44,19 @@ readings:
   - { measurement: fluid_intake, value: ml, unit: mL }
 `);
   it('nested arrays, each record with its own time relative to a message-level base time', () => {
-    const r = run(nested, { t0: S - 60, groups: [{ bed: 1, samples: [{ dt: 0, ml: 100 }, { dt: 30, ml: 150 }] }, { bed: 2, samples: [{ dt: 45, ml: 200 }] }] });
+    const r = run(nested, {
+      t0: S - 60,
+      groups: [
+        {
+          bed: 1,
+          samples: [
+            { dt: 0, ml: 100 },
+            { dt: 30, ml: 150 },
+          ],
+        },
+        { bed: 2, samples: [{ dt: 45, ml: 200 }] },
+      ],
+    });
     expect(r.ok).toBe(true);
     expect(readings(r).map((p) => [p.value, p.deviceTime, p.seq])).toEqual([
       [100, NOON - 60_000, 0],
@@ -57,7 +76,10 @@ readings:
 
 describe('time formats', () => {
   const at = (format: string, value: unknown, zone = '') =>
-    run(head(`time: { path: t, format: ${format}${zone} }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n`), { t: value, v: 1 });
+    run(head(`time: { path: t, format: ${format}${zone} }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n`), {
+      t: value,
+      v: 1,
+    });
   it('epoch s, ms and µs; ISO 8601 with an offset; local ISO 8601 in a declared zone across DST', () => {
     expect(at('epoch_s', S).points[0]!.deviceTime).toBe(NOON);
     expect(at('epoch_ms', NOON).points[0]!.deviceTime).toBe(NOON);
@@ -65,7 +87,12 @@ describe('time formats', () => {
     expect(at('iso8601', '2026-11-24T13:00:00+01:00').points[0]!.deviceTime).toBe(NOON);
     expect(at('iso8601_local', '2026-11-24T13:00:00', ', zone: Europe/Oslo').points[0]!.deviceTime).toBe(NOON);
     const summer = Date.parse('2026-07-01T10:00:00Z');
-    const r = run(head('time: { path: t, format: iso8601_local, zone: Europe/Oslo }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n'), { t: '2026-07-01T12:00:00', v: 1 });
+    const r = run(
+      head(
+        'time: { path: t, format: iso8601_local, zone: Europe/Oslo }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n',
+      ),
+      { t: '2026-07-01T12:00:00', v: 1 },
+    );
     expect(r.problems.map((p) => p.code)).toEqual(['TIME_OUT_OF_RANGE']);
     expect(summer).toBeLessThan(NOON);
     expect(problems(at('iso8601', '2026-11-24T12:00:00'))).toEqual(['TIME_INVALID t']);
@@ -103,7 +130,12 @@ readings:
     expect(errors[0]!.message).toMatch(/mL cannot be converted to kg.*body_weight is stored in kg/);
   });
   it('a value outside the catalogue range is rejected with its path, the record’s other points kept', () => {
-    const r = run(head('time: { path: t, format: epoch_s }\npayload: { type: object }\nreadings:\n  - { measurement: battery_level, value: b, unit: "%" }\n  - { measurement: fluid_intake, value: v, unit: mL }\n'), { t: S, b: 140, v: 5 });
+    const r = run(
+      head(
+        'time: { path: t, format: epoch_s }\npayload: { type: object }\nreadings:\n  - { measurement: battery_level, value: b, unit: "%" }\n  - { measurement: fluid_intake, value: v, unit: mL }\n',
+      ),
+      { t: S, b: 140, v: 5 },
+    );
     expect(problems(r)).toEqual(['VALUE_OUT_OF_RANGE b']);
     expect(readings(r).map((p) => p.name)).toEqual(['fluid_intake']);
   });
@@ -139,7 +171,8 @@ describe('several message shapes', () => {
 });
 
 describe('unmapped fields', () => {
-  const yaml = (choice: string) => head(`unmapped: ${choice}\ntime: { path: t, format: epoch_s }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n`);
+  const yaml = (choice: string) =>
+    head(`unmapped: ${choice}\ntime: { path: t, format: epoch_s }\npayload: { type: object }\nreadings: [{ measurement: fluid_intake, value: v, unit: mL }]\n`);
   it('are reported with their paths, or kept on the points’ attributes', () => {
     const payload = { t: S, v: 1, cup: 'blue', meta: { n: 2, tags: ['a'] } };
     expect(problems(run(yaml('report'), payload))).toEqual(['FIELD_UNMAPPED cup', 'FIELD_UNMAPPED meta']);
@@ -160,6 +193,15 @@ records:
   schema: { type: object, properties: { out_ml: { type: number } } }
 readings: [{ measurement: fluid_output, value: out_ml, unit: mL }]
 `);
-    expect(problems(run(yaml, { batch: [{ ts: S, out_ml: 'x' }, { ts: 'x', out_ml: 1 }] }))).toEqual(['SCHEMA_VIOLATION batch[0].out_ml', 'TIME_INVALID batch[1].ts']);
+    expect(
+      problems(
+        run(yaml, {
+          batch: [
+            { ts: S, out_ml: 'x' },
+            { ts: 'x', out_ml: 1 },
+          ],
+        }),
+      ),
+    ).toEqual(['SCHEMA_VIOLATION batch[0].out_ml', 'TIME_INVALID batch[1].ts']);
   });
 });

@@ -15,7 +15,10 @@ describe('every profile folder decodes its own samples to the expected normalise
       for (const name of names) {
         const expected = JSON.parse(readFileSync(join(folder, 'samples', `${name}.expected.json`), 'utf8')) as Expected;
         const result = decodeSample(decoder, folder, name, expected);
-        expect({ points: result.points.map(normalised), problems: result.problems.map(({ code, path }) => ({ code, path })) }, `${folder}/samples/${name}`).toEqual({
+        expect(
+          { points: result.points.map(normalised), problems: result.problems.map(({ code, path }) => ({ code, path })) },
+          `${folder}/samples/${name}`,
+        ).toEqual({
           points: expected.points,
           problems: expected.problems.map(({ code, path }) => ({ code, path })),
         });

@@ -19,7 +19,12 @@ const SAMPLES = 5;
 let hub: TestHub;
 beforeAll(async () => {
   // Quotas opened: this is about what is stored, not how fast the broker lets it in.
-  hub = await startTestHub({ INGEST_REJECTION_SAMPLES_PER_HOUR: String(SAMPLES), MQTT_DEVICE_BURST: String(FLOOD), MQTT_DEVICE_BYTES_PER_S: String(1 << 30), MQTT_DEVICE_BYTE_BURST: String(1 << 30) });
+  hub = await startTestHub({
+    INGEST_REJECTION_SAMPLES_PER_HOUR: String(SAMPLES),
+    MQTT_DEVICE_BURST: String(FLOOD),
+    MQTT_DEVICE_BYTES_PER_S: String(1 << 30),
+    MQTT_DEVICE_BYTE_BURST: String(1 << 30),
+  });
 });
 afterAll(async () => hub?.dispose());
 
@@ -27,7 +32,10 @@ const folderBytes = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? folderBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
 /** What telemetry takes: the journal and the DuckDB file (the registry's audit of this test's own API calls aside). */
 const telemetryBytes = (dataDir: string): number =>
-  folderBytes(join(dataDir, 'journal')) + readdirSync(dataDir).filter((f) => f.startsWith('telemetry.duckdb')).reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);
+  folderBytes(join(dataDir, 'journal')) +
+  readdirSync(dataDir)
+    .filter((f) => f.startsWith('telemetry.duckdb'))
+    .reduce((n, f) => n + statSync(join(dataDir, f)).size, 0);
 
 describe('a device flooding invalid messages', () => {
   it('grows the data folder by rows, not payloads; the vendor sees the first examples whole and every one counted', { timeout: 120_000 }, async () => {

@@ -18,7 +18,16 @@ import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // The same flags as the ward board's browser test: a closed network otherwise floods chromium with refused connections.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 // The README's picture is refreshed only on request (REPORT_SCREENSHOT=docs/trial-report.png), so a test run leaves the tree clean.
 const SCREENSHOT = process.env.REPORT_SCREENSHOT ?? join(tmpdir(), `trial-report-${process.pid}.png`);
 
@@ -55,7 +64,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const get = (token: string, query = '') => app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/report${query}`, headers: { authorization: `Bearer ${token}` } });
+const get = (token: string, query = '') =>
+  app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/report${query}`, headers: { authorization: `Bearer ${token}` } });
 
 describe('GET /v1/trials/{id}/report', () => {
   it('refuses the wrong role and the wrong binding like a missing trial', async () => {
@@ -73,9 +83,23 @@ describe('GET /v1/trials/{id}/report', () => {
     expect(body.exportId).toBe(res.headers['x-export-id']);
     expect(body.suppression).toBe(true);
     expect(body.trial.status).toBe('completed');
-    const manifest = await app.inject({ method: 'GET', url: `/v1/exports/${body.exportId}/manifest`, headers: { authorization: `Bearer ${tokens.researcher}` } });
-    expect(manifest.json()).toMatchObject({ kind: 'trial-report', trialId: TRIAL, audience: 'researcher', definitionsVersion: body.definitionsVersion, minCellParticipants: 5 });
-    const audit = await app.inject({ method: 'GET', url: `/v1/audit?action=${encodeURIComponent('GET /v1/trials/:id/report')}`, headers: { authorization: `Bearer ${tokens.admin}` } });
+    const manifest = await app.inject({
+      method: 'GET',
+      url: `/v1/exports/${body.exportId}/manifest`,
+      headers: { authorization: `Bearer ${tokens.researcher}` },
+    });
+    expect(manifest.json()).toMatchObject({
+      kind: 'trial-report',
+      trialId: TRIAL,
+      audience: 'researcher',
+      definitionsVersion: body.definitionsVersion,
+      minCellParticipants: 5,
+    });
+    const audit = await app.inject({
+      method: 'GET',
+      url: `/v1/audit?action=${encodeURIComponent('GET /v1/trials/:id/report')}`,
+      headers: { authorization: `Bearer ${tokens.admin}` },
+    });
     const entries = (audit.json() as { items: unknown[] }).items;
     expect(entries.some((e) => JSON.stringify(e).includes(body.exportId))).toBe(true);
   });
@@ -92,7 +116,9 @@ describe('GET /v1/trials/{id}/report', () => {
     const res = await get(tokens.admin!, '?format=csv');
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     const [header, ...lines] = res.body.split('\r\n');
-    expect(header).toBe('indicator,statistic,period,bucket,subject,value,numerator,denominator,participants,ci_low,ci_high,suppressed,unit,definitions_version');
+    expect(header).toBe(
+      'indicator,statistic,period,bucket,subject,value,numerator,denominator,participants,ci_low,ci_high,suppressed,unit,definitions_version',
+    );
     expect(lines).toContain('"alarms_by_code","rate","baseline","total","1.20",0.16666666666666666,2,12,6,,,false,"1/participant-week","1.0.0"');
     const weeks = parseCsv(res.body).filter((r) => r.indicator === 'falls' && r.bucket !== 'total');
     expect(weeks.map((r) => [r.period, r.bucket, r.numerator])).toEqual([
@@ -121,8 +147,13 @@ describe('GET /v1/trials/{id}/report', () => {
 
   it("defines the hub's alarm events and every attribute key in the codebook, and how to read codes as text", async () => {
     const res = await app.inject({ method: 'GET', url: `/v1/trials/${TRIAL}/codebook`, headers: { authorization: `Bearer ${tokens.researcher}` } });
-    const c = res.json() as { events: { name: string; profiles: string[] }[]; attributes: { key: string; events: string[] }[]; readAs: { textColumns: string[]; pandas: string; r: string } };
-    for (const name of ['alarm_raised', 'alarm_acknowledged', 'alarm_resolved', 'alarm_false_alarm']) expect(c.events.find((e) => e.name === name)?.profiles).toEqual(['hub-alarms']);
+    const c = res.json() as {
+      events: { name: string; profiles: string[] }[];
+      attributes: { key: string; events: string[] }[];
+      readAs: { textColumns: string[]; pandas: string; r: string };
+    };
+    for (const name of ['alarm_raised', 'alarm_acknowledged', 'alarm_resolved', 'alarm_false_alarm'])
+      expect(c.events.find((e) => e.name === name)?.profiles).toEqual(['hub-alarms']);
     expect(c.attributes.find((a) => a.key === 'secondsSinceRaised')?.events).toContain('alarm_acknowledged');
     expect(c.attributes.find((a) => a.key === 'window_min')?.events).toContain('dose_ready');
     expect(c.readAs.textColumns).toEqual(expect.arrayContaining(['alert_code', 'dispense_code', 'pseudonym']));

@@ -16,7 +16,15 @@ import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
 
 interface Expected {
   rows: (Omit<ReportRow, 'suppressed'> & { participants: number })[];
-  comparisons: { indicator: string; statistic: string; subject: string | null; measure: string; estimate: number | null; low: number | null; high: number | null }[];
+  comparisons: {
+    indicator: string;
+    statistic: string;
+    subject: string | null;
+    measure: string;
+    estimate: number | null;
+    low: number | null;
+    high: number | null;
+  }[];
   histogram: Record<string, Record<string, number[]>>;
 }
 const expected = JSON.parse(readFileSync(new URL('./expected.json', import.meta.url), 'utf8')) as Expected;
@@ -46,7 +54,13 @@ async function report(audience: ReportAudience, opts: { minCell?: number; now?: 
   const devices = new Map<string, DeviceInfo>();
   for (const d of await reg.listDevices()) {
     const p = profiles.get(d.profileId)!.profile;
-    devices.set(d.id, { vendorId: d.vendorId, profileId: d.profileId, model: `${p.vendor} ${p.model}`, family: p.family, intervalMs: p.expectedIntervalS * 1000 });
+    devices.set(d.id, {
+      vendorId: d.vendorId,
+      profileId: d.profileId,
+      model: `${p.vendor} ${p.model}`,
+      family: p.family,
+      intervalMs: p.expectedIntervalS * 1000,
+    });
   }
   const now = opts.now ?? NOW;
   return buildReport(

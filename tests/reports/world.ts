@@ -31,7 +31,12 @@ const ALARMS = 'hub-alarms';
 
 export async function seedRegistry(reg: Registry & TokenRegistry): Promise<void> {
   await reg.createSite({ id: 'site-e', name: 'Ward E', kind: 'patient-room' });
-  for (const [id, name] of [['roomsense', 'RoomSense'], ['aquascale', 'AquaScale'], ['dosebox', 'DoseBox']]) await reg.createVendor({ id: id!, name: name! });
+  for (const [id, name] of [
+    ['roomsense', 'RoomSense'],
+    ['aquascale', 'AquaScale'],
+    ['dosebox', 'DoseBox'],
+  ])
+    await reg.createVendor({ id: id!, name: name! });
   for (const p of ALL) {
     const i = p.slice(1);
     await reg.createDevice({ id: `RS-${i}`, vendorId: 'roomsense', profileId: 'roomsense-3d', siteId: 'site-e' });
@@ -52,7 +57,8 @@ export async function seedRegistry(reg: Registry & TokenRegistry): Promise<void>
     await reg.enrolParticipant({ id: p, trialId: TRIAL });
     const i = p.slice(1);
     for (const d of [`RS-${i}`, `AQ-${i}`, `DB-${i}`]) await reg.createAssignment({ trialId: TRIAL, deviceId: d, participantId: p, from: T });
-    if (p !== 'P7') for (const scope of ['research', 'vendor.telemetry'] as const) await reg.grantConsent({ participantId: p, scope, grantedAt: T - DAY, formVersion: 'v1' });
+    if (p !== 'P7')
+      for (const scope of ['research', 'vendor.telemetry'] as const) await reg.grantConsent({ participantId: p, scope, grantedAt: T - DAY, formVersion: 'v1' });
   }
 }
 
@@ -72,7 +78,16 @@ const base = (deviceId: string, profileId: string, family: Family, participantId
   receivedAt: at,
   clockSkewed: false,
 });
-const event = (deviceId: string, profileId: string, family: Family, pid: string, name: string, at: number, alertCode: string | null, attributes: HubEvent['attributes'] = {}): HubEvent => ({
+const event = (
+  deviceId: string,
+  profileId: string,
+  family: Family,
+  pid: string,
+  name: string,
+  at: number,
+  alertCode: string | null,
+  attributes: HubEvent['attributes'] = {},
+): HubEvent => ({
   ...base(deviceId, profileId, family, pid, name, at),
   kind: 'event',
   alertCode,
@@ -98,9 +113,19 @@ export function seedPoints(): { points: Point[]; rejections: Rejection[] } {
 
   let alarmNo = 0;
   const alarm = (p: string, name: string, at: number, code: string, extra: HubEvent['attributes'] = {}) =>
-    points.push(event(ALARMS, ALARMS, code.startsWith('4') ? 'fall-sensor' : code.startsWith('5') ? 'fluid-balance' : 'medication-dispenser', p, name, at, code, { alarmId: `a${alarmNo}`, ...extra }));
+    points.push(
+      event(ALARMS, ALARMS, code.startsWith('4') ? 'fall-sensor' : code.startsWith('5') ? 'fluid-balance' : 'medication-dispenser', p, name, at, code, {
+        alarmId: `a${alarmNo}`,
+        ...extra,
+      }),
+    );
   const fallAlarms = [5, 3, 2, 2];
-  const acks = [[30, 60, 90, 120, 150], [180, 210, 240], [20, 40], [60, 80]];
+  const acks = [
+    [30, 60, 90, 120, 150],
+    [180, 210, 240],
+    [20, 40],
+    [60, 80],
+  ];
   const falseAlarms = new Set(['0:0', '1:2', '2:1']);
   let rr = 0;
   fallAlarms.forEach((n, week) => {
@@ -116,8 +141,12 @@ export function seedPoints(): { points: Point[]; rejections: Rejection[] } {
     }
   });
 
-  const dose = (p: string, name: string, at: number, code: string | null) => points.push(event(dev(p, 'DB'), 'dosebox', 'medication-dispenser', p, name, at, code, { window_min: 60, slot: 1 }));
-  for (const [period, start] of [['baseline', T], ['intervention', T + 14 * DAY]] as const) {
+  const dose = (p: string, name: string, at: number, code: string | null) =>
+    points.push(event(dev(p, 'DB'), 'dosebox', 'medication-dispenser', p, name, at, code, { window_min: 60, slot: 1 }));
+  for (const [period, start] of [
+    ['baseline', T],
+    ['intervention', T + 14 * DAY],
+  ] as const) {
     PARTICIPANTS.slice(0, 5).forEach((p, k) => {
       for (let d = 0; d < 4; d++) {
         const ready = start + (d + 1) * DAY + 8 * 3_600_000;
@@ -143,7 +172,10 @@ export function seedPoints(): { points: Point[]; rejections: Rejection[] } {
       points.push(reading);
     }
   }
-  for (const [p, d] of [['P2', 15], ['P3', 16]] as const) {
+  for (const [p, d] of [
+    ['P2', 15],
+    ['P3', 16],
+  ] as const) {
     alarmNo++;
     alarm(p, 'alarm_raised', T + d * DAY + 10 * 3_600_000, '5.3.2', { sourceDeviceId: '', secondsSinceRaised: 0 });
   }
@@ -175,7 +207,10 @@ export function seedPoints(): { points: Point[]; rejections: Rejection[] } {
 export async function seedStore(store: TelemetryStore): Promise<number> {
   const { points, rejections } = seedPoints();
   const batch: IngestBatch = {
-    messages: [...points.map((p) => ({ id: p.messageId, deviceId: p.deviceId, receivedAt: p.receivedAt })), ...rejections.map((r) => ({ id: r.messageId, deviceId: r.deviceId, receivedAt: r.receivedAt }))],
+    messages: [
+      ...points.map((p) => ({ id: p.messageId, deviceId: p.deviceId, receivedAt: p.receivedAt })),
+      ...rejections.map((r) => ({ id: r.messageId, deviceId: r.deviceId, receivedAt: r.receivedAt })),
+    ],
     points,
     rejections,
   };

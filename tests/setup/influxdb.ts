@@ -135,11 +135,13 @@ async function waitForPing(url: string, proc: ChildProcess, log: () => string): 
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`influxd exited with ${proc.exitCode}:\n${log()}`);
-    const ok = await fetch(`${url}/ping`).then((r) => r.status === 204, () => false);
+    const ok = await fetch(`${url}/ping`).then(
+      (r) => r.status === 204,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill('SIGKILL');
   throw new Error(`influxd did not answer /ping within 30 s:\n${log()}`);
 }
-

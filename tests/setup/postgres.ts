@@ -156,16 +156,26 @@ function launch(
   const proc = spawn(
     join(bin, 'postgres'),
     [
-      '-D', data,
-      '-h', '127.0.0.1',
-      '-p', String(port),
-      '-k', sockets,
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
-      '-c', 'max_connections=200',
-      '-c', 'shared_buffers=32MB',
-      '-c', 'log_min_messages=warning',
+      '-D',
+      data,
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-k',
+      sockets,
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=32MB',
+      '-c',
+      'log_min_messages=warning',
     ],
     { ...spawnOpts, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -216,4 +226,3 @@ async function halt(proc: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
-

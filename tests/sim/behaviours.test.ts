@@ -63,10 +63,11 @@ describe('every simulated payload decodes through its real profile', () => {
     it(`${profileId}: two simulated days, nothing rejected, device time = stamped time`, () => {
       const sent = run(profileId, 2);
       expect(sent.length).toBeGreaterThan(10);
-      for (const s of sent) for (const p of s.points) {
-        expect(Math.abs(p.deviceTime - s.at)).toBeLessThan(1000); // seconds-precision dialects round
-        expect(p.clockSkewed).toBe(false);
-      }
+      for (const s of sent)
+        for (const p of s.points) {
+          expect(Math.abs(p.deviceTime - s.at)).toBeLessThan(1000); // seconds-precision dialects round
+          expect(p.clockSkewed).toBe(false);
+        }
     });
   }
 
@@ -136,11 +137,13 @@ describe('plausible behaviour', () => {
       expect(missed / (taken + missed)).toBeGreaterThan(0.03);
       expect(missed / (taken + missed)).toBeLessThan(0.2);
       // Ready at 08, 13, 18 or 22 simulated time (a jam delays an offer by up to 40 min).
-      const hours = new Set(ready.map((e) => Math.floor(((e.sim % DAY) / 3_600_000))));
+      const hours = new Set(ready.map((e) => Math.floor((e.sim % DAY) / 3_600_000)));
       expect([...hours].every((h) => [8, 13, 18, 22].includes(h))).toBe(true);
       expect(readings(sent, 'doses_left').length).toBeGreaterThan(0);
       expect(count(sent, 'jam') + count(sent, 'empty')).toBeGreaterThan(0);
-      const battery = readings(sent, 'battery_level').filter((r) => r.sim < 2 * DAY).map((r) => r.value);
+      const battery = readings(sent, 'battery_level')
+        .filter((r) => r.sim < 2 * DAY)
+        .map((r) => r.value);
       expect(battery.at(-1)!).toBeLessThan(battery[0]!); // (later it may be charged or swapped)
     });
   }

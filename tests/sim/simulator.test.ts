@@ -93,7 +93,9 @@ describe('runSimulator against an MQTT broker', () => {
       for (const r of mine) {
         expect(r.topic).toBe(topic);
         expect(r.qos).toBe(1);
-        const decoded = profiles.get(d.profileId)!.decode({ messageId: 1n, deviceId: d.deviceId, payload: r.payload, receivedAt: r.at, attribution: noAttribution });
+        const decoded = profiles
+          .get(d.profileId)!
+          .decode({ messageId: 1n, deviceId: d.deviceId, payload: r.payload, receivedAt: r.at, attribution: noAttribution });
         if (!decoded.ok) expect.fail(`${d.deviceId}: ${JSON.stringify(decoded.problem)} ${r.payload.toString()}`);
         expect(decoded.points.every((p) => !p.clockSkewed)).toBe(true);
       }
@@ -125,7 +127,9 @@ describe('runSimulator against an MQTT broker', () => {
 
   it('rejects an unknown profile, offline device or start time up front', async () => {
     const logger = createLogger('silent');
-    await expect(runSimulator({ url, devices: [{ deviceId: 'X-1', profileId: 'nope', secret: 'x' }], profiles, speed: 60, logger })).rejects.toThrow(/unknown profile/);
+    await expect(runSimulator({ url, devices: [{ deviceId: 'X-1', profileId: 'nope', secret: 'x' }], profiles, speed: 60, logger })).rejects.toThrow(
+      /unknown profile/,
+    );
     await expect(runSimulator({ url, devices, profiles, speed: 60, offlineDeviceId: 'X-9', logger })).rejects.toThrow(/not one of/);
     await expect(runSimulator({ url, devices, profiles, speed: 60, startTimeOfDayMs: 86_400_000, logger })).rejects.toThrow(/within one day/);
   });

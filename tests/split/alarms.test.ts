@@ -69,7 +69,9 @@ describe('the commit wire format', () => {
     expect(encodeCommitted([{ messageId: 1n, points: [huge] }], 2048)).toEqual({ payloads: [], oversized: 1 });
 
     const good = JSON.parse(encodeCommitted([{ messageId: 2n, points: withId(fall, 2n) }], 65536).payloads[0]!.body.toString()) as { deliveries: unknown[] };
-    const body = Buffer.from(JSON.stringify({ v: 1, deliveries: [{ messageId: '-1', points: [] }, good.deliveries[0], { messageId: '3', points: [{ kind: 'reading' }] }] }));
+    const body = Buffer.from(
+      JSON.stringify({ v: 1, deliveries: [{ messageId: '-1', points: [] }, good.deliveries[0], { messageId: '3', points: [{ kind: 'reading' }] }] }),
+    );
     const decoded = decodeCommitted(body);
     expect(decoded.ok && decoded.deliveries.map((d) => d.messageId)).toEqual([2n]);
     expect(decoded.ok && decoded.invalid.map((i) => i.index)).toEqual([0, 2]);
@@ -81,7 +83,15 @@ describe('the commit wire format', () => {
 describe("ingest's forward never holds ingest up", () => {
   it('returns at once with no broker, buffers within its bound and counts what it drops', async () => {
     const port = await freePort(); // nothing listens
-    const forward = startCommitForward({ url: `mqtt://127.0.0.1:${port}`, username: 'u', password: 'p', clientId: 'fwd-test', maxBufferBytes: 4096, logger: silent, reconnectMs: 60_000 });
+    const forward = startCommitForward({
+      url: `mqtt://127.0.0.1:${port}`,
+      username: 'u',
+      password: 'p',
+      clientId: 'fwd-test',
+      maxBufferBytes: 4096,
+      logger: silent,
+      reconnectMs: 60_000,
+    });
     const decided = (i: number): Decided => {
       const points = aquaScale('intake', i, 'ml', Date.now());
       return { id: points[0]!.messageId, deviceId: 'AQ-1', receivedAt: Date.now(), points, rejections: [] };
@@ -116,7 +126,14 @@ describe('the alarm engine judges a redelivered point once', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const open = async (): Promise<AlarmEngine> => {
-    const e = await openAlarmEngine({ sql, store, profiles, logger: silent, config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 72 * 3_600_000 }, publish: () => undefined });
+    const e = await openAlarmEngine({
+      sql,
+      store,
+      profiles,
+      logger: silent,
+      config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 72 * 3_600_000 },
+      publish: () => undefined,
+    });
     engines.push(e);
     return e;
   };
@@ -141,7 +158,9 @@ describe('the alarm engine judges a redelivered point once', () => {
     await commit(aquaScale('intake', 600, 'ml', Date.now(), who));
     expect(await engine.listAlarms({ states: ['raised'] })).toEqual([]); // 1400 mL, not 2200
     await commit(aquaScale('intake', 200, 'ml', Date.now(), who));
-    expect((await engine.listAlarms({ states: ['raised'] })).map((a) => [a.rule, a.detail])).toEqual([['fluid_balance', expect.objectContaining({ netMl: 1600 })]]);
+    expect((await engine.listAlarms({ states: ['raised'] })).map((a) => [a.rule, a.detail])).toEqual([
+      ['fluid_balance', expect.objectContaining({ netMl: 1600 })],
+    ]);
   });
 });
 
@@ -166,7 +185,10 @@ describe('alarms and the live stream in the split layout', () => {
     for (const room of ['r-101', 'r-102']) await registry.createRoom({ id: room, siteId: SITE, name: room, beds: 1 });
     await registry.createVendor({ id: 'roomsense', name: 'RoomSense' });
     const secrets: Record<string, string> = {};
-    for (const [id, roomId] of [['RS3D-101', 'r-101'], ['RS3D-102', 'r-102']] as const) {
+    for (const [id, roomId] of [
+      ['RS3D-101', 'r-101'],
+      ['RS3D-102', 'r-102'],
+    ] as const) {
       secrets[id] = (await registry.createDevice({ id, vendorId: 'roomsense', profileId: 'roomsense-3d', siteId: SITE, roomId })).secret;
     }
     const admin = (await registry.issueToken({ role: 'admin', label: 'split alarms test', expiresAt: null })).token;
@@ -190,7 +212,14 @@ describe('alarms and the live stream in the split layout', () => {
     const { registryUrl, database, secrets, admin } = await arena();
     const ports = { mqtt: await freePort(), ws: await freePort(), api: await freePort() };
     const common = { ARENA_REGISTRY_URL: registryUrl, BROKER_SERVICE_SECRET: SECRET, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(ports.mqtt) };
-    const telemetry = { ARENA_STORE: 'influx', INFLUX_URL: influx.v2url, INFLUX_TOKEN: 'test-token', INFLUX_ORG: 'arena', INFLUX_BUCKET: database, INFLUX_DATABASE: database };
+    const telemetry = {
+      ARENA_STORE: 'influx',
+      INFLUX_URL: influx.v2url,
+      INFLUX_TOKEN: 'test-token',
+      INFLUX_ORG: 'arena',
+      INFLUX_BUCKET: database,
+      INFLUX_DATABASE: database,
+    };
     const track = async (s: Promise<Service>): Promise<Service> => {
       const service = await s;
       running.push(service);
@@ -202,7 +231,13 @@ describe('alarms and the live stream in the split layout', () => {
       apiUrl,
       /** A device of the ward, connected. */
       device: async (id: string): Promise<MqttClient> => {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { username: id, password: secrets[id], clientId: `c-${id}`, protocolVersion: 4, reconnectPeriod: 0 });
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, {
+          username: id,
+          password: secrets[id],
+          clientId: `c-${id}`,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        });
         clients.push(c);
         return c;
       },
@@ -241,7 +276,15 @@ describe('alarms and the live stream in the split layout', () => {
             entry: 'api/main.js',
             logFile: join(dataDir, 'api.log'),
             ready: { ok: `${apiUrl}/readyz` },
-            env: { ...common, ...telemetry, ARENA_DATA_DIR: join(dataDir, 'api-data'), API_HOST: '127.0.0.1', API_PORT: String(ports.api), LOG_LEVEL: 'info', ...env },
+            env: {
+              ...common,
+              ...telemetry,
+              ARENA_DATA_DIR: join(dataDir, 'api-data'),
+              API_HOST: '127.0.0.1',
+              API_PORT: String(ports.api),
+              LOG_LEVEL: 'info',
+              ...env,
+            },
           }),
         ),
       /** An empty telemetry database: an API on it replays nothing at start. */
@@ -254,7 +297,8 @@ describe('alarms and the live stream in the split layout', () => {
   }
 
   type AlarmDto = { id: string; rule: string; roomId: string | null; siteId: string | null; state: string; triggerCount: number };
-  const fallPayload = (id: string, t = Date.now()): string => JSON.stringify({ sensor: id, time: t, event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } });
+  const fallPayload = (id: string, t = Date.now()): string =>
+    JSON.stringify({ sensor: id, time: t, event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } });
 
   /** An SSE client of GET /v1/live: the events it has read so far, as they arrive. */
   async function liveStream(apiUrl: string, admin: string) {
@@ -292,10 +336,12 @@ describe('alarms and the live stream in the split layout', () => {
     const sent = performance.now();
     await a.publishAsync('devices/RS3D-101/events', fallPayload('RS3D-101'), { qos: 1 });
 
-    await expect.poll(() => live.events.filter((e) => e.event === 'alarm' || e.event === 'event').map((e) => [e.event, e.data.rule ?? e.data.name]), { timeout: 10_000 }).toEqual([
-      ['alarm', 'fall'],
-      ['event', 'fall'],
-    ]);
+    await expect
+      .poll(() => live.events.filter((e) => e.event === 'alarm' || e.event === 'event').map((e) => [e.event, e.data.rule ?? e.data.name]), { timeout: 10_000 })
+      .toEqual([
+        ['alarm', 'fall'],
+        ['event', 'fall'],
+      ]);
     const alarmEvent = live.events.find((e) => e.event === 'alarm')!;
     console.log(`[split alarms] MQTT publish to the live alarm event: ${Math.round(alarmEvent.at - sent)} ms`);
     expect(alarmEvent.data).toMatchObject({ rule: 'fall', siteId: SITE, roomId: 'r-101', severity: 40, alertCode: '4.1', withheld: false });
@@ -340,7 +386,8 @@ describe('alarms and the live stream in the split layout', () => {
     }
 
     // A forged commit: a fall in room 101 that no sensor saw.
-    const forged = encodeCommitted([{ messageId: 42n, points: roomSense('FALL_DETECTED', Date.now(), { siteId: SITE, roomId: 'r-101' }) }], 65536).payloads[0]!.body;
+    const forged = encodeCommitted([{ messageId: 42n, points: roomSense('FALL_DETECTED', Date.now(), { siteId: SITE, roomId: 'r-101' }) }], 65536).payloads[0]!
+      .body;
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish(COMMITTED_TOPIC, forged, { qos: 1 });
     await closed; // a device publishing off its own topics is disconnected

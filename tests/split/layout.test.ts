@@ -66,7 +66,14 @@ async function layout() {
 }
 
 async function device(url: string, d: FleetDevice, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, { username: d.deviceId, password: d.secret, clientId: `c-${d.deviceId}`, protocolVersion: 4, reconnectPeriod: 0, ...opts });
+  const c = await mqtt.connectAsync(url, {
+    username: d.deviceId,
+    password: d.secret,
+    clientId: `c-${d.deviceId}`,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    ...opts,
+  });
   clients.push(c);
   return c;
 }
@@ -140,7 +147,14 @@ describe('the split layout', () => {
     await first.endAsync();
     expect(await broker.stop()).toBe(0);
     await l.startBroker();
-    const again = mqtt.connect(l.url, { username: d.deviceId, password: d.secret, clientId: `c-${d.deviceId}`, protocolVersion: 4, reconnectPeriod: 0, clean: false });
+    const again = mqtt.connect(l.url, {
+      username: d.deviceId,
+      password: d.secret,
+      clientId: `c-${d.deviceId}`,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clean: false,
+    });
     clients.push(again);
     const connack = await new Promise<{ sessionPresent: boolean }>((resolve) => again.once('connect', resolve));
     expect(connack.sessionPresent).toBe(true);
@@ -153,7 +167,9 @@ describe('the split layout', () => {
     const c = await device(l.url, d);
     const granted = await c.subscribeAsync(handoffFilter(0), { qos: 1 }).catch((e: { packet?: { granted: number[] } }) => e.packet?.granted);
     expect(JSON.stringify(granted)).toContain('128');
-    await expect(mqtt.connectAsync(l.url, { username: 'arena-ingest', password: 'not-the-secret', reconnectPeriod: 0 })).rejects.toThrow(/bad user ?name or password/i);
+    await expect(mqtt.connectAsync(l.url, { username: 'arena-ingest', password: 'not-the-secret', reconnectPeriod: 0 })).rejects.toThrow(
+      /bad user ?name or password/i,
+    );
   });
 });
 

@@ -43,7 +43,14 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): 
 /** Whether the broker accepts these credentials now (CONNACK 0); the connection is closed at once. */
 async function accepted(url: string, username: string, password: string): Promise<boolean> {
   try {
-    const c = await mqtt.connectAsync(url, { username, password, clientId: `probe-${username}`, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3_000 });
+    const c = await mqtt.connectAsync(url, {
+      username,
+      password,
+      clientId: `probe-${username}`,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 3_000,
+    });
     await c.endAsync(true);
     return true;
   } catch {

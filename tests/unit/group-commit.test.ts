@@ -31,7 +31,14 @@ describe('group commit', () => {
   it('splits at maxBatch', async () => {
     const sizes: number[] = [];
     const hold = gate();
-    const gc = new GroupCommit<number, void>({ maxBatch: 3, maxPending: 100, write: async (e) => { sizes.push(e.length); await hold.p; } });
+    const gc = new GroupCommit<number, void>({
+      maxBatch: 3,
+      maxPending: 100,
+      write: async (e) => {
+        sizes.push(e.length);
+        await hold.p;
+      },
+    });
     const all = Array.from({ length: 8 }, (_, i) => gc.enqueue(i));
     hold.open();
     await Promise.all(all);
@@ -40,7 +47,13 @@ describe('group commit', () => {
 
   it('settles an entry only after its batch is written, and rejects every entry of a failed batch', async () => {
     let fail = true;
-    const gc = new GroupCommit<number, void>({ maxBatch: 10, maxPending: 10, write: async () => { if (fail) throw new Error('disk gone'); } });
+    const gc = new GroupCommit<number, void>({
+      maxBatch: 10,
+      maxPending: 10,
+      write: async () => {
+        if (fail) throw new Error('disk gone');
+      },
+    });
     await expect(gc.enqueue(1)).rejects.toThrow('disk gone');
     fail = false;
     await expect(gc.enqueue(2)).resolves.toBeUndefined();
@@ -49,7 +62,13 @@ describe('group commit', () => {
   it('makes producers wait when maxPending entries are queued (backpressure, bounded memory)', async () => {
     const hold = gate();
     let peak = 0;
-    const gc = new GroupCommit<number, void>({ maxBatch: 2, maxPending: 4, write: async () => { await hold.p; } });
+    const gc = new GroupCommit<number, void>({
+      maxBatch: 2,
+      maxPending: 4,
+      write: async () => {
+        await hold.p;
+      },
+    });
     const producers = Array.from({ length: 20 }, (_, i) => gc.enqueue(i));
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setImmediate(r));
@@ -63,7 +82,13 @@ describe('group commit', () => {
 
   it('room() answers at once while there is room and waits while the queue is full', async () => {
     const hold = gate();
-    const gc = new GroupCommit<number, void>({ maxBatch: 1, maxPending: 2, write: async () => { await hold.p; } });
+    const gc = new GroupCommit<number, void>({
+      maxBatch: 1,
+      maxPending: 2,
+      write: async () => {
+        await hold.p;
+      },
+    });
     expect(gc.room()).toBeUndefined();
     const all = [gc.enqueue(1), gc.enqueue(2), gc.enqueue(3)]; // 1 is being written, 2 and 3 wait
     await new Promise((r) => setImmediate(r));
@@ -80,7 +105,14 @@ describe('group commit', () => {
 
   it('drain waits for everything enqueued', async () => {
     const written: number[] = [];
-    const gc = new GroupCommit<number, void>({ maxBatch: 5, maxPending: 50, write: async (e) => { await new Promise((r) => setTimeout(r, 5)); written.push(...e); } });
+    const gc = new GroupCommit<number, void>({
+      maxBatch: 5,
+      maxPending: 50,
+      write: async (e) => {
+        await new Promise((r) => setTimeout(r, 5));
+        written.push(...e);
+      },
+    });
     for (let i = 0; i < 12; i++) void gc.enqueue(i);
     await gc.drain();
     expect(written).toHaveLength(12);

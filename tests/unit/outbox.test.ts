@@ -17,7 +17,13 @@ const logger = createLogger('silent');
 const root = mkdtempSync(join(tmpdir(), 'arena-journal-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
-const options = (o: Partial<OutboxOptions> = {}): OutboxOptions => ({ dir: join(root, `j-${++dirs}`), maxBytes: 1 << 20, logger, retry: { minMs: 5, maxMs: 20 }, ...o });
+const options = (o: Partial<OutboxOptions> = {}): OutboxOptions => ({
+  dir: join(root, `j-${++dirs}`),
+  maxBytes: 1 << 20,
+  logger,
+  retry: { minMs: 5, maxMs: 20 },
+  ...o,
+});
 
 /** An in-memory store whose writes wait while it is held, keeping what it was given. */
 type GatedStore = TelemetryStore & { readonly writes: IngestBatch[]; hold(): void; release(): void; down(): void };
@@ -45,7 +51,7 @@ function gatedStore(): GatedStore {
       if (unavailable) throw new HubError('STORE_UNAVAILABLE', 'down');
       writes.push(b);
       let stored = 0;
-      for (const m of b.messages) if (!seen.has(m.id)) (seen.add(m.id), stored++);
+      for (const m of b.messages) if (!seen.has(m.id)) seen.add(m.id), stored++;
       return { storedMessages: stored, duplicateMessages: b.messages.length - stored };
     },
     async *points() {

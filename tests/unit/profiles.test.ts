@@ -110,15 +110,43 @@ describe('each kind of bad payload becomes a rejection with its reason', () => {
     ['a value out of range', 'roomsense-3d', 'RS3D-00421', { ...fall, event: { ...fall.event, confidence: 3 } }, 'SCHEMA_VIOLATION', 'event.confidence'],
     ['an unknown field', 'dosebox', 'DB-0077', { id: 'DB-0077', ts: '2026-11-24T12:00:00Z', evt: 'JAM', extra: 1 }, 'SCHEMA_VIOLATION', ''],
     ['an unknown event', 'roomsense-3d', 'RS3D-00421', { ...fall, event: { type: 'DANCING' } }, 'EVENT_UNKNOWN', 'event.type'],
-    ['an unknown unit', 'aquascale', 'AQ-3001', { serial: 'AQ-3001', measured_at: '2026-11-24T11:00:00Z', kind: 'weight', value: 70, unit: 'stone' }, 'UNIT_UNKNOWN', 'unit'],
+    [
+      'an unknown unit',
+      'aquascale',
+      'AQ-3001',
+      { serial: 'AQ-3001', measured_at: '2026-11-24T11:00:00Z', kind: 'weight', value: 70, unit: 'stone' },
+      'UNIT_UNKNOWN',
+      'unit',
+    ],
     ['another device id in the payload', 'roomsense-3d', 'RS3D-00421', { ...fall, sensor: 'RS3D-99999' }, 'DEVICE_MISMATCH', 'sensor'],
     ['a time without offset', 'dosebox', 'DB-0077', { id: 'DB-0077', ts: '2026-11-24T12:00:00', evt: 'JAM' }, 'TIME_INVALID', 'ts'],
     ['a time far in the past', 'roomsense-3d', 'RS3D-00421', { ...fall, time: NOON - 40 * 86_400_000 }, 'TIME_OUT_OF_RANGE', 'time'],
     ['a time far in the future', 'roomsense-3d', 'RS3D-00421', { ...fall, time: NOON + 2 * 3_600_000 }, 'TIME_OUT_OF_RANGE', 'time'],
-    ['a SenML record with two values', 'bedwatch-senml', 'BW-1182', [{ bn: 'urn:dev:ser:BW-1182:', bt: NOON / 1000, n: 'battery', v: 1, vs: 'x' }], 'SENML_INVALID', '[0]'],
+    [
+      'a SenML record with two values',
+      'bedwatch-senml',
+      'BW-1182',
+      [{ bn: 'urn:dev:ser:BW-1182:', bt: NOON / 1000, n: 'battery', v: 1, vs: 'x' }],
+      'SENML_INVALID',
+      '[0]',
+    ],
     ['SenML that is not an array', 'bedwatch-senml', 'BW-1182', { n: 'battery', v: 3 }, 'SENML_INVALID', ''],
-    ['a SenML base name of another device', 'bedwatch-senml', 'BW-1182', [{ bn: 'urn:dev:ser:BW-9:', bt: NOON / 1000, n: 'battery', u: '%EL', v: 50 }], 'DEVICE_MISMATCH', '[0].n'],
-    ['a SenML record this profile does not know', 'bedwatch-senml', 'BW-1182', [{ bn: 'urn:dev:ser:BW-1182:', bt: NOON / 1000, n: 'heart', v: 60 }], 'SCHEMA_VIOLATION', '[0].n'],
+    [
+      'a SenML base name of another device',
+      'bedwatch-senml',
+      'BW-1182',
+      [{ bn: 'urn:dev:ser:BW-9:', bt: NOON / 1000, n: 'battery', u: '%EL', v: 50 }],
+      'DEVICE_MISMATCH',
+      '[0].n',
+    ],
+    [
+      'a SenML record this profile does not know',
+      'bedwatch-senml',
+      'BW-1182',
+      [{ bn: 'urn:dev:ser:BW-1182:', bt: NOON / 1000, n: 'heart', v: 60 }],
+      'SCHEMA_VIOLATION',
+      '[0].n',
+    ],
     ['a heartbeat with nothing in it', 'roomsense-3d', 'RS3D-00421', { sensor: 'RS3D-00421', time: NOON }, 'NO_POINTS', ''],
   ];
   for (const [what, profileId, deviceId, payload, code, path] of cases) {
@@ -143,11 +171,14 @@ describe('a bad profile stops the start, naming the file and the field', () => {
     }
     return expect.fail('the profile was accepted');
   };
-  it('an unknown VKP alert code', () => expect(bad(good.replace('alert: "4.1"', 'alert: "4.99"'))).toMatch(/broken\.yaml: events\[0\]\.map\.FALL_DETECTED\.alert: not a VKP alert code/));
-  it('an unknown measurement', () => expect(bad(good.replace('measurement: mains_power', 'measurement: vibes'))).toMatch(/broken\.yaml: readings\[0\]\.measurement/));
+  it('an unknown VKP alert code', () =>
+    expect(bad(good.replace('alert: "4.1"', 'alert: "4.99"'))).toMatch(/broken\.yaml: events\[0\]\.map\.FALL_DETECTED\.alert: not a VKP alert code/));
+  it('an unknown measurement', () =>
+    expect(bad(good.replace('measurement: mains_power', 'measurement: vibes'))).toMatch(/broken\.yaml: readings\[0\]\.measurement/));
   it('a missing family', () => expect(bad(good.replace('family: fall-sensor\n', ''))).toMatch(/broken\.yaml: family/));
   it('a topic without the device id', () => expect(bad(good.replace('devices/{deviceId}/events', 'devices/all/events'))).toMatch(/broken\.yaml: topics\[0\]/));
-  it('a unit that cannot become the measurement unit', () => expect(bad(good.replace('value: status.temp_c, unit: Cel', 'value: status.temp_c, unit: kg'))).toMatch(/broken\.yaml: readings\[1\]/));
+  it('a unit that cannot become the measurement unit', () =>
+    expect(bad(good.replace('value: status.temp_c, unit: Cel', 'value: status.temp_c, unit: kg'))).toMatch(/broken\.yaml: readings\[1\]/));
   it('YAML that does not parse', () => expect(bad('id: [unclosed')).toMatch(/broken\.yaml: not valid YAML/));
 });
 

@@ -35,7 +35,11 @@ async function device(id: string): Promise<MqttClient> {
   return c;
 }
 const fall = async (id: string) =>
-  publish(await device(id), `devices/${id}/events`, JSON.stringify({ sensor: id, time: Date.now(), fw: '2.4.1', event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } }));
+  publish(
+    await device(id),
+    `devices/${id}/events`,
+    JSON.stringify({ sensor: id, time: Date.now(), fw: '2.4.1', event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } }),
+  );
 const leftBed = async (id: string) =>
   publish(await device(id), `devices/${id}/senml`, JSON.stringify([{ bn: `urn:dev:ser:${id}:`, bt: Date.now() / 1000, n: 'exit', vs: 'left_bed' }]));
 
@@ -161,7 +165,10 @@ describe('the ward board through a night shift', { timeout: 90_000 }, () => {
     await nurse.waitForSelector('body[data-audio="alarm"]');
   });
 
-  for (const [name, viewport] of [['phone', PHONE], ['tablet', TABLET]] as const) {
+  for (const [name, viewport] of [
+    ['phone', PHONE],
+    ['tablet', TABLET],
+  ] as const) {
     it(`puts rooms with open alarms first, by severity then age, on a ${name} (seven rooms)`, async () => {
       const page = await open(`http://127.0.0.1:${hub.apiPort}/ward?site=ward-5#token=${clinician}`, viewport);
       await page.waitForSelector(alarmIn('r5', 'left_bed'));

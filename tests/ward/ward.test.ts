@@ -31,13 +31,18 @@ async function device(id: string): Promise<MqttClient> {
   }
   return c;
 }
-const roomSense = async (body: object) => publish(await device('RS3D-101'), 'devices/RS3D-101/events', JSON.stringify({ sensor: 'RS3D-101', time: Date.now(), fw: '2.4.1', ...body }));
+const roomSense = async (body: object) =>
+  publish(await device('RS3D-101'), 'devices/RS3D-101/events', JSON.stringify({ sensor: 'RS3D-101', time: Date.now(), fw: '2.4.1', ...body }));
 const bedWatch = async (...records: object[]) => {
   const [first, ...rest] = records;
   await publish(await device('BW-102'), 'devices/BW-102/senml', JSON.stringify([{ bn: 'urn:dev:ser:BW-102:', bt: Date.now() / 1000, ...first }, ...rest]));
 };
 const scale = async (kind: string, value: number, unit: string) =>
-  publish(await device('AQ-103'), 'devices/AQ-103/measurements', JSON.stringify({ serial: 'AQ-103', measured_at: `${new Date().toISOString().slice(0, 19)}Z`, kind, value, unit }));
+  publish(
+    await device('AQ-103'),
+    'devices/AQ-103/measurements',
+    JSON.stringify({ serial: 'AQ-103', measured_at: `${new Date().toISOString().slice(0, 19)}Z`, kind, value, unit }),
+  );
 
 async function openBoard(locale = 'en-GB'): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 }, locale });
@@ -131,7 +136,14 @@ describe('the ward board in headless chromium', () => {
     // state=all reads the stored rows, not the engine's memory.
     const listed = await hub.api('/v1/alarms?siteId=ward-3&state=all', { token });
     const stored = listed.body.items.find((a: { id: string }) => a.id === fallId);
-    expect(stored).toMatchObject({ rule: 'fall', alertCode: '4.1', severity: 40, state: 'acknowledged', acknowledgedBy: { label: 'Night nurse, ward 3' }, ackComment: 'On my way' });
+    expect(stored).toMatchObject({
+      rule: 'fall',
+      alertCode: '4.1',
+      severity: 40,
+      state: 'acknowledged',
+      acknowledgedBy: { label: 'Night nurse, ward 3' },
+      ackComment: 'On my way',
+    });
     expect(Date.now() - Date.parse(stored.acknowledgedAt)).toBeLessThan(10_000);
 
     const acked = await second.waitForSelector(`[data-alarm="${fallId}"][data-state="acknowledged"] [data-acked-by="Night nurse, ward 3"]`, { timeout: 3000 });
@@ -161,7 +173,12 @@ describe('the ward board in headless chromium', () => {
     await end(devices.get('BW-102'));
     devices.delete('BW-102');
     const will = await connect(hub.mqttPort, 'BW-102', secrets.get('BW-102')!, {
-      will: { topic: 'devices/BW-102/senml', payload: Buffer.from(JSON.stringify([{ bn: 'urn:dev:ser:BW-102:', bt: Date.now() / 1000, n: 'status', vs: 'offline' }])), qos: 1, retain: false },
+      will: {
+        topic: 'devices/BW-102/senml',
+        payload: Buffer.from(JSON.stringify([{ bn: 'urn:dev:ser:BW-102:', bt: Date.now() / 1000, n: 'status', vs: 'offline' }])),
+        qos: 1,
+        retain: false,
+      },
     });
     (will as unknown as { stream: { destroy(): void } }).stream.destroy();
     await first.waitForSelector('[data-room="room-102"] [data-device="BW-102"].offline', { timeout: 5000 });

@@ -249,7 +249,11 @@ async function send(id, action) {
   } catch (e) {
     ctx.notes.set(id, `${ctx.t.failed}: ${e.message}`);
     // Someone else was quicker: show what they did.
-    if (e.status === 409) await api(`/v1/alarms/${encodeURIComponent(id)}`).then((a) => apply('alarm', a), () => undefined);
+    if (e.status === 409)
+      await api(`/v1/alarms/${encodeURIComponent(id)}`).then(
+        (a) => apply('alarm', a),
+        () => undefined,
+      );
   }
   render();
 }
@@ -389,7 +393,9 @@ $('login').addEventListener('submit', (e) => {
   $('token').value = '';
   $('login-error').textContent = '';
   if (code) {
-    pair(code).then(start, (err) => signOut(err.message)).catch(() => undefined);
+    pair(code)
+      .then(start, (err) => signOut(err.message))
+      .catch(() => undefined);
   } else if (token) {
     sessionStorage.setItem('ward.token', token);
     start().catch(() => undefined);
@@ -429,6 +435,9 @@ setInterval(() => state.ready && render(), 15_000);
 
 const code = takeFragment();
 texts();
-if (code) pair(code).then(start, (err) => signOut(err.message)).catch(() => undefined);
+if (code)
+  pair(code)
+    .then(start, (err) => signOut(err.message))
+    .catch(() => undefined);
 else if (credential.token()) start().catch(() => undefined);
 else signOut('');

@@ -107,7 +107,16 @@ export function createRenderer(ctx) {
         : null,
       a.notify.length > 0 ? h('div', { class: 'notify' }, t().notify(a.notify.join(', '))) : null,
       notes.has(a.id) ? h('div', { class: 'error', role: 'alert' }, notes.get(a.id)) : null,
-      pending.has(a.id) ? null : h('input', { class: 'comment', 'data-alarm': a.id, placeholder: t().comment, 'aria-label': t().comment, maxlength: 500, value: drafts.get(a.id) || '' }),
+      pending.has(a.id)
+        ? null
+        : h('input', {
+            class: 'comment',
+            'data-alarm': a.id,
+            placeholder: t().comment,
+            'aria-label': t().comment,
+            maxlength: 500,
+            value: drafts.get(a.id) || '',
+          }),
       actions(a),
     );
   }
@@ -125,7 +134,10 @@ export function createRenderer(ctx) {
   function tile(roomId, name, beds, devices, alarms) {
     const top = Math.max(0, ...alarms.map((a) => a.severity));
     const readings = devices.flatMap((d) => [...d.readings.values()]).filter((r) => !HIDDEN_READINGS.has(r.name));
-    const last = devices.map((d) => d.lastEvent).filter(Boolean).sort((a, b) => (a.deviceTime < b.deviceTime ? 1 : -1))[0];
+    const last = devices
+      .map((d) => d.lastEvent)
+      .filter(Boolean)
+      .sort((a, b) => (a.deviceTime < b.deviceTime ? 1 : -1))[0];
     alarms.sort(byUrgency);
     return h(
       'article',
@@ -133,7 +145,13 @@ export function createRenderer(ctx) {
       h('header', {}, h('h2', {}, name), beds ? h('span', { class: 'beds' }, t().beds(beds)) : null),
       alarms.length > 0 ? h('ul', { class: 'alarms' }, alarms.map(alarmItem)) : h('p', { class: 'calm' }, t().noAlarms),
       readings.length > 0
-        ? h('dl', { class: 'readings' }, readings.map((r) => h('div', { 'data-reading': r.name }, h('dt', {}, t().measurements[r.name] || r.name), h('dd', {}, value(r), h('time', {}, clock(r.deviceTime))))))
+        ? h(
+            'dl',
+            { class: 'readings' },
+            readings.map((r) =>
+              h('div', { 'data-reading': r.name }, h('dt', {}, t().measurements[r.name] || r.name), h('dd', {}, value(r), h('time', {}, clock(r.deviceTime)))),
+            ),
+          )
         : null,
       last ? h('p', { class: 'last-event' }, `${t().lastEvent}: ${t().events[last.name] || last.name} ${clock(last.deviceTime)}`) : null,
       devices.length > 0 ? h('ul', { class: 'devices' }, devices.map(deviceItem)) : null,
@@ -146,7 +164,15 @@ export function createRenderer(ctx) {
     const devices = [...state.devices.values()];
     const alarms = [...state.alarms.values()];
     const alarmsOf = (roomId) => alarms.filter((a) => a.roomId === roomId);
-    const out = sortRooms(state.rooms, alarmsOf).map((r) => tile(r.id, r.name, r.beds, devices.filter((d) => d.roomId === r.id), alarmsOf(r.id)));
+    const out = sortRooms(state.rooms, alarmsOf).map((r) =>
+      tile(
+        r.id,
+        r.name,
+        r.beds,
+        devices.filter((d) => d.roomId === r.id),
+        alarmsOf(r.id),
+      ),
+    );
     const looseDevices = devices.filter((d) => !roomIds.has(d.roomId));
     const looseAlarms = alarms.filter((a) => !roomIds.has(a.roomId));
     if (looseDevices.length + looseAlarms.length > 0) {
