@@ -90,30 +90,21 @@ export function createHubMetrics(sources: MetricSources): HubMetrics {
     registers: [registry],
   });
 
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   if (journal) {
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(read());
-        },
-      });
     gauge('arena_journal_waiting_bytes', 'Bytes acknowledged to devices and not yet in the store.', () => journal().waitingBytes);
     gauge('arena_journal_set_aside_messages', 'Messages set aside in the dead letter file, waiting to be requeued.', () => journal().setAsideMessages);
     gauge('arena_store_failing', '1 while the store refuses writes (an outage the hub reports and recovers from).', () => (journal().storeFailing ? 1 : 0));
   }
   if (broker) {
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(read());
-        },
-      });
     gauge('arena_mqtt_connections', 'MQTT clients connected now.', () => broker().connections);
     gauge('arena_mqtt_publishes_in_flight', 'Publishes being handled now (received, not yet acknowledged).', () => broker().inFlight);
     gauge('arena_mqtt_held_connections', 'Connections whose reads are held at the in-flight bound.', () => broker().heldConnections);

@@ -1,7 +1,9 @@
-import { BIGINT, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBInstance, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import { BIGINT, VARCHAR, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import { HubError } from '../../kernel/errors.js';
 import type { DatasetColumnSpec, DatasetExporter, DatasetExportRequest, DatasetRowCounts } from '../../kernel/ports.js';
 import { withArchives } from './archive.js';
+import { Params } from './query.js';
+import { appendTempRows } from './rows.js';
 
 /**
  * Trial datasets written by DuckDB itself: one `COPY (SELECT ... ORDER BY ...) TO` selects
@@ -76,7 +78,7 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
   // The key: one pseudonym per participant, so the join can never repeat a row.
   await c.run('CREATE OR REPLACE TEMP TABLE export_pseudonyms (participant_id VARCHAR PRIMARY KEY, pseudonym VARCHAR)');
   const windows = request.query.release.windows;
-  await appendRows(c, 'export_windows', windows, (a, w) => {
+  await appendTempRows(c, 'export_windows', windows, (a, w) => {
     a.appendVarchar(w.participantId);
     a.appendBigInt(msBound(w.from));
     a.appendBigInt(msBound(w.to));
@@ -91,7 +93,7 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
       trialId === undefined ? [request.alarmEvents.deviceId] : [request.alarmEvents.deviceId, trialId],
       trialId === undefined ? [VARCHAR] : [VARCHAR, VARCHAR],
     );
-    await appendRows(
+    await appendTempRows(
       c,
       'export_alarm_refs',
       ids.getRows().map((r) => String(r[0])),
@@ -102,23 +104,10 @@ async function fillTempTables(c: DuckDBConnection, request: DatasetExportRequest
     );
   }
   if (!usesPseudonyms(request)) return;
-  await appendRows(c, 'export_pseudonyms', [...new Set(windows.map((w) => w.participantId))], (a, id) => {
+  await appendTempRows(c, 'export_pseudonyms', [...new Set(windows.map((w) => w.participantId))], (a, id) => {
     a.appendVarchar(id);
     a.appendVarchar(request.pseudonym(id));
   });
-}
-
-async function appendRows<T>(c: DuckDBConnection, table: string, rows: readonly T[], appendRow: (a: DuckDBAppender, row: T) => void): Promise<void> {
-  const appender = await c.createAppender(table, 'main', 'temp');
-  try {
-    for (const row of rows) {
-      appendRow(appender, row);
-      appender.endRow();
-    }
-    appender.flushSync();
-  } finally {
-    appender.closeSync();
-  }
 }
 
 // ---- which rows ----
@@ -356,25 +345,6 @@ const jsonKey = (name: string): string => JSON.stringify(name).replaceAll("'", "
 /** The header line: column names are constants, quoted by the same rule as the cells. */
 const csvHeader = (columns: readonly DatasetColumnSpec[]): string =>
   columns.map((col) => (/[",\r\n]/.test(col.name) ? `"${col.name.replaceAll('"', '""')}"` : col.name)).join(',');
-
-// ---- bound parameters ----
-
-class Params {
-  readonly values: DuckDBValue[] = [];
-  readonly types: DuckDBType[] = [];
-
-  add(value: DuckDBValue, type: DuckDBType): string {
-    this.values.push(value);
-    this.types.push(type);
-    return `$${this.values.length}`;
-  }
-
-  /** An empty list matches nothing: it is a filter, not "no filter" (the store's rule). */
-  inList(column: string, values: readonly string[]): string {
-    if (values.length === 0) return 'FALSE';
-    return `${column} IN (${values.map((v) => this.add(v, VARCHAR)).join(', ')})`;
-  }
-}
 
 const BIGINT_MAX = 2n ** 63n - 1n;
 const BIGINT_MIN = -(2n ** 63n);

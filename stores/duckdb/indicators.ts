@@ -1,5 +1,6 @@
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
+import { appendTempRows } from './rows.js';
 
 /**
  * Trial indicators counted by DuckDB over the telemetry tables (points, rejections),
@@ -100,14 +101,14 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
   await c.run('BEGIN TRANSACTION');
   try {
     for (const ddl of TEMP_TABLES) await c.run(ddl);
-    await appendRows(c, 'ind_people', q.participants, (a, s) => {
+    await appendTempRows(c, 'ind_people', q.participants, (a, s) => {
       a.appendVarchar(s.participantId);
       a.appendVarchar(s.period);
       a.appendBigInt(BigInt(s.bucket));
       a.appendBigInt(BigInt(s.from));
       a.appendBigInt(BigInt(s.to));
     });
-    await appendRows(c, 'ind_devices', q.devices, (a, s) => {
+    await appendTempRows(c, 'ind_devices', q.devices, (a, s) => {
       a.appendVarchar(s.deviceId);
       a.appendVarchar(s.participantId);
       a.appendVarchar(s.period);
@@ -116,7 +117,7 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
       a.appendBigInt(BigInt(s.to));
       a.appendBigInt(BigInt(Math.max(1, Math.round(s.intervalMs))));
     });
-    await appendRows(c, 'ind_days', q.days, (a, s) => {
+    await appendTempRows(c, 'ind_days', q.days, (a, s) => {
       a.appendVarchar(s.participantId);
       a.appendVarchar(s.period);
       a.appendBigInt(BigInt(s.bucket));
@@ -184,18 +185,5 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): P
     };
   } finally {
     await c.run('ROLLBACK').catch(() => undefined);
-  }
-}
-
-async function appendRows<T>(c: DuckDBConnection, table: string, rows: readonly T[], appendRow: (a: DuckDBAppender, row: T) => void): Promise<void> {
-  const appender = await c.createAppender(table, 'main', 'temp');
-  try {
-    for (const row of rows) {
-      appendRow(appender, row);
-      appender.endRow();
-    }
-    appender.flushSync();
-  } finally {
-    appender.closeSync();
   }
 }

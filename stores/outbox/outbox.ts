@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HubError, isHubError } from '../../kernel/errors.js';
+import { HubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type {
   Bucket,
@@ -15,6 +15,8 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
+import { decode, encode, merge, withoutParticipant } from './lines.js';
+import { isStoreOutage } from './outage.js';
 
 /**
  * A durable on-disk queue in front of a TelemetryStore. Two uses:
@@ -103,27 +105,6 @@ export type OutboxStore = TelemetryStore & {
   requeueSetAside(): Promise<{ batches: number; messages: number }>;
 };
 
-/**
- * Refusals that say nothing about the batch: the store lacks memory or disk, its files
- * fail, or it must be reopened (DuckDB invalidates a database after a fatal error).
- * Retried; never a reason to set a batch aside.
- */
-const OUTAGE = [
-  /out of memory/i,
-  /failed to pin block/i,
-  /could not allocate/i,
-  /no space left|disk (is )?full|ENOSPC|EDQUOT/i,
-  /I\/O error|IO Error|EIO\b/i,
-  /database has been invalidated/i,
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up/i,
-];
-
-export function isStoreOutage(e: unknown): boolean {
-  if (isHubError(e) && e.code === 'STORE_UNAVAILABLE') return true;
-  const message = e instanceof Error ? e.message : String(e);
-  return OUTAGE.some((re) => re.test(message));
-}
-
 /** One queued line on its way to the store: its batch, or why it cannot be read. */
 interface Entry {
   readonly line: string;
@@ -150,7 +131,6 @@ interface Position {
 const APPEND_DURABLY = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_APPEND | fsConstants.O_DSYNC;
 const SEGMENT = /^segment-(\d{12})\.ndjson$/;
 const segmentName = (n: number): string => `segment-${String(n).padStart(12, '0')}.ndjson`;
-const FORMAT = 1;
 
 class Outbox implements OutboxStore {
   readonly #warnAt: number;
@@ -870,53 +850,3 @@ async function writeWhole(fh: FileHandle, data: Buffer): Promise<void> {
 }
 
 const reached = (read: Position, at: Position): boolean => read.seg > at.seg || (read.seg === at.seg && read.offset >= at.offset);
-
-/** One batch per line; message ids (64-bit) as decimal strings. */
-function encode(batch: IngestBatch): string {
-  // Copies with the ids as strings: JSON.stringify without a replacer function takes its
-  // fast path, which more than pays for the copies.
-  return JSON.stringify({
-    v: FORMAT,
-    messages: batch.messages.map((m) => ({ ...m, id: m.id.toString() })),
-    points: batch.points.map((p) => ({ ...p, messageId: p.messageId.toString() })),
-    rejections: batch.rejections.map((r) => ({ ...r, messageId: r.messageId.toString() })),
-  });
-}
-
-/** Several queued batches as one write; ids stay unique per message, so the inner store's exactly-once holds. */
-function merge(batches: readonly IngestBatch[]): IngestBatch {
-  if (batches.length === 1) return batches[0]!;
-  return {
-    messages: batches.flatMap((b) => b.messages),
-    points: batches.flatMap((b) => b.points),
-    rejections: batches.flatMap((b) => b.rejections),
-  };
-}
-
-/** A dead-letter entry without the participant's points and rejections; undefined when it cannot be read, or holds nothing else. */
-function withoutParticipant(entryLine: string, participantId: string): string | undefined {
-  try {
-    const entry = JSON.parse(entryLine) as { batch: string };
-    const batch = decode(entry.batch);
-    const points = batch.points.filter((p) => p.participantId !== participantId);
-    const rejections = batch.rejections.filter((r) => r.participantId !== participantId);
-    const ids = new Set([...points, ...rejections].map((x) => x.messageId));
-    const kept = { messages: batch.messages.filter((m) => ids.has(m.id)), points, rejections };
-    if (kept.messages.length === 0) return undefined;
-    const line = encode(kept);
-    // Their id as a whole string value elsewhere (never by design, say in an attribute): the entry goes whole.
-    return line.includes(JSON.stringify(participantId)) ? undefined : JSON.stringify({ ...entry, batch: line });
-  } catch {
-    return undefined;
-  }
-}
-
-function decode(line: string): IngestBatch {
-  const raw = JSON.parse(line) as { v: number } & Record<'messages' | 'points' | 'rejections', Record<string, unknown>[]>;
-  if (raw.v !== FORMAT) throw new Error(`unknown outbox line format ${String(raw.v)}`);
-  return {
-    messages: raw.messages.map((m) => ({ ...m, id: BigInt(m.id as string) })) as unknown as IngestBatch['messages'],
-    points: raw.points.map((p) => ({ ...p, messageId: BigInt(p.messageId as string) })) as unknown as Point[],
-    rejections: raw.rejections.map((r) => ({ ...r, messageId: BigInt(r.messageId as string) })) as unknown as Rejection[],
-  };
-}

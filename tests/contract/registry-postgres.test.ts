@@ -10,6 +10,7 @@ import { MIGRATIONS } from '../../stores/sql/migrations.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { contractProfiles, registryContract } from './registry.contract.js';
+import { until } from '../helpers/poll.js';
 
 // A real PostgreSQL 15 (tests/setup/postgres.ts). Missing binaries fail this file with
 // the instruction to run tests/setup/ensure-packages.sh; they never skip it.
@@ -87,13 +88,6 @@ describe('registry on PostgreSQL', () => {
 });
 
 /** Polls `probe` until it answers true; fails naming `what` after ms. No fixed sleeps. */
-async function until(what: string, probe: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const quiet = createLogger('silent');
 /** As one split service opens it (service/adapters.ts), on its own connections. */

@@ -10,6 +10,7 @@ import { Fleet, type FleetDevice } from '../../soak/fleet.js';
 import { hubApi, hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { mountSmallFs, type SmallFs } from './small-fs.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Promise 1 on a disk that fills (issue 25 items 3 and 4), with the real hub process
@@ -22,6 +23,8 @@ const MiB = 1024 * 1024;
 const DEVICES = 10;
 const PER_DEVICE = 1500;
 const INTERVAL_MS = 10;
+/** A full disk fills and clears at the pace of a loaded machine: conditions get two minutes. */
+const WAIT_MS = 120_000;
 
 let fs: SmallFs;
 let logDir: string;
@@ -54,14 +57,6 @@ const readyz = async (apiPort: number): Promise<{ status: number; body: { detail
   const res = await fetch(`http://127.0.0.1:${apiPort}/readyz`);
   return { status: res.status, body: (await res.json()) as { detail?: string } };
 };
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
-}
 
 /** The CONNACK return code a fresh connection of this device gets (0 = accepted). */
 async function connackOf(port: number, d: FleetDevice): Promise<number> {
@@ -111,18 +106,22 @@ describe('the all-in-one hub on a disk that fills', () => {
     // A DuckDB checkpoint may give some space back and the hub resume for a moment: poll
     // until one look sees both the reason in /readyz and a new connection refused.
     let detail = '';
-    await until('the hub reports the disk full and refuses a new connection with CONNACK 3', async () => {
-      const r = await readyz(ports.api);
-      if (r.status !== 503 || !/disk nearly full/.test(r.body.detail ?? '')) return false;
-      detail = r.body.detail!;
-      return (await connackOf(ports.mqtt, devices[0]!)) === 3;
-    });
+    await until(
+      'the hub reports the disk full and refuses a new connection with CONNACK 3',
+      async () => {
+        const r = await readyz(ports.api);
+        if (r.status !== 503 || !/disk nearly full/.test(r.body.detail ?? '')) return false;
+        detail = r.body.detail!;
+        return (await connackOf(ports.mqtt, devices[0]!)) === 3;
+      },
+      WAIT_MS,
+    );
     expect(detail).toMatch(/disk nearly full: data .* below the hard mark/);
     const ackedWhenStopped = fleet.acked;
     expect(ackedWhenStopped).toBeLessThan(DEVICES * PER_DEVICE);
 
     fs.unfill();
-    await until('the hub is ready again', async () => (await readyz(ports.api)).status === 200);
+    await until('the hub is ready again', async () => (await readyz(ports.api)).status === 200, WAIT_MS);
     await fleet.drained(180_000);
     expect(await hub!.stop()).toBe(0);
     const t = await tally(dataDir);
@@ -146,9 +145,9 @@ describe('the all-in-one hub on a disk that fills', () => {
       baseTime: Date.now() - 3_600_000,
     });
     await fleet.start();
-    await until('some messages acknowledged', () => fleet!.acked > 1000);
+    await until('some messages acknowledged', () => fleet!.acked > 1000, WAIT_MS);
     fs.fill(0);
-    await until('a journal append failed', () => readFileSync(logFile, 'utf8').includes('outbox append failed'));
+    await until('a journal append failed', () => readFileSync(logFile, 'utf8').includes('outbox append failed'), WAIT_MS);
     const ackedWhenFull = fleet.acked;
 
     fs.unfill();

@@ -8,20 +8,11 @@ import type { MqttClient } from 'mqtt';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { FIXTURES, fixtureLines, retime } from '../helpers/payloads.js';
+import { until } from '../helpers/poll.js';
 
 const run = promisify(execFile);
 let hub: TestHub;
 const secrets = new Map<string, string>();
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   hub = await startTestHub();

@@ -12,6 +12,7 @@ import { tallyStore, type Tally } from '../../soak/count.js';
 import { Fleet } from '../../soak/fleet.js';
 import { freePort, splitLayout, type Service } from '../../soak/processes.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Promise 1 in the split layout (dist/broker/main.js and dist/ingest/main.js as child
@@ -102,9 +103,6 @@ async function setUp(prefix: string) {
   };
 }
 
-const until = async (ready: () => boolean): Promise<void> => {
-  while (!ready()) await sleep(20);
-};
 const total = DEVICES * PER_DEVICE;
 
 function expectNothingLost(label: string, t: Tally): void {
@@ -120,13 +118,13 @@ function expectNothingLost(label: string, t: Tally): void {
 describe('the split layout under faults', () => {
   it('kill -9 of ingest, twice, while devices publish', { timeout: 240_000 }, async () => {
     const { services, restart, finish } = await setUp('KILLI');
-    await until(() => fleet!.sent >= total / 4);
+    await until('a quarter of the messages sent', () => fleet!.sent >= total / 4, 120_000);
     await services.ingest.kill9();
     // The broker queues for ingest's session meanwhile and devices keep getting PUBACKs.
     const acked = fleet!.acked;
-    await until(() => fleet!.acked >= acked + 50);
+    await until('50 more acknowledged', () => fleet!.acked >= acked + 50, 120_000);
     await restart('ingest');
-    await until(() => fleet!.sent >= (total * 2) / 3);
+    await until('two thirds of the messages sent', () => fleet!.sent >= (total * 2) / 3, 120_000);
     await services.ingest.kill9();
     await restart('ingest');
     expectNothingLost('split: kill -9 ingest', await finish());
@@ -134,7 +132,7 @@ describe('the split layout under faults', () => {
 
   it('kill -9 of the broker while devices publish: its LevelDB queue survives', { timeout: 240_000 }, async () => {
     const { services, restart, finish } = await setUp('KILLB');
-    await until(() => fleet!.sent >= total / 3);
+    await until('a third of the messages sent', () => fleet!.sent >= total / 3, 120_000);
     await services.broker.kill9();
     await sleep(300);
     await restart('broker');
@@ -143,7 +141,7 @@ describe('the split layout under faults', () => {
 
   it('SIGTERM of ingest: it finishes its commits, acknowledges them, exits 0', { timeout: 240_000 }, async () => {
     const { services, restart, finish } = await setUp('TERMI');
-    await until(() => fleet!.sent >= total / 3);
+    await until('a third of the messages sent', () => fleet!.sent >= total / 3, 120_000);
     expect(await services.ingest.stop()).toBe(0);
     await restart('ingest');
     expectNothingLost('split: SIGTERM ingest', await finish());

@@ -12,6 +12,7 @@ import { withOutbox, type OutboxStore } from '../../stores/outbox/outbox.js';
 import { openJournaledStore } from '../../hub/journaled-store.js';
 import { T0, batchOf, reading } from '../contract/telemetry-store.contract.js';
 import { startApi, type ApiFixture } from '../api/fixture.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * A store that refuses is an outage, not bad data (issue 24, item 5): the real DuckDB
@@ -66,14 +67,6 @@ async function openGated(dataDir: string, gate: Gate): Promise<OutboxStore> {
 
 /** Batch k: messages 100k+1 … 100k+n, one reading each. */
 const batch = (k: number, n = 10): IngestBatch => batchOf(Array.from({ length: n }, (_, i) => reading(BigInt(k * 100 + i + 1), T0 + k * 1000 + i)));
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Message ids stored, each as often as stored (a point per message). */
 async function storedIds(store: TelemetryStore): Promise<bigint[]> {

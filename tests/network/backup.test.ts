@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../helpers/datasets.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
+import { until } from '../helpers/poll.js';
 
 // A backup of a running all-in-one hub taken with `backup-cli.js backup` while a device
 // publishes at QoS 1, restored with `backup-cli.js restore` into an empty folder and
@@ -23,14 +24,6 @@ let restored: TestHub | undefined;
 let device: MqttClient;
 let researcher: string;
 let work: string;
-
-async function until(what: string, probe: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'arena-backup-'));

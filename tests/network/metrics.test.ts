@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
+import { until } from '../helpers/poll.js';
 
 // GET /metrics of the all-in-one hub, scraped and parsed as Prometheus would, before and
 // after real MQTT traffic, a refused login, a fall, a live stream and a dataset export.
@@ -38,14 +39,6 @@ async function scrape(token: string | null = SCRAPER): Promise<{ status: number;
 }
 
 const value = (s: Map<string, number>, key: string): number => s.get(key) ?? 0;
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   hub = await startTestHub({ API_METRICS_TOKEN: SCRAPER });

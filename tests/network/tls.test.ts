@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { end, publish } from '../helpers/mqtt.js';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
+import { until } from '../helpers/poll.js';
 
 // The hub with TLS on and plain listeners off, as compose runs it: mosquitto_pub (Debian
 // mosquitto-clients) as the outside client, with a secret and with device certificates
@@ -58,16 +59,6 @@ function mosquittoPub(args: string[]): Promise<{ code: number; stderr: string }>
       (err, _stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
     );
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const fall = (deviceId: string, at = Date.now()) =>

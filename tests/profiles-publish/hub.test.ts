@@ -3,6 +3,7 @@ import { parseNdjson } from '../helpers/datasets.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { BROKEN, drink, flowpatch } from './flowpatch.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Profiles published to the RUNNING all-in-one hub through the API: checked with every
@@ -46,15 +47,6 @@ afterAll(async () => {
 });
 
 /** Polls until `probe` answers something; fails naming `what` after ms. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Publishes one drink at QoS 1 as the device (PUBACK comes after the commit) and answers the reading stored for it. */
 async function sendDrink(

@@ -11,6 +11,7 @@ import { freePort, splitLayout, startService, type Service } from '../../soak/pr
 import { contractProfiles } from '../contract/registry.contract.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { drink, flowpatch } from './flowpatch.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * The split layout picks published profile versions up through the registry, as it does
@@ -32,14 +33,6 @@ afterAll(async () => {
   await pg?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('profile versions in the split layout', () => {
   it('a version published through the running API is in force in the running broker and ingest', { timeout: 180_000 }, async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNdjson } from '../helpers/datasets.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * The README's vendor example end to end: UroSense (docs/examples/urosense/), a device no
@@ -44,16 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.dispose();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a new device by YAML alone (README, vendor section)', () => {
   it("knows the example's catalogue entries, with their labels", async () => {

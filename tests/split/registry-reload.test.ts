@@ -8,6 +8,7 @@ import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { freePort, splitLayout, startService, type Service } from '../../soak/processes.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { contractProfiles } from '../contract/registry.contract.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * The split layout's registry freshness end to end: the broker (dist/broker/main.js) and
@@ -32,13 +33,6 @@ afterAll(async () => {
 });
 
 /** Polls until `probe` answers true; fails naming `what` after ms. */
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Whether the broker accepts these credentials now (CONNACK 0); the connection is closed at once. */
 async function accepted(url: string, username: string, password: string): Promise<boolean> {
