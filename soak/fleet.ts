@@ -33,8 +33,11 @@ export interface FleetOptions {
 
 export const TOPIC = (deviceId: string): string => `devices/${deviceId}/measurements`;
 
+/** Whether message `seq` is one of the invalid ones sent on purpose. */
+export const isBadMessage = (seq: number, badEvery: number | undefined): boolean => !!badEvery && seq % badEvery === badEvery - 1;
+
 export function messageOf(deviceId: string, seq: number, o: Pick<FleetOptions, 'baseTime' | 'badEvery'>): string {
-  if (o.badEvery && seq % o.badEvery === o.badEvery - 1) return `{"serial":"${deviceId}","seq":${seq},`;
+  if (isBadMessage(seq, o.badEvery)) return `{"serial":"${deviceId}","seq":${seq},`;
   return JSON.stringify({ serial: deviceId, measured_at: new Date(o.baseTime + seq * 10).toISOString(), kind: 'weight', value: seq, unit: 'g' });
 }
 

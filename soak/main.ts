@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { registerFleet } from './arena.js';
 import { tallyStore } from './count.js';
-import { Fleet } from './fleet.js';
+import { Fleet, isBadMessage } from './fleet.js';
 import { hubApi, hubPorts, startHubProcess, type Service } from './processes.js';
 
 /**
@@ -17,7 +17,7 @@ import { hubApi, hubPorts, startHubProcess, type Service } from './processes.js'
  * (duplicates). Then it counts the store against what the devices saw acknowledged and
  * prints the figures; it exits 1 if anything acknowledged was lost or stored twice.
  */
-const USAGE = 'usage: npm run soak -- [--seconds 60] [--devices 20] [--rate 40] [--keep]';
+const USAGE = 'usage: npm run soak -- [--seconds 60] [--devices 20] [--rate 40] [--memory-limit 48MB] [--keep]';
 const args = (() => {
   try {
     return parseArgs({
@@ -25,6 +25,7 @@ const args = (() => {
         seconds: { type: 'string', default: '60' },
         devices: { type: 'string', default: '20' },
         rate: { type: 'string', default: '40' }, // messages per second per device
+        'memory-limit': { type: 'string' }, // ARENA_DUCKDB_MEMORY_LIMIT for the hub
         keep: { type: 'boolean', default: false }, // keep the data folder
         help: { type: 'boolean', default: false },
       },
@@ -52,7 +53,8 @@ const REPEAT_EVERY = 40; // a device resends every 40th message as a new PUBLISH
 const dataDir = mkdtempSync(join(tmpdir(), 'arena-soak-'));
 const logFile = join(dataDir, 'hub.log');
 const ports = await hubPorts();
-const env = { LOG_LEVEL: 'info' };
+const memoryLimit = args['memory-limit'];
+const env = { LOG_LEVEL: 'info', ...(memoryLimit ? { ARENA_DUCKDB_MEMORY_LIMIT: memoryLimit } : {}) };
 const started = Date.now();
 const at = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
 const say = (line: string): void => console.log(`[${at()}] ${line}`);
@@ -75,6 +77,7 @@ const stoppedStats = (): Stats | undefined => {
   return lines.length ? (JSON.parse(lines.at(-1)!) as Stats) : undefined;
 };
 
+const baseTime = Date.now() - 6 * 3_600_000;
 const devices = await registerFleet(api(), deviceCount, 'SOAK');
 const intervalMs = Math.max(1, Math.round(1000 / rate));
 const perDevice = Math.floor((seconds * 0.75 * 1000) / intervalMs);
@@ -83,13 +86,27 @@ const fleet = new Fleet({
   devices,
   messagesPerDevice: perDevice,
   intervalMs,
-  baseTime: Date.now() - 6 * 3_600_000,
+  baseTime,
   badEvery: BAD_EVERY,
   repeatEvery: REPEAT_EVERY,
 });
 say(`hub up (pid ${hub.child.pid}); ${deviceCount} devices, ${rate} messages/s each, ${perDevice} each; data in ${dataDir}`);
 await fleet.start();
 const progress = setInterval(() => say(`sent ${fleet.sent}, acknowledged ${fleet.acked}`), 5000);
+
+/** Devices whose newest reading, read through the API as a user would, is not their last valid message. */
+async function newestReadingsMissing(): Promise<string[]> {
+  const missing: string[] = [];
+  for (const d of devices) {
+    let last = perDevice - 1;
+    while (last >= 0 && isBadMessage(last, BAD_EVERY)) last--;
+    const res = await api()(`/v1/devices/${encodeURIComponent(d.deviceId)}/readings?limit=1`);
+    const newest = (res.body as { items?: { deviceTime?: string }[] }).items?.[0];
+    if (res.status !== 200 || newest?.deviceTime === undefined || Date.parse(newest.deviceTime) !== baseTime + last * 10) missing.push(d.deviceId);
+  }
+  return missing;
+}
+let newestMissing: string[] = [];
 
 try {
   await sleep(seconds * 0.25 * 1000);
@@ -112,6 +129,10 @@ try {
 
   await fleet.drained(seconds * 2000 + 60_000);
   say(`every message acknowledged: ${fleet.acked}`);
+  newestMissing = await newestReadingsMissing();
+  say(
+    `each device's newest reading through /v1/devices/{id}/readings: ${newestMissing.length === 0 ? 'all there' : `missing or wrong for ${newestMissing.length}`}`,
+  );
   const finalCode = await hub.stop();
   lifetimes.push({ how: `stopped (SIGTERM, exit ${finalCode})`, stats: stoppedStats()! });
 } finally {
@@ -137,9 +158,10 @@ ${row('duplicates suppressed', duplicates, '(ingest counters; at least: the kill
 ${row('rejected', t.rejected)}
 ${row('stored twice', t.storedTwice)}
 ${row('lost', t.lost, t.lost ? `e.g. ${t.lostExamples.join(', ')}` : '(acknowledged but not stored)')}
+${row('newest reading missing', newestMissing.length, newestMissing.length ? `e.g. ${newestMissing.slice(0, 3).join(', ')}` : `(of ${deviceCount} devices, read through the API)`)}
 `);
 
-const ok = t.lost === 0 && t.storedTwice === 0 && t.acknowledged === t.sent && t.rejected === bad;
+const ok = newestMissing.length === 0 && t.lost === 0 && t.storedTwice === 0 && t.acknowledged === t.sent && t.rejected === bad;
 if (!args.keep && ok) rmSync(dataDir, { recursive: true, force: true });
 else console.log(`  data and hub log kept in ${dataDir}`);
 process.exit(ok ? 0 : 1);
