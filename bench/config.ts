@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DIST = resolve(ROOT, 'dist');
 
-export const SECTION_IDS = ['ingest', 'latency', 'memory', 'overload', 'export', 'rules', 'history'] as const;
+export const SECTION_IDS = ['ingest', 'latency', 'memory', 'overload', 'export', 'rules', 'api', 'history'] as const;
 export type SectionId = (typeof SECTION_IDS)[number];
 
 /**

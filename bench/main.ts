@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { loadBenchConfig, ROOT, usage, type SectionId } from './config.js';
 import { BenchContext } from './context.js';
 import { jsonRow, table } from './report.js';
+import { apiSection } from './sections/api.js';
 import { exportSection } from './sections/export.js';
 import { historySection } from './sections/history.js';
 import { ingestSection } from './sections/ingest.js';
@@ -27,6 +28,7 @@ const SECTIONS: Record<SectionId, Section> = {
   overload: overloadSection,
   export: exportSection,
   rules: rulesSection,
+  api: apiSection,
   history: historySection,
 };
 

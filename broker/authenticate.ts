@@ -84,12 +84,25 @@ export async function createAuthenticator(
   // wrong one never hits, and only right secrets are ever added.
   const verified = new Lru<string, true>(VERIFIED_CACHE_SIZE);
 
-  async function check(password: Buffer, secretHash: string): Promise<boolean> {
+  // Checks still running, shared by every connection that presents the same secret: a
+  // device whose CONNACK comes late (a busy box, a storm) times out and connects again,
+  // and each try used to queue one more scrypt behind the ones not yet done, so that under
+  // load the queue grew faster than it drained and no device got in.
+  const running = new Map<string, Promise<boolean>>();
+
+  function check(password: Buffer, secretHash: string): Promise<boolean> {
     const key = createHash('sha256').update(secretHash).update('\0').update(password).digest('base64url');
-    if (verified.get(key)) return true;
-    const ok = await verifySecret(password, secretHash);
-    if (ok) verified.set(key, true);
-    return ok;
+    if (verified.get(key)) return Promise.resolve(true);
+    let pending = running.get(key);
+    if (!pending) {
+      pending = verifySecret(password, secretHash).then((ok) => {
+        if (ok) verified.set(key, true);
+        return ok;
+      });
+      running.set(key, pending);
+      void pending.finally(() => running.delete(key)).catch(() => undefined);
+    }
+    return pending;
   }
 
   /** A username the broker would look a secret up for: the service account or a registered device. */
