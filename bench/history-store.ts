@@ -153,6 +153,7 @@ async function exportWeek(store: TelemetryStore): Promise<Record<string, number>
       pseudonym: (p) => `pseudo-${p}`,
       alarmEvents: { deviceId: 'hub-alarms', ref: (a) => a },
       baseline: null,
+      interventionFrom: null,
     },
     file,
   );

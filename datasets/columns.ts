@@ -37,7 +37,7 @@ export const COLUMNS: readonly Column[] = [
     type: 'VARCHAR',
     audiences: RESEARCH,
     description:
-      'baseline (inside the baseline period, nullpunktmåling), intervention (after it), pre-baseline (before it); empty when the trial has no baseline.',
+      'pre-baseline (before the baseline period), baseline (inside it, nullpunktmåling), pre-intervention (after it, before the recorded start of the intervention), intervention (from that start, or from the end of the baseline when none is recorded); empty when the trial has neither a baseline nor an intervention start.',
   },
   { name: 'room_id', type: 'VARCHAR', audiences: RESEARCH, description: 'The room the device was assigned to (or placed in) when it measured.' },
   { name: 'device_id', type: 'VARCHAR', audiences: BOTH, description: 'The device (usually its serial number).' },
@@ -93,18 +93,25 @@ export const columnsFor = (audience: DatasetAudience): readonly Column[] => COLU
 
 export interface RowContext {
   readonly audience: DatasetAudience;
-  readonly trial: Pick<Trial, 'baseline'>;
+  readonly trial: Pick<Trial, 'baseline' | 'interventionFrom'>;
   /** The hub's participant id → what this audience sees. */
   readonly pseudonym: (participantId: string) => string;
   /** The hub's alarm id (attributes.alarmId of its alarm events) → what this audience sees. */
   readonly alarmRef: (alarmId: string) => string;
 }
 
-function phaseOf(trial: Pick<Trial, 'baseline'>, at: number): string | null {
+/**
+ * The trial's phases as the report cuts them (reports/slices.ts periodsOf): the baseline,
+ * and the intervention from its recorded start, else from the end of the baseline; what
+ * lies between (or before the start, in a trial without a baseline) is pre-intervention.
+ */
+export function phaseOf(trial: Pick<Trial, 'baseline' | 'interventionFrom'>, at: number): string | null {
   const b = trial.baseline;
-  if (!b) return null;
-  if (at < b.from) return 'pre-baseline';
-  return at < b.to ? 'baseline' : 'intervention';
+  const start = trial.interventionFrom ?? b?.to ?? null;
+  if (b && at < b.from) return 'pre-baseline';
+  if (b && at < b.to) return 'baseline';
+  if (start === null) return null;
+  return at < start ? 'pre-intervention' : 'intervention';
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();

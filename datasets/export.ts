@@ -60,6 +60,7 @@ export async function writeExport(source: DatasetSource, spec: DatasetSpec, form
         pseudonym: ctx.pseudonym,
         alarmEvents: { deviceId: ALARM_SOURCE_ID, ref: ctx.alarmRef },
         baseline: ctx.trial.baseline,
+        interventionFrom: ctx.trial.interventionFrom,
       },
       file,
     );

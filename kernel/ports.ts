@@ -86,6 +86,8 @@ export interface DatasetExportRequest {
   readonly alarmEvents: { readonly deviceId: string; readonly ref: (alarmId: string) => string };
   /** The trial's baseline period (epoch ms, [from, to)) for the phase column; null when it has none. */
   readonly baseline: { readonly from: number; readonly to: number } | null;
+  /** When the intervention started (epoch ms); null: at the end of the baseline. */
+  readonly interventionFrom: number | null;
 }
 
 export interface DatasetRowCounts {

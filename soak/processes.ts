@@ -142,6 +142,9 @@ export function startHubProcess(o: { dataDir: string; ports: HubPorts; logFile: 
     entry: 'hub/main.js',
     logFile: o.logFile,
     ready: { port: o.ports.api }, // the API listens last
+    // After a kill -9 under load the hub first reopens a journal of tens of MB; on a busy
+    // box that takes longer than the default 30 s.
+    timeoutMs: 120_000,
     env: {
       ARENA_DATA_DIR: o.dataDir,
       MQTT_PORT: String(o.ports.mqtt),

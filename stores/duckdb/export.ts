@@ -184,10 +184,14 @@ function cellSql(col: DatasetColumnSpec, request: DatasetExportRequest, params: 
     case 'pseudonym':
       return 'ps.pseudonym';
     case 'phase': {
+      // The same phases as datasets/columns.ts phaseOf (the export-parity test holds them equal).
       const b = request.baseline;
-      if (b === null) return 'CAST(NULL AS VARCHAR)';
-      return `CASE WHEN ${before('p.device_time', b.from, params)} THEN 'pre-baseline'
-        WHEN ${before('p.device_time', b.to, params)} THEN 'baseline' ELSE 'intervention' END`;
+      const start = request.interventionFrom ?? b?.to ?? null;
+      const arms = [
+        ...(b ? [`WHEN ${before('p.device_time', b.from, params)} THEN 'pre-baseline'`, `WHEN ${before('p.device_time', b.to, params)} THEN 'baseline'`] : []),
+        ...(start !== null ? [`WHEN ${before('p.device_time', start, params)} THEN 'pre-intervention'`, `ELSE 'intervention'`] : []),
+      ];
+      return arms.length === 0 ? 'CAST(NULL AS VARCHAR)' : `CASE ${arms.join(' ')} END`;
     }
     case 'room_id':
     case 'device_id':

@@ -57,6 +57,7 @@ async function exportLines(store: { exportTo?: (r: DatasetExportRequest, f: stri
       pseudonym: (p) => `pseudo-${p}`,
       alarmEvents: { deviceId: 'hub-alarms', ref: (a) => a },
       baseline: null,
+      interventionFrom: null,
     },
     file,
   );
