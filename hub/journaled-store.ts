@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../kernel/log.js';
 import type { WriteResult } from '../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
@@ -49,5 +50,36 @@ export async function openJournaledStore(o: {
   } catch (e) {
     await duckdb.close();
     throw e;
+  }
+}
+
+/** How long the start waits for delivery that makes no progress before going on without it. */
+const STALLED_MS = 120_000;
+
+/**
+ * Waits until the journal has handed everything it holds to DuckDB, as long as delivery
+ * makes progress, logging how much is left every 5 s. After a crash under load the
+ * journal can hold tens of MB acknowledged to devices but not yet stored; the alarm
+ * engine's start-up replay must see them, and a busy box may need minutes to store them,
+ * longer than a read waits for the queue (30 s). A store that takes nothing for two
+ * minutes is an outage: the start goes on, and what reads the store reports it.
+ */
+export async function caughtUpAtStart(journal: Pick<OutboxStore, 'drained' | 'pendingBytes'>, log: Logger): Promise<void> {
+  let done = false;
+  const drained = journal.drained().then(() => {
+    done = true;
+  });
+  let left = journal.pendingBytes();
+  let progressAt = Date.now();
+  while (!done) {
+    await Promise.race([drained, sleep(5000)]);
+    if (done) break;
+    const now = journal.pendingBytes();
+    if (now < left) [left, progressAt] = [now, Date.now()];
+    if (Date.now() - progressAt > STALLED_MS) {
+      log.warn({ pendingBytes: now }, 'journal: no delivery to the store for two minutes; starting without waiting further');
+      return;
+    }
+    log.info({ pendingBytes: now }, 'journal: storing what was acknowledged before the restart');
   }
 }

@@ -23,7 +23,7 @@ import { createLiveBus } from '../alarms/live-bus.js';
 import type { HubConfig } from './config.js';
 import { loadOrCreatePseudonymKey } from '../api/pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
-import { openJournaledStore } from './journaled-store.js';
+import { caughtUpAtStart, openJournaledStore } from './journaled-store.js';
 import { writeGate } from './backup-gate.js';
 import { serveControl } from './backup-control.js';
 import { dataFolderHeld, portInUse } from './start-errors.js';
@@ -126,6 +126,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   // Every commit goes to the alarm engine and the live streams in the same turn, without
   // polling: a fall reaches the ward board within the commit's own latency (promise 6).
   const live = createLiveBus((err) => log.error({ err }, 'a live stream listener failed'));
+  await caughtUpAtStart(journaled, log);
   const alarms = await openAlarmEngine({ sql, store, profiles, logger: log, config: o.alarms ?? loadAlarmConfig({}), publish: live.publish });
   // A restored backup may hold participants erased since it was taken: erased again before any device or caller gets in.
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
