@@ -6,6 +6,7 @@ import type { Logger } from '../../kernel/log.js';
 import type { GrafanaMirror, TelemetryStore } from '../../kernel/ports.js';
 import type { Point } from '../../kernel/telemetry.js';
 import { ident, str } from './influxql.js';
+import { participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient } from './query-client.js';
 import { messageLine, pointLine, preferredSlot } from './schema.js';
 import { awaitedWriteApi, LINES_PER_REQUEST } from './telemetry-store.js';
@@ -43,6 +44,8 @@ export interface GrafanaMirrorOptions {
   /** The bucket's InfluxQL database (DBRP mapping on 2.x), which deletes go to. */
   readonly database: string;
   readonly consent: ConsentReader;
+  /** The telemetry store's participant tag key: the bucket holds tags, never ids (participant-tag.ts). */
+  readonly participantKey: Buffer;
   /** The hub's own store, which refresh() copies from. */
   readonly source: Pick<TelemetryStore, 'points'>;
   readonly logger: Logger;
@@ -65,6 +68,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   readonly #log: Logger;
   readonly #q: QueryClient;
   readonly #writeApi: WriteApi;
+  readonly #tags: ParticipantTags;
   /** Participants whose points must still be deleted (a delete that failed). */
   readonly #pending = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
@@ -76,6 +80,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     this.#now = o.now ?? Date.now;
     this.#log = o.logger.child({ component: 'grafana-mirror' });
     this.#q = new QueryClient({ url: o.url, token: o.token, database: o.database, timeoutMs });
+    this.#tags = participantTags(o.participantKey);
     // As the telemetry store writes: no client retries or timed flushes.
     this.#writeApi = awaitedWriteApi(o, timeoutMs);
   }
@@ -148,7 +153,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   async #retryPending(): Promise<void> {
     for (const participantId of [...this.#pending]) {
       // The InfluxQL delete the telemetry store's eraseParticipant uses (1.x, and 2.x's /query).
-      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
+      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(this.#tags.encode(participantId))}`));
       this.#pending.delete(participantId);
       // No id: it is what the delete removes (as erasure logs counts only).
       this.#log.info({ event: 'grafana_forgot', pending: this.#pending.size }, "a participant's points were deleted from the Grafana bucket");
@@ -169,7 +174,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
       for (const p of d.points) {
         const copy = await this.#copyOf(p, shown);
         // The slot the main store prefers (stores/influx/schema.ts): a redelivered point overwrites its copy.
-        if (copy) lines.push(pointLine(copy, preferredSlot(p.messageId, p.seq)));
+        if (copy) lines.push(pointLine(copy, preferredSlot(p.messageId, p.seq), this.#tags));
       }
       // The delivery marker the device-health dashboard counts, at the receive time every
       // part of a split message shares, so the parts write one marker.
