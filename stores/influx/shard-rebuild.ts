@@ -1,7 +1,7 @@
 import { Point as Line } from '@influxdata/influxdb-client';
 import { HubError } from '../../kernel/errors.js';
 import { ident, MAX_NS, MIN_NS, str } from './influxql.js';
-import type { QueryClient, Row } from './query-client.js';
+import type { QueryClient } from './query-client.js';
 import { num } from './schema.js';
 
 /**
