@@ -8,6 +8,7 @@ import type { Point } from '../../kernel/telemetry.js';
 import { ident, str } from './influxql.js';
 import { participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient } from './query-client.js';
+import { canRebuildShards, keepAllBut, ShardRebuilds } from './shard-rebuild.js';
 import { messageLine, pointLine, preferredSlot } from './schema.js';
 import { awaitedWriteApi, LINES_PER_REQUEST } from './telemetry-store.js';
 
@@ -71,6 +72,10 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   readonly #tags: ParticipantTags;
   /** Participants whose points must still be deleted (a delete that failed). */
   readonly #pending = new Set<string>();
+  /** Of those, the erased ones, whose shards are rebuilt too where the server can (1.x, shard-rebuild.ts). */
+  readonly #erasing = new Set<string>();
+  readonly #rebuilds: ShardRebuilds;
+  #canRebuild: boolean | undefined;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(o: GrafanaMirrorOptions) {
@@ -83,6 +88,9 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     this.#tags = participantTags(o.participantKey);
     // As the telemetry store writes: no client retries or timed flushes.
     this.#writeApi = awaitedWriteApi(o, timeoutMs);
+    // Only this mirror writes the bucket, and its writes are serialised with forget(): the lease keeps other erasers out.
+    const leaseApi = awaitedWriteApi(o, timeoutMs);
+    this.#rebuilds = new ShardRebuilds({ q: this.#q, database: o.database, send: (lines) => this.#write(lines, leaseApi) });
   }
 
   copy(deliveries: readonly CommittedDelivery[]): Promise<void> {
@@ -104,6 +112,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     // '' would match every point without a participant (an absent tag reads as '').
     if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
     this.#pending.add(participantId);
+    this.#erasing.add(participantId);
     return this.#serialised(() => this.#retryPending());
   }
 
@@ -143,18 +152,26 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     return run;
   }
 
-  async #write(lines: readonly Line[]): Promise<void> {
+  async #write(lines: readonly Line[], api = this.#writeApi): Promise<void> {
     for (let i = 0; i < lines.length; i += LINES_PER_REQUEST) {
-      this.#writeApi.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
-      await this.#writeApi.flush();
+      api.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
+      await api.flush();
     }
   }
 
   async #retryPending(): Promise<void> {
     for (const participantId of [...this.#pending]) {
+      const tag = this.#tags.encode(participantId);
+      const theirs = `${ident('participant')} = ${str(tag)}`;
+      if (this.#erasing.has(participantId) && (this.#canRebuild ??= await canRebuildShards(this.#q))) {
+        await this.#rebuilds.exclusive(async (rebuild) => {
+          for (const shard of await this.#rebuilds.shardsHolding(['reading', 'event'], theirs)) await rebuild(shard, keepAllBut(tag));
+        });
+      }
       // The InfluxQL delete the telemetry store's eraseParticipant uses (1.x, and 2.x's /query).
-      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(this.#tags.encode(participantId))}`));
+      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));
       this.#pending.delete(participantId);
+      this.#erasing.delete(participantId);
       // No id: it is what the delete removes (as erasure logs counts only).
       this.#log.info({ event: 'grafana_forgot', pending: this.#pending.size }, "a participant's points were deleted from the Grafana bucket");
     }

@@ -26,6 +26,9 @@ import { num } from './schema.js';
  * rebuild's mark, hence before its copy. An eraser that could not renew its lease in
  * time drops nothing.
  */
+/** Whether the server takes the statements a rebuild needs: InfluxDB 1.x, by /ping's X-Influxdb-Version. */
+export const canRebuildShards = async (q: QueryClient): Promise<boolean> => /^v?1\./.test(await q.version());
+
 const LEASE_MEASUREMENT = 'shard_rebuild';
 /** The lease lives at one time far beyond any device time the hub accepts: its own shard group, never rebuilt. */
 const LEASE_MS = Date.UTC(2200, 0, 1);

@@ -6,7 +6,7 @@ import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
 import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
 import { releaseSegments, type Segment } from './release.js';
-import { keepAllBut, ShardRebuilds } from './shard-rebuild.js';
+import { canRebuildShards, keepAllBut, ShardRebuilds } from './shard-rebuild.js';
 import {
   SlotTable,
   messageLine,
@@ -129,13 +129,12 @@ class InfluxTelemetryStore implements TelemetryStore {
    */
   #ready(): Promise<{ readonly rebuilds: boolean }> {
     this.#server ??= (async () => {
-      const version = await this.#q.version();
       const [rows = []] = await this.#q.run([
         `SHOW TAG VALUES FROM ${['reading', 'event', 'rejection'].map(ident).join(', ')} WITH KEY = ${ident('participant')}`,
       ]);
       const foreign = [...new Set(rows.map((r) => String(r.value)))].filter((t) => this.#tags.tryDecode(t) === undefined);
       if (foreign.length > 0) throw foreignTags(foreign);
-      return { rebuilds: /^v?1\./.test(version) };
+      return { rebuilds: await canRebuildShards(this.#q) };
     })();
     this.#server.catch(() => void (this.#server = undefined));
     return this.#server;

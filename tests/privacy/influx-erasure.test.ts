@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryStore } from '../../kernel/ports.js';
 import type { IngestBatch, Point } from '../../kernel/telemetry.js';
+import { createLogger } from '../../kernel/log.js';
+import type { GrafanaMirror } from '../../kernel/ports.js';
+import { openGrafanaMirror } from '../../stores/influx/grafana-mirror.js';
 import { participantTags } from '../../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { batchOf, event, reading, rejection } from '../contract/telemetry-store.contract.js';
@@ -27,6 +30,7 @@ const place = { siteId: 'site-a', roomId: 'room-1', trialId: 'trial-1' };
 
 let server: RunningInfluxd;
 let store: TelemetryStore;
+let grafana: GrafanaMirror;
 let qBefore: Point[];
 
 /** Every file of influxd's data, WAL and meta folders that holds `needle` (WAL entries decompressed). */
@@ -79,11 +83,27 @@ beforeAll(async () => {
     bucket: server.database,
     database: server.database,
   });
-  await store.write(dataOf(P, 100n, P_VALUES, P_SECRET, P_ZONE));
-  await store.write(dataOf(Q, 200n, [68.4421, 68.5107, 68.3399], Q_SECRET, 'kitchen'));
+  // Grafana's bucket on the same server, where every participant holds care.live.
+  await server.query('CREATE DATABASE "grafana"');
+  grafana = openGrafanaMirror({
+    participantKey: PARTICIPANT_KEY,
+    url: server.v2url,
+    token: 't',
+    org: 'arena',
+    bucket: 'grafana',
+    database: 'grafana',
+    consent: { allows: async () => true, windows: async () => [] },
+    source: store,
+    logger: createLogger('silent'),
+  });
+  for (const batch of [dataOf(P, 100n, P_VALUES, P_SECRET, P_ZONE), dataOf(Q, 200n, [68.4421, 68.5107, 68.3399], Q_SECRET, 'kitchen')]) {
+    await store.write(batch);
+    await grafana.copy(batch.points.map((p) => ({ messageId: p.messageId, points: [p] })));
+  }
   qBefore = (await all(store)).filter((p) => p.participantId === Q);
 });
 afterAll(async () => {
+  await grafana?.close();
   await store?.close();
   await server?.stop();
 });
@@ -99,8 +119,9 @@ describe('InfluxDB erasure', () => {
 
   it("leaves no byte of P's id or values in any file of influxd's folder, before and after a restart", async () => {
     const before = await shardIds();
-    expect(before).toHaveLength(2);
+    expect(before).toHaveLength(4); // two shard groups, in the store's database and in Grafana's
     expect(await store.eraseParticipant(P)).toBe(4);
+    await grafana.forget(P); // as api/erasure.ts does after the store
     // Both shard groups held P: both were rebuilt (dropped, their survivors written into new shards).
     expect((await shardIds()).filter((id) => before.includes(id))).toEqual([]);
     const none = Object.fromEntries(Object.keys(traces()).map((k) => [k, []]));
