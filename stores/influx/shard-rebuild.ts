@@ -66,6 +66,8 @@ export class ShardRebuilds {
   readonly #leaseMs: number;
   readonly #now: () => number;
   #rp: string | undefined;
+  /** The lease as this writer last read it. */
+  #seen: Lease | undefined;
 
   constructor(o: ShardRebuildOptions) {
     this.#o = o;
@@ -82,13 +84,21 @@ export class ShardRebuilds {
     return r ? { gen: num(r.gen), state: r.state === 'rebuilding' ? 'rebuilding' : 'idle', until: num(r.until) } : { gen: 0, state: 'idle', until: 0 };
   }
 
-  /** Writer side: runs `write`, again after any rebuild that overlapped it, until one run overlaps none. */
+  /**
+   * Writer side: runs `write`, again after any rebuild that overlapped it, until one run
+   * overlaps none. The lease read after a write is the baseline of the next one (a
+   * rebuild that began in between shows as a change after that write), so a write costs
+   * one lease read.
+   */
   async fenced(write: () => Promise<void>): Promise<void> {
+    let seen = this.#seen ?? (await this.lease());
+    if (this.#running(seen, CLOCK_MARGIN_MS)) seen = await this.#idle();
     for (;;) {
-      const before = await this.#idle();
       await write();
       const after = await this.lease();
-      if (after.gen === before.gen && after.until === before.until) return;
+      this.#seen = after;
+      if (after.gen === seen.gen && after.until === seen.until) return;
+      seen = this.#running(after, CLOCK_MARGIN_MS) ? await this.#idle() : after;
     }
   }
 
@@ -123,6 +133,7 @@ export class ShardRebuilds {
       clearInterval(timer);
       await renewing;
       await this.#writeLease({ gen, state: 'idle', until: 0 });
+      this.#seen = undefined; // this process's own rebuild: its writes waited for it
     }
   }
 
