@@ -134,6 +134,32 @@ describe('erasure by shard rebuild', () => {
     }
   });
 
+  it('drops nothing when the eraser cannot hold its lease, and erases on the next try', async () => {
+    const db = await freshDb();
+    const points = [reading(1n, T, { participantId: 'q', value: 1.5 }), reading(2n, T + 1, { participantId: 'p', value: 2.5 })];
+    const writer = await open(db);
+    await writer.write(batchOf(points));
+    // A lease of 1 ms has run out before the shard could be dropped: as a renewal that came too late.
+    const hasty = await openInfluxTelemetryStore({
+      participantKey: KEY,
+      url: server.v2url,
+      token: 't',
+      org: 'arena',
+      bucket: db,
+      database: db,
+      rebuildLeaseMs: 1,
+    });
+    try {
+      expect(await hasty.eraseParticipant('p').catch(refusal)).toMatch(/lost its lease .*nothing was dropped/);
+      expect(await all(writer)).toEqual(points);
+      expect(await writer.eraseParticipant('p')).toBe(1);
+      expect(await all(writer)).toEqual([points[0]]);
+    } finally {
+      await hasty.close();
+      await writer.close();
+    }
+  });
+
   it('writes back, before anything else, the copy a rebuild cut short left behind', async () => {
     const db = await freshDb();
     const store = await open(db);
