@@ -164,9 +164,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
       const tag = this.#tags.encode(participantId);
       const theirs = `${ident('participant')} = ${str(tag)}`;
       if (this.#erasing.has(participantId) && (this.#canRebuild ??= await canRebuildShards(this.#q))) {
-        await this.#rebuilds.exclusive(async (rebuild) => {
-          for (const shard of await this.#rebuilds.shardsHolding(['reading', 'event'], theirs)) await rebuild(shard, keepAllBut(tag));
-        });
+        await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event'], theirs), keepAllBut(tag));
       }
       // The InfluxQL delete the telemetry store's eraseParticipant uses (1.x, and 2.x's /query).
       await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));

@@ -18,7 +18,7 @@ import { num } from './schema.js';
  * A write that lands in a shard between its copy and its drop would be lost, and in the
  * split layout the writer (ingest) is another process than the eraser (api). They meet
  * through a lease point in InfluxDB itself: the eraser marks a rebuild running (a new
- * generation) before it copies anything and renews the mark while it works; a writer
+ * generation) before it copies a shard and renews the mark until the shard is dropped; a writer
  * waits while a rebuild runs, and after each write reads the mark again: if a rebuild
  * began (or was renewed) meanwhile, its copy may predate the write, so the writer writes
  * the same lines again once the rebuild is over (the same series, times and fields: an
@@ -102,8 +102,21 @@ export class ShardRebuilds {
     }
   }
 
-  /** Eraser side: holds the lease while `task` runs; `task` rebuilds shards through the given rebuilder. */
-  async exclusive<T>(task: (rebuild: (shard: Shard, keep: string) => Promise<void>) => Promise<T>): Promise<T> {
+  /**
+   * Eraser side: rebuilds each shard with only the points `keep` selects. The lease is
+   * held from before the copy until the shard is dropped; writers go on while the copy is
+   * written back (their points land in the shard group's new shard, beside it).
+   */
+  async rebuild(shards: readonly Shard[], keep: string): Promise<void> {
+    await this.#recover();
+    for (const shard of shards) {
+      const range = `time >= ${shard.startNs} AND time < ${shard.endNs}`;
+      const copied = await this.#leased((held) => this.#copyAndDrop(shard, range, keep, held));
+      await this.#copyBack(range, copied);
+    }
+  }
+
+  async #leased<T>(task: (held: () => void) => Promise<T>): Promise<T> {
     const current = await this.lease();
     if (this.#running(current)) throw new HubError('STORE_UNAVAILABLE', 'another erasure is rebuilding InfluxDB shards; try again when it is done');
     const gen = current.gen + 1;
@@ -127,8 +140,7 @@ export class ShardRebuilds {
         throw new HubError('STORE_UNAVAILABLE', 'the shard rebuild lost its lease (InfluxDB too slow to renew it); nothing was dropped');
     };
     try {
-      await this.#recover();
-      return await task((shard, keep) => this.#rebuild(shard, keep, held));
+      return await task(held);
     } finally {
       clearInterval(timer);
       await renewing;
@@ -151,10 +163,10 @@ export class ShardRebuilds {
     return shards.filter((_, i) => (counts[i] ?? []).some((r) => num(r.count) > 0));
   }
 
-  async #rebuild(shard: Shard, keep: string, held: () => void): Promise<void> {
+  /** Copies what stays of the shard, checks the copy by count, drops the shard; returns how many points the copy holds. */
+  async #copyAndDrop(shard: Shard, range: string, keep: string, held: () => void): Promise<number> {
     const rp = await this.#retentionPolicy();
     const db = ident(this.#o.database);
-    const range = `time >= ${shard.startNs} AND time < ${shard.endNs}`;
     await this.#o.q.run([`DROP RETENTION POLICY ${ident(TEMP_RP)} ON ${db}`, `CREATE RETENTION POLICY ${ident(TEMP_RP)} ON ${db} DURATION INF REPLICATION 1`]);
     const [[copied] = [], counts = []] = await this.#o.q.run([
       `SELECT * INTO ${db}.${ident(TEMP_RP)}.:MEASUREMENT FROM ${this.#from(rp)} WHERE ${range} AND ${keep} GROUP BY *`,
@@ -169,7 +181,7 @@ export class ShardRebuilds {
     }
     held();
     await this.#o.q.run([`DROP SHARD ${shard.id}`]);
-    await this.#copyBack(range, written);
+    return written;
   }
 
   /** Writes the temporary copy back and drops it; a copy left by a crash is written back the same way. */

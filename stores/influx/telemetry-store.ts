@@ -273,13 +273,9 @@ class InfluxTelemetryStore implements TelemetryStore {
     return this.#serialised(async () => {
       const server = await this.#ready();
       const counts = await this.#q.run(['reading', 'event'].map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
-      if (server.rebuilds) {
-        // 1.x: every shard that holds their points is rebuilt without them (shard-rebuild.ts).
-        await this.#rebuilds.exclusive(async (rebuild) => {
-          await this.#eraseRejections(where);
-          for (const shard of await this.#rebuilds.shardsHolding(['reading', 'event', 'rejection'], theirs)) await rebuild(shard, keepAllBut(tag));
-        });
-      } else await this.#eraseRejections(where);
+      await this.#eraseRejections(where);
+      // 1.x: every shard that holds their points is rebuilt without them (shard-rebuild.ts).
+      if (server.rebuilds) await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event', 'rejection'], theirs), keepAllBut(tag));
       // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). After a rebuild it
       // finds nothing; on 2.x it is the erasure (README.md, "Erasure"). Message markers
       // carry no participant and stay, so a redelivery remains a duplicate.
