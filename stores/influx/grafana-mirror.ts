@@ -75,6 +75,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   /** Of those, the erased ones, whose shards are rebuilt too where the server can (1.x, shard-rebuild.ts). */
   readonly #erasing = new Set<string>();
   readonly #rebuilds: ShardRebuilds;
+  readonly #leaseApi: WriteApi;
   #canRebuild: boolean | undefined;
   #queue: Promise<void> = Promise.resolve();
 
@@ -89,8 +90,8 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     // As the telemetry store writes: no client retries or timed flushes.
     this.#writeApi = awaitedWriteApi(o, timeoutMs);
     // Only this mirror writes the bucket, and its writes are serialised with forget(): the lease keeps other erasers out.
-    const leaseApi = awaitedWriteApi(o, timeoutMs);
-    this.#rebuilds = new ShardRebuilds({ q: this.#q, database: o.database, send: (lines) => this.#write(lines, leaseApi) });
+    this.#leaseApi = awaitedWriteApi(o, timeoutMs);
+    this.#rebuilds = new ShardRebuilds({ q: this.#q, database: o.database, send: (lines) => this.#write(lines, this.#leaseApi) });
   }
 
   copy(deliveries: readonly CommittedDelivery[]): Promise<void> {
@@ -140,6 +141,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   async close(): Promise<void> {
     await this.#queue;
     await this.#writeApi.close().catch(() => undefined);
+    await this.#leaseApi.close().catch(() => undefined);
   }
 
   /**
