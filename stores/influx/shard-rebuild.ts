@@ -37,6 +37,8 @@ const LEASE_MS_DEFAULT = 30_000;
 /** How long past its end a writer still honours a lease: room for the eraser's and writer's clocks to differ. */
 const CLOCK_MARGIN_MS = 60_000;
 const POLL_MS = 200;
+/** Copies of one shard before a rebuild gives up on a count that keeps changing. */
+const COPY_ATTEMPTS = 3;
 
 export interface Lease {
   readonly gen: number;
@@ -163,25 +165,35 @@ export class ShardRebuilds {
     return shards.filter((_, i) => (counts[i] ?? []).some((r) => num(r.count) > 0));
   }
 
-  /** Copies what stays of the shard, checks the copy by count, drops the shard; returns how many points the copy holds. */
+  /**
+   * Copies what stays of the shard, checks the copy by count, drops the shard; returns
+   * how many points the copy holds. A write another process sent before the lease was
+   * taken may still land during the copy, so a count that differs is tried again (the
+   * write is written again by its writer after the rebuild anyway: fenced()).
+   */
   async #copyAndDrop(shard: Shard, range: string, keep: string, held: () => void): Promise<number> {
     const rp = await this.#retentionPolicy();
     const db = ident(this.#o.database);
-    await this.#o.q.run([`DROP RETENTION POLICY ${ident(TEMP_RP)} ON ${db}`, `CREATE RETENTION POLICY ${ident(TEMP_RP)} ON ${db} DURATION INF REPLICATION 1`]);
-    const [[copied] = [], counts = []] = await this.#o.q.run([
-      `SELECT * INTO ${db}.${ident(TEMP_RP)}.:MEASUREMENT FROM ${this.#from(rp)} WHERE ${range} AND ${keep} GROUP BY *`,
-      `SELECT count("seq") FROM ${this.#from(rp)} WHERE ${range} AND ${keep}`,
-    ]);
-    const kept = counts.reduce((n, r) => n + num(r.count), 0);
-    const written = copied ? num(copied.written) : 0;
-    // Every point but the erased ones carries "seq" (schema.ts): the copy must hold them all.
-    if (written !== kept) {
-      await this.#o.q.run([`DROP RETENTION POLICY ${ident(TEMP_RP)} ON ${db}`]);
-      throw new HubError('STORE_UNAVAILABLE', `shard ${shard.id}: copied ${written} points of ${kept}; the shard was left as it was`);
+    const tmp = ident(TEMP_RP);
+    for (let attempt = 1; ; attempt++) {
+      await this.#o.q.run([`DROP RETENTION POLICY ${tmp} ON ${db}`, `CREATE RETENTION POLICY ${tmp} ON ${db} DURATION INF REPLICATION 1`]);
+      const [[copied] = [], counts = []] = await this.#o.q.run([
+        `SELECT * INTO ${db}.${tmp}.:MEASUREMENT FROM ${this.#from(rp)} WHERE ${range} AND ${keep} GROUP BY *`,
+        `SELECT count("seq") FROM ${this.#from(rp)} WHERE ${range} AND ${keep}`,
+      ]);
+      const kept = counts.reduce((n, r) => n + num(r.count), 0);
+      const written = copied ? num(copied.written) : 0;
+      // Every point but the erased ones carries "seq" (schema.ts): the copy must hold them all.
+      if (written === kept) {
+        held();
+        await this.#o.q.run([`DROP SHARD ${shard.id}`]);
+        return written;
+      }
+      if (attempt === COPY_ATTEMPTS) {
+        await this.#o.q.run([`DROP RETENTION POLICY ${tmp} ON ${db}`]);
+        throw new HubError('STORE_UNAVAILABLE', `shard ${shard.id}: copied ${written} points of ${kept}; the shard was left as it was`);
+      }
     }
-    held();
-    await this.#o.q.run([`DROP SHARD ${shard.id}`]);
-    return written;
   }
 
   /** Writes the temporary copy back and drops it; a copy left by a crash is written back the same way. */
