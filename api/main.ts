@@ -5,7 +5,7 @@ import { openAlarmEngine } from '../alarms/engine.js';
 import { openBoardPairings } from '../stores/sql/board-pairings.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
-import { openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { loadParticipantTagKey, openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openErasureRegister, reapplyErasures } from './erasure-register.js';
@@ -57,7 +57,8 @@ await runService('api', loadApiServiceConfig, async (c, logger) => {
     let grafana: GrafanaMirror | undefined;
     if (c.grafana && c.adapters.store.kind === 'influx') {
       const { url, token, org } = c.adapters.store;
-      grafana = openGrafanaMirror({ url, token, org, ...c.grafana, consent: consentOf(registry), source: store, logger });
+      const participantKey = await loadParticipantTagKey(c.adapters.registryUrl);
+      grafana = openGrafanaMirror({ url, token, org, ...c.grafana, participantKey, consent: consentOf(registry), source: store, logger });
       opened.push(grafana);
     }
 

@@ -11,6 +11,7 @@ import type { WriteResult } from '../kernel/telemetry.js';
 import type { Registry } from '../kernel/registry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
+import { loadOrCreateParticipantTagKey } from '../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
 import { withOutbox } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
@@ -103,6 +104,19 @@ export async function openSharedRegistry(config: AdapterConfig, profiles: Profil
 }
 
 /**
+ * The key of InfluxDB's participant tags (stores/influx/participant-tag.ts), kept in the
+ * registry database that every split service shares, created by the first to ask.
+ */
+export async function loadParticipantTagKey(registryUrl: string): Promise<Buffer> {
+  const sql = await openPostgresSqlClient(registryUrl, { max: 1 });
+  try {
+    return await withRegistryMigrationLock(registryUrl, () => loadOrCreateParticipantTagKey(sql));
+  } finally {
+    await sql.close();
+  }
+}
+
+/**
  * The telemetry store. `writer`: ingest, the one process that writes; it gets the outbox
  * in front of InfluxDB, and owns the DuckDB file (`telemetry.duckdb` in dataDir).
  * `onDelivered`: what InfluxDB stored of each delivery from the outbox (a write to the
@@ -125,7 +139,8 @@ export async function openSharedStore(
       throw new HubError('STORE_UNAVAILABLE', `cannot open ${join(dataDir, 'telemetry.duckdb')}: ${(e as Error).message}${hint}`, { cause: e });
     }
   }
-  const influx = await openInfluxTelemetryStore({ url: s.url, token: s.token, org: s.org, bucket: s.bucket, database: s.database });
+  const participantKey = await loadParticipantTagKey(config.registryUrl);
+  const influx = await openInfluxTelemetryStore({ url: s.url, token: s.token, org: s.org, bucket: s.bucket, database: s.database, participantKey });
   if (role === 'reader') return influx;
   return withOutbox(influx, {
     dir: join(dataDir, 'outbox'),

@@ -6,7 +6,9 @@ import type { Logger } from '../../kernel/log.js';
 import type { GrafanaMirror, TelemetryStore } from '../../kernel/ports.js';
 import type { Point } from '../../kernel/telemetry.js';
 import { ident, str } from './influxql.js';
+import { participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient } from './query-client.js';
+import { canRebuildShards, keepAllBut, ShardRebuilds } from './shard-rebuild.js';
 import { messageLine, pointLine, preferredSlot } from './schema.js';
 import { awaitedWriteApi, LINES_PER_REQUEST } from './telemetry-store.js';
 
@@ -43,6 +45,8 @@ export interface GrafanaMirrorOptions {
   /** The bucket's InfluxQL database (DBRP mapping on 2.x), which deletes go to. */
   readonly database: string;
   readonly consent: ConsentReader;
+  /** The telemetry store's participant tag key: the bucket holds tags, never ids (participant-tag.ts). */
+  readonly participantKey: Buffer;
   /** The hub's own store, which refresh() copies from. */
   readonly source: Pick<TelemetryStore, 'points'>;
   readonly logger: Logger;
@@ -65,8 +69,14 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   readonly #log: Logger;
   readonly #q: QueryClient;
   readonly #writeApi: WriteApi;
+  readonly #tags: ParticipantTags;
   /** Participants whose points must still be deleted (a delete that failed). */
   readonly #pending = new Set<string>();
+  /** Of those, the erased ones, whose shards are rebuilt too where the server can (1.x, shard-rebuild.ts). */
+  readonly #erasing = new Set<string>();
+  readonly #rebuilds: ShardRebuilds;
+  readonly #leaseApi: WriteApi;
+  #canRebuild: boolean | undefined;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(o: GrafanaMirrorOptions) {
@@ -76,8 +86,12 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     this.#now = o.now ?? Date.now;
     this.#log = o.logger.child({ component: 'grafana-mirror' });
     this.#q = new QueryClient({ url: o.url, token: o.token, database: o.database, timeoutMs });
+    this.#tags = participantTags(o.participantKey);
     // As the telemetry store writes: no client retries or timed flushes.
     this.#writeApi = awaitedWriteApi(o, timeoutMs);
+    // Only this mirror writes the bucket, and its writes are serialised with forget(): the lease keeps other erasers out.
+    this.#leaseApi = awaitedWriteApi(o, timeoutMs);
+    this.#rebuilds = new ShardRebuilds({ q: this.#q, database: o.database, send: (lines) => this.#write(lines, this.#leaseApi) });
   }
 
   copy(deliveries: readonly CommittedDelivery[]): Promise<void> {
@@ -99,6 +113,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     // '' would match every point without a participant (an absent tag reads as '').
     if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
     this.#pending.add(participantId);
+    this.#erasing.add(participantId);
     return this.#serialised(() => this.#retryPending());
   }
 
@@ -126,6 +141,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
   async close(): Promise<void> {
     await this.#queue;
     await this.#writeApi.close().catch(() => undefined);
+    await this.#leaseApi.close().catch(() => undefined);
   }
 
   /**
@@ -138,18 +154,24 @@ class InfluxGrafanaMirror implements GrafanaMirror {
     return run;
   }
 
-  async #write(lines: readonly Line[]): Promise<void> {
+  async #write(lines: readonly Line[], api = this.#writeApi): Promise<void> {
     for (let i = 0; i < lines.length; i += LINES_PER_REQUEST) {
-      this.#writeApi.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
-      await this.#writeApi.flush();
+      api.writePoints(lines.slice(i, i + LINES_PER_REQUEST));
+      await api.flush();
     }
   }
 
   async #retryPending(): Promise<void> {
     for (const participantId of [...this.#pending]) {
+      const tag = this.#tags.encode(participantId);
+      const theirs = `${ident('participant')} = ${str(tag)}`;
+      if (this.#erasing.has(participantId) && (this.#canRebuild ??= await canRebuildShards(this.#q))) {
+        await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event'], theirs), keepAllBut(tag));
+      }
       // The InfluxQL delete the telemetry store's eraseParticipant uses (1.x, and 2.x's /query).
-      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
+      await this.#q.run(['reading', 'event'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));
       this.#pending.delete(participantId);
+      this.#erasing.delete(participantId);
       // No id: it is what the delete removes (as erasure logs counts only).
       this.#log.info({ event: 'grafana_forgot', pending: this.#pending.size }, "a participant's points were deleted from the Grafana bucket");
     }
@@ -169,7 +191,7 @@ class InfluxGrafanaMirror implements GrafanaMirror {
       for (const p of d.points) {
         const copy = await this.#copyOf(p, shown);
         // The slot the main store prefers (stores/influx/schema.ts): a redelivered point overwrites its copy.
-        if (copy) lines.push(pointLine(copy, preferredSlot(p.messageId, p.seq)));
+        if (copy) lines.push(pointLine(copy, preferredSlot(p.messageId, p.seq), this.#tags));
       }
       // The delivery marker the device-health dashboard counts, at the receive time every
       // part of a split message shares, so the parts write one marker.

@@ -50,9 +50,15 @@ export class QueryClient {
 
   /** `/ping` answers 204 on 1.x and 2.x, 200 on 3.x. */
   async ping(): Promise<void> {
+    await this.version();
+  }
+
+  /** The server's version, from `/ping`'s X-Influxdb-Version header ("1.6.7~rc0", "v2.7.12"; '' if absent). */
+  async version(): Promise<string> {
     const res = await this.#fetch('/ping', { method: 'GET' });
     await res.arrayBuffer().catch(() => undefined);
     if (!res.ok) throw unavailable(`InfluxDB /ping answered ${res.status}`);
+    return res.headers.get('x-influxdb-version') ?? '';
   }
 
   async #fetch(path: string, init: RequestInit): Promise<globalThis.Response> {

@@ -1,5 +1,6 @@
 import { Point as Line } from '@influxdata/influxdb-client';
 import type { Family, HubEvent, MessageId, Point, Reading, Rejection, RejectionCode, Severity } from '../../kernel/telemetry.js';
+import type { ParticipantTags } from './participant-tag.js';
 import type { Row } from './query-client.js';
 
 /**
@@ -82,12 +83,19 @@ export const who = (messageId: MessageId, seq: number): string => `${messageId}/
 
 // ---- domain -> line protocol ----
 
-export function pointTags(p: Point): Record<string, string | null> {
+/** The participant tag is never the id itself but its encryption (participant-tag.ts). */
+const tagOf = (participantId: string | null, tags: ParticipantTags): string | null => (participantId === null ? null : tags.encode(participantId));
+const idOf = (tag: unknown, tags: ParticipantTags): string | null => {
+  const t = optStr(tag);
+  return t === null ? null : tags.decode(t);
+};
+
+export function pointTags(p: Point, tags: ParticipantTags): Record<string, string | null> {
   return {
     site: p.siteId,
     room: p.roomId,
     trial: p.trialId,
-    participant: p.participantId,
+    participant: tagOf(p.participantId, tags),
     family: p.family,
     profile: p.profileId,
     device: p.deviceId,
@@ -95,11 +103,11 @@ export function pointTags(p: Point): Record<string, string | null> {
   };
 }
 
-export const rejectionTags = (r: Rejection): Record<string, string | null> => ({
+export const rejectionTags = (r: Rejection, tags: ParticipantTags): Record<string, string | null> => ({
   site: r.siteId,
   room: r.roomId,
   trial: r.trialId,
-  participant: r.participantId,
+  participant: tagOf(r.participantId, tags),
   device: r.deviceId,
   profile: r.profileId,
   code: r.code,
@@ -114,8 +122,8 @@ function line(m: Measurement, tags: Record<string, string | null>, ms: number, s
   return l.stringField('message_id', messageId.toString()).intField('seq', seq).intField('slot', slot).timestamp(timestampOf(ms, slot));
 }
 
-export function pointLine(p: Point, slot: number): Line {
-  const l = line(p.kind, pointTags(p), p.deviceTime, slot, p.messageId, p.seq)
+export function pointLine(p: Point, slot: number, tags: ParticipantTags): Line {
+  const l = line(p.kind, pointTags(p, tags), p.deviceTime, slot, p.messageId, p.seq)
     .intField('received_at', p.receivedAt)
     .booleanField('clock_skewed', p.clockSkewed);
   // A field, not a tag: a new version must not start new series for the same device.
@@ -132,8 +140,8 @@ export function pointLine(p: Point, slot: number): Line {
   return l;
 }
 
-export function rejectionLine(r: Rejection, seq: number, slot: number): Line {
-  const l = line('rejection', rejectionTags(r), r.receivedAt, slot, r.messageId, seq)
+export function rejectionLine(r: Rejection, seq: number, slot: number, tags: ParticipantTags): Line {
+  const l = line('rejection', rejectionTags(r, tags), r.receivedAt, slot, r.messageId, seq)
     .stringField('topic', r.topic)
     .stringField('path', r.path)
     .stringField('message', r.message);
@@ -147,7 +155,7 @@ export function messageLine(m: { id: MessageId; deviceId: string; receivedAt: nu
 
 // ---- rows -> domain ----
 
-export function pointFromRow(kind: PointMeasurement, r: Row): Point {
+export function pointFromRow(kind: PointMeasurement, r: Row, tags: ParticipantTags): Point {
   const base = {
     messageId: BigInt(str(r.message_id)),
     seq: num(r.seq),
@@ -157,7 +165,7 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
     siteId: optStr(r.site),
     roomId: optStr(r.room),
     trialId: optStr(r.trial),
-    participantId: optStr(r.participant),
+    participantId: idOf(r.participant, tags),
     name: str(r.name),
     deviceTime: num(r.time),
     receivedAt: num(r.received_at),
@@ -186,7 +194,7 @@ export function pointFromRow(kind: PointMeasurement, r: Row): Point {
   return event;
 }
 
-export function rejectionFromRow(r: Row): Rejection {
+export function rejectionFromRow(r: Row, tags: ParticipantTags): Rejection {
   return {
     messageId: BigInt(str(r.message_id)),
     deviceId: str(r.device),
@@ -200,7 +208,7 @@ export function rejectionFromRow(r: Row): Rejection {
     siteId: optStr(r.site),
     roomId: optStr(r.room),
     trialId: optStr(r.trial),
-    participantId: optStr(r.participant),
+    participantId: idOf(r.participant, tags),
   };
 }
 

@@ -3,8 +3,10 @@ import { HubError } from '../../kernel/errors.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
 import type { IngestBatch, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
+import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
 import { releaseSegments, type Segment } from './release.js';
+import { canRebuildShards, keepAllBut, ShardRebuilds } from './shard-rebuild.js';
 import {
   SlotTable,
   messageLine,
@@ -43,6 +45,14 @@ export interface InfluxStoreOptions {
   readonly pageSize?: number;
   /** How far back a redelivered *rejected* message is looked for (its receive time moves). */
   readonly redeliveryWindowMs?: number;
+  /**
+   * Key of the participant tag (participant-tag.ts): the tag holds the id encrypted under
+   * it, so InfluxDB's files never hold a participant id. Every process that reads or
+   * writes the database must use the same key (service/adapters.ts keeps it in the registry).
+   */
+  readonly participantKey: Buffer;
+  /** How long an erasure's shard rebuild holds its lease between renewals (shard-rebuild.ts). */
+  readonly rebuildLeaseMs?: number;
 }
 
 export const LINES_PER_REQUEST = 5_000;
@@ -73,6 +83,7 @@ export async function openInfluxTelemetryStore(opts: InfluxStoreOptions): Promis
   for (const k of ['url', 'org', 'bucket', 'database'] as const) {
     if (!opts[k]) throw new HubError('CONFIG_INVALID', `InfluxDB ${k} is required`);
   }
+  participantTags(opts.participantKey); // throws on a short key before anything starts
   new URL(opts.url); // throws on a malformed URL before anything starts
   // Opening does not contact the server: a hub may start while InfluxDB is still down
   // (the outbox, stores/outbox/outbox.ts, queues meanwhile). ping() checks reachability.
@@ -86,6 +97,10 @@ class InfluxTelemetryStore implements TelemetryStore {
   readonly #writeApi: WriteApi;
   readonly #pageSize: number;
   readonly #redeliveryWindowMs: number;
+  readonly #tags: ParticipantTags;
+  readonly #leaseApi: WriteApi;
+  readonly #rebuilds: ShardRebuilds;
+  #server: Promise<{ readonly rebuilds: boolean }> | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
@@ -95,6 +110,33 @@ class InfluxTelemetryStore implements TelemetryStore {
     this.#writeApi = awaitedWriteApi(o, timeoutMs);
     this.#pageSize = Math.max(2, o.pageSize ?? 5_000);
     this.#redeliveryWindowMs = o.redeliveryWindowMs ?? 7 * 86_400_000;
+    this.#tags = participantTags(o.participantKey);
+    this.#leaseApi = awaitedWriteApi(o, timeoutMs);
+    this.#rebuilds = new ShardRebuilds({
+      q: this.#q,
+      database: o.database,
+      retentionPolicy: o.retentionPolicy,
+      leaseMs: o.rebuildLeaseMs,
+      send: (lines) => this.#sendWith(this.#leaseApi, lines),
+    });
+  }
+
+  /**
+   * What the server allows, asked once before the first use (and again after a failed
+   * try): whether shards can be rebuilt (1.x: /ping's X-Influxdb-Version), and that every
+   * participant tag in the database is one this key wrote, so that plain ids from before
+   * tags were encrypted, or another key's tags, are never silently mixed with ours.
+   */
+  #ready(): Promise<{ readonly rebuilds: boolean }> {
+    this.#server ??= (async () => {
+      // One statement per measurement: the form Grafana's own template variables use on 1.x and 2.x alike.
+      const found = await this.#q.run(['reading', 'event', 'rejection'].map((m) => `SHOW TAG VALUES FROM ${ident(m)} WITH KEY = ${ident('participant')}`));
+      const foreign = [...new Set(found.flat().map((r) => String(r.value)))].filter((t) => this.#tags.tryDecode(t) === undefined);
+      if (foreign.length > 0) throw foreignTags(foreign);
+      return { rebuilds: await canRebuildShards(this.#q) };
+    })();
+    this.#server.catch(() => void (this.#server = undefined));
+    return this.#server;
   }
 
   // ---- writing ----
@@ -107,6 +149,7 @@ class InfluxTelemetryStore implements TelemetryStore {
     const messages = uniqueMessages(batch);
     checkBatch(batch, messages);
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
+    const server = await this.#ready();
 
     const anchors = anchorsOf(batch, messages);
     const markerSlots = new SlotTable();
@@ -125,15 +168,13 @@ class InfluxTelemetryStore implements TelemetryStore {
 
     // Data first, message markers last: a crash in between leaves no marker, so the
     // redelivery writes the same points into the same slots again (an overwrite).
+    const tags = this.#tags;
     const data = lines(() => [
       ...points.map((p) =>
-        pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq))),
+        pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p, tags)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq)), tags),
       ),
-      ...rejections.map(([r, seq]) =>
-        rejectionLine(r, seq, slots.claim(seriesKey('rejection', rejectionTags(r)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq))),
-      ),
+      ...rejections.map(([r, seq]) => this.#rejectionLine(r, seq, slots)),
     ]);
-    await this.#send(data);
     const markers = lines(() =>
       fresh.map((m) => {
         const { ms, status } = anchors.get(m.id)!;
@@ -141,7 +182,13 @@ class InfluxTelemetryStore implements TelemetryStore {
         return messageLine(m, status, ms, slot);
       }),
     );
-    await this.#send(markers);
+    const store = async (): Promise<void> => {
+      await this.#send(data);
+      await this.#send(markers);
+    };
+    // Where an erasure may rebuild shards (1.x), possibly from another process: written
+    // again if a rebuild overlapped the write (shard-rebuild.ts).
+    await (server.rebuilds ? this.#rebuilds.fenced(store) : store());
     return result;
   }
 
@@ -197,11 +244,20 @@ class InfluxTelemetryStore implements TelemetryStore {
     return slots;
   }
 
-  async #send(data: readonly Line[]): Promise<void> {
+  #rejectionLine(r: Rejection, seq: number, slots: SlotTable): Line {
+    const slot = slots.claim(seriesKey('rejection', rejectionTags(r, this.#tags)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq));
+    return rejectionLine(r, seq, slot, this.#tags);
+  }
+
+  #send(data: readonly Line[]): Promise<void> {
+    return this.#sendWith(this.#writeApi, data);
+  }
+
+  async #sendWith(api: WriteApi, data: readonly Line[]): Promise<void> {
     for (let i = 0; i < data.length; i += LINES_PER_REQUEST) {
-      this.#writeApi.writePoints(data.slice(i, i + LINES_PER_REQUEST));
+      api.writePoints(data.slice(i, i + LINES_PER_REQUEST));
       try {
-        await this.#writeApi.flush();
+        await api.flush();
       } catch (e) {
         throw writeError(e);
       }
@@ -211,13 +267,19 @@ class InfluxTelemetryStore implements TelemetryStore {
   eraseParticipant(participantId: string): Promise<number> {
     // '' would match every unattributed point (an absent tag reads as '').
     if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
-    const where = `${ident('participant')} = ${str(participantId)} AND ${timeRange(undefined, undefined)}`;
+    const tag = this.#tags.encode(participantId);
+    const theirs = `${ident('participant')} = ${str(tag)}`;
+    const where = `${theirs} AND ${timeRange(undefined, undefined)}`;
     return this.#serialised(async () => {
+      const server = await this.#ready();
       const counts = await this.#q.run(['reading', 'event'].map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
       await this.#eraseRejections(where);
-      // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). Message markers
+      // 1.x: every shard that holds their points is rebuilt without them (shard-rebuild.ts).
+      if (server.rebuilds) await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event', 'rejection'], theirs), keepAllBut(tag));
+      // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). After a rebuild it
+      // finds nothing; on 2.x it is the erasure (README.md, "Erasure"). Message markers
       // carry no participant and stay, so a redelivery remains a duplicate.
-      await this.#q.run(['reading', 'event', 'rejection'].map((m) => `DELETE FROM ${ident(m)} WHERE ${ident('participant')} = ${str(participantId)}`));
+      await this.#q.run(['reading', 'event', 'rejection'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));
       return counts.flat().reduce((n, r) => n + num(r.count), 0);
     });
   }
@@ -232,18 +294,12 @@ class InfluxTelemetryStore implements TelemetryStore {
   async #eraseRejections(where: string): Promise<void> {
     const [rows = []] = await this.#q.run([`SELECT ${selectList('rejection').map(ident).join(', ')} FROM ${ident('rejection')} WHERE ${where}`]);
     if (rows.length === 0) return;
-    const kept = rows.map((row) => ({ r: { ...rejectionFromRow(row), participantId: null, payload: null, message: '' }, seq: num(row.seq) }));
+    const kept = rows.map((row) => ({ r: { ...rejectionFromRow(row, this.#tags), participantId: null, payload: null, message: '' }, seq: num(row.seq) }));
     const slots = await this.#occupiedSlots(
       [],
       kept.map((k) => k.r),
     );
-    await this.#send(
-      lines(() =>
-        kept.map(({ r, seq }) =>
-          rejectionLine(r, seq, slots.claim(seriesKey('rejection', rejectionTags(r)), r.receivedAt, who(r.messageId, seq), preferredSlot(r.messageId, seq))),
-        ),
-      ),
-    );
+    await this.#send(lines(() => kept.map(({ r, seq }) => this.#rejectionLine(r, seq, slots))));
   }
 
   // ---- reading ----
@@ -253,6 +309,7 @@ class InfluxTelemetryStore implements TelemetryStore {
     const limit = checkLimit(query.limit);
     if (limit === 0 || isEmptyFilter(query)) return;
     const desc = query.order === 'desc';
+    await this.#ready();
     const where = pointFilters(query);
     const segments = releaseSegments(query);
     const kinds: PointMeasurement[] = query.kind ? [query.kind] : ['reading', 'event'];
@@ -267,8 +324,8 @@ class InfluxTelemetryStore implements TelemetryStore {
 
   async *#scan(kind: PointMeasurement, where: readonly string[], segments: readonly Segment[], desc: boolean, page: number): AsyncGenerator<Point> {
     for (const s of desc ? [...segments].reverse() : segments) {
-      const conds = s.participants ? [...where, anyOf('participant', s.participants)] : where;
-      for await (const row of this.#ordered(kind, conds, s.from, s.to, desc, page)) yield pointFromRow(kind, row);
+      const conds = s.participants ? [...where, this.#anyParticipant(s.participants)] : where;
+      for await (const row of this.#ordered(kind, conds, s.from, s.to, desc, page)) yield pointFromRow(kind, row, this.#tags);
     }
   }
 
@@ -309,6 +366,14 @@ class InfluxTelemetryStore implements TelemetryStore {
     }
   }
 
+  /** `''` (device data, an absent tag) stays `''`. */
+  #anyParticipant(ids: readonly string[]): string {
+    return anyOf(
+      'participant',
+      ids.map((id) => (id === '' ? '' : this.#tags.encode(id))),
+    );
+  }
+
   /** A small limit needs no big page: one more row than asked shows where its millisecond ends. */
   #pageFor(limit: number | undefined): number {
     return limit === undefined ? this.#pageSize : Math.max(2, Math.min(this.#pageSize, limit + 1));
@@ -334,11 +399,12 @@ class InfluxTelemetryStore implements TelemetryStore {
     if (!Number.isSafeInteger(query.bucketMs) || query.bucketMs <= 0) throw new HubError('VALIDATION_FAILED', 'bucketMs must be a positive integer');
     const limit = checkLimit(query.limit);
     if (query.kind === 'event' || limit === 0 || isEmptyFilter(query)) return []; // readings only
+    await this.#ready();
     const where = pointFilters(query);
     const v = ident('value');
     // One statement per release segment; buckets cut by a segment edge are summed back up.
     const statements = releaseSegments(query).map((s) => {
-      const conds = [...where, ...(s.participants ? [anyOf('participant', s.participants)] : []), timeRange(s.from, s.to)];
+      const conds = [...where, ...(s.participants ? [this.#anyParticipant(s.participants)] : []), timeRange(s.from, s.to)];
       return `SELECT count(${v}) AS "count", min(${v}) AS "min", max(${v}) AS "max", sum(${v}) AS "sum" FROM ${ident('reading')}
         WHERE ${conds.join(' AND ')} GROUP BY time(${query.bucketMs}ms), ${ident('device')}, ${ident('name')} fill(none)`;
     });
@@ -368,10 +434,11 @@ class InfluxTelemetryStore implements TelemetryStore {
     this.#assertOpen();
     const limit = checkLimit(query.limit) ?? DEFAULT_REJECTION_LIMIT;
     if (limit === 0 || query.deviceIds?.length === 0) return [];
+    await this.#ready();
     const where = query.deviceIds ? [anyOf('device', query.deviceIds)] : [];
     const out: Rejection[] = [];
     for await (const row of this.#ordered('rejection', where, checkTime(query.from), checkTime(query.to), true, this.#pageFor(limit))) {
-      out.push(rejectionFromRow(row));
+      out.push(rejectionFromRow(row, this.#tags));
       if (out.length === limit) break;
     }
     return out;
@@ -398,6 +465,7 @@ class InfluxTelemetryStore implements TelemetryStore {
     this.#closing ??= (async () => {
       await this.#queue; // let accepted writes finish rather than cut them off
       this.#writeApi.dispose();
+      this.#leaseApi.dispose();
     })();
     return this.#closing;
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GrafanaMirror } from '../../kernel/ports.js';
 import { openGrafanaMirror } from '../../stores/influx/grafana-mirror.js';
+import { participantTags } from '../../stores/influx/participant-tag.js';
 import { consentOf } from '../../api/routes/live-access.js';
 import type { CommittedDelivery } from '../../kernel/committed-wire.js';
 import { createLogger } from '../../kernel/log.js';
@@ -19,6 +20,8 @@ import type { TelemetryStore } from '../../kernel/ports.js';
 import { contractProfiles } from '../contract/registry.contract.js';
 import { startApi } from '../api/fixture.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
+
+const PARTICIPANT_KEY = Buffer.alloc(32, 7);
 
 // No silent skip: without influxd this file fails and says how to get it.
 assertInfluxdInstalled();
@@ -61,13 +64,22 @@ beforeAll(async () => {
   p1Consent = (await registry.grantConsent({ participantId: 'P1', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' })).id;
   await registry.grantConsent({ participantId: 'P3', scope: 'care.live', grantedAt: T - H, formVersion: 'v1' });
   await registry.grantConsent({ participantId: 'P2', scope: 'research', grantedAt: T - H, formVersion: 'v1' });
-  hub = await openInfluxTelemetryStore({ url: server.v2url, token: 'test-token', org: 'arena', bucket: 'arena', database: 'arena', timeoutMs: 5_000 });
+  hub = await openInfluxTelemetryStore({
+    participantKey: PARTICIPANT_KEY,
+    url: server.v2url,
+    token: 'test-token',
+    org: 'arena',
+    bucket: 'arena',
+    database: 'arena',
+    timeoutMs: 5_000,
+  });
   mirror = openGrafanaMirror({
     url: server.v2url,
     token: 'test-token',
     org: 'arena',
     bucket: DB,
     database: DB,
+    participantKey: PARTICIPANT_KEY,
     consent: consentOf(registry),
     source: hub,
     logger: createLogger('silent'),
@@ -119,7 +131,9 @@ const event = (participantId: string | null, name: string, at: number, seq = 0):
 const delivery = (...points: Point[]): CommittedDelivery => ({ messageId: nextId++, points });
 
 const rows = async (measurement: string): Promise<Row[]> => (await grafana.run([`SELECT * FROM ${ident(measurement)}`]))[0] ?? [];
-const who = (r: Row): string => `${String(r.name)}:${String(r.participant ?? '-')}:${String(r.trial ?? '-')}`;
+/** The bucket holds participant tags, not ids (stores/influx/participant-tag.ts). */
+const idOf = (r: Row): string | undefined => (typeof r.participant === 'string' ? participantTags(PARTICIPANT_KEY).decode(r.participant) : undefined);
+const who = (r: Row): string => `${String(r.name)}:${idOf(r) ?? '-'}:${String(r.trial ?? '-')}`;
 const readings = async (): Promise<string[]> => (await rows('reading')).map(who).sort();
 
 describe("Grafana's bucket", () => {
@@ -207,13 +221,14 @@ describe("the API keeps Grafana's bucket in step with care.live", () => {
       org: 'arena',
       bucket: db,
       database: db,
+      participantKey: PARTICIPANT_KEY,
       consent: consentOf(f.registry),
       source: f.store,
       logger: createLogger('silent'),
     });
     const bucket = new QueryClient({ url: server.url, token: 'test-token', database: db, timeoutMs: 5_000 });
     const participants = async (): Promise<string[]> =>
-      [...new Set(((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(r.participant)))].sort();
+      [...new Set(((await bucket.run([`SELECT * FROM "reading"`]))[0] ?? []).map((r) => String(idOf(r))))].sort();
     const admin = f.tokens.admin;
     try {
       await f.registry.enrolParticipant({ id: 'p-008', trialId: 'trial-1' });

@@ -8,6 +8,8 @@ import { freePort, startService, type Service } from '../../soak/processes.js';
 import { ident } from '../../stores/influx/influxql.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { QueryClient, type Row } from '../../stores/influx/query-client.js';
+import { participantTags } from '../../stores/influx/participant-tag.js';
+import { loadParticipantTagKey } from '../../service/adapters.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
@@ -128,7 +130,9 @@ describe("Grafana's bucket in the split layout", () => {
         (
           await new QueryClient({ url: influx.url, token: 'test-token', database: db, timeoutMs: 5_000 }).run([`SELECT * FROM "event" WHERE "name" = 'fall'`])
         )[0] ?? [];
-      return rows.map((r) => `${String(r.device)}:${String(r.participant ?? '-')}`).sort();
+      // The participant tag is the id encrypted under the key the services keep in the registry (stores/influx/participant-tag.ts).
+      const tags = participantTags(await loadParticipantTagKey(registryUrl));
+      return rows.map((r) => `${String(r.device)}:${typeof r.participant === 'string' ? tags.decode(r.participant) : '-'}`).sort();
     };
     const markers = async (db: string): Promise<string[]> => {
       const rows: Row[] =

@@ -6,6 +6,8 @@ import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js
 import { T0, batchOf, event, reading, rejection } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, influxQuery, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 
+const PARTICIPANT_KEY = Buffer.alloc(32, 7);
+
 /**
  * Runs every dashboard query, as Grafana would expand it, against a real InfluxDB holding
  * data written by the adapter: each must parse and return data. tests/deploy/grafana.test.ts
@@ -16,7 +18,14 @@ assertInfluxdInstalled();
 let server: RunningInfluxd;
 beforeAll(async () => {
   server = await startInfluxd('grafana');
-  const store = await openInfluxTelemetryStore({ url: server.v2url, token: 't', org: 'arena', bucket: 'grafana', database: 'grafana' });
+  const store = await openInfluxTelemetryStore({
+    participantKey: PARTICIPANT_KEY,
+    url: server.v2url,
+    token: 't',
+    org: 'arena',
+    bucket: 'grafana',
+    database: 'grafana',
+  });
   await store.write(batchOf(sampleDay(), [rejection(900n, T0 + 5_000, { code: 'UNIT_UNKNOWN' })]));
   await store.close();
 });

@@ -8,6 +8,8 @@ import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js
 import { T0, batchOf, event, reading, rejection, telemetryStoreContract } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 
+const PARTICIPANT_KEY = Buffer.alloc(32, 7);
+
 // No silent skip: without influxd this file fails and says how to get it.
 assertInfluxdInstalled();
 
@@ -24,7 +26,16 @@ let databases = 0;
 async function openFresh(pageSize?: number): Promise<{ store: TelemetryStore; db: string }> {
   const db = `t${++databases}`;
   await server.query(`CREATE DATABASE ${ident(db)}`);
-  const store = await openInfluxTelemetryStore({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, timeoutMs: 5_000, pageSize });
+  const store = await openInfluxTelemetryStore({
+    participantKey: PARTICIPANT_KEY,
+    url: server.v2url,
+    token: 'test-token',
+    org: 'arena',
+    bucket: db,
+    database: db,
+    timeoutMs: 5_000,
+    pageSize,
+  });
   return { store, db };
 }
 
@@ -159,7 +170,7 @@ describe('InfluxDB telemetry store', () => {
     const batch = batchOf([reading(1n, T0), event(2n, T0 + 1, { attributes: { zone: 'bath' } })], [rejection(3n, T0 + 2)]);
     await store.write(batch);
     await store.close();
-    const again = await openInfluxTelemetryStore({ url: server.v2url, token: 't', org: 'arena', bucket: db, database: db });
+    const again = await openInfluxTelemetryStore({ participantKey: PARTICIPANT_KEY, url: server.v2url, token: 't', org: 'arena', bucket: db, database: db });
     expect(await collect(again.points({}))).toEqual(batch.points);
     expect(await again.write(batch)).toEqual({ storedMessages: 0, duplicateMessages: 3 });
     await again.close();

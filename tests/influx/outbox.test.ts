@@ -11,6 +11,8 @@ import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js
 import { T0, batchOf, reading, rejection } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 
+const PARTICIPANT_KEY = Buffer.alloc(32, 7);
+
 assertInfluxdInstalled();
 
 const logger = createLogger('silent');
@@ -31,7 +33,18 @@ let databases = 0;
 async function influxStore(): Promise<{ open: () => Promise<TelemetryStore> }> {
   const db = `o${++databases}`;
   await server.query(`CREATE DATABASE "${db}"`);
-  return { open: () => openInfluxTelemetryStore({ url: server.v2url, token: 'test-token', org: 'arena', bucket: db, database: db, timeoutMs: 2_000 }) };
+  return {
+    open: () =>
+      openInfluxTelemetryStore({
+        participantKey: PARTICIPANT_KEY,
+        url: server.v2url,
+        token: 'test-token',
+        org: 'arena',
+        bucket: db,
+        database: db,
+        timeoutMs: 2_000,
+      }),
+  };
 }
 
 /** Batch k: 4 messages of 3 readings, plus one rejected message; ids and times unique per k. */
