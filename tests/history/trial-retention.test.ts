@@ -148,6 +148,7 @@ describe('the all-in-one hub', () => {
     keep: { participant: 'PSEUDO-KEEP-1', device: 'AQ-KEEP', weight: 66.1237, rejected: 57.3391 },
   } as const;
   type TrialId = keyof typeof TRIALS;
+  const COMMENT = 'DEL slipped near the quartz window';
   let hub: TestHub;
   let researcher: string;
   const clients: MqttClient[] = [];
@@ -178,13 +179,14 @@ describe('the all-in-one hub', () => {
     await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
     await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 3 });
     await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
+    await ok('/v1/vendors', { id: 'rs', name: 'RoomSense' });
     let bed = 0;
     for (const [trial, t] of Object.entries(TRIALS)) {
       await ok('/v1/trials', {
         id: trial,
         name: trial,
         siteId: 'ward',
-        vendorIds: ['aqua'],
+        vendorIds: ['aqua', 'rs'],
         protocolRef: 'REK 2026/1',
         period: { from: start, to: start + 24 * HOUR },
       });
@@ -204,6 +206,21 @@ describe('the all-in-one hub', () => {
       await weigh(t.weight, 'kg');
       await weigh(t.rejected, 'stone'); // a rejection, with its raw payload
     }
+    // A fall of the participant whose trial is deleted, acknowledged with a comment: the alarm goes with the trial.
+    await ok(`/v1/participants/${TRIALS.del.participant}/consents`, { scope: 'care.live', grantedAt: start, formVersion: 'v1' });
+    const sensor = await ok('/v1/devices', { id: 'RS-DEL', vendorId: 'rs', profileId: 'roomsense-3d', roomId: 'room-1' });
+    await ok('/v1/trials/del/assignments', { deviceId: 'RS-DEL', participantId: TRIALS.del.participant, roomId: 'room-1', bed: 2, from: start });
+    const rs = await connect(hub.mqttPort, 'RS-DEL', sensor.secret);
+    clients.push(rs);
+    await publish(
+      rs,
+      'devices/RS-DEL/events',
+      JSON.stringify({ sensor: 'RS-DEL', time: Date.now(), event: { type: 'FALL_DETECTED', zone: 'floor-bedside', confidence: 0.97 } }),
+    );
+    const alarm = await until('the fall alarm', async () =>
+      ((await ok('/v1/alarms')).items as { id: string; participantId: string | null }[]).find((a) => a.participantId === TRIALS.del.participant),
+    );
+    await ok(`/v1/alarms/${alarm.id}/ack`, { comment: COMMENT });
     researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: Object.keys(TRIALS), label: 'study' })).token;
     for (const c of clients.splice(0)) await end(c);
   }, 120_000);
@@ -245,6 +262,7 @@ describe('the all-in-one hub', () => {
   });
 
   it('lists what falls due in a dry run without doing it', async () => {
+    const before = await dataset('del');
     await ok('/v1/trials/del/retention', { deleteAfterDays: 30 }, 'PUT');
     await ok('/v1/trials/del', { status: 'completed' }, 'PATCH');
     const now = await ok('/v1/retention');
@@ -254,7 +272,7 @@ describe('the all-in-one hub', () => {
     const later = await ok(`/v1/retention?at=${encodeURIComponent(new Date(Date.now() + 31 * DAY).toISOString())}`);
     expect(later.due.map((d: { trialId: string; next: { action: string } }) => [d.trialId, d.next.action])).toEqual([['del', 'delete']]);
     expect((await retentionOf('del')).deletedAt).toBeNull();
-    expect((await dataset('del')).length).toBe(2);
+    expect(await dataset('del')).toEqual(before);
   });
 
   it('deletes trials with delete-after 0 days and leaves no byte of them in the data folder', async () => {
@@ -269,6 +287,7 @@ describe('the all-in-one hub', () => {
         `telemetry.duckdb.archive/${archive}: arch weight as double`,
       ]),
     );
+    expect(search({ comment: Buffer.from(COMMENT) })).not.toEqual([]);
     await ok('/v1/trials/del/retention', { deleteAfterDays: 0 }, 'PUT');
     await ok('/v1/trials/arch/retention', { archiveAfterDays: 0, deleteAfterDays: 0 }, 'PUT');
     for (const trial of ['del', 'arch'] as const) {
@@ -280,7 +299,8 @@ describe('the all-in-one hub', () => {
       expect(await dataset(trial)).toHaveLength(1); // the header
     }
     expect(readdirSync(join(hub.dataDir, 'telemetry.duckdb.archive'))).toEqual([]);
-    expect(search({ ...needlesOf('del'), ...needlesOf('arch') })).toEqual([]);
+    expect(search({ ...needlesOf('del'), ...needlesOf('arch'), comment: Buffer.from(COMMENT) })).toEqual([]);
+    expect(((await ok('/v1/alarms')).items as { participantId: string | null }[]).filter((a) => a.participantId === TRIALS.del.participant)).toEqual([]);
     // The same search finds the trial that stays, and the API serves it.
     expect(search(needlesOf('keep')).length).toBeGreaterThan(0);
     expect((await ok(`/v1/devices/${TRIALS.keep.device}/readings`)).items.map((r: { value: number }) => r.value)).toEqual([TRIALS.keep.weight]);
