@@ -11,6 +11,7 @@ import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openTrialRetention } from '../../stores/sql/trial-retention.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Retention of closed trials as the hub applies it (hub/retention-schedule.ts): the
@@ -163,14 +164,6 @@ describe('the all-in-one hub', () => {
     expect(res.status, String(res.body)).toBe(200);
     return String(res.body).trim().split(/\r?\n/);
   };
-  async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    for (let i = 0; i < 600; i++) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`never happened: ${what}`);
-  }
   const retentionOf = async (trial: TrialId) => ok(`/v1/trials/${trial}/retention`);
 
   beforeAll(async () => {

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
 import { registerFleetIn } from '../../soak/arena.js';
@@ -12,6 +11,7 @@ import { freePort, startService, type Service } from '../../soak/processes.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
+import { until } from '../helpers/poll.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { makePki } from './pki.js';
 
@@ -144,11 +144,11 @@ describe('split ingest over TLS, the broker with no plain listener', () => {
     ]);
     // Exit 0 at QoS 1: the broker sent PUBACK, which it does only once ingest has committed the message.
     expect(pub, pub.stderr).toMatchObject({ code: 0 });
-    for (const deadline = Date.now() + 30_000; ; await sleep(100)) {
-      const stats = (await (await fetch(`http://127.0.0.1:${ports.http}/stats`)).json()) as { storedMessages: number };
-      if (stats.storedMessages >= 1) break;
-      if (Date.now() > deadline) throw new Error(`ingest stored nothing: ${JSON.stringify(stats)}`);
-    }
+    await until(
+      'ingest stores the message',
+      async () => ((await (await fetch(`http://127.0.0.1:${ports.http}/stats`)).json()) as { storedMessages: number }).storedMessages >= 1,
+      30_000,
+    );
     expect(await ingest.stop()).toBe(0);
     const store = await openDuckDbTelemetryStore({ path: join(ingestDir, 'telemetry.duckdb') });
     try {
