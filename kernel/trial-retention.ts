@@ -4,7 +4,7 @@ import { statusAt, type Trial } from './trials.js';
  * Retention of a closed trial's telemetry: archived (moved to Parquet the dataset export
  * still reads) some days after the trial closed, deleted (with an erasure's guarantees)
  * some days after. Each trial may set either; what it leaves unset comes from the hub's
- * defaults (ARENA_RETENTION_*). Null: never.
+ * defaults (ARENA_TRIAL_ARCHIVE_AFTER_DAYS, ARENA_TRIAL_DELETE_AFTER_DAYS). Null: never.
  */
 export interface RetentionPolicy {
   readonly archiveAfterDays: number | null;
