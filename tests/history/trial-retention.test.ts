@@ -9,6 +9,9 @@ import { closedAtOf, dueActions, nextAction, retentionViews, type RetentionPolic
 import { startTrialRetention } from '../../hub/retention-schedule.js';
 import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openTrialRetention } from '../../stores/sql/trial-retention.js';
+import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
+import type { SqlClient } from '../../stores/sql/sql-client.js';
+import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { until } from '../helpers/poll.js';
@@ -56,6 +59,47 @@ describe('the retention policy', () => {
     expect(nextAction({ archiveAfterDays: 0, deleteAfterDays: 0 }, { archivedAt: null, deletedAt: 1 }, 0)).toBeNull();
     expect(nextAction(NEVER, none, 0)).toBeNull();
     expect(nextAction({ archiveAfterDays: 0, deleteAfterDays: 0 }, none, null)).toBeNull();
+  });
+});
+
+describe('the retention rows, on both registry engines', () => {
+  let pg: RunningPostgres;
+  const dir = mkdtempSync(join(tmpdir(), 'arena-trial-retention-rows-'));
+  beforeAll(async () => {
+    pg = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const engines: [string, () => Promise<SqlClient>][] = [
+    ['DuckDB', () => openDuckDbSqlClient(join(dir, 'registry.duckdb'))],
+    ['PostgreSQL', async () => openPostgresSqlClient(await pg.newDatabase('retention'))],
+  ];
+
+  it.each(engines)('%s: keeps the own setting, the first close and what was done', async (_, open) => {
+    const sql = await open();
+    try {
+      const rows = await openTrialRetention(sql);
+      expect(await rows.get('t')).toBeUndefined();
+      expect(await rows.setSetting('t', { archiveAfterDays: 0, deleteAfterDays: undefined }, 1)).toMatchObject({
+        setting: { archiveAfterDays: 0 },
+        closedAt: null,
+      });
+      await rows.recordClosed('t', 5);
+      await rows.recordClosed('t', 9); // a later look keeps the first
+      await rows.recordDone('t', 'archive', 10, 3);
+      await rows.setSetting('t', { deleteAfterDays: null }, 11); // replaces the setting, keeps the state
+      await rows.recordClosed('u', 7);
+      expect(await rows.list()).toEqual([
+        { trialId: 't', setting: { deleteAfterDays: null }, closedAt: 5, archivedAt: 10, archivedPoints: 3, deletedAt: null, deletedPoints: null },
+        { trialId: 'u', setting: {}, closedAt: 7, archivedAt: null, archivedPoints: null, deletedAt: null, deletedPoints: null },
+      ]);
+      await openTrialRetention(sql); // opened again: its migration is not run twice
+      expect((await rows.list()).length).toBe(2);
+    } finally {
+      await sql.close();
+    }
   });
 });
 
