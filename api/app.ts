@@ -27,6 +27,7 @@ import { liveRoutes } from './routes/live.js';
 import { liveBoardRoutes } from './routes/live-board.js';
 import { wardRoutes } from './ward/routes.js';
 import { boardPairingRoutes } from './ward/pairing.js';
+import { retentionRoutes } from './routes/retention.js';
 import { trialRoutes } from './routes/trials.js';
 import { participantRoutes } from './routes/participants.js';
 import { consentRoutes } from './routes/consents.js';
@@ -82,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(rejectionRoutes, { deps });
   await app.register(tokenRoutes, { deps });
   await app.register(trialRoutes, { deps });
+  await app.register(retentionRoutes, { deps });
   await app.register(participantRoutes, { deps });
   await app.register(consentRoutes, { deps });
   await app.register(assignmentRoutes, { deps });

@@ -1,5 +1,5 @@
 import type { ISubscriptionMap, MqttClient } from 'mqtt';
-import { connectServiceClient } from '../service/mqtt-client.js';
+import { connectServiceClient, type ServiceTls } from '../service/mqtt-client.js';
 import type { LiveMessage } from '../kernel/alarms.js';
 import { COMMITTED_TOPIC, decodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';
@@ -20,6 +20,7 @@ import type { Point } from '../kernel/telemetry.js';
  */
 export interface CommitFeedOptions {
   readonly url: string;
+  readonly tls?: ServiceTls | undefined;
   readonly username: string;
   readonly password: string;
   readonly clientId: string;
@@ -54,6 +55,7 @@ export function startCommitFeed(o: CommitFeedOptions): CommitFeed {
   let current: Promise<unknown> = Promise.resolve();
   const client: MqttClient = connectServiceClient({
     url: o.url,
+    tls: o.tls,
     clientId: o.clientId,
     clean: false,
     username: o.username,

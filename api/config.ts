@@ -6,6 +6,7 @@ import type { TlsFiles } from '../kernel/tls.js';
 import {
   adapterConfig,
   checkAdapters,
+  checkServiceBroker,
   clientId,
   int,
   parseEnv,
@@ -13,7 +14,9 @@ import {
   PROCESS_VARS,
   processConfig,
   SERVICE_ACCOUNT_VARS,
+  SERVICE_BROKER_VARS,
   serviceAccount,
+  serviceBroker,
   SharedEnv,
   STORE_VARS,
   text,
@@ -104,13 +107,13 @@ export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
  * process settings, the shared registry and the telemetry store, and for the alarm engine
  * it hosts: the engine's settings (ALARM_TIME_ZONE, ALARM_TICK_S, ALARM_REPLAY_H:
  * alarms/config.ts), the broker it takes ingest's commits
- * from (api/commit-feed.ts, over a persistent session API_CLIENT_ID that the broker keeps
+ * from (api/commit-feed.ts, over TLS with MQTT_TLS_CA_FILE, over a persistent session API_CLIENT_ID that the broker keeps
  * while the API is down) with the service account, and Grafana's own bucket, which the API
  * fills with what the ward may show (stores/influx/grafana-mirror.ts; unset: no copy).
  */
 const ApiServiceEnv = withChecks(
   ApiEnv.extend(AlarmEnv.shape)
-    .extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, MQTT_HOST: true, MQTT_PORT: true, ...SERVICE_ACCOUNT_VARS }).shape)
+    .extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, ...SERVICE_BROKER_VARS, ...SERVICE_ACCOUNT_VARS }).shape)
     .extend({
       API_CLIENT_ID: clientId().default('arena-api'),
       INFLUX_GRAFANA_BUCKET: text().optional(),
@@ -118,6 +121,7 @@ const ApiServiceEnv = withChecks(
       INFLUX_GRAFANA_DATABASE: text().optional(),
     }),
   checkAdapters,
+  checkServiceBroker,
   pairedTlsFiles,
   (e, ctx) => {
     const bucket = e.INFLUX_GRAFANA_BUCKET;
@@ -143,7 +147,7 @@ export function loadApiServiceConfig(env: Readonly<Record<string, string | undef
     alarms: alarmConfig(e),
     adapters: adapterConfig(e),
     grafana,
-    feed: Object.freeze({ broker: Object.freeze({ host: e.MQTT_HOST, port: e.MQTT_PORT }), clientId: e.API_CLIENT_ID }),
+    feed: Object.freeze({ broker: serviceBroker(e), clientId: e.API_CLIENT_ID }),
     service: serviceAccount(e),
   });
 }

@@ -10,6 +10,7 @@ import type { HubMetrics } from '../kernel/metrics.js';
 import type { Registry } from '../kernel/registry.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
+import type { TrialRetentionService } from '../kernel/trial-retention.js';
 import type { ErasureTargets } from './erasure.js';
 import type { DeliveryStatus, GrafanaMirror } from '../kernel/ports.js';
 
@@ -72,6 +73,8 @@ export interface ApiDeps {
   readonly erasure?: Pick<ErasureTargets, 'register' | 'compactRegistry'>;
   /** Grafana's consent-filtered bucket (stores/influx/grafana-mirror.ts): granting and withdrawing care.live refresh the participant there, erasure deletes them. */
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
+  /** Closed trials' retention (hub/retention-schedule.ts): when given, admins set it per trial and list what is due. */
+  readonly retention?: TrialRetentionService;
   /** Rate, stream and export limits (api/config.ts); the defaults when not given. */
   readonly limits?: ApiLimits;
   /** Certificate and key: the API serves HTTPS only, reloading them when they change (api/https.ts). */

@@ -68,7 +68,8 @@ await runService('api', loadApiServiceConfig, async (c, logger) => {
     const erasure = { register: await openErasureRegister(join(c.process.dataDir, 'erasure-register.ndjson'), pseudonymKey) };
     await reapplyErasures({ registry, store, alarms, grafana, ...erasure }, logger);
     const feed = startCommitFeed({
-      url: `mqtt://${c.feed.broker.host}:${c.feed.broker.port}`,
+      url: c.feed.broker.url,
+      tls: c.feed.broker.tls,
       username: c.service.username,
       password: c.service.secret,
       clientId: c.feed.clientId,
@@ -102,7 +103,7 @@ await runService('api', loadApiServiceConfig, async (c, logger) => {
       await feed.stop();
       throw e;
     });
-    logger.info({ api: address, broker: `${c.feed.broker.host}:${c.feed.broker.port}` }, 'arena-hub api is up');
+    logger.info({ api: address, broker: c.feed.broker.url }, 'arena-hub api is up');
     return {
       async stop() {
         // Take no further commit, then stop serving, then store the alarm state.

@@ -32,8 +32,8 @@ export const DEFAULT_QUOTA = {
   disconnectAfterMs: 60_000,
 } as const;
 
-/** The broker's own variables (MQTT_HOST and MQTT_PORT are shared with the services that connect to it). */
-export const BrokerEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).extend({
+/** The broker's own variables (MQTT_HOST, MQTT_PORT and MQTT_TLS_PORT are shared with the services that connect to it). */
+export const BrokerEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true, MQTT_TLS_PORT: true }).extend({
   MQTT_WS_PORT: port(9001),
   MQTT_MAX_PAYLOAD_BYTES: int(65536, 1, 256 * 1024 * 1024),
   MQTT_MAX_PACKET_BYTES: int(262144, 16, 256 * 1024 * 1024),
@@ -56,7 +56,6 @@ export const BrokerEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).ex
   MQTT_MAX_IN_FLIGHT: int(DEFAULT_IN_FLIGHT.total, 1, 10_000_000),
   // off: no plain MQTT or WebSocket listener at all, only the TLS ones (README "TLS").
   MQTT_PLAIN: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
-  MQTT_TLS_PORT: port(8883),
   MQTT_WSS_PORT: port(8884),
   ...TlsEnv,
   // Split layout: GET /metrics on this port (service/metrics-server.ts), on MQTT_HOST; unset: not served.

@@ -13,7 +13,7 @@ export interface WriteGate {
 }
 
 // Every method that changes the telemetry file; reads pass.
-const CHANGES = new Set<PropertyKey>(['write', 'eraseParticipant', 'expireRejections', 'requeueSetAside']);
+const CHANGES = new Set<PropertyKey>(['write', 'eraseParticipant', 'expireRejections', 'archiveTrial', 'deleteTrial', 'requeueSetAside']);
 
 export function writeGate(inner: OutboxStore): WriteGate {
   let closed: Promise<void> | undefined;

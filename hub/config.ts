@@ -3,7 +3,8 @@ import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { ApiEnv, apiConfig } from '../api/config.js';
 import { BrokerEnv, brokerConfig, checkBroker } from '../broker/config.js';
 import { IngestEnv, ingestConfig } from '../ingest/config.js';
-import { int, parseEnv, PROCESS_VARS, processConfig, SharedEnv, withChecks, type ProcessConfig } from '../service/config.js';
+import type { RetentionPolicy } from '../kernel/trial-retention.js';
+import { int, optionalInt, parseEnv, PROCESS_VARS, processConfig, SharedEnv, withChecks, type ProcessConfig } from '../service/config.js';
 
 /** The all-in-one hub's own variables: the embedded store and the disk it writes to. */
 const HubEnv = SharedEnv.pick(PROCESS_VARS).extend({
@@ -24,6 +25,16 @@ const HubEnv = SharedEnv.pick(PROCESS_VARS).extend({
   ARENA_DISK_SOFT_MIN_BYTES: int(2 * 1024 * 1024 * 1024, 0, 2 ** 50),
   ARENA_DISK_HARD_MIN_BYTES: int(512 * 1024 * 1024, 0, 2 ** 50),
   ARENA_DISK_CHECK_MS: int(1000, 10, 60_000),
+  /**
+   * Closed trials' data (hub/retention-schedule.ts): archived, then deleted, this many
+   * days after the trial closed, for trials that set nothing of their own
+   * (PUT /v1/trials/{id}/retention); unset: never.
+   */
+  ARENA_TRIAL_ARCHIVE_AFTER_DAYS: optionalInt(0, 36_500),
+  ARENA_TRIAL_DELETE_AFTER_DAYS: optionalInt(0, 36_500),
+  ARENA_TRIAL_RETENTION_CHECK_S: int(3600, 1, 86_400),
+  // Each action rewrites the store's file: a backlog is worked off a few trials per check.
+  ARENA_TRIAL_RETENTION_PER_CHECK: int(1, 1, 1000),
 });
 type HubEnv = z.output<typeof HubEnv>;
 
@@ -44,6 +55,7 @@ export interface HubConfig extends ProcessConfig {
   readonly duckdbMemoryLimit: string;
   readonly dedupWindowMs: number;
   readonly disk: { readonly softMinBytes: number; readonly hardMinBytes: number; readonly intervalMs: number };
+  readonly trialRetention: { readonly defaults: RetentionPolicy; readonly intervalMs: number; readonly maxPerCheck: number };
 }
 
 const hubConfig = (c: HubEnv): HubConfig =>
@@ -53,6 +65,11 @@ const hubConfig = (c: HubEnv): HubConfig =>
     duckdbMemoryLimit: c.ARENA_DUCKDB_MEMORY_LIMIT,
     dedupWindowMs: c.ARENA_DEDUP_WINDOW_S * 1000,
     disk: Object.freeze({ softMinBytes: c.ARENA_DISK_SOFT_MIN_BYTES, hardMinBytes: c.ARENA_DISK_HARD_MIN_BYTES, intervalMs: c.ARENA_DISK_CHECK_MS }),
+    trialRetention: Object.freeze({
+      defaults: Object.freeze({ archiveAfterDays: c.ARENA_TRIAL_ARCHIVE_AFTER_DAYS ?? null, deleteAfterDays: c.ARENA_TRIAL_DELETE_AFTER_DAYS ?? null }),
+      intervalMs: c.ARENA_TRIAL_RETENTION_CHECK_S * 1000,
+      maxPerCheck: c.ARENA_TRIAL_RETENTION_PER_CHECK,
+    }),
   });
 
 /** The hub's own settings alone (npm run requeue, tests); throws CONFIG_INVALID naming every bad variable. */

@@ -47,11 +47,17 @@ class ReopeningStore implements TelemetryStore {
     if (exportTo) this.exportTo = (request, file) => this.#call((s) => s.exportTo!(request, file));
     if (first.indicatorCounts) this.indicatorCounts = (query) => this.#call((s) => s.indicatorCounts!(query));
     if (first.expireRejections) this.expireRejections = (before) => this.#call((s) => s.expireRejections!(before));
+    if (first.archiveTrial) this.archiveTrial = (trialId) => this.#call((s) => s.archiveTrial!(trialId));
+    if (first.deleteTrial) this.deleteTrial = (trialId) => this.#call((s) => s.deleteTrial!(trialId));
   }
 
   readonly exportTo?: (request: DatasetExportRequest, file: string) => Promise<DatasetRowCounts>;
 
   readonly expireRejections?: (before: number) => Promise<number>;
+
+  readonly archiveTrial?: (trialId: string) => Promise<number>;
+
+  readonly deleteTrial?: (trialId: string) => Promise<number>;
 
   readonly indicatorCounts?: TelemetryStore['indicatorCounts'];
 

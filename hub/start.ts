@@ -29,6 +29,8 @@ import { serveControl } from './backup-control.js';
 import { dataFolderHeld, portInUse } from './start-errors.js';
 import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
+import { openTrialRetention } from '../stores/sql/trial-retention.js';
+import { startTrialRetention } from './retention-schedule.js';
 import { keepFilesPrivate } from '../service/private-files.js';
 import { openErasureRegister, reapplyErasures } from '../api/erasure-register.js';
 
@@ -132,6 +134,17 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const pseudonymKey = loadOrCreatePseudonymKey(join(o.hub.dataDir, 'pseudonym.key'));
   const erasure = { register: await openErasureRegister(join(o.hub.dataDir, 'erasure-register.ndjson'), pseudonymKey), compactRegistry: () => sql.compact() };
   await reapplyErasures({ registry, store, alarms, ...erasure }, log);
+  // Closed trials' data archived or deleted on schedule; its state is in the registry, so a restart resumes it.
+  const trialRetention = startTrialRetention({
+    trials: registry,
+    retention: await openTrialRetention(sql),
+    store,
+    audit: registry.audit,
+    alarms,
+    compactRegistry: erasure.compactRegistry,
+    ...o.hub.trialRetention,
+    logger: log,
+  });
   // onCommitted answers the points it had not seen: a redelivery reaches neither the rules nor the screens twice.
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
@@ -178,6 +191,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     alarms,
     live,
     erasure,
+    retention: trialRetention,
     limits: o.api.limits,
     ...(o.api.tls ? { tls: o.api.tls } : {}),
     metrics: { metrics, token: o.api.metricsToken },
@@ -234,6 +248,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await step('control', () => control.close());
         await step('broker', () => broker.close());
         await step('retention', () => retention.stop());
+        await step('trial retention', () => trialRetention.stop());
         await step('ingest', () => ingest.close());
         await step('api', () => app.close());
         await step('alarms', () => alarms.close());

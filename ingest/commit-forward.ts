@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { connectServiceClient } from '../service/mqtt-client.js';
+import { connectServiceClient, type ServiceTls } from '../service/mqtt-client.js';
 import { COMMITTED_TOPIC, encodeCommitted, type CommittedDelivery } from '../kernel/committed-wire.js';
 import type { Logger } from '../kernel/log.js';
 import type { Decided } from './pipeline.js';
@@ -20,6 +20,7 @@ import type { Decided } from './pipeline.js';
  */
 export interface CommitForwardOptions {
   readonly url: string;
+  readonly tls?: ServiceTls | undefined;
   readonly username: string;
   readonly password: string;
   readonly clientId: string;
@@ -60,6 +61,7 @@ export function startCommitForward(o: CommitForwardOptions): CommitForward {
   // unacknowledged QoS 1 publishes after a reconnect.
   const client: MqttClient = connectServiceClient({
     url: o.url,
+    tls: o.tls,
     clientId: o.clientId,
     clean: true,
     username: o.username,

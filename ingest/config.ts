@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   adapterConfig,
   checkAdapters,
+  checkServiceBroker,
   clientId,
   int,
   optionalInt,
@@ -9,7 +10,9 @@ import {
   PROCESS_VARS,
   processConfig,
   SERVICE_ACCOUNT_VARS,
+  SERVICE_BROKER_VARS,
   serviceAccount,
+  serviceBroker,
   SharedEnv,
   STORE_VARS,
   text,
@@ -73,15 +76,25 @@ export const loadIngestConfig = (env: Readonly<Record<string, string | undefined
 
 /**
  * Ingest alone (ingest/main.ts, split layout), in one schema: its settings above, the
- * process settings, the shared registry, the telemetry store and the service account it
- * logs in to the broker with.
+ * process settings, the shared registry, the telemetry store, and the broker it reaches
+ * (over TLS with MQTT_TLS_CA_FILE) with the service account.
  */
 const IngestServiceEnv = withChecks(
-  IngestEnv.extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, INFLUX_OUTBOX_MAX_BYTES: true, ...SERVICE_ACCOUNT_VARS }).shape),
+  IngestEnv.extend(
+    SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...STORE_VARS, INFLUX_OUTBOX_MAX_BYTES: true, ...SERVICE_ACCOUNT_VARS, ...SERVICE_BROKER_VARS })
+      .shape,
+  ),
   checkAdapters,
+  checkServiceBroker,
 );
 
 export function loadIngestServiceConfig(env: Readonly<Record<string, string | undefined>>) {
   const e = parseEnv(IngestServiceEnv, env);
-  return Object.freeze({ process: processConfig(e), ingest: ingestConfig(e), adapters: adapterConfig(e), service: serviceAccount(e) });
+  return Object.freeze({
+    process: processConfig(e),
+    ingest: ingestConfig(e),
+    adapters: adapterConfig(e),
+    broker: serviceBroker(e),
+    service: serviceAccount(e),
+  });
 }

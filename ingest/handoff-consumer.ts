@@ -1,5 +1,5 @@
 import type { ISubscriptionMap, MqttClient } from 'mqtt';
-import { connectServiceClient } from '../service/mqtt-client.js';
+import { connectServiceClient, type ServiceTls } from '../service/mqtt-client.js';
 import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import type { Ingest } from './pipeline.js';
@@ -14,6 +14,7 @@ import type { Ingest } from './pipeline.js';
  */
 export interface HandoffConsumerOptions {
   readonly url: string;
+  readonly tls?: ServiceTls | undefined;
   readonly username: string;
   readonly password: string;
   /** Session `i` uses client id `${clientIdPrefix}-${i}`. */
@@ -40,7 +41,15 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
 
   function session(shard: number): { client: MqttClient; ready: Promise<void>; idle: () => Promise<void> } {
     const clientId = `${o.clientIdPrefix}-${shard}`;
-    const client = connectServiceClient({ url: o.url, clientId, clean: false, username: o.username, password: o.password, reconnectMs: o.reconnectMs });
+    const client = connectServiceClient({
+      url: o.url,
+      tls: o.tls,
+      clientId,
+      clean: false,
+      username: o.username,
+      password: o.password,
+      reconnectMs: o.reconnectMs,
+    });
     let current: Promise<unknown> = Promise.resolve();
 
     client.handleMessage = (packet, callback) => {

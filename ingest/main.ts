@@ -12,8 +12,8 @@ import type { IngestStats } from './stats.js';
 
 /**
  * Ingest alone (split layout, docker-compose.yml): takes the broker's handoff
- * (kernel/handoff.ts) over persistent MQTT sessions to MQTT_HOST:MQTT_PORT as the
- * service account, and acknowledges each message to the broker after its commit. After
+ * (kernel/handoff.ts) over persistent MQTT sessions to MQTT_HOST:MQTT_PORT (or over TLS
+ * to MQTT_TLS_PORT with MQTT_TLS_CA_FILE) as the service account, and acknowledges each message to the broker after its commit. After
  * each commit it forwards the committed points to the API's alarm engine over the same
  * broker (ingest/commit-forward.ts), without waiting for it. With
  * ARENA_STORE=duckdb it owns ARENA_DATA_DIR/telemetry.duckdb, which no other process may
@@ -47,7 +47,8 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   stats = ingest.stats;
   // Connected before the handoff, so the first commits find it (it queues meanwhile anyway).
   const forward = startCommitForward({
-    url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+    url: c.broker.url,
+    tls: c.broker.tls,
     username: c.service.username,
     password: c.service.secret,
     clientId: `${c.ingest.clientId}-commits`,
@@ -56,7 +57,8 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   });
   ingest.onCommit(forward.forward);
   const consumer = startHandoffConsumer({
-    url: `mqtt://${c.ingest.broker.host}:${c.ingest.broker.port}`,
+    url: c.broker.url,
+    tls: c.broker.tls,
     username: c.service.username,
     password: c.service.secret,
     clientIdPrefix: c.ingest.clientId,
@@ -72,9 +74,7 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   const http = c.ingest.http
     ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats, metrics })
     : undefined;
-  void consumer.ready.then(() =>
-    logger.info({ broker: `${c.ingest.broker.host}:${c.ingest.broker.port}`, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'),
-  );
+  void consumer.ready.then(() => logger.info({ broker: c.broker.url, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'));
   return {
     async stop() {
       // Acknowledge nothing more, finish the commits under way, then close storage.

@@ -133,6 +133,10 @@ export interface TelemetryStore {
   indicatorCounts?(query: IndicatorQuery): Promise<IndicatorCounts>;
   /** Optional: deletes rejections received before `before` (epoch ms), returns how many; retention. */
   expireRejections?(before: number): Promise<number>;
+  /** Optional: a closed trial's points moved to an archive the dataset export still reads; returns how many (retention). */
+  archiveTrial?(trialId: string): Promise<number>;
+  /** Optional: a closed trial's points, rejections and archives deleted with an erasure's guarantees; returns the points (retention). */
+  deleteTrial?(trialId: string): Promise<number>;
   /** Erasure: deletes every point attributed to the participant; returns how many. */
   eraseParticipant(participantId: string): Promise<number>;
   ping(): Promise<void>;

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
+import type { ServiceBroker, ServiceTls } from './mqtt-client.js';
+import { path } from './tls-config.js';
 
 /**
  * The pieces every process's configuration is built from: one parser per kind of value,
@@ -65,6 +67,19 @@ export const SharedEnv = z.object({
   /** Where the broker listens (broker), and where the split services reach it (ingest, API). */
   MQTT_HOST: text().default('127.0.0.1'),
   MQTT_PORT: port(1883),
+  /** The broker's MQTT over TLS listener (broker), and where the split services reach it with MQTT_TLS_CA_FILE set. */
+  MQTT_TLS_PORT: port(8883),
+  /**
+   * Split services: the CA that issued the broker's certificate. Set: they connect over
+   * TLS (mqtts://MQTT_HOST:MQTT_TLS_PORT), so the broker may run with MQTT_PLAIN=off;
+   * unset: plain mqtt://MQTT_HOST:MQTT_PORT.
+   */
+  MQTT_TLS_CA_FILE: path,
+  /** The name the broker's certificate is checked against, when MQTT_HOST is another (compose: `broker`). */
+  MQTT_TLS_SERVER_NAME: text().optional(),
+  /** A client certificate and key, for a broker that asks for one (an MQTT cluster with mutual TLS). */
+  MQTT_TLS_CLIENT_CERT_FILE: path,
+  MQTT_TLS_CLIENT_KEY_FILE: path,
   // The all-in-one `npm start` does not read it (its registry is a DuckDB file).
   ARENA_REGISTRY_URL: z
     .string({ error: 'the split services share the registry over PostgreSQL: set postgres://…' })
@@ -90,6 +105,16 @@ export const PROCESS_VARS = { ARENA_DATA_DIR: true, ARENA_PROFILES_DIR: true, AR
 export const STORE_VARS = { ARENA_STORE: true, INFLUX_URL: true, INFLUX_TOKEN: true, INFLUX_ORG: true, INFLUX_BUCKET: true, INFLUX_DATABASE: true } as const;
 /** The service account ingest and the API log in to the broker with. */
 export const SERVICE_ACCOUNT_VARS = { BROKER_SERVICE_USER: true, BROKER_SERVICE_SECRET: true } as const;
+/** Where a split service reaches the broker, over TLS or not (service/mqtt-client.ts). */
+export const SERVICE_BROKER_VARS = {
+  MQTT_HOST: true,
+  MQTT_PORT: true,
+  MQTT_TLS_PORT: true,
+  MQTT_TLS_CA_FILE: true,
+  MQTT_TLS_SERVER_NAME: true,
+  MQTT_TLS_CLIENT_CERT_FILE: true,
+  MQTT_TLS_CLIENT_KEY_FILE: true,
+} as const;
 type Shared = z.output<typeof SharedEnv>;
 
 /**
@@ -190,3 +215,35 @@ export const serviceAccount = (e: Pick<Shared, 'BROKER_SERVICE_USER' | 'BROKER_S
 
 export const loadServiceAccount = (env: Readonly<Record<string, string | undefined>>): ServiceAccount =>
   serviceAccount(parseEnv(SharedEnv.pick({ BROKER_SERVICE_USER: true, BROKER_SERVICE_SECRET: true }), env));
+
+type ServiceBrokerEnv = Pick<
+  Shared,
+  'MQTT_HOST' | 'MQTT_PORT' | 'MQTT_TLS_PORT' | 'MQTT_TLS_CA_FILE' | 'MQTT_TLS_SERVER_NAME' | 'MQTT_TLS_CLIENT_CERT_FILE' | 'MQTT_TLS_CLIENT_KEY_FILE'
+>;
+
+/** A client certificate goes with its key, and both with the CA that turns TLS on. */
+export function checkServiceBroker(e: ServiceBrokerEnv, ctx: z.core.$RefinementCtx): void {
+  const problem = (name: keyof ServiceBrokerEnv, message: string): void => ctx.addIssue({ code: 'custom', path: [name], message, input: e[name] });
+  if ((e.MQTT_TLS_CLIENT_CERT_FILE === undefined) !== (e.MQTT_TLS_CLIENT_KEY_FILE === undefined))
+    problem(
+      e.MQTT_TLS_CLIENT_CERT_FILE === undefined ? 'MQTT_TLS_CLIENT_CERT_FILE' : 'MQTT_TLS_CLIENT_KEY_FILE',
+      'MQTT_TLS_CLIENT_CERT_FILE and MQTT_TLS_CLIENT_KEY_FILE go together',
+    );
+  if (e.MQTT_TLS_CA_FILE !== undefined) return;
+  for (const name of ['MQTT_TLS_SERVER_NAME', 'MQTT_TLS_CLIENT_CERT_FILE'] as const)
+    if (e[name] !== undefined) problem(name, 'is used over TLS only: set MQTT_TLS_CA_FILE too');
+}
+
+/** Where the service reaches the broker (checked by checkServiceBroker first). */
+export function serviceBroker(e: ServiceBrokerEnv): ServiceBroker {
+  const tls: ServiceTls | undefined =
+    e.MQTT_TLS_CA_FILE === undefined
+      ? undefined
+      : Object.freeze({
+          caFile: e.MQTT_TLS_CA_FILE,
+          ...(e.MQTT_TLS_SERVER_NAME ? { serverName: e.MQTT_TLS_SERVER_NAME } : {}),
+          ...(e.MQTT_TLS_CLIENT_CERT_FILE && e.MQTT_TLS_CLIENT_KEY_FILE ? { certFile: e.MQTT_TLS_CLIENT_CERT_FILE, keyFile: e.MQTT_TLS_CLIENT_KEY_FILE } : {}),
+        });
+  const port = tls ? e.MQTT_TLS_PORT : e.MQTT_PORT;
+  return Object.freeze({ host: e.MQTT_HOST, port, url: `${tls ? 'mqtts' : 'mqtt'}://${e.MQTT_HOST}:${port}`, tls });
+}

@@ -25,19 +25,22 @@ export function merge(batches: readonly IngestBatch[]): IngestBatch {
   };
 }
 
-/** A dead-letter entry without the participant's points and rejections; undefined when it cannot be read, or holds nothing else. */
-export function withoutParticipant(entryLine: string, participantId: string): string | undefined {
+/**
+ * A dead-letter entry without the points and rejections of one participant (erasure) or
+ * one trial (retention); undefined when it cannot be read, or holds nothing else.
+ */
+export function without(entryLine: string, id: string, key: 'participantId' | 'trialId'): string | undefined {
   try {
     const entry = JSON.parse(entryLine) as { batch: string };
     const batch = decode(entry.batch);
-    const points = batch.points.filter((p) => p.participantId !== participantId);
-    const rejections = batch.rejections.filter((r) => r.participantId !== participantId);
+    const points = batch.points.filter((p) => p[key] !== id);
+    const rejections = batch.rejections.filter((r) => r[key] !== id);
     const ids = new Set([...points, ...rejections].map((x) => x.messageId));
     const kept = { messages: batch.messages.filter((m) => ids.has(m.id)), points, rejections };
     if (kept.messages.length === 0) return undefined;
     const line = encode(kept);
     // Their id as a whole string value elsewhere (never by design, say in an attribute): the entry goes whole.
-    return line.includes(JSON.stringify(participantId)) ? undefined : JSON.stringify({ ...entry, batch: line });
+    return line.includes(JSON.stringify(id)) ? undefined : JSON.stringify({ ...entry, batch: line });
   } catch {
     return undefined;
   }

@@ -15,7 +15,7 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
-import { decode, encode, merge, withoutParticipant } from './lines.js';
+import { decode, encode, merge, without } from './lines.js';
 import { isStoreOutage } from './outage.js';
 
 /**
@@ -172,6 +172,25 @@ class Outbox implements OutboxStore {
     this.#segmentBytes = o.segmentBytes ?? Math.max(1, Math.min(16 * 1024 * 1024, Math.floor(o.maxBytes / 4)));
     const expire = inner.expireRejections?.bind(inner);
     if (expire) this.expireRejections = (before) => expire(before);
+    const archiveTrial = inner.archiveTrial?.bind(inner);
+    if (archiveTrial) {
+      // Queued points of the trial are archived with the rest: delivered first.
+      this.archiveTrial = async (trialId) => {
+        await this.#caughtUp('retention');
+        return archiveTrial(trialId);
+      };
+    }
+    const deleteTrial = inner.deleteTrial?.bind(inner);
+    if (deleteTrial) {
+      // As an erasure: delivered first, then no journal segment or dead letter keeps the trial.
+      this.deleteTrial = async (trialId) => {
+        this.#assertOpen();
+        await this.#caughtUp('retention');
+        await this.#forgetDelivered();
+        await this.#scrubDeadLetter(trialId, 'trialId');
+        return deleteTrial(trialId);
+      };
+    }
     const indicatorCounts = inner.indicatorCounts?.bind(inner);
     if (indicatorCounts) {
       this.indicatorCounts = async (query) => {
@@ -190,6 +209,10 @@ class Outbox implements OutboxStore {
 
   /** Only when the inner store can; queued rejections are young, so nothing waits for the queue. */
   readonly expireRejections?: (before: number) => Promise<number>;
+
+  /** Only when the inner store can (retention of a closed trial). */
+  readonly archiveTrial?: (trialId: string) => Promise<number>;
+  readonly deleteTrial?: (trialId: string) => Promise<number>;
 
   /** Only when the inner store counts indicators itself; with readYourWrites it waits like every read. */
   readonly indicatorCounts?: TelemetryStore['indicatorCounts'];
@@ -274,7 +297,7 @@ class Outbox implements OutboxStore {
     // Queued points of that participant are erased too: delivered first, then deleted there.
     await this.#caughtUp('erasure');
     await this.#forgetDelivered();
-    await this.#scrubDeadLetter(participantId);
+    await this.#scrubDeadLetter(participantId, 'participantId');
     return this.inner.eraseParticipant(participantId);
   }
 
@@ -367,7 +390,7 @@ class Outbox implements OutboxStore {
   }
 
   /** drained(), bounded by eraseWaitMs: the reason names what was waiting. */
-  async #caughtUp(reason: 'read' | 'erasure' | 'close'): Promise<void> {
+  async #caughtUp(reason: 'read' | 'erasure' | 'retention' | 'close'): Promise<void> {
     const pending = this.drained();
     const waitMs = this.o.eraseWaitMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
@@ -418,11 +441,11 @@ class Outbox implements OutboxStore {
 
   /**
    * The dead-letter file keeps batches the store refused, for someone to look at; the
-   * participant's points and rejections leave it (rewritten, then renamed over it). A
-   * line that cannot be read as a batch cannot be attributed: it goes if it names the
-   * participant anywhere.
+   * participant's (or trial's) points and rejections leave it (rewritten, then renamed
+   * over it). A line that cannot be read as a batch cannot be attributed: it goes if it
+   * names them anywhere.
    */
-  async #scrubDeadLetter(participantId: string): Promise<void> {
+  async #scrubDeadLetter(id: string, key: 'participantId' | 'trialId'): Promise<void> {
     const file = join(this.o.dir, 'dead-letter.ndjson');
     let text: string;
     try {
@@ -430,15 +453,15 @@ class Outbox implements OutboxStore {
     } catch {
       return; // none
     }
-    if (!text.includes(participantId)) return;
+    if (!text.includes(id)) return;
     const kept: string[] = [];
     for (const line of text.split('\n')) {
       if (!line) continue;
-      if (!line.includes(participantId)) {
+      if (!line.includes(id)) {
         kept.push(line);
         continue;
       }
-      const scrubbed = withoutParticipant(line, participantId);
+      const scrubbed = without(line, id, key);
       if (scrubbed !== undefined) kept.push(scrubbed);
     }
     const tmp = `${file}.tmp`;

@@ -185,16 +185,49 @@ describe('docker-compose.yml: TLS on, plain off', () => {
   const mounted = (name: string, dir: string) =>
     (compose.services[name]?.volumes ?? []).find((v) => v.split(':')[1] === dir && v.endsWith(':ro'))?.split(':')[0];
 
-  it('serves MQTT over TLS and secure WebSocket from certificate files in a read-only volume, and publishes no plain port', () => {
+  it('serves MQTT over TLS and secure WebSocket from certificate files in a read-only volume, and runs no plain listener', () => {
     const broker = env('broker');
     expect(broker.TLS_CERT_FILE).toMatch(/^\/certs\//);
     expect(broker.TLS_KEY_FILE).toMatch(/^\/certs\//);
     const volume = mounted('broker', '/certs');
     expect(compose.volumes, 'the certificate volume').toHaveProperty(volume ?? '(none)');
     expect(published('broker').sort()).toEqual([Number(broker.MQTT_TLS_PORT), Number(broker.MQTT_WSS_PORT)].sort());
-    expect(published('broker')).not.toContain(Number(broker.MQTT_PORT));
-    expect(published('broker')).not.toContain(Number(broker.MQTT_WS_PORT));
+    // Off, the broker opens neither MQTT_PORT nor MQTT_WS_PORT (broker/config.ts listenOptions), so neither is set.
+    expect(broker.MQTT_PLAIN).toBe('off');
+    expect(broker).not.toHaveProperty('MQTT_PORT');
+    expect(broker).not.toHaveProperty('MQTT_WS_PORT');
     expect(broker.MQTT_DEVICE_CA_FILE).toBe('${MQTT_DEVICE_CA_FILE}');
+    const health = compose.services.broker?.healthcheck?.test.join(' ') ?? '';
+    expect(health).toContain(`connect(${broker.MQTT_TLS_PORT},`);
+  });
+
+  it('connects every service that reaches the broker over TLS, to its TLS port, with a CA and the name its certificate carries', () => {
+    const clients = HUB_SERVICES.filter((name) => env(name).MQTT_HOST === 'broker');
+    expect(clients.sort()).toEqual(['api', 'ingest']);
+    for (const name of clients) {
+      const e = env(name);
+      expect(e, name).not.toHaveProperty('MQTT_PORT');
+      expect(e.MQTT_TLS_PORT, name).toBe(env('broker').MQTT_TLS_PORT);
+      expect(e.MQTT_TLS_CA_FILE, name).toMatch(/^\/certs\/.+/);
+      // The certificate names the public host, not the compose service name.
+      expect(e.MQTT_TLS_SERVER_NAME, name).toBe('${TLS_SERVER_NAME}');
+      expect(mounted(name, '/certs'), name).toBe(mounted('broker', '/certs'));
+    }
+    expect(envExample.get('TLS_SERVER_NAME')).toMatch(/^[a-z0-9.-]+$/);
+  });
+
+  it('names in every file variable a path inside a volume that service mounts', () => {
+    const unmounted: string[] = [];
+    for (const [name, s] of services) {
+      const targets = (s.volumes ?? []).map((v) => v.split(':')[1]!);
+      for (const [key, value] of Object.entries(s.environment ?? {})) {
+        if (!key.endsWith('_FILE')) continue;
+        // A ${VAR} from .env: the path .env.example's comment suggests must be mounted too.
+        const paths = value.startsWith('${') ? [...(exampleComment(value.slice(2, -1)).match(/\/[\w./-]+/g) ?? [])] : [value];
+        for (const path of paths) if (!targets.some((t) => path.startsWith(`${t}/`))) unmounted.push(`${name}: ${key}=${path}`);
+      }
+    }
+    expect(unmounted).toEqual([]);
   });
 
   it('serves the API over HTTPS only, from the same volume, and checks its health over HTTPS', () => {
@@ -212,6 +245,15 @@ describe('docker-compose.yml: TLS on, plain off', () => {
     expect(published('ingest')).toEqual([]);
   });
 });
+
+/** The comment lines just above `key` in .env.example. */
+function exampleComment(key: string): string {
+  const lines = readFileSync(join(ROOT, '.env.example'), 'utf8').split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`${key}=`));
+  const comment: string[] = [];
+  for (let i = at - 1; i >= 0 && lines[i]!.startsWith('#'); i--) comment.unshift(lines[i]!);
+  return comment.join('\n');
+}
 
 function stringsIn(x: unknown): string[] {
   if (typeof x === 'string') return [x];
