@@ -29,11 +29,14 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   });
   // Behind the InfluxDB outbox a commit only queues: stored counts come from its deliveries.
   let stats: IngestStats | undefined;
-  const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result)).catch(async (e: unknown) => {
-    await registry.close();
-    await profiles.close();
-    throw e;
-  });
+  // The registry tells each delivery which participants the API erased since ingest queued them.
+  const store = await openSharedStore(c.adapters, c.process.dataDir, logger, 'writer', (result) => stats?.delivered(result), registry).catch(
+    async (e: unknown) => {
+      await registry.close();
+      await profiles.close();
+      throw e;
+    },
+  );
   const ingest = createIngest({
     profiles,
     directory: registry.directory,

@@ -10,6 +10,7 @@ import type { TelemetryStore } from '../kernel/ports.js';
 import type { WriteResult } from '../kernel/telemetry.js';
 import type { Registry } from '../kernel/registry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
+import type { TrialRegistry } from '../kernel/trials.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { loadOrCreateParticipantTagKey } from '../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
@@ -120,7 +121,8 @@ export async function loadParticipantTagKey(registryUrl: string): Promise<Buffer
  * The telemetry store. `writer`: ingest, the one process that writes; it gets the outbox
  * in front of InfluxDB, and owns the DuckDB file (`telemetry.duckdb` in dataDir).
  * `onDelivered`: what InfluxDB stored of each delivery from the outbox (a write to the
- * outbox only queues).
+ * outbox only queues). `participants`: the registry, asked before each delivery which of
+ * its participants the API erased meanwhile (their points are not written; issue #11).
  */
 export async function openSharedStore(
   config: AdapterConfig,
@@ -128,6 +130,7 @@ export async function openSharedStore(
   log: Logger,
   role: 'writer' | 'reader',
   onDelivered?: (result: WriteResult) => void,
+  participants?: Pick<TrialRegistry, 'getParticipant'>,
 ): Promise<TelemetryStore> {
   const s = config.store;
   if (s.kind === 'duckdb') {
@@ -140,7 +143,16 @@ export async function openSharedStore(
     }
   }
   const participantKey = await loadParticipantTagKey(config.registryUrl);
-  const influx = await openInfluxTelemetryStore({ url: s.url, token: s.token, org: s.org, bucket: s.bucket, database: s.database, participantKey });
+  const influx = await openInfluxTelemetryStore({
+    url: s.url,
+    token: s.token,
+    org: s.org,
+    bucket: s.bucket,
+    database: s.database,
+    participantKey,
+    logger: log,
+    ...(participants ? { erasedAmong: erasedAmong(participants) } : {}),
+  });
   if (role === 'reader') return influx;
   return withOutbox(influx, {
     dir: join(dataDir, 'outbox'),
@@ -149,4 +161,12 @@ export async function openSharedStore(
     onDelivered,
     onNearlyFull: (usedBytes) => log.warn({ event: 'outbox_nearly_full', usedBytes, maxBytes: s.outboxMaxBytes }, 'the InfluxDB outbox is nearly full'),
   });
+}
+
+/** Which of `ids` the registry has marked erased; read from PostgreSQL at each call, not from a cache. */
+export function erasedAmong(participants: Pick<TrialRegistry, 'getParticipant'>): (ids: readonly string[]) => Promise<ReadonlySet<string>> {
+  return async (ids) => {
+    const found = await Promise.all(ids.map((id) => participants.getParticipant(id)));
+    return new Set(found.flatMap((p) => (p && p.erasedAt !== null ? [p.id] : [])));
+  };
 }

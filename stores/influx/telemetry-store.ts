@@ -1,5 +1,6 @@
 import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxdata/influxdb-client';
-import { HubError } from '../../kernel/errors.js';
+import { HubError, isHubError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/log.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
 import type { IngestBatch, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
@@ -53,6 +54,15 @@ export interface InfluxStoreOptions {
   readonly participantKey: Buffer;
   /** How long an erasure's shard rebuild holds its lease between renewals (shard-rebuild.ts). */
   readonly rebuildLeaseMs?: number;
+  /**
+   * Which of these participants are erased (the registry's `erasedAt`). Where another
+   * process erases (the split layout's API while ingest writes), each write asks just
+   * before it sends, and again before a fenced rewrite: an erased participant's points are
+   * not written and their rejections are written as erasure leaves them (README.md, "Erasure").
+   */
+  readonly erasedAmong?: (ids: readonly string[]) => Promise<ReadonlySet<string>>;
+  /** Told how many points a write withheld (never whose). */
+  readonly logger?: Logger;
 }
 
 export const LINES_PER_REQUEST = 5_000;
@@ -92,6 +102,13 @@ export async function openInfluxTelemetryStore(opts: InfluxStoreOptions): Promis
 
 type MessageEntry = IngestBatch['messages'][number];
 
+/** One line of a write, and what is written instead once its participant is erased (nothing for a point). */
+interface DataLine {
+  readonly participantId: string | null;
+  readonly line: Line;
+  readonly erased?: Line;
+}
+
 class InfluxTelemetryStore implements TelemetryStore {
   readonly #q: QueryClient;
   readonly #writeApi: WriteApi;
@@ -100,6 +117,8 @@ class InfluxTelemetryStore implements TelemetryStore {
   readonly #tags: ParticipantTags;
   readonly #leaseApi: WriteApi;
   readonly #rebuilds: ShardRebuilds;
+  readonly #erasedAmong: InfluxStoreOptions['erasedAmong'];
+  readonly #logger: Logger | undefined;
   #server: Promise<{ readonly rebuilds: boolean }> | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -112,6 +131,8 @@ class InfluxTelemetryStore implements TelemetryStore {
     this.#redeliveryWindowMs = o.redeliveryWindowMs ?? 7 * 86_400_000;
     this.#tags = participantTags(o.participantKey);
     this.#leaseApi = awaitedWriteApi(o, timeoutMs);
+    this.#erasedAmong = o.erasedAmong;
+    this.#logger = o.logger;
     this.#rebuilds = new ShardRebuilds({
       q: this.#q,
       database: o.database,
@@ -169,11 +190,17 @@ class InfluxTelemetryStore implements TelemetryStore {
     // Data first, message markers last: a crash in between leaves no marker, so the
     // redelivery writes the same points into the same slots again (an overwrite).
     const tags = this.#tags;
-    const data = lines(() => [
-      ...points.map((p) =>
-        pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p, tags)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq)), tags),
-      ),
-      ...rejections.map(([r, seq]) => this.#rejectionLine(r, seq, slots)),
+    // Each slot is claimed once, so a rejection's erased form is built now beside it.
+    const data = lines<DataLine>(() => [
+      ...points.map((p) => ({
+        participantId: p.participantId,
+        line: pointLine(p, slots.claim(seriesKey(p.kind, pointTags(p, tags)), p.deviceTime, who(p.messageId, p.seq), preferredSlot(p.messageId, p.seq)), tags),
+      })),
+      ...rejections.map(([r, seq]) => ({
+        participantId: r.participantId,
+        line: this.#rejectionLine(r, seq, slots),
+        ...(r.participantId === null ? {} : { erased: this.#rejectionLine(erasedRejection(r), seq, slots) }),
+      })),
     ]);
     const markers = lines(() =>
       fresh.map((m) => {
@@ -182,14 +209,43 @@ class InfluxTelemetryStore implements TelemetryStore {
         return messageLine(m, status, ms, slot);
       }),
     );
+    // Markers are written whatever was withheld: a redelivery stays a duplicate.
     const store = async (): Promise<void> => {
-      await this.#send(data);
+      await this.#send(await this.#withoutErased(data));
       await this.#send(markers);
     };
     // Where an erasure may rebuild shards (1.x), possibly from another process: written
     // again if a rebuild overlapped the write (shard-rebuild.ts).
     await (server.rebuilds ? this.#rebuilds.fenced(store) : store());
     return result;
+  }
+
+  /** The lines to send now: none of an erased participant's points, their rejections as erasure leaves them. */
+  async #withoutErased(data: readonly DataLine[]): Promise<Line[]> {
+    const ids = [...new Set(data.flatMap((d) => (d.participantId === null ? [] : [d.participantId])))];
+    const erased = this.#erasedAmong && ids.length > 0 ? await this.#askErased(ids) : new Set<string>();
+    if (erased.size === 0) return data.map((d) => d.line);
+    const counts = { points: 0, rejections: 0 };
+    const out = data.flatMap((d) => {
+      if (d.participantId === null || !erased.has(d.participantId)) return [d.line];
+      if (!d.erased) return (counts.points++, []);
+      return (counts.rejections++, [d.erased]);
+    });
+    if (counts.points + counts.rejections > 0)
+      this.#logger?.info(
+        { event: 'erased_points_withheld', ...counts },
+        "an erased participant's points were not written; their rejections were written without them",
+      );
+    return out;
+  }
+
+  async #askErased(ids: readonly string[]): Promise<ReadonlySet<string>> {
+    try {
+      return await this.#erasedAmong!(ids);
+    } catch (e) {
+      // Nothing is written without the answer; the outbox keeps the batch and retries.
+      throw isHubError(e) ? e : new HubError('STORE_UNAVAILABLE', `cannot tell which participants are erased: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /**
@@ -294,7 +350,7 @@ class InfluxTelemetryStore implements TelemetryStore {
   async #eraseRejections(where: string): Promise<void> {
     const [rows = []] = await this.#q.run([`SELECT ${selectList('rejection').map(ident).join(', ')} FROM ${ident('rejection')} WHERE ${where}`]);
     if (rows.length === 0) return;
-    const kept = rows.map((row) => ({ r: { ...rejectionFromRow(row, this.#tags), participantId: null, payload: null, message: '' }, seq: num(row.seq) }));
+    const kept = rows.map((row) => ({ r: erasedRejection(rejectionFromRow(row, this.#tags)), seq: num(row.seq) }));
     const slots = await this.#occupiedSlots(
       [],
       kept.map((k) => k.r),
@@ -531,6 +587,11 @@ function anchorsOf(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageE
   return out;
 }
 
+/** A rejection as erasure leaves it: counted, with nothing of the participant's. */
+function erasedRejection(r: Rejection): Rejection {
+  return { ...r, participantId: null, payload: null, message: '' };
+}
+
 /** The same (message, seq) twice in one batch is one point. */
 function uniquePoints(points: readonly Point[]): Point[] {
   const seen = new Set<string>();
@@ -550,7 +611,7 @@ function numberRejections(rejections: readonly Rejection[]): [Rejection, number]
   });
 }
 
-function lines(build: () => Line[]): Line[] {
+function lines<T>(build: () => T[]): T[] {
   try {
     return build();
   } catch (e) {
