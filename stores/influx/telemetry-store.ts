@@ -225,17 +225,19 @@ class InfluxTelemetryStore implements TelemetryStore {
     const ids = [...new Set(data.flatMap((d) => (d.participantId === null ? [] : [d.participantId])))];
     const erased = this.#erasedAmong && ids.length > 0 ? await this.#askErased(ids) : new Set<string>();
     if (erased.size === 0) return data.map((d) => d.line);
+    const out: Line[] = [];
     const counts = { points: 0, rejections: 0 };
-    const out = data.flatMap((d) => {
-      if (d.participantId === null || !erased.has(d.participantId)) return [d.line];
-      if (!d.erased) return (counts.points++, []);
-      return (counts.rejections++, [d.erased]);
-    });
-    if (counts.points + counts.rejections > 0)
-      this.#logger?.info(
-        { event: 'erased_points_withheld', ...counts },
-        "an erased participant's points were not written; their rejections were written without them",
-      );
+    for (const d of data) {
+      if (d.participantId === null || !erased.has(d.participantId)) out.push(d.line);
+      else if (d.erased) {
+        out.push(d.erased);
+        counts.rejections++;
+      } else counts.points++;
+    }
+    this.#logger?.info(
+      { event: 'erased_points_withheld', ...counts },
+      "an erased participant's points were not written; their rejections were written without them",
+    );
     return out;
   }
 
