@@ -36,19 +36,25 @@ const MeasurementEntry = z
   })
   .refine((m) => !m.range || m.range[0] <= m.range[1], { message: 'range must be [low, high]', path: ['range'] });
 
-const EventEntry = z.strictObject({
-  label: Labels,
-  alert: z
-    .string()
-    .refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' })
-    .optional(),
-  dispense: z
-    .string()
-    .refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' })
-    .optional(),
-  snomed: Snomed.optional(),
-  severity: SeverityLevel,
-});
+const EventEntry = z
+  .strictObject({
+    label: Labels,
+    alert: z
+      .string()
+      .refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' })
+      .optional(),
+    dispense: z
+      .string()
+      .refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' })
+      .optional(),
+    snomed: Snomed.optional(),
+    severity: SeverityLevel,
+    alarm: z.boolean().optional(),
+  })
+  .refine((e) => !(e.alarm ?? e.alert !== undefined) || (e.alert !== undefined && e.severity > 0), {
+    message: 'an event that opens an alarm needs a VKP alert code and a severity above 0 (0 is "not reported")',
+    path: ['alarm'],
+  });
 
 const FamilyEntry = z.strictObject({ label: Labels });
 
@@ -114,6 +120,7 @@ export function parseCatalogue(
         dispense: e.dispense ?? null,
         snomed: e.snomed ?? null,
         severity: e.severity,
+        alarm: e.alarm ?? e.alert !== undefined,
         source,
       });
     }

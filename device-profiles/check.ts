@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ALARM_EVENTS } from '../kernel/alarms.js';
 import type { Catalogue } from '../kernel/measurements.js';
 import { converter } from '../kernel/units.js';
 import { VKP_ALERT, VKP_DISPENSE } from '../kernel/vkp.js';
@@ -67,10 +66,11 @@ export function checkProfile(p: Profile, catalogue: Catalogue): ProfileIssue[] {
       }
     });
   });
+  const opensAlarm = (e: string): boolean => catalogue.events.get(e)?.alarm === true;
   p.alarms?.events?.forEach((e, i) => {
-    if (!(e in ALARM_EVENTS)) at(`alarms.events[${i}]`, `not an event the hub has an alarm rule for (kernel/alarms.ts): "${e}"`);
+    if (!opensAlarm(e)) at(`alarms.events[${i}]`, `"${e}" is not an event that opens an alarm in the catalogue (alarm, or an alert code)`);
   });
-  const unproduced = (p.alarms?.events ?? []).filter((e) => e in ALARM_EVENTS && !produced.has(e));
+  const unproduced = (p.alarms?.events ?? []).filter((e) => opensAlarm(e) && !produced.has(e));
   if (unproduced.length) at('alarms.events', `lists an event that no entry of events[].map produces: ${unproduced.join(', ')}`);
   return issues;
 }

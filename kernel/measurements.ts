@@ -36,6 +36,12 @@ export interface EventDef {
   readonly dispense: string | null;
   readonly snomed: string | null;
   readonly severity: Severity;
+  /**
+   * Whether the event opens an alarm (alarms/rules/events.ts): the catalogue says so, by
+   * default every event with an alert code. The alarm carries the event's code and
+   * severity unless the profile's mapping names its own.
+   */
+  readonly alarm: boolean;
   readonly source: string;
 }
 

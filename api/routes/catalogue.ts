@@ -26,6 +26,7 @@ const CatalogueDto = z.object({
       dispense: z.string().nullable().describe('VKP medication-dispense event code'),
       snomed: z.string().nullable(),
       severity: z.number().int().describe('Default VKP severity: 0, 10, 20, 30 or 40'),
+      alarm: z.boolean().describe('Whether the event opens an alarm (with its alert code and severity) on the ward board'),
     }),
   ),
   families: z.array(z.object({ name: z.string(), label: Labels })),
