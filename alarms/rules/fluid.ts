@@ -31,10 +31,14 @@ export function fluidSignals(r: Reading, env: RuleEnv, state: EvalState): Signal
     const net = window.sum(at - windowH * HOUR, at);
     const detail = { netMl: round(net, 0), windowH };
     if (maxNetGainMl !== null && net > maxNetGainMl) {
-      return [raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|gain`, detail: { ...detail, direction: 'gain', limitMl: maxNetGainMl } })];
+      return [
+        raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|gain`, detail: { ...detail, direction: 'gain', limitMl: maxNetGainMl } }),
+      ];
     }
     if (maxNetLossMl !== null && -net > maxNetLossMl) {
-      return [raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|loss`, detail: { ...detail, direction: 'loss', limitMl: maxNetLossMl } })];
+      return [
+        raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|loss`, detail: { ...detail, direction: 'loss', limitMl: maxNetLossMl } }),
+      ];
     }
     return [];
   }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { catalogueDocument } from '../../device-profiles/catalogue.js';
-import { ROLES } from '../../kernel/principal.js';
+import { TOKEN_ROLES } from '../../kernel/principal.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
 
@@ -35,12 +35,13 @@ const CatalogueDto = z.object({
 /**
  * The catalogue of measurements, events and device families the hub's profiles are
  * checked against: the shipped catalogue/*.yaml and the arena's own (ARENA_CATALOGUE_DIR).
- * Readable by every role that reads profiles: it is their vocabulary.
+ * Readable by every role, a paired ward board too: it is the vocabulary of profiles, and
+ * the board's names for events, alarms and measurements.
  */
 export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const document = catalogueDocument(deps.profiles.catalogue);
   app.get('/v1/catalogue', {
-    config: { access: ROLES },
+    config: { access: TOKEN_ROLES },
     schema: {
       tags: ['profiles'],
       summary: 'The catalogue of measurements, events and device families',
