@@ -129,6 +129,30 @@ readings:
     expect(errors.map((e) => e.path)).toEqual(['readings[0].unit', 'readings[1].units.st', 'readings[2].measurement']);
     expect(errors[0]!.message).toMatch(/mL cannot be converted to kg.*body_weight is stored in kg/);
   });
+  it("reports the language's faults and the catalogue's together, each with its path", () => {
+    const r = compileProfileSource(
+      head(`time: { path: t, format: epoch_q }
+payload: { type: object }
+readings:
+  - { measurement: body_weight, value: w, unit: mL, scale: ten }
+  - { measurement: heart_beat, value: h, unit: /min }
+events:
+  - from: e
+    map: { X: { event: tumble, alert: "4.99" }, Y: { event: fall, severity: 41 } }
+`),
+      shippedCatalogue(),
+      LIMITS,
+    );
+    expect(r.ok ? [] : r.errors.map((e) => e.path)).toEqual([
+      'time.format',
+      'readings[0].scale',
+      'events[0].map.Y.severity',
+      'readings[0].unit',
+      'readings[1].measurement',
+      'events[0].map.X.event',
+      'events[0].map.X.alert',
+    ]);
+  });
   it('a value outside the catalogue range is rejected with its path, the record’s other points kept', () => {
     const r = run(
       head(
