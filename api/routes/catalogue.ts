@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { catalogueDocument } from '../../device-profiles/catalogue.js';
+import type { Catalogue } from '../../kernel/measurements.js';
 import { TOKEN_ROLES } from '../../kernel/principal.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
@@ -39,7 +40,13 @@ const CatalogueDto = z.object({
  * the board's names for events, alarms and measurements.
  */
 export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
-  const document = catalogueDocument(deps.profiles.catalogue);
+  // Built once per catalogue: a reload (SIGHUP, service/catalogue-reload.ts) is served from the next request.
+  let served: { of: Catalogue; document: ReturnType<typeof catalogueDocument> } | undefined;
+  const current = () => {
+    const of = deps.profiles.catalogue;
+    if (served?.of !== of) served = { of, document: catalogueDocument(of) };
+    return served.document;
+  };
   app.get('/v1/catalogue', {
     config: { access: TOKEN_ROLES },
     schema: {
@@ -48,6 +55,6 @@ export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
       description: 'Names a device profile may produce, with UCUM units, plausible ranges, LOINC/SNOMED CT and VKP codes, and labels in English and Norwegian.',
       response: { 200: CatalogueDto, ...problems(401) },
     },
-    handler: async () => document,
+    handler: async () => current(),
   });
 };
