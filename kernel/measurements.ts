@@ -1,7 +1,7 @@
 import type { Severity } from './telemetry.js';
 
 /**
- * The catalogue of normalised measurements, events and device families. It is data
+ * The catalogue of normalised measurements, events, device families and zones. It is data
  * (catalogue/*.yaml shipped with the hub, plus an arena's own files), loaded once at
  * start (device-profiles/catalogue.ts); profiles may only produce names it lists, so
  * dashboards, codebooks and alarm rules can rely on them.
@@ -51,8 +51,16 @@ export interface FamilyDef {
   readonly source: string;
 }
 
+/** A place in a room that devices report (an event's `zone` attribute: bed, bathroom...), named for people. */
+export interface ZoneDef {
+  readonly name: string;
+  readonly label: Labels;
+  readonly source: string;
+}
+
 export interface Catalogue {
   readonly measurements: ReadonlyMap<string, MeasurementDef>;
   readonly events: ReadonlyMap<string, EventDef>;
   readonly families: ReadonlyMap<string, FamilyDef>;
+  readonly zones: ReadonlyMap<string, ZoneDef>;
 }

@@ -31,6 +31,9 @@ const CatalogueDto = z.object({
     }),
   ),
   families: z.array(z.object({ name: z.string(), label: Labels })),
+  zones: z
+    .array(z.object({ name: z.string(), label: Labels }))
+    .describe("Places in a room devices report (an event's zone attribute), named for the ward board"),
 });
 
 /**
@@ -51,7 +54,7 @@ export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
     config: { access: TOKEN_ROLES },
     schema: {
       tags: ['profiles'],
-      summary: 'The catalogue of measurements, events and device families',
+      summary: 'The catalogue of measurements, events, device families and zones',
       description: 'Names a device profile may produce, with UCUM units, plausible ranges, LOINC/SNOMED CT and VKP codes, and labels in English and Norwegian.',
       response: { 200: CatalogueDto, ...problems(401) },
     },

@@ -134,10 +134,12 @@ describe('GET /v1/catalogue', () => {
         measurements: { name: string; unit: string; label: { nb: string } }[];
         events: { name: string }[];
         families: { name: string }[];
+        zones: { name: string; label: { en: string; nb: string } }[];
       };
       expect(body.measurements.find((m) => m.name === 'fluid_intake')).toMatchObject({ unit: 'mL', label: { nb: 'Væskeinntak' } });
       expect(body.events.map((e) => e.name)).toContain('no_contact');
       expect(body.families.map((f) => f.name)).toContain('fall-sensor');
+      expect(body.zones.find((z) => z.name === 'bathroom')).toEqual({ name: 'bathroom', label: { en: 'Bathroom', nb: 'Bad' } });
     }
     expect((await api.call({ method: 'GET', url: '/v1/catalogue', token: null })).statusCode).toBe(401);
   });

@@ -30,7 +30,7 @@ export const unitText = (code) => (code === 'Cel' ? '°C' : code === '[degF]' ? 
  */
 export function catalogueLabels(doc) {
   const byName = (list) => new Map((list || []).map((e) => [e.name, e]));
-  const sections = { events: byName(doc?.events), measurements: byName(doc?.measurements), families: byName(doc?.families) };
+  const sections = { events: byName(doc?.events), measurements: byName(doc?.measurements), families: byName(doc?.families), zones: byName(doc?.zones) };
   return {
     label: (section, name, lang) => sections[section].get(name)?.label[lang] || name,
     measurement: (name) => sections.measurements.get(name),
@@ -83,6 +83,7 @@ export function createRenderer(ctx) {
       gainKg: (v) => `${v} kg`,
       batteryPct: (v) => `${Math.round(v)} %`,
       measurement: (v) => label('measurements', v),
+      zone: (v) => label('zones', v),
       via: (v) => t().via[v] || v,
       lastSeenAt: (v) => clock(v),
     };
