@@ -54,10 +54,13 @@ export const MARK = 'evaluatedUntil';
 
 const bodies = <T>(rows: { body: string }[]): T[] => rows.map((r) => JSON.parse(r.body) as T);
 
-/** An alarm stored before alarms named their catalogue event reports its rule's (all such rules are the hub's own). */
+/**
+ * An alarm stored before alarms named their catalogue event reports the device event its
+ * detail names, else its rule's (all such rules are the hub's own).
+ */
 const alarmBodies = (rows: { body: string }[]): Alarm[] =>
   bodies<Alarm | (Omit<Alarm, 'event' | 'rule'> & { rule: HubRule; event?: undefined })>(rows).map((a) =>
-    a.event === undefined ? { ...a, event: RULE_EVENTS[a.rule] } : a,
+    a.event === undefined ? { ...a, event: typeof a.detail.event === 'string' ? a.detail.event : RULE_EVENTS[a.rule] } : a,
   );
 
 export async function upsertAlarm(sql: SqlClient, a: Alarm): Promise<void> {

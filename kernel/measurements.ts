@@ -2,9 +2,9 @@ import type { Severity } from './telemetry.js';
 
 /**
  * The catalogue of normalised measurements, events, device families and zones. It is data
- * (catalogue/*.yaml shipped with the hub, plus an arena's own files), loaded once at
- * start (device-profiles/catalogue.ts); profiles may only produce names it lists, so
- * dashboards, codebooks and alarm rules can rely on them.
+ * (catalogue/*.yaml shipped with the hub, plus an arena's own files), loaded at start
+ * and again on SIGHUP (device-profiles/catalogue.ts, catalogue-reload.ts); profiles may
+ * only produce names it lists, so dashboards, codebooks and alarm rules can rely on them.
  */
 export interface Labels {
   readonly en: string;

@@ -37,13 +37,13 @@ const CatalogueDto = z.object({
 });
 
 /**
- * The catalogue of measurements, events and device families the hub's profiles are
+ * The catalogue of measurements, events, device families and zones the hub's profiles are
  * checked against: the shipped catalogue/*.yaml and the arena's own (ARENA_CATALOGUE_DIR).
  * Readable by every role, a paired ward board too: it is the vocabulary of profiles, and
  * the board's names for events, alarms and measurements.
  */
 export const catalogueRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
-  // Built once per catalogue: a reload (SIGHUP, service/catalogue-reload.ts) is served from the next request.
+  // Built once per catalogue: a reload (SIGHUP, device-profiles/catalogue-reload.ts) is served from the next request.
   let served: { of: Catalogue; document: ReturnType<typeof catalogueDocument> } | undefined;
   const current = () => {
     const of = deps.profiles.catalogue;
