@@ -35,6 +35,7 @@ export function datasetBatch(changes: readonly { alarm: Alarm; transition: Trans
       attributes: {
         alarmId: a.id,
         rule: a.rule,
+        event: a.event,
         sourceDeviceId: a.deviceId ?? '',
         triggerCount: a.triggerCount,
         secondsSinceRaised: Math.round((at - a.raisedAt) / 1000),

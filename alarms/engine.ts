@@ -24,6 +24,7 @@ import { AlarmLedger } from './ledger.js';
 import { acknowledge, close } from './lifecycle.js';
 import { profileAlarmInfo } from './profile-info.js';
 import { RecentPoints } from './recent-points.js';
+import { ruleEventProblems } from './rules/codes.js';
 import type { RuleEnv } from './rules/types.js';
 import * as db from './store.js';
 
@@ -80,7 +81,10 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
   // Read again when a profile version is published while the hub runs (device-profiles/versions.ts).
   let seen = deps.profiles.decoders;
   let infos = profileAlarmInfo(deps.profiles);
+  const problems = ruleEventProblems(deps.profiles.catalogue);
+  if (problems.length > 0) throw new HubError('CONFIG_INVALID', problems.join('\n'));
   const env: RuleEnv = {
+    event: (name) => deps.profiles.catalogue.events.get(name),
     profile: (id) => {
       if (deps.profiles.decoders !== seen) [seen, infos] = [deps.profiles.decoders, profileAlarmInfo(deps.profiles)];
       return infos.get(id);

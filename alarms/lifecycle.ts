@@ -13,6 +13,7 @@ export function openAlarm(id: string, s: RaiseSignal): Alarm {
   return {
     id,
     rule: s.rule,
+    event: s.event,
     key: s.key,
     alertCode: s.alertCode,
     severity: s.severity,

@@ -1,5 +1,6 @@
 import type { Alarm, AlarmQuery, ParticipantAlarmSettings } from '../kernel/alarms.js';
 import { migrate, type Migration, type SqlClient } from '../kernel/sql.js';
+import { RULE_EVENTS, type HubRule } from './rules/codes.js';
 import type { DeviceMemory } from './rules/types.js';
 
 /**
@@ -53,6 +54,15 @@ export const MARK = 'evaluatedUntil';
 
 const bodies = <T>(rows: { body: string }[]): T[] => rows.map((r) => JSON.parse(r.body) as T);
 
+/**
+ * An alarm stored before alarms named their catalogue event reports the device event its
+ * detail names, else its rule's (all such rules are the hub's own).
+ */
+const alarmBodies = (rows: { body: string }[]): Alarm[] =>
+  bodies<Alarm | (Omit<Alarm, 'event' | 'rule'> & { rule: HubRule; event?: undefined })>(rows).map((a) =>
+    a.event === undefined ? { ...a, event: typeof a.detail.event === 'string' ? a.detail.event : RULE_EVENTS[a.rule] } : a,
+  );
+
 export async function upsertAlarm(sql: SqlClient, a: Alarm): Promise<void> {
   await sql.query(
     `INSERT INTO alarm_alarms (id, alarm_key, state, site_id, participant_id, raised_at, updated_at, body)
@@ -64,11 +74,11 @@ export async function upsertAlarm(sql: SqlClient, a: Alarm): Promise<void> {
 
 /** Open alarms, and closed ones changed since `since` (to recognise redeliveries and once-a-day keys). */
 export async function loadAlarms(sql: SqlClient, since: number): Promise<Alarm[]> {
-  return bodies<Alarm>(await sql.query(`SELECT body FROM alarm_alarms WHERE state IN ('raised', 'acknowledged') OR updated_at >= $1`, [since]));
+  return alarmBodies(await sql.query(`SELECT body FROM alarm_alarms WHERE state IN ('raised', 'acknowledged') OR updated_at >= $1`, [since]));
 }
 
 export async function getAlarm(sql: SqlClient, id: string): Promise<Alarm | undefined> {
-  return bodies<Alarm>(await sql.query('SELECT body FROM alarm_alarms WHERE id = $1', [id]))[0];
+  return alarmBodies(await sql.query('SELECT body FROM alarm_alarms WHERE id = $1', [id]))[0];
 }
 
 export async function queryAlarms(sql: SqlClient, q: AlarmQuery): Promise<Alarm[]> {
@@ -79,7 +89,7 @@ export async function queryAlarms(sql: SqlClient, q: AlarmQuery): Promise<Alarm[
   if (q.states) where.push(q.states.length === 0 ? 'FALSE' : `state IN (${list(q.states)})`);
   const limit = `$${params.push(q.limit ?? 100)}`;
   const sql_ = `SELECT body FROM alarm_alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY raised_at DESC, id LIMIT ${limit}`;
-  return bodies<Alarm>(await sql.query(sql_, params));
+  return alarmBodies(await sql.query(sql_, params));
 }
 
 export async function upsertSettings(sql: SqlClient, s: ParticipantAlarmSettings): Promise<void> {

@@ -6,6 +6,9 @@ import { openBoardPairings } from '../stores/sql/board-pairings.js';
 import { createLiveBus } from '../alarms/live-bus.js';
 import { HubError } from '../kernel/errors.js';
 import { loadParticipantTagKey, openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
+import { onHangup } from '../service/catalogue-reload.js';
+import { ruleEventProblems } from '../alarms/rules/codes.js';
 import { loadOrCreatePseudonymKey } from './pseudonym-key.js';
 import { loadOrCreateAuditKey } from '../audit/key.js';
 import { openErasureRegister, reapplyErasures } from './erasure-register.js';
@@ -30,6 +33,8 @@ import { consentOf } from './routes/live-access.js';
  */
 await runService('api', loadApiServiceConfig, async (c, logger) => {
   const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+  // An arena's catalogue changed: SIGHUP to every service reads it again (service/catalogue-reload.ts).
+  onHangup(() => reloadCatalogue({ dirs: c.process.catalogueDirs, profiles, log: logger, checks: [ruleEventProblems] }), logger);
   // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
   mkdirSync(c.process.dataDir, { recursive: true });
   const auditKey = c.api.auditKey ?? loadOrCreateAuditKey(join(c.process.dataDir, 'audit.key'));

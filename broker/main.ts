@@ -5,6 +5,8 @@ import aedesPersistenceLevel from 'aedes-persistence-level';
 import { ClassicLevel } from 'classic-level';
 import { hashSecret } from '../kernel/secrets.js';
 import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
+import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
+import { onHangup } from '../service/catalogue-reload.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
 import { listenOptions, loadBrokerServiceConfig } from './config.js';
@@ -24,6 +26,8 @@ import { serveMetrics } from '../service/metrics-server.js';
 await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
   // Published versions reach this process with the registry's change notifications.
   const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+  // An arena's catalogue changed: SIGHUP to every service reads it again (service/catalogue-reload.ts).
+  onHangup(() => reloadCatalogue({ dirs: c.process.catalogueDirs, profiles, log: logger }), logger);
   const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
     await profiles.close();
     throw e;

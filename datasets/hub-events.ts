@@ -17,6 +17,7 @@ export const ALARM_EVENTS: readonly { name: string; meaning: string; meaningNb: 
 export const ALARM_ATTRIBUTES: Readonly<Record<string, string>> = {
   alarmId: 'The alarm, by a reference of this trial and audience (never the id the ward sees); the same on every event of one alarm.',
   rule: 'The alarm rule that raised it (event, offline, dose window, daily measurement, fluid, power...).',
+  event: 'The catalogue event the alarm reports (the device event that raised it, or the one its rule stands for); its labels are in the events section.',
   sourceDeviceId: 'The device whose data raised the alarm; empty when none (e.g. a missing daily measurement).',
   triggerCount: 'How many times the condition fired while the alarm was open.',
   secondsSinceRaised: 'Seconds from the alarm being raised to this event (0 for alarm_raised).',

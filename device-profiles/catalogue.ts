@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { HubError } from '../kernel/errors.js';
-import type { Catalogue, EventDef, FamilyDef, MeasurementDef } from '../kernel/measurements.js';
+import type { Catalogue, EventDef, FamilyDef, MeasurementDef, ZoneDef } from '../kernel/measurements.js';
 import { SEVERITIES, type Severity } from '../kernel/telemetry.js';
 import { unitProblem } from '../kernel/units.js';
 import { VKP_ALERT, VKP_DISPENSE } from '../kernel/vkp.js';
@@ -36,27 +36,35 @@ const MeasurementEntry = z
   })
   .refine((m) => !m.range || m.range[0] <= m.range[1], { message: 'range must be [low, high]', path: ['range'] });
 
-const EventEntry = z.strictObject({
-  label: Labels,
-  alert: z
-    .string()
-    .refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' })
-    .optional(),
-  dispense: z
-    .string()
-    .refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' })
-    .optional(),
-  snomed: Snomed.optional(),
-  severity: SeverityLevel,
-});
+const EventEntry = z
+  .strictObject({
+    label: Labels,
+    alert: z
+      .string()
+      .refine((c) => VKP_ALERT.display.has(c), { message: 'not a VKP alert code (vkp-alert-code-v090)' })
+      .optional(),
+    dispense: z
+      .string()
+      .refine((c) => VKP_DISPENSE.display.has(c), { message: 'not a VKP medication-dispense event code' })
+      .optional(),
+    snomed: Snomed.optional(),
+    severity: SeverityLevel,
+    alarm: z.boolean().optional(),
+  })
+  .refine((e) => !(e.alarm ?? e.alert !== undefined) || (e.alert !== undefined && e.severity > 0), {
+    message: 'an event that opens an alarm needs a VKP alert code and a severity above 0 (0 is "not reported")',
+    path: ['alarm'],
+  });
 
 const FamilyEntry = z.strictObject({ label: Labels });
+const ZoneName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -, starting with a letter');
 
-/** One catalogue file: any of the three sections. */
+/** One catalogue file: any of the four sections. */
 export const CatalogueFileSchema = z.strictObject({
   measurements: z.record(Name, MeasurementEntry).optional(),
   events: z.record(Name, EventEntry).optional(),
   families: z.record(FamilyName, FamilyEntry).optional(),
+  zones: z.record(ZoneName, FamilyEntry).optional(),
 });
 
 export interface CatalogueIssue {
@@ -75,6 +83,7 @@ export function parseCatalogue(
   const measurements = new Map<string, MeasurementDef>();
   const events = new Map<string, EventDef>();
   const families = new Map<string, FamilyDef>();
+  const zones = new Map<string, ZoneDef>();
   const issues: CatalogueIssue[] = [];
   const add = <T extends { source: string }>(map: Map<string, T>, section: string, name: string, def: T): void => {
     const seen = map.get(name);
@@ -114,12 +123,14 @@ export function parseCatalogue(
         dispense: e.dispense ?? null,
         snomed: e.snomed ?? null,
         severity: e.severity,
+        alarm: e.alarm ?? e.alert !== undefined,
         source,
       });
     }
     for (const [name, f] of Object.entries(parsed.data.families ?? {})) add(families, 'families', name, { name, label: f.label, source });
+    for (const [name, z] of Object.entries(parsed.data.zones ?? {})) add(zones, 'zones', name, { name, label: z.label, source });
   }
-  return issues.length ? { ok: false, issues } : { ok: true, catalogue: { measurements, events, families } };
+  return issues.length ? { ok: false, issues } : { ok: true, catalogue: { measurements, events, families, zones } };
 }
 
 const yamlFiles = (dir: string): string[] =>
@@ -154,5 +165,6 @@ export function catalogueDocument(c: Catalogue) {
     measurements: sorted(c.measurements).map(({ source: _s, ...m }) => ({ ...m, range: m.range ? [...m.range] : null })),
     events: sorted(c.events).map(({ source: _s, ...e }) => e),
     families: sorted(c.families).map(({ source: _s, ...f }) => f),
+    zones: sorted(c.zones).map(({ source: _s, ...z }) => z),
   };
 }

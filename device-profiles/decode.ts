@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Attribution } from '../kernel/ports.js';
-import type { Catalogue } from '../kernel/measurements.js';
+import type { Catalogue, ValueType } from '../kernel/measurements.js';
 import type { HubEvent, MessageId, Point, Reading, RejectionCode, Severity } from '../kernel/telemetry.js';
 import { converter, type Convert } from '../kernel/units.js';
 import { addField, fieldTree, unmappedFields, type FieldTree } from './mapped.js';
@@ -88,6 +88,7 @@ interface CompiledReading {
   readonly offset: number;
   readonly absent: 'reject' | 'report' | 'ignore';
   readonly range: readonly [number, number] | null;
+  readonly type: ValueType;
 }
 
 interface CompiledEvent {
@@ -130,6 +131,17 @@ function matches(conds: readonly Condition[], record: unknown, root: unknown, in
   return true;
 }
 const jsonSchema = (s: Record<string, unknown>): z.ZodType => z.fromJSONSchema(s as Parameters<typeof z.fromJSONSchema>[0]);
+/**
+ * A value as its catalogue type allows, or null when it does not fit: an integer is a
+ * whole number (within the rounding a unit conversion leaves, 1e-9), a boolean 1 or 0.
+ */
+function typed(value: number, type: ValueType): number | null {
+  if (type === 'number') return value;
+  const whole = Math.round(value);
+  if (Math.abs(value - whole) > 1e-9 * Math.max(1, Math.abs(value))) return null;
+  return type === 'integer' || whole === 0 || whole === 1 ? whole : null;
+}
+
 const absentOf = (r: { absent?: 'reject' | 'report' | 'ignore' | undefined; required?: boolean | undefined }) => r.absent ?? (r.required ? 'reject' : 'report');
 
 function compileReading(rule: ReadingRule, catalogue: Catalogue): CompiledReading {
@@ -153,6 +165,7 @@ function compileReading(rule: ReadingRule, catalogue: Catalogue): CompiledReadin
     offset: rule.offset ?? 0,
     absent: absentOf(rule),
     range: def.range,
+    type: def.type,
   };
 }
 
@@ -335,7 +348,16 @@ export function compileProfile(profile: Profile, limits: TimeLimits, catalogue: 
       if (!convert) {
         return reject('UNIT_UNKNOWN', at(rule.unitPath ?? rule.value), `unit "${vendorUnit}" is not one this profile accepts for ${rule.measurement}`);
       }
-      const value = convert(number * rule.scale + rule.offset);
+      const converted = convert(number * rule.scale + rule.offset);
+      const value = typed(converted, rule.type);
+      if (value === null) {
+        problems.push({
+          code: 'VALUE_INVALID',
+          path: at(rule.value),
+          message: `${converted} is not ${rule.type === 'integer' ? 'a whole number' : '1 or 0 (true or false)'}: ${rule.measurement} is ${rule.type === 'integer' ? 'an integer' : 'a boolean'} in the catalogue`,
+        });
+        continue;
+      }
       if (rule.range && !(value >= rule.range[0] && value <= rule.range[1])) {
         problems.push({
           code: 'VALUE_OUT_OF_RANGE',

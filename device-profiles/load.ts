@@ -22,8 +22,9 @@ export type ProfileCompilation = { readonly ok: true; readonly decoder: Decoder 
 
 /**
  * One profile document (YAML text) to a decoder, or every problem with it at once, each
- * with its path in the document: YAML syntax, the profile language (schema.ts), then the
- * catalogue, units and code lists (check.ts). What loading a folder and an upload both use.
+ * with its path in the document: YAML syntax, else the profile language's (schema.ts)
+ * and the catalogue's, units' and code lists' (check.ts) together, so one round of
+ * fixes can answer both. What loading a folder and an upload both use.
  */
 export function compileProfileSource(source: string, catalogue: Catalogue, limits: TimeLimits): ProfileCompilation {
   let doc: unknown;
@@ -33,11 +34,10 @@ export function compileProfileSource(source: string, catalogue: Catalogue, limit
     return { ok: false, errors: [{ path: '', message: `not valid YAML: ${(e as Error).message}` }] };
   }
   const parsed = ProfileSchema.safeParse(doc);
-  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
-  const profile: Profile = parsed.data;
-  const errors = checkProfile(profile, catalogue);
-  if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, decoder: compileProfile(profile, limits, catalogue) };
+  const language = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+  const errors = [...language, ...checkProfile(doc, catalogue)];
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
+  return { ok: true, decoder: compileProfile(parsed.data, limits, catalogue) };
 }
 
 /** Parses and checks one profile document; throws PROFILE_INVALID naming the file and every field at fault. */

@@ -136,8 +136,15 @@ per entry of \`shapes\` (listed below as \`shapes[].…\`).
 **Rejection codes.** \`SCHEMA_VIOLATION\`, \`TIME_INVALID\`, \`TIME_OUT_OF_RANGE\`,
 \`UNIT_UNKNOWN\`, \`EVENT_UNKNOWN\`, \`DEVICE_MISMATCH\`, \`NO_POINTS\` reject a record (or the
 whole message when it fails before its records are read, with \`PAYLOAD_NOT_JSON\`,
-\`SENML_INVALID\`, \`SHAPE_UNKNOWN\`); \`VALUE_MISSING\`, \`VALUE_OUT_OF_RANGE\` and
-\`FIELD_UNMAPPED\` report one field while the record's other points are stored.
+\`SENML_INVALID\`, \`SHAPE_UNKNOWN\`); \`VALUE_MISSING\`, \`VALUE_INVALID\` (a value the
+catalogue's \`type\` does not allow: not a whole number for an \`integer\`, not 1/0 or
+true/false for a \`boolean\`, after scale, offset and unit conversion),
+\`VALUE_OUT_OF_RANGE\` and \`FIELD_UNMAPPED\` report one field while the record's other
+points are stored.
+
+**Errors at upload.** A profile is checked in two stages, the language (this reference)
+and the catalogue (names, units, VKP codes); the problems of both come in one answer,
+each with its path.
 
 | field | type | | meaning | example |
 | --- | --- | --- | --- | --- |

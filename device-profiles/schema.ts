@@ -115,10 +115,10 @@ const Shape = z
 
 /**
  * Which of this device's events open alarms, and when its health is an alarm. Optional:
- * without it the hub judges every event it has a rule for (kernel/alarms.ts ALARM_EVENTS).
+ * without it every event the catalogue gives an alarm (an alert code, `alarm` not false) opens one.
  */
 const Alarms = z.strictObject({
-  events: z.array(z.string()).optional().describe('Events that open alarms; each must have an alarm rule (kernel/alarms.ts)'),
+  events: z.array(z.string()).optional().describe('Events that open alarms; each must open an alarm in the catalogue (an alert code, `alarm` not false)'),
   offlineAfter: z.number().int().min(1).max(1000).default(3).describe('Silence for expectedIntervalS × offlineAfter marks the device offline (VKP 1.20)'),
   batteryLowPct: z.number().min(0).max(100).default(20).describe('A battery_level at or below this raises VKP 1.17 Batteri lavt'),
 });

@@ -145,6 +145,12 @@ export interface ProfileCatalog extends ProfileVersions {
   pinOf(deviceId: string): Pin | undefined;
   /** Reads versions and pins published by other processes. */
   reload(): Promise<void>;
+  /**
+   * Recompiles every published version against another catalogue (an arena's catalogue
+   * files changed) and puts both in force together. When a version in force does not
+   * compile against it, nothing changes and the answer says why, one line per version.
+   */
+  useCatalogue(next: Catalogue): Promise<string[]>;
 }
 
 /** PROFILE_INVALID with every issue (the API answers 422 with them, api/problem.ts). */

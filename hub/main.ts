@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../kernel/log.js';
 import { isHubError } from '../kernel/errors.js';
+import { onHangup } from '../service/catalogue-reload.js';
 import { runSimulator } from '../sim/simulator.js';
 import { loadHubProcessConfig } from './config.js';
 import { seedDemo } from './demo-seed.js';
@@ -50,6 +51,7 @@ try {
     await hub.stop();
     process.exit(0);
   };
+  onHangup(() => hub.reloadCatalogue(), logger);
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 } catch (e) {

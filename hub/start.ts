@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadCatalogue } from '../device-profiles/catalogue.js';
+import { ruleEventProblems } from '../alarms/rules/codes.js';
+import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
 import { listenOptions, type BrokerConfig } from '../broker/config.js';
 import type { HubBroker, ListeningPorts } from '../broker/types.js';
 import { createHubMetrics } from '../kernel/metrics.js';
@@ -56,6 +58,8 @@ export interface RunningHub {
   readonly registry: Awaited<ReturnType<typeof openSqlRegistry>>;
   readonly ingest: Ingest;
   readonly alarms: AlarmEngine;
+  /** Reads the catalogue files again (SIGHUP, hub/main.ts); answers why the previous one stays in force, or nothing. */
+  reloadCatalogue(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -239,6 +243,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     registry,
     ingest,
     alarms,
+    reloadCatalogue: () => reloadCatalogue({ dirs: o.hub.catalogueDirs, profiles, log, checks: [ruleEventProblems] }),
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking messages first, then commit what was taken, then close storage.

@@ -1,5 +1,7 @@
 import '../kernel/runtime.js';
 import { openSharedProfiles, openSharedRegistry, openSharedStore } from '../service/adapters.js';
+import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
+import { onHangup } from '../service/catalogue-reload.js';
 import { runService } from '../service/run.js';
 import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
@@ -23,6 +25,8 @@ import type { IngestStats } from './stats.js';
 await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   // Published versions reach this process with the registry's change notifications.
   const profiles = await openSharedProfiles(c.adapters, c.process, logger, c.ingest.limits);
+  // An arena's catalogue changed: SIGHUP to every service reads it again (service/catalogue-reload.ts).
+  onHangup(() => reloadCatalogue({ dirs: c.process.catalogueDirs, profiles, log: logger }), logger);
   const registry = await openSharedRegistry(c.adapters, profiles, logger).catch(async (e: unknown) => {
     await profiles.close();
     throw e;

@@ -28,12 +28,15 @@ export const ALARM_RULES = [
   'weight_gain',
   'missing_measurement',
   'device_offline',
+  // Any other event the catalogue marks as opening an alarm (an arena's own, for one): raised on every occurrence.
+  'event',
 ] as const;
 export type AlarmRule = (typeof ALARM_RULES)[number];
 
 /**
- * Normalised events (kernel/measurements.ts EVENTS) that can open an alarm, and the rule
- * that judges them. A profile's `alarms.events` may list only these.
+ * Events judged by a rule of their own (settings, time windows, one alarm per device),
+ * and that rule. Whether an event opens an alarm at all is the catalogue's to say
+ * (EventDef.alarm); an event that does and is not listed here is judged by 'event'.
  */
 export const ALARM_EVENTS: Readonly<Record<string, AlarmRule>> = {
   fall: 'fall',
@@ -80,6 +83,12 @@ export type AlarmDetail = Readonly<Record<string, string | number | boolean>>;
 export interface Alarm extends AlarmPlace {
   readonly id: string;
   readonly rule: AlarmRule;
+  /**
+   * The catalogue event the alarm reports (GET /v1/catalogue): the device's event, or the
+   * one the hub's rule decides by itself (alarms/rules/codes.ts). Its labels name the
+   * alarm; its alert code and severity are the alarm's unless the profile names others.
+   */
+  readonly event: string;
   /** One open alarm per key: a repeated trigger updates it instead of opening another. */
   readonly key: string;
   readonly alertCode: string;

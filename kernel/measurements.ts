@@ -1,10 +1,10 @@
 import type { Severity } from './telemetry.js';
 
 /**
- * The catalogue of normalised measurements, events and device families. It is data
- * (catalogue/*.yaml shipped with the hub, plus an arena's own files), loaded once at
- * start (device-profiles/catalogue.ts); profiles may only produce names it lists, so
- * dashboards, codebooks and alarm rules can rely on them.
+ * The catalogue of normalised measurements, events, device families and zones. It is data
+ * (catalogue/*.yaml shipped with the hub, plus an arena's own files), loaded at start
+ * and again on SIGHUP (device-profiles/catalogue.ts, catalogue-reload.ts); profiles may
+ * only produce names it lists, so dashboards, codebooks and alarm rules can rely on them.
  */
 export interface Labels {
   readonly en: string;
@@ -36,6 +36,12 @@ export interface EventDef {
   readonly dispense: string | null;
   readonly snomed: string | null;
   readonly severity: Severity;
+  /**
+   * Whether the event opens an alarm (alarms/rules/events.ts): the catalogue says so, by
+   * default every event with an alert code. The alarm carries the event's code and
+   * severity unless the profile's mapping names its own.
+   */
+  readonly alarm: boolean;
   readonly source: string;
 }
 
@@ -45,8 +51,16 @@ export interface FamilyDef {
   readonly source: string;
 }
 
+/** A place in a room that devices report (an event's `zone` attribute: bed, bathroom...), named for people. */
+export interface ZoneDef {
+  readonly name: string;
+  readonly label: Labels;
+  readonly source: string;
+}
+
 export interface Catalogue {
   readonly measurements: ReadonlyMap<string, MeasurementDef>;
   readonly events: ReadonlyMap<string, EventDef>;
   readonly families: ReadonlyMap<string, FamilyDef>;
+  readonly zones: ReadonlyMap<string, ZoneDef>;
 }

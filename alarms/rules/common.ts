@@ -1,7 +1,8 @@
-import type { AlarmDetail, AlarmPlace, AlarmRule } from '../../kernel/alarms.js';
+import type { AlarmDetail, AlarmPlace } from '../../kernel/alarms.js';
+import { HubError } from '../../kernel/errors.js';
 import type { Family, Point } from '../../kernel/telemetry.js';
-import { RULE_CODES } from './codes.js';
-import type { RaiseSignal, Severity } from './types.js';
+import { RULE_EVENTS, type HubRule } from './codes.js';
+import type { RaiseSignal, RuleEnv, Severity } from './types.js';
 
 export const placeOf = (p: Point): AlarmPlace => ({
   siteId: p.siteId,
@@ -20,8 +21,7 @@ export const eventTime = (p: Point): number => (p.clockSkewed ? p.receivedAt : p
 
 export const sourceOf = (p: Point): string => `${p.messageId}:${p.seq}`;
 
-export interface RaiseInput {
-  readonly rule: AlarmRule;
+interface RaiseCommon {
   readonly key: string;
   readonly at: number;
   readonly place: AlarmPlace;
@@ -34,15 +34,26 @@ export interface RaiseInput {
   readonly once?: boolean;
 }
 
-export function raise(i: RaiseInput): RaiseSignal {
-  const codes = RULE_CODES[i.rule];
+/** A hub rule reports its own event (codes.ts) unless told which; the generic rule always is. */
+export type RaiseInput = RaiseCommon & ({ readonly rule: HubRule; readonly event?: string } | { readonly rule: 'event'; readonly event: string });
+
+/**
+ * A raise signal with the code, severity and event of the catalogue: the alert code and
+ * severity given (a profile's own) win over the catalogue event's defaults.
+ */
+export function raise(env: Pick<RuleEnv, 'event'>, i: RaiseInput): RaiseSignal {
+  const event = i.rule === 'event' ? i.event : (i.event ?? RULE_EVENTS[i.rule]);
+  const def = env.event(event);
+  // The engine refuses a catalogue without the hub's rule events (codes.ts), and a device event opens an alarm only when its entry has a code.
+  if (!def || def.alert === null) throw new HubError('INTERNAL', `alarm rule ${i.rule}: no catalogue event "${event}" with a VKP alert code`);
   return {
     type: 'raise',
     rule: i.rule,
+    event,
     key: i.key,
-    alertCode: i.alertCode ?? codes.alertCode,
-    // Severity 0 means "not reported" (vkp-severity-level 0): fall back to the rule's.
-    severity: i.severity === undefined || i.severity === 0 ? codes.severity : i.severity,
+    alertCode: i.alertCode ?? def.alert,
+    // Severity 0 means "not reported" (vkp-severity-level 0): fall back to the catalogue's.
+    severity: i.severity === undefined || i.severity === 0 ? def.severity : i.severity,
     at: i.at,
     place: i.place,
     family: i.family,

@@ -33,7 +33,7 @@ export function dailyOnTick(now: number, env: RuleEnv, state: EvalState): Signal
       const seen = state.places.get(pid);
       const place: AlarmPlace = seen?.place ?? { siteId: s.siteId, roomId: s.roomId, deviceId: null, trialId: null, participantId: pid };
       out.push(
-        raise({
+        raise(env, {
           rule: 'missing_measurement',
           key: keyOf(pid, measurement, day),
           at: now,

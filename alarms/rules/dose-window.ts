@@ -44,7 +44,7 @@ export function doseOnTick(now: number, env: RuleEnv, state: EvalState): Signal[
       const profile = env.profile(dose.profileId);
       if (profile && !profile.events.has('dose_missed')) continue;
       out.push(
-        raise({
+        raise(env, {
           rule: 'dose_missed',
           key: `dose_missed|${subject}`,
           at: now,

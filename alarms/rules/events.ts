@@ -19,17 +19,20 @@ const DEVICE_RULES: ReadonlySet<AlarmRule> = new Set([
 const detailOf = (e: HubEvent) => ({ event: e.name, ...e.attributes });
 
 /**
- * Events that open alarms: fall (4.1, always critical), bed exit and sitting up (4.2,
- * 4.3; per participant and time of day), long stays (4.23/4.7; per participant, time of
- * day and minimum duration), inactivity (4.9), a dose the dispenser reports missed
- * (1.1/1.3; alerting whom the participant's settings name), and dispenser faults (1.8,
- * 1.12, 1.13, 1.17, 1.18, 1.19, 1.21). The device's MQTT will (no_contact) is offline.ts's.
+ * Events that open alarms, as the catalogue says (EventDef.alarm), with the event's code
+ * and severity: fall (4.1, always critical), bed exit and sitting up (4.2, 4.3; per
+ * participant and time of day), long stays (4.23/4.7; per participant, time of day and
+ * minimum duration), inactivity (4.9), a dose the dispenser reports missed (1.1; alerting
+ * whom the participant's settings name), dispenser faults (1.8, 1.12, 1.13, 1.17, 1.18,
+ * 1.19, 1.21), and any other event with an alarm in the catalogue (an arena's own), one
+ * open alarm per event and subject. The device's MQTT will (no_contact) is offline.ts's.
  */
 export function eventSignals(e: HubEvent, env: RuleEnv): Signal[] {
   const place = placeOf(e);
   if (e.name === 'mains_restored') return [{ type: 'clear', key: `mains_lost|d:${e.deviceId}`, at: e.receivedAt, reason: 'mains power restored' }];
-  const rule = ALARM_EVENTS[e.name];
-  if (rule === undefined || rule === 'device_offline') return [];
+  if (!env.event(e.name)?.alarm) return [];
+  const rule = ALARM_EVENTS[e.name] ?? 'event';
+  if (rule === 'device_offline') return [];
   const profile = env.profile(e.profileId);
   if (profile && !profile.events.has(e.name)) return [];
 
@@ -54,9 +57,10 @@ export function eventSignals(e: HubEvent, env: RuleEnv): Signal[] {
   }
   const subject = DEVICE_RULES.has(rule) ? `d:${e.deviceId}` : subjectOf(place);
   return [
-    raise({
+    raise(env, {
       rule,
-      key: `${rule}|${subject}`,
+      event: e.name,
+      key: rule === 'event' ? `event:${e.name}|${subject}` : `${rule}|${subject}`,
       at: e.receivedAt,
       place,
       family: e.family,

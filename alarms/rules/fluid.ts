@@ -31,10 +31,14 @@ export function fluidSignals(r: Reading, env: RuleEnv, state: EvalState): Signal
     const net = window.sum(at - windowH * HOUR, at);
     const detail = { netMl: round(net, 0), windowH };
     if (maxNetGainMl !== null && net > maxNetGainMl) {
-      return [raise({ ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|gain`, detail: { ...detail, direction: 'gain', limitMl: maxNetGainMl } })];
+      return [
+        raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|gain`, detail: { ...detail, direction: 'gain', limitMl: maxNetGainMl } }),
+      ];
     }
     if (maxNetLossMl !== null && -net > maxNetLossMl) {
-      return [raise({ ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|loss`, detail: { ...detail, direction: 'loss', limitMl: maxNetLossMl } })];
+      return [
+        raise(env, { ...common, rule: 'fluid_balance', key: `fluid_balance|p:${pid}|loss`, detail: { ...detail, direction: 'loss', limitMl: maxNetLossMl } }),
+      ];
     }
     return [];
   }
@@ -45,7 +49,7 @@ export function fluidSignals(r: Reading, env: RuleEnv, state: EvalState): Signal
     const gain = r.value - targetKg;
     if (gain <= maxGainKg) return [];
     const detail = { weightKg: round(r.value, 2), targetKg, gainKg: round(gain, 2), limitKg: maxGainKg };
-    return [raise({ ...common, rule: 'weight_gain', key: `weight_gain|p:${pid}`, detail })];
+    return [raise(env, { ...common, rule: 'weight_gain', key: `weight_gain|p:${pid}`, detail })];
   }
   return [];
 }

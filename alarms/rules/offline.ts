@@ -31,7 +31,7 @@ export function offlineOnPoint(p: Point, env: RuleEnv, state: EvalState): Signal
     if (profile && !profile.events.has('no_contact')) return [];
     const detail = { via: 'will', ...(m.lastSeenAt === null ? {} : { lastSeenAt: new Date(m.lastSeenAt).toISOString() }) };
     return [
-      raise({
+      raise(env, {
         rule: 'device_offline',
         key: keyOf(p.deviceId),
         at: p.receivedAt,
@@ -69,7 +69,7 @@ export function offlineOnTick(now: number, env: RuleEnv, state: EvalState): Sign
     if (now - m.lastSeenAt <= limitMs) continue;
     m.offlineSince = now;
     const detail = { via: 'silence', lastSeenAt: new Date(m.lastSeenAt).toISOString(), silentS: Math.round((now - m.lastSeenAt) / 1000) };
-    out.push(raise({ rule: 'device_offline', key: keyOf(m.deviceId), at: now, place: m.place, family: m.family, detail }));
+    out.push(raise(env, { rule: 'device_offline', key: keyOf(m.deviceId), at: now, place: m.place, family: m.family, detail }));
   }
   return out;
 }

@@ -16,15 +16,15 @@ export function powerSignals(r: Reading, env: RuleEnv): Signal[] {
   if (r.name === 'battery_level') {
     const low = env.profile(r.profileId)?.batteryLowPct ?? 20;
     const detail = { batteryPct: r.value, thresholdPct: low };
-    if (r.value <= 0) return [raise({ ...common, rule: 'battery_empty', key: `battery_empty|${device}`, detail })];
-    if (r.value <= low) return [raise({ ...common, rule: 'battery_low', key: `battery_low|${device}`, detail })];
+    if (r.value <= 0) return [raise(env, { ...common, rule: 'battery_empty', key: `battery_empty|${device}`, detail })];
+    if (r.value <= low) return [raise(env, { ...common, rule: 'battery_low', key: `battery_low|${device}`, detail })];
     if (r.value > low + BATTERY_CLEAR_MARGIN) {
       return ['battery_low', 'battery_empty'].map((rule) => ({ type: 'clear', key: `${rule}|${device}`, at: r.receivedAt, reason: `battery at ${r.value} %` }));
     }
     return [];
   }
   if (r.name === 'mains_power') {
-    if (r.value === 0) return [raise({ ...common, rule: 'mains_lost', key: `mains_lost|${device}` })];
+    if (r.value === 0) return [raise(env, { ...common, rule: 'mains_lost', key: `mains_lost|${device}` })];
     return [{ type: 'clear', key: `mains_lost|${device}`, at: r.receivedAt, reason: 'mains power restored' }];
   }
   return [];

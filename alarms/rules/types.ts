@@ -1,4 +1,5 @@
 import type { AlarmDetail, AlarmPlace, AlarmRule, AlarmSettings } from '../../kernel/alarms.js';
+import type { EventDef } from '../../kernel/measurements.js';
 import type { Family, Severity } from '../../kernel/telemetry.js';
 import type { LocalClock } from '../clock.js';
 import type { TimeWindow } from './time-window.js';
@@ -7,6 +8,8 @@ import type { TimeWindow } from './time-window.js';
 export interface RaiseSignal {
   readonly type: 'raise';
   readonly rule: AlarmRule;
+  /** The catalogue event the alarm reports (Alarm.event). */
+  readonly event: string;
   readonly key: string;
   readonly alertCode: string;
   readonly severity: Severity;
@@ -45,6 +48,8 @@ export interface ProfileAlarmInfo {
 /** Everything a rule reads besides its input and its state: no I/O, no clock of its own. */
 export interface RuleEnv {
   profile(profileId: string): ProfileAlarmInfo | undefined;
+  /** The catalogue's event of this name: codes, severities and whether it opens an alarm. */
+  event(name: string): EventDef | undefined;
   /** The participant's settings, or the defaults (also for points without a participant). */
   settingsOf(participantId: string | null): AlarmSettings;
   /** Every participant with stored settings, for the timer rules. */

@@ -12,7 +12,8 @@ export const ActorDto = z.object({
 
 export const AlarmDto = z.object({
   id: z.string(),
-  rule: z.enum(ALARM_RULES),
+  rule: z.enum(ALARM_RULES).describe("The hub's rule that raised it; `event` for any other event the catalogue gives an alarm"),
+  event: z.string().describe('The catalogue event the alarm reports (GET /v1/catalogue): its labels name the alarm'),
   alertCode: z.string().describe('VKP alert code (vkp-alert-code-v090), e.g. "4.1" Fall'),
   alertDisplay: z.string().describe("The code's Norwegian display text from VKP"),
   severity: z.number().int().describe('VKP severity: 10 normal, 20 moderate, 30 serious, 40 critical'),
@@ -50,6 +51,7 @@ export function toAlarmDto(a: Alarm, withheld: boolean): AlarmDto {
   return {
     id: a.id,
     rule: a.rule,
+    event: a.event,
     alertCode: a.alertCode,
     alertDisplay: VKP_ALERT.display.get(a.alertCode) ?? a.alertCode,
     severity: a.severity,

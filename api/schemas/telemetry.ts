@@ -54,10 +54,15 @@ const PointBase = {
   participantId: Id.nullable().optional().describe('Absent for vendor tokens'),
 };
 
+const Attributes = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
 export const ReadingDto = z.object({
   ...PointBase,
   value: z.number(),
   unit: z.string().describe('UCUM unit of the measurement catalogue'),
+  attributes: Attributes.optional().describe(
+    "The message's fields stored with the reading: those the profile does not map, when it keeps them (`unmapped: keep`). Absent when there are none. Released with the value, under the same consent",
+  ),
 });
 
 export const EventDto = z.object({
@@ -65,7 +70,7 @@ export const EventDto = z.object({
   alertCode: z.string().nullable().describe('VKP alert code, e.g. "4.1" Fall'),
   dispenseCode: z.string().nullable().describe('VKP medication-dispense event code'),
   severity: z.number().int().describe('VKP severity: 0, 10, 20, 30 or 40'),
-  attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  attributes: Attributes,
 });
 
 export const RejectionDto = z.object({
@@ -112,7 +117,12 @@ function base(p: Point, view: View) {
   return view === 'vendor' ? common : { ...common, siteId: p.siteId, roomId: p.roomId, trialId: p.trialId, participantId: p.participantId };
 }
 
-export const toReadingDto = (r: Reading, view: View): z.infer<typeof ReadingDto> => ({ ...base(r, view), value: r.value, unit: r.unit });
+export const toReadingDto = (r: Reading, view: View): z.infer<typeof ReadingDto> => ({
+  ...base(r, view),
+  value: r.value,
+  unit: r.unit,
+  ...(r.attributes ? { attributes: { ...r.attributes } } : {}),
+});
 
 export const toEventDto = (e: HubEvent, view: View): z.infer<typeof EventDto> => ({
   ...base(e, view),

@@ -33,6 +33,7 @@ export const rulesSection: Section = {
     const infos = profileAlarmInfo(profiles);
     const env: RuleEnv = {
       profile: (id) => infos.get(id),
+      event: (name) => profiles.catalogue.events.get(name),
       settingsOf: () => settings,
       allSettings: () => [['p-1', settings]],
       clock: localClock('Europe/Oslo'),

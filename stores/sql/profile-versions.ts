@@ -86,8 +86,16 @@ const toInfo = (r: VersionRow): ProfileVersionInfo => ({
 export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOptions): Promise<ProfileCatalog> {
   const now = opts.now ?? Date.now;
   await migrate(sql, now, PROFILE_MIGRATIONS, PROFILE_LEDGER);
-  const set = new VersionedProfileSet(opts.catalogue);
-  const check = (yaml: string) => checkProfileYaml(yaml, opts.catalogue, opts.limits);
+  // Replaced whole, with its catalogue, when the catalogue changes (useCatalogue).
+  let set = new VersionedProfileSet(opts.catalogue);
+  const check = (yaml: string) => checkProfileYaml(yaml, set.catalogue, opts.limits);
+  // Reads and catalogue swaps one at a time: a read must not add to a set that was just replaced.
+  let tail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(run: () => Promise<T>): Promise<T> => {
+    const next = tail.then(run);
+    tail = next.catch(() => undefined);
+    return next;
+  };
 
   // Versions that did not load, said once and not compiled again at every reload.
   const skipped = new Set<string>();
@@ -114,11 +122,37 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
     set.setPins(new Map(pins.map((p) => [p.device_id, { profileId: p.profile_id, version: p.version }])));
   }
   // One read at a time: an older read of the pins must not be swapped in after a newer one.
-  const reload = serialised(readAll);
+  const reload = serialised(() => exclusive(readAll));
   await reload();
 
+  const useCatalogue = (next: Catalogue): Promise<string[]> =>
+    exclusive(async () => {
+      const rows = await sql.query<{ profile_id: string; version: string; yaml: string }>('SELECT profile_id, version, yaml FROM profile_versions');
+      const problems: string[] = [];
+      const decoders: Decoder[] = [];
+      const failed: string[] = [];
+      for (const r of rows) {
+        const checked = checkProfileYaml(r.yaml, next, opts.limits);
+        if (checked.ok) decoders.push(checked.decoder);
+        else if (set.has(r.profile_id, r.version))
+          problems.push(`profile ${r.profile_id} ${r.version}: ${checked.issues.map((i) => `${i.path || '(document)'}: ${i.message}`).join('; ')}`);
+        else failed.push(`${r.profile_id}@${r.version}`);
+      }
+      if (problems.length > 0) return problems;
+      const fresh = new VersionedProfileSet(next);
+      fresh.add(decoders);
+      const pins = await sql.query<{ device_id: string; profile_id: string; version: string }>('SELECT device_id, profile_id, version FROM profile_pins');
+      fresh.setPins(new Map(pins.map((p) => [p.device_id, { profileId: p.profile_id, version: p.version }])));
+      set = fresh;
+      skipped.clear();
+      for (const key of failed) skipped.add(key);
+      return [];
+    });
+
   const catalog: ProfileCatalog = {
-    catalogue: opts.catalogue,
+    get catalogue() {
+      return set.catalogue;
+    },
     get decoders() {
       return set.decoders;
     },
@@ -128,6 +162,7 @@ export async function openProfileCatalog(sql: SqlClient, opts: ProfileCatalogOpt
     pinOf: (deviceId) => set.pinOf(deviceId),
     check,
     reload,
+    useCatalogue,
 
     async publish(yaml, by) {
       const checked = check(yaml);

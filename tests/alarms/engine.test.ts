@@ -166,6 +166,7 @@ describe('alarms in datasets, settings, erasure', () => {
     expect(events[1]!.kind === 'event' && events[1]!.attributes).toEqual({
       alarmId: alarm!.id,
       rule: 'fall',
+      event: 'fall',
       sourceDeviceId: 'RS3D-1',
       triggerCount: 1,
       secondsSinceRaised: 30,

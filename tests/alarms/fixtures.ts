@@ -67,6 +67,7 @@ export function harness(settings: Record<string, Partial<AlarmSettingsInput>> = 
   const infos = profileAlarmInfo(profiles);
   const env: RuleEnv = {
     profile: (id) => infos.get(id),
+    event: (name) => profiles.catalogue.events.get(name),
     settingsOf: (pid) => (pid === null ? defaults : (stored.get(pid) ?? defaults)),
     allSettings: () => stored,
     clock: localClock('Europe/Oslo'),

@@ -3,6 +3,7 @@ import { AlarmLedger } from '../../alarms/ledger.js';
 import { acknowledge, close } from '../../alarms/lifecycle.js';
 import { raise } from '../../alarms/rules/common.js';
 import type { RaiseSignal } from '../../alarms/rules/types.js';
+import { shippedCatalogue } from '../../device-profiles/catalogue.js';
 import type { Alarm, AlarmState, LiveMessage } from '../../kernel/alarms.js';
 import { HubError } from '../../kernel/errors.js';
 import { createLogger } from '../../kernel/log.js';
@@ -11,9 +12,10 @@ import type { SqlClient } from '../../stores/sql/sql-client.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const nurse = { id: 'tok-1', label: 'Night nurse, ward 3' };
+const catalogue = { event: (name: string) => shippedCatalogue().events.get(name) };
 const place = { siteId: 'site-a', roomId: 'room-1', deviceId: 'RS3D-1', trialId: null, participantId: null };
 const fall = (at: number, source: string | null, severity: 30 | 40 = 40): RaiseSignal =>
-  raise({ rule: 'fall', key: 'fall|r:room-1', at, place, family: 'fall-sensor', severity, source, detail: { zone: 'bed' } });
+  raise(catalogue, { rule: 'fall', key: 'fall|r:room-1', at, place, family: 'fall-sensor', severity, source, detail: { zone: 'bed' } });
 
 function ledger() {
   const published: LiveMessage[] = [];
@@ -110,7 +112,7 @@ describe('repeated triggers update the open alarm instead of spamming', () => {
   it('a once-key (one missing weight a day) never reopens after it was closed', () => {
     const { l } = ledger();
     const missing = (at: number) =>
-      raise({ rule: 'missing_measurement', key: 'missing_measurement|p:d|body_weight|2026-11-23', at, place, family: 'fluid-balance', once: true });
+      raise(catalogue, { rule: 'missing_measurement', key: 'missing_measurement|p:d|body_weight|2026-11-23', at, place, family: 'fluid-balance', once: true });
     l.apply(missing(T0));
     l.apply(missing(T0 + 5000));
     expect(l.open()[0]!.triggerCount).toBe(2);
@@ -120,7 +122,7 @@ describe('repeated triggers update the open alarm instead of spamming', () => {
   });
   it('a clear signal resolves the open alarm as the hub, with the reason', () => {
     const { l } = ledger();
-    l.apply(raise({ rule: 'device_offline', key: 'device_offline|d:X', at: T0, place, family: 'fall-sensor' }));
+    l.apply(raise(catalogue, { rule: 'device_offline', key: 'device_offline|d:X', at: T0, place, family: 'fall-sensor' }));
     l.apply({ type: 'clear', key: 'device_offline|d:X', at: T0 + 1000, reason: 'the device reported again' });
     l.apply({ type: 'clear', key: 'device_offline|d:X', at: T0 + 2000, reason: 'again' });
     expect(l.get('alm-1')).toMatchObject({ state: 'resolved', closedBy: { id: 'hub' }, closeComment: 'the device reported again', closedAt: T0 + 1000 });

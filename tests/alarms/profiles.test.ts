@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { parseProfile, type ProfileSet } from '../../device-profiles/load.js';
 import { shippedCatalogue } from '../../device-profiles/catalogue.js';
 import { HubError } from '../../kernel/errors.js';
-import { ALARM_EVENTS } from '../../kernel/alarms.js';
 import { profileAlarmInfo } from '../../alarms/profile-info.js';
 import { profiles } from './fixtures.js';
 
@@ -30,23 +29,23 @@ describe('profiles declare their alarms (optional `alarms:` section)', () => {
       events: new Set(['fall', 'left_bed', 'sat_up', 'long_stay', 'inactivity', 'no_contact']),
     });
   });
-  it('without the section the hub judges every event it has a rule for, offline after 3 intervals', () => {
+  it('without the section every event the catalogue gives an alarm opens one, offline after 3 intervals', () => {
     const decoder = parseProfile(withoutAlarms, 'old.yaml', limits);
     const set: ProfileSet = { decoders: new Map([[decoder.profile.id, decoder]]), catalogue: shippedCatalogue(), get: () => decoder };
     expect(profileAlarmInfo(set).get('roomsense-3d')).toEqual({
       family: 'fall-sensor',
       expectedIntervalS: 60,
-      events: new Set(Object.keys(ALARM_EVENTS)),
+      events: new Set([...shippedCatalogue().events.values()].filter((e) => e.alarm).map((e) => e.name)),
       offlineAfter: 3,
       batteryLowPct: 20,
     });
   });
-  it('refuses an event the profile never produces, or one no alarm rule judges', () => {
+  it('refuses an event the profile never produces, or one that opens no alarm in the catalogue', () => {
     expect(refused(`${withoutAlarms}alarms: { events: [jam] }\n`)).toMatch(
       /broken\.yaml: alarms\.events: lists an event that no entry of events\[\]\.map produces/,
     );
     expect(refused(`${withoutAlarms}alarms: { events: [entered_room] }\n`)).toMatch(
-      /broken\.yaml: alarms\.events\[0\]: not an event the hub has an alarm rule for/,
+      /broken\.yaml: alarms\.events\[0\]: "entered_room" is not an event that opens an alarm in the catalogue/,
     );
     expect(refused(`${withoutAlarms}alarms: { offlineAfter: 0 }\n`)).toMatch(/broken\.yaml: alarms\.offlineAfter/);
   });

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { RULE_CODES } from '../../alarms/rules/codes.js';
-import { ALARM_RULES } from '../../kernel/alarms.js';
+import { RULE_EVENTS, ruleEventProblems } from '../../alarms/rules/codes.js';
+import { shippedCatalogue } from '../../device-profiles/catalogue.js';
 import { VKP_ALERT } from '../../kernel/vkp.js';
 import { MIN, aquaScale, at, bedWatch, cleared, doseBox, harness, heartbeat, mediMate, raised, roomSense, rules } from './fixtures.js';
 
 const P = (participantId: string) => ({ participantId, trialId: 'trial-1' });
 
-describe('every rule carries a published VKP alert code and severity', () => {
-  it.each(ALARM_RULES)('%s', (rule) => {
-    expect(VKP_ALERT.display.has(RULE_CODES[rule].alertCode)).toBe(true);
-    expect([10, 20, 30, 40]).toContain(RULE_CODES[rule].severity);
+describe("every rule carries a published VKP alert code and severity, from the catalogue's event", () => {
+  it('the shipped catalogue has every rule event', () => expect(ruleEventProblems(shippedCatalogue())).toEqual([]));
+  it.each(Object.entries(RULE_EVENTS))('%s', (_rule, event) => {
+    const def = shippedCatalogue().events.get(event);
+    expect(VKP_ALERT.display.has(def?.alert ?? '')).toBe(true);
+    expect([10, 20, 30, 40]).toContain(def?.severity);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue, parseCatalogue, shippedCatalogue, SHIPPED_CATALOGUE_DIR } from '../../device-profiles/catalogue.js';
 import { compileProfileSource } from '../../device-profiles/load.js';
+import { ruleEventProblems } from '../../alarms/rules/codes.js';
 import { HubError } from '../../kernel/errors.js';
 import { startApi, type ApiFixture } from '../api/fixture.js';
 
@@ -73,6 +74,40 @@ describe('the catalogue is data', () => {
     );
   });
 
+  it('says which events open alarms: by default those with an alert code; alarm: false keeps a code as information', () => {
+    const c = shippedCatalogue();
+    expect(c.events.get('fall')?.alarm).toBe(true);
+    expect(c.events.get('entered_room')).toMatchObject({ alert: '4.5', alarm: false });
+    expect(c.events.get('sensor_blocked')).toMatchObject({ alert: null, alarm: false });
+    const arena = loadCatalogue([
+      arenaDir(
+        arenaFile.replace(
+          'events:\n',
+          'events:\n  bag_burst:\n    label: { en: Urine bag burst, nb: Urinpose sprukket }\n    alert: "1.13"\n    severity: 30\n',
+        ),
+      ),
+    ]);
+    expect(arena.events.get('bag_burst')).toMatchObject({ alert: '1.13', severity: 30, alarm: true });
+    expect(arena.events.get('bag_full')?.alarm).toBe(false);
+  });
+
+  it('refuses an alarm without an alert code, or at severity 0 ("not reported")', () => {
+    const r = parseCatalogue([
+      {
+        name: 'alarms.yaml',
+        text: 'events:\n  a:\n    label: { en: A, nb: A }\n    severity: 30\n    alarm: true\n  b:\n    label: { en: B, nb: B }\n    alert: "4.1"\n    severity: 0\n',
+      },
+    ]);
+    expect(r.ok ? [] : r.issues.map((i) => `${i.file}: ${i.path}`)).toEqual(['alarms.yaml: events.a.alarm', 'alarms.yaml: events.b.alarm']);
+  });
+
+  it("the hub's own alarm rules find their events, with codes, in the catalogue (checked when the alarm engine opens)", () => {
+    expect(ruleEventProblems(shippedCatalogue())).toEqual([]);
+    const events = new Map(shippedCatalogue().events);
+    events.delete('measurement_missing');
+    expect(ruleEventProblems({ ...shippedCatalogue(), events })).toEqual(['alarm rule missing_measurement: the catalogue has no event "measurement_missing"']);
+  });
+
   it('a profile may use what an arena file adds, and only with a catalogue that has it', () => {
     const profile = readFileSync('device-profiles/profiles/vekta-senml/profile.yaml', 'utf8')
       .replace('family: fluid-balance', 'family: activity-tracker')
@@ -99,10 +134,12 @@ describe('GET /v1/catalogue', () => {
         measurements: { name: string; unit: string; label: { nb: string } }[];
         events: { name: string }[];
         families: { name: string }[];
+        zones: { name: string; label: { en: string; nb: string } }[];
       };
       expect(body.measurements.find((m) => m.name === 'fluid_intake')).toMatchObject({ unit: 'mL', label: { nb: 'Væskeinntak' } });
       expect(body.events.map((e) => e.name)).toContain('no_contact');
       expect(body.families.map((f) => f.name)).toContain('fall-sensor');
+      expect(body.zones.find((z) => z.name === 'bathroom')).toEqual({ name: 'bathroom', label: { en: 'Bathroom', nb: 'Bad' } });
     }
     expect((await api.call({ method: 'GET', url: '/v1/catalogue', token: null })).statusCode).toBe(401);
   });

@@ -75,18 +75,42 @@ describe('a store filled past where a keyed index gave out', () => {
       await store.close();
     }
   }, 600_000);
+
+  it('checks a batch for repeats at 48MB while its dedup window holds 3 M messages', async () => {
+    // A busy arena: 3 M messages received within the last hour (the dedup window), ~830 a
+    // second. The repeat check once built a hash table of every id in the window and ran
+    // out of memory at 48MB (found by the 200-device soak: the journal then only grew).
+    const path = join(root, 'window.duckdb');
+    const now = Date.now();
+    await (await openDuckDbTelemetryStore({ path, memoryLimit: MEMORY })).close();
+    await seed(path, now - 1000, 1);
+    const store = await openDuckDbTelemetryStore({ path, memoryLimit: MEMORY });
+    try {
+      for (let k = 0; k < 40; k++) {
+        const points = Array.from({ length: 500 }, (_, i) =>
+          reading(BigInt(10_000_000 + k * 500 + i), now + k * 500 + i, { deviceId: `win-${i % 50}`, receivedAt: now + i }),
+        );
+        expect(await store.write(batchOf(points))).toEqual({ storedMessages: 500, duplicateMessages: 0 });
+      }
+      // A seeded message inside the window, sent again: found by its receive time.
+      const again = reading(seededId(7), now - 1000 - SEEDED + 7, { receivedAt: now + 1 });
+      expect(await store.write(batchOf([again]))).toEqual({ storedMessages: 0, duplicateMessages: 1 });
+    } finally {
+      await store.close();
+    }
+  }, 600_000);
 });
 
 /** The id of seeded message i (DuckDB's hash of i, as the seed below writes it). */
 let seededIds: bigint[] = [];
 const seededId = (i: number): bigint => seededIds[i]!;
 
-/** SEEDED messages with one reading each, one every 50 ms up to `end`, in two statements. */
-async function seed(path: string, end: number): Promise<void> {
+/** SEEDED messages with one reading each, one every `everyMs` up to `end`, in two statements. */
+async function seed(path: string, end: number, everyMs = 50): Promise<void> {
   const instance = await DuckDBInstance.create(path, { memory_limit: '512MB' });
   const c = await instance.connect();
   try {
-    const at = `(${end - SEEDED * 50} + i * 50)`;
+    const at = `(${end - SEEDED * everyMs} + i * ${everyMs})`;
     await c.run(`INSERT INTO messages BY NAME SELECT hash(i)::UBIGINT AS id, 'seed-' || (i % 200) AS device_id,
       ${at} AS received_at, 'accepted' AS status, ${at} AS device_time FROM range(${SEEDED}) t(i)`);
     await c.run(`INSERT INTO points BY NAME SELECT hash(i)::UBIGINT AS message_id, 0 AS seq, 'reading' AS kind,

@@ -31,9 +31,8 @@ alarms:
 `;
 
 /**
- * Problems of two stages: the language's (a version that is not x.y.z, no time rule) come
- * all at once; the catalogue's (a family and a measurement it does not know) all at once
- * when the language's are fixed (BROKEN_NAMES).
+ * Problems of two stages, all reported at once: the language's (a version that is not
+ * x.y.z, no time rule) and the catalogue's (a family and a measurement it does not know).
  */
 export const BROKEN = `id: flowpatch
 version: one
@@ -49,12 +48,6 @@ readings:
     value: volume
     unit: mL
 `;
-
-/** BROKEN with the language's problems fixed: the catalogue's two remain. */
-export const BROKEN_NAMES = BROKEN.replace('version: one', 'version: 1.0.0').replace(
-  'payload: { type: object }',
-  'time: { path: ts, format: epoch_s }\npayload: { type: object }',
-);
 
 /** A message of either version: `volume` in the profile's unit, `ts` in epoch seconds. */
 export const drink = (deviceId: string, volume: number, at = Date.now()): string => JSON.stringify({ dev: deviceId, ts: Math.floor(at / 1000), volume });

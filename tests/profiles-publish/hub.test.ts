@@ -92,7 +92,7 @@ describe('publishing a device profile to a running hub', () => {
       expect(res.status).toBe(422);
       expect(res.type).toMatch(/^application\/problem\+json/);
       expect(res.body).toMatchObject({ code: 'PROFILE_INVALID', status: 422, type: 'urn:arena-hub:problem:profile-invalid' });
-      expect(res.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['time', 'version']);
+      expect(res.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['family', 'readings[0].measurement', 'time', 'version']);
     }
     const syntax = await hub.api('/v1/profiles', { body: { yaml: 'id: [flowpatch\n' } });
     expect(syntax.status).toBe(422);

@@ -129,6 +129,30 @@ readings:
     expect(errors.map((e) => e.path)).toEqual(['readings[0].unit', 'readings[1].units.st', 'readings[2].measurement']);
     expect(errors[0]!.message).toMatch(/mL cannot be converted to kg.*body_weight is stored in kg/);
   });
+  it("reports the language's faults and the catalogue's together, each with its path", () => {
+    const r = compileProfileSource(
+      head(`time: { path: t, format: epoch_q }
+payload: { type: object }
+readings:
+  - { measurement: body_weight, value: w, unit: mL, scale: ten }
+  - { measurement: heart_beat, value: h, unit: /min }
+events:
+  - from: e
+    map: { X: { event: tumble, alert: "4.99" }, Y: { event: fall, severity: 41 } }
+`),
+      shippedCatalogue(),
+      LIMITS,
+    );
+    expect(r.ok ? [] : r.errors.map((e) => e.path)).toEqual([
+      'time.format',
+      'readings[0].scale',
+      'events[0].map.Y.severity',
+      'readings[0].unit',
+      'readings[1].measurement',
+      'events[0].map.X.event',
+      'events[0].map.X.alert',
+    ]);
+  });
   it('a value outside the catalogue range is rejected with its path, the record’s other points kept', () => {
     const r = run(
       head(
@@ -138,6 +162,29 @@ readings:
     );
     expect(problems(r)).toEqual(['VALUE_OUT_OF_RANGE b']);
     expect(readings(r).map((p) => p.name)).toEqual(['fluid_intake']);
+  });
+  it('a value that does not fit the catalogue type (integer, boolean) is rejected with VALUE_INVALID and its path, never rounded away', () => {
+    const yaml = head(`time: { path: t, format: epoch_s }
+payload: { type: object }
+readings:
+  - { measurement: doses_left, value: d, unit: "{dose}", absent: ignore }
+  - { measurement: bed_occupied, value: o, unit: "1", absent: ignore }
+  - { measurement: device_uptime, value: ms, unit: ms, absent: ignore }
+  - { measurement: fluid_intake, value: v, unit: mL }
+`);
+    const bad = run(yaml, { t: S, d: 3.5, o: 2, ms: 1500, v: 5 });
+    expect(bad.problems.map((p) => p.code)).toEqual(['VALUE_INVALID', 'VALUE_INVALID', 'VALUE_INVALID']);
+    expect(problems(bad)).toEqual(['VALUE_INVALID d', 'VALUE_INVALID o', 'VALUE_INVALID ms']);
+    expect(bad.problems[0]!.message).toMatch(/3\.5 is not a whole number: doses_left is an integer/);
+    expect(readings(bad).map((p) => p.name)).toEqual(['fluid_intake']);
+    const good = run(yaml, { t: S, d: 4, o: true, ms: 15_000, v: 5 });
+    expect(good.problems).toEqual([]);
+    expect(readings(good).map((p) => [p.name, p.value])).toEqual([
+      ['doses_left', 4],
+      ['bed_occupied', 1],
+      ['device_uptime', 15],
+      ['fluid_intake', 5],
+    ]);
   });
 });
 

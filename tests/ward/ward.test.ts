@@ -159,6 +159,11 @@ describe('the ward board in headless chromium', () => {
     expect(await second.getAttribute('html', 'lang')).toBe('nb');
     expect(await second.textContent(`[data-alarm="${fallId}"] .badge`)).toBe('Kvittert');
     expect(await second.textContent(`[data-alarm="${fallId}"] button[data-action="resolve"]`)).toBe('Løst');
+    // Names from the catalogue: the alarm's event, the zone, the measurement.
+    expect(await second.textContent(`[data-alarm="${fallId}"] .alarm-title`)).toBe('Fall');
+    expect(await second.textContent(`[data-alarm="${fallId}"] .detail`)).toContain('Sone: Gulvet ved sengen');
+    expect(await second.textContent('[data-room="room-103"] [data-reading="body_weight"] dt')).toBe('Kroppsvekt');
+    expect(await second.textContent('[data-room="room-103"] [data-reading="body_weight"] dd')).toContain('72,5 kg');
 
     // Resolving waits a few seconds with an undo button before it is sent.
     await second.click(`[data-alarm="${fallId}"] button[data-action="resolve"]`);

@@ -4,7 +4,7 @@
 import { TEXTS } from './i18n.js';
 import { createAttention } from './attention.js';
 import { HttpError, stream } from './stream.js';
-import { createRenderer, isOpen, byUrgency } from './render.js';
+import { catalogueLabels, createRenderer, isOpen, byUrgency } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -15,7 +15,7 @@ const UNDO_MS = 5000;
 const SHIFT_MS = 12 * 3_600_000;
 
 let lang = localStorage.getItem('ward.lang') || (/^(nb|nn|no)\b/i.test(navigator.language) ? 'nb' : 'en');
-const ctx = { t: TEXTS[lang] || TEXTS.en, lang, drafts: new Map(), notes: new Map(), pending: new Map() };
+const ctx = { t: TEXTS[lang] || TEXTS.en, lang, catalogue: catalogueLabels(null), drafts: new Map(), notes: new Map(), pending: new Map() };
 let generation = 0;
 let current = null;
 const state = { siteId: null, site: null, rooms: [], devices: new Map(), alarms: new Map(), ready: false, loaded: false, queue: [] };
@@ -114,7 +114,7 @@ function attend() {
   const stale = live.view !== 'live' && state.loaded;
   const top = raised[0];
   const room = (a) => state.rooms.find((r) => r.id === a.roomId)?.name || ctx.t.noRoom;
-  const describe = (a) => `${ctx.t.rules[a.rule] || a.rule} · ${room(a)}`;
+  const describe = (a) => `${ctx.catalogue.label('events', a.event || a.rule, lang)} · ${room(a)}`;
   const title = [stale ? ctx.t.notLive : null, raised.length > 0 ? `(${raised.length}) ${describe(top)}` : null, ctx.t.title].filter(Boolean).join(' – ');
   attention.update({ raised, stale, title, describe });
   const banner = $('alarm-banner');
@@ -187,7 +187,9 @@ function onEvent(name, data, id, ctl) {
 }
 
 async function loadBoard(signal) {
-  const b = await api(`/v1/live/board?siteId=${encodeURIComponent(state.siteId)}`, { signal });
+  // The catalogue names events, alarms and measurements; read with the board, so a catalogue an arena changed shows on the next reload.
+  const [b, catalogue] = await Promise.all([api(`/v1/live/board?siteId=${encodeURIComponent(state.siteId)}`, { signal }), api('/v1/catalogue', { signal })]);
+  ctx.catalogue = catalogueLabels(catalogue);
   state.site = b.site;
   state.rooms = b.rooms;
   state.devices = new Map(b.devices.map((d) => [d.id, { ...d, readings: new Map(d.readings.map((r) => [r.name, r])) }]));

@@ -16,6 +16,27 @@ export function h(tag, attrs, ...children) {
 
 export const isOpen = (a) => a.state === 'raised' || a.state === 'acknowledged';
 
+/**
+ * A UCUM unit as people write it: annotations ({dose}) say what is counted and are
+ * left out, brackets only mark UCUM's special units (mm[Hg]), and degrees Celsius
+ * and Fahrenheit get their symbols (UCUM §4.2, print symbols).
+ */
+export const unitText = (code) => (code === 'Cel' ? '°C' : code === '[degF]' ? '°F' : code === '1' ? '' : code.replace(/\{[^}]*\}/g, '').replace(/[[\]]/g, ''));
+
+/**
+ * The catalogue (GET /v1/catalogue) as the board reads it: each name's label in the
+ * board's language, the name itself when the catalogue has none (a board older than an
+ * arena's catalogue change, until its next reload).
+ */
+export function catalogueLabels(doc) {
+  const byName = (list) => new Map((list || []).map((e) => [e.name, e]));
+  const sections = { events: byName(doc?.events), measurements: byName(doc?.measurements), families: byName(doc?.families), zones: byName(doc?.zones) };
+  return {
+    label: (section, name, lang) => sections[section].get(name)?.label[lang] || name,
+    measurement: (name) => sections.measurements.get(name),
+  };
+}
+
 /** Most urgent first: severity, then the one waiting longest. */
 export const byUrgency = (a, b) => b.severity - a.severity || (a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : 0);
 
@@ -36,14 +57,19 @@ export function sortRooms(rooms, alarmsOf) {
 export function createRenderer(ctx) {
   const { drafts, notes, pending } = ctx;
   const t = () => ctx.t;
+  const label = (section, name) => ctx.catalogue.label(section, name, ctx.lang);
+  /** An alarm is named by its catalogue event; one stored before alarms named it, by its rule. */
+  const alarmName = (a) => label('events', a.event || a.rule);
   const clock = (iso) => new Date(iso).toLocaleTimeString(ctx.lang === 'nb' ? 'nb-NO' : 'en-GB', { hour: '2-digit', minute: '2-digit' });
   const ago = (iso) => t().ago(Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)));
 
+  /** As the catalogue types the measurement: yes/no, a whole number, or a number to one decimal. */
   function value(r) {
-    if (r.name === 'bed_occupied') return r.value ? t().yes : t().no;
-    const digits = r.unit === 'kg' ? 1 : 0;
-    const unit = r.unit === '{dose}' ? '' : ` ${r.unit}`;
-    return `${r.value.toFixed(digits)}${unit}`;
+    const type = ctx.catalogue.measurement(r.name)?.type;
+    if (type === 'boolean') return r.value ? t().yes : t().no;
+    const number = r.value.toLocaleString(ctx.lang === 'nb' ? 'nb-NO' : 'en-GB', { maximumFractionDigits: type === 'integer' ? 0 : 1 });
+    const unit = unitText(r.unit);
+    return unit ? `${number} ${unit}` : number;
   }
 
   /** The alarm's detail a clinician needs, labelled; other keys (confidence, window...) stay in the API. */
@@ -56,7 +82,8 @@ export function createRenderer(ctx) {
       targetKg: (v) => `${v} kg`,
       gainKg: (v) => `${v} kg`,
       batteryPct: (v) => `${Math.round(v)} %`,
-      measurement: (v) => t().measurements[v] || v,
+      measurement: (v) => label('measurements', v),
+      zone: (v) => label('zones', v),
       via: (v) => t().via[v] || v,
       lastSeenAt: (v) => clock(v),
     };
@@ -93,8 +120,8 @@ export function createRenderer(ctx) {
     const detail = detailText(a);
     return h(
       'li',
-      { class: `alarm sev-${a.severity} state-${a.state}`, 'data-alarm': a.id, 'data-rule': a.rule, 'data-state': a.state },
-      h('div', { class: 'alarm-head' }, h('strong', { class: 'alarm-title' }, t().rules[a.rule] || a.rule), h('span', { class: 'badge' }, t().state[a.state])),
+      { class: `alarm sev-${a.severity} state-${a.state}`, 'data-alarm': a.id, 'data-rule': a.rule, 'data-event': a.event, 'data-state': a.state },
+      h('div', { class: 'alarm-head' }, h('strong', { class: 'alarm-title' }, alarmName(a)), h('span', { class: 'badge' }, t().state[a.state])),
       h('div', { class: 'alarm-meta' }, `VKP ${a.alertCode} ${a.alertDisplay} · ${t().raisedAt(clock(a.raisedAt), a.triggerCount)}`),
       a.withheld ? h('div', { class: 'withheld' }, t().withheld) : detail ? h('div', { class: 'detail' }, detail) : null,
       a.acknowledgedBy
@@ -149,11 +176,11 @@ export function createRenderer(ctx) {
             'dl',
             { class: 'readings' },
             readings.map((r) =>
-              h('div', { 'data-reading': r.name }, h('dt', {}, t().measurements[r.name] || r.name), h('dd', {}, value(r), h('time', {}, clock(r.deviceTime)))),
+              h('div', { 'data-reading': r.name }, h('dt', {}, label('measurements', r.name)), h('dd', {}, value(r), h('time', {}, clock(r.deviceTime)))),
             ),
           )
         : null,
-      last ? h('p', { class: 'last-event' }, `${t().lastEvent}: ${t().events[last.name] || last.name} ${clock(last.deviceTime)}`) : null,
+      last ? h('p', { class: 'last-event' }, `${t().lastEvent}: ${label('events', last.name)} ${clock(last.deviceTime)}`) : null,
       devices.length > 0 ? h('ul', { class: 'devices' }, devices.map(deviceItem)) : null,
     );
   }
