@@ -16,6 +16,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestStatsRoutes } from './routes/ingest-stats.js';
 import { profileRoutes } from './routes/profiles.js';
+import { profileDecodeRoutes } from './routes/profile-decode.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { rejectionRoutes } from './routes/rejections.js';
 import { siteRoutes } from './routes/sites.js';
@@ -74,6 +75,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { deps });
   await app.register(profileRoutes, { deps });
+  await app.register(profileDecodeRoutes, { deps });
   await app.register(catalogueRoutes, { deps });
   await app.register(siteRoutes, { deps });
   await app.register(vendorRoutes, { deps });
