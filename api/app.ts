@@ -35,6 +35,7 @@ import { assignmentRoutes } from './routes/assignments.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { reportRoutes } from './routes/reports.js';
 import { auditRoutes } from './routes/audit.js';
+import { conformanceRoutes } from './routes/conformance.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -90,6 +91,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(datasetRoutes, { deps, limits: limits.exports });
   await app.register(reportRoutes, { deps });
   await app.register(auditRoutes, { deps });
+  if (deps.conformance) await app.register(conformanceRoutes, { deps, conformance: deps.conformance });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });
   if (deps.alarms) {

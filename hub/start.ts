@@ -31,6 +31,10 @@ import { startDiskWatch } from './disk-watch.js';
 import { startRejectionRetention } from '../ingest/rejection-retention.js';
 import { keepFilesPrivate } from '../service/private-files.js';
 import { openErasureRegister, reapplyErasures } from '../api/erasure-register.js';
+import { openConformanceRuns } from '../stores/sql/conformance-runs.js';
+import { openRecorder } from '../conformance/recorder.js';
+import { decoderFor } from '../device-profiles/versions.js';
+import { hubVersion } from './version.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -135,6 +139,16 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
   });
+  // Conformance runs watch a device's sessions (the broker's traffic) and its committed messages.
+  const conformance = await openRecorder({
+    runs: await openConformanceRuns(sql),
+    device: async (id) => registry.getDevice(id),
+    decoder: (deviceId, profileId) => decoderFor(profiles, deviceId, profileId),
+    hubVersion: hubVersion(),
+    skewMs: o.ingest.limits.skewMs,
+    logger: log,
+  });
+  ingest.onCommit((committed) => conformance.committed(committed));
   // Read at scrape time; the broker is built just below.
   let broker: HubBroker | undefined;
   const metrics = createHubMetrics({
@@ -162,6 +176,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     admission: disk,
     ...(o.broker.tls ? { tls: o.broker.tls } : {}),
     onLoginRefused: metrics.loginRefused,
+    traffic: conformance.traffic,
   });
 
   const boards = await openBoardPairings(sql);
@@ -180,6 +195,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     limits: o.api.limits,
     ...(o.api.tls ? { tls: o.api.tls } : {}),
     metrics: { metrics, token: o.api.metricsToken },
+    conformance,
   });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
@@ -234,6 +250,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await step('broker', () => broker.close());
         await step('retention', () => retention.stop());
         await step('ingest', () => ingest.close());
+        // After the last commit: a run still in progress ends as interrupted, with what it saw.
+        await step('conformance', () => conformance.close());
         await step('api', () => app.close());
         await step('alarms', () => alarms.close());
         await step('store', () => store.close());
