@@ -36,6 +36,8 @@ import { datasetRoutes } from './routes/datasets.js';
 import { reportRoutes } from './routes/reports.js';
 import { auditRoutes } from './routes/audit.js';
 import { conformanceRoutes } from './routes/conformance.js';
+import { vendorDeviceRoutes } from './routes/vendor-devices.js';
+import { vendorPageRoutes } from './vendor/routes.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -91,6 +93,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(datasetRoutes, { deps, limits: limits.exports });
   await app.register(reportRoutes, { deps });
   await app.register(auditRoutes, { deps });
+  await app.register(vendorDeviceRoutes, { deps });
+  await app.register(vendorPageRoutes);
   if (deps.conformance) await app.register(conformanceRoutes, { deps, conformance: deps.conformance });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });

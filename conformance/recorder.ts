@@ -151,6 +151,7 @@ export async function openRecorder(deps: RecorderDeps): Promise<Recorder> {
       return run;
     },
     get: (id) => deps.runs.get(id),
+    session: (deviceId) => sessions.get(deviceId),
     list: (filter) => deps.runs.list(filter),
     async close() {
       for (const a of [...active.values()]) await end(a, true);

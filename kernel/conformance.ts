@@ -1,3 +1,5 @@
+import type { DeviceConnect } from './device-traffic.js';
+
 /**
  * Conformance runs (promise 7): for a set time the hub watches one device's real traffic
  * and judges it against its profile, check by check, each with its rule and evidence.
@@ -78,4 +80,6 @@ export interface ConformanceService {
   start(input: { readonly deviceId: string; readonly durationS: number; readonly startedBy: string }): Promise<ConformanceRun>;
   get(id: string): Promise<ConformanceRun | undefined>;
   list(filter: { readonly deviceIds?: readonly string[]; readonly limit: number }): Promise<ConformanceRun[]>;
+  /** The device's MQTT session now, if it is connected to this process's broker. */
+  session(deviceId: string): DeviceConnect | undefined;
 }
