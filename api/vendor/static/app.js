@@ -57,11 +57,14 @@ function signOut(why) {
   $('login-error').textContent = why || '';
 }
 
-/** Battery and firmware come from the device's released readings: the consent rule applies as everywhere else. */
+/**
+ * Battery and firmware come from the device's released data (its latest battery reading,
+ * a firmware attribute on its latest event): the consent rule applies as everywhere else.
+ */
 async function telemetryOf(id) {
   const [battery, latest] = await Promise.all([
     api(`/v1/devices/${encodeURIComponent(id)}/readings?name=battery_level&limit=1`).catch(() => ({ items: [] })),
-    api(`/v1/devices/${encodeURIComponent(id)}/readings?limit=1`).catch(() => ({ items: [] })),
+    api(`/v1/devices/${encodeURIComponent(id)}/events?limit=1`).catch(() => ({ items: [] })),
   ]);
   const attrs = latest.items[0]?.attributes || {};
   const fw = Object.entries(attrs).find(([k]) => /^(firmware|fw)/i.test(k));

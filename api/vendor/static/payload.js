@@ -6,7 +6,6 @@ const pathOf = (parent, key) => (typeof key === 'number' ? `${parent}[${key}]` :
 
 function node(value, path, target, indent) {
   const span = document.createElement('span');
-  if (path === target) span.className = 'hit';
   const pad = '  '.repeat(indent + 1);
   if (Array.isArray(value) || (value !== null && typeof value === 'object')) {
     const entries = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
@@ -14,14 +13,13 @@ function node(value, path, target, indent) {
     span.append(open);
     entries.forEach(([k, v], i) => {
       span.append(`\n${pad}`);
-      const key = document.createElement('span');
+      // The member (key and value) is what a path names, so it is marked as one.
+      const member = document.createElement('span');
       const childPath = pathOf(path, k);
-      if (!Array.isArray(value)) {
-        key.textContent = `${JSON.stringify(k)}: `;
-        if (childPath === target) key.className = 'hit';
-        span.append(key);
-      }
-      span.append(node(v, childPath, target, indent + 1));
+      if (childPath === target) member.className = 'hit';
+      if (!Array.isArray(value)) member.append(`${JSON.stringify(k)}: `);
+      member.append(node(v, childPath, target, indent + 1));
+      span.append(member);
       if (i < entries.length - 1) span.append(',');
     });
     span.append(entries.length ? `\n${'  '.repeat(indent)}${close}` : close);
@@ -45,6 +43,8 @@ export function payloadView(raw, path) {
     pre.append(whole);
     return pre;
   }
-  pre.append(node(parsed, '', path, 0));
+  const root = node(parsed, '', path, 0);
+  if (path === '') root.className = 'hit';
+  pre.append(root);
   return pre;
 }
