@@ -155,7 +155,7 @@ if (values.json) {
     .map(([c, n]) => `${c} ${n}`)
     .join(', ');
   console.log(
-    `summary: ${summary.samples} samples, ${summary.storedWhole} stored whole, ${summary.withRejections} with rejections${codes ? ` (${codes})` : ''}, ${summary.unreadable} unreadable, ${summary.points} points`,
+    `summary: ${summary.samples} samples, ${summary.storedWhole} stored whole, ${summary.withRejections} with rejections${codes ? ` (${codes})` : ''}, ${summary.unreadable} unreadable, ${summary.points} point${summary.points === 1 ? '' : 's'}`,
   );
 }
 process.exit(passed ? 0 : 1);
