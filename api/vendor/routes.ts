@@ -33,7 +33,9 @@ export const vendorPageRoutes: FastifyPluginAsync = async (app) => {
     const body = readFileSync(STATIC_DIR + file);
     app.get(url, {
       config: { access: 'public' },
+      // Page assets, not API operations: outside the OpenAPI document, like the docs' own routes.
       schema: {
+        hide: true,
         tags: ['vendor'],
         summary: url === '/vendor' ? "The vendor's page (open /vendor#token=<vendor token>)" : `Vendor page asset ${file}`,
       },

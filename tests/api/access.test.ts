@@ -41,9 +41,6 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/readyz', allow: 'public', request: () => ({ url: '/readyz' }) },
   { method: 'GET', path: '/v1/profiles', allow: ROLES, request: () => ({ url: '/v1/profiles' }) },
   { method: 'GET', path: '/v1/profiles/{id}', allow: ROLES, request: () => ({ url: '/v1/profiles/aquascale' }) },
-  ...['/vendor', '/vendor/app.js', '/vendor/payload.js', '/vendor/i18n.js', '/vendor/style.css'].map(
-    (path): RouteCase => ({ method: 'GET', path, allow: 'public', request: () => ({ url: path }) }),
-  ),
   { method: 'GET', path: '/v1/vendor/devices', allow: READERS, request: () => ({ url: '/v1/vendor/devices' }) },
   {
     method: 'POST',

@@ -74,7 +74,7 @@ const outcome = (run: any, id: string): string => run.report.checks.find((c: any
 describe('conformance run', () => {
   it('a well-behaved device passes; a faulty one fails the named checks, with evidence', { timeout: 60_000 }, async () => {
     const good = await simulate('BK-GOOD', { everyMs: 1000, clockOffsetMs: 0, extraField: false, will: true });
-    const faulty = await simulate('BK-FAULTY', { everyMs: 2500, clockOffsetMs: 10 * 60_000, extraField: true, will: false });
+    const faulty = await simulate('BK-FAULTY', { everyMs: 2000, clockOffsetMs: 10 * 60_000, extraField: true, will: false });
     try {
       const started = await Promise.all(
         ['BK-GOOD', 'BK-FAULTY'].map((deviceId) => hub.api('/v1/conformance-runs', { token: vendor, body: { deviceId, durationS: 5 } })),
@@ -113,7 +113,8 @@ describe('conformance run', () => {
       // Nobody is assigned to the device: its raw payload is device data, and kept as evidence.
       expect(rejections.evidence.byCode.FIELD_UNMAPPED.examples[0].payload).toContain('"firmware_note":"x"');
       expect(failRun.report.checks.find((c: any) => c.id === 'clock-offset').evidence.offsetMs.median).toBeGreaterThan(9 * 60_000);
-      expect(failRun.report.checks.find((c: any) => c.id === 'reporting-interval').evidence.medianS).toBeGreaterThan(1.5);
+      // Under load the run may see a single message of the slow device: no interval to measure, which fails the check too.
+      expect(failRun.report.checks.find((c: any) => c.id === 'reporting-interval').evidence.medianS ?? Number.POSITIVE_INFINITY).toBeGreaterThan(1.5);
 
       const html = await hub.api(`/v1/conformance-runs/${failRun.id}/report.html`, { token: vendor });
       expect(html.status).toBe(200);

@@ -39,6 +39,27 @@ beforeAll(async () => {
   }
   token = (await hub.api('/v1/tokens', { body: { role: 'vendor', vendorId: 'beacon', label: 'beacon engineers' } })).body.token;
 
+  // BK-P measures a participant who has not let vendors see their data (no vendor.telemetry consent).
+  const ok = async (path: string, body: unknown) => expect((await hub.api(path, { body })).status, path).toBe(201);
+  const start = Date.now() - 60_000;
+  await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
+  await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
+  const assigned = await hub.api('/v1/devices', { body: { id: 'BK-P', vendorId: 'beacon', profileId: 'beacon', roomId: 'room-1' } });
+  expect(assigned.status).toBe(201);
+  await ok('/v1/trials', {
+    id: 'fluid',
+    name: 'Fluid',
+    siteId: 'ward',
+    vendorIds: ['beacon'],
+    protocolRef: 'REK 2026/1',
+    period: { from: start, to: start + 86_400_000 },
+  });
+  await ok('/v1/trials/fluid/participants', { id: 'P-1' });
+  await ok('/v1/trials/fluid/assignments', { deviceId: 'BK-P', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start });
+  const private_ = await connect(hub.mqttPort, 'BK-P', assigned.body.secret, { keepalive: 30 });
+  clients.push(private_);
+  await publish(private_, 'devices/BK-P/data', JSON.stringify({ t: Date.now(), w: 64.2, bat: 41, diagnosis_note: 'secret-word' }));
+
   const beacon = await connect(hub.mqttPort, 'BK-1', secrets['BK-1']!, {
     keepalive: 30,
     will: { topic: 'devices/BK-1/data', payload: Buffer.from('{}'), qos: 1, retain: false },
@@ -76,6 +97,14 @@ describe('vendor page', () => {
     await page.waitForSelector('#rejections li .hit');
     expect(await page.textContent('#rejections li .code')).toBe('FIELD_UNMAPPED');
     expect(await page.textContent('#rejections li .hit')).toBe('"firmware_note": "beta"');
+  });
+
+  it("withholds what the participant's consent does not release: the raw payload and the battery of a device measuring them", async () => {
+    await page.waitForSelector('#rejections .withheld');
+    expect(await page.textContent('#rejections')).toContain('BK-P');
+    expect(await page.textContent('#rejections')).toContain('diagnosis_note');
+    expect(await page.textContent('main')).not.toContain('secret-word');
+    expect(await page.textContent('#device-BK-P')).toMatch(/–$/);
   });
 
   it('tries a payload: the rejection and its path, then the points it would store', async () => {
