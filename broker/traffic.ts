@@ -18,12 +18,15 @@ export function watchTraffic(
     return p?.kind === 'device' ? p.deviceId : undefined;
   };
   const causes = new WeakMap<Client, DisconnectCause>();
+  const connectedAt = new WeakMap<Client, number>();
   aedes.on('client', (client) => {
     const deviceId = deviceOf(client);
     const packet = connectOf(client);
     if (deviceId === undefined || !packet) return;
     const will = packet.will ? { topic: packet.will.topic, qos: packet.will.qos ?? 0, retain: packet.will.retain ?? false } : null;
-    traffic.connected({ deviceId, clientId: client.id, at: Date.now(), keepaliveS: packet.keepalive ?? 0, clean: packet.clean !== false, will });
+    const at = Date.now();
+    connectedAt.set(client, at);
+    traffic.connected({ deviceId, clientId: client.id, at, keepaliveS: packet.keepalive ?? 0, clean: packet.clean !== false, will });
   });
   aedes.on('keepaliveTimeout', (client) => causes.set(client, 'keepalive'));
   aedes.on('clientError', (client) => {
@@ -34,7 +37,12 @@ export function watchTraffic(
     if (deviceId === undefined) return;
     // aedes marks a client that sent DISCONNECT (lib/handlers/index.js, [MQTT-3.14.4-3]) and then drops its will.
     const sentDisconnect = (client as unknown as { _disconnected?: boolean })._disconnected === true;
-    traffic.disconnected({ deviceId, at: Date.now(), cause: sentDisconnect ? 'disconnect' : (causes.get(client) ?? 'closed') });
+    traffic.disconnected({
+      deviceId,
+      at: Date.now(),
+      connectedAt: connectedAt.get(client) ?? null,
+      cause: sentDisconnect ? 'disconnect' : (causes.get(client) ?? 'closed'),
+    });
   });
   return (client, packet) => {
     const deviceId = deviceOf(client);

@@ -47,12 +47,15 @@ export function evaluateRun(o: Observations, f: RunFacts): ConformanceReport {
   const expectedMs = profile.expectedIntervalS * 1000;
   const offlineAfter = profile.alarms?.offlineAfter ?? 3;
   const firstSeen = new Map<string, number>();
+  const lastSeen = new Map<string, number>();
   const duplicates: { id: string; at: number; afterReconnect: boolean }[] = [];
   const runConnects = o.connects.filter((c) => c.at >= f.from);
   for (const m of o.messages) {
-    const first = firstSeen.get(m.id);
-    if (first === undefined) firstSeen.set(m.id, m.at);
-    else duplicates.push({ id: m.id, at: m.at, afterReconnect: runConnects.some((c) => c.at > first && c.at <= m.at) });
+    const previous = lastSeen.get(m.id);
+    lastSeen.set(m.id, m.at);
+    if (previous === undefined) firstSeen.set(m.id, m.at);
+    // A resend follows a reconnect made since the message's previous arrival.
+    else duplicates.push({ id: m.id, at: m.at, afterReconnect: runConnects.some((c) => c.at > previous && c.at <= m.at) });
   }
   const arrivals = [...firstSeen.values()].sort((a, b) => a - b);
   const points = o.messages.flatMap((m) => m.points.map((p) => ({ ...p, at: m.at })));

@@ -102,7 +102,7 @@ export async function openRecorder(deps: RecorderDeps): Promise<Recorder> {
         if (a) observePublish(a.observations, p);
       },
       disconnected(d) {
-        sessions.delete(d.deviceId);
+        if (sessions.get(d.deviceId)?.at === d.connectedAt) sessions.delete(d.deviceId);
         byDevice(d.deviceId)?.observations.disconnects.push(d);
       },
     },

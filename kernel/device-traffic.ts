@@ -35,6 +35,8 @@ export type DisconnectCause = 'disconnect' | 'keepalive' | 'error' | 'closed';
 export interface DeviceDisconnect {
   readonly deviceId: string;
   readonly at: number;
+  /** When the connection that ended was made: a session taken over by a newer connection of the device ends after the newer one began. */
+  readonly connectedAt: number | null;
   readonly cause: DisconnectCause;
 }
 

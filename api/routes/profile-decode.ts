@@ -20,7 +20,7 @@ const tags = ['profiles'];
  * A vendor's own profiles: those of its registered devices, and those whose `vendor:`
  * is its registered name. Anyone else's profile answers like a missing one.
  */
-export async function ownsProfile(registry: Pick<Registry, 'listDevices' | 'getVendor'>, principal: Principal, profile: Profile): Promise<boolean> {
+async function ownsProfile(registry: Pick<Registry, 'listDevices' | 'getVendor'>, principal: Principal, profile: Profile): Promise<boolean> {
   if (principal.role === 'admin') return true;
   if (principal.role !== 'vendor') return false;
   const devices = await registry.listDevices({ vendorId: principal.vendorId });
@@ -40,7 +40,7 @@ const DecodeBody = z
   })
   .meta(example({ payload: { serial: 'AQ-1', measured_at: '2026-12-07T10:00:00Z', kind: 'weight', value: 72450, unit: 'g' }, deviceId: 'AQ-1' }));
 
-export const PointView = z
+const PointView = z
   .object({
     kind: z.enum(['reading', 'event']),
     name: z.string().describe('Measurement or event of the catalogue'),
@@ -55,7 +55,7 @@ export const PointView = z
     attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   })
   .describe('A point as the hub would store it, without attribution');
-export const ProblemView = z.object({
+const ProblemView = z.object({
   code: z.enum(RejectionCodes),
   path: z.string().describe('JSON path of the offending field, "" for the whole payload'),
   message: z.string(),

@@ -66,7 +66,7 @@ describe('evaluateRun', () => {
       observeMessage(o, { id: BigInt(i), receivedAt: T + i * 1000, points: [reading(T + i * 1000), reading(T + i * 1000, 'battery_level')], rejections: [] });
     }
     observeMessage(o, { id: 3n, receivedAt: T + 9_500, points: [], rejections: [] });
-    o.disconnects.push({ deviceId: 'B-1', at: T + 9_600, cause: 'keepalive' });
+    o.disconnects.push({ deviceId: 'B-1', at: T + 9_600, connectedAt: T - 60_000, cause: 'keepalive' });
     const r = evaluateRun(o, facts);
     expect(outcomes(r)).toMatchObject({
       qos: 'fail',
@@ -83,7 +83,7 @@ describe('evaluateRun', () => {
   it('a message sent again after a reconnect is a resend, not a fault', () => {
     const o = emptyObservations(session(T - 1000));
     for (let i = 0; i < 10; i++) observeMessage(o, { id: BigInt(i), receivedAt: T + i * 1000, points: [reading(T + i * 1000)], rejections: [] });
-    o.disconnects.push({ deviceId: 'B-1', at: T + 5_100, cause: 'closed' });
+    o.disconnects.push({ deviceId: 'B-1', at: T + 5_100, connectedAt: T - 1000, cause: 'closed' });
     o.connects.push(session(T + 5_200));
     observeMessage(o, { id: 5n, receivedAt: T + 5_300, points: [reading(T + 5_000)], rejections: [] });
     const r = evaluateRun(o, facts);

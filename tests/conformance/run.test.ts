@@ -130,6 +130,34 @@ describe('conformance run', () => {
     }
   });
 
+  it('a resend after a lost connection is told from a stray duplicate; a session taken over by the same device stays connected', {
+    timeout: 60_000,
+  }, async () => {
+    const created = await hub.api('/v1/devices', { body: { id: 'BK-RESEND', vendorId: 'beacon-devices', profileId: 'beacon' } });
+    expect(created.status).toBe(201);
+    const options = { keepalive: 30, will: { topic: 'devices/BK-RESEND/data', payload: Buffer.from('{"t":0,"w":0}'), qos: 1 as const, retain: false } };
+    const first = await connect(hub.mqttPort, 'BK-RESEND', created.body.secret, options);
+    const run = await hub.api('/v1/conformance-runs', { token: vendor, body: { deviceId: 'BK-RESEND', durationS: 3 } });
+    expect(run.status).toBe(201);
+    const message = JSON.stringify({ t: Date.now(), w: 70, bat: 80 });
+    await publish(first, 'devices/BK-RESEND/data', message);
+    // The same device connects again with its client id: the broker ends the older connection [MQTT-3.1.4-2].
+    const second = await connect(hub.mqttPort, 'BK-RESEND', created.body.secret, options);
+    await publish(second, 'devices/BK-RESEND/data', message);
+    const devices = (await hub.api('/v1/vendor/devices', { token: vendor })).body.items;
+    expect(devices.find((d: any) => d.id === 'BK-RESEND')).toMatchObject({ connected: true, keepaliveS: 30, will: true });
+    await publish(second, 'devices/BK-RESEND/data', message);
+    const ended = await finished(run.body.id);
+    await new Promise<void>((r) => second.end(false, {}, () => r()));
+    first.end(true);
+    const resends = ended.report.checks.find((c: any) => c.id === 'resends');
+    expect(resends.outcome).toBe('fail');
+    expect(resends.evidence).toMatchObject({ duplicates: 2, afterReconnect: 1, connects: 1 });
+    expect(ended.report.checks.find((c: any) => c.id === 'offline').evidence.episodes).toEqual([
+      expect.objectContaining({ why: expect.stringMatching(/^disconnected/) }),
+    ]);
+  });
+
   it("another vendor's device or run answers 404 like a missing one; a clinician is refused", async () => {
     const runs = (await hub.api('/v1/conformance-runs')).body.items;
     expect(runs.length).toBeGreaterThan(0);
