@@ -4,6 +4,9 @@
  *
  * kernel/           domain types and ports; imports nothing of ours
  * device-profiles/  builds on the kernel
+ * conformance/      the vendor conformance kit's pure parts (trying a sample as ingest
+ *                   decides it, judging a run's observations, the report): kernel and
+ *                   device-profiles only, so that services and composition roots may use it
  * service/          what the service processes share (config pieces, runService, the
  *                   service MQTT client); adapters.ts is for composition roots only
  * broker/ ingest/ api/ alarms/ datasets/
@@ -70,6 +73,13 @@ module.exports = {
       comment: 'Profiles are data checked by a schema and decoded by pure code; they know the kernel only.',
       from: { path: '^device-profiles/' },
       to: { path: OURS, pathNot: '^(kernel|device-profiles)/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'conformance-builds-on-profiles',
+      severity: 'error',
+      comment: 'The conformance kit decodes and judges with the profiles and the kernel; it knows no service, store or root.',
+      from: { path: '^conformance/' },
+      to: { path: OURS, pathNot: '^(kernel|device-profiles|conformance)/', dependencyTypesNot: ['core'] },
     },
     {
       name: 'service-shared-module-below-services',

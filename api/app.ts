@@ -16,6 +16,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestStatsRoutes } from './routes/ingest-stats.js';
 import { profileRoutes } from './routes/profiles.js';
+import { profileDecodeRoutes } from './routes/profile-decode.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { rejectionRoutes } from './routes/rejections.js';
 import { siteRoutes } from './routes/sites.js';
@@ -35,6 +36,9 @@ import { assignmentRoutes } from './routes/assignments.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { reportRoutes } from './routes/reports.js';
 import { auditRoutes } from './routes/audit.js';
+import { conformanceRoutes } from './routes/conformance.js';
+import { vendorDeviceRoutes } from './routes/vendor-devices.js';
+import { vendorPageRoutes } from './vendor/routes.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -75,6 +79,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { deps });
   await app.register(profileRoutes, { deps });
+  await app.register(profileDecodeRoutes, { deps });
   await app.register(catalogueRoutes, { deps });
   await app.register(siteRoutes, { deps });
   await app.register(vendorRoutes, { deps });
@@ -90,6 +95,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(datasetRoutes, { deps, limits: limits.exports });
   await app.register(reportRoutes, { deps });
   await app.register(auditRoutes, { deps });
+  await app.register(vendorDeviceRoutes, { deps });
+  await app.register(vendorPageRoutes);
+  if (deps.conformance) await app.register(conformanceRoutes, { deps, conformance: deps.conformance });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });
   if (deps.alarms) {

@@ -8,6 +8,7 @@ import type { TelemetryStore } from '../kernel/ports.js';
 import type { TlsFiles } from '../kernel/tls.js';
 import type { HubMetrics } from '../kernel/metrics.js';
 import type { Registry } from '../kernel/registry.js';
+import type { ConformanceService } from '../kernel/conformance.js';
 import type { RejectionCode } from '../kernel/telemetry.js';
 import type { TokenRegistry } from '../kernel/tokens.js';
 import type { TrialRetentionService } from '../kernel/trial-retention.js';
@@ -79,6 +80,8 @@ export interface ApiDeps {
   readonly limits?: ApiLimits;
   /** Certificate and key: the API serves HTTPS only, reloading them when they change (api/https.ts). */
   readonly tls?: TlsFiles;
+  /** Conformance runs (conformance/recorder.ts): when given, /v1/conformance-runs starts and serves them. */
+  readonly conformance?: ConformanceService;
   /** When given, GET /metrics serves them to API_METRICS_TOKEN or an admin token (api/metrics.ts). */
   readonly metrics?: { readonly metrics: HubMetrics; readonly token: string | undefined };
 }

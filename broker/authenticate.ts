@@ -53,6 +53,8 @@ export interface Authenticator {
   readonly preConnect: NonNullable<AedesOptions['preConnect']>;
   readonly authenticate: NonNullable<AedesOptions['authenticate']>;
   principalOf(client: Client): BrokerPrincipal | undefined;
+  /** The CONNECT packet a client sent (keepalive, will, clean session). */
+  connectOf(client: Client): ConnectPacket | undefined;
   /** Whether the broker held a session for this (authenticated) client when it connected [MQTT-3.2.2-2]. */
   sessionPresent(client: Client): boolean;
   /** Feed from aedes 'client' / 'clientDisconnect': who holds which client id right now. */
@@ -267,6 +269,8 @@ export async function createAuthenticator(
     sessionPresent: (client) => present.has(client),
 
     principalOf: (client) => principals.get(client),
+
+    connectOf: (client) => connects.get(client),
 
     registered(client) {
       const principal = principals.get(client);

@@ -14,6 +14,7 @@ import { correctSessionPresent, memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
 import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
 import { flagRedeliveries, uniqueOutgoingIds } from './outgoing-ids.js';
+import { watchTraffic } from './traffic.js';
 
 export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, ListeningPorts, RejectSink } from './types.js';
 
@@ -49,6 +50,14 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
   const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, quotas, inFlight, log);
 
+  // Set once aedes exists (broker/traffic.ts); only a broker with deps.traffic wraps the hook.
+  let observePublish: ((client: Client | null, packet: Parameters<typeof authz.authorizePublish>[1]) => void) | undefined;
+  const authorizePublish: typeof authz.authorizePublish = deps.traffic
+    ? (client, packet, callback) => {
+        observePublish?.(client, packet);
+        authz.authorizePublish(client, packet, callback);
+      }
+    : authz.authorizePublish;
   const aedes = await Aedes.createBroker({
     // aedes passes this to mqemitter, which queues emits beyond it and, when the in-flight
     // ones finish, runs the queued ones synchronously one inside the next: under an
@@ -63,7 +72,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     ...(deps.persistence ? { persistence: deps.persistence } : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
-    authorizePublish: authz.authorizePublish,
+    authorizePublish,
     authorizeSubscribe: authz.authorizeSubscribe,
     authorizeForward: authz.authorizeForward,
   });
@@ -74,6 +83,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
   flagRedeliveries(persistence);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
+  if (deps.traffic) observePublish = watchTraffic(aedes, auth.principalOf, auth.connectOf, deps.traffic);
   aedes.on('clientDisconnect', (client) => {
     auth.disconnected(client);
     authz.disconnected(client);

@@ -2,6 +2,7 @@ import type { Aedes } from 'aedes';
 import type { Logger } from '../kernel/log.js';
 import type { TlsFiles } from '../kernel/tls.js';
 import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
+import type { DeviceTraffic } from '../kernel/device-traffic.js';
 import type { ProfileSet } from '../device-profiles/load.js';
 import type { InFlightLimits } from './in-flight.js';
 import type { LoginThrottleOptions } from './login-throttle.js';
@@ -67,6 +68,8 @@ export interface BrokerDeps {
    * client CA, devices may log in with a certificate it issued instead of a secret.
    */
   readonly tls?: TlsFiles;
+  /** Told of every device's connections, publishes and disconnections (conformance runs). */
+  readonly traffic?: DeviceTraffic;
   /** Told of every refused CONNECT, by CONNACK return code (the metrics' login refusals). */
   readonly onLoginRefused?: (returnCode: number) => void;
 }

@@ -28,7 +28,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'run the hub with a demo arena and simulated devices',
     help: 'usage: arena-hub demo [--no-simulator] [--speed 60]\n\nSeeds two sites with one device of each shipped profile (secrets in ARENA_DATA_DIR/demo-devices.json) and drives them with the simulator.\n  --no-simulator   seed only\n  --speed N        simulated time runs N times faster',
   },
-  'profile-check': { entry: 'hub/profile-check.js', summary: 'check device profile files as the hub loads them, without a running hub' },
+  'profile-check': { entry: 'hub/profile-check.js', summary: 'check device profiles, and decode sample messages with them, without a running hub' },
   simulate: { entry: 'sim/main.js', summary: 'drive devices against a running hub' },
   backup: { entry: 'hub/backup-cli.js', args: ['backup'], summary: 'take a consistent backup of the running hub into one file' },
   restore: { entry: 'hub/backup-cli.js', args: ['restore'], summary: 'restore a backup into an empty data folder' },

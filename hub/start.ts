@@ -35,6 +35,10 @@ import { openTrialRetention } from '../stores/sql/trial-retention.js';
 import { startTrialRetention } from './retention-schedule.js';
 import { keepFilesPrivate } from '../service/private-files.js';
 import { openErasureRegister, reapplyErasures } from '../api/erasure-register.js';
+import { openConformanceRuns } from '../stores/sql/conformance-runs.js';
+import { openRecorder } from '../conformance/recorder.js';
+import { decoderFor } from '../device-profiles/versions.js';
+import { hubVersion } from './version.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -153,6 +157,16 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
   });
+  // Conformance runs watch a device's sessions (the broker's traffic) and its committed messages.
+  const conformance = await openRecorder({
+    runs: await openConformanceRuns(sql),
+    device: async (id) => registry.getDevice(id),
+    decoder: (deviceId, profileId) => decoderFor(profiles, deviceId, profileId),
+    hubVersion: hubVersion(),
+    skewMs: o.ingest.limits.skewMs,
+    logger: log,
+  });
+  ingest.onCommit((committed) => conformance.committed(committed));
   // Read at scrape time; the broker is built just below.
   let broker: HubBroker | undefined;
   const metrics = createHubMetrics({
@@ -180,6 +194,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     admission: disk,
     ...(o.broker.tls ? { tls: o.broker.tls } : {}),
     onLoginRefused: metrics.loginRefused,
+    traffic: conformance.traffic,
   });
 
   const boards = await openBoardPairings(sql);
@@ -199,6 +214,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     limits: o.api.limits,
     ...(o.api.tls ? { tls: o.api.tls } : {}),
     metrics: { metrics, token: o.api.metricsToken },
+    conformance,
   });
 
   const adminTokenFile = join(o.hub.dataDir, 'admin-token');
@@ -255,6 +271,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await step('retention', () => retention.stop());
         await step('trial retention', () => trialRetention.stop());
         await step('ingest', () => ingest.close());
+        // After the last commit: a run still in progress ends as interrupted, with what it saw.
+        await step('conformance', () => conformance.close());
         await step('api', () => app.close());
         await step('alarms', () => alarms.close());
         await step('store', () => store.close());

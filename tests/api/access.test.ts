@@ -41,6 +41,13 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/readyz', allow: 'public', request: () => ({ url: '/readyz' }) },
   { method: 'GET', path: '/v1/profiles', allow: ROLES, request: () => ({ url: '/v1/profiles' }) },
   { method: 'GET', path: '/v1/profiles/{id}', allow: ROLES, request: () => ({ url: '/v1/profiles/aquascale' }) },
+  { method: 'GET', path: '/v1/vendor/devices', allow: READERS, request: () => ({ url: '/v1/vendor/devices' }) },
+  {
+    method: 'POST',
+    path: '/v1/profiles/{id}/decode',
+    allow: READERS,
+    request: () => ({ url: '/v1/profiles/aquascale/decode', payload: { payload: 'not json' } }),
+  },
   { method: 'GET', path: '/v1/catalogue', allow: ROLES, request: () => ({ url: '/v1/catalogue' }) },
   { method: 'POST', path: '/v1/sites', allow: ADMIN, request: (n) => ({ url: '/v1/sites', payload: { id: `s-${n}`, name: 'S', kind: 'other' } }) },
   { method: 'GET', path: '/v1/sites', allow: ADMIN, request: () => ({ url: '/v1/sites' }) },
