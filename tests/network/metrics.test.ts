@@ -132,7 +132,13 @@ describe('GET /metrics', () => {
 
     const before = (await scrape()).samples;
     expect((await hub.api('/v1/trials/fluid/dataset?format=csv', { token: researcher })).status).toBe(200);
-    const after = (await scrape()).samples;
+    // Counted when the server has finished sending (fastify's onResponse), which may come
+    // just after the client has the last byte.
+    const exportsOf = (samples: typeof before): number => value(samples, 'arena_dataset_exports_total{status="200"}');
+    const after = await until('the export counted', async () => {
+      const now = (await scrape()).samples;
+      return exportsOf(now) > exportsOf(before) && now;
+    });
     expect(value(after, 'arena_dataset_exports_total{status="200"}') - value(before, 'arena_dataset_exports_total{status="200"}')).toBe(1);
     expect(value(after, 'arena_dataset_export_duration_seconds_count') - value(before, 'arena_dataset_export_duration_seconds_count')).toBe(1);
   });
