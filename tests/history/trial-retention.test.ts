@@ -1,6 +1,6 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
@@ -15,6 +15,7 @@ import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { until } from '../helpers/poll.js';
+import { asDouble, searchFolder } from '../helpers/file-search.js';
 
 /**
  * Retention of closed trials as the hub applies it (hub/retention-schedule.ts): the
@@ -343,29 +344,10 @@ describe('the all-in-one hub', () => {
     expect((await ok(`/v1/devices/${TRIALS.keep.device}/readings`)).items.map((r: { value: number }) => r.value)).toEqual([TRIALS.keep.weight]);
   });
 
-  function filesUnder(dir: string): string[] {
-    return readdirSync(dir).flatMap((n) => {
-      const path = join(dir, n);
-      const st = statSync(path);
-      return st.isDirectory() ? filesUnder(path) : st.isFile() ? [path] : [];
-    });
-  }
-  const asDouble = (v: number): Buffer => {
-    const b = Buffer.alloc(8);
-    b.writeDoubleLE(v);
-    return b;
-  };
   const needlesOf = (trial: TrialId): Record<string, Buffer> => ({
     [`${trial} weight as text`]: Buffer.from(String(TRIALS[trial].weight)),
     [`${trial} weight as double`]: asDouble(TRIALS[trial].weight),
     [`${trial} rejected value as text`]: Buffer.from(String(TRIALS[trial].rejected)),
   });
-  function search(needles: Record<string, Buffer>): string[] {
-    const found: string[] = [];
-    for (const file of filesUnder(hub.dataDir)) {
-      const bytes = readFileSync(file);
-      for (const [name, needle] of Object.entries(needles)) if (bytes.includes(needle)) found.push(`${relative(hub.dataDir, file)}: ${name}`);
-    }
-    return found;
-  }
+  const search = (needles: Record<string, Buffer>): string[] => searchFolder(hub.dataDir, needles);
 });

@@ -1,10 +1,11 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { startHubWithUmask022, type HubProcess } from './hub-process.js';
+import { asDouble, searchFolder } from '../helpers/file-search.js';
 
 /**
  * A forensic test of erasure (promise 3) on the all-in-one hub as a process: devices
@@ -144,31 +145,8 @@ afterAll(async () => {
   rmSync(backup, { recursive: true, force: true });
 });
 
-/** Every file under dir, recursively. */
-/** Every file under dir that can hold bytes (a socket, such as the hub's control.sock, holds none). */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const path = join(dir, n);
-    const st = statSync(path);
-    return st.isDirectory() ? filesUnder(path) : st.isFile() ? [path] : [];
-  });
-}
-
-const asDouble = (v: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeDoubleLE(v);
-  return b;
-};
-
 /** Where each needle occurs in the data folder: "file: needle". */
-function search(needles: Record<string, Buffer>): string[] {
-  const found: string[] = [];
-  for (const file of filesUnder(hub.dataDir)) {
-    const bytes = readFileSync(file);
-    for (const [name, needle] of Object.entries(needles)) if (bytes.includes(needle)) found.push(`${relative(hub.dataDir, file)}: ${name}`);
-  }
-  return found;
-}
+const search = (needles: Record<string, Buffer>): string[] => searchFolder(hub.dataDir, needles);
 
 const needlesOf = (id: string, pseudonym: string, weight: number, rejected: number): Record<string, Buffer> => ({
   id: Buffer.from(id),
