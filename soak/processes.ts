@@ -201,6 +201,15 @@ export function splitLayout(o: { dataDir: string; registryUrl: string; ports: Sp
         ready: { port: o.ports.mqtt },
         env: { ...common, ARENA_DATA_DIR: join(o.dataDir, 'broker-data'), MQTT_WS_PORT: String(o.ports.ws), LOG_LEVEL: 'warn' },
       }),
+    /** The API on the registry and a DuckDB store of its own (a store nobody writes: enough for the registry's routes). */
+    startApi: (apiPort: number) =>
+      startService({
+        name: 'api',
+        entry: 'api/main.js',
+        logFile: join(o.dataDir, 'api.log'),
+        ready: { port: apiPort },
+        env: { ...common, ARENA_DATA_DIR: join(o.dataDir, 'api-data'), ARENA_STORE: 'duckdb', API_PORT: String(apiPort), LOG_LEVEL: 'warn' },
+      }),
     startIngest: () =>
       startService({
         name: 'ingest',

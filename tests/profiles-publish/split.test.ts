@@ -7,7 +7,7 @@ import type { Point } from '../../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
-import { freePort, splitLayout, startService, type Service } from '../../soak/processes.js';
+import { freePort, splitLayout, type Service } from '../../soak/processes.js';
 import { contractProfiles } from '../contract/registry.contract.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { drink, flowpatch } from './flowpatch.js';
@@ -44,22 +44,7 @@ describe('profile versions in the split layout', () => {
     running.push(broker);
     const ingest = await layout.startIngest();
     running.push(ingest);
-    const api = await startService({
-      name: 'api',
-      entry: 'api/main.js',
-      logFile: join(dataDir, 'api.log'),
-      ready: { port: apiPort },
-      env: {
-        ARENA_REGISTRY_URL: registryUrl,
-        ARENA_DATA_DIR: join(dataDir, 'api-data'),
-        ARENA_STORE: 'duckdb',
-        API_PORT: String(apiPort),
-        MQTT_HOST: '127.0.0.1',
-        MQTT_PORT: String(ports.mqtt),
-        BROKER_SERVICE_SECRET: SECRET,
-        LOG_LEVEL: 'warn',
-      },
-    });
+    const api = await layout.startApi(apiPort);
     running.push(api);
 
     const operator = await openSqlRegistry(await openPostgresSqlClient(registryUrl), { profiles: contractProfiles() });

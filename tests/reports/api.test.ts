@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { loadProfiles } from '../../device-profiles/load.js';
@@ -14,20 +14,9 @@ import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { parseCsv } from '../helpers/datasets.js';
+import { launchChromium } from '../ward/chromium.js';
 import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// The same flags as the ward board's browser test: a closed network otherwise floods chromium with refused connections.
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The README's picture is refreshed only on request (REPORT_SCREENSHOT=docs/trial-report.png), so a test run leaves the tree clean.
 const SCREENSHOT = process.env.REPORT_SCREENSHOT ?? join(tmpdir(), `trial-report-${process.pid}.png`);
 
@@ -162,8 +151,7 @@ describe('GET /v1/trials/{id}/report', () => {
   });
 
   it('renders the HTML report in headless Chromium, in both languages, with its plots and no request beyond itself', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash tests/setup/ensure-packages.sh\` (as root)`);
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const browser: Browser = await launchChromium();
     try {
       for (const lang of ['en', 'nb'] as const) {
         const res = await get(tokens.researcher!, `?format=html&lang=${lang}`);

@@ -5,7 +5,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
-import { freePort, splitLayout, startService, type Service } from '../../soak/processes.js';
+import { freePort, splitLayout, type Service } from '../../soak/processes.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { contractProfiles } from '../contract/registry.contract.js';
 import { until } from '../helpers/poll.js';
@@ -60,22 +60,7 @@ describe('registry freshness in the split layout', () => {
     const layout = splitLayout({ dataDir, registryUrl, ports, serviceSecret: SECRET });
     const broker = await layout.startBroker();
     running.push(broker);
-    const api = await startService({
-      name: 'api',
-      entry: 'api/main.js',
-      logFile: join(dataDir, 'api.log'),
-      ready: { port: apiPort },
-      env: {
-        ARENA_REGISTRY_URL: registryUrl,
-        ARENA_DATA_DIR: join(dataDir, 'api-data'),
-        ARENA_STORE: 'duckdb',
-        API_PORT: String(apiPort),
-        MQTT_HOST: '127.0.0.1',
-        MQTT_PORT: String(ports.mqtt),
-        BROKER_SERVICE_SECRET: SECRET,
-        LOG_LEVEL: 'warn',
-      },
-    });
+    const api = await layout.startApi(apiPort);
     running.push(api);
 
     // The admin token comes from a third process (as an operator's tool would issue it): the API only knows it after a reload.
