@@ -12,7 +12,8 @@ import type { Aedes, Client } from 'aedes';
  *
  * What aedes accepts on the wire against MQTT 3.1.1 (an UNSUBSCRIBE without a filter,
  * a will QoS of 3, ill-formed UTF-8) is refused before aedes reads it, by
- * broker/frame-guard.ts, which touches no aedes internals.
+ * broker/frame-guard.ts, which touches no aedes internals; the same test file checks
+ * that plain aedes still accepts the first two.
  */
 export const CHECKED_AGAINST = { aedes: '1.2.0', 'aedes-persistence': '11.0.0', 'aedes-persistence-level': '9.2.0' } as const;
 

@@ -16,7 +16,7 @@ import {
   type AedesPersistence,
   type OutgoingPacket,
 } from '../../broker/aedes-compat.js';
-import { connect, connectBytes, endClient, rawConnection } from './harness.js';
+import { connect, connectBytes, endClient, frame, rawConnection } from './harness.js';
 
 /**
  * broker/aedes-compat.ts holds every reliance on aedes internals. These tests fail when
@@ -247,6 +247,24 @@ function byIdPersistence(): AedesPersistence & { byId: Map<string, OutgoingPacke
     outgoingStream: async function* () {},
   };
 }
+
+describe('plain aedes still accepts what broker/frame-guard.ts refuses before aedes reads it', () => {
+  it('[MQTT-3.10.3-2] an UNSUBSCRIBE without a topic filter is answered with an UNSUBACK', async () => {
+    const p = await plainAedes();
+    const r = await rawConnection(p.port);
+    cleanups.push(() => void r.socket.destroy());
+    r.socket.write(Buffer.concat([connectBytes({ clientId: 'empty-unsub', clean: true }), frame(0xa2, Buffer.from([0, 7]))]));
+    expect([...(await r.bytes(4 + 4)).subarray(4)]).toEqual([0xb0, 2, 0, 7]);
+  });
+
+  it('[MQTT-3.1.2-14] a CONNECT with will QoS 3 is accepted (CONNACK 0)', async () => {
+    const p = await plainAedes();
+    const r = await rawConnection(p.port);
+    cleanups.push(() => void r.socket.destroy());
+    r.socket.write(connectBytes({ clientId: 'will-3', clean: true, will: { topic: 'w/1', payload: Buffer.from('gone') }, willQos: 3 }));
+    expect([...(await r.bytes(4))]).toEqual([0x20, 2, 0, 0]);
+  });
+});
 
 describe('uniqueOutgoingIds, on a persistence that keeps packets by (client, message id)', () => {
   it('gives a new packet the next free id when an unacknowledged one from an earlier connection holds its id', async () => {
