@@ -7,6 +7,8 @@
  * conformance/      the vendor conformance kit's pure parts (trying a sample as ingest
  *                   decides it, judging a run's observations, the report): kernel and
  *                   device-profiles only, so that services and composition roots may use it
+ * reports/          the trial evaluation report's indicators and their computation: kernel only,
+ *                   so that the API and the dataset export may both use it
  * service/          what the service processes share (config pieces, runService, the
  *                   service MQTT client); adapters.ts is for composition roots only
  * broker/ ingest/ api/ alarms/ datasets/
@@ -80,6 +82,13 @@ module.exports = {
       comment: 'The conformance kit decodes and judges with the profiles and the kernel; it knows no service, store or root.',
       from: { path: '^conformance/' },
       to: { path: OURS, pathNot: '^(kernel|device-profiles|conformance)/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'reports-builds-on-kernel',
+      severity: 'error',
+      comment: 'The report computes indicators from kernel types; the API and the dataset export call it, so it knows neither.',
+      from: { path: '^reports/' },
+      to: { path: OURS, pathNot: '^(kernel|reports)/', dependencyTypesNot: ['core'] },
     },
     {
       name: 'service-shared-module-below-services',
