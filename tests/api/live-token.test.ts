@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveBus } from '../../alarms/live-bus.js';
 import type { Reading } from '../../kernel/telemetry.js';
 import { startLive, type LiveFixture } from '../helpers/live.js';
+import { weightReading } from '../helpers/payloads.js';
 import type { ApiFixture } from './fixture.js';
 
 /**
@@ -62,24 +63,7 @@ async function open(token: string): Promise<Stream> {
   return { events, ended, until, abort: () => ctl.abort() };
 }
 
-const weight = (value: number): Reading => ({
-  kind: 'reading',
-  messageId: BigInt(9000 + value),
-  seq: 0,
-  deviceId: 'AQ-1',
-  profileId: 'aquascale',
-  family: 'fluid-balance',
-  siteId: 'site-a',
-  roomId: 'room-1',
-  trialId: null,
-  participantId: null,
-  name: 'body_weight',
-  deviceTime: Date.now(),
-  receivedAt: Date.now(),
-  clockSkewed: false,
-  value,
-  unit: 'kg',
-});
+const weight = (value: number): Reading => weightReading(BigInt(9000 + value), Date.now(), { receivedAt: Date.now(), value });
 
 describe('a live stream ends with its token', () => {
   it('a revoked token: end event, stream closed; a valid token keeps streaming', async () => {
