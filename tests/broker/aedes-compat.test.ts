@@ -109,6 +109,7 @@ describe('plain aedes still behaves as each patch in broker/aedes-compat.ts assu
 
   it('correctSessionPresent: aedes answers Session Present 0 for a stored CleanSession 0 session without subscriptions [MQTT-3.2.2-2]', async () => {
     const p = await plainAedes();
+    // The first CONNECT finds no session (0, rightly); the second finds the one the first left, and still gets 0.
     for (const expected of [0, 0]) {
       const r = await rawConnection(p.port);
       cleanups.push(() => void r.socket.destroy());
