@@ -2,7 +2,7 @@ import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxd
 import { HubError, isHubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
-import type { IngestBatch, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
+import { erasedRejection, type IngestBatch, type MessageId, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
 import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
@@ -587,11 +587,6 @@ function anchorsOf(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageE
   }
   for (const m of messages.values()) if (!out.has(m.id)) out.set(m.id, { ms: m.receivedAt, status: 'rejected' });
   return out;
-}
-
-/** A rejection as erasure leaves it: counted, with nothing of the participant's. */
-function erasedRejection(r: Rejection): Rejection {
-  return { ...r, participantId: null, payload: null, message: '' };
 }
 
 /** The same (message, seq) twice in one batch is one point. */
