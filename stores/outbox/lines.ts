@@ -34,7 +34,7 @@ export function merge(batches: readonly IngestBatch[]): IngestBatch {
  * Undefined when no message is left.
  */
 export function batchWithout(batch: IngestBatch, ids: ReadonlySet<string>, key: 'participantId' | 'trialId'): IngestBatch | undefined {
-  const theirs = (x: Point | Rejection): boolean => x[key] !== null && ids.has(x[key]);
+  const theirs = belongsTo(ids, key);
   const points = batch.points.filter((p) => !theirs(p));
   const rejections = batch.rejections.flatMap((r) => (!theirs(r) ? [r] : key === 'participantId' ? [erasedRejection(r)] : []));
   const quoted = [...ids].map((id) => JSON.stringify(id));
@@ -51,6 +51,17 @@ export function batchWithout(batch: IngestBatch, ids: ReadonlySet<string>, key: 
     rejections: rejections.filter((r) => kept.has(r.messageId)),
   };
 }
+
+/** Whether any point or rejection of the batch is one of `ids`' (a check cheap enough for every append). */
+export function holdsAny(batch: IngestBatch, ids: ReadonlySet<string>, key: 'participantId' | 'trialId'): boolean {
+  const theirs = belongsTo(ids, key);
+  return batch.points.some(theirs) || batch.rejections.some(theirs);
+}
+
+const belongsTo =
+  (ids: ReadonlySet<string>, key: 'participantId' | 'trialId') =>
+  (x: Point | Rejection): boolean =>
+    x[key] !== null && ids.has(x[key]);
 
 /** A dead-letter entry (its batch a journal line) after batchWithout; undefined when it cannot be read or nothing is left. */
 export function entryWithout(entryLine: string, ids: ReadonlySet<string>, key: 'participantId' | 'trialId'): string | undefined {

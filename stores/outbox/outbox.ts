@@ -15,7 +15,7 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
-import { batchWithout, decode, encode, entryWithout, linesWithout, merge, participantIdsIn } from './lines.js';
+import { batchWithout, decode, encode, entryWithout, holdsAny, linesWithout, merge, participantIdsIn } from './lines.js';
 import { isStoreOutage } from './outage.js';
 
 /**
@@ -319,7 +319,8 @@ class Outbox implements OutboxStore {
     this.#assertOpen();
     const asked = new Set(ids);
     for (const id of asked) this.#forgotten.add(id); // from now on appends leave them out
-    const held = await this.#participantsInFiles();
+    // Under the queue files' lock: no rewrite moves lines from one segment to another meanwhile.
+    const held = await this.#exclusive(() => this.#participantsInFiles());
     const found = new Set([...asked].filter((id) => held.has(id)));
     if (found.size > 0) await this.#forget(found, 'participantId');
     return found.size;
@@ -503,13 +504,7 @@ class Outbox implements OutboxStore {
   async #participantsInFiles(): Promise<Set<string>> {
     const found = new Set<string>();
     for (const seg of [...this.#sizes.keys()]) {
-      let text: string;
-      try {
-        text = await readFile(this.#path(seg), 'utf8');
-      } catch {
-        continue; // delivered and deleted meanwhile
-      }
-      for (const id of participantIdsIn(text)) found.add(id);
+      for (const id of participantIdsIn(await readFile(this.#path(seg), 'utf8'))) found.add(id);
     }
     for (const { batch } of await this.#readDeadLetters()) {
       for (const x of [...(batch?.points ?? []), ...(batch?.rejections ?? [])]) if (x.participantId !== null) found.add(x.participantId);
@@ -551,7 +546,7 @@ class Outbox implements OutboxStore {
     const result = { storedMessages: ids.size, duplicateMessages: batch.messages.length - ids.size };
     if (ids.size === 0) return result;
     // A participant erased elsewhere meanwhile: their points are acknowledged and dropped.
-    const kept = this.#forgotten.size > 0 ? batchWithout(batch, this.#forgotten, 'participantId') : batch;
+    const kept = holdsAny(batch, this.#forgotten, 'participantId') ? batchWithout(batch, this.#forgotten, 'participantId') : batch;
     if (kept === undefined) return result;
 
     const line = Buffer.from(`${encode(kept)}\n`);
