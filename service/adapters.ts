@@ -178,7 +178,7 @@ export async function openSharedStore(
  * forgetParticipants), which also leaves them out of later batches. A failed pass is
  * tried again after RETRY_FORGET_MS; close() ends the watch first.
  */
-export async function forgetErasedInOutbox(
+async function forgetErasedInOutbox(
   outbox: OutboxStore,
   registryUrl: string,
   participants: Pick<TrialRegistry, 'listTrials' | 'listParticipants'>,
@@ -191,20 +191,18 @@ export async function forgetErasedInOutbox(
     // How many, never whom: the ids are what erasure removes.
     if (held > 0) log.info({ event: 'outbox_erased_lines_removed', participants: held }, "erased participants' lines removed from the outbox files");
   };
-  const run = coalesceReloads(pass, (err) => {
+  const retryLater = (err: unknown): void => {
     if (closed) return;
     log.warn({ err }, "could not remove erased participants' lines from the outbox files; trying again");
     clearTimeout(retry);
     retry = setTimeout(run, RETRY_FORGET_MS);
     retry.unref();
-  });
+  };
+  const run = coalesceReloads(pass, retryLater);
   const watch = await watchRegistryChanges(registryUrl, (table) => (table === '' || table === 'participants' ? run() : undefined), {
     onError: (err) => log.warn({ err }, 'registry change watch (erasures reaching the outbox): reconnecting'),
   });
-  await pass().catch(async (e: unknown) => {
-    await watch.close();
-    throw e;
-  });
+  await pass().catch(retryLater);
   const closeOutbox = outbox.close.bind(outbox);
   return Object.assign(outbox, {
     close: async () => {
