@@ -263,3 +263,61 @@ describe("erasure in the split layout, with the participant's lines in ingest's 
     }
   });
 });
+
+describe('erasure in the split layout while ingest is stopped', () => {
+  it("removes the participant's queued lines when ingest starts again, before delivering anything", { timeout: 120_000 }, async () => {
+    const P = 'PSEUDO-P-2291z';
+    const Q = 'PSEUDO-Q-3307w';
+    const registryUrl = await pg.newDatabase('ingest_stopped');
+    const database = 'ingest_stopped';
+    await server.query(`CREATE DATABASE ${database}`);
+    const proxy = await startInfluxProxy(server.v2url, { shut: true });
+    const config = {
+      registryUrl,
+      store: { kind: 'influx', url: proxy.url, token: 't', org: 'arena', bucket: database, database, outboxMaxBytes: 1 << 20 },
+    } as const;
+    const dataDir = join(root, 'stopped-ingest-data');
+    const log = createLogger('silent');
+    const ingestRegistry = await openSharedRegistry(config, contractProfiles(), log);
+    const api = await openSqlRegistry(await openPostgresSqlClient(registryUrl), { profiles: contractProfiles() });
+    const openIngest = async () =>
+      (await openSharedStore(config, dataDir, log, 'writer', undefined, ingestRegistry)) as TelemetryStore & { status(): DeliveryStatus };
+    try {
+      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+      await api.createVendor({ id: 'aqua', name: 'AquaScale' });
+      await api.createTrial({
+        id: 'trial-1',
+        name: 'Trial 1',
+        siteId: 'site-a',
+        vendorIds: ['aqua'],
+        protocolRef: 'REK 1',
+        period: { from: 0, to: T + 86_400_000 },
+      });
+      await api.enrolParticipant({ id: P, trialId: 'trial-1' });
+      await api.enrolParticipant({ id: Q, trialId: 'trial-1' });
+      const first = await openIngest();
+      await first.write(
+        batchOf([
+          reading(1n, T, { ...place, participantId: P, deviceId: 'dev-p', value: 81.3377 }),
+          reading(2n, T, { ...place, participantId: Q, deviceId: 'dev-q', value: 42.8125 }),
+        ]),
+      );
+      await first.close(); // InfluxDB was down: the batch stays queued
+      await api.markErased(P, Date.now());
+
+      const again = await openIngest();
+      try {
+        // Nothing to wait for: the files are clean once the store is open, InfluxDB still down.
+        expect(searchFolder(dataDir, { id: Buffer.from(P), value: Buffer.from('81.3377') })).toEqual([]);
+        expect(searchFolder(dataDir, { id: Buffer.from(Q), value: Buffer.from('42.8125') }).length).toBe(2);
+        expect(again.status().waitingBytes).toBeGreaterThan(0);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await proxy.close();
+      await ingestRegistry.close();
+      await api.close();
+    }
+  });
+});
