@@ -119,3 +119,8 @@ export interface WriteResult {
   readonly storedMessages: number;
   readonly duplicateMessages: number;
 }
+
+/** A rejection as erasure leaves it: still counted, with nothing of the participant's (the message may quote the payload). */
+export function erasedRejection(r: Rejection): Rejection {
+  return { ...r, participantId: null, payload: null, message: '' };
+}

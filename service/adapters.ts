@@ -14,9 +14,9 @@ import type { TrialRegistry } from '../kernel/trials.js';
 import { openDuckDbTelemetryStore } from '../stores/duckdb/telemetry-store.js';
 import { loadOrCreateParticipantTagKey } from '../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../stores/influx/telemetry-store.js';
-import { withOutbox } from '../stores/outbox/outbox.js';
+import { withOutbox, type OutboxStore } from '../stores/outbox/outbox.js';
 import { openSharedPostgresRegistry } from '../stores/postgres/shared-registry.js';
-import { installRegistryNotifyTriggers, withRegistryMigrationLock } from '../stores/postgres/registry-changes.js';
+import { coalesceReloads, installRegistryNotifyTriggers, watchRegistryChanges, withRegistryMigrationLock } from '../stores/postgres/registry-changes.js';
 import { openPostgresSqlClient } from '../stores/postgres/sql-client.js';
 import type { ProfileCatalog } from '../device-profiles/versions.js';
 import { openProfileCatalog, PROFILE_TABLES, seedFromFolder } from '../stores/sql/profile-versions.js';
@@ -122,7 +122,8 @@ export async function loadParticipantTagKey(registryUrl: string): Promise<Buffer
  * in front of InfluxDB, and owns the DuckDB file (`telemetry.duckdb` in dataDir).
  * `onDelivered`: what InfluxDB stored of each delivery from the outbox (a write to the
  * outbox only queues). `participants`: the registry, asked before each delivery which of
- * its participants the API erased meanwhile (their points are not written; issue #11).
+ * its participants the API erased meanwhile (their points are not written; issue #11),
+ * and whom the outbox's files must forget (forgetErasedInOutbox).
  */
 export async function openSharedStore(
   config: AdapterConfig,
@@ -130,7 +131,7 @@ export async function openSharedStore(
   log: Logger,
   role: 'writer' | 'reader',
   onDelivered?: (result: WriteResult) => void,
-  participants?: Pick<TrialRegistry, 'getParticipant'>,
+  participants?: Pick<TrialRegistry, 'getParticipant' | 'listTrials' | 'listParticipants'>,
 ): Promise<TelemetryStore> {
   const s = config.store;
   if (s.kind === 'duckdb') {
@@ -154,13 +155,74 @@ export async function openSharedStore(
     ...(participants ? { erasedAmong: erasedAmong(participants) } : {}),
   });
   if (role === 'reader') return influx;
-  return withOutbox(influx, {
+  const outbox = await withOutbox(influx, {
     dir: join(dataDir, 'outbox'),
     maxBytes: s.outboxMaxBytes,
     logger: log,
     onDelivered,
     onNearlyFull: (usedBytes) => log.warn({ event: 'outbox_nearly_full', usedBytes, maxBytes: s.outboxMaxBytes }, 'the InfluxDB outbox is nearly full'),
   });
+  if (!participants) return outbox;
+  return forgetErasedInOutbox(outbox, config.registryUrl, participants, log).catch(async (e: unknown) => {
+    await outbox.close();
+    throw e;
+  });
+}
+
+/**
+ * The API erases in its own process; ingest's outbox files (queued, delivered but not
+ * yet deleted, set aside) may still hold the participant's lines, even while InfluxDB is
+ * down. So at open, and at every change of the registry's participants (its change
+ * notifications: the API marks a participant erased before it erases the store), every
+ * participant the registry shows erased is forgotten by the outbox (outbox.ts
+ * forgetParticipants), which also leaves them out of later batches. A failed pass is
+ * tried again after RETRY_FORGET_MS; close() ends the watch first.
+ */
+async function forgetErasedInOutbox(
+  outbox: OutboxStore,
+  registryUrl: string,
+  participants: Pick<TrialRegistry, 'listTrials' | 'listParticipants'>,
+  log: Logger,
+): Promise<OutboxStore> {
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  const pass = async (): Promise<void> => {
+    const held = await outbox.forgetParticipants(await erasedParticipants(participants));
+    // How many, never whom: the ids are what erasure removes.
+    if (held > 0) log.info({ event: 'outbox_erased_lines_removed', participants: held }, "erased participants' lines removed from the outbox files");
+  };
+  const retryLater = (err: unknown): void => {
+    if (closed) return;
+    log.warn({ err }, "could not remove erased participants' lines from the outbox files; trying again");
+    clearTimeout(retry);
+    retry = setTimeout(run, RETRY_FORGET_MS);
+    retry.unref();
+  };
+  const run = coalesceReloads(pass, retryLater);
+  const watch = await watchRegistryChanges(registryUrl, (table) => (table === '' || table === 'participants' ? run() : undefined), {
+    onError: (err) => log.warn({ err }, 'registry change watch (erasures reaching the outbox): reconnecting'),
+  });
+  await pass().catch(retryLater);
+  const closeOutbox = outbox.close.bind(outbox);
+  return Object.assign(outbox, {
+    close: async () => {
+      closed = true;
+      clearTimeout(retry);
+      await watch.close();
+      await closeOutbox();
+    },
+  });
+}
+
+const RETRY_FORGET_MS = 5_000;
+
+/** Every participant the registry shows erased. */
+async function erasedParticipants(participants: Pick<TrialRegistry, 'listTrials' | 'listParticipants'>): Promise<string[]> {
+  const out: string[] = [];
+  for (const trial of await participants.listTrials()) {
+    for (const p of await participants.listParticipants(trial.id)) if (p.erasedAt !== null) out.push(p.id);
+  }
+  return out;
 }
 
 /** Which of `ids` the registry has marked erased; read from PostgreSQL at each call, not from a cache. */

@@ -2,7 +2,7 @@ import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxd
 import { HubError, isHubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
-import type { IngestBatch, MessageId, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
+import { erasedRejection, type IngestBatch, type MessageId, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
 import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
@@ -209,9 +209,12 @@ class InfluxTelemetryStore implements TelemetryStore {
         return messageLine(m, status, ms, slot);
       }),
     );
-    // Markers are written whatever was withheld: a redelivery stays a duplicate.
+    // Markers are written whatever was withheld (a redelivery stays a duplicate), and last:
+    // a write that could not undo what it wrote of an erased participant is delivered again.
     const store = async (): Promise<void> => {
-      await this.#send(await this.#withoutErased(data));
+      const { lines, sentFor, withheldFor } = await this.#withoutErased(data);
+      await this.#send(lines);
+      await this.#undoErased(sentFor, withheldFor);
       await this.#send(markers);
     };
     // Where an erasure may rebuild shards (1.x), possibly from another process: written
@@ -220,11 +223,15 @@ class InfluxTelemetryStore implements TelemetryStore {
     return result;
   }
 
-  /** The lines to send now: none of an erased participant's points, their rejections as erasure leaves them. */
-  async #withoutErased(data: readonly DataLine[]): Promise<Line[]> {
+  /**
+   * The lines to send now: none of an erased participant's points, their rejections as
+   * erasure leaves them; and whose lines are sent, whose withheld.
+   */
+  async #withoutErased(data: readonly DataLine[]): Promise<{ lines: Line[]; sentFor: string[]; withheldFor: ReadonlySet<string> }> {
     const ids = [...new Set(data.flatMap((d) => (d.participantId === null ? [] : [d.participantId])))];
     const erased = this.#erasedAmong && ids.length > 0 ? await this.#askErased(ids) : new Set<string>();
-    if (erased.size === 0) return data.map((d) => d.line);
+    const sentFor = ids.filter((id) => !erased.has(id));
+    if (erased.size === 0) return { lines: data.map((d) => d.line), sentFor, withheldFor: erased };
     const out: Line[] = [];
     const counts = { points: 0, rejections: 0 };
     for (const d of data) {
@@ -238,7 +245,33 @@ class InfluxTelemetryStore implements TelemetryStore {
       { event: 'erased_points_withheld', ...counts },
       "an erased participant's points were not written; their rejections were written without them",
     );
-    return out;
+    return { lines: out, sentFor, withheldFor: erased };
+  }
+
+  /**
+   * The in-flight window: the lines just sent were checked before they went, and an
+   * erasure (in another process) may have marked and erased their participant while they
+   * were on the wire, landing after its delete. Asked again now that they are stored, an
+   * erased participant's rows are erased here as the eraser does (#erase). Whoever was
+   * already erased before the send is looked for too: a previous try of this write may
+   * have stored their lines and failed before undoing them. Any failure is an outage, so
+   * the write is tried again rather than set aside.
+   */
+  async #undoErased(sentFor: readonly string[], withheldFor: ReadonlySet<string>): Promise<void> {
+    if (!this.#erasedAmong) return;
+    const late = sentFor.length > 0 ? await this.#askErased(sentFor) : new Set<string>();
+    for (const id of new Set([...withheldFor, ...late])) {
+      try {
+        const rows = await this.#count(this.#filterFor(id).where, ['reading', 'event', 'rejection']);
+        if (rows === 0) continue;
+        await this.#erase(id);
+        this.#logger?.info({ event: 'erased_rows_undone', rows }, "a write landed after its participant's erasure; what it stored of them is erased");
+      } catch (e) {
+        throw isHubError(e) && e.code === 'STORE_UNAVAILABLE'
+          ? e
+          : new HubError('STORE_UNAVAILABLE', `cannot erase what a write stored of an erased participant: ${(e as Error).message}`, { cause: e });
+      }
+    }
   }
 
   async #askErased(ids: readonly string[]): Promise<ReadonlySet<string>> {
@@ -325,21 +358,33 @@ class InfluxTelemetryStore implements TelemetryStore {
   eraseParticipant(participantId: string): Promise<number> {
     // '' would match every unattributed point (an absent tag reads as '').
     if (!participantId) return Promise.reject(new HubError('VALIDATION_FAILED', 'participantId must not be empty'));
+    return this.#serialised(() => this.#erase(participantId));
+  }
+
+  async #erase(participantId: string): Promise<number> {
+    const { theirs, where, tag } = this.#filterFor(participantId);
+    const server = await this.#ready();
+    const points = await this.#count(where, ['reading', 'event']);
+    await this.#eraseRejections(where);
+    // 1.x: every shard that holds their points is rebuilt without them (shard-rebuild.ts).
+    if (server.rebuilds) await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event', 'rejection'], theirs), keepAllBut(tag));
+    // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). After a rebuild it
+    // finds nothing; on 2.x it is the erasure (README.md, "Erasure"). Message markers
+    // carry no participant and stay, so a redelivery remains a duplicate.
+    await this.#q.run(['reading', 'event', 'rejection'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));
+    return points;
+  }
+
+  /** The participant's rows: `theirs` by tag, `where` with the time range a SELECT needs. */
+  #filterFor(participantId: string): { theirs: string; where: string; tag: string } {
     const tag = this.#tags.encode(participantId);
     const theirs = `${ident('participant')} = ${str(tag)}`;
-    const where = `${theirs} AND ${timeRange(undefined, undefined)}`;
-    return this.#serialised(async () => {
-      const server = await this.#ready();
-      const counts = await this.#q.run(['reading', 'event'].map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
-      await this.#eraseRejections(where);
-      // 1.x: every shard that holds their points is rebuilt without them (shard-rebuild.ts).
-      if (server.rebuilds) await this.#rebuilds.rebuild(await this.#rebuilds.shardsHolding(['reading', 'event', 'rejection'], theirs), keepAllBut(tag));
-      // InfluxQL DELETE: 1.x, and 2.x's /query since 2.0 (influxdb#19549). After a rebuild it
-      // finds nothing; on 2.x it is the erasure (README.md, "Erasure"). Message markers
-      // carry no participant and stay, so a redelivery remains a duplicate.
-      await this.#q.run(['reading', 'event', 'rejection'].map((m) => `DELETE FROM ${ident(m)} WHERE ${theirs}`));
-      return counts.flat().reduce((n, r) => n + num(r.count), 0);
-    });
+    return { theirs, where: `${theirs} AND ${timeRange(undefined, undefined)}`, tag };
+  }
+
+  async #count(where: string, measurements: readonly Measurement[]): Promise<number> {
+    const counts = await this.#q.run(measurements.map((m) => `SELECT count(${ident('seq')}) FROM ${ident(m)} WHERE ${where}`));
+    return counts.flat().reduce((n, r) => n + num(r.count), 0);
   }
 
   /**
@@ -587,11 +632,6 @@ function anchorsOf(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageE
   }
   for (const m of messages.values()) if (!out.has(m.id)) out.set(m.id, { ms: m.receivedAt, status: 'rejected' });
   return out;
-}
-
-/** A rejection as erasure leaves it: counted, with nothing of the participant's. */
-function erasedRejection(r: Rejection): Rejection {
-  return { ...r, participantId: null, payload: null, message: '' };
 }
 
 /** The same (message, seq) twice in one batch is one point. */

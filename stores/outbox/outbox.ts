@@ -15,7 +15,7 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import type { IngestBatch, Point, Rejection, WriteResult } from '../../kernel/telemetry.js';
-import { decode, encode, merge, without } from './lines.js';
+import { batchWithout, decode, encode, entryWithout, holdsAny, linesWithout, merge, participantIdsIn } from './lines.js';
 import { isStoreOutage } from './outage.js';
 
 /**
@@ -53,6 +53,10 @@ import { isStoreOutage } from './outage.js';
  * Reads go straight to the inner store, so they lag behind writes while a backlog
  * drains, unless readYourWrites: then each read first waits for what was queued before
  * it. eraseParticipant always waits so, so queued points of that participant are erased too.
+ *
+ * Erasure leaves no line of the participant in the queue's files: delivered segments are
+ * deleted, and the lines still queued are copied into a new segment without them (see
+ * forgetParticipants, for an erasure made by another process).
  */
 export interface OutboxOptions {
   readonly dir: string;
@@ -103,6 +107,14 @@ export type OutboxStore = TelemetryStore & {
   status(): DeliveryStatus;
   /** Queues every set-aside batch again, durably, then empties dead-letter.ndjson; returns how many. */
   requeueSetAside(): Promise<{ batches: number; messages: number }>;
+  /**
+   * An erasure made by another process (the split layout's API, while ingest queues for
+   * InfluxDB): the queue's files lose these participants' points, their rejections are
+   * kept as erasure leaves them (counted, nothing of theirs), whether queued, delivered
+   * but not yet deleted, or set aside; batches written later are queued without them.
+   * Nothing is waited for: the store may be down. Returns how many of them the files held.
+   */
+  forgetParticipants(ids: Iterable<string>): Promise<number>;
 };
 
 /** One queued line on its way to the store: its batch, or why it cannot be read. */
@@ -162,6 +174,10 @@ class Outbox implements OutboxStore {
   #setAside = { batches: 0, messages: 0 };
   /** Serialises appends to dead-letter.ndjson and its requeueing. */
   #deadLetters: Promise<unknown> = Promise.resolve();
+  /** Held by a delivery from reading its lines until it moves past them, and by a rewrite of the segments. */
+  #queueFiles: Promise<unknown> = Promise.resolve();
+  /** Participants erased elsewhere (forgetParticipants): appends leave them out. */
+  readonly #forgotten = new Set<string>();
 
   constructor(
     private readonly inner: TelemetryStore,
@@ -186,8 +202,7 @@ class Outbox implements OutboxStore {
       this.deleteTrial = async (trialId) => {
         this.#assertOpen();
         await this.#caughtUp('retention');
-        await this.#forgetDelivered();
-        await this.#scrubDeadLetter(trialId, 'trialId');
+        await this.#forget(new Set([trialId]), 'trialId', 'retention');
         return deleteTrial(trialId);
       };
     }
@@ -296,9 +311,19 @@ class Outbox implements OutboxStore {
     this.#assertOpen();
     // Queued points of that participant are erased too: delivered first, then deleted there.
     await this.#caughtUp('erasure');
-    await this.#forgetDelivered();
-    await this.#scrubDeadLetter(participantId, 'participantId');
+    await this.#forget(new Set([participantId]), 'participantId', 'erasure');
     return this.inner.eraseParticipant(participantId);
+  }
+
+  async forgetParticipants(ids: Iterable<string>): Promise<number> {
+    this.#assertOpen();
+    const asked = new Set(ids);
+    for (const id of asked) this.#forgotten.add(id); // from now on appends leave them out
+    // Under the queue files' lock: no rewrite moves lines from one segment to another meanwhile.
+    const held = await this.#exclusive(() => this.#participantsInFiles());
+    const found = new Set([...asked].filter((id) => held.has(id)));
+    if (found.size > 0) await this.#forget(found, 'participantId');
+    return found.size;
   }
 
   /**
@@ -410,64 +435,105 @@ class Outbox implements OutboxStore {
   // ---- erasure: no copy of a participant's lines stays in the queue's files ----
 
   /**
-   * Removes every segment once its lines are delivered, the one taking appends included:
-   * they hold the erased participant's lines among others', and delivered lines are
-   * needed nowhere. Runs in the append queue, so no append lands meanwhile: once the
-   * queue is delivered, appends continue in a new segment and the old ones are deleted
-   * (the cursor first, so a crash in between deletes them at the next open).
+   * The queue's files without `ids` (batchWithout): the segments are rewritten, after
+   * delivering what is queued when `deliverFirst` names why, then the dead-letter file.
+   * Runs in the append queue, so no append lands meanwhile.
    */
-  async #forgetDelivered(): Promise<void> {
+  async #forget(ids: ReadonlySet<string>, key: 'participantId' | 'trialId', deliverFirst?: 'erasure' | 'retention'): Promise<void> {
     const run = this.#appends.then(async () => {
-      await this.#caughtUp('erasure');
-      await this.#rotate();
-      const current = this.#writeSeg;
-      this.#read = { seg: current, offset: 0 };
-      await this.#saveCursor();
-      const readFh = this.#readFh;
-      if (readFh && readFh.seg < current) {
-        this.#readFh = undefined;
-        await readFh.fh.close();
-      }
-      for (const seg of [...this.#sizes.keys()]) {
-        if (seg >= current) continue;
-        this.#sizes.delete(seg);
-        await rm(this.#path(seg), { force: true });
-      }
-      await this.#syncDir();
+      if (deliverFirst) await this.#caughtUp(deliverFirst);
+      await this.#exclusive(() => this.#rewriteSegments(ids, key));
     });
     this.#appends = run.catch(() => undefined);
     await run;
+    await this.#withDeadLetters(() => this.#scrubDeadLetter(ids, key));
   }
 
   /**
-   * The dead-letter file keeps batches the store refused, for someone to look at; the
-   * participant's (or trial's) points and rejections leave it (rewritten, then renamed
-   * over it). A line that cannot be read as a batch cannot be attributed: it goes if it
-   * names them anywhere.
+   * Copies the lines not yet delivered, without `ids`, into a new segment that takes the
+   * appends from then on, and deletes every older segment: delivered lines are needed
+   * nowhere, and they hold the participant's among everyone else's. The cursor moves
+   * first, so a crash before the old segments are gone deletes them at the next open.
+   * Holds the queue files, so no delivery is half-way through them.
    */
-  async #scrubDeadLetter(id: string, key: 'participantId' | 'trialId'): Promise<void> {
-    const file = join(this.o.dir, 'dead-letter.ndjson');
+  async #rewriteSegments(ids: ReadonlySet<string>, key: 'participantId' | 'trialId'): Promise<void> {
+    const next = this.#writeSeg + 1;
+    const fh = await open(this.#path(next), APPEND_DURABLY);
+    let size = 0;
+    try {
+      for (const [seg, end] of this.#sizes) {
+        const from = seg === this.#read.seg ? this.#read.offset : 0;
+        if (seg < this.#read.seg || end <= from) continue;
+        const kept = linesWithout(await readRange(this.#path(seg), from, end), ids, key);
+        await writeWhole(fh, kept);
+        size += kept.length;
+      }
+    } catch (e) {
+      await fh.close();
+      await rm(this.#path(next), { force: true });
+      throw e;
+    }
+    await this.#writeFh?.close();
+    await this.#readFh?.fh.close();
+    this.#readFh = undefined;
+    this.#writeFh = fh;
+    this.#broken = undefined; // the segment it was about goes
+    const old = [...this.#sizes.keys()];
+    this.#sizes.clear();
+    this.#sizes.set(next, size);
+    this.#writeSeg = next;
+    this.#read = { seg: next, offset: 0 };
+    await this.#saveCursor();
+    await this.#syncDir();
+    for (const seg of old) await rm(this.#path(seg), { force: true });
+    await this.#syncDir();
+    // Whatever a waiter waited for was copied into the new segment, so it waits for all of it.
+    const copied = { seg: next, offset: size };
+    this.#waiters = this.#waiters.flatMap((w) => (reached(this.#read, copied) ? (w.resolve(), []) : [{ ...w, at: copied }]));
+    this.#checkAlarm();
+  }
+
+  /** Runs fn while no delivery is between reading its lines and moving past them. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queueFiles.then(fn);
+    this.#queueFiles = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The participant ids named in the segments on disk (delivered lines included) and in the dead-letter file. */
+  async #participantsInFiles(): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const seg of [...this.#sizes.keys()]) {
+      for (const id of participantIdsIn(await readFile(this.#path(seg), 'utf8'))) found.add(id);
+    }
+    for (const { batch } of await this.#readDeadLetters()) {
+      for (const x of [...(batch?.points ?? []), ...(batch?.rejections ?? [])]) if (x.participantId !== null) found.add(x.participantId);
+    }
+    return found;
+  }
+
+  /**
+   * The dead-letter file keeps batches the store refused, for someone to look at; it
+   * loses what #forget removes (rewritten, then renamed over it). A line that cannot be
+   * read as a batch cannot be attributed: it goes if it names one of `ids` anywhere.
+   */
+  async #scrubDeadLetter(ids: ReadonlySet<string>, key: 'participantId' | 'trialId'): Promise<void> {
+    const file = join(this.o.dir, DEAD_LETTER);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch {
       return; // none
     }
-    if (!text.includes(id)) return;
-    const kept: string[] = [];
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      if (!line.includes(id)) {
-        kept.push(line);
-        continue;
-      }
-      const scrubbed = without(line, id, key);
-      if (scrubbed !== undefined) kept.push(scrubbed);
-    }
+    const names = (line: string): boolean => [...ids].some((id) => line.includes(id));
+    if (!names(text)) return;
+    const kept = text.split('\n').flatMap((line) => (!line ? [] : !names(line) ? [line] : (entryWithout(line, ids, key) ?? [])));
     const tmp = `${file}.tmp`;
     await writeFile(tmp, kept.map((l) => `${l}\n`).join(''));
     await rename(tmp, file);
     await this.#syncDir();
+    this.#setAside = { batches: 0, messages: 0 };
+    for (const entry of await this.#readDeadLetters()) this.#countSetAside(entry.batch);
   }
 
   // ---- appending ----
@@ -479,8 +545,11 @@ class Outbox implements OutboxStore {
     if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
     const result = { storedMessages: ids.size, duplicateMessages: batch.messages.length - ids.size };
     if (ids.size === 0) return result;
+    // A participant erased elsewhere meanwhile: their points are acknowledged and dropped.
+    const kept = holdsAny(batch, this.#forgotten, 'participantId') ? batchWithout(batch, this.#forgotten, 'participantId') : batch;
+    if (kept === undefined) return result;
 
-    const line = Buffer.from(`${encode(batch)}\n`);
+    const line = Buffer.from(`${encode(kept)}\n`);
     while (this.pendingBytes() + line.length > this.o.maxBytes) {
       this.#checkAlarm(true);
       // An empty queue takes any line: a batch larger than maxBytes must not wait forever.
@@ -557,7 +626,12 @@ class Outbox implements OutboxStore {
     let failures = 0;
     while (!this.#stopping) {
       try {
-        failures = await this.#deliverNext(failures);
+        await this.#gather();
+        // Waits and backoffs happen outside the queue files' lock, so a rewrite (erasure) need not wait for them.
+        const next = await this.#exclusive(() => this.#deliverNext(failures));
+        if (next === 'idle') await this.#idle();
+        else if (next > failures) await this.#sleep(this.#backoff(next));
+        if (next !== 'idle') failures = next;
       } catch (e) {
         // Trouble with the queue files themselves: say so, wait, try again.
         failures += 1;
@@ -570,20 +644,12 @@ class Outbox implements OutboxStore {
   /**
    * Delivers the queued lines that fit in one read (or waits for some), merged into one
    * inner write: a backlog drains in a few large transactions, not one per batch. Returns
-   * the count of consecutive failures.
+   * the count of consecutive failures (more than before: back off), or 'idle' when
+   * nothing is queued.
    */
-  async #deliverNext(failures: number): Promise<number> {
-    await this.#gather();
+  async #deliverNext(failures: number): Promise<number | 'idle'> {
     const lines = await this.#nextLines();
-    if (lines.length === 0) {
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        // Re-check: an append or close() may have landed while #nextLines was finishing.
-        if (this.#stopping || this.pendingBytes() > 0) resolve();
-      });
-      this.#wake = undefined;
-      return failures;
-    }
+    if (lines.length === 0) return 'idle';
     const entries: Entry[] = lines.map(({ line, bytes }) => {
       try {
         return { line, bytes, batch: decode(line) };
@@ -605,7 +671,7 @@ class Outbox implements OutboxStore {
       // A batch refused while the store took none of the others proves nothing about
       // the batch: wait, as for an outage, until the store takes something.
       if (alone.accepted === 0 && refused.length > 0) return this.#outage(refused[0]!.error, failures);
-      if (alone.outage !== undefined) failures = await this.#outage(alone.outage, failures);
+      if (alone.outage !== undefined) failures = this.#outage(alone.outage, failures);
     }
     for (const x of entries.slice(0, settled)) if (x.unreadable !== undefined) await this.#deadLetter(x.line, x.unreadable);
     for (const { entry, error } of refused) await this.#deadLetter(entry.line, error);
@@ -640,8 +706,18 @@ class Outbox implements OutboxStore {
     return { settled: entries.length, accepted, refused };
   }
 
-  /** Records the outage (said once, then every 20th failure), waits the backoff; returns the failure count. */
-  async #outage(e: unknown, failures: number): Promise<number> {
+  /** Waits for an append (or close()). */
+  async #idle(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      // Re-check: an append or close() may have landed while #nextLines was finishing.
+      if (this.#stopping || this.pendingBytes() > 0) resolve();
+    });
+    this.#wake = undefined;
+  }
+
+  /** Records the outage (said once, then every 20th failure); returns the failure count, for the backoff. */
+  #outage(e: unknown, failures: number): number {
     const error = (e as Error)?.message?.split('\n')[0] ?? String(e);
     this.#failing = { since: this.#failing?.since ?? new Date(), error };
     if (failures === 0 || (failures + 1) % 20 === 0) {
@@ -650,7 +726,6 @@ class Outbox implements OutboxStore {
         'outbox: the store refuses writes (an outage, not bad data); batches stay queued and are retried',
       );
     }
-    await this.#sleep(this.#backoff(failures + 1));
     return failures + 1;
   }
 
@@ -869,6 +944,19 @@ async function writeWhole(fh: FileHandle, data: Buffer): Promise<void> {
     const { bytesWritten } = await fh.write(data, done, data.length - done);
     if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${done} of ${data.length}`);
     done += bytesWritten;
+  }
+}
+
+/** Bytes [from, end) of a file. */
+async function readRange(path: string, from: number, end: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(end - from);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+    if (bytesRead < buf.length) throw new Error(`${path} ends at ${from + bytesRead}, before ${end}`);
+    return buf;
+  } finally {
+    await fh.close();
   }
 }
 
