@@ -40,7 +40,7 @@ import {
   openArchives,
   removeArchiveFiles,
 } from './archive.js';
-import { STAGED_RANGES_DDL, rebuildPointRanges, recordPointRanges, spanOf, windowsBackFrom } from './point-ranges.js';
+import { rebuildPointRanges, recordPointRanges, spanOf, windowsBackFrom } from './point-ranges.js';
 import { countIndicators } from './indicators.js';
 import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
 import type { IngestBatch, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
@@ -107,8 +107,6 @@ async function openFile(files: StoreFiles): Promise<[DuckDBInstance, DuckDBConne
     await writer.run(ARCHIVES_DDL);
     await mkdir(archiveFolderOf(files.path), { recursive: true, mode: 0o700 });
     await openArchives(writer, archiveFolderOf(files.path));
-    await writer.run(STAGING);
-    await writer.run(STAGED_RANGES_DDL);
     return [instance, writer];
   } catch (e) {
     instance.closeSync();
@@ -398,7 +396,7 @@ class DuckDbStore implements DuckDbTelemetryStore {
     const seen = seenMessages(staged, this.dedupWindowMs);
     await c.run('BEGIN TRANSACTION');
     try {
-      await c.run('DELETE FROM staged_messages');
+      await c.run(STAGING);
       await appendAll(c, 'staged_messages', staged, appendStagedMessage);
       const inserted = await c.runAndReadAll(
         `INSERT INTO messages SELECT s.* FROM staged_messages s ANTI JOIN (${seen.sql}) seen ON seen.id = s.id RETURNING id`,
