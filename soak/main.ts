@@ -92,7 +92,27 @@ const fleet = new Fleet({
 });
 say(`hub up (pid ${hub.child.pid}); ${deviceCount} devices, ${rate} messages/s each, ${perDevice} each; data in ${dataDir}`);
 await fleet.start();
-const progress = setInterval(() => say(`sent ${fleet.sent}, acknowledged ${fleet.acked}`), 5000);
+
+/** The hub's resident memory (kB, /proc), sampled each second, and the journal's backlog with each progress line. */
+const rss = { peakKb: 0, lastKb: 0 };
+const sampleRss = setInterval(() => {
+  const kb = rssKb(hub.child.pid);
+  if (kb === undefined) return;
+  rss.lastKb = kb;
+  rss.peakKb = Math.max(rss.peakKb, kb);
+}, 1000);
+const journalNow = async (): Promise<string> => {
+  try {
+    const j = ((await statsNow()) as Stats & { journal?: { waitingBytes: number; storeFailing: boolean; lastError: string | null } }).journal;
+    return j ? `, journal ${(j.waitingBytes / 1e6).toFixed(1)} MB${j.storeFailing ? ` (store failing: ${j.lastError})` : ''}` : '';
+  } catch {
+    return ', hub not answering';
+  }
+};
+const progress = setInterval(
+  async () => say(`sent ${fleet.sent}, acknowledged ${fleet.acked}, hub RSS ${(rss.lastKb / 1024).toFixed(0)} MB${await journalNow()}`),
+  5000,
+);
 
 /** Devices whose newest reading, read through the API as a user would, is not their last valid message. */
 async function newestReadingsMissing(): Promise<string[]> {
@@ -107,6 +127,15 @@ async function newestReadingsMissing(): Promise<string[]> {
   return missing;
 }
 let newestMissing: string[] = [];
+
+function rssKb(pid: number | undefined): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // between lifetimes
+  }
+}
 
 try {
   await sleep(seconds * 0.25 * 1000);
@@ -128,7 +157,7 @@ try {
   say('hub restarted');
 
   await fleet.drained(seconds * 2000 + 60_000);
-  say(`every message acknowledged: ${fleet.acked}`);
+  say(`every message acknowledged: ${fleet.acked}; hub RSS ${((rssKb(hub.child.pid) ?? 0) / 1024).toFixed(0)} MB${await journalNow()}`);
   newestMissing = await newestReadingsMissing();
   say(
     `each device's newest reading through /v1/devices/{id}/readings: ${newestMissing.length === 0 ? 'all there' : `missing or wrong for ${newestMissing.length}`}`,
@@ -137,6 +166,7 @@ try {
   lifetimes.push({ how: `stopped (SIGTERM, exit ${finalCode})`, stats: stoppedStats()! });
 } finally {
   clearInterval(progress);
+  clearInterval(sampleRss);
   await fleet.close();
   await hub.kill9();
 }
@@ -158,6 +188,7 @@ ${row('duplicates suppressed', duplicates, '(ingest counters; at least: the kill
 ${row('rejected', t.rejected)}
 ${row('stored twice', t.storedTwice)}
 ${row('lost', t.lost, t.lost ? `e.g. ${t.lostExamples.join(', ')}` : '(acknowledged but not stored)')}
+${row('hub peak RSS', `${(rss.peakKb / 1024).toFixed(0)} MB`, `(sampled each second over all lifetimes; memory limit ${memoryLimit ?? 'default'})`)}
 ${row('newest reading missing', newestMissing.length, newestMissing.length ? `e.g. ${newestMissing.slice(0, 3).join(', ')}` : `(of ${deviceCount} devices, read through the API)`)}
 `);
 

@@ -12,6 +12,7 @@ import type {
   TelemetryStore,
 } from '../../kernel/ports.js';
 import { openDuckDbInstance } from './instance.js';
+import { withMemoryReport } from './memory.js';
 import { assertConsistent, DEFAULT_DEDUP_WINDOW_MS, firstOf, seenMessages, uniqueMessages } from './dedup.js';
 import { assertLimit, limitClause, Params, pointsFrom, rejectionFilters } from './query.js';
 import {
@@ -419,7 +420,7 @@ class DuckDbStore implements DuckDbTelemetryStore {
       return { storedMessages: fresh.size, duplicateMessages: batch.messages.length - fresh.size };
     } catch (e) {
       await c.run('ROLLBACK').catch(() => undefined); // the original error is the one worth reporting
-      throw e;
+      throw await withMemoryReport(this.instance, e);
     }
   }
 
