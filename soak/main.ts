@@ -127,6 +127,12 @@ async function newestReadingsMissing(): Promise<string[]> {
   return missing;
 }
 let newestMissing: string[] = [];
+/**
+ * A graceful stop closes the broker, then loads the journal into the store before it
+ * exits; with a backlog on a busy machine that is tens of seconds (the journal gives up
+ * waiting after 30 s), more than the default grace before SIGKILL.
+ */
+const STOP_GRACE_MS = 120_000;
 
 function rssKb(pid: number | undefined): number | undefined {
   try {
@@ -150,7 +156,7 @@ try {
   say('hub restarted');
 
   await sleep(seconds * 0.3 * 1000);
-  const code = await hub.stop();
+  const code = await hub.stop(STOP_GRACE_MS);
   lifetimes.push({ how: `stopped (SIGTERM, exit ${code})`, stats: stoppedStats() ?? (await Promise.reject(new Error('no stop line in the log'))) });
   say(`SIGTERM: the hub stopped gracefully with exit code ${code}`);
   hub = await startHubProcess({ dataDir, ports, logFile, env });
@@ -162,7 +168,7 @@ try {
   say(
     `each device's newest reading through /v1/devices/{id}/readings: ${newestMissing.length === 0 ? 'all there' : `missing or wrong for ${newestMissing.length}`}`,
   );
-  const finalCode = await hub.stop();
+  const finalCode = await hub.stop(STOP_GRACE_MS);
   lifetimes.push({ how: `stopped (SIGTERM, exit ${finalCode})`, stats: stoppedStats()! });
 } finally {
   clearInterval(progress);
