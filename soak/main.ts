@@ -162,7 +162,7 @@ try {
   hub = await startHubProcess({ dataDir, ports, logFile, env });
   say('hub restarted');
 
-  await fleet.drained(seconds * 2000 + 60_000);
+  await fleet.drained(180_000);
   say(`every message acknowledged: ${fleet.acked}; hub RSS ${((rssKb(hub.child.pid) ?? 0) / 1024).toFixed(0)} MB${await journalNow()}`);
   newestMissing = await newestReadingsMissing();
   say(
