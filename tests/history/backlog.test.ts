@@ -1,6 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
 import type { Reading } from '../../kernel/telemetry.js';
@@ -61,6 +63,77 @@ describe('a journal backlog loaded into a 48MB store', () => {
     }
   }, 1_800_000);
 });
+
+describe('a store opened after a crash left a WAL', () => {
+  it('reads the alarm engine’s start-up replay at 48MB', async () => {
+    // kill -9 under load leaves up to the checkpoint threshold (16 MB) in the WAL. DuckDB
+    // replays a WAL under that threshold into memory when the file is opened and kept it
+    // there until a checkpoint: in the soak an 11.8 MB WAL held 31.5 MB, and the hub's
+    // start-up replay (every point of the last 72 h, oldest first) then failed at 48MB
+    // and the hub exited. Here: 200 000 messages checkpointed, 80 000 more in the WAL.
+    const path = join(root, 'crashed.duckdb');
+    await (await openDuckDbTelemetryStore({ path, memoryLimit: MEMORY })).close();
+    const t0 = Date.now() - 3_600_000;
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', crashAfterWriting(path, t0)], { cwd: process.cwd() }).catch(
+      (e: { signal?: string }) => {
+        if (e.signal !== 'SIGKILL') throw e;
+      },
+    );
+    // Large, and under DuckDB's checkpoint threshold (a larger one is checkpointed when replayed).
+    expect(statSync(`${path}.wal`).size).toBeGreaterThan(10 * 1024 * 1024);
+    expect(statSync(`${path}.wal`).size).toBeLessThan(16 * 1024 * 1024);
+
+    const store = await openDuckDbTelemetryStore({ path, memoryLimit: MEMORY });
+    try {
+      let replayed = 0;
+      let outOfOrder = 0;
+      let last = -Infinity;
+      for await (const p of store.points({ from: t0 - 72 * 3_600_000, order: 'asc' })) {
+        if (p.deviceTime < last) outOfOrder++;
+        last = p.deviceTime;
+        replayed++;
+      }
+      expect({ replayed, outOfOrder }).toEqual({ replayed: CHECKPOINTED + CRASH_LOADS * CRASH_LOAD, outOfOrder: 0 });
+    } finally {
+      await store.close();
+    }
+  }, 600_000);
+});
+
+const CHECKPOINTED = 200_000;
+const CRASH_LOADS = 8;
+const CRASH_LOAD = 10_000;
+
+/**
+ * A child process that writes CHECKPOINTED messages (one reading each) and checkpoints,
+ * then CRASH_LOADS loads of CRASH_LOAD more with no checkpoint, as the store's schema has
+ * them, and kills itself: the WAL holds the loads.
+ */
+function crashAfterWriting(path: string, t0: number): string {
+  const at = `(${t0} + i * 10)`;
+  return `
+    import { DuckDBInstance } from '@duckdb/node-api';
+    const instance = await DuckDBInstance.create(${JSON.stringify(path)}, { checkpoint_threshold: '1GB' });
+    const c = await instance.connect();
+    const insert = async (from, to) => {
+      const range = \`range(\${from}, \${to}) t(i)\`;
+      await c.run(\`INSERT INTO messages BY NAME SELECT hash(i)::UBIGINT AS id, 'crash-' || (i % 200) AS device_id,
+        ${at} AS received_at, 'accepted' AS status, ${at} AS device_time FROM \${range}\`);
+      await c.run(\`INSERT INTO points BY NAME SELECT hash(i)::UBIGINT AS message_id, 0 AS seq, 'reading' AS kind,
+        'crash-' || (i % 200) AS device_id, 'aquascale' AS profile_id, 'fluid-balance' AS family, 'body_weight' AS name,
+        (i % 10000) / 1000.0 AS value, 'kg' AS unit, ${at} AS device_time, ${at} AS received_at, true AS clock_skewed,
+        '1.0.0' AS profile_version FROM \${range}\`);
+    };
+    await insert(0, ${CHECKPOINTED});
+    await c.run('CHECKPOINT');
+    for (let k = 0; k < ${CRASH_LOADS}; k++) {
+      await c.run('BEGIN TRANSACTION');
+      await insert(${CHECKPOINTED} + k * ${CRASH_LOAD}, ${CHECKPOINTED} + (k + 1) * ${CRASH_LOAD});
+      await c.run('COMMIT');
+    }
+    process.kill(process.pid, 'SIGKILL');
+  `;
+}
 
 const deviceOf = (d: number): string => `backlog-${String(d).padStart(3, '0')}`;
 
