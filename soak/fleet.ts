@@ -136,9 +136,8 @@ export class Fleet {
     return this.tallies.reduce((n, t) => n + t.acked.size, 0);
   }
 
-  /** Resolves once every device has published all its messages and seen each acknowledged. */
   /**
-   * Waits until every message is sent and acknowledged; fails once nothing more is
+   * Resolves once every device has published all its messages and seen each acknowledged; fails once nothing more is
    * acknowledged for stallMs. Progress, not a deadline: on a machine shared with other
    * work the hub may take far longer than the load's duration, and that is no failure.
    */
