@@ -137,9 +137,10 @@ export class Fleet {
   }
 
   /**
-   * Resolves once every device has published all its messages and seen each acknowledged; fails once nothing more is
-   * acknowledged for stallMs. Progress, not a deadline: on a machine shared with other
-   * work the hub may take far longer than the load's duration, and that is no failure.
+   * Resolves once every device has published all its messages and seen each
+   * acknowledged; fails once nothing more is acknowledged for stallMs. Progress, not a
+   * deadline: on a machine shared with other work the hub may take far longer than the
+   * load's duration, and that is no failure.
    */
   async drained(stallMs: number): Promise<void> {
     const total = this.#opts.messagesPerDevice;
