@@ -92,7 +92,27 @@ const fleet = new Fleet({
 });
 say(`hub up (pid ${hub.child.pid}); ${deviceCount} devices, ${rate} messages/s each, ${perDevice} each; data in ${dataDir}`);
 await fleet.start();
-const progress = setInterval(() => say(`sent ${fleet.sent}, acknowledged ${fleet.acked}`), 5000);
+
+/** The hub's resident memory (kB, /proc), sampled each second, and the journal's backlog with each progress line. */
+const rss = { peakKb: 0, lastKb: 0 };
+const sampleRss = setInterval(() => {
+  const kb = rssKb(hub.child.pid);
+  if (kb === undefined) return;
+  rss.lastKb = kb;
+  rss.peakKb = Math.max(rss.peakKb, kb);
+}, 1000);
+const journalNow = async (): Promise<string> => {
+  try {
+    const j = ((await statsNow()) as Stats & { journal?: { waitingBytes: number; storeFailing: boolean; lastError: string | null } }).journal;
+    return j ? `, journal ${(j.waitingBytes / 1e6).toFixed(1)} MB${j.storeFailing ? ` (store failing: ${j.lastError})` : ''}` : '';
+  } catch {
+    return ', hub not answering';
+  }
+};
+const progress = setInterval(
+  async () => say(`sent ${fleet.sent}, acknowledged ${fleet.acked}, hub RSS ${(rss.lastKb / 1024).toFixed(0)} MB${await journalNow()}`),
+  5000,
+);
 
 /** Devices whose newest reading, read through the API as a user would, is not their last valid message. */
 async function newestReadingsMissing(): Promise<string[]> {
@@ -107,6 +127,21 @@ async function newestReadingsMissing(): Promise<string[]> {
   return missing;
 }
 let newestMissing: string[] = [];
+/**
+ * A graceful stop closes the broker, then loads the journal into the store before it
+ * exits; with a backlog on a busy machine that is tens of seconds (the journal gives up
+ * waiting after 30 s), more than the default grace before SIGKILL.
+ */
+const STOP_GRACE_MS = 120_000;
+
+function rssKb(pid: number | undefined): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // between lifetimes
+  }
+}
 
 try {
   await sleep(seconds * 0.25 * 1000);
@@ -121,22 +156,23 @@ try {
   say('hub restarted');
 
   await sleep(seconds * 0.3 * 1000);
-  const code = await hub.stop();
+  const code = await hub.stop(STOP_GRACE_MS);
   lifetimes.push({ how: `stopped (SIGTERM, exit ${code})`, stats: stoppedStats() ?? (await Promise.reject(new Error('no stop line in the log'))) });
   say(`SIGTERM: the hub stopped gracefully with exit code ${code}`);
   hub = await startHubProcess({ dataDir, ports, logFile, env });
   say('hub restarted');
 
-  await fleet.drained(seconds * 2000 + 60_000);
-  say(`every message acknowledged: ${fleet.acked}`);
+  await fleet.drained(180_000);
+  say(`every message acknowledged: ${fleet.acked}; hub RSS ${((rssKb(hub.child.pid) ?? 0) / 1024).toFixed(0)} MB${await journalNow()}`);
   newestMissing = await newestReadingsMissing();
   say(
     `each device's newest reading through /v1/devices/{id}/readings: ${newestMissing.length === 0 ? 'all there' : `missing or wrong for ${newestMissing.length}`}`,
   );
-  const finalCode = await hub.stop();
+  const finalCode = await hub.stop(STOP_GRACE_MS);
   lifetimes.push({ how: `stopped (SIGTERM, exit ${finalCode})`, stats: stoppedStats()! });
 } finally {
   clearInterval(progress);
+  clearInterval(sampleRss);
   await fleet.close();
   await hub.kill9();
 }
@@ -158,6 +194,7 @@ ${row('duplicates suppressed', duplicates, '(ingest counters; at least: the kill
 ${row('rejected', t.rejected)}
 ${row('stored twice', t.storedTwice)}
 ${row('lost', t.lost, t.lost ? `e.g. ${t.lostExamples.join(', ')}` : '(acknowledged but not stored)')}
+${row('hub peak RSS', `${(rss.peakKb / 1024).toFixed(0)} MB`, `(sampled each second over all lifetimes; memory limit ${memoryLimit ?? 'default'})`)}
 ${row('newest reading missing', newestMissing.length, newestMissing.length ? `e.g. ${newestMissing.slice(0, 3).join(', ')}` : `(of ${deviceCount} devices, read through the API)`)}
 `);
 

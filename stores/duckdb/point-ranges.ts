@@ -19,8 +19,8 @@ export const POINT_RANGES_DDL = `CREATE TABLE IF NOT EXISTS point_ranges (
   first_time BIGINT NOT NULL, last_time BIGINT NOT NULL, points BIGINT NOT NULL,
   PRIMARY KEY (device_id, kind, name))`;
 
-/** Connection-local: one batch's ranges between BEGIN and COMMIT. */
-export const STAGED_RANGES_DDL = `CREATE TEMP TABLE IF NOT EXISTS staged_ranges (
+/** Connection-local: one batch's ranges, made anew by each write (STAGING in schema.ts says why). */
+const STAGED_RANGES_DDL = `CREATE OR REPLACE TEMP TABLE staged_ranges (
   device_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, name VARCHAR NOT NULL,
   first_time BIGINT NOT NULL, last_time BIGINT NOT NULL, points BIGINT NOT NULL)`;
 
@@ -54,7 +54,7 @@ export async function recordPointRanges(c: DuckDBConnection, points: readonly Po
       r.points += 1;
     } else ranges.set(key, { deviceId: p.deviceId, kind: p.kind, name: p.name, first: p.deviceTime, last: p.deviceTime, points: 1 });
   }
-  await c.run('DELETE FROM staged_ranges');
+  await c.run(STAGED_RANGES_DDL);
   const a = await c.createAppender('staged_ranges');
   try {
     for (const r of ranges.values()) {

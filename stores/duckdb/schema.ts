@@ -57,8 +57,16 @@ export const SCHEMA = [
   'ALTER TABLE points ADD COLUMN IF NOT EXISTS profile_version VARCHAR',
 ];
 
-/** Connection-local: holds one batch's message ids between BEGIN and COMMIT. */
-export const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staged_messages (${MESSAGES_COLUMNS})`;
+/**
+ * Connection-local: one batch's message ids, made anew by each write. DuckDB never gives
+ * back the space of rows deleted from a temporary table (only a checkpoint vacuums, and
+ * the temporary catalogue has none), and counts them in its row estimate: emptied with
+ * DELETE, it grew by every message ever written (about 40 bytes each), and once it
+ * looked larger than the dedup window the repeat check built its hash table on the
+ * window's messages instead of the batch. At 48MB every commit was refused from 630 k
+ * messages on ("could not allocate block"). Replaced, it is freed whole.
+ */
+export const STAGING = `CREATE OR REPLACE TEMP TABLE staged_messages (${MESSAGES_COLUMNS})`;
 
 /**
  * Files written before the dedup window kept `messages` under a primary key, an index
