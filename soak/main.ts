@@ -178,7 +178,7 @@ try {
 }
 
 const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
-const t = await tallyStore(store, fleet.tallies).finally(() => store.close());
+const t = await tallyStore(store, fleet.tallies, { badEvery: BAD_EVERY }).finally(() => store.close());
 const duplicates = lifetimes.reduce((n, l) => n + l.stats.duplicates, 0);
 const bad = fleet.tallies.reduce((n, d) => n + d.bad, 0);
 
