@@ -7,6 +7,8 @@
  * conformance/      the vendor conformance kit's pure parts (trying a sample as ingest
  *                   decides it, judging a run's observations, the report): kernel and
  *                   device-profiles only, so that services and composition roots may use it
+ * fhir/             FHIR R4 mapping, validation and the push queue: kernel only, so that
+ *                   api/ and the composition roots may use it (a leaf like conformance/)
  * service/          what the service processes share (config pieces, runService, the
  *                   service MQTT client); adapters.ts is for composition roots only
  * broker/ ingest/ api/ alarms/ datasets/
@@ -80,6 +82,13 @@ module.exports = {
       comment: 'The conformance kit decodes and judges with the profiles and the kernel; it knows no service, store or root.',
       from: { path: '^conformance/' },
       to: { path: OURS, pathNot: '^(kernel|device-profiles|conformance)/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'fhir-builds-on-kernel',
+      severity: 'error',
+      comment: 'The FHIR mapping turns kernel types into resources; it knows no service, store or root, so every service may speak FHIR.',
+      from: { path: '^fhir/' },
+      to: { path: OURS, pathNot: '^(kernel|fhir)/', dependencyTypesNot: ['core'] },
     },
     {
       name: 'service-shared-module-below-services',
