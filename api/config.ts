@@ -56,9 +56,19 @@ export const ApiEnv = z.object({
   API_REPORT_MIN_CELL: int(5, 1, 1_000_000),
   // The Prometheus scraper's bearer token for GET /metrics (api/metrics.ts); unset: admin tokens only.
   API_METRICS_TOKEN: text().min(32, 'at least 32 characters (openssl rand -hex 32)').optional(),
+  // The identifier system FHIR resources name participants under (their pseudonym for the caller's audience; README "FHIR").
+  FHIR_SUBJECT_SYSTEM: z
+    .string()
+    .regex(/^(urn:[a-z0-9][a-z0-9-]{0,31}:\S+|https?:\/\/\S+)$/i, 'a URI: urn:… or http(s)://…')
+    .default('urn:arena-hub:participant-pseudonym'),
   // Set: HTTPS only, on API_PORT (README "TLS").
   ...TlsEnv,
 });
+
+/** The FHIR API's settings (api/routes/fhir.ts). */
+export interface FhirSettings {
+  readonly subjectSystem: string;
+}
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
 export interface ApiLimits {
@@ -79,6 +89,7 @@ export interface ApiConfig {
   /** Certificate and key for HTTPS; undefined: plain HTTP. */
   readonly tls: TlsFiles | undefined;
   readonly metricsToken: string | undefined;
+  readonly fhir: FhirSettings;
 }
 
 export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
@@ -94,6 +105,7 @@ export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
     }),
     tls: tlsFiles(c),
     metricsToken: c.API_METRICS_TOKEN,
+    fhir: Object.freeze({ subjectSystem: c.FHIR_SUBJECT_SYSTEM }),
   });
 
 /** The API's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
@@ -101,6 +113,9 @@ export const loadApiConfig = (env: Readonly<Record<string, string | undefined>>)
 
 /** The limits when none are configured: the defaults above. */
 export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
+
+/** The FHIR settings when none are configured. */
+export const DEFAULT_FHIR: FhirSettings = loadApiConfig({}).fhir;
 
 /**
  * The API alone (api/main.ts, split layout), in one schema: its settings above, the

@@ -102,6 +102,7 @@ await runService('api', loadApiServiceConfig, async (c, logger) => {
       grafana,
       boards,
       limits: c.api.limits,
+      fhir: c.api.fhir,
       ...(c.api.tls ? { tls: c.api.tls } : {}),
     });
     const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {

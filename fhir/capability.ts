@@ -32,13 +32,13 @@ export const SEARCH_PARAMS: Readonly<Record<string, readonly (readonly [name: st
 const READABLE: ReadonlySet<string> = new Set(['Device']);
 
 /** GET /fhir/metadata (FHIR R4 §3.1.0.14 capabilities): what this server answers, and only that. */
-export function capabilityStatement(base: string, software: { name: string; version: string }, date: string): Resource {
+export function capabilityStatement(base: string, date: string): Resource {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
     date,
     kind: 'instance',
-    software,
+    software: { name: 'arena-hub' },
     implementation: { description: 'arena-hub FHIR R4 read API', url: base },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],

@@ -212,6 +212,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     erasure,
     retention: trialRetention,
     limits: o.api.limits,
+    fhir: o.api.fhir,
     ...(o.api.tls ? { tls: o.api.tls } : {}),
     metrics: { metrics, token: o.api.metricsToken },
     conformance,

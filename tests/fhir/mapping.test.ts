@@ -114,7 +114,7 @@ function everyResource(): Resource[] {
         );
   }
   out.push(toConsent(consent(false), subject), toConsent(consent(true), subject));
-  out.push(operationOutcome('NOT_FOUND', 'no such thing'), capabilityStatement('http://127.0.0.1/fhir', { name: 'arena-hub', version: '1' }, '2026-03-01'));
+  out.push(operationOutcome('NOT_FOUND', 'no such thing'), capabilityStatement('http://127.0.0.1/fhir', '2026-03-01'));
   return out;
 }
 
