@@ -4,7 +4,7 @@ import { searchset } from '../../fhir/bundle.js';
 import { SEARCH_PARAMS } from '../../fhir/capability.js';
 import { toConsent } from '../../fhir/consent.js';
 import { noteForAudit } from '../audit-trail.js';
-import type { FhirContext } from './fhir.js';
+import type { FhirContext } from './fhir-context.js';
 import { PAGE, identifierParam, offsetPage, pageLinks, searchQuery } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Consent!.map(([name]) => name), 'patient:identifier', PAGE];

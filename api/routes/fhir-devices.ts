@@ -7,7 +7,7 @@ import { SEARCH_PARAMS } from '../../fhir/capability.js';
 import { type DeviceModel, toDevice } from '../../fhir/device.js';
 import { HUB, fhirId } from '../../fhir/systems.js';
 import { principalOf } from '../auth.js';
-import type { FhirContext } from './fhir.js';
+import type { FhirContext } from './fhir-context.js';
 import { PAGE, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Device!.map(([name]) => name), PAGE];

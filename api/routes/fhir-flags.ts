@@ -8,7 +8,7 @@ import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
 import { consentOf, mayShow, siteScope } from './live-access.js';
 import { fhirAudience } from './fhir-audience.js';
-import type { FhirContext } from './fhir.js';
+import type { FhirContext } from './fhir-context.js';
 import { PAGE, dateBounds, identifierParam, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Flag!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];

@@ -11,7 +11,7 @@ import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
 import { deviceRelease } from '../trial-access.js';
 import { fhirAudience } from './fhir-audience.js';
-import type { FhirContext } from './fhir.js';
+import type { FhirContext } from './fhir-context.js';
 import { PAGE, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Observation!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];

@@ -1,17 +1,14 @@
-import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { ProfileSet } from '../../device-profiles/load.js';
+import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import type { AlarmService } from '../../kernel/alarms.js';
 import { HubError } from '../../kernel/errors.js';
-import type { Pseudonymiser } from '../../kernel/pseudonym.js';
 import { newPseudonymKey, pseudonymiser } from '../../kernel/pseudonym.js';
-import type { Registry } from '../../kernel/registry.js';
-import type { TelemetryStore } from '../../kernel/ports.js';
 import { operationOutcome } from '../../fhir/bundle.js';
 import { capabilityStatement } from '../../fhir/capability.js';
 import { iso } from '../../fhir/systems.js';
 import type { FhirSettings } from '../config.js';
 import type { ApiDeps } from '../deps.js';
 import { classify } from '../problem.js';
+import type { FhirContext } from './fhir-context.js';
 import { fhirConsentRoutes } from './fhir-consents.js';
 import { fhirDeviceRoutes } from './fhir-devices.js';
 import { fhirFlagRoutes } from './fhir-flags.js';
@@ -19,18 +16,6 @@ import { fhirObservationRoutes } from './fhir-observations.js';
 
 /** FHIR R4 §3.1.0.1.6: the JSON media type. */
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-
-/** What every FHIR route uses: the ports, the pseudonyms, the arena's identifier system, and where the API is. */
-export interface FhirContext {
-  readonly registry: Registry;
-  readonly store: TelemetryStore;
-  readonly profiles: ProfileSet;
-  readonly pseudonym: Pseudonymiser;
-  readonly settings: FhirSettings;
-  readonly clock: () => number;
-  /** The FHIR base URL as the caller reached it (bundle fullUrls and paging links are absolute, §3.1.1.3.2). */
-  base(request: FastifyRequest): string;
-}
 
 /**
  * The FHIR R4 read API under /fhir. The routes hold the same rules as the hub's own JSON

@@ -11,6 +11,7 @@ export const MIN = 60_000;
 export interface Arena {
   readonly start: number;
   readonly tokens: { clinician: string; researcher: string; vendor: string };
+  readonly secrets: { readonly scale: string; readonly sensor: string };
   readonly scale: MqttClient;
   readonly sensor: MqttClient;
 }
@@ -50,6 +51,7 @@ export async function buildArena(hub: { api: TestHub['api']; mqttPort: number })
       researcher: await token({ role: 'researcher', trialIds: ['fluid'] }),
       vendor: await token({ role: 'vendor', vendorId: 'aqua' }),
     },
+    secrets: { scale: aq.secret, sensor: rs.secret },
     scale: await connect(hub.mqttPort, 'AQ-1', aq.secret),
     sensor: await connect(hub.mqttPort, 'RS-1', rs.secret),
   };
