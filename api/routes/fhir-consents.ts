@@ -4,7 +4,7 @@ import { searchset } from '../../fhir/bundle.js';
 import { SEARCH_PARAMS } from '../../fhir/capability.js';
 import { toConsent } from '../../fhir/consent.js';
 import { noteForAudit } from '../audit-trail.js';
-import type { FhirContext } from './fhir-context.js';
+import { type FhirContext, HIDDEN } from './fhir-context.js';
 import { PAGE, identifierParam, offsetPage, pageLinks, searchQuery } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Consent!.map(([name]) => name), 'patient:identifier', PAGE];
@@ -20,11 +20,7 @@ export const fhirConsentRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = async
 
   app.get('/Consent', {
     config: { access: ['admin'], auditRead: true },
-    schema: {
-      tags: ['FHIR'],
-      summary: 'Consent records as FHIR Consents (arena staff)',
-      description: 'Parameters: patient (system|value: a pseudonym of any audience), _count.',
-    },
+    schema: HIDDEN,
     handler: async (request, reply) => {
       const q = searchQuery(request.query, PARAMS);
       const named = identifierParam(q, ['patient']);

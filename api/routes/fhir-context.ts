@@ -16,3 +16,10 @@ export interface FhirContext {
   /** The FHIR base URL as the caller reached it (bundle fullUrls and paging links are absolute, §3.1.1.3.2). */
   base(request: FastifyRequest): string;
 }
+
+/**
+ * FHIR routes describe themselves in their CapabilityStatement (GET /fhir/metadata) and
+ * answer errors as OperationOutcomes, so they stay out of the OpenAPI document (/docs),
+ * which describes the hub's own JSON API and its problem+json errors.
+ */
+export const HIDDEN = { hide: true } as const;

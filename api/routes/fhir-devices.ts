@@ -7,7 +7,7 @@ import { SEARCH_PARAMS } from '../../fhir/capability.js';
 import { type DeviceModel, toDevice } from '../../fhir/device.js';
 import { HUB, fhirId } from '../../fhir/systems.js';
 import { principalOf } from '../auth.js';
-import type { FhirContext } from './fhir-context.js';
+import { type FhirContext, HIDDEN } from './fhir-context.js';
 import { PAGE, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Device!.map(([name]) => name), PAGE];
@@ -50,7 +50,7 @@ export const fhirDeviceRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = async 
 
   app.get('/Device', {
     config: { access },
-    schema: { tags: ['FHIR'], summary: 'Search registered devices as FHIR Devices', description: 'Parameters: identifier (the device id), _count.' },
+    schema: HIDDEN,
     handler: async (request, reply) => {
       const q = searchQuery(request.query, PARAMS);
       const wanted = tokens(q.identifier);
@@ -72,11 +72,7 @@ export const fhirDeviceRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = async 
 
   app.get<{ Params: { id: string } }>('/Device/:id', {
     config: { access },
-    schema: {
-      tags: ['FHIR'],
-      summary: 'One registered device as a FHIR Device',
-      description: 'Another vendor’s device, or one outside your binding, answers 404 like a missing one.',
-    },
+    schema: HIDDEN,
     handler: async (request, reply) => {
       const device = (await visibleDevices(principalOf(request))).find((d) => fhirId(d.id) === request.params.id);
       if (!device) throw new HubError('NOT_FOUND', `no Device "${request.params.id}"`);

@@ -8,7 +8,7 @@ import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
 import { consentOf, mayShow, siteScope } from './live-access.js';
 import { fhirAudience } from './fhir-audience.js';
-import type { FhirContext } from './fhir-context.js';
+import { type FhirContext, HIDDEN } from './fhir-context.js';
 import { PAGE, dateBounds, identifierParam, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Flag!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];
@@ -29,11 +29,7 @@ export const fhirFlagRoutes: FastifyPluginAsync<{ ctx: FhirContext; alarms: Alar
 
   app.get('/Flag', {
     config: { access: ['clinician'], release: true },
-    schema: {
-      tags: ['FHIR'],
-      summary: 'Search alarms as FHIR Flags (Bundle searchset)',
-      description: 'Parameters: status (active: open alarms), subject or patient (system|value), date (raised), _lastUpdated, _count.',
-    },
+    schema: HIDDEN,
     handler: async (request, reply) => {
       const principal = principalOf(request);
       const q = searchQuery(request.query, PARAMS);

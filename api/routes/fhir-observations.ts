@@ -11,7 +11,7 @@ import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
 import { deviceRelease } from '../trial-access.js';
 import { fhirAudience } from './fhir-audience.js';
-import type { FhirContext } from './fhir-context.js';
+import { type FhirContext, HIDDEN } from './fhir-context.js';
 import { PAGE, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Observation!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];
@@ -95,13 +95,7 @@ export const fhirObservationRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = a
 
   app.get('/Observation', {
     config: { access: ['clinician', 'researcher', 'vendor'], release: true },
-    schema: {
-      tags: ['FHIR'],
-      summary: 'Search readings as FHIR Observations (Bundle searchset)',
-      description:
-        'Parameters: subject or patient (system|value: the pseudonym for your audience), code, date (ge, gt, le, lt, eq; repeat for a range), device, _lastUpdated, _count. ' +
-        'Pages follow the Bundle\'s "next" link. Only readings released to your audience under the consent rule, at the time they were measured.',
-    },
+    schema: HIDDEN,
     handler: async (request, reply) => {
       const q = searchQuery(request.query, PARAMS);
       const count = countOf(q);

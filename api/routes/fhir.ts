@@ -8,7 +8,7 @@ import { iso } from '../../fhir/systems.js';
 import type { FhirSettings } from '../config.js';
 import type { ApiDeps } from '../deps.js';
 import { classify } from '../problem.js';
-import type { FhirContext } from './fhir-context.js';
+import { type FhirContext, HIDDEN } from './fhir-context.js';
 import { fhirConsentRoutes } from './fhir-consents.js';
 import { fhirDeviceRoutes } from './fhir-devices.js';
 import { fhirFlagRoutes } from './fhir-flags.js';
@@ -59,7 +59,7 @@ export const fhirRoutes: FastifyPluginAsync<{ deps: ApiDeps; settings: FhirSetti
   const built = iso(ctx.clock());
   app.get('/metadata', {
     config: { access: 'public' },
-    schema: { tags: ['FHIR'], summary: 'The FHIR CapabilityStatement: resources, interactions and search parameters' },
+    schema: HIDDEN,
     handler: async (request, reply) => reply.send(capabilityStatement(ctx.base(request), built)),
   });
   await app.register(fhirObservationRoutes, { ctx });
