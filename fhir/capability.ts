@@ -32,7 +32,7 @@ export const SEARCH_PARAMS: Readonly<Record<string, readonly (readonly [name: st
 const READABLE: ReadonlySet<string> = new Set(['Device']);
 
 /** GET /fhir/metadata (FHIR R4 §3.1.0.14 capabilities): what this server answers, and only that. */
-export function capabilityStatement(base: string, date: string): Resource {
+export function capabilityStatement(base: string, date: string, types: readonly string[] = Object.keys(SEARCH_PARAMS)): Resource {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -46,11 +46,13 @@ export function capabilityStatement(base: string, date: string): Resource {
       {
         mode: 'server',
         security: { description: 'Bearer token (RFC 6750) of an arena-hub principal; what it releases follows its role, binding and the consent rule.' },
-        resource: Object.entries(SEARCH_PARAMS).map(([type, params]) => ({
-          type,
-          interaction: [{ code: 'search-type' }, ...(READABLE.has(type) ? [{ code: 'read' }] : [])],
-          searchParam: params.map(([name, t, documentation]) => ({ name, type: t, documentation })),
-        })),
+        resource: Object.entries(SEARCH_PARAMS)
+          .filter(([type]) => types.includes(type))
+          .map(([type, params]) => ({
+            type,
+            interaction: [{ code: 'search-type' }, ...(READABLE.has(type) ? [{ code: 'read' }] : [])],
+            searchParam: params.map(([name, t, documentation]) => ({ name, type: t, documentation })),
+          })),
       },
     ],
   };

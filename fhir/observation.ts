@@ -27,10 +27,10 @@ export const readingKey = (r: Pick<Reading, 'deviceId' | 'messageId' | 'seq'>): 
 /** One reading as an Observation; `subject` is the participant's pseudonym for the caller's audience, or null (device data, or a vendor). */
 export function toObservation(r: Reading, m: MeasurementDef | undefined, subject: Identifier | null): Resource {
   const key = readingKey(r);
-  const vital = m?.loinc !== null && m?.loinc !== undefined && VITAL_SIGNS_LOINC.has(m.loinc);
+  const vital = m?.loinc ? VITAL_SIGNS_LOINC.has(m.loinc) : false;
   return {
     resourceType: 'Observation',
-    id: fhirId(`r-${BigInt.asUintN(64, r.messageId).toString(16)}-${r.seq}`),
+    id: `r-${BigInt.asUintN(64, r.messageId).toString(16)}-${r.seq}`,
     meta: { lastUpdated: iso(r.receivedAt) },
     identifier: [{ system: HUB.reading, value: key }],
     status: 'final',

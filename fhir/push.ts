@@ -126,10 +126,14 @@ export function startFhirPush(o: PushOptions): FhirPush {
       const entry = queue.peek();
       if (entry === undefined) {
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          stop.signal.addEventListener('abort', () => resolve(), { once: true });
+          const done = (): void => {
+            stop.signal.removeEventListener('abort', done);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          stop.signal.addEventListener('abort', done);
         });
-        wake = undefined;
         continue;
       }
       try {

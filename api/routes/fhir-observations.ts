@@ -1,6 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { PointQuery } from '../../kernel/ports.js';
-import type { Point, Reading } from '../../kernel/telemetry.js';
+import type { Point } from '../../kernel/telemetry.js';
 import { HubError } from '../../kernel/errors.js';
 import { searchset } from '../../fhir/bundle.js';
 import { SEARCH_PARAMS } from '../../fhir/capability.js';
@@ -10,11 +10,18 @@ import type { Resource } from '../../fhir/types.js';
 import { noteForAudit } from '../audit-trail.js';
 import { principalOf } from '../auth.js';
 import { deviceRelease } from '../trial-access.js';
-import { fhirAudience } from './fhir-audience.js';
+import { type FhirAudience, fhirAudience } from './fhir-audience.js';
 import { type FhirContext, HIDDEN } from './fhir-context.js';
-import { PAGE, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
+import { PAGE, type SearchQuery, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Observation!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];
+
+/** What a caller may be released: the store query, a further test per point, and as whom participants appear. */
+interface Release {
+  readonly query: PointQuery;
+  readonly keep: (p: Point) => boolean;
+  readonly audience: FhirAudience;
+}
 
 /** Where a page starts: after this reading, in the store's order (device time, message id unsigned, seq). */
 interface Cursor {
@@ -45,10 +52,7 @@ export const fhirObservationRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = a
   const { registry, store, profiles, clock } = ctx;
 
   /** The store query and any further test for the caller, or null when the search can match nothing. */
-  async function releaseFor(
-    request: Parameters<typeof principalOf>[0],
-    q: ReturnType<typeof searchQuery>,
-  ): Promise<{ query: PointQuery; keep: (p: Point) => boolean; audience: Awaited<ReturnType<typeof fhirAudience>> } | null> {
+  async function releaseFor(request: FastifyRequest, q: SearchQuery): Promise<Release | null> {
     const principal = principalOf(request);
     const audience = await fhirAudience(registry, principal, ctx.pseudonym, ctx.settings.subjectSystem);
     const now = clock();
@@ -87,7 +91,16 @@ export const fhirObservationRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = a
     if (names?.length === 0 || deviceIds?.length === 0 || (release.windows.length === 0 && !release.includeDeviceData)) return null;
     const { from, to } = dateBounds(q.date);
     return {
-      query: { kind: 'reading', from, to, order: 'asc', release, ...(deviceIds ? { deviceIds } : {}), ...(names ? { names } : {}) },
+      // Only bounds that were asked for: a store's own time type may not reach JS's whole range (InfluxDB: ±292 years).
+      query: {
+        kind: 'reading',
+        ...(Number.isFinite(from) ? { from } : {}),
+        ...(Number.isFinite(to) ? { to } : {}),
+        order: 'asc',
+        release,
+        ...(deviceIds ? { deviceIds } : {}),
+        ...(names ? { names } : {}),
+      },
       keep,
       audience,
     };
@@ -115,7 +128,7 @@ export const fhirObservationRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = a
             break;
           }
           const subject = p.participantId === null ? null : audience.subject(p.trialId, p.participantId);
-          entries.push(toObservation(p as Reading, profiles.catalogue.measurements.get(p.name), subject));
+          entries.push(toObservation(p, profiles.catalogue.measurements.get(p.name), subject));
           last = p;
         }
       }

@@ -65,8 +65,8 @@ function dateRange(value: string): { from: number; to: number } {
 
 /** Every value of a date parameter (ge, gt, le, lt, eq prefixes; §3.1.1.5.8) narrowed into one [from, to). */
 export function dateBounds(values: readonly string[] | undefined): { from: number; to: number } {
-  let from = -8.64e15;
-  let to = 8.64e15;
+  let from = Number.NEGATIVE_INFINITY;
+  let to = Number.POSITIVE_INFINITY;
   for (const raw of values ?? []) {
     const prefix = /^(eq|ge|gt|le|lt)/.exec(raw)?.[1] ?? 'eq';
     const { from: f, to: t } = dateRange(raw.replace(/^(eq|ge|gt|le|lt)/, ''));

@@ -57,10 +57,12 @@ export const fhirRoutes: FastifyPluginAsync<{ deps: ApiDeps; settings: FhirSetti
   });
 
   const built = iso(ctx.clock());
+  // Flags need the alarm engine; a process without one does not claim them.
+  const served = ['Observation', 'Device', 'Consent', ...(alarms ? ['Flag'] : [])];
   app.get('/metadata', {
     config: { access: 'public' },
     schema: HIDDEN,
-    handler: async (request, reply) => reply.send(capabilityStatement(ctx.base(request), built)),
+    handler: async (request, reply) => reply.send(capabilityStatement(ctx.base(request), built, served)),
   });
   await app.register(fhirObservationRoutes, { ctx });
   await app.register(fhirDeviceRoutes, { ctx });
