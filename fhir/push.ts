@@ -11,7 +11,7 @@ import { transaction } from './bundle.js';
 import { toFlag } from './flag.js';
 import { toObservation } from './observation.js';
 import { openPushQueue } from './push-queue.js';
-import type { Bundle, Resource } from './types.js';
+import type { Bundle } from './types.js';
 
 export interface PushSettings {
   /** The receiving FHIR server's base URL: transactions are POSTed to it (FHIR R4 §3.1.0.11). */
@@ -35,6 +35,16 @@ export interface PushOptions {
   readonly logger: Logger;
 }
 
+/**
+ * A queued entry: the bundle, with whom and when it is about, so that the consent rule is
+ * asked again when its turn comes. The queue lives in the hub's data folder, like the journal.
+ */
+interface Queued {
+  readonly participantId: string;
+  readonly at: number;
+  readonly bundle: Bundle;
+}
+
 export type PushItem = { readonly kind: 'reading'; readonly reading: Reading } | { readonly kind: 'alarm'; readonly alarm: Alarm };
 
 export interface PushStatus {
@@ -43,6 +53,8 @@ export interface PushStatus {
   readonly sent: number;
   /** Items refused because the queue was full (each logged with PUSH_QUEUE_FULL). */
   readonly refused: number;
+  /** Queued entries not sent because their participant's consent no longer held when their turn came. */
+  readonly withheld: number;
   readonly failingSince: string | null;
   readonly lastError: string | null;
 }
@@ -63,7 +75,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * FHIR transaction Bundle to the configured server, through a durable queue
  * (fhir/push-queue.ts): in order, one at a time, the head retried with exponential
  * backoff (retryMinMs doubling up to retryMaxMs) until the server answers 2xx. Nothing
- * is lost while the server is down, also across a restart; a full queue refuses new
+ * is lost while the server is down, also across a restart; an entry whose participant
+ * withdrew (or was erased) while it waited is withheld, not sent; a full queue refuses new
  * items with PUSH_QUEUE_FULL in the log and the refused count (their data stays in the
  * hub, readable through /fhir). Device data and alarms without a participant are not
  * pushed: the receiving record is about people.
@@ -74,29 +87,36 @@ export function startFhirPush(o: PushOptions): FhirPush {
   const log = logger.child({ component: 'fhir-push' });
   let sent = 0;
   let refused = 0;
+  let withheld = 0;
   let failingSince: number | null = null;
   let lastError: string | null = null;
   let chain: Promise<void> = Promise.resolve();
   const stop = new AbortController();
   let wake: (() => void) | undefined;
 
-  async function resourceOf(item: PushItem, now: number): Promise<Resource | undefined> {
+  // Fail closed, as every consent check: an error is a no.
+  const allows = (participantId: string, at: number, now: number): Promise<boolean> =>
+    o.consent.allows(participantId, settings.audience, at, now).catch(() => false);
+
+  async function queued(item: PushItem, now: number): Promise<Queued | undefined> {
     const { participantId, trialId } = item.kind === 'reading' ? item.reading : item.alarm;
     const at = item.kind === 'reading' ? item.reading.deviceTime : item.alarm.raisedAt;
-    if (participantId === null || trialId === null) return undefined;
-    // Fail closed, as every consent check: an error is a no.
-    const allowed = await o.consent.allows(participantId, settings.audience, at, now).catch(() => false);
-    if (!allowed) return undefined;
+    if (participantId === null || trialId === null || !(await allows(participantId, at, now))) return undefined;
     const subject = { system: o.subjectSystem, value: o.pseudonym(trialId, settings.audience, participantId) };
     const catalogue = o.catalogue();
-    if (item.kind === 'reading') return toObservation(item.reading, catalogue.measurements.get(item.reading.name), subject);
-    const alarmRef = settings.audience === 'care.live' ? item.alarm.id : o.pseudonym(trialId, settings.audience, `alarm:${item.alarm.id}`);
-    return toFlag(item.alarm, { subject, event: catalogue.events.get(item.alarm.event), alarmRef });
+    // Clinicians see the hub's alarm ids beside the participant; a research store gets a reference made like a pseudonym (as datasets do).
+    const alarmRef = (id: string): string => (settings.audience === 'care.live' ? id : o.pseudonym(trialId, settings.audience, `alarm:${id}`));
+    const resource =
+      item.kind === 'reading'
+        ? toObservation(item.reading, catalogue.measurements.get(item.reading.name), subject)
+        : toFlag(item.alarm, { subject, event: catalogue.events.get(item.alarm.event), alarmRef: alarmRef(item.alarm.id) });
+    const bundle = { ...transaction([resource]), identifier: { system: 'urn:arena-hub:push', value: randomUUID() } };
+    return { participantId, at, bundle };
   }
 
-  function enqueue(bundle: Bundle): void {
+  function enqueue(entry: Queued): void {
     try {
-      queue.append([JSON.stringify(bundle)]);
+      queue.append([JSON.stringify(entry)]);
       wake?.();
     } catch (e) {
       if (!isHubError(e) || e.code !== 'PUSH_QUEUE_FULL') throw e;
@@ -137,7 +157,15 @@ export function startFhirPush(o: PushOptions): FhirPush {
         continue;
       }
       try {
-        await send(entry);
+        const { participantId, at, bundle } = JSON.parse(entry) as Queued;
+        // Asked again at sending: a withdrawal (or erasure) while the entry waited stops its release.
+        if (!(await allows(participantId, at, Date.now()))) {
+          queue.delivered();
+          withheld++;
+          log.warn({ waiting: queue.waiting }, 'FHIR push: an entry was withheld, its consent no longer holds');
+          continue;
+        }
+        await send(JSON.stringify(bundle));
         queue.delivered();
         sent++;
         attempt = 0;
@@ -159,8 +187,8 @@ export function startFhirPush(o: PushOptions): FhirPush {
     offer(item) {
       const now = Date.now();
       chain = chain.then(async () => {
-        const resource = await resourceOf(item, now);
-        if (resource) enqueue({ ...transaction([resource]), identifier: { system: 'urn:arena-hub:push', value: randomUUID() } });
+        const entry = await queued(item, now);
+        if (entry) enqueue(entry);
       });
       chain = chain.catch((err) => log.error({ err }, 'FHIR push: an item could not be queued'));
     },
@@ -169,6 +197,7 @@ export function startFhirPush(o: PushOptions): FhirPush {
       waitingBytes: queue.waitingBytes,
       sent,
       refused,
+      withheld,
       failingSince: failingSince === null ? null : new Date(failingSince).toISOString(),
       lastError,
     }),

@@ -15,7 +15,8 @@ import { type Arena, MIN, SYSTEM, buildArena, fall, validated, weighing } from '
  * child process, against a local FHIR server stand-in that refuses with 503 for a while.
  * Readings and a fall go in through the broker during the outage, the hub is stopped
  * with SIGTERM and started again in the middle of it, more readings follow; once the
- * server accepts, every one arrives, in order, once.
+ * server accepts, every one arrives, in order, once. A withdrawal while an entry waits
+ * stops its release.
  */
 let receiver: Receiver;
 let service: Service;
@@ -113,5 +114,18 @@ describe('FHIR push through a durable outbox', () => {
     expect(resolved.identifier[0].value).toBe(alarmId);
     const obs = observations(receiver.accepted);
     expect(new Set(obs.map((o) => o.identifier[0].value)).size).toBe(obs.length);
+  });
+
+  it('a reading queued during an outage is withheld, not sent, when its participant withdraws before the server is back', async () => {
+    receiver.failing = true;
+    const before = receiver.refusedRequests;
+    await publish(scale!, 'devices/AQ-1/measurements', weighing(Date.now(), 70_900));
+    await until('the reading is being retried', () => receiver.refusedRequests >= before + 2);
+    const consents = (await api('/v1/participants/P-1/consents')).body.items as { id: string; scope: string }[];
+    expect((await api(`/v1/consents/${consents.find((c) => c.scope === 'care.live')!.id}/withdraw`, { body: {} })).status).toBe(200);
+    // Still during the outage: the next attempt after the withdrawal asks the consent rule again and drops the entry.
+    await until('the hub says it withheld the entry', () => readFileSync(logFile, 'utf8').includes('an entry was withheld'));
+    receiver.failing = false;
+    expect(observations(receiver.accepted).map((o) => o.valueQuantity.value)).not.toContain(70.9);
   });
 });
