@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ApiLimits, FhirSettings } from './config.js';
+import type { PushStatus } from '../fhir/push.js';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { BoardPairings } from '../kernel/board-pairings.js';
 import type { ProfileSet } from '../device-profiles/load.js';
@@ -31,6 +32,8 @@ export interface IngestStatsSnapshot {
   readonly journal?: DeliveryStatus;
   /** The broker's quota counters, where the broker runs in the same process. */
   readonly quota?: QuotaCounts;
+  /** The FHIR push's queue and counters (fhir/push.ts), where one runs. */
+  readonly fhirPush?: PushStatus;
   readonly disk?: { readonly level: DiskReport['level']; readonly reason: string | undefined; readonly stops: number; readonly places: DiskPlace[] };
 }
 

@@ -88,7 +88,13 @@ describe('FHIR push through a durable outbox', () => {
       'every reading arrived',
       () => observations(receiver.accepted).length >= grams.length && receiver.accepted.some((b) => b.entry[0].resource.resourceType === 'Flag'),
     );
-    // Nothing more is on its way: the queue is empty once the last one was accepted.
+    // Nothing more is on its way: the queue is empty.
+    const status = await until('the queue is empty', async () => {
+      const push = (await api('/v1/ingest/stats')).body.fhirPush;
+      return push.waiting === 0 && push;
+    });
+    // Everything after the restart: each bundle the hub sent was accepted once.
+    expect(status.sent).toBe(receiver.accepted.length);
     const obs = observations(receiver.accepted);
     expect(obs.map((o) => o.valueQuantity.value)).toEqual(grams.map((g) => g / 1000));
     expect(new Set(receiver.accepted.map((b) => b.identifier.value)).size).toBe(receiver.accepted.length);
@@ -126,6 +132,7 @@ describe('FHIR push through a durable outbox', () => {
     // Still during the outage: the next attempt after the withdrawal asks the consent rule again and drops the entry.
     await until('the hub says it withheld the entry', () => readFileSync(logFile, 'utf8').includes('an entry was withheld'));
     receiver.failing = false;
+    expect((await api('/v1/ingest/stats')).body.fhirPush).toMatchObject({ waiting: 0, withheld: 1, refused: 0 });
     expect(observations(receiver.accepted).map((o) => o.valueQuantity.value)).not.toContain(70.9);
   });
 });
