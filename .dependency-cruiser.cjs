@@ -7,6 +7,8 @@
  * conformance/      the vendor conformance kit's pure parts (trying a sample as ingest
  *                   decides it, judging a run's observations, the report): kernel and
  *                   device-profiles only, so that services and composition roots may use it
+ * reports/          the trial evaluation report's indicators and their computation: kernel only,
+ *                   so that the API and the dataset export may both use it
  * fhir/             FHIR R4 mapping, validation and the push queue: kernel only, so that
  *                   api/ and the composition roots may use it (a leaf like conformance/)
  * service/          what the service processes share (config pieces, runService, the
@@ -53,6 +55,15 @@ const KNOWN_STORE_IMPORT = {
   why: 'the registry of published profile versions compiles each stored version into a decoder as it reads it; the compiling catalog belongs in device-profiles/ with only the SQL left here, its own change',
 };
 
+/** The rule that modules matching `from` import nothing of ours but the kernel and the folders (or paths) in `also`. */
+const onlyImports = (name, comment, from, also = []) => ({
+  name,
+  severity: 'error',
+  comment,
+  from,
+  to: { path: OURS, pathNot: ['^kernel/', ...also.map((a) => (a.startsWith('^') ? a : `^${a}/`))], dependencyTypesNot: ['core'] },
+});
+
 module.exports = {
   forbidden: [
     {
@@ -62,55 +73,51 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
-    {
-      name: 'kernel-imports-nothing-of-ours',
-      severity: 'error',
-      comment: 'The kernel is the domain every layer builds on; it depends on npm packages and itself only.',
-      from: { path: '^kernel/' },
-      to: { path: OURS, pathNot: '^kernel/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'device-profiles-build-on-kernel',
-      severity: 'error',
-      comment: 'Profiles are data checked by a schema and decoded by pure code; they know the kernel only.',
-      from: { path: '^device-profiles/' },
-      to: { path: OURS, pathNot: '^(kernel|device-profiles)/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'conformance-builds-on-profiles',
-      severity: 'error',
-      comment: 'The conformance kit decodes and judges with the profiles and the kernel; it knows no service, store or root.',
-      from: { path: '^conformance/' },
-      to: { path: OURS, pathNot: '^(kernel|device-profiles|conformance)/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'fhir-builds-on-kernel',
-      severity: 'error',
-      comment: 'The FHIR mapping turns kernel types into resources; it knows no service, store or root, so every service may speak FHIR.',
-      from: { path: '^fhir/' },
-      to: { path: OURS, pathNot: '^(kernel|fhir)/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'service-shared-module-below-services',
-      severity: 'error',
-      comment: 'service/ is shared by every service process, so it knows none of them (adapters.ts, a composition-root helper, excepted).',
-      from: { path: '^service/', pathNot: '^service/adapters[.]ts$' },
-      to: { path: OURS, pathNot: '^(kernel|service)/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'stores-implement-kernel-ports',
-      severity: 'error',
-      comment: 'An adapter implements a kernel port and knows nothing of the services that use it.',
-      from: { path: '^stores/', pathNot: KNOWN_STORE_IMPORT.from },
-      to: { path: OURS, pathNot: '^(kernel|stores)/', dependencyTypesNot: ['core'] },
-    },
-    {
-      name: 'stores-implement-kernel-ports',
-      severity: 'error',
-      comment: `KNOWN exception, ${KNOWN_STORE_IMPORT.from} may import ${KNOWN_STORE_IMPORT.to} as well: ${KNOWN_STORE_IMPORT.why}`,
-      from: { path: KNOWN_STORE_IMPORT.from },
-      to: { path: OURS, pathNot: `^(kernel|stores)/|${KNOWN_STORE_IMPORT.to}`, dependencyTypesNot: ['core'] },
-    },
+    onlyImports('kernel-imports-nothing-of-ours', 'The kernel is the domain every layer builds on; it depends on npm packages and itself only.', {
+      path: '^kernel/',
+    }),
+    onlyImports(
+      'device-profiles-build-on-kernel',
+      'Profiles are data checked by a schema and decoded by pure code; they know the kernel only.',
+      { path: '^device-profiles/' },
+      ['device-profiles'],
+    ),
+    onlyImports(
+      'conformance-builds-on-profiles',
+      'The conformance kit decodes and judges with the profiles and the kernel; it knows no service, store or root.',
+      { path: '^conformance/' },
+      ['device-profiles', 'conformance'],
+    ),
+    onlyImports(
+      'reports-builds-on-kernel',
+      'The report computes indicators from kernel types; the API and the dataset export call it, so it knows neither.',
+      { path: '^reports/' },
+      ['reports'],
+    ),
+    onlyImports(
+      'fhir-builds-on-kernel',
+      'The FHIR mapping turns kernel types into resources; it knows no service, store or root, so every service may speak FHIR.',
+      { path: '^fhir/' },
+      ['fhir'],
+    ),
+    onlyImports(
+      'service-shared-module-below-services',
+      'service/ is shared by every service process, so it knows none of them (adapters.ts, a composition-root helper, excepted).',
+      { path: '^service/', pathNot: '^service/adapters[.]ts$' },
+      ['service'],
+    ),
+    onlyImports(
+      'stores-implement-kernel-ports',
+      'An adapter implements a kernel port and knows nothing of the services that use it.',
+      { path: '^stores/', pathNot: KNOWN_STORE_IMPORT.from },
+      ['stores'],
+    ),
+    onlyImports(
+      'stores-implement-kernel-ports',
+      `KNOWN exception, ${KNOWN_STORE_IMPORT.from} may import ${KNOWN_STORE_IMPORT.to} as well: ${KNOWN_STORE_IMPORT.why}`,
+      { path: KNOWN_STORE_IMPORT.from },
+      ['stores', KNOWN_STORE_IMPORT.to],
+    ),
     {
       name: 'services-never-import-each-other',
       severity: 'error',

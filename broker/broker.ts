@@ -1,4 +1,5 @@
 import { Aedes, type Client } from 'aedes';
+import { correctSessionPresent, patchPersistence, persistenceOf } from './aedes-compat.js';
 import { HubError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/log.js';
 import { createAuthenticator, clip } from './authenticate.js';
@@ -10,10 +11,9 @@ import { createInFlight, DEFAULT_IN_FLIGHT } from './in-flight.js';
 import { createListeners, readGateOf } from './listen.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
 import { Quotas, type QuotaLimits } from './rate-limit.js';
-import { correctSessionPresent, memorySessions } from './sessions.js';
+import { memorySessions } from './sessions.js';
 import { deviceTopics } from './topics.js';
-import type { AedesPersistence, BrokerDeps, HubBroker } from './types.js';
-import { flagRedeliveries, uniqueOutgoingIds } from './outgoing-ids.js';
+import type { BrokerDeps, HubBroker } from './types.js';
 import { watchTraffic } from './traffic.js';
 
 export type { Admission, BrokerDeps, BrokerLimits, BrokerRejectionCode, HubBroker, ListenOptions, ListeningPorts, RejectSink } from './types.js';
@@ -76,11 +76,8 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     authorizeSubscribe: authz.authorizeSubscribe,
     authorizeForward: authz.authorizeForward,
   });
-  const persistence = (aedes as unknown as { persistence: AedesPersistence }).persistence;
-  storeOnlyAllowedFilters(persistence, authz.filterAllowed);
-  enqueueInOrder(persistence);
-  uniqueOutgoingIds(persistence);
-  flagRedeliveries(persistence);
+  const persistence = persistenceOf(aedes);
+  patchPersistence(persistence, authz.filterAllowed);
   if (deps.handoff) handoff = createHandoff(aedes, persistence);
   aedes.on('client', auth.registered);
   if (deps.traffic) observePublish = watchTraffic(aedes, auth.principalOf, auth.connectOf, deps.traffic);
@@ -186,47 +183,4 @@ function admitted(deps: BrokerDeps, log: Logger): Pick<BrokerDeps, 'sink' | 'rej
     sink: sink && (async (m) => (await open(m.deviceId), sink(m))),
     reject: reject && (async (deviceId, ...rest) => (await open(deviceId), reject(deviceId, ...rest))),
   };
-}
-
-/**
- * aedes delivers a message to a client only if its broker counter is higher than the
- * last one that client got (lib/client.js dedupe, meant for clustered brokers), and it
- * emits a QoS 1 message only after queuing it in the persistence for every persistent
- * subscriber (aedes.js enqueueOffline). A real backend (LevelDB) finishes those writes
- * out of order, so a message could be emitted after a later one, be taken for a
- * duplicate, and sit in the session, undelivered, until the client reconnects: found
- * with the split layout's handoff under load. The writes still run concurrently; only
- * their completions are handed to aedes in the order they were asked for.
- */
-function enqueueInOrder(persistence: AedesPersistence): void {
-  const enqueue = persistence.outgoingEnqueueCombi.bind(persistence);
-  let previous: Promise<unknown> = Promise.resolve();
-  persistence.outgoingEnqueueCombi = (subs, packet, cb) => {
-    const mine = Promise.resolve(enqueue(subs, packet));
-    const inOrder = previous.then(() => mine);
-    previous = inOrder.catch(() => undefined);
-    if (!cb) return inOrder;
-    inOrder.then(
-      () => cb(null),
-      (err: Error) => cb(err),
-    );
-  };
-}
-
-/**
- * aedes 1.2.0 stores a SUBSCRIBE's whole filter list in the session once any one filter
- * is granted (handlers/subscribe.js storeSubscriptions passes packet.subscriptions), so a
- * refused `#` beside a granted filter would sit in a persistent session. It is never
- * delivered (authorizeForward), but every matching message would be queued for that
- * session, in memory or on disk, until it reconnects. Only granted filters are stored.
- */
-function storeOnlyAllowedFilters(persistence: AedesPersistence, allowed: (client: Client, filter: string) => boolean): void {
-  const add = persistence.addSubscriptions.bind(persistence);
-  // aedes passes its Client here (the same object the hooks see).
-  persistence.addSubscriptions = (client, subs, cb) =>
-    add(
-      client,
-      subs.filter((s) => allowed(client as Client, s.topic)),
-      cb,
-    );
 }

@@ -1,5 +1,6 @@
 import type { Aedes, Client, ConnectPacket, PublishPacket } from 'aedes';
 import type { DeviceTraffic, DisconnectCause } from '../kernel/device-traffic.js';
+import { sentDisconnect } from './aedes-compat.js';
 import type { BrokerPrincipal } from './authenticate.js';
 
 /**
@@ -35,13 +36,11 @@ export function watchTraffic(
   aedes.on('clientDisconnect', (client) => {
     const deviceId = deviceOf(client);
     if (deviceId === undefined) return;
-    // aedes marks a client that sent DISCONNECT (lib/handlers/index.js, [MQTT-3.14.4-3]) and then drops its will.
-    const sentDisconnect = (client as unknown as { _disconnected?: boolean })._disconnected === true;
     traffic.disconnected({
       deviceId,
       at: Date.now(),
       connectedAt: connectedAt.get(client) ?? null,
-      cause: sentDisconnect ? 'disconnect' : (causes.get(client) ?? 'closed'),
+      cause: sentDisconnect(client) ? 'disconnect' : (causes.get(client) ?? 'closed'),
     });
   });
   return (client, packet) => {

@@ -1,4 +1,5 @@
 import type { Aedes } from 'aedes';
+import type { AedesPersistence } from './aedes-compat.js';
 import type { Logger } from '../kernel/log.js';
 import type { TlsFiles } from '../kernel/tls.js';
 import type { DeviceDirectory, MessageSink } from '../kernel/ports.js';
@@ -8,6 +9,8 @@ import type { InFlightLimits } from './in-flight.js';
 import type { LoginThrottleOptions } from './login-throttle.js';
 import type { QuotaLimits, QuotaStats } from './rate-limit.js';
 import type { SessionStore } from './sessions.js';
+
+export type { AedesPersistence } from './aedes-compat.js';
 
 export interface BrokerLimits {
   /** Larger payloads are not handed to ingest as data (PAYLOAD_TOO_LARGE). */
@@ -99,28 +102,6 @@ export interface ConnectionLimits {
   readonly connectTimeoutMs: number;
   /** Per listener (TCP, WebSocket); further connections are refused by the OS accept path. */
   readonly maxConnections: number;
-}
-
-/**
- * The part of an aedes persistence (aedes-persistence, aedes-persistence-level) the hub
- * calls itself; aedes calls the rest.
- */
-export interface AedesPersistence {
-  subscriptionsByTopic(topic: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
-  addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[], cb?: (err: Error | null, client?: unknown) => void): Promise<void> | void;
-  outgoingEnqueueCombi(subs: unknown[], packet: unknown, cb?: (err?: Error | null) => void): Promise<unknown> | undefined;
-  outgoingUpdate(client: { id: string }, packet: OutgoingPacket): Promise<unknown>;
-  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
-  outgoingStream(client: { id: string }): AsyncIterable<OutgoingPacket>;
-}
-
-/** What the hub reads of a QoS 1/2 packet on its way to a persistent session. */
-export interface OutgoingPacket {
-  readonly cmd: string;
-  messageId?: number;
-  readonly dup?: boolean;
-  readonly brokerId?: string;
-  readonly brokerCounter?: number;
 }
 
 export interface ListenOptions {

@@ -3,8 +3,8 @@ import type { Json } from '../kernel/audit.js';
 /**
  * What a researcher needs to compute completeness outside the hub: how often each
  * exportable device's profile expects a record. Per-pseudonym observation periods are
- * not here: the manifest is kept in the registry, and a pseudonym kept there would
- * outlive the participant's erasure.
+ * not here (the manifest is kept in the registry, and a pseudonym kept there would
+ * outlive the participant's erasure) but built at request time: observation-periods.ts.
  */
 export interface Denominators {
   readonly devices: readonly { deviceId: string; profileId: string; expectedIntervalS: number }[];

@@ -51,6 +51,14 @@ export class Agenda {
   }
 }
 
+/**
+ * How much more (or less) likely an adverse event (a fall, a missed dose) is at a simulated
+ * time than the model's base rate: 1 without an intervention, the intervention's factor
+ * from its start.
+ */
+export type Risk = (simMs: number) => number;
+export const baseRisk: Risk = () => 1;
+
 /** Runs `run` every `periodMs` of simulated time, first after `firstMs`. */
 export function every(agenda: Agenda, periodMs: number, firstMs: number, run: () => void): void {
   const tick = (): void => {

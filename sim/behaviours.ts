@@ -1,4 +1,4 @@
-import { Agenda, HOUR, hourOf, every } from './agenda.js';
+import { Agenda, HOUR, hourOf, every, type Risk } from './agenda.js';
 import { chance, exponential, round, uniform, type Rng } from './random.js';
 import { Battery } from './models/battery.js';
 import { startOccupant } from './models/occupant.js';
@@ -8,8 +8,14 @@ import { startFluidBalance } from './models/fluid.js';
 export interface BehaviourContext {
   readonly deviceId: string;
   readonly rng: Rng;
-  /** Wall-clock time for payload stamps: the hub rejects device times far from its own clock. */
-  readonly now: () => number;
+  /**
+   * The device's clock (epoch ms) at a simulated time, for payload stamps: wall-clock time
+   * when running live (the hub flags device times far from its own clock), the replayed
+   * instant when replaying a past period.
+   */
+  readonly clock: (simMs: number) => number;
+  /** The chance of a fall or a missed dose against the model's base rate, over simulated time. */
+  readonly risk?: Risk;
   /** Simulated start: ms since local midnight of simulated day 0 (so 7 * HOUR starts at 07:00). */
   readonly start: number;
   /** Simulated seconds between heartbeats / status reports (normally the profile's expectedIntervalS). */
@@ -53,8 +59,8 @@ export function isoLocal(ms: number, offsetMin: number): string {
 export const isoUtc = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
 /** SenML (RFC 8428) pack: base name and base time (epoch seconds) on the first record. */
-function senml(ctx: BehaviourContext, first: Rec, ...rest: Rec[]): Rec[] {
-  return [{ bn: `urn:dev:ser:${ctx.deviceId}:`, bt: round(ctx.now() / 1000, 2), ...first }, ...rest];
+function senml(ctx: BehaviourContext, agenda: Agenda, first: Rec, ...rest: Rec[]): Rec[] {
+  return [{ bn: `urn:dev:ser:${ctx.deviceId}:`, bt: round(ctx.clock(agenda.now) / 1000, 2), ...first }, ...rest];
 }
 
 /** Millilitres, or litres for a share of messages: both vendors' firmware mixes the two. */
@@ -65,31 +71,36 @@ function volume(rng: Rng, ml: number): [number, string] {
 const roomSense: BehaviourFactory = (ctx) =>
   behaviour(ctx, (agenda, send) => {
     const { rng } = ctx;
-    const msg = (body: Rec): void => send({ sensor: ctx.deviceId, time: ctx.now(), fw: '2.4.1', ...body });
+    const msg = (body: Rec): void => send({ sensor: ctx.deviceId, time: ctx.clock(agenda.now), fw: '2.4.1', ...body });
     const event = (type: string, zone: string, extra: Rec = {}, confidence = round(uniform(rng, 0.75, 0.99), 2)): void =>
       msg({ event: { type, confidence, zone, ...extra } });
-    startOccupant(agenda, rng, (e) => {
-      switch (e.kind) {
-        case 'sat_up':
-          return event('SITTING_ON_BED_EDGE', 'bed');
-        case 'left_bed':
-          return event('BED_EXIT', 'bed');
-        case 'fall':
-          return event('FALL_DETECTED', e.zone, {}, round(uniform(rng, 0.85, 0.99), 2));
-        case 'chair_exit':
-          return event('CHAIR_EXIT', 'chair');
-        case 'room_exit':
-          return event('ROOM_EXIT', 'door');
-        case 'room_entry':
-          return event('ROOM_ENTRY', 'door');
-        case 'long_bathroom_stay':
-          return event('LONG_BATHROOM_STAY', 'bathroom', { duration_s: e.durationS }, 1);
-        case 'inactivity':
-          return event('INACTIVITY', 'chair', { duration_s: e.durationS }, 1);
-        default:
-          return; // lying back down is nothing a room sensor reports
-      }
-    });
+    startOccupant(
+      agenda,
+      rng,
+      (e) => {
+        switch (e.kind) {
+          case 'sat_up':
+            return event('SITTING_ON_BED_EDGE', 'bed');
+          case 'left_bed':
+            return event('BED_EXIT', 'bed');
+          case 'fall':
+            return event('FALL_DETECTED', e.zone, {}, round(uniform(rng, 0.85, 0.99), 2));
+          case 'chair_exit':
+            return event('CHAIR_EXIT', 'chair');
+          case 'room_exit':
+            return event('ROOM_EXIT', 'door');
+          case 'room_entry':
+            return event('ROOM_ENTRY', 'door');
+          case 'long_bathroom_stay':
+            return event('LONG_BATHROOM_STAY', 'bathroom', { duration_s: e.durationS }, 1);
+          case 'inactivity':
+            return event('INACTIVITY', 'chair', { duration_s: e.durationS }, 1);
+          default:
+            return; // lying back down is nothing a room sensor reports
+        }
+      },
+      ctx.risk,
+    );
     const bootS = Math.floor(uniform(rng, 3600, 30 * 86400));
     every(agenda, ctx.heartbeatS * 1000, uniform(rng, 0, ctx.heartbeatS * 1000), () => {
       const temp = 21.5 + 1.2 * Math.sin(((hourOf(agenda.now) - 9) / 24) * 2 * Math.PI) + uniform(rng, -0.2, 0.2);
@@ -107,11 +118,16 @@ const roomSense: BehaviourFactory = (ctx) =>
 const bedWatch: BehaviourFactory = (ctx) =>
   behaviour(ctx, (agenda, send) => {
     const { rng } = ctx;
-    const occupant = startOccupant(agenda, rng, (e) => {
-      if (e.kind === 'sat_up') send(senml(ctx, { n: 'exit', vs: 'sat_up' }));
-      else if (e.kind === 'left_bed') send(senml(ctx, { n: 'exit', vs: 'left_bed' }, { n: 'occupied', vb: false, t: 0.4 }));
-      else if (e.kind === 'back_in_bed') send(senml(ctx, { n: 'occupied', vb: true }));
-    });
+    const occupant = startOccupant(
+      agenda,
+      rng,
+      (e) => {
+        if (e.kind === 'sat_up') send(senml(ctx, agenda, { n: 'exit', vs: 'sat_up' }));
+        else if (e.kind === 'left_bed') send(senml(ctx, agenda, { n: 'exit', vs: 'left_bed' }, { n: 'occupied', vb: false, t: 0.4 }));
+        else if (e.kind === 'back_in_bed') send(senml(ctx, agenda, { n: 'occupied', vb: true }));
+      },
+      ctx.risk,
+    );
     const battery = new Battery(uniform(rng, 40, 100), ctx.start, 1);
     let batteryAt = -Infinity;
     every(agenda, ctx.heartbeatS * 1000, uniform(rng, 0, ctx.heartbeatS * 1000), () => {
@@ -124,83 +140,95 @@ const bedWatch: BehaviourFactory = (ctx) =>
         rest.push({ n: 'battery', u: '%EL', v: pct });
         if (pct <= 10 && chance(rng, 0.1)) battery.replace(agenda.now);
       }
-      send(senml(ctx, { n: 'occupied', vb: inBed }, ...rest));
+      send(senml(ctx, agenda, { n: 'occupied', vb: inBed }, ...rest));
     });
   });
 
 const doseBox: BehaviourFactory = (ctx) =>
   behaviour(ctx, (agenda, send) => {
-    const ts = (): string => isoLocal(ctx.now(), ctx.utcOffsetMin);
+    const ts = (): string => isoLocal(ctx.clock(agenda.now), ctx.utcOffsetMin);
     const msg = (evt: string, extra: Rec = {}): void => send({ id: ctx.deviceId, ts: ts(), evt, ...extra });
     // When each slot fell due, in the device's own clock: carried on its later events.
     const scheduled = new Map<number, string>();
     const due = (slot: number): string => scheduled.get(slot) ?? scheduled.set(slot, ts()).get(slot)!;
     const opts = { statusEveryMs: ctx.heartbeatS * 1000, drainPerDay: 0.5, drainOffMainsPerHour: 4 };
-    startDispenser(agenda, ctx.rng, opts, (e) => {
-      switch (e.kind) {
-        case 'ready':
-          return msg('DOSE_READY', { slot: e.slot, scheduled: due(e.slot) });
-        case 'taken':
-          msg('DOSE_TAKEN', { slot: e.slot, scheduled: due(e.slot) });
-          return void scheduled.delete(e.slot);
-        case 'missed':
-          msg('DOSE_MISSED', { slot: e.slot, scheduled: due(e.slot), window_min: e.windowMin });
-          return void scheduled.delete(e.slot);
-        case 'jam':
-          return msg('JAM', { slot: e.slot, scheduled: due(e.slot) });
-        case 'empty':
-          return msg('EMPTY', { slot: e.slot });
-        case 'prn':
-          return msg('PRN_TAKEN', { slot: 0 });
-        case 'low_stock':
-          return msg('LOW_STOCK', { doses_left: e.left });
-        case 'refilled':
-          return msg('DOOR_OPEN');
-        case 'mains_lost':
-          msg('AC_LOST');
-          return msg('BATTERY', { pct: e.battery });
-        case 'mains_restored':
-          return msg('AC_RESTORED');
-        case 'status':
-          return msg('BATTERY', { pct: e.battery });
-        case 'battery_empty':
-          return; // a backup cell: its BATTERY reading says it all
-      }
-    });
+    startDispenser(
+      agenda,
+      ctx.rng,
+      opts,
+      (e) => {
+        switch (e.kind) {
+          case 'ready':
+            return msg('DOSE_READY', { slot: e.slot, scheduled: due(e.slot) });
+          case 'taken':
+            msg('DOSE_TAKEN', { slot: e.slot, scheduled: due(e.slot) });
+            return void scheduled.delete(e.slot);
+          case 'missed':
+            msg('DOSE_MISSED', { slot: e.slot, scheduled: due(e.slot), window_min: e.windowMin });
+            return void scheduled.delete(e.slot);
+          case 'jam':
+            return msg('JAM', { slot: e.slot, scheduled: due(e.slot) });
+          case 'empty':
+            return msg('EMPTY', { slot: e.slot });
+          case 'prn':
+            return msg('PRN_TAKEN', { slot: 0 });
+          case 'low_stock':
+            return msg('LOW_STOCK', { doses_left: e.left });
+          case 'refilled':
+            return msg('DOOR_OPEN');
+          case 'mains_lost':
+            msg('AC_LOST');
+            return msg('BATTERY', { pct: e.battery });
+          case 'mains_restored':
+            return msg('AC_RESTORED');
+          case 'status':
+            return msg('BATTERY', { pct: e.battery });
+          case 'battery_empty':
+            return; // a backup cell: its BATTERY reading says it all
+        }
+      },
+      ctx.risk,
+    );
   });
 
 const mediMate: BehaviourFactory = (ctx) =>
   behaviour(ctx, (agenda, send) => {
-    const pack = (first: Rec, ...rest: Rec[]): void => send(senml(ctx, first, ...rest));
+    const pack = (first: Rec, ...rest: Rec[]): void => send(senml(ctx, agenda, first, ...rest));
     const stock = (left: number): Rec => ({ n: 'stock', u: '{dose}', v: left });
     const battery = (pct: number): Rec => ({ n: 'battery', u: '%EL', v: pct });
     const opts = { statusEveryMs: ctx.heartbeatS * 1000, drainPerDay: 2.5, drainOffMainsPerHour: 3 };
-    startDispenser(agenda, ctx.rng, opts, (e) => {
-      switch (e.kind) {
-        case 'ready':
-          return pack({ n: 'dose', vs: 'ready' });
-        case 'taken':
-          return pack({ n: 'dose', vs: e.assisted ? 'taken_assisted' : 'taken' }, stock(e.left));
-        case 'missed':
-          return pack({ n: 'dose', vs: e.unconfirmed ? 'unconfirmed' : 'missed' });
-        case 'low_stock':
-          return pack(stock(e.left));
-        case 'empty':
-          return pack({ n: 'fault', vs: 'empty' });
-        case 'jam':
-          return pack({ n: 'fault', vs: 'jam' });
-        case 'refilled':
-          return pack({ n: 'fault', vs: 'lid_open' }, stock(e.left));
-        case 'mains_lost':
-          return pack({ n: 'fault', vs: 'no_mains' }, battery(e.battery));
-        case 'battery_empty':
-          return pack({ n: 'fault', vs: 'battery_empty' }, battery(e.battery));
-        case 'status':
-          return pack(stock(e.left), battery(e.battery));
-        default:
-          return; // no PRN compartment; mains coming back shows in the next status
-      }
-    });
+    startDispenser(
+      agenda,
+      ctx.rng,
+      opts,
+      (e) => {
+        switch (e.kind) {
+          case 'ready':
+            return pack({ n: 'dose', vs: 'ready' });
+          case 'taken':
+            return pack({ n: 'dose', vs: e.assisted ? 'taken_assisted' : 'taken' }, stock(e.left));
+          case 'missed':
+            return pack({ n: 'dose', vs: e.unconfirmed ? 'unconfirmed' : 'missed' });
+          case 'low_stock':
+            return pack(stock(e.left));
+          case 'empty':
+            return pack({ n: 'fault', vs: 'empty' });
+          case 'jam':
+            return pack({ n: 'fault', vs: 'jam' });
+          case 'refilled':
+            return pack({ n: 'fault', vs: 'lid_open' }, stock(e.left));
+          case 'mains_lost':
+            return pack({ n: 'fault', vs: 'no_mains' }, battery(e.battery));
+          case 'battery_empty':
+            return pack({ n: 'fault', vs: 'battery_empty' }, battery(e.battery));
+          case 'status':
+            return pack(stock(e.left), battery(e.battery));
+          default:
+            return; // no PRN compartment; mains coming back shows in the next status
+        }
+      },
+      ctx.risk,
+    );
   });
 
 const aquaScale: BehaviourFactory = (ctx) =>
@@ -208,7 +236,7 @@ const aquaScale: BehaviourFactory = (ctx) =>
     const { rng } = ctx;
     const imperial = chance(rng, 0.25); // older firmware weighs in pounds
     const msg = (kind: string, value: number, unit: string, source?: string): void =>
-      send({ serial: ctx.deviceId, measured_at: isoUtc(ctx.now()), kind, value, unit, ...(source ? { source } : {}) });
+      send({ serial: ctx.deviceId, measured_at: isoUtc(ctx.clock(agenda.now)), kind, value, unit, ...(source ? { source } : {}) });
     startFluidBalance(agenda, rng, (e) => {
       if (e.kind === 'weight') {
         if (imperial) msg('weight', round(e.kg * 2.20462, 1), 'lb');
@@ -225,10 +253,10 @@ const vekta: BehaviourFactory = (ctx) =>
       if (e.kind === 'weight') {
         const pct = battery.level(agenda.now);
         if (pct <= 5) battery.replace(agenda.now); // swapped after the low reading went out
-        send(senml(ctx, { n: 'weight', u: 'kg', v: round(e.kg, 1) }, { n: 'battery', u: '%EL', v: pct }));
+        send(senml(ctx, agenda, { n: 'weight', u: 'kg', v: round(e.kg, 1) }, { n: 'battery', u: '%EL', v: pct }));
       } else if (e.kind === 'intake' && e.source === 'drink') {
         const [v, u] = volume(rng, e.ml);
-        send(senml(ctx, { n: 'drink', u, v }));
+        send(senml(ctx, agenda, { n: 'drink', u, v }));
       } // the cup counter sees neither tube feeds nor output
     });
   });

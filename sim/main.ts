@@ -10,31 +10,48 @@ import { runSimulator, type SimStats } from './simulator.js';
 
 const USAGE = `usage: node dist/sim/main.js --url mqtt://127.0.0.1:1883 --devices data/demo-devices.json [--speed 60]
          [--duration <s>] [--seed <n>] [--offline <deviceId> [--offline-after <s>] [--offline-for <s>]]
-         [--qos 0|1] [--log-level info]`;
+         [--qos 0|1] [--log-level info]
+         [--replay-from <ISO time> [--intervention-from <ISO time> --intervention-effect <factor>]]
+
+  --replay-from          replay the past from this instant up to now, device clocks reading the
+                         replayed time (the hub takes device times up to 30 days old by default);
+                         stops by itself at the present
+  --intervention-from    from this instant falls and missed doses are --intervention-effect times
+                         as likely (0.5 halves them), so a trial report has a difference to show`;
 
 const Seconds = z.coerce
   .number()
   .positive()
   .transform((s) => s * 1000);
-const Args = z.object({
-  url: z.string().regex(/^(mqtts?|tcp|tls|wss?):\/\/./, 'an MQTT URL such as mqtt://127.0.0.1:1883'),
-  devices: z.string().min(1, 'the devices file, e.g. data/demo-devices.json'),
-  speed: z.coerce.number().positive().max(100_000).default(60),
-  duration: Seconds.optional(),
-  seed: z.coerce.number().int().optional(),
-  offline: z.string().min(1).optional(),
-  'offline-after': z.coerce
-    .number()
-    .nonnegative()
-    .transform((s) => s * 1000)
-    .optional(),
-  'offline-for': Seconds.optional(),
-  qos: z
-    .enum(['0', '1'])
-    .default('1')
-    .transform((q) => (q === '0' ? 0 : 1) as 0 | 1),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+/** An ISO 8601 date-time with its offset, e.g. 2026-11-02T00:00:00Z. */
+const Instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+const Args = z
+  .object({
+    url: z.string().regex(/^(mqtts?|tcp|tls|wss?):\/\/./, 'an MQTT URL such as mqtt://127.0.0.1:1883'),
+    devices: z.string().min(1, 'the devices file, e.g. data/demo-devices.json'),
+    speed: z.coerce.number().positive().max(100_000).default(60),
+    duration: Seconds.optional(),
+    seed: z.coerce.number().int().optional(),
+    offline: z.string().min(1).optional(),
+    'offline-after': z.coerce
+      .number()
+      .nonnegative()
+      .transform((s) => s * 1000)
+      .optional(),
+    'offline-for': Seconds.optional(),
+    qos: z
+      .enum(['0', '1'])
+      .default('1')
+      .transform((q) => (q === '0' ? 0 : 1) as 0 | 1),
+    'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    'replay-from': Instant.optional(),
+    'intervention-from': Instant.optional(),
+    'intervention-effect': z.coerce.number().nonnegative().max(100).optional(),
+  })
+  .refine((a) => (a['intervention-from'] === undefined) === (a['intervention-effect'] === undefined), {
+    message: '--intervention-from and --intervention-effect go together',
+    path: ['intervention-effect'],
+  });
 
 /** As the hub's demo seed writes it: { "<deviceId>": { "profileId": "...", "secret": "..." } }. */
 const DevicesFile = z.record(z.string().min(1), z.object({ profileId: z.string().min(1), secret: z.string().min(1) }));
@@ -65,6 +82,9 @@ function parse(): z.infer<typeof Args> {
         'offline-for': { type: 'string' },
         qos: { type: 'string' },
         'log-level': { type: 'string' },
+        'replay-from': { type: 'string' },
+        'intervention-from': { type: 'string' },
+        'intervention-effect': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -124,6 +144,8 @@ const sim = await runSimulator({
   offlineAfterMs: args['offline-after'],
   offlineForMs: args['offline-for'],
   qos: args.qos,
+  replayFrom: args['replay-from'],
+  intervention: args['intervention-from'] !== undefined ? { from: args['intervention-from'], factor: args['intervention-effect']! } : undefined,
   logger,
 }).catch((e: Error) => fail(e.message));
 const summary = setInterval(() => logger.info({ sim: clock(sim.simNow()), ...totals(sim.stats()) }, 'simulator running'), SUMMARY_EVERY_MS);

@@ -22,6 +22,14 @@ export interface SimOptions {
   readonly seed?: number;
   /** Simulated time of day at the start, ms after local midnight; default the local time of day now. */
   readonly startTimeOfDayMs?: number;
+  /**
+   * Replays the past from this instant (epoch ms) up to now: device clocks read the
+   * simulated instant instead of the wall clock, and the run stops once it reaches the
+   * present. The hub takes device times up to INGEST_MAX_PAST_S old (30 days by default).
+   */
+  readonly replayFrom?: number;
+  /** From this instant (epoch ms, on the device clock), falls and missed doses are `factor` times as likely. */
+  readonly intervention?: { readonly from: number; readonly factor: number };
   /** This device falls silent for a while (it stays connected: the hub must notice the silence). */
   readonly offlineDeviceId?: string;
   /** Real ms after the start when it falls silent; default 20 s (or a quarter of a shorter run). */
@@ -58,6 +66,7 @@ export interface Simulation {
 
 const TICK_MS = 250;
 const ACK_WAIT_MS = 2000;
+const REPLAY_ACK_WAIT_MS = 30_000;
 
 interface Running {
   readonly device: SimDevice;
@@ -84,8 +93,16 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   // 08:00 doses come at a sensible hour.
   const utcOffsetMin = -new Date().getTimezoneOffset();
   const t0 = Date.now();
-  const start = startAt ?? (t0 + utcOffsetMin * 60_000) % DAY;
+  const replayFrom = opts.replayFrom;
+  if (replayFrom !== undefined && !(replayFrom < t0)) throw new Error(`replay must start in the past, got ${new Date(replayFrom).toISOString()}`);
+  if (replayFrom !== undefined && startAt !== undefined)
+    throw new Error('a replay starts at the time of day of its first instant: give replayFrom or startTimeOfDayMs, not both');
+  const start = startAt ?? ((replayFrom ?? t0) + utcOffsetMin * 60_000) % DAY;
   const simNow = (): number => start + (Date.now() - t0) * speed;
+  const clock = replayFrom === undefined ? () => Date.now() : (sim: number) => Math.floor(replayFrom + sim - start); // devices count whole ms
+  const { intervention } = opts;
+  if (intervention && !(intervention.factor >= 0)) throw new Error(`the intervention's factor must be 0 or more, got ${intervention.factor}`);
+  const risk = intervention ? (sim: number) => (clock(sim) >= intervention.from ? intervention.factor : 1) : undefined;
   const seed = opts.seed ?? t0 & 0x7fffffff;
   let stopping: Promise<SimStats> | undefined;
 
@@ -98,7 +115,8 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
     const behaviour = factory({
       deviceId: device.deviceId,
       rng: deviceRng(seed, device.deviceId),
-      now: Date.now,
+      clock,
+      risk,
       start,
       // At high speeds, no more than one heartbeat per real second per device.
       heartbeatS: Math.max(expectedS, speed),
@@ -145,7 +163,9 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   }
 
   function tick(): void {
-    const sim = simNow();
+    // A replay runs up to the present and no further: device clocks never read the future.
+    const caughtUp = replayFrom !== undefined && clock(simNow()) >= Date.now();
+    const sim = caughtUp ? start + Date.now() - replayFrom : simNow();
     const elapsed = Date.now() - t0;
     for (const r of running) {
       const payloads = r.behaviour.advance(sim);
@@ -158,6 +178,10 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
         if (silent) r.stats.suppressed++;
         else publish(r, p);
       }
+    }
+    if (caughtUp) {
+      logger.info({ replayedUntil: new Date(clock(sim)).toISOString() }, 'replay reached the present');
+      void stop();
     }
   }
 
@@ -174,7 +198,8 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
   /** Lets outstanding QoS 1 publishes be acknowledged, then disconnects; a dead broker gets cut off. */
   async function disconnect(r: Running): Promise<void> {
     const outstanding = (): number => r.stats.published - r.stats.acknowledged - r.stats.errors;
-    const deadline = Date.now() + ACK_WAIT_MS;
+    // A replay is worth nothing with its last messages unacknowledged: it waits longer.
+    const deadline = Date.now() + (replayFrom === undefined ? ACK_WAIT_MS : REPLAY_ACK_WAIT_MS);
     while (outstanding() > 0 && r.client.connected && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
     await new Promise<void>((res) => r.client.end(outstanding() > 0, {}, () => res()));
   }
@@ -197,6 +222,9 @@ export async function runSimulator(opts: SimOptions): Promise<Simulation> {
     return stopping;
   }
 
-  logger.info({ devices: running.length, speed, seed, offlineDeviceId: opts.offlineDeviceId, url: opts.url.replace(/\/\/[^@/]*@/, '//') }, 'simulator started');
+  logger.info(
+    { devices: running.length, speed, seed, replayFrom, intervention, offlineDeviceId: opts.offlineDeviceId, url: opts.url.replace(/\/\/[^@/]*@/, '//') },
+    'simulator started',
+  );
   return { stop, stats, simNow, done };
 }

@@ -9,6 +9,7 @@ import { COLUMNS, columnsFor, type DatasetAudience } from '../../datasets/column
 import { READ_CHUNK_BYTES, writeExport } from '../../datasets/export.js';
 import { MEDIA_TYPES } from '../../datasets/formats.js';
 import { buildDenominators } from '../../datasets/denominators.js';
+import { observationPeriods, observationPeriodsCsv } from '../../datasets/observation-periods.js';
 import { buildManifest } from '../../datasets/manifest.js';
 import type { Profile } from '../../device-profiles/schema.js';
 import { HubError } from '../../kernel/errors.js';
@@ -23,7 +24,8 @@ import type { ApiDeps } from '../deps.js';
 import { exportGate } from '../export-limits.js';
 import { problems } from '../problem.js';
 import { IdParams } from '../schemas/common.js';
-import { CodebookDto, CodebookQuery, DatasetQuery, ManifestDto } from '../schemas/datasets.js';
+import { iso } from '../schemas/common.js';
+import { CodebookDto, CodebookQuery, DatasetQuery, ManifestDto, ObservationPeriodsDto, ObservationPeriodsQuery } from '../schemas/datasets.js';
 import { IdOnlyParams } from '../schemas/trials.js';
 import { visibleTrial } from '../trial-access.js';
 
@@ -196,6 +198,55 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; limits: ApiLi
           .send(codebookCsv(codebook));
       }
       return reply.type('application/json; charset=utf-8').send(codebook);
+    },
+  });
+
+  app.get('/v1/trials/:id/observation-periods', {
+    config: { access: ['researcher'], release: true },
+    schema: {
+      tags,
+      summary: 'When each pseudonym was observed, by which device (JSON or CSV)',
+      description:
+        "The denominators of completeness: for each pseudonym of the trial's research datasets, the intervals in which a device was assigned to the participant, " +
+        "inside the trial period and the participant's `research` consent as the dataset rule gives it, up to now, with the device's expected interval. " +
+        'Built at request time and never stored (a stored pseudonym would outlive erasure); audited like a dataset release. Vendors get no participant reference, so no periods.',
+      params: IdParams,
+      querystring: ObservationPeriodsQuery,
+      response: {
+        200: { description: 'The periods', content: { 'application/json': { schema: ObservationPeriodsDto }, 'text/csv': { schema: FileBody } } },
+        ...problems(400, 401, 403, 404),
+      },
+    },
+    handler: async (request, reply) => {
+      const principal = principalOf(request);
+      const trial = await visibleTrial(registry, principal, request.params.id);
+      const now = clock();
+      const audience = 'research' as const;
+      const devices = new Map<string, string>();
+      for (const vendorId of trial.vendorIds) for (const d of await registry.listDevices({ vendorId })) devices.set(d.id, d.profileId);
+      const rows = observationPeriods({
+        trialPeriod: trial.period,
+        windows: await registry.consent.windows(trial.id, audience, now),
+        assignments: await registry.listAssignments({ trialId: trial.id }),
+        now,
+        pseudonym: (participantId) => pseudonym(trial.id, audience, participantId),
+        profileOf: (deviceId) => devices.get(deviceId),
+        expectedIntervalS: (profileId) => profiles.get(profileId)?.profile.expectedIntervalS,
+      });
+      noteForAudit(request, { audience, rows: rows.length, pseudonyms: new Set(rows.map((r) => r.pseudonym)).size });
+      reply.header('cache-control', 'no-store');
+      if (request.query.format === 'csv') {
+        return reply
+          .type('text/csv; charset=utf-8; header=present')
+          .header('content-disposition', `attachment; filename="${trial.id}-observation-periods.csv"`)
+          .send(observationPeriodsCsv(rows));
+      }
+      return reply.type('application/json; charset=utf-8').send({
+        trialId: trial.id,
+        audience,
+        generatedAt: iso(now),
+        items: rows.map((r) => ({ ...r, from: iso(r.from), to: iso(r.to) })),
+      });
     },
   });
 

@@ -9,7 +9,7 @@ import { principalOf } from '../auth.js';
 import { consentOf, mayShow, siteScope } from './live-access.js';
 import { fhirAudience } from './fhir-audience.js';
 import { type FhirContext, HIDDEN } from './fhir-context.js';
-import { PAGE, dateBounds, identifierParam, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
+import { LAST_UPDATED, PAGE, dateBounds, identifierParam, offsetPage, pageLinks, searchQuery, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Flag!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];
 const STATES_OF = (status: string): AlarmState[] => {
@@ -35,7 +35,7 @@ export const fhirFlagRoutes: FastifyPluginAsync<{ ctx: FhirContext; alarms: Alar
       const q = searchQuery(request.query, PARAMS);
       const states = q.status ? [...new Set(tokens(q.status).flatMap((t) => STATES_OF(t.code)))] : undefined;
       const raised = dateBounds(q.date);
-      const updated = dateBounds(q._lastUpdated);
+      const updated = dateBounds(q[LAST_UPDATED]);
       const audience = await fhirAudience(ctx.registry, principal, ctx.pseudonym, ctx.settings.subjectSystem);
       const named = identifierParam(q, ['subject', 'patient']);
       const who = named ? await audience.participant(named) : undefined;

@@ -12,7 +12,7 @@ import { principalOf } from '../auth.js';
 import { deviceRelease } from '../trial-access.js';
 import { type FhirAudience, fhirAudience } from './fhir-audience.js';
 import { type FhirContext, HIDDEN } from './fhir-context.js';
-import { PAGE, type SearchQuery, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
+import { LAST_UPDATED, PAGE, type SearchQuery, countOf, dateBounds, identifierParam, pageLinks, searchQuery, single, tokens } from './fhir-search.js';
 
 const PARAMS = [...SEARCH_PARAMS.Observation!.map(([name]) => name), 'subject:identifier', 'patient:identifier', PAGE];
 
@@ -113,7 +113,7 @@ export const fhirObservationRoutes: FastifyPluginAsync<{ ctx: FhirContext }> = a
       const q = searchQuery(request.query, PARAMS);
       const count = countOf(q);
       const cursor = parseCursor(single(q, PAGE));
-      const updated = dateBounds(q._lastUpdated);
+      const updated = dateBounds(q[LAST_UPDATED]);
       const found = await releaseFor(request, q);
       const entries: Resource[] = [];
       let last: Point | undefined;

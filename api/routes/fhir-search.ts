@@ -98,6 +98,9 @@ export function identifierParam(q: SearchQuery, names: readonly string[]): { sys
   return { system: t.system, value: t.code };
 }
 
+/** §3.1.1.5.10: when the resource last changed; indexed by name, since a dotted underscore field reads as a reach into a private one (tests/architecture). */
+export const LAST_UPDATED = '_lastUpdated';
+
 /** Where the next page starts: an opaque position the route chose (a cursor or an offset). */
 export const PAGE = '_page';
 

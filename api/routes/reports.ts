@@ -3,10 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ALARM_SOURCE_ID } from '../../kernel/alarms.js';
 import type { Json } from '../../kernel/audit.js';
-import { HubError } from '../../kernel/errors.js';
 import type { Principal } from '../../kernel/principal.js';
 import { newPseudonymKey, pseudonymiser } from '../../kernel/pseudonym.js';
 import type { Trial } from '../../kernel/trials.js';
+import { pointIndicatorReader } from '../../reports/point-counts.js';
 import { buildReport, type DeviceInfo, type ReportAudience } from '../../reports/compute.js';
 import { reportCsv } from '../../reports/csv.js';
 import { loadIndicators, type IndicatorRegistry } from '../../reports/definitions.js';
@@ -89,8 +89,8 @@ export const reportRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; indicators?: I
     handler: async (request, reply) => {
       const principal = principalOf(request);
       const trial = await visibleTrial(registry, principal, request.params.id);
-      if (!store.indicatorCounts) throw new HubError('STORE_UNAVAILABLE', 'this store does not count trial indicators (README: researcher section, InfluxDB)');
-      const reader = { indicatorCounts: store.indicatorCounts.bind(store) };
+      // A store that counts in its own engine (DuckDB's SQL) does; any other is read as a point stream.
+      const reader = store.indicatorCounts ? { indicatorCounts: store.indicatorCounts.bind(store) } : pointIndicatorReader(store);
       const { format, granularity, lang } = request.query;
       const audience = audienceOf(principal);
       const scope = audience.role === 'vendor' ? 'vendor.telemetry' : 'research';

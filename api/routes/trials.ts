@@ -28,7 +28,7 @@ export const trialRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       const p = principalOf(request);
       const trials = p.role === 'vendor' ? await registry.listTrials({ vendorId: p.vendorId }) : await registry.listTrials();
       const visible = p.role === 'researcher' ? trials.filter((t) => p.trialIds.includes(t.id)) : trials;
-      return { items: visible.map(toTrialDto) };
+      return { items: visible.map((t) => toTrialDto(t)) };
     },
   });
 

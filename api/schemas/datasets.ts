@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DATASET_FORMATS } from '../../datasets/formats.js';
-import { Id, QueryInstant } from './common.js';
+import { Id, IsoTime, QueryInstant } from './common.js';
 import { example } from './examples.js';
 
 export const DatasetQuery = z
@@ -16,6 +16,23 @@ export const DatasetQuery = z
   .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: 'must be after from', path: ['to'] });
 
 export const CodebookQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
+
+export const ObservationPeriodsQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
+export const ObservationPeriodsDto = z.object({
+  trialId: Id,
+  audience: z.literal('research'),
+  generatedAt: IsoTime,
+  items: z.array(
+    z.object({
+      pseudonym: z.string().describe("The participant's pseudonym in this trial's research datasets"),
+      deviceId: Id,
+      profileId: Id.nullable(),
+      expectedIntervalS: z.number().nullable().describe("What the device's profile expects between records"),
+      from: IsoTime,
+      to: IsoTime,
+    }),
+  ),
+});
 
 const Example = {
   exportId: 'exp-3kF9pQ2xV7aLm1Rt',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONSENT_SCOPES } from '../../kernel/consent.js';
-import { TRIAL_STATUSES, type Assignment, type ConsentRecord, type Participant, type Period, type Trial } from '../../kernel/trials.js';
+import { TRIAL_STATUSES, type Assignment, type ConsentRecord, type Participant, type Period, statusAt, type Trial } from '../../kernel/trials.js';
 import { BodyInstant, Id, IsoTime, Name, iso } from './common.js';
 import { example } from './examples.js';
 
@@ -56,7 +56,8 @@ export const TrialDto = z.object({
   researchDeviceData: z.boolean(),
   createdAt: IsoTime,
 });
-export const toTrialDto = (t: Trial): z.infer<typeof TrialDto> => ({
+/** As the trial stands at `now`: its status follows time (planned → running → completed). */
+export const toTrialDto = (t: Trial, now = Date.now()): z.infer<typeof TrialDto> => ({
   id: t.id,
   name: t.name,
   siteId: t.siteId,
@@ -65,7 +66,7 @@ export const toTrialDto = (t: Trial): z.infer<typeof TrialDto> => ({
   period: toPeriodDto(t.period),
   baseline: t.baseline && toPeriodDto(t.baseline),
   interventionFrom: t.interventionFrom === null ? null : iso(t.interventionFrom),
-  status: t.status,
+  status: statusAt(t, now),
   researchDeviceData: t.researchDeviceData,
   createdAt: iso(t.createdAt),
 });

@@ -1,4 +1,4 @@
-import { type Agenda, HOUR, MINUTE, isNight, nextClock } from '../agenda.js';
+import { type Agenda, baseRisk, HOUR, MINUTE, type Risk, isNight, nextClock } from '../agenda.js';
 import { chance, exponential, uniform, type Rng } from '../random.js';
 import { Battery } from './battery.js';
 
@@ -38,7 +38,7 @@ export interface DispenserOptions {
  * low and a carer refills it, sometimes only after it ran empty; now and then a jam, a PRN
  * dose, a power cut. Drives both dispenser dialects.
  */
-export function startDispenser(agenda: Agenda, rng: Rng, opts: DispenserOptions, emit: (e: DispenserEvent) => void): void {
+export function startDispenser(agenda: Agenda, rng: Rng, opts: DispenserOptions, emit: (e: DispenserEvent) => void, risk: Risk = baseRisk): void {
   let left = Math.floor(uniform(rng, LOW_MARK + 2, CAPACITY + 1));
   let slot = Math.floor(uniform(rng, 1, CAPACITY + 1));
   let onMains = true;
@@ -66,7 +66,7 @@ export function startDispenser(agenda: Agenda, rng: Rng, opts: DispenserOptions,
 
   function offer(s: number): void {
     emit({ kind: 'ready', slot: s });
-    if (chance(rng, MISS_P)) {
+    if (chance(rng, MISS_P * risk(agenda.now))) {
       agenda.after(WINDOW_MIN * MINUTE, () => emit({ kind: 'missed', slot: s, windowMin: WINDOW_MIN, unconfirmed: chance(rng, 0.3) }));
     } else {
       agenda.after(uniform(rng, 1, 40) * MINUTE, () => emit({ kind: 'taken', slot: s, assisted: chance(rng, 0.1), left }));

@@ -1,4 +1,4 @@
-import { type Agenda, DAY, HOUR, MINUTE, SECOND, isNight, nextClock } from '../agenda.js';
+import { type Agenda, baseRisk, DAY, HOUR, MINUTE, type Risk, SECOND, isNight, nextClock } from '../agenda.js';
 import { chance, exponential, uniform, type Rng } from '../random.js';
 
 /** What a room or bed sensor can notice about the person; each dialect maps these to its own words. */
@@ -30,7 +30,8 @@ const MEAL_HOURS = [8.5, 12.5, 17.5];
  * A resident's day: asleep 22–07 with a few night-time trips to the bathroom, up in the
  * chair by day with meals outside the room, now and then a fall. Drives the fall sensors.
  */
-export function startOccupant(agenda: Agenda, rng: Rng, emit: (e: OccupantEvent) => void): { place(): Place } {
+export function startOccupant(agenda: Agenda, rng: Rng, emit: (e: OccupantEvent) => void, risk: Risk = baseRisk): { place(): Place } {
+  const falls = (p: number): boolean => chance(rng, p * risk(agenda.now));
   let place: Place = 'bed';
   let bedtime = 0;
   let meals: number[] = [];
@@ -61,7 +62,7 @@ export function startOccupant(agenda: Agenda, rng: Rng, emit: (e: OccupantEvent)
       }
       emit({ kind: 'left_bed' });
       place = 'room';
-      if (chance(rng, fallP)) return fall('floor-bedside');
+      if (falls(fallP)) return fall('floor-bedside');
       then();
     });
   }
@@ -85,7 +86,7 @@ export function startOccupant(agenda: Agenda, rng: Rng, emit: (e: OccupantEvent)
       agenda.after(alertS * SECOND, () => emit({ kind: 'long_bathroom_stay', durationS: Math.round(alertS) }));
     }
     agenda.after(stayS * SECOND, () => {
-      if (chance(rng, FALL_DAY_P)) return fall('bathroom');
+      if (falls(FALL_DAY_P)) return fall('bathroom');
       place = 'room';
       then();
     });
@@ -120,7 +121,7 @@ export function startOccupant(agenda: Agenda, rng: Rng, emit: (e: OccupantEvent)
     agenda.at(until, () => {
       if (agenda.now >= bedtime) return backToBed();
       emit({ kind: 'chair_exit' });
-      if (chance(rng, FALL_DAY_P)) return fall('floor-bedside');
+      if (falls(FALL_DAY_P)) return fall('floor-bedside');
       if (meal !== undefined && agenda.now >= meal) {
         meals.shift();
         return outForMeal();

@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DurationSummary, HistogramBin, IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
+import { withArchives } from './archive.js';
 import { appendTempRows } from './rows.js';
 
 /**
@@ -7,7 +8,9 @@ import { appendTempRows } from './rows.js';
  * read-only, on a read connection the store lends (telemetry-store.ts). The slices the
  * caller cut (released, assigned time per cell) go in as temp tables through appenders;
  * every count is a join of the points against them, so a point outside its
- * participant's released time is never counted. Everything runs in one transaction, so
+ * participant's released time is never counted. The points are the table's and those of
+ * the trial's archives (Parquet, archive.ts), read as one view: an archived trial reports
+ * as it did before. Everything runs in one transaction, so
  * all counts come from one snapshot; it is rolled back at the end (it changed nothing
  * but its temp tables).
  */
@@ -28,7 +31,7 @@ const EVENTS = `
   SELECT s.period, s.bucket, s.participant_id, p.device_id = $2 AS hub,
     CASE WHEN p.device_id = $2 THEN nullif(json_extract_string(p.attributes, '$.sourceDeviceId'), '') ELSE p.device_id END AS source,
     p.name, p.alert_code, count(*) AS n
-  FROM points p JOIN ind_people s
+  FROM ind_points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.kind = 'event'
   GROUP BY ALL`;
@@ -41,7 +44,7 @@ const LATE_DOSES = `
   WITH ev AS (
     SELECT p.device_id, p.participant_id, p.name, p.device_time,
       CAST(json_extract(p.attributes, '$.window_min') AS DOUBLE) AS window_min
-    FROM points p WHERE p.trial_id = $1 AND p.kind = 'event' AND p.name IN ('dose_ready', 'dose_taken')
+    FROM ind_points p WHERE p.trial_id = $1 AND p.kind = 'event' AND p.name IN ('dose_ready', 'dose_taken')
   ), taken AS (SELECT * FROM ev WHERE name = 'dose_taken'), ready AS (SELECT * FROM ev WHERE name = 'dose_ready')
   SELECT s.period, s.bucket, s.participant_id, count(*) AS n
   FROM taken t ASOF JOIN ready r ON t.device_id = r.device_id AND t.device_time >= r.device_time
@@ -57,7 +60,7 @@ const LATE_DOSES = `
 const durations = (names: string) => `
   SELECT s.period, s.bucket, count(*) AS n, count(DISTINCT s.participant_id) AS people,
     quantile_cont(${SECONDS}, 0.5) AS p50, quantile_cont(${SECONDS}, 0.9) AS p90
-  FROM points p JOIN ind_people s
+  FROM ind_points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.device_id = $2 AND p.name IN (${names}) AND ${SECONDS} IS NOT NULL
   GROUP BY GROUPING SETS ((s.period, s.bucket), (s.period))`;
@@ -65,7 +68,7 @@ const durations = (names: string) => `
 /** The bin is how many of the upper bounds the value reaches. */
 const histogram = (names: string, bounds: string) => `
   SELECT s.period, len(list_filter(${bounds}, b -> b <= ${SECONDS})) AS bin, count(*) AS n
-  FROM points p JOIN ind_people s
+  FROM ind_points p JOIN ind_people s
     ON p.participant_id = s.participant_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   WHERE p.trial_id = $1 AND p.device_id = $2 AND p.name IN (${names}) AND ${SECONDS} IS NOT NULL
   GROUP BY ALL`;
@@ -73,9 +76,9 @@ const histogram = (names: string, bounds: string) => `
 const DAYS = `
   SELECT d.period, d.bucket, d.participant_id, d.measurement, count(*) AS days,
     count(*) FILTER (
-      EXISTS (SELECT 1 FROM points p WHERE p.participant_id = d.participant_id AND p.kind = 'reading'
+      EXISTS (SELECT 1 FROM ind_points p WHERE p.participant_id = d.participant_id AND p.kind = 'reading'
         AND p.name = d.measurement AND p.device_time >= d.day_ms AND p.device_time < d.day_ms + ${DAY_MS})
-      AND NOT EXISTS (SELECT 1 FROM points p WHERE p.participant_id = d.participant_id AND p.device_id = $1
+      AND NOT EXISTS (SELECT 1 FROM ind_points p WHERE p.participant_id = d.participant_id AND p.device_id = $1
         AND p.name = 'alarm_raised' AND p.alert_code = d.late_code AND p.device_time >= d.day_ms AND p.device_time < d.day_ms + ${DAY_MS})
     ) AS on_time
   FROM ind_days d
@@ -86,7 +89,7 @@ const DEVICES = `
   SELECT s.period, s.bucket, s.device_id, s.participant_id,
     count(DISTINCT p.message_id) AS records,
     count(DISTINCT (p.device_time - s.from_ms) // s.interval_ms) AS covered
-  FROM ind_devices s LEFT JOIN points p
+  FROM ind_devices s LEFT JOIN ind_points p
     ON p.device_id = s.device_id AND p.device_time >= s.from_ms AND p.device_time < s.to_ms
   GROUP BY ALL`;
 
@@ -97,10 +100,11 @@ const REJECTIONS = `
     ON r.device_id = s.device_id AND r.received_at >= s.from_ms AND r.received_at < s.to_ms
   GROUP BY ALL`;
 
-export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery): Promise<IndicatorCounts> {
+export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery, archives: readonly string[] = []): Promise<IndicatorCounts> {
   await c.run('BEGIN TRANSACTION');
   try {
     for (const ddl of TEMP_TABLES) await c.run(ddl);
+    await c.run(`CREATE OR REPLACE TEMP VIEW ind_points AS SELECT * FROM ${withArchives(archives)}`);
     await appendTempRows(c, 'ind_people', q.participants, (a, s) => {
       a.appendVarchar(s.participantId);
       a.appendVarchar(s.period);

@@ -299,9 +299,9 @@ class DuckDbStore implements DuckDbTelemetryStore {
     return this.#read(async (c) => exportDataset(c, request, file, await archiveFiles(c, request.query.trialId)));
   }
 
-  /** Trial indicators counted by DuckDB (./indicators.ts), on a read connection of their own. */
+  /** Trial indicators counted by DuckDB (./indicators.ts), on a read connection of their own, archived trials included. */
   indicatorCounts(query: IndicatorQuery): Promise<IndicatorCounts> {
-    return this.#read((c) => countIndicators(c, query));
+    return this.#read(async (c) => countIndicators(c, query, await archiveFiles(c, query.trialId)));
   }
 
   async aggregate(query: BucketQuery): Promise<Bucket[]> {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../kernel/audit.js';
-import { eventually, startLive, type LiveFixture } from './live-fixture.js';
+import { eventually, startLive, type LiveFixture } from '../helpers/live.js';
 
 /**
  * Live streams under abuse, on real HTTP against a listening server: aborted requests

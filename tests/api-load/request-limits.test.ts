@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type ApiLimits } from '../../api/config.js';
 import type { PointQuery, TelemetryStore } from '../../kernel/ports.js';
 import type { Point } from '../../kernel/telemetry.js';
 import { startApi, type ApiFixture } from '../api/fixture.js';
-import { eventually } from './live-fixture.js';
+import { eventually } from '../helpers/live.js';
 
 /**
  * Per-token and per-address rate limits, and the export limits: a flood from one caller

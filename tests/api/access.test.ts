@@ -144,6 +144,7 @@ const ROUTES: RouteCase[] = [
   },
   { method: 'GET', path: '/v1/trials/{id}/dataset', allow: ['researcher', 'vendor'], request: () => ({ url: '/v1/trials/trial-1/dataset?format=ndjson' }) },
   { method: 'GET', path: '/v1/trials/{id}/codebook', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials/trial-1/codebook' }) },
+  { method: 'GET', path: '/v1/trials/{id}/observation-periods', allow: ['researcher'], request: () => ({ url: '/v1/trials/trial-1/observation-periods' }) },
   { method: 'GET', path: '/v1/trials/{id}/report', allow: TRIAL_READERS, request: () => ({ url: '/v1/trials/trial-1/report?format=csv' }) },
   {
     method: 'GET',

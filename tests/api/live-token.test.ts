@@ -1,55 +1,25 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openAlarmEngine, type AlarmEngine } from '../../alarms/engine.js';
-import { createLiveBus, type LiveBus } from '../../alarms/live-bus.js';
-import { createLogger } from '../../kernel/log.js';
-import type { TelemetryStore } from '../../kernel/ports.js';
+import type { LiveBus } from '../../alarms/live-bus.js';
 import type { Reading } from '../../kernel/telemetry.js';
-import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
-import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
-import type { SqlClient } from '../../stores/sql/sql-client.js';
-import { profiles } from '../alarms/fixtures.js';
-import { startApi, type ApiFixture } from './fixture.js';
+import { startLive, type LiveFixture } from '../helpers/live.js';
+import { weightReading } from '../helpers/payloads.js';
+import type { ApiFixture } from './fixture.js';
 
 /**
  * A live stream lasts only as long as its token: revoked or expired, the stream gets an
  * `end` event and closes, while a stream of a valid token goes on. Real HTTP on a
  * listening server, read with fetch as the ward board's EventSource would.
  */
+let live: LiveFixture;
 let f: ApiFixture;
-let engine: AlarmEngine;
-let sql: SqlClient;
 let bus: LiveBus;
 let base: string;
-let dir: string;
-let engineStore: TelemetryStore;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'arena-live-token-'));
-  sql = await openDuckDbSqlClient(join(dir, 'alarms.duckdb'));
-  bus = createLiveBus();
-  // The engine replays from its own empty store; only the live routes matter here.
-  engineStore = await openDuckDbTelemetryStore({ path: join(dir, 'engine.duckdb') });
-  engine = await openAlarmEngine({
-    sql,
-    store: engineStore,
-    profiles,
-    logger: createLogger('silent'),
-    config: { timeZone: 'Europe/Oslo', tickMs: 3_600_000, replayMs: 3_600_000 },
-    publish: bus.publish,
-  });
-  f = await startApi({ alarms: engine, live: bus });
-  base = await f.app.listen({ host: '127.0.0.1', port: 0 });
+  live = await startLive();
+  ({ api: f, bus, base } = live);
 });
-afterAll(async () => {
-  await f?.dispose();
-  await engine?.close();
-  await engineStore?.close();
-  await sql?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => live?.dispose());
 
 interface Stream {
   /** Named events so far, in order. */
@@ -93,24 +63,7 @@ async function open(token: string): Promise<Stream> {
   return { events, ended, until, abort: () => ctl.abort() };
 }
 
-const weight = (value: number): Reading => ({
-  kind: 'reading',
-  messageId: BigInt(9000 + value),
-  seq: 0,
-  deviceId: 'AQ-1',
-  profileId: 'aquascale',
-  family: 'fluid-balance',
-  siteId: 'site-a',
-  roomId: 'room-1',
-  trialId: null,
-  participantId: null,
-  name: 'body_weight',
-  deviceTime: Date.now(),
-  receivedAt: Date.now(),
-  clockSkewed: false,
-  value,
-  unit: 'kg',
-});
+const weight = (value: number): Reading => weightReading(BigInt(9000 + value), Date.now(), { receivedAt: Date.now(), value });
 
 describe('a live stream ends with its token', () => {
   it('a revoked token: end event, stream closed; a valid token keeps streaming', async () => {

@@ -174,3 +174,33 @@ describe('profiles', () => {
     expect((await f.call({ url: '/v1/profiles/nope', token: f.tokens.vendorB })).statusCode).toBe(404);
   });
 });
+
+describe('trials', () => {
+  it('shows the status time gives a trial: planned before its period, running inside it, completed after it, and a status recorded further on stands', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    const create = async (id: string, from: number, to: number) => {
+      const res = await admin({
+        method: 'POST',
+        url: '/v1/trials',
+        payload: { id, name: id, siteId: 'site-a', vendorIds: ['vendor-a'], protocolRef: 'REK 1', period: { from, to } },
+      });
+      expect(res.statusCode).toBe(201);
+      return res.json().status as string;
+    };
+    expect(await create('t-future', now + day, now + 2 * day)).toBe('planned');
+    expect(await create('t-now', now - day, now + day)).toBe('running');
+    expect(await create('t-past', now - 2 * day, now - day)).toBe('completed');
+    expect((await admin({ url: '/v1/trials/t-now' })).json().status).toBe('running');
+    const listed = (await admin({ url: '/v1/trials' })).json().items as { id: string; status: string }[];
+    expect(Object.fromEntries(listed.filter((t) => t.id.startsWith('t-')).map((t) => [t.id, t.status]))).toEqual({
+      't-future': 'planned',
+      't-now': 'running',
+      't-past': 'completed',
+    });
+    // Archived by hand before its time: time never moves a trial backwards.
+    for (const status of ['running', 'completed', 'archived'])
+      expect((await admin({ method: 'PATCH', url: '/v1/trials/t-future', payload: { status } })).statusCode).toBe(200);
+    expect((await admin({ url: '/v1/trials/t-future' })).json().status).toBe('archived');
+  });
+});

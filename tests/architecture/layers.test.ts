@@ -65,6 +65,8 @@ describe('architecture', () => {
       'hub/x.ts': "import '../stores/st.js';\nimport '../broker/b.js';",
       'kernel/k.ts': "import { readFileSync } from 'node:fs';\nimport 'fs/promises';\nexport const k = readFileSync;",
       'kernel/new.ts': "import '../newfolder/n.js';",
+      'reports/c.ts': "import '../kernel/k.js';\nimport '../api/r.js';",
+      'conformance/e.ts': "import '../device-profiles/p.js';\nimport '../ingest/i.js';",
       'newfolder/n.ts': 'export const n = 1;',
       'sim/c1.ts': "import './c2.js';",
       'sim/c2.ts': "import './c1.js';",
@@ -80,6 +82,7 @@ describe('architecture', () => {
     expect(violations).toEqual(
       [
         'composition-roots-stay-apart: broker/main.ts → hub/x.ts',
+        'conformance-builds-on-profiles: conformance/e.ts → ingest/i.ts',
         'device-profiles-build-on-kernel: device-profiles/p.ts → broker/b.ts',
         'kernel-imports-nothing-of-ours: kernel/a.ts → hub/x.ts',
         'kernel-imports-nothing-of-ours: kernel/new.ts → newfolder/n.ts',
@@ -87,6 +90,7 @@ describe('architecture', () => {
         'not-to-unresolvable: sim/u.ts → ./missing.js',
         'nothing-imports-a-composition-root: kernel/a.ts → hub/x.ts',
         'only-composition-roots-build-adapters: alarms/al.ts → stores/st.ts',
+        'reports-builds-on-kernel: reports/c.ts → api/r.ts',
         'service-shared-module-below-services: service/s.ts → ingest/i.ts',
         'services-never-import-each-other: api/routes/datasets.ts → broker/b.ts',
         'services-never-import-each-other: broker/b.ts → ingest/i.ts',

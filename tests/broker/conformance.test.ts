@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDirectory } from '../../kernel/ports.js';
+import { persistenceOf } from '../../broker/aedes-compat.js';
 import {
   DEVICES,
   LIMITS,
@@ -195,11 +196,7 @@ describe('a refused filter is not kept in a persistent session', () => {
       .subscribeAsync(['#', `devices/${fall.id}/commands`, 'devices/+/events'], { qos: 1 })
       .catch((e: { packet?: { granted: number[] } }) => e.packet?.granted);
     expect(Array.isArray(granted) ? granted.map((g) => (typeof g === 'number' ? g : g.qos)) : granted).toEqual([128, 1, 128]);
-    const persistence = (
-      started.broker.aedes as unknown as {
-        persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]>; subscriptionsByTopic(t: string): Promise<unknown[]> };
-      }
-    ).persistence;
+    const persistence = persistenceOf(started.broker.aedes);
     expect((await persistence.subscriptionsByClient({ id: 'persist-1' })).map((s) => s.topic)).toEqual([`devices/${fall.id}/commands`]);
     // So nothing of another device is queued for this session.
     expect(await persistence.subscriptionsByTopic(`devices/${dispenser.id}/events`)).toEqual([]);
@@ -245,11 +242,9 @@ describe('delivery to a persistent session', () => {
         resolve(),
       ),
     );
-  const persistenceOf = (s: Started) =>
-    (s.broker.aedes as unknown as { persistence: { outgoingStream(c: { id: string }): AsyncIterable<unknown> } }).persistence;
   async function outgoing(clientId: string): Promise<unknown[]> {
     const out: unknown[] = [];
-    for await (const p of persistenceOf(started!).outgoingStream({ id: clientId })) out.push(p);
+    for await (const p of persistenceOf(started!.broker.aedes).outgoingStream({ id: clientId })) out.push(p);
     return out;
   }
 

@@ -191,6 +191,13 @@ const OBJECT_LINES: readonly Call[] = [
   ['GET', '/v1/trials/TA/codebook', 'clinician', 403],
   ['GET', '/v1/trials/TB/codebook', 'vendorB', 404],
   ['GET', '/v1/trials/none/codebook', 'admin', 404],
+  // Observation periods: pseudonyms, so the trial's researchers only.
+  ['GET', '/v1/trials/TA/observation-periods', 'researcherA', 200],
+  ['GET', '/v1/trials/TA/observation-periods', 'researcherB', 404],
+  ['GET', '/v1/trials/TA/observation-periods', 'vendorA', 403],
+  ['GET', '/v1/trials/TA/observation-periods', 'admin', 403],
+  ['GET', '/v1/trials/TA/observation-periods', 'clinician', 403],
+  ['GET', '/v1/trials/none/observation-periods', 'researcherA', 404],
   // Manifests: the export's audience.
   ['GET', '/v1/exports/{export}/manifest', 'researcherA', 200],
   ['GET', '/v1/exports/{export}/manifest', 'admin', 200],

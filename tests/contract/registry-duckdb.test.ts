@@ -6,7 +6,7 @@ import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { MIGRATIONS } from '../../stores/sql/migrations.js';
 import { verifySecret } from '../../kernel/secrets.js';
-import { contractProfiles, registryContract } from './registry.contract.js';
+import { contractProfiles, registryContract, seedBeforeReopen } from './registry.contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'registry-duckdb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,14 +20,7 @@ describe('registry on a DuckDB file', () => {
   it('keeps everything across close and reopen, and migrates only once', async () => {
     const file = join(dir, 'reopen.duckdb');
     const first = await openAt(file);
-    await first.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
-    await first.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 1 });
-    await first.createVendor({ id: 'aqua', name: 'AquaScale' });
-    const { secret } = await first.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-    await first.setDeviceActive('AQ-1', false);
-    const kept = await first.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'kept', expiresAt: null });
-    const revoked = await first.issueToken({ role: 'admin', label: 'revoked', expiresAt: null });
-    await first.revokeToken(revoked.id);
+    const { secret, kept, revoked } = await seedBeforeReopen(first);
     await first.close();
 
     const sql = await openDuckDbSqlClient(file);

@@ -9,7 +9,7 @@ import type { SqlClient } from '../../stores/sql/sql-client.js';
 import { MIGRATIONS } from '../../stores/sql/migrations.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
-import { contractProfiles, registryContract } from './registry.contract.js';
+import { contractProfiles, registryContract, seedBeforeReopen } from './registry.contract.js';
 import { until } from '../helpers/poll.js';
 
 // A real PostgreSQL 15 (tests/setup/postgres.ts). Missing binaries fail this file with
@@ -32,14 +32,7 @@ describe('registry on PostgreSQL', () => {
   it('keeps everything across close and reopen, and migrates only once', async () => {
     const url = await server.newDatabase('reopen');
     const first = await openAt(url);
-    await first.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
-    await first.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 1 });
-    await first.createVendor({ id: 'aqua', name: 'AquaScale' });
-    const { secret } = await first.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-    await first.setDeviceActive('AQ-1', false);
-    const kept = await first.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'kept', expiresAt: null });
-    const revoked = await first.issueToken({ role: 'admin', label: 'revoked', expiresAt: null });
-    await first.revokeToken(revoked.id);
+    const { secret, kept, revoked } = await seedBeforeReopen(first);
     await first.close();
 
     const sql = await openPostgresSqlClient(url);

@@ -10,6 +10,22 @@ export type OpenRegistry = () => Promise<Registry & TokenRegistry>;
 /** The profile set every runner passes to its registry: the shipped vendor profiles. */
 export const contractProfiles = (): ProfileSet => loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 60_000 });
 
+/**
+ * What a reopen test writes before it closes a registry: site-a with room-1, vendor aqua,
+ * device AQ-1 there (deactivated), a vendor token kept and an admin token revoked.
+ */
+export async function seedBeforeReopen(reg: Registry & TokenRegistry) {
+  await reg.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
+  await reg.createRoom({ id: 'room-1', siteId: 'site-a', name: 'Room 1', beds: 1 });
+  await reg.createVendor({ id: 'aqua', name: 'AquaScale' });
+  const { secret } = await reg.createDevice({ id: 'AQ-1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
+  await reg.setDeviceActive('AQ-1', false);
+  const kept = await reg.issueToken({ role: 'vendor', vendorId: 'aqua', label: 'kept', expiresAt: null });
+  const revoked = await reg.issueToken({ role: 'admin', label: 'revoked', expiresAt: null });
+  await reg.revokeToken(revoked.id);
+  return { secret, kept, revoked };
+}
+
 const rejectsWith = async (p: Promise<unknown>, code: ErrorCode, detail?: RegExp): Promise<void> => {
   const e = await p.then(
     () => undefined,

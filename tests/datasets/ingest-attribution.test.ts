@@ -3,6 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { parseCsv } from '../helpers/datasets.js';
+import { adminPost, fluidTrial, HOUR } from '../helpers/trial.js';
 
 /**
  * Through the real broker and ingest: attribution happens when a message is received,
@@ -12,7 +13,6 @@ let hub: TestHub;
 let device: MqttClient;
 let researcher: string;
 let vendor: string;
-const HOUR = 3_600_000;
 const start = Date.now() - HOUR;
 
 const weigh = (value: number) =>
@@ -20,28 +20,10 @@ const weigh = (value: number) =>
 
 beforeAll(async () => {
   hub = await startTestHub();
-  const ok = async (path: string, body: unknown, status = 201) => {
-    const res = await hub.api(path, { body });
-    expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(status);
-    return res.body;
-  };
-  await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
-  await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
-  await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
-  const created = await ok('/v1/devices', { id: 'AQ-9', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-  await ok('/v1/trials', {
-    id: 'fluid',
-    name: 'Fluid balance',
-    siteId: 'ward',
-    vendorIds: ['aqua'],
-    protocolRef: 'REK 2025/1',
-    period: { from: start, to: start + 24 * HOUR },
-  });
-  await ok('/v1/trials/fluid/participants', { id: 'P-1' });
-  await ok('/v1/participants/P-1/consents', { scope: 'research', grantedAt: start, formVersion: 'v1' });
-  researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
-  vendor = (await ok('/v1/tokens', { role: 'vendor', vendorId: 'aqua', label: 'aqua' })).token;
-  device = await connect(hub.mqttPort, 'AQ-9', created.secret);
+  const trial = await fluidTrial(hub, { start, devices: [{ id: 'AQ-9', profileId: 'aquascale' }], participants: ['P-1'] });
+  researcher = trial.researcher;
+  vendor = (await adminPost(hub)('/v1/tokens', { role: 'vendor', vendorId: 'aqua', label: 'aqua' })).token;
+  device = await connect(hub.mqttPort, 'AQ-9', trial.secrets.get('AQ-9')!);
 });
 afterAll(async () => {
   await end(device);

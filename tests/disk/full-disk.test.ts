@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerFleet } from '../../soak/arena.js';
-import { tallyStore } from '../../soak/count.js';
-import { Fleet, type FleetDevice } from '../../soak/fleet.js';
+import type { Fleet, FleetDevice } from '../../soak/fleet.js';
 import { hubApi, hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
-import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { mountSmallFs, type SmallFs } from './small-fs.js';
+import { fleetOf, tallyDuckDb } from '../helpers/fleet.js';
 import { until } from '../helpers/poll.js';
 
 /**
@@ -76,15 +75,6 @@ async function connackOf(port: number, d: FleetDevice): Promise<number> {
   }
 }
 
-async function tally(dataDir: string) {
-  const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
-  try {
-    return await tallyStore(store, fleet!.tallies);
-  } finally {
-    await store.close();
-  }
-}
-
 describe('the all-in-one hub on a disk that fills', () => {
   it('below the hard mark it stops acknowledging and says why, refuses new connections, and resumes by itself when space returns; nothing acknowledged is lost', {
     timeout: 240_000,
@@ -93,13 +83,7 @@ describe('the all-in-one hub on a disk that fills', () => {
     const { ports, devices, dataDir } = await setUp({ ARENA_DISK_HARD_MIN_BYTES: String(hard), ARENA_DISK_SOFT_MIN_BYTES: String(hard + 2 * MiB) });
     // Room for a few thousand messages above the hard mark.
     fs.fill(hard + 3 * MiB);
-    fleet = new Fleet({
-      url: `mqtt://127.0.0.1:${ports.mqtt}`,
-      devices,
-      messagesPerDevice: PER_DEVICE,
-      intervalMs: INTERVAL_MS,
-      baseTime: Date.now() - 3_600_000,
-    });
+    fleet = fleetOf(ports.mqtt, devices, PER_DEVICE, INTERVAL_MS);
     await fleet.start();
 
     // A DuckDB checkpoint may give some space back and the hub resume for a moment: poll
@@ -124,7 +108,7 @@ describe('the all-in-one hub on a disk that fills', () => {
     await until('the hub is ready again', async () => (await readyz(ports.api)).status === 200, WAIT_MS);
     await fleet.drained(180_000);
     expect(await hub!.stop()).toBe(0);
-    const t = await tally(dataDir);
+    const t = await tallyDuckDb(dataDir, fleet);
     console.log(
       `[watermark] acknowledged ${t.acknowledged} (${ackedWhenStopped} when the hub stopped), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`,
     );
@@ -137,13 +121,7 @@ describe('the all-in-one hub on a disk that fills', () => {
     timeout: 240_000,
   }, async () => {
     const { ports, devices, dataDir, logFile } = await setUp({ ARENA_DISK_HARD_MIN_BYTES: '0', ARENA_DISK_SOFT_MIN_BYTES: '0' });
-    fleet = new Fleet({
-      url: `mqtt://127.0.0.1:${ports.mqtt}`,
-      devices,
-      messagesPerDevice: PER_DEVICE,
-      intervalMs: INTERVAL_MS,
-      baseTime: Date.now() - 3_600_000,
-    });
+    fleet = fleetOf(ports.mqtt, devices, PER_DEVICE, INTERVAL_MS);
     await fleet.start();
     await until('some messages acknowledged', () => fleet!.acked > 1000, WAIT_MS);
     fs.fill(0);
@@ -153,7 +131,7 @@ describe('the all-in-one hub on a disk that fills', () => {
     fs.unfill();
     await fleet.drained(180_000);
     expect(await hub!.stop()).toBe(0);
-    const t = await tally(dataDir);
+    const t = await tallyDuckDb(dataDir, fleet);
     console.log(
       `[ENOSPC] acknowledged ${t.acknowledged} (${ackedWhenFull} when the disk filled), stored ${t.stored}, resent ${t.resent}, lost ${t.lost}, stored twice ${t.storedTwice}`,
     );

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { registerFleet } from '../../soak/arena.js';
-import { tallyStore, type Tally } from '../../soak/count.js';
-import { Fleet } from '../../soak/fleet.js';
+import type { Fleet } from '../../soak/fleet.js';
 import { hubApi, hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
+import { fleetOf, tallyDuckDb } from '../helpers/fleet.js';
 
 /**
  * Promise 1 with the real hub (dist/hub/main.js) as a child process: devices publish at
@@ -39,13 +38,7 @@ async function setUp(): Promise<{ ports: HubPorts; start: () => Promise<Service>
   const start = async (): Promise<Service> => (hub = await startHubProcess({ dataDir, ports, logFile }));
   await start();
   const devices = await registerFleet(hubApi(ports.api, dataDir), DEVICES, 'FAULT');
-  fleet = new Fleet({
-    url: `mqtt://127.0.0.1:${ports.mqtt}`,
-    devices,
-    messagesPerDevice: PER_DEVICE,
-    intervalMs: INTERVAL_MS,
-    baseTime: Date.now() - 3_600_000,
-  });
+  fleet = fleetOf(ports.mqtt, devices, PER_DEVICE, INTERVAL_MS);
   await fleet.start();
   return { ports, start };
 }
@@ -56,15 +49,6 @@ async function sentAtLeast(n: number): Promise<void> {
 }
 async function ackedAtLeast(n: number): Promise<void> {
   while (fleet!.acked < n) await sleep(20);
-}
-
-async function tally(): Promise<Tally> {
-  const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
-  try {
-    return await tallyStore(store, fleet!.tallies);
-  } finally {
-    await store.close();
-  }
 }
 
 describe('the all-in-one hub under faults', () => {
@@ -86,7 +70,7 @@ describe('the all-in-one hub under faults', () => {
     await fleet!.drained(120_000);
     expect(await hub!.stop()).toBe(0);
 
-    const t = await tally();
+    const t = await tallyDuckDb(dataDir, fleet!);
     console.log(
       `[kill -9] sent ${t.sent}, acknowledged ${t.acknowledged} (${ackedAtKill.join(' and ')} when killed), stored ${t.stored}, resent ${t.resent}, stored twice ${t.storedTwice}, lost ${t.lost}`,
     );
@@ -106,7 +90,7 @@ describe('the all-in-one hub under faults', () => {
     await fleet!.drained(120_000);
     expect(await hub!.stop()).toBe(0);
 
-    const t = await tally();
+    const t = await tallyDuckDb(dataDir, fleet!);
     console.log(`[SIGTERM] sent ${t.sent}, acknowledged ${t.acknowledged}, stored ${t.stored}, resent ${t.resent}, lost ${t.lost}`);
     expect(t.lost).toBe(0);
     expect(t.storedTwice).toBe(0);

@@ -3,11 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { registerFleet } from '../../soak/arena.js';
-import { tallyStore } from '../../soak/count.js';
-import { Fleet } from '../../soak/fleet.js';
 import { hubApi, hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
+import { fleetOf, tallyDuckDb } from '../helpers/fleet.js';
 
 /**
  * Backpressure, not collapse (aedes alone overflows its stack under this, issue #193):
@@ -41,7 +39,7 @@ describe('an offered load far above capacity', () => {
   it('is slowed down, not queued without end: memory bounded, no crash, nothing lost, and the hub recovers', { timeout: 300_000 }, async () => {
     const api = hubApi(ports.api, dataDir);
     const devices = await registerFleet(api, DEVICES, 'LOAD');
-    const fleet = new Fleet({ url: `mqtt://127.0.0.1:${ports.mqtt}`, devices, messagesPerDevice: PER_DEVICE, intervalMs: 1, baseTime: Date.now() - 3_600_000 });
+    const fleet = fleetOf(ports.mqtt, devices, PER_DEVICE, 1);
     let maxRss = 0;
     let maxUnacked = 0;
     const watch = setInterval(() => {
@@ -69,8 +67,7 @@ describe('an offered load far above capacity', () => {
     await after.endAsync();
 
     expect(await hub.stop()).toBe(0);
-    const store = await openDuckDbTelemetryStore({ path: join(dataDir, 'telemetry.duckdb') });
-    const t = await tallyStore(store, fleet.tallies).finally(() => store.close());
+    const t = await tallyDuckDb(dataDir, fleet);
     console.log(
       `[overload] offered ${t.sent} at ~${DEVICES * 1000}/s, acknowledged ${t.acknowledged}, stored ${t.stored}, lost ${t.lost}; hub RSS at most ${Math.round(maxRss)} MiB; at most ${maxUnacked} messages waiting for their PUBACK`,
     );

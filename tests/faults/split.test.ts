@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
-import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { registerFleetIn } from '../../soak/arena.js';
-import { tallyStore, type Tally } from '../../soak/count.js';
-import { Fleet } from '../../soak/fleet.js';
+import type { Tally } from '../../soak/count.js';
+import type { Fleet } from '../../soak/fleet.js';
 import { freePort, splitLayout, type Service } from '../../soak/processes.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
+import { fleetOf, tallyDuckDb } from '../helpers/fleet.js';
 import { until } from '../helpers/poll.js';
 
 /**
@@ -60,13 +60,7 @@ async function setUp(prefix: string) {
     broker: await track(layout.startBroker),
     ingest: await track(layout.startIngest),
   };
-  fleet = new Fleet({
-    url: `mqtt://127.0.0.1:${ports.mqtt}`,
-    devices,
-    messagesPerDevice: PER_DEVICE,
-    intervalMs: INTERVAL_MS,
-    baseTime: Date.now() - 3_600_000,
-  });
+  fleet = fleetOf(ports.mqtt, devices, PER_DEVICE, INTERVAL_MS);
   await fleet.start();
   const restart = async (name: 'broker' | 'ingest'): Promise<void> => {
     services[name] = await track(name === 'broker' ? layout.startBroker : layout.startIngest);
@@ -93,12 +87,7 @@ async function setUp(prefix: string) {
         await restart('broker');
         await restart('ingest');
       }
-      const store = await openDuckDbTelemetryStore({ path: join(layout.ingestDataDir, 'telemetry.duckdb') });
-      try {
-        return await tallyStore(store, fleet!.tallies);
-      } finally {
-        await store.close();
-      }
+      return tallyDuckDb(layout.ingestDataDir, fleet!);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
 import { freePort, startService, type Service } from '../../soak/processes.js';
@@ -13,6 +13,7 @@ import { loadParticipantTagKey } from '../../service/adapters.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
+import { connect } from '../helpers/mqtt.js';
 
 // No silent skip: without influxd this file fails and says how to get it.
 assertInfluxdInstalled();
@@ -112,13 +113,7 @@ describe("Grafana's bucket in the split layout", () => {
     );
 
     for (const id of ['RS3D-101', 'RS3D-102']) {
-      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, {
-        username: id,
-        password: secrets[id],
-        clientId: `c-${id}`,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-      });
+      const c = await connect(ports.mqtt, id, secrets[id]!, { clientId: `c-${id}`, protocolVersion: 4 });
       clients.push(c);
       const payload = JSON.stringify({ sensor: id, time: Date.now(), event: { type: 'FALL_DETECTED', confidence: 0.93, zone: 'floor-bedside' } });
       await c.publishAsync(`devices/${id}/events`, payload, { qos: 1 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Reading } from '../../kernel/telemetry.js';
 
 /** Fixture payloads with their device time moved to `at`, so tests never depend on the date. */
 export const FIXTURES: Record<string, { file: string; deviceId: string }> = {
@@ -27,4 +28,31 @@ export function retime(line: string, at: number): string {
   if ('scheduled' in v) v.scheduled = new Date(at).toISOString();
   if ('measured_at' in v) v.measured_at = new Date(at).toISOString();
   return JSON.stringify(v);
+}
+
+/**
+ * A body-weight reading of scale AQ-1 (aquascale) in site-a/room-1, the API fixture's
+ * world, received 100 ms after `deviceTime`: 81.5 kg with no trial or participant
+ * unless `o` says otherwise.
+ */
+export function weightReading(messageId: bigint, deviceTime: number, o: Partial<Reading> = {}): Reading {
+  return {
+    kind: 'reading',
+    messageId,
+    seq: 0,
+    deviceId: 'AQ-1',
+    profileId: 'aquascale',
+    family: 'fluid-balance',
+    siteId: 'site-a',
+    roomId: 'room-1',
+    trialId: null,
+    participantId: null,
+    name: 'body_weight',
+    deviceTime,
+    receivedAt: deviceTime + 100,
+    clockSkewed: false,
+    value: 81.5,
+    unit: 'kg',
+    ...o,
+  };
 }

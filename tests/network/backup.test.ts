@@ -9,6 +9,7 @@ import { parseCsv } from '../helpers/datasets.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { until } from '../helpers/poll.js';
+import { adminPost, fluidTrial, HOUR } from '../helpers/trial.js';
 
 // A backup of a running all-in-one hub taken with `backup-cli.js backup` while a device
 // publishes at QoS 1, restored with `backup-cli.js restore` into an empty folder and
@@ -17,7 +18,6 @@ import { until } from '../helpers/poll.js';
 
 const run = promisify(execFile);
 const CLI = 'dist/hub/backup-cli.js';
-const HOUR = 3_600_000;
 const start = Date.now() - HOUR;
 let hub: TestHub;
 let restored: TestHub | undefined;
@@ -28,30 +28,10 @@ let work: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'arena-backup-'));
   hub = await startTestHub();
-  const ok = async (path: string, body: unknown) => {
-    const res = await hub.api(path, { body });
-    expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(201);
-    return res.body;
-  };
-  await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
-  await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
-  await ok('/v1/vendors', { id: 'aqua', name: 'AquaScale' });
-  const created = await ok('/v1/devices', { id: 'AQ-B1', vendorId: 'aqua', profileId: 'aquascale', roomId: 'room-1' });
-  await ok('/v1/trials', {
-    id: 'fluid',
-    name: 'Fluid balance',
-    siteId: 'ward',
-    vendorIds: ['aqua'],
-    protocolRef: 'REK 2025/1',
-    period: { from: start, to: start + 24 * HOUR },
-  });
-  for (const p of ['P-1', 'P-2']) {
-    await ok('/v1/trials/fluid/participants', { id: p });
-    await ok(`/v1/participants/${p}/consents`, { scope: 'research', grantedAt: start, formVersion: 'v1' });
-  }
-  await ok('/v1/trials/fluid/assignments', { deviceId: 'AQ-B1', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start });
-  researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
-  device = await connect(hub.mqttPort, 'AQ-B1', created.secret);
+  const trial = await fluidTrial(hub, { start, devices: [{ id: 'AQ-B1', profileId: 'aquascale' }], participants: ['P-1', 'P-2'] });
+  researcher = trial.researcher;
+  await adminPost(hub)('/v1/trials/fluid/assignments', { deviceId: 'AQ-B1', participantId: 'P-1', roomId: 'room-1', bed: 1, from: start });
+  device = await connect(hub.mqttPort, 'AQ-B1', trial.secrets.get('AQ-B1')!);
 });
 afterAll(async () => {
   await end(device);

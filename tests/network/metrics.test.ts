@@ -2,15 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { until } from '../helpers/poll.js';
+import { adminPost, fluidTrial, HOUR } from '../helpers/trial.js';
 
 // GET /metrics of the all-in-one hub, scraped and parsed as Prometheus would, before and
 // after real MQTT traffic, a refused login, a fall, a live stream and a dataset export.
 
 const SCRAPER = 'scraper-'.padEnd(40, '7');
-const HOUR = 3_600_000;
 const start = Date.now() - HOUR;
 let hub: TestHub;
-const secrets = new Map<string, string>();
+let secrets: ReadonlyMap<string, string>;
 let researcher: string;
 let clinician: string;
 
@@ -42,30 +42,15 @@ const value = (s: Map<string, number>, key: string): number => s.get(key) ?? 0;
 
 beforeAll(async () => {
   hub = await startTestHub({ API_METRICS_TOKEN: SCRAPER });
-  const ok = async (path: string, body: unknown) => {
-    const res = await hub.api(path, { body });
-    expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(201);
-    return res.body;
-  };
-  await ok('/v1/sites', { id: 'ward', name: 'Ward', kind: 'patient-room' });
-  await ok('/v1/sites/ward/rooms', { id: 'room-1', name: 'Room 1', beds: 1 });
-  await ok('/v1/vendors', { id: 'vendor-a', name: 'Vendor A' });
-  for (const [id, profileId] of [
-    ['AQ-M1', 'aquascale'],
-    ['RS3D-M1', 'roomsense-3d'],
-  ] as const) {
-    secrets.set(id, (await ok('/v1/devices', { id, vendorId: 'vendor-a', profileId, roomId: 'room-1' })).secret);
-  }
-  await ok('/v1/trials', {
-    id: 'fluid',
-    name: 'Fluid balance',
-    siteId: 'ward',
-    vendorIds: ['vendor-a'],
-    protocolRef: 'REK 2025/1',
-    period: { from: start, to: start + 24 * HOUR },
-  });
-  researcher = (await ok('/v1/tokens', { role: 'researcher', trialIds: ['fluid'], label: 'study' })).token;
-  clinician = (await ok('/v1/tokens', { role: 'clinician', siteIds: ['ward'], label: 'Night nurse' })).token;
+  ({ secrets, researcher } = await fluidTrial(hub, {
+    start,
+    vendor: { id: 'vendor-a', name: 'Vendor A' },
+    devices: [
+      { id: 'AQ-M1', profileId: 'aquascale' },
+      { id: 'RS3D-M1', profileId: 'roomsense-3d' },
+    ],
+  }));
+  clinician = (await adminPost(hub)('/v1/tokens', { role: 'clinician', siteIds: ['ward'], label: 'Night nurse' })).token;
 });
 afterAll(async () => hub?.dispose());
 

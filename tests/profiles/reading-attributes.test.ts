@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reading } from '../../kernel/telemetry.js';
 import { T0, startApi, type ApiFixture } from '../api/fixture.js';
+import { weightReading } from '../helpers/payloads.js';
 
 /**
  * A reading's attributes (the fields a profile with `unmapped: keep` stores with it) are
@@ -10,25 +11,8 @@ import { T0, startApi, type ApiFixture } from '../api/fixture.js';
  */
 let f: ApiFixture;
 const AT = T0 + 20 * 60_000;
-const reading = (messageId: bigint, participantId: string, attributes: Reading['attributes']): Reading => ({
-  kind: 'reading',
-  messageId,
-  seq: 0,
-  deviceId: 'AQ-1',
-  profileId: 'aquascale',
-  family: 'fluid-balance',
-  siteId: 'site-a',
-  roomId: 'room-1',
-  trialId: 'trial-1',
-  participantId,
-  name: 'body_weight',
-  deviceTime: AT,
-  receivedAt: AT + 100,
-  clockSkewed: false,
-  value: 81.5,
-  unit: 'kg',
-  ...(attributes ? { attributes } : {}),
-});
+const reading = (messageId: bigint, participantId: string, attributes: Reading['attributes']): Reading =>
+  weightReading(messageId, AT, { trialId: 'trial-1', participantId, ...(attributes ? { attributes } : {}) });
 
 beforeAll(async () => {
   f = await startApi();

@@ -17,7 +17,7 @@ import { parseCsv } from '../helpers/datasets.js';
 import { launchChromium } from '../ward/chromium.js';
 import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
 
-// The README's picture is refreshed only on request (REPORT_SCREENSHOT=docs/trial-report.png), so a test run leaves the tree clean.
+// A picture of the seeded report only on request (REPORT_SCREENSHOT=<path>); the README's is the walk-through's (tests/e2e/walkthrough.test.ts).
 const SCREENSHOT = process.env.REPORT_SCREENSHOT ?? join(tmpdir(), `trial-report-${process.pid}.png`);
 
 let dir: string;

@@ -7,6 +7,8 @@ needed=(
   "influxd influxdb"
   "/usr/lib/postgresql/15/bin/initdb postgresql-15"
   "chromium chromium"
+  "jq jq"
+  "curl curl"
 )
 missing=()
 for entry in "${needed[@]}"; do

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
 import type { HubEvent, Point, Reading } from '../../kernel/telemetry.js';
-import { DAY, dayOf, isNight } from '../../sim/agenda.js';
+import { DAY, dayOf, isNight, type Risk } from '../../sim/agenda.js';
 import { BEHAVIOURS, isoLocal } from '../../sim/behaviours.js';
 import { daysSinceDialysis } from '../../sim/models/fluid.js';
 import { mulberry32 } from '../../sim/random.js';
@@ -28,14 +28,15 @@ interface Sent {
 }
 
 /** Runs a behaviour on a fake wall clock and decodes every payload through the real profile. */
-function run(profileId: string, days: number, seed = 1): Sent[] {
+function run(profileId: string, days: number, seed = 1, risk?: Risk): Sent[] {
   const decoder = profiles.get(profileId)!;
   const deviceId = DEVICE[profileId]!;
   let wall = T0;
   const behaviour = BEHAVIOURS[profileId]!({
     deviceId,
     rng: mulberry32(seed),
-    now: () => wall,
+    clock: () => wall,
+    risk,
     start: 0,
     heartbeatS: decoder.profile.expectedIntervalS,
     utcOffsetMin: 60,
@@ -178,6 +179,26 @@ describe('plausible behaviour', () => {
     expect(readings(sent, 'body_weight').length).toBe(7);
     expect(readings(sent, 'fluid_intake').length).toBeGreaterThan(7 * 4);
     expect(readings(sent, 'battery_level').length).toBe(7);
+  });
+});
+
+describe('an intervention', () => {
+  // Factor 0 from day 10: any fall or missed dose after it would be the model ignoring the risk.
+  const from = 10 * DAY;
+  const none: Risk = (sim) => (sim >= from ? 0 : 1);
+  it('RoomSense: falls as before until it starts, none after a factor of 0', () => {
+    const base = events(run('roomsense-3d', 30, 3), 'fall');
+    const withIt = events(run('roomsense-3d', 30, 3, none), 'fall');
+    expect(base.filter((e) => e.sim >= from).length).toBeGreaterThan(0);
+    expect(withIt.filter((e) => e.sim >= from)).toEqual([]);
+    expect(withIt.map((e) => e.sim)).toEqual(base.filter((e) => e.sim < from).map((e) => e.sim));
+  });
+  it('DoseBox: doses missed as before until it starts, none after a factor of 0', () => {
+    const base = events(run('dosebox', 28, 3), 'dose_missed');
+    const withIt = events(run('dosebox', 28, 3, none), 'dose_missed');
+    expect(base.filter((e) => e.sim >= from).length).toBeGreaterThan(0);
+    expect(withIt.filter((e) => e.sim >= from)).toEqual([]);
+    expect(withIt.filter((e) => e.sim < from).length).toBeGreaterThan(0);
   });
 });
 

@@ -132,5 +132,42 @@ describe('runSimulator against an MQTT broker', () => {
     );
     await expect(runSimulator({ url, devices, profiles, speed: 60, offlineDeviceId: 'X-9', logger })).rejects.toThrow(/not one of/);
     await expect(runSimulator({ url, devices, profiles, speed: 60, startTimeOfDayMs: 86_400_000, logger })).rejects.toThrow(/within one day/);
+    await expect(runSimulator({ url, devices, profiles, speed: 60, replayFrom: Date.now() + 60_000, logger })).rejects.toThrow(/in the past/);
+    await expect(
+      runSimulator({ url, devices, profiles, speed: 60, replayFrom: Date.now() - 60_000, intervention: { from: 0, factor: -1 }, logger }),
+    ).rejects.toThrow(/0 or more/);
+  });
+
+  it('replays two past days up to the present with device clocks on the replayed time, then stops by itself', async () => {
+    const replayFrom = Date.now() - 2 * 86_400_000;
+    const replayed = devices.filter((d) => ['roomsense-3d', 'dosebox', 'aquascale'].includes(d.profileId));
+    const first = received.length;
+    const sim = await runSimulator({ url, devices: replayed, profiles, speed: 60_000, seed: 5, replayFrom, logger: createLogger('silent') });
+    const stats = await sim.done; // no duration: the replay ends at the present
+    const stoppedAt = Date.now();
+    for (const d of replayed) {
+      const s = stats.devices[d.deviceId]!;
+      expect(s.published, d.deviceId).toBeGreaterThan(0);
+      expect(s).toMatchObject({ acknowledged: s.published, errors: 0 });
+      const times = received
+        .slice(first)
+        .filter((r) => r.clientId === d.deviceId)
+        .flatMap((r) => {
+          const decoded = profiles
+            .get(d.profileId)!
+            .decode({ messageId: 1n, deviceId: d.deviceId, payload: r.payload, receivedAt: r.at, attribution: noAttribution });
+          if (!decoded.ok) return expect.fail(`${d.deviceId}: ${JSON.stringify(decoded.problem)} ${r.payload.toString()}`);
+          return decoded.points.map((p) => p.deviceTime);
+        });
+      expect(times.length).toBeGreaterThan(0);
+      // DoseBox and AquaScale write whole seconds: a stamp may lie up to 1 s before the replay's first instant.
+      expect(Math.min(...times)).toBeGreaterThanOrEqual(replayFrom - 1000);
+      expect(Math.max(...times)).toBeLessThanOrEqual(stoppedAt);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+    }
+    // Both days were replayed, not just the last moments: the events span more than a day.
+    const rs = received.slice(first).filter((r) => r.clientId === 'RS3D-00421');
+    const stamps = rs.map((r) => (JSON.parse(r.payload.toString()) as { time: number }).time);
+    expect(Math.max(...stamps) - Math.min(...stamps)).toBeGreaterThan(86_400_000);
   });
 });

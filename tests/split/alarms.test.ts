@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { openAlarmEngine, type AlarmEngine } from '../../alarms/engine.js';
 import { loadProfiles } from '../../device-profiles/load.js';
@@ -21,6 +21,7 @@ import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { aquaScale, roomSense } from '../alarms/fixtures.js';
 import { startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
+import { connect } from '../helpers/mqtt.js';
 
 /**
  * Alarms and the ward board's live stream in the split layout: ingest forwards its
@@ -231,13 +232,7 @@ describe('alarms and the live stream in the split layout', () => {
       apiUrl,
       /** A device of the ward, connected. */
       device: async (id: string): Promise<MqttClient> => {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, {
-          username: id,
-          password: secrets[id],
-          clientId: `c-${id}`,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-        });
+        const c = await connect(ports.mqtt, id, secrets[id]!, { clientId: `c-${id}`, protocolVersion: 4 });
         clients.push(c);
         return c;
       },
