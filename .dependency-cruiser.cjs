@@ -9,6 +9,8 @@
  *                   device-profiles only, so that services and composition roots may use it
  * reports/          the trial evaluation report's indicators and their computation: kernel only,
  *                   so that the API and the dataset export may both use it
+ * fhir/             FHIR R4 mapping, validation and the push queue: kernel only, so that
+ *                   api/ and the composition roots may use it (a leaf like conformance/)
  * service/          what the service processes share (config pieces, runService, the
  *                   service MQTT client); adapters.ts is for composition roots only
  * broker/ ingest/ api/ alarms/ datasets/
@@ -91,6 +93,12 @@ module.exports = {
       'The report computes indicators from kernel types; the API and the dataset export call it, so it knows neither.',
       { path: '^reports/' },
       ['reports'],
+    ),
+    onlyImports(
+      'fhir-builds-on-kernel',
+      'The FHIR mapping turns kernel types into resources; it knows no service, store or root, so every service may speak FHIR.',
+      { path: '^fhir/' },
+      ['fhir'],
     ),
     onlyImports(
       'service-shared-module-below-services',

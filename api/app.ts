@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createSerializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { auditTrail } from './audit-trail.js';
 import { auth } from './auth.js';
-import { DEFAULT_LIMITS } from './config.js';
+import { DEFAULT_FHIR, DEFAULT_LIMITS } from './config.js';
 import type { ApiDeps } from './deps.js';
 import { registerDocs } from './docs.js';
 import { problemHandling } from './problem.js';
@@ -39,6 +39,7 @@ import { auditRoutes } from './routes/audit.js';
 import { conformanceRoutes } from './routes/conformance.js';
 import { vendorDeviceRoutes } from './routes/vendor-devices.js';
 import { vendorPageRoutes } from './vendor/routes.js';
+import { fhirRoutes } from './routes/fhir.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -97,6 +98,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes, { deps });
   await app.register(vendorDeviceRoutes, { deps });
   await app.register(vendorPageRoutes);
+  await app.register(fhirRoutes, { prefix: '/fhir', deps, settings: deps.fhir ?? DEFAULT_FHIR, alarms: deps.alarms });
   if (deps.conformance) await app.register(conformanceRoutes, { deps, conformance: deps.conformance });
   if (deps.ingestStats) await app.register(ingestStatsRoutes, { stats: deps.ingestStats });
   if (deps.metrics) await app.register(metricsRoutes, { ...deps.metrics, verifyToken: deps.registry.verifyToken });

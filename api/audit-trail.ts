@@ -78,11 +78,15 @@ function createdId(payload: unknown, contentType: unknown): string | null {
   }
 }
 
-/** The refusal's code (kernel/errors.ts) from the problem document; its detail may echo the request and is left out. */
+/**
+ * The refusal's code (kernel/errors.ts) from the problem document, or from the
+ * OperationOutcome of a FHIR route (issue.details); its detail may echo the request and is left out.
+ */
 function refusalCode(payload: unknown): string | null {
   if (typeof payload !== 'string' || payload.length > MAX_RESPONSE_CHARS) return null;
   try {
-    const code = (JSON.parse(payload) as { code?: unknown }).code;
+    const body = JSON.parse(payload) as { code?: unknown; issue?: { details?: { coding?: { code?: unknown }[] } }[] };
+    const code = body.code ?? body.issue?.[0]?.details?.coding?.[0]?.code;
     return typeof code === 'string' ? code : null;
   } catch {
     return null;

@@ -3,6 +3,7 @@ import { AlarmEnv, alarmConfig } from '../alarms/config.js';
 import { parseAuditKey } from '../audit/key.js';
 import { TlsEnv, pairedTlsFiles, tlsFiles } from '../service/tls-config.js';
 import type { TlsFiles } from '../kernel/tls.js';
+import type { PushSettings } from '../fhir/push.js';
 import {
   adapterConfig,
   checkAdapters,
@@ -56,9 +57,28 @@ export const ApiEnv = z.object({
   API_REPORT_MIN_CELL: int(5, 1, 1_000_000),
   // The Prometheus scraper's bearer token for GET /metrics (api/metrics.ts); unset: admin tokens only.
   API_METRICS_TOKEN: text().min(32, 'at least 32 characters (openssl rand -hex 32)').optional(),
+  // The identifier system FHIR resources name participants under (their pseudonym for the caller's audience; README "FHIR").
+  FHIR_SUBJECT_SYSTEM: z
+    .string()
+    .regex(/^(urn:[a-z0-9][a-z0-9-]{0,31}:\S+|https?:\/\/\S+)$/i, 'a URI: urn:… or http(s)://…')
+    .default('urn:arena-hub:participant-pseudonym'),
+  // Set: each committed reading and alarm change of a consenting participant is POSTed there as a FHIR transaction (all-in-one hub; fhir/push.ts).
+  FHIR_PUSH_URL: z.url({ protocol: /^https?$/ }).optional(),
+  FHIR_PUSH_TOKEN: text().optional(),
+  FHIR_PUSH_AUDIENCE: z.enum(['care.live', 'research']).default('care.live'),
+  // The push queue's bound on disk; past it new items are refused (PUSH_QUEUE_FULL) until the server takes what waits.
+  FHIR_PUSH_MAX_BYTES: int(64 * 1024 * 1024, 64 * 1024, 2 ** 40),
+  FHIR_PUSH_RETRY_MIN_MS: int(500, 1, 3_600_000),
+  FHIR_PUSH_RETRY_MAX_MS: int(60_000, 1, 3_600_000),
   // Set: HTTPS only, on API_PORT (README "TLS").
   ...TlsEnv,
 });
+
+/** The FHIR API's settings (api/routes/fhir.ts), and the push when one is configured (fhir/push.ts). */
+export interface FhirSettings {
+  readonly subjectSystem: string;
+  readonly push?: PushSettings;
+}
 
 /** What one caller, and all callers together, may hold of the API (README, "API limits"). */
 export interface ApiLimits {
@@ -79,6 +99,7 @@ export interface ApiConfig {
   /** Certificate and key for HTTPS; undefined: plain HTTP. */
   readonly tls: TlsFiles | undefined;
   readonly metricsToken: string | undefined;
+  readonly fhir: FhirSettings;
 }
 
 export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
@@ -94,6 +115,21 @@ export const apiConfig = (c: z.output<typeof ApiEnv>): ApiConfig =>
     }),
     tls: tlsFiles(c),
     metricsToken: c.API_METRICS_TOKEN,
+    fhir: Object.freeze({
+      subjectSystem: c.FHIR_SUBJECT_SYSTEM,
+      ...(c.FHIR_PUSH_URL
+        ? {
+            push: Object.freeze({
+              url: c.FHIR_PUSH_URL,
+              token: c.FHIR_PUSH_TOKEN,
+              audience: c.FHIR_PUSH_AUDIENCE,
+              maxBytes: c.FHIR_PUSH_MAX_BYTES,
+              retryMinMs: c.FHIR_PUSH_RETRY_MIN_MS,
+              retryMaxMs: Math.max(c.FHIR_PUSH_RETRY_MIN_MS, c.FHIR_PUSH_RETRY_MAX_MS),
+            }),
+          }
+        : {}),
+    }),
   });
 
 /** The API's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */
@@ -101,6 +137,9 @@ export const loadApiConfig = (env: Readonly<Record<string, string | undefined>>)
 
 /** The limits when none are configured: the defaults above. */
 export const DEFAULT_LIMITS: ApiLimits = loadApiConfig({}).limits;
+
+/** The FHIR settings when none are configured. */
+export const DEFAULT_FHIR: FhirSettings = loadApiConfig({}).fhir;
 
 /**
  * The API alone (api/main.ts, split layout), in one schema: its settings above, the

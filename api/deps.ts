@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ApiLimits } from './config.js';
+import type { ApiLimits, FhirSettings } from './config.js';
+import type { PushStatus } from '../fhir/push.js';
 import type { AlarmService, LiveFeed } from '../kernel/alarms.js';
 import type { BoardPairings } from '../kernel/board-pairings.js';
 import type { ProfileSet } from '../device-profiles/load.js';
@@ -31,6 +32,8 @@ export interface IngestStatsSnapshot {
   readonly journal?: DeliveryStatus;
   /** The broker's quota counters, where the broker runs in the same process. */
   readonly quota?: QuotaCounts;
+  /** The FHIR push's queue and counters (fhir/push.ts), where one runs. */
+  readonly fhirPush?: PushStatus;
   readonly disk?: { readonly level: DiskReport['level']; readonly reason: string | undefined; readonly stops: number; readonly places: DiskPlace[] };
 }
 
@@ -76,6 +79,8 @@ export interface ApiDeps {
   readonly grafana?: Pick<GrafanaMirror, 'forget' | 'refresh'>;
   /** Closed trials' retention (hub/retention-schedule.ts): when given, admins set it per trial and list what is due. */
   readonly retention?: TrialRetentionService;
+  /** The FHIR API's identifier system (api/config.ts); the default when not given. */
+  readonly fhir?: FhirSettings;
   /** Rate, stream and export limits (api/config.ts); the defaults when not given. */
   readonly limits?: ApiLimits;
   /** Certificate and key: the API serves HTTPS only, reloading them when they change (api/https.ts). */

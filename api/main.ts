@@ -33,6 +33,8 @@ import { consentOf } from './routes/live-access.js';
  */
 await runService('api', loadApiServiceConfig, async (c, logger) => {
   const profiles = await openSharedProfiles(c.adapters, c.process, logger);
+  // The FHIR push runs in the all-in-one hub only (README "FHIR"); said at start rather than ignored without a word.
+  if (c.api.fhir.push) logger.warn({ url: c.api.fhir.push.url }, 'FHIR_PUSH_URL is set, but the split layout does not push: nothing will be sent');
   // An arena's catalogue changed: SIGHUP to every service reads it again (service/catalogue-reload.ts).
   onHangup(() => reloadCatalogue({ dirs: c.process.catalogueDirs, profiles, log: logger, checks: [ruleEventProblems] }), logger);
   // The audit log's HMAC key: from the configuration, else a key file in this service's data folder (audit/key.ts).
@@ -102,6 +104,7 @@ await runService('api', loadApiServiceConfig, async (c, logger) => {
       grafana,
       boards,
       limits: c.api.limits,
+      fhir: c.api.fhir,
       ...(c.api.tls ? { tls: c.api.tls } : {}),
     });
     const address = await app.listen({ host: c.api.host, port: c.api.port }).catch(async (e: unknown) => {

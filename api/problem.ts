@@ -89,7 +89,7 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
 /** Framework statuses (bad JSON, wrong content type, body too large...) → a hub code. */
 const CODE_OF_HTTP: Record<number, ErrorCode> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 429: 'RATE_LIMITED', 503: 'STORE_UNAVAILABLE' };
 
-function classify(error: FastifyError | HubError | Error, request: FastifyRequest): Problem {
+export function classify(error: FastifyError | HubError | Error, request: FastifyRequest): Problem {
   if (isHubError(error)) {
     // A 500's detail may carry internals (paths, driver messages): only the title goes out.
     const detail =

@@ -39,6 +39,8 @@ import { openConformanceRuns } from '../stores/sql/conformance-runs.js';
 import { openRecorder } from '../conformance/recorder.js';
 import { decoderFor } from '../device-profiles/versions.js';
 import { hubVersion } from './version.js';
+import { startFhirPush } from '../fhir/push.js';
+import { pseudonymiser } from '../kernel/pseudonym.js';
 
 export interface HubOptions {
   readonly hub: HubConfig;
@@ -157,6 +159,24 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   ingest.onCommit((committed) => {
     for (const point of alarms.onCommitted(committed)) live.publish({ kind: 'point', point });
   });
+  // The optional FHIR push (fhir/push.ts) takes what the live streams carry: each new reading and alarm change once.
+  const fhir = o.api.fhir;
+  const push =
+    fhir.push &&
+    startFhirPush({
+      settings: fhir.push,
+      dir: join(o.hub.dataDir, 'fhir-push'),
+      consent: registry.consent,
+      pseudonym: pseudonymiser(pseudonymKey),
+      subjectSystem: fhir.subjectSystem,
+      catalogue: () => profiles.catalogue,
+      logger: log,
+    });
+  if (push)
+    live.subscribe((m) => {
+      if (m.kind === 'point' && m.point.kind === 'reading') push.offer({ kind: 'reading', reading: m.point });
+      else if (m.kind === 'alarm') push.offer({ kind: 'alarm', alarm: m.alarm });
+    });
   // Conformance runs watch a device's sessions (the broker's traffic) and its committed messages.
   const conformance = await openRecorder({
     runs: await openConformanceRuns(sql),
@@ -204,7 +224,13 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     profiles,
     logger: log,
     boards,
-    ingestStats: () => ({ ...ingest.stats.snapshot(), journal: store.status(), quota: broker.quotaStats(), disk: disk.report() }),
+    ingestStats: () => ({
+      ...ingest.stats.snapshot(),
+      journal: store.status(),
+      quota: broker.quotaStats(),
+      disk: disk.report(),
+      ...(push ? { fhirPush: push.status() } : {}),
+    }),
     disk: disk.report,
     pseudonymKey,
     alarms,
@@ -212,6 +238,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     erasure,
     retention: trialRetention,
     limits: o.api.limits,
+    fhir: o.api.fhir,
     ...(o.api.tls ? { tls: o.api.tls } : {}),
     metrics: { metrics, token: o.api.metricsToken },
     conformance,
@@ -275,6 +302,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await step('conformance', () => conformance.close());
         await step('api', () => app.close());
         await step('alarms', () => alarms.close());
+        // After the last commit and alarm change, before the registry its consent checks read.
+        if (push) await step('fhir push', () => push.close());
         await step('store', () => store.close());
         await step('registry', () => registry.close());
         log.info(ingest.stats.snapshot(), 'arena-hub stopped');

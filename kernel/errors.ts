@@ -17,6 +17,7 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: 'The store is not available',
   PROFILE_INVALID: 'A device profile is invalid',
   CONFIG_INVALID: 'The configuration is invalid',
+  PUSH_QUEUE_FULL: 'The FHIR push queue is full; nothing more is queued until the endpoint takes what waits',
   INTERNAL: 'Internal error',
 } as const;
 

@@ -51,6 +51,18 @@ const IngestStatsDto = z.object({
     })
     .optional()
     .describe('Free space where the hub writes (all-in-one hub)'),
+  fhirPush: z
+    .object({
+      waiting: Count.describe('Bundles queued for the FHIR server, not yet taken'),
+      waitingBytes: Count,
+      sent: Count,
+      refused: Count.describe('Items not queued because the queue was full (PUSH_QUEUE_FULL)'),
+      withheld: Count.describe('Queued bundles not sent: their participant withdrew or was erased while they waited'),
+      failingSince: z.string().nullable(),
+      lastError: z.string().nullable(),
+    })
+    .optional()
+    .describe('The FHIR push (FHIR_PUSH_URL, all-in-one hub)'),
 });
 
 /** Ingest counters since the process started; registered only when the process runs ingest. */

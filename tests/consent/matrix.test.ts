@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWorld, STATES, type Who, type World } from './world.js';
+import { fhirErrors } from '../../fhir/validate.js';
+import { pseudonymiser } from '../../kernel/pseudonym.js';
+import { buildWorld, KEY, labelOf, STATES, type Who, type World } from './world.js';
 
 /**
  * The consent matrix: every data route × every role and binding × every consent state
@@ -231,5 +233,105 @@ describe('binding against the object, whether or not anything about it exists ye
     expect((await w.call('clinician', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS}']]);
     expect((await w.call('clinicianS2', '/v1/alarms')).json().items.map((a: { id: string }) => a.id)).toEqual([vars['{alarmS2}']]);
     expect((await w.call('clinicianS2', '/v1/alarm-settings')).json().items).toEqual([]);
+  });
+});
+
+/**
+ * The FHIR routes (api/routes/fhir*.ts) under the same rules: Observations are readings
+ * only (the events on B1 are not), released to the caller's audience as the datasets
+ * are; nobody here holds care.live, so clinicians get no participant's readings. Every
+ * resource of every answer is checked by the FHIR validator.
+ */
+const SUBJECT = 'urn:arena-hub:participant-pseudonym';
+const pseudonym = pseudonymiser(KEY);
+const subjectOf = (trial: string, audience: 'research' | 'care.live', participant: string): string =>
+  encodeURIComponent(`${SUBJECT}|${pseudonym(trial, audience, participant)}`);
+const FHIR_LINES: readonly Line[] = [
+  ['/fhir/Observation', 'researcherA', ['granted/A1', 'research/A1']],
+  ['/fhir/Observation', 'researcherB', ['devB/A2', 'q/A2']],
+  ['/fhir/Observation', 'vendorA', ['dev/A1', 'devB/A2', 'granted/A1', 'q/A2', 'vendor/A1']],
+  ['/fhir/Observation', 'vendorB', []],
+  ['/fhir/Observation', 'clinician', []],
+  ['/fhir/Observation', 'clinicianS2', []],
+  ['/fhir/Observation', 'admin', 403],
+  ['/fhir/Observation?device=B1', 'vendorA', []],
+  ['/fhir/Observation?device=Device/A1', 'researcherA', ['granted/A1', 'research/A1']],
+  ['/fhir/Observation?code=http://loinc.org|29463-7', 'researcherA', ['granted/A1', 'research/A1']],
+  ['/fhir/Observation?code=http://loinc.org|9000-9', 'researcherA', []],
+  [`/fhir/Observation?subject=${subjectOf('TA', 'research', 'granted')}`, 'researcherA', ['granted/A1']],
+  [`/fhir/Observation?patient:identifier=${subjectOf('TA', 'research', 'research')}`, 'researcherA', ['research/A1']],
+  [`/fhir/Observation?subject=${subjectOf('TA', 'research', 'wAfter')}`, 'researcherA', []],
+  [`/fhir/Observation?subject=${subjectOf('TA', 'research', 'granted')}`, 'researcherB', []],
+  [`/fhir/Observation?subject=${subjectOf('TA', 'care.live', 'granted')}`, 'researcherA', []],
+  [`/fhir/Observation?subject=${subjectOf('TA', 'research', 'granted')}`, 'vendorA', []],
+];
+
+describe('the FHIR routes in the matrix', () => {
+  const vars: Record<string, string> = {};
+  beforeAll(async () => {
+    // A repeated fall updates the room's open alarm rather than opening another, whichever block raised it first.
+    w.commit([w.fall(null, 'S'), w.fall(null, 'S2')]);
+    for (const a of await w.alarms.listAlarms({})) vars[a.siteId ?? ''] = a.id;
+  });
+
+  async function fhir(who: Who, url: string): Promise<{ status: number; resources: { resourceType: string; [k: string]: unknown }[] }> {
+    const res = await w.call(who, url);
+    expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    const body = res.json();
+    const resources = body.resourceType === 'Bundle' ? (body.entry ?? []).map((e: { resource: unknown }) => e.resource) : [body];
+    for (const r of [body, ...resources]) expect(fhirErrors(r), JSON.stringify(r)).toEqual([]);
+    return { status: res.statusCode, resources };
+  }
+
+  for (const [route, who, expected] of FHIR_LINES) {
+    it(`${who} GET ${route} → ${Array.isArray(expected) ? `[${expected.join(', ')}]` : expected}`, async () => {
+      const { status, resources } = await fhir(who, route);
+      if (status !== 200) return expect(status).toBe(expected);
+      const labels = resources.map((o) => labelOf({ value: (o.valueQuantity as { value: number }).value, attributes: null })).sort();
+      expect(labels).toEqual(expected);
+      expect(JSON.stringify(resources)).not.toMatch(/"(granted|research|vendor|q|wAfter)"/);
+    });
+  }
+
+  const STATUS_LINES: readonly Call[] = [
+    ['GET', '/fhir/Flag', 'vendorA', 403],
+    ['GET', '/fhir/Flag', 'researcherA', 403],
+    ['GET', '/fhir/Flag', 'admin', 403],
+    ['GET', '/fhir/Consent', 'admin', 200],
+    ['GET', '/fhir/Consent', 'clinician', 403],
+    ['GET', '/fhir/Consent', 'researcherA', 403],
+    ['GET', '/fhir/Consent', 'vendorA', 403],
+    ['GET', '/fhir/Device/A1', 'vendorA', 200],
+    ['GET', '/fhir/Device/A1', 'vendorB', 404],
+    ['GET', '/fhir/Device/A1', 'clinician', 200],
+    ['GET', '/fhir/Device/A1', 'clinicianS2', 404],
+    ['GET', '/fhir/Device/B1', 'researcherB', 404],
+    ['GET', '/fhir/Device/none', 'admin', 404],
+    ['GET', '/fhir/Observation?colour=red', 'researcherA', 400],
+  ];
+  for (const [, route, who, status] of STATUS_LINES) {
+    it(`${who} GET ${route} → ${status}`, async () => {
+      expect((await fhir(who, route)).status).toBe(status);
+    });
+  }
+
+  it('a clinician gets the Flags of its own sites only; device alarms name their room, not a person', async () => {
+    const s = await fhir('clinician', '/fhir/Flag?status=active');
+    expect(s.resources.map((f) => (f.identifier as { value: string }[])[0]!.value)).toEqual([vars.S]);
+    expect(s.resources[0]).toMatchObject({ status: 'active', subject: { type: 'Location', identifier: { value: 'R' } } });
+    expect((await fhir('clinicianS2', '/fhir/Flag')).resources.map((f) => (f.identifier as { value: string }[])[0]!.value)).toEqual([vars.S2]);
+    expect((await fhir('clinician', '/fhir/Flag?status=inactive')).resources).toEqual([]);
+  });
+
+  it('consents name each participant by the pseudonym of the scope, never by the hub id', async () => {
+    const { resources } = await fhir('admin', `/fhir/Consent?patient=${subjectOf('TA', 'research', 'granted')}`);
+    expect(resources.map((c) => c.status).sort()).toEqual(['active', 'active']);
+    expect(JSON.stringify(resources)).not.toContain('"granted"');
+  });
+
+  it('refuses without a token, as an OperationOutcome', async () => {
+    const res = await w.app.inject({ url: '/fhir/Observation' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'login', details: { coding: [{ code: 'UNAUTHENTICATED' }] } }] });
   });
 });
