@@ -315,6 +315,41 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
         break;
     }
   }
+  // One order whatever order the store returned its groups in: the same request gives the same bytes.
+  const indicatorOrder = new Map(definitions.map((d, i) => [d.id, i]));
+  const periodOrder = new Map<string, number>(periods.map((p, i) => [p.name, i]));
+  const by =
+    <T>(...keys: ((x: T) => number | string)[]) =>
+    (a: T, b: T): number => {
+      for (const k of keys) {
+        const x = k(a);
+        const y = k(b);
+        if (x !== y) return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+      }
+      return 0;
+    };
+  rows.sort(
+    by<ReportRow>(
+      (r) => indicatorOrder.get(r.indicator) ?? -1,
+      (r) => r.statistic,
+      (r) => periodOrder.get(r.period) ?? -1,
+      (r) => r.bucket,
+      (r) => r.subject ?? '',
+    ),
+  );
+  comparisons.sort(
+    by<Comparison>(
+      (c) => indicatorOrder.get(c.indicator) ?? -1,
+      (c) => c.statistic,
+      (c) => c.subject ?? '',
+    ),
+  );
+  histograms.sort(
+    by<Histogram>(
+      (h) => indicatorOrder.get(h.indicator) ?? -1,
+      (h) => periodOrder.get(h.period) ?? -1,
+    ),
+  );
 
   return {
     trial: {
