@@ -13,6 +13,7 @@ import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../se
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { readableFiles } from './influx-files.js';
 import { startInfluxProxy } from './influx-proxy.js';
+import { seedTwoParticipants } from './two-participants.js';
 
 /**
  * The in-flight window of the split layout's erasure (stores/influx/README.md, "Erasure"):
@@ -66,18 +67,7 @@ describe('erasure while a write of the participant is on the wire', () => {
     const eraser = await openInfluxTelemetryStore({ ...opts, url: server.v2url });
     const of = (id: string) => ({ ...place, participantId: id, deviceId: id === P ? 'dev-p' : 'dev-q' });
     try {
-      await registry.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
-      await registry.createVendor({ id: 'aqua', name: 'AquaScale' });
-      await registry.createTrial({
-        id: 'trial-1',
-        name: 'Trial 1',
-        siteId: 'site-a',
-        vendorIds: ['aqua'],
-        protocolRef: 'REK 1',
-        period: { from: 0, to: T + 86_400_000 },
-      });
-      await registry.enrolParticipant({ id: P, trialId: 'trial-1' });
-      await registry.enrolParticipant({ id: Q, trialId: 'trial-1' });
+      await seedTwoParticipants(registry, P, Q, T);
       await writer.write(batchOf([reading(1n, T, { ...of(P), value: P_EARLIER }), reading(2n, T, { ...of(Q), value: Q_VALUES[0] })]));
 
       // The next write carrying P's tag is held once the proxy has it whole.

@@ -18,6 +18,7 @@ import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../se
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { readableFiles } from './influx-files.js';
 import { startInfluxProxy } from './influx-proxy.js';
+import { seedTwoParticipants } from './two-participants.js';
 
 /**
  * The split layout's erasure against ingest's outbox (issue #11, "journal/outbox lines,
@@ -177,18 +178,7 @@ describe("erasure in the split layout, with the participant's lines in ingest's 
       Object.fromEntries([...texts, ...values.map(String)].map((t) => [t, Buffer.from(t)]));
     const pNeedles = needles(Object.values(pValues), P, SECRET);
     try {
-      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
-      await api.createVendor({ id: 'aqua', name: 'AquaScale' });
-      await api.createTrial({
-        id: 'trial-1',
-        name: 'Trial 1',
-        siteId: 'site-a',
-        vendorIds: ['aqua'],
-        protocolRef: 'REK 1',
-        period: { from: 0, to: T + 86_400_000 },
-      });
-      await api.enrolParticipant({ id: P, trialId: 'trial-1' });
-      await api.enrolParticipant({ id: Q, trialId: 'trial-1' });
+      await seedTwoParticipants(api, P, Q, T);
 
       // InfluxDB down: three batches queue. The first has a fractional device time, which the
       // store refuses whatever the server says: once InfluxDB is back it is set aside.
@@ -283,18 +273,7 @@ describe('erasure in the split layout while ingest is stopped', () => {
     const openIngest = async () =>
       (await openSharedStore(config, dataDir, log, 'writer', undefined, ingestRegistry)) as TelemetryStore & { status(): DeliveryStatus };
     try {
-      await api.createSite({ id: 'site-a', name: 'Ward A', kind: 'patient-room' });
-      await api.createVendor({ id: 'aqua', name: 'AquaScale' });
-      await api.createTrial({
-        id: 'trial-1',
-        name: 'Trial 1',
-        siteId: 'site-a',
-        vendorIds: ['aqua'],
-        protocolRef: 'REK 1',
-        period: { from: 0, to: T + 86_400_000 },
-      });
-      await api.enrolParticipant({ id: P, trialId: 'trial-1' });
-      await api.enrolParticipant({ id: Q, trialId: 'trial-1' });
+      await seedTwoParticipants(api, P, Q, T);
       const first = await openIngest();
       await first.write(
         batchOf([
