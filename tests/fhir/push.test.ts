@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
-import type { TestHub } from '../helpers/hub.js';
+import { apiCaller, type TestHub } from '../helpers/hub.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { until } from '../helpers/poll.js';
 import { startReceiver, type Receiver } from './receiver.js';
@@ -35,17 +35,8 @@ const start = (): Promise<Service> =>
     env: { FHIR_PUSH_URL: receiver.url, FHIR_SUBJECT_SYSTEM: SYSTEM, FHIR_PUSH_RETRY_MIN_MS: '20', FHIR_PUSH_RETRY_MAX_MS: '200' },
   });
 
-const api: TestHub['api'] = async (path, init = {}) => {
-  const token = init.token === undefined ? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim() : init.token;
-  const res = await fetch(`http://127.0.0.1:${ports.api}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const type = res.headers.get('content-type') ?? '';
-  const text = await res.text();
-  return { status: res.status, type, body: type.includes('json') && text ? JSON.parse(text) : text };
-};
+// The ports are known once beforeAll has run; the admin token once the hub has written it.
+const api: TestHub['api'] = (path, init) => apiCaller(ports.api, () => readFileSync(join(dataDir, 'admin-token'), 'utf8').trim())(path, init);
 
 beforeAll(async () => {
   receiver = await startReceiver();

@@ -12,6 +12,21 @@ export interface TestHub extends RunningHub {
   dispose(): Promise<void>;
 }
 
+/** Calls a hub's API on loopback as the admin (the token read when called), or with another token, or none (null). */
+export function apiCaller(port: number, adminToken: () => string): TestHub['api'] {
+  return async (path, init = {}) => {
+    const token = init.token === undefined ? adminToken() : init.token;
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const type = res.headers.get('content-type') ?? '';
+    const text = await res.text();
+    return { status: res.status, type, body: type.includes('json') && text ? JSON.parse(text) : text };
+  };
+}
+
 /** The all-in-one hub in this process, on free loopback ports and a fresh data folder. */
 export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arena-hub-'));
@@ -22,17 +37,7 @@ export async function startTestHub(env: Record<string, string> = {}): Promise<Te
     ...hub,
     dataDir,
     adminToken,
-    async api(path, init = {}) {
-      const token = init.token === undefined ? adminToken : init.token;
-      const res = await fetch(`http://127.0.0.1:${hub.apiPort}${path}`, {
-        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      });
-      const type = res.headers.get('content-type') ?? '';
-      const text = await res.text();
-      return { status: res.status, type, body: type.includes('json') && text ? JSON.parse(text) : text };
-    },
+    api: apiCaller(hub.apiPort, () => adminToken),
     async dispose() {
       await hub.stop();
       rmSync(dataDir, { recursive: true, force: true });

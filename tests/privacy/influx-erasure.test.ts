@@ -7,7 +7,7 @@ import { openGrafanaMirror } from '../../stores/influx/grafana-mirror.js';
 import { participantTags } from '../../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { batchOf, event, reading, rejection } from '../contract/telemetry-store.contract.js';
-import { readableFiles } from './influx-files.js';
+import { allPoints, influxDouble, influxFilesHolding } from './influx-files.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 
 /**
@@ -33,27 +33,13 @@ let store: TelemetryStore;
 let grafana: GrafanaMirror;
 let qBefore: Point[];
 
-/** Every file of influxd's data, WAL and meta folders that holds `needle` (WAL entries decompressed). */
-const holding = (needle: string | Buffer): string[] =>
-  readableFiles(server.dir, ['data', 'wal', 'meta'])
-    .filter((f) => f.bytes.includes(typeof needle === 'string' ? Buffer.from(needle) : needle))
-    .map((f) => f.path);
-const double = (v: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(v); // InfluxDB's WAL encodes floats big-endian
-  return b;
-};
+const holding = (needle: string | Buffer): string[] => influxFilesHolding(server.dir, ['data', 'wal', 'meta'], needle);
 const traces = (): Record<string, string[]> => ({
   id: holding(P),
-  ...Object.fromEntries(P_VALUES.map((v) => [String(v), holding(double(v))])),
+  ...Object.fromEntries(P_VALUES.map((v) => [String(v), holding(influxDouble(v))])),
   zone: holding(P_ZONE),
   payload: holding(P_SECRET),
 });
-const all = async (s: TelemetryStore): Promise<Point[]> => {
-  const out: Point[] = [];
-  for await (const p of s.points({})) out.push(p);
-  return out;
-};
 
 async function shardIds(): Promise<number[]> {
   const answer = (await server.query('SHOW SHARDS')) as { results: { series?: { values: unknown[][] }[] }[] };
@@ -100,7 +86,7 @@ beforeAll(async () => {
     await store.write(batch);
     await grafana.copy(batch.points.map((p) => ({ messageId: p.messageId, points: [p] })));
   }
-  qBefore = (await all(store)).filter((p) => p.participantId === Q);
+  qBefore = (await allPoints(store)).filter((p) => p.participantId === Q);
 });
 afterAll(async () => {
   await grafana?.close();
@@ -136,7 +122,7 @@ describe('InfluxDB erasure', () => {
   });
 
   it("keeps Q's points, every field as it was, and P's rejection counted without P", async () => {
-    expect(await all(store)).toEqual(qBefore);
+    expect(await allPoints(store)).toEqual(qBefore);
     const rejections = await store.rejections({});
     expect(rejections.map((r) => [r.participantId, r.payload?.includes(Q_SECRET) ?? null])).toEqual([
       [Q, true],

@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { TelemetryStore } from '../../kernel/ports.js';
+import type { Point } from '../../kernel/telemetry.js';
+import { filesUnder } from '../helpers/file-search.js';
 
 /**
  * influxd's files as a forensic search sees them: each file's bytes, and for a WAL
@@ -17,11 +20,24 @@ export function readableFiles(dir: string, folders: readonly string[]): { path: 
     });
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const path = join(dir, n);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
+/** The files of influxd's `folders` under `dir` that hold `needle` (WAL entries decompressed). */
+export const influxFilesHolding = (dir: string, folders: readonly string[], needle: string | Buffer): string[] =>
+  readableFiles(dir, folders)
+    .filter((f) => f.bytes.includes(typeof needle === 'string' ? Buffer.from(needle) : needle))
+    .map((f) => f.path);
+
+/** A float as InfluxDB's WAL and TSM files hold it: big-endian. */
+export const influxDouble = (v: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeDoubleBE(v);
+  return b;
+};
+
+/** Everything a store returns. */
+export async function allPoints(s: TelemetryStore): Promise<Point[]> {
+  const out: Point[] = [];
+  for await (const p of s.points({})) out.push(p);
+  return out;
 }
 
 function walEntries(segment: Buffer): Buffer[] {

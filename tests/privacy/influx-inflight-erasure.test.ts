@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
-import type { TelemetryStore } from '../../kernel/ports.js';
-import type { Point } from '../../kernel/telemetry.js';
 import { erasedAmong } from '../../service/adapters.js';
 import { participantTags } from '../../stores/influx/participant-tag.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
@@ -11,7 +9,7 @@ import { contractProfiles } from '../contract/registry.contract.js';
 import { batchOf, reading, rejection } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
-import { readableFiles } from './influx-files.js';
+import { allPoints, influxDouble, influxFilesHolding } from './influx-files.js';
 import { startInfluxProxy } from './influx-proxy.js';
 import { seedTwoParticipants } from './two-participants.js';
 
@@ -42,20 +40,7 @@ afterAll(async () => {
   await Promise.all([server?.stop(), pg?.stop()]);
 });
 
-const double = (v: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(v); // InfluxDB's WAL encodes floats big-endian
-  return b;
-};
-const holding = (needle: Buffer): string[] =>
-  readableFiles(server.dir, ['data', 'wal', 'meta'])
-    .filter((f) => f.bytes.includes(needle))
-    .map((f) => f.path);
-const all = async (s: TelemetryStore): Promise<Point[]> => {
-  const out: Point[] = [];
-  for await (const p of s.points({})) out.push(p);
-  return out;
-};
+const holding = (needle: string | Buffer): string[] => influxFilesHolding(server.dir, ['data', 'wal', 'meta'], needle);
 
 describe('erasure while a write of the participant is on the wire', () => {
   it('leaves nothing of the participant once the write lands after the erasure', { timeout: 120_000 }, async () => {
@@ -83,19 +68,19 @@ describe('erasure while a write of the participant is on the wire', () => {
       held.release();
       expect(await writing).toEqual({ storedMessages: 3, duplicateMessages: 0 });
 
-      const points = await all(eraser);
+      const points = await allPoints(eraser);
       expect(points.filter((p) => p.participantId === P || p.deviceId === 'dev-p')).toEqual([]);
       expect(points.map((p) => (p.kind === 'reading' ? p.value : null))).toEqual(Q_VALUES);
       expect(await eraser.rejections({})).toEqual([{ ...pRejected, participantId: null, payload: null, message: '' }]);
       // Nor in influxd's files: data, WAL (entries decompressed) and meta.
       expect(holding(Buffer.from(P_SECRET))).toEqual([]);
-      expect(holding(double(P_EARLIER))).toEqual([]);
-      expect(holding(double(P_IN_FLIGHT))).toEqual([]);
-      expect(holding(double(Q_VALUES[1]!)).length).toBeGreaterThan(0); // the search finds what is there
+      expect(holding(influxDouble(P_EARLIER))).toEqual([]);
+      expect(holding(influxDouble(P_IN_FLIGHT))).toEqual([]);
+      expect(holding(influxDouble(Q_VALUES[1]!)).length).toBeGreaterThan(0); // the search finds what is there
 
       // The message markers were written: a redelivery stays a duplicate and brings nothing back.
       expect(await writer.write(batchOf([reading(3n, T + 1, { ...of(P), value: P_IN_FLIGHT })]))).toEqual({ storedMessages: 0, duplicateMessages: 1 });
-      expect((await all(eraser)).filter((p) => p.deviceId === 'dev-p')).toEqual([]);
+      expect((await allPoints(eraser)).filter((p) => p.deviceId === 'dev-p')).toEqual([]);
     } finally {
       await writer.close();
       await eraser.close();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
 import type { DeliveryStatus, TelemetryStore } from '../../kernel/ports.js';
-import type { Point, WriteResult } from '../../kernel/telemetry.js';
+import type { WriteResult } from '../../kernel/telemetry.js';
 import { erasedAmong, loadParticipantTagKey, openSharedRegistry, openSharedStore } from '../../service/adapters.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { withOutbox } from '../../stores/outbox/outbox.js';
@@ -16,7 +16,7 @@ import { searchFolder } from '../helpers/file-search.js';
 import { until } from '../helpers/poll.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
-import { readableFiles } from './influx-files.js';
+import { allPoints, influxDouble, influxFilesHolding } from './influx-files.js';
 import { startInfluxProxy } from './influx-proxy.js';
 import { seedTwoParticipants } from './two-participants.js';
 
@@ -44,20 +44,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const double = (v: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(v); // InfluxDB's WAL encodes floats big-endian
-  return b;
-};
-const holding = (needle: Buffer): string[] =>
-  readableFiles(server.dir, ['data', 'wal'])
-    .filter((f) => f.bytes.includes(needle))
-    .map((f) => f.path);
-const all = async (s: TelemetryStore): Promise<Point[]> => {
-  const out: Point[] = [];
-  for await (const p of s.points({})) out.push(p);
-  return out;
-};
+const holding = (needle: string | Buffer): string[] => influxFilesHolding(server.dir, ['data', 'wal'], needle);
 
 describe('erasure in the split layout, with points still in ingest', () => {
   it("delivers none of an erased participant's queued points, all of the others', and keeps the rejection counted without them", {
@@ -105,7 +92,7 @@ describe('erasure in the split layout, with points still in ingest', () => {
       await until('the outbox delivers', () => writer.status().waitingBytes === 0 && delivered.length === 1);
       expect(delivered).toEqual([{ storedMessages: 8, duplicateMessages: 0 }]);
 
-      const points = await all(eraser);
+      const points = await allPoints(eraser);
       expect(points.filter((p) => p.participantId === 'P' || p.deviceId === 'dev-p')).toEqual([]);
       expect(points.filter((p) => p.participantId === 'Q')).toEqual(ofQ);
       const rejections = await eraser.rejections({});
@@ -120,12 +107,12 @@ describe('erasure in the split layout, with points still in ingest', () => {
       await writer.write(batchOf(ofP));
       await until('the redelivery is delivered', () => delivered.length === 2);
       expect(delivered[1]).toEqual({ storedMessages: 0, duplicateMessages: 3 });
-      expect((await all(eraser)).filter((p) => p.deviceId === 'dev-p')).toEqual([]);
+      expect((await allPoints(eraser)).filter((p) => p.deviceId === 'dev-p')).toEqual([]);
 
       // Nor in influxd's files (its data and WAL, WAL entries decompressed).
       expect(holding(Buffer.from(P_SECRET))).toEqual([]);
-      for (const v of P_VALUES) expect(holding(double(v))).toEqual([]);
-      expect(holding(double(40.5)).length).toBeGreaterThan(0); // the search finds what is there
+      for (const v of P_VALUES) expect(holding(influxDouble(v))).toEqual([]);
+      expect(holding(influxDouble(40.5)).length).toBeGreaterThan(0); // the search finds what is there
     } finally {
       await writer.close();
       await eraser.close();
@@ -234,7 +221,7 @@ describe("erasure in the split layout, with the participant's lines in ingest's 
 
       proxy.open();
       await until('the queue is delivered', () => writer.status().waitingBytes === 0 && !writer.status().storeFailing);
-      const points = await all(eraser);
+      const points = await allPoints(eraser);
       expect(points.filter((p) => p.participantId === P || p.deviceId === 'dev-p')).toEqual([]);
       expect(points.filter((p) => p.participantId === Q).map((p) => (p.kind === 'reading' ? p.value : null))).toEqual([
         50.5,
