@@ -31,8 +31,8 @@ export interface BenchConfig {
   /** After the overload, how long outstanding acks may take before they count as lost. */
   readonly drainTimeoutSeconds: number;
   readonly exportRows: number;
-  /** Messages seeded for the history section (against an empty store in the same run). */
-  readonly historyRows: number;
+  /** History sizes of the history section, each against the empty store of the same run. */
+  readonly historyRows: readonly number[];
   readonly mosquitto: boolean;
   /** CPU-profile the hub's main thread during the hub throughput phase. */
   readonly profile: boolean;
@@ -51,7 +51,7 @@ const HELP = `npm run bench -- [options]
   --only=a,b           sections to run: ${SECTION_IDS.join(', ')}
   --devices=N          simulated devices (one MQTT connection each)
   --export-rows=N      readings in the seeded trial
-  --history-rows=N     messages of history seeded for the history section (default 10M, quick 2M)
+  --history-rows=N,M   history sizes of the history section, each seeded anew (default 10M, quick 2M)
   --no-mosquitto       skip the mosquitto baseline even if installed
   --profile            CPU-profile the hub during the throughput phase (data/bench/)
   --hub-env=K=V        extra hub environment, repeatable (e.g. NODE_OPTIONS=--max-old-space-size=128)
@@ -107,7 +107,8 @@ export function loadBenchConfig(argv: readonly string[], env: Readonly<Record<st
     overloadSeconds: quick ? 5 : 10,
     drainTimeoutSeconds: quick ? 30 : 60,
     exportRows: positive('export-rows', a['export-rows'], quick ? 500_000 : 2_000_000),
-    historyRows: positive('history-rows', a['history-rows'], quick ? 2_000_000 : 10_000_000),
+    historyRows:
+      a['history-rows'] === undefined ? [quick ? 2_000_000 : 10_000_000] : a['history-rows'].split(',').map((v) => positive('history-rows', v.trim(), 0)),
     mosquitto: !a['no-mosquitto'],
     profile: a.profile,
     keepData: a.keep,

@@ -65,6 +65,8 @@ export async function startHubChild(opts: {
   logFile: string;
   extraNodeArgs?: readonly string[];
   env?: Readonly<Record<string, string>>;
+  /** Until the API listens: a store with a long history takes longer to open. */
+  startTimeoutMs?: number;
 }): Promise<HubChild> {
   const [mqttPort, apiPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   const log = createWriteStream(opts.logFile, { flags: 'a' });
@@ -84,7 +86,7 @@ export async function startHubChild(opts: {
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   try {
-    await waitForTcp(apiPort, 60_000, child);
+    await waitForTcp(apiPort, opts.startTimeoutMs ?? 60_000, child);
     await waitForTcp(mqttPort, 10_000, child);
   } catch (e) {
     child.kill('SIGKILL');
