@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { z } from 'zod';
 import {
   adapterConfig,
@@ -5,6 +6,7 @@ import {
   checkServiceBroker,
   clientId,
   int,
+  oneOf,
   optionalInt,
   parseEnv,
   PROCESS_VARS,
@@ -40,6 +42,14 @@ export const IngestEnv = SharedEnv.pick({ MQTT_HOST: true, MQTT_PORT: true }).ex
   // Split layout only: commits on their way to the API's alarm engine (ingest/commit-forward.ts)
   // that the broker has not acknowledged yet; beyond this they are dropped and counted.
   INGEST_FORWARD_BUFFER_BYTES: int(64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
+  // Split layout only: several ingest workers share the handoff shards through leases in
+  // the registry's PostgreSQL (ingest/shard-owner.ts); `none`: this worker takes every
+  // shard, and must then be the only one.
+  INGEST_SHARD_LEASES: oneOf(['postgres', 'none']).default('postgres'),
+  // Split layout only: how often a worker counts the workers and takes or gives back shards.
+  INGEST_LEASE_ROUND_MS: int(2000, 100, 600_000),
+  // Split layout only: this worker's name, unique among the workers (its forwarding client id ends with it).
+  INGEST_WORKER_ID: clientId().default(`${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)),
 });
 type IngestEnv = z.output<typeof IngestEnv>;
 
@@ -52,6 +62,7 @@ export interface IngestConfig {
   readonly broker: { readonly host: string; readonly port: number };
   readonly http: { readonly host: string; readonly port: number } | undefined;
   readonly forward: { readonly maxBufferBytes: number };
+  readonly workers: { readonly leases: 'postgres' | 'none'; readonly roundMs: number; readonly workerId: string };
 }
 
 /** Ingest's settings from its parsed variables, frozen. */
@@ -69,6 +80,7 @@ export const ingestConfig = (c: IngestEnv): IngestConfig =>
     broker: Object.freeze({ host: c.MQTT_HOST, port: c.MQTT_PORT }),
     http: c.INGEST_HTTP_PORT === undefined ? undefined : Object.freeze({ host: c.INGEST_HTTP_HOST, port: c.INGEST_HTTP_PORT }),
     forward: Object.freeze({ maxBufferBytes: c.INGEST_FORWARD_BUFFER_BYTES }),
+    workers: Object.freeze({ leases: c.INGEST_SHARD_LEASES, roundMs: c.INGEST_LEASE_ROUND_MS, workerId: c.INGEST_WORKER_ID }),
   });
 
 /** Ingest's settings alone (the all-in-one hub parses them with the rest: hub/config.ts); throws CONFIG_INVALID naming every bad variable. */

@@ -1,12 +1,13 @@
 import type { ISubscriptionMap, MqttClient } from 'mqtt';
 import { connectServiceClient, type ServiceTls } from '../service/mqtt-client.js';
-import { HANDOFF_SHARDS, decodeHandoff, handoffFilter } from '../kernel/handoff.js';
+import { decodeHandoff, handoffFilter } from '../kernel/handoff.js';
 import type { Logger } from '../kernel/log.js';
 import type { Ingest } from './pipeline.js';
 
 /**
  * Split layout: ingest's side of kernel/handoff.ts. One persistent MQTT session per shard
- * (CleanSession 0, a fixed client id), subscribed at QoS 1. mqtt.js sends the PUBACK for
+ * this worker holds (ingest/shard-owner.ts decides which; CleanSession 0, a client id fixed
+ * per shard, so any worker continues the same session), subscribed at QoS 1. mqtt.js sends the PUBACK for
  * a QoS 1 message when `handleMessage` calls back, and reads the next message only then,
  * so each message is acknowledged after its commit, in order. Until then the broker keeps
  * it in the session and sends it again after a reconnect; ingest stores a redelivery once
@@ -25,21 +26,33 @@ export interface HandoffConsumerOptions {
 }
 
 export interface HandoffConsumer {
-  /** Resolves once every session has subscribed once. */
-  readonly ready: Promise<void>;
+  /** Starts consuming the shard's session; resolves once it has subscribed. */
+  open(shard: number): Promise<void>;
+  /** Takes no further message of the shard, lets the one being committed finish and be acknowledged, then disconnects. */
+  close(shard: number): Promise<void>;
+  /** Disconnects the shard's session at once, acknowledging nothing more (its lease is gone). */
+  drop(shard: number): void;
+  /** The shards this process consumes now. */
+  held(): number[];
   sessions(): { connected: number; total: number };
-  /** Takes no further message, lets the ones being committed finish and be acknowledged, then disconnects. */
+  /** close() of every shard. */
   stop(): Promise<void>;
 }
 
 class Stopping extends Error {}
 
+interface Session {
+  readonly client: MqttClient;
+  readonly ready: Promise<void>;
+  stopping: boolean;
+  idle(): Promise<void>;
+}
+
 export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer {
   const log = o.logger.child({ component: 'ingest-handoff' });
-  let stopping = false;
-  const sessions = Array.from({ length: HANDOFF_SHARDS }, (_, shard) => session(shard));
+  const sessions = new Map<number, Session>();
 
-  function session(shard: number): { client: MqttClient; ready: Promise<void>; idle: () => Promise<void> } {
+  function session(shard: number): Session {
     const clientId = `${o.clientIdPrefix}-${shard}`;
     const client = connectServiceClient({
       url: o.url,
@@ -53,9 +66,9 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
     let current: Promise<unknown> = Promise.resolve();
 
     client.handleMessage = (packet, callback) => {
-      if (stopping) {
-        // No PUBACK: the broker keeps the message for the next start.
-        callback(new Stopping('ingest is stopping'));
+      if (self.stopping) {
+        // No PUBACK: the broker keeps the message for the shard's next consumer.
+        callback(new Stopping('ingest is letting this shard go'));
         return;
       }
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
@@ -98,28 +111,52 @@ export function startHandoffConsumer(o: HandoffConsumerOptions): HandoffConsumer
     });
     client.on('error', (err) => log.warn({ event: 'handoff_error', clientId, reason: err.message }, 'ingest session error'));
     client.on('offline', () => log.warn({ event: 'handoff_offline', clientId }, 'ingest session lost its broker; reconnecting'));
-    return {
+    const self: Session = {
       client,
       ready,
+      stopping: false,
       idle: () =>
         current.then(
           () => undefined,
           () => undefined,
         ),
     };
+    return self;
   }
 
+  const close = async (shard: number): Promise<void> => {
+    const s = sessions.get(shard);
+    if (!s) return;
+    s.stopping = true;
+    await s.idle();
+    await new Promise<void>((resolve) => s.client.end(false, {}, () => resolve()));
+    sessions.delete(shard);
+    log.info({ event: 'handoff_released', shard }, 'ingest let a handoff shard go');
+  };
+
   return {
-    ready: Promise.all(sessions.map((s) => s.ready)).then(() => undefined),
-    sessions: () => ({ connected: sessions.filter((s) => s.client.connected).length, total: sessions.length }),
+    open(shard) {
+      let s = sessions.get(shard);
+      if (!s) {
+        s = session(shard);
+        sessions.set(shard, s);
+      }
+      return s.ready;
+    },
+    close,
+    drop(shard) {
+      const s = sessions.get(shard);
+      if (!s) return;
+      s.stopping = true;
+      // Forced: no DISCONNECT packet, nothing more acknowledged; the broker keeps the session for the next consumer.
+      s.client.end(true);
+      sessions.delete(shard);
+      log.warn({ event: 'handoff_dropped', shard }, 'ingest dropped a handoff shard at once');
+    },
+    held: () => [...sessions.keys()].sort((a, b) => a - b),
+    sessions: () => ({ connected: [...sessions.values()].filter((s) => s.client.connected).length, total: sessions.size }),
     async stop() {
-      stopping = true;
-      await Promise.all(
-        sessions.map(async (s) => {
-          await s.idle();
-          await new Promise<void>((resolve) => s.client.end(false, {}, () => resolve()));
-        }),
-      );
+      await Promise.all([...sessions.keys()].map(close));
     },
   };
 }

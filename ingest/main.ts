@@ -6,6 +6,8 @@ import { runService } from '../service/run.js';
 import { startCommitForward } from './commit-forward.js';
 import { loadIngestServiceConfig } from './config.js';
 import { startHandoffConsumer } from './handoff-consumer.js';
+import { startShardOwner } from './shard-owner.js';
+import { openPostgresShardLeases } from '../stores/postgres/shard-leases.js';
 import { serveIngestStatus } from './http.js';
 import { createHubMetrics } from '../kernel/metrics.js';
 import type { DeliveryStatus } from '../kernel/ports.js';
@@ -58,7 +60,7 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
     tls: c.broker.tls,
     username: c.service.username,
     password: c.service.secret,
-    clientId: `${c.ingest.clientId}-commits`,
+    clientId: `${c.ingest.clientId}-commits-${c.ingest.workers.workerId}`,
     maxBufferBytes: c.ingest.forward.maxBufferBytes,
     logger,
   });
@@ -72,6 +74,13 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
     ingest,
     logger,
   });
+  const workers = c.ingest.workers;
+  const owner = startShardOwner({
+    openLeases: workers.leases === 'postgres' ? () => openPostgresShardLeases(c.adapters.registryUrl) : async () => everyShard,
+    consumer,
+    roundMs: workers.roundMs,
+    logger,
+  });
   const delivery = 'status' in store ? (store as { status(): DeliveryStatus }) : undefined;
   const metrics = createHubMetrics({ ingest: () => ingest.stats.snapshot(), ...(delivery ? { journal: () => delivery.status() } : {}) });
   ingest.onCommit((committed) => {
@@ -81,11 +90,16 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
   const http = c.ingest.http
     ? await serveIngestStatus(c.ingest.http, { stats: ingest.stats, sessions: consumer.sessions, forward: forward.stats, metrics })
     : undefined;
-  void consumer.ready.then(() => logger.info({ broker: c.broker.url, store: c.adapters.store.kind, http: http?.port }, 'arena-hub ingest is up'));
+  void owner.ready.then(() =>
+    logger.info(
+      { broker: c.broker.url, store: c.adapters.store.kind, http: http?.port, worker: workers.workerId, shards: owner.held() },
+      'arena-hub ingest is up',
+    ),
+  );
   return {
     async stop() {
       // Acknowledge nothing more, finish the commits under way, then close storage.
-      await consumer.stop();
+      await owner.stop();
       await http?.close();
       await ingest.close();
       await forward.stop();
@@ -96,3 +110,12 @@ await runService('ingest', loadIngestServiceConfig, async (c, logger) => {
     },
   };
 });
+
+/** INGEST_SHARD_LEASES=none: one worker, every shard, no lease engine. */
+const everyShard = {
+  tryTake: async () => true,
+  release: async () => undefined,
+  members: async () => 1,
+  onLost: () => undefined,
+  close: async () => undefined,
+};

@@ -73,7 +73,7 @@ function fakeIngest() {
 
 async function split(ingest: ReturnType<typeof fakeIngest>) {
   started = await startBroker({ directory, handoff: true, serviceAccount: { username: SERVICE.username, secretHash: serviceHash } });
-  consumer = startHandoffConsumer({
+  const opened = startHandoffConsumer({
     url: `mqtt://127.0.0.1:${started.port}`,
     username: SERVICE.username,
     password: SERVICE.secret,
@@ -82,7 +82,8 @@ async function split(ingest: ReturnType<typeof fakeIngest>) {
     logger: createLogger('silent'),
     reconnectMs: 100,
   });
-  await consumer.ready;
+  consumer = opened;
+  await Promise.all(Array.from({ length: HANDOFF_SHARDS }, (_, shard) => opened.open(shard)));
   const device = await connect(`mqtt://127.0.0.1:${started.port}`, { username: fall.id, password: fall.secret, clientId: 'dev' });
   clients.push(device);
   return device;
