@@ -70,6 +70,7 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     maxTopicLevels: deps.limits.maxTopicLevels,
     connectTimeout: connections.connectTimeoutMs,
     ...(deps.persistence ? { persistence: deps.persistence } : {}),
+    ...(deps.mq ? { mq: deps.mq } : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish,

@@ -167,11 +167,31 @@ export function listenOptions(c: BrokerConfig): ListenOptions {
  * process settings, the shared registry and the service account ingest logs in with.
  */
 const BrokerServiceEnv = withChecks(
-  BrokerEnv.extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...SERVICE_ACCOUNT_VARS }).shape),
+  BrokerEnv.extend(SharedEnv.pick({ ...PROCESS_VARS, ARENA_REGISTRY_URL: true, ...SERVICE_ACCOUNT_VARS }).shape).extend({
+    // Where sessions and queued messages live: `level`, this broker's own LevelDB under
+    // ARENA_DATA_DIR/broker; `redis`, one Redis that several broker instances share (broker/state.ts).
+    BROKER_STATE: z.enum(['level', 'redis'], { error: 'must be level or redis' }).default('level'),
+    BROKER_REDIS_URL: z
+      .string()
+      .trim()
+      .regex(/^rediss?:\/\/./, 'must be a redis://… URL')
+      .optional(),
+    // Queued messages handed to a reconnecting client per CONNECT (aedes-persistence-redis' maxSessionDelivery).
+    BROKER_REDIS_SESSION_DELIVERY: int(1_000_000, 1, 100_000_000),
+  }),
   checkBroker,
+  (e, ctx) => {
+    if (e.BROKER_STATE === 'redis' && e.BROKER_REDIS_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['BROKER_REDIS_URL'], message: 'BROKER_STATE=redis needs the Redis the brokers share', input: undefined });
+    }
+  },
 );
 
 export function loadBrokerServiceConfig(env: Readonly<Record<string, string | undefined>>) {
   const e = parseEnv(BrokerServiceEnv, env);
-  return Object.freeze({ process: processConfig(e), broker: brokerConfig(e), adapters: adapterConfig(e), service: serviceAccount(e) });
+  const state =
+    e.BROKER_STATE === 'redis'
+      ? ({ kind: 'redis', url: e.BROKER_REDIS_URL!, sessionDelivery: e.BROKER_REDIS_SESSION_DELIVERY } as const)
+      : ({ kind: 'level' } as const);
+  return Object.freeze({ process: processConfig(e), broker: brokerConfig(e), adapters: adapterConfig(e), service: serviceAccount(e), state });
 }

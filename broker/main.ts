@@ -1,8 +1,4 @@
 import '../kernel/runtime.js';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import aedesPersistenceLevel from 'aedes-persistence-level';
-import { ClassicLevel } from 'classic-level';
 import { hashSecret } from '../kernel/secrets.js';
 import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
 import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
@@ -10,8 +6,8 @@ import { onHangup } from '../service/catalogue-reload.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
 import { listenOptions, loadBrokerServiceConfig } from './config.js';
-import { levelSessions } from './sessions.js';
-import type { AedesPersistence, HubBroker } from './types.js';
+import { openLevelState, openRedisState } from './state.js';
+import type { HubBroker } from './types.js';
 import { createHubMetrics } from '../kernel/metrics.js';
 import { serveMetrics } from '../service/metrics-server.js';
 
@@ -32,10 +28,13 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
     await profiles.close();
     throw e;
   });
-  const dir = join(c.process.dataDir, 'broker');
-  mkdirSync(dir, { recursive: true });
-  const db = new ClassicLevel<string, string>(dir);
-  await db.open();
+  const state = await (c.state.kind === 'redis' ? openRedisState(c.state.url, c.state.sessionDelivery) : openLevelState(c.process.dataDir)).catch(
+    async (e: unknown) => {
+      await registry.close();
+      await profiles.close();
+      throw e;
+    },
+  );
   try {
     let broker: HubBroker | undefined;
     const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
@@ -50,26 +49,27 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       inFlight: c.broker.inFlight,
       serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
       handoff: true,
-      persistence: aedesPersistenceLevel(db) as AedesPersistence,
-      sessions: levelSessions(db.sublevel('arena-sessions')),
+      persistence: state.persistence,
+      sessions: state.sessions,
+      ...(state.mq ? { mq: state.mq } : {}),
       ...(c.broker.tls ? { tls: c.broker.tls } : {}),
       onLoginRefused: metrics.loginRefused,
     });
     const ports = await broker.listen(listenOptions(c.broker));
     const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
-    logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
+    logger.info({ ...ports, metricsPort: scrape?.port, state: c.state.kind, where: state.where }, 'arena-hub broker is up');
     const running = broker;
     return {
       async stop() {
         await scrape?.close();
         await running.close();
-        await db.close();
+        await state.close();
         await registry.close();
         await profiles.close();
       },
     };
   } catch (e) {
-    await db.close();
+    await state.close();
     await registry.close();
     await profiles.close();
     throw e;

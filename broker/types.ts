@@ -52,6 +52,8 @@ export interface BrokerDeps {
   readonly persistence?: AedesPersistence;
   /** Which client ids have a session, for CONNACK Session Present; default in memory. Must live as long as `persistence`. */
   readonly sessions?: SessionStore;
+  /** aedes's message bus shared by several instances (mqemitter-redis); default the in-process one. */
+  readonly mq?: unknown;
   readonly connections?: Partial<ConnectionLimits>;
   /** Per-device message rate; over it a device's messages wait (they are not dropped). */
   readonly publishRate?: Partial<RateLimitOptions>;

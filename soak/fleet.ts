@@ -19,6 +19,8 @@ export interface FleetDevice {
 
 export interface FleetOptions {
   readonly url: string;
+  /** Several brokers: each device connects to one and, when it goes, to the next (mqtt.js `servers`). */
+  readonly servers?: readonly { readonly host: string; readonly port: number }[];
   readonly devices: readonly FleetDevice[];
   readonly messagesPerDevice: number;
   /** Between two publishes of one device. */
@@ -82,6 +84,7 @@ export class Fleet {
   async #startDevice(d: FleetDevice, tally: DeviceTally): Promise<void> {
     const o = this.#opts;
     const client = mqtt.connect(o.url, {
+      ...(o.servers ? { servers: [...o.servers.slice(this.tallies.indexOf(tally) % o.servers.length), ...o.servers].slice(0, o.servers.length) } : {}),
       clientId: `fleet-${d.deviceId}`,
       clean: false,
       username: d.deviceId,

@@ -9,6 +9,8 @@ needed=(
   "chromium chromium"
   "jq jq"
   "curl curl"
+  "redis-server redis-server"
+  "haproxy haproxy"
 )
 missing=()
 for entry in "${needed[@]}"; do

@@ -1,0 +1,169 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfiles } from '../../device-profiles/load.js';
+import { createLogger } from '../../kernel/log.js';
+import { HANDOFF_SHARDS } from '../../kernel/handoff.js';
+import { loadParticipantTagKey } from '../../service/adapters.js';
+import { registerFleetIn } from '../../soak/arena.js';
+import { tallyStore } from '../../soak/count.js';
+import { Fleet } from '../../soak/fleet.js';
+import { freePort, startService, type Service } from '../../soak/processes.js';
+import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
+import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
+import { openSqlRegistry } from '../../stores/sql/registry.js';
+import { until } from '../helpers/poll.js';
+import { startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
+import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
+import { startRedis, type RunningRedis } from '../setup/redis.js';
+
+/**
+ * Issue #21: the scaled layout on one machine, every engine real. Two brokers share
+ * their sessions and queues through Redis (BROKER_STATE=redis), two ingest workers share
+ * the handoff shards (one on each broker), InfluxDB stores, PostgreSQL holds the registry
+ * and the shard leases. Devices know both brokers. Under load one broker and one worker
+ * are killed with kill -9: the devices move to the other broker, the other worker takes
+ * every shard there, and every acknowledged message is stored once.
+ */
+
+const DEVICES = 6;
+const PER_DEVICE = 300;
+const INTERVAL_MS = 20;
+const SECRET = 'scaled-layout-service-secret';
+const profiles = loadProfiles('device-profiles/profiles', { skewMs: 120_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 3_600_000 });
+
+let pg: RunningPostgres;
+let influx: RunningInfluxd;
+let redis: RunningRedis;
+const dataDir = mkdtempSync(join(tmpdir(), 'arena-scaled-'));
+const running: Service[] = [];
+beforeAll(async () => {
+  [pg, influx, redis] = await Promise.all([startPostgres(), startInfluxd('scaled'), startRedis()]);
+});
+afterAll(async () => {
+  await Promise.all(running.splice(0).map((s) => s.kill9()));
+  await Promise.all([pg?.stop(), influx?.stop(), redis?.stop()]);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('two brokers on Redis and two ingest workers', () => {
+  it('kill -9 of one broker and one worker under load: devices move to the other broker, nothing acknowledged is lost or stored twice', {
+    timeout: 240_000,
+  }, async () => {
+    const registryUrl = await pg.newDatabase('scaled');
+    const registry = await openSqlRegistry(await openPostgresSqlClient(registryUrl), { profiles });
+    const devices = await registerFleetIn(registry, DEVICES, 'SCL');
+    await registry.close();
+    const ports = { m1: await freePort(), m2: await freePort(), w1: await freePort(), w2: await freePort(), a: await freePort(), b: await freePort() };
+    const common = { ARENA_REGISTRY_URL: registryUrl, BROKER_SERVICE_SECRET: SECRET, MQTT_HOST: '127.0.0.1' };
+    const track = async (s: Promise<Service>): Promise<Service> => {
+      const service = await s;
+      running.push(service);
+      return service;
+    };
+    const broker = (n: 1 | 2): Promise<Service> =>
+      track(
+        startService({
+          name: `broker-${n}`,
+          entry: 'broker/main.js',
+          logFile: join(dataDir, `broker-${n}.log`),
+          ready: { port: ports[`m${n}`] },
+          env: {
+            ...common,
+            MQTT_PORT: String(ports[`m${n}`]),
+            MQTT_WS_PORT: String(ports[`w${n}`]),
+            ARENA_DATA_DIR: join(dataDir, `broker-${n}`),
+            BROKER_STATE: 'redis',
+            BROKER_REDIS_URL: redis.url,
+            LOG_LEVEL: 'warn',
+          },
+        }),
+      );
+    const worker = (name: 'a' | 'b', brokerPort: number): Promise<Service> =>
+      track(
+        startService({
+          name: `ingest-${name}`,
+          entry: 'ingest/main.js',
+          logFile: join(dataDir, `ingest-${name}.log`),
+          ready: { logLine: 'arena-hub ingest is up' },
+          env: {
+            ...common,
+            MQTT_PORT: String(brokerPort),
+            ARENA_STORE: 'influx',
+            INFLUX_URL: influx.v2url,
+            INFLUX_TOKEN: 'test-token',
+            INFLUX_ORG: 'arena',
+            INFLUX_BUCKET: influx.database,
+            INFLUX_DATABASE: influx.database,
+            ARENA_DATA_DIR: join(dataDir, `ingest-${name}`),
+            INGEST_WORKER_ID: `worker-${name}`,
+            INGEST_HTTP_PORT: String(ports[name]),
+            INGEST_LEASE_ROUND_MS: '300',
+            LOG_LEVEL: 'info',
+          },
+        }),
+      );
+    const held = async (name: 'a' | 'b'): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${ports[name]}/stats`).catch(() => undefined);
+      return res?.ok ? ((await res.json()) as { sessions: { total: number } }).sessions.total : 0;
+    };
+
+    const broker1 = await broker(1);
+    await broker(2);
+    const workerA = await worker('a', ports.m1);
+    await worker('b', ports.m2);
+    await until('the two workers hold 8 shards each', async () => (await held('a')) === 8 && (await held('b')) === 8, 30_000);
+
+    const fleet = new Fleet({
+      url: `mqtt://127.0.0.1:${ports.m1}`,
+      servers: [
+        { host: '127.0.0.1', port: ports.m1 },
+        { host: '127.0.0.1', port: ports.m2 },
+      ],
+      devices,
+      messagesPerDevice: PER_DEVICE,
+      intervalMs: INTERVAL_MS,
+      baseTime: Date.now() - 3_600_000,
+    });
+    await fleet.start();
+    try {
+      await until('a third of the messages acknowledged', () => fleet.acked >= (DEVICES * PER_DEVICE) / 3, 60_000);
+      await Promise.all([broker1.kill9(), workerA.kill9()]);
+      await until('worker b holds every shard', async () => (await held('b')) === HANDOFF_SHARDS, 30_000);
+      await fleet.drained(120_000);
+      expect(fleet.acked).toBe(DEVICES * PER_DEVICE);
+      expect(fleet.tallies.some((t) => t.reconnects > 0)).toBe(true); // devices of broker 1 moved
+
+      // Worker a's outbox holds what it had acknowledged but not yet written to InfluxDB:
+      // restarted on its folder (on the remaining broker), it delivers it.
+      await worker('a', ports.m2);
+      const store = await openInfluxTelemetryStore({
+        url: influx.v2url,
+        token: 'test-token',
+        org: 'arena',
+        bucket: influx.database,
+        database: influx.database,
+        participantKey: await loadParticipantTagKey(registryUrl),
+        logger: createLogger('silent'),
+      });
+      try {
+        let tally = await tallyStore(store, fleet.tallies);
+        await until(
+          'every acknowledged message is in InfluxDB',
+          async () => {
+            tally = await tallyStore(store, fleet.tallies);
+            return tally.lost === 0;
+          },
+          60_000,
+          1000,
+        );
+        expect(tally).toMatchObject({ acknowledged: DEVICES * PER_DEVICE, stored: DEVICES * PER_DEVICE, lost: 0, storedTwice: 0 });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await fleet.close();
+    }
+  });
+});
