@@ -97,7 +97,8 @@ export async function startService(o: {
       return code;
     },
   };
-  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  // Generous: a start on a busy machine (the alarm replay, a cold registry) has taken over 30 s.
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${o.name} exited (${child.exitCode ?? child.signalCode}) before listening; see ${o.logFile}:\n${tail(o.logFile)}`);
