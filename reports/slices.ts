@@ -159,7 +159,7 @@ export function daySlices(
  * The target that held on a day: the last change before the day's end (so on a day the
  * target changed, the last change that day); undefined before the first.
  */
-export function targetOnDay(history: readonly FluidTargetChange[], day: number): FluidTargetChange | undefined {
+function targetOnDay(history: readonly FluidTargetChange[], day: number): FluidTargetChange | undefined {
   let held: FluidTargetChange | undefined;
   for (const c of history) if (c.validFrom < day + DAY_MS && (held === undefined || c.validFrom >= held.validFrom)) held = c;
   return held;

@@ -57,7 +57,10 @@ export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms:
     schema: {
       tags,
       summary: "Set a participant's alarm settings (whole document)",
-      description: `Omitted fields take their defaults. siteId must be the participant's site (its trial's). ${scoped}`,
+      description:
+        "Omitted fields take their defaults. siteId must be the participant's site (its trial's). " +
+        'A change of the fluid-balance target (fluid, weight) is also kept in its history, with this time and the token that made it, so trial reports judge each day by the target that held then. ' +
+        scoped,
       params: Params,
       body: AlarmSettingsInput,
       response: { 200: SettingsDto, ...problems(400, 401, 403, 404) },
