@@ -95,6 +95,25 @@ describe('PUT /v1/alarm-settings/{participantId} keeps the target history', () =
     expect(await engine.fluidTargetHistory([])).toEqual([]);
   });
 
+  it('is read through GET /v1/alarm-settings/{participantId}/targets by the carers of the participant only', async () => {
+    const targets = (token: string, participantId = 'p-007') =>
+      app.inject({ method: 'GET', url: `/v1/alarm-settings/${participantId}/targets`, headers: { authorization: `Bearer ${token}` } });
+    const res = await targets(f.tokens.clinician);
+    expect(res.statusCode).toBe(200);
+    const items = (res.json() as { items: { validFrom: string; fluid: { maxNetLossMl: number | null }; setBy: { label: string } }[] }).items;
+    expect(items.map((i) => [i.validFrom, i.fluid.maxNetLossMl, i.setBy.label])).toEqual([
+      [new Date(T0).toISOString(), null, 'nurse'],
+      [new Date(T0 + 2 * HOUR).toISOString(), 800, 'nurse'],
+      [new Date(T0 + 3 * HOUR).toISOString(), 800, 'nurse'],
+    ]);
+    expect((await targets(f.tokens.admin)).statusCode).toBe(200);
+    expect((await targets(otherSite)).statusCode).toBe(404);
+    expect((await targets(f.tokens.clinician, 'nobody')).statusCode).toBe(404);
+    expect((await targets(f.tokens.vendorA)).statusCode).toBe(403);
+    expect((await targets(f.tokens.researcher)).statusCode).toBe(403);
+    expect((await app.inject({ method: 'GET', url: '/v1/alarm-settings/p-007/targets' })).statusCode).toBe(401);
+  });
+
   it('keeps no change that the route refused (a clinician of another site)', async () => {
     expect((await put('p-007', T0 + 5 * HOUR, { fluid: { windowH: 24, maxNetGainMl: 9000 } }, otherSite)).statusCode).toBe(404);
     expect((await engine.fluidTargetHistory(['p-007'])).map((h) => h.fluid.maxNetGainMl)).toEqual([1500, 1500, 1500]);
@@ -103,6 +122,8 @@ describe('PUT /v1/alarm-settings/{participantId} keeps the target history', () =
   it("is erased with the participant's alarms and settings, and only theirs", async () => {
     await engine.eraseParticipant('p-007');
     expect(await engine.fluidTargetHistory(['p-007'])).toEqual([]);
+    const res = await app.inject({ method: 'GET', url: '/v1/alarm-settings/p-007/targets', headers: { authorization: `Bearer ${f.tokens.admin}` } });
+    expect(res.json()).toEqual({ items: [] });
     expect((await engine.fluidTargetHistory(['p-008'])).map((h) => h.participantId)).toEqual(['p-008']);
     const [row] = await sql.query<{ n: number }>("SELECT count(*) AS n FROM alarm_fluid_targets WHERE participant_id = 'p-007'");
     expect(Number(row?.n)).toBe(0);
