@@ -28,17 +28,20 @@ import type { TokenRegistry } from '../../kernel/tokens.js';
  *   records, completeness and uptime above do not change. Net (intake − output) per day:
  *   P1 1500 on even days, −300 on odd ones (no data on days 2..5, output only on day 0);
  *   P2 1000 on days 0..9, 1600 on 10..13, 1200 on 14..26 (intake only on day 27); P3, P7
- *   0 and P4 250 every day; none for P5, P6. The clinicians' targets (alarm settings, FLUID_TARGETS) as
- *   [−maxNetLossMl, maxNetGainMl]: P1 [−500, 1000] from day −2 (a weight-only change on
- *   day 8), (−∞, 2000] from day 16 15:00; P2 none until (−∞, 1500] on day 3 12:00,
- *   [−800, 800] from day 20 08:00; P3 none; P4 [−1000, 1000] from day −5, none (both
- *   limits null) from day 7 09:00, [−200, 200] on day 21 06:00 and [−100, 250] at 18:00 (bounds count as within).
- *   Days judged by the target at their end, so days within / days counted:
+ *   0 and P4 250 every day; none for P5, P6.
+ * - the clinicians' targets (alarm settings, FLUID_TARGETS below) as [−maxNetLossMl,
+ *   maxNetGainMl]: P1 [−500, 1000] from day −2 (a weight-only change on day 8), then
+ *   (−∞, 2000] from day 16 15:00; P2 none until (−∞, 1500] on day 3 12:00, [−800, 800]
+ *   from day 20 08:00; P3 none; P4 [−1000, 1000] from day −5, none (both limits null)
+ *   from day 7 09:00, [−200, 200] on day 21 06:00 and [−100, 250] at 18:00 (a bound
+ *   counts as within); P7 [−500, 500], but P7 releases nothing.
+ *   Each day is judged by the target at its end, so days within / days counted:
  *   week 1: P1 1/2 (day 1), P2 4/4 (days 3..6), P4 7/7 = 12/13;
  *   week 2: P1 4/7, P2 3/7 (days 7..9 in, 10..13 over 1500), P4 none = 7/14;
  *   week 3: P1 6/7 (day 14 over 1000; 16 judged by the new target), P2 6/7 (day 20
  *   over 800) = 12/14; week 4: P1 7/7, P2 0/6, P4 7/7 (by [−100, 250]) = 14/20;
- *   baseline 19/27, intervention 26/34, three participants in each.
+ *   baseline 19/27, intervention 26/34, three participants in each. Judged by today's
+ *   targets instead it would be 23/37 and 28/41.
  */
 
 export const DAY = 86_400_000;
