@@ -207,6 +207,7 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
       settings.set(pid, record);
       return record;
     },
+    fluidTargetHistory: (pids) => db.loadFluidTargets(sql, pids),
     deviceHealth(ids) {
       return ids.flatMap((id) => {
         const m = evaluator.state.devices.get(id);

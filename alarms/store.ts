@@ -1,4 +1,4 @@
-import type { Alarm, AlarmQuery, ParticipantAlarmSettings } from '../kernel/alarms.js';
+import type { Alarm, AlarmQuery, FluidTarget, FluidTargetChange, ParticipantAlarmSettings } from '../kernel/alarms.js';
 import { migrate, type Migration, type SqlClient } from '../kernel/sql.js';
 import { RULE_EVENTS, type HubRule } from './rules/codes.js';
 import type { DeviceMemory } from './rules/types.js';
@@ -43,10 +43,27 @@ const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'history of the fluid-balance targets',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alarm_fluid_targets (
+        participant_id TEXT NOT NULL,
+        valid_from BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (participant_id, valid_from)
+      )`,
+    ],
+  },
 ];
 
 export async function migrateAlarmTables(sql: SqlClient, now: number): Promise<void> {
   await migrate(sql, MIGRATIONS, 'alarm_migrations', () => now);
+  // Settings stored before the history was kept: their target holds at least since they were set.
+  await sql.transaction(async (tx) => {
+    const known = new Set((await tx.query<{ participant_id: string }>('SELECT DISTINCT participant_id FROM alarm_fluid_targets')).map((r) => r.participant_id));
+    for (const s of await loadSettings(tx)) if (!known.has(s.participantId)) await insertTarget(tx, targetChangeOf(s));
+  });
 }
 
 /** alarm_meta: the receipt time up to which every point's alarms are stored. */
@@ -92,11 +109,46 @@ export async function queryAlarms(sql: SqlClient, q: AlarmQuery): Promise<Alarm[
   return alarmBodies(await sql.query(sql_, params));
 }
 
-export async function upsertSettings(sql: SqlClient, s: ParticipantAlarmSettings): Promise<void> {
+const targetChangeOf = (s: ParticipantAlarmSettings): FluidTargetChange => ({
+  participantId: s.participantId,
+  validFrom: s.updatedAt,
+  fluid: s.fluid,
+  weight: s.weight,
+  setBy: s.updatedBy,
+});
+const sameTarget = (a: FluidTarget, b: FluidTarget): boolean =>
+  JSON.stringify([a.fluid.windowH, a.fluid.maxNetGainMl, a.fluid.maxNetLossMl, a.weight.targetKg, a.weight.maxGainKg]) ===
+  JSON.stringify([b.fluid.windowH, b.fluid.maxNetGainMl, b.fluid.maxNetLossMl, b.weight.targetKg, b.weight.maxGainKg]);
+
+/** Two changes in the same millisecond: the later one is the one that held. */
+async function insertTarget(sql: SqlClient, c: FluidTargetChange): Promise<void> {
   await sql.query(
-    `INSERT INTO alarm_settings (participant_id, site_id, updated_at, body) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (participant_id) DO UPDATE SET site_id = excluded.site_id, updated_at = excluded.updated_at, body = excluded.body`,
-    [s.participantId, s.siteId, s.updatedAt, JSON.stringify(s)],
+    `INSERT INTO alarm_fluid_targets (participant_id, valid_from, body) VALUES ($1, $2, $3)
+     ON CONFLICT (participant_id, valid_from) DO UPDATE SET body = excluded.body`,
+    [c.participantId, c.validFrom, JSON.stringify(c)],
+  );
+}
+
+/** The settings, and a new entry in the target's history when the target changed. */
+export async function upsertSettings(sql: SqlClient, s: ParticipantAlarmSettings): Promise<void> {
+  await sql.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO alarm_settings (participant_id, site_id, updated_at, body) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (participant_id) DO UPDATE SET site_id = excluded.site_id, updated_at = excluded.updated_at, body = excluded.body`,
+      [s.participantId, s.siteId, s.updatedAt, JSON.stringify(s)],
+    );
+    const [last] = bodies<FluidTargetChange>(
+      await tx.query('SELECT body FROM alarm_fluid_targets WHERE participant_id = $1 ORDER BY valid_from DESC LIMIT 1', [s.participantId]),
+    );
+    if (!last || !sameTarget(last, s)) await insertTarget(tx, targetChangeOf(s));
+  });
+}
+
+export async function loadFluidTargets(sql: SqlClient, participantIds: readonly string[]): Promise<FluidTargetChange[]> {
+  if (participantIds.length === 0) return [];
+  const list = participantIds.map((_, i) => `$${i + 1}`).join(', ');
+  return bodies<FluidTargetChange>(
+    await sql.query(`SELECT body FROM alarm_fluid_targets WHERE participant_id IN (${list}) ORDER BY participant_id, valid_from`, [...participantIds]),
   );
 }
 
@@ -122,12 +174,13 @@ export async function setMeta(sql: SqlClient, name: string, value: string): Prom
   await sql.query('INSERT INTO alarm_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [name, value]);
 }
 
-/** Erasure: the participant's alarms and settings go; returns how many alarms. */
+/** Erasure: the participant's alarms, settings and target history go; returns how many alarms. */
 export async function eraseParticipantAlarms(sql: SqlClient, participantId: string): Promise<number> {
   return sql.transaction(async (tx) => {
     const [row] = await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM alarm_alarms WHERE participant_id = $1', [participantId]);
     await tx.query('DELETE FROM alarm_alarms WHERE participant_id = $1', [participantId]);
     await tx.query('DELETE FROM alarm_settings WHERE participant_id = $1', [participantId]);
+    await tx.query('DELETE FROM alarm_fluid_targets WHERE participant_id = $1', [participantId]);
     return Number(row?.n ?? 0);
   });
 }

@@ -194,6 +194,19 @@ export interface ParticipantAlarmSettings extends AlarmSettings {
   readonly updatedBy: Actor;
 }
 
+/**
+ * The clinician's fluid-balance target: the settings the fluid_balance and weight_gain
+ * rules judge by (alarms/rules/fluid.ts). Its history is kept, so a day can be judged
+ * against the target that held then (reports/: days within the target).
+ */
+export type FluidTarget = Pick<AlarmSettings, 'fluid' | 'weight'>;
+export interface FluidTargetChange extends FluidTarget {
+  readonly participantId: string;
+  /** When it was set; it holds until the next change. */
+  readonly validFrom: number;
+  readonly setBy: Actor;
+}
+
 /** What a participant without settings gets. */
 export const defaultAlarmSettings = (siteId: string): AlarmSettings => AlarmSettingsInput.parse({ siteId });
 
@@ -220,13 +233,15 @@ export interface AlarmSettingsRegistry {
   getSettings(participantId: string): Promise<ParticipantAlarmSettings | undefined>;
   listSettings(siteIds?: readonly string[]): Promise<ParticipantAlarmSettings[]>;
   putSettings(participantId: string, input: AlarmSettingsInput, by: Actor): Promise<ParticipantAlarmSettings>;
+  /** Every change of these participants' fluid-balance targets, by participant and time. */
+  fluidTargetHistory(participantIds: readonly string[]): Promise<FluidTargetChange[]>;
 }
 
 export interface DeviceHealthReader {
   deviceHealth(deviceIds: readonly string[]): DeviceHealth[];
 }
 
-/** Erasure of a participant (promise 3) removes their alarms and alarm settings too. */
+/** Erasure of a participant (promise 3) removes their alarms, alarm settings and target history too. */
 export interface AlarmEraser {
   eraseParticipant(participantId: string): Promise<number>;
 }

@@ -34,6 +34,23 @@ export interface DaySlice extends CellKey {
   readonly lateAlertCode: string;
 }
 
+/**
+ * A whole UTC day a participant was observed with a device of the fluid-balance family,
+ * with the clinician's target that held on it (reports/slices.ts says which one).
+ */
+export interface FluidDaySlice extends CellKey {
+  /** The indicator it is counted for. */
+  readonly key: string;
+  readonly participantId: string;
+  readonly day: number;
+  /** The measurements whose day's sums are the intake and the output (mL). */
+  readonly intake: string;
+  readonly output: string;
+  /** The day's net balance (intake − output, mL) is within the target when inside [minNetMl, maxNetMl]; null: no bound on that side. */
+  readonly minNetMl: number | null;
+  readonly maxNetMl: number | null;
+}
+
 export interface IndicatorQuery {
   readonly trialId: string;
   /** The device the hub's own alarm events are stored under (alarms/dataset-events.ts). */
@@ -41,6 +58,7 @@ export interface IndicatorQuery {
   readonly participants: readonly ParticipantSlice[];
   readonly devices: readonly DeviceSlice[];
   readonly days: readonly DaySlice[];
+  readonly fluidDays: readonly FluidDaySlice[];
   /** Each summarised alone: alarm events whose attributes.secondsSinceRaised are summarised together under `key`. */
   readonly durations: readonly { readonly key: string; readonly events: readonly string[] }[];
   /** Upper bounds (s) of the response-time histogram's bins; one more bin holds the rest. */
@@ -84,6 +102,14 @@ export interface DayCount extends CellKey {
   readonly onTime: number;
 }
 
+/** Of a participant's fluid days in one cell: those with an intake and an output reading, and of them those within the target. */
+export interface FluidDayCount extends CellKey {
+  readonly key: string;
+  readonly participantId: string;
+  readonly days: number;
+  readonly within: number;
+}
+
 export interface DeviceCount extends CellKey {
   readonly deviceId: string;
   readonly participantId: string;
@@ -110,6 +136,7 @@ export interface IndicatorCounts {
   readonly durations: readonly DurationSummary[];
   readonly histogram: readonly HistogramBin[];
   readonly days: readonly DayCount[];
+  readonly fluidDays: readonly FluidDayCount[];
   readonly devices: readonly DeviceCount[];
   readonly rejections: readonly RejectionCell[];
 }

@@ -1,8 +1,9 @@
+import type { FluidTargetChange } from '../kernel/alarms.js';
 import type { DeviceCount, EventCount, IndicatorCounts, IndicatorReader } from '../kernel/indicators.js';
 import type { ReleaseWindow } from '../kernel/ports.js';
 import { statusAt, type Assignment, type Trial, type TrialStatus } from '../kernel/trials.js';
 import type { EventSelector, IndicatorDefinition, IndicatorRegistry } from './definitions.js';
-import { daySlices, deviceSlices, observedTime, participantSlices, periodsOf, type Granularity, type NamedPeriod } from './slices.js';
+import { daySlices, deviceSlices, fluidDaySlices, observedTime, participantSlices, periodsOf, type Granularity, type NamedPeriod } from './slices.js';
 import { proportionDifference, rateRatio, wilson } from './stats.js';
 
 /**
@@ -36,6 +37,8 @@ export interface ReportInput {
   /** How the audience sees a participant; null: never as a subject of its own. */
   readonly subjectOf: ((participantId: string) => string) | null;
   readonly alarmSourceId: string;
+  /** The clinicians' fluid-balance targets of the trial's participants, every change (alarms/store.ts). */
+  readonly fluidTargets: readonly FluidTargetChange[];
 }
 
 export interface ReportRow {
@@ -150,6 +153,7 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
   const devices = deviceSlices(observed, periods, g, (id) => input.devices.get(id)?.intervalMs);
   const familyOf = (id: string) => input.devices.get(id)?.family;
   const days = definitions.flatMap((d) => (d.kind === 'daily' ? daySlices(observed, periods, g, familyOf, d) : []));
+  const fluidDays = definitions.flatMap((d) => (d.kind === 'fluid-target' ? fluidDaySlices(observed, periods, g, familyOf, d, input.fluidTargets) : []));
   const durations = definitions.flatMap((d) => (d.kind === 'duration' ? [{ key: d.id, events: d.counts.events }] : []));
   const counts = await reader.indicatorCounts({
     trialId: trial.id,
@@ -157,6 +161,7 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
     participants: people,
     devices,
     days,
+    fluidDays,
     durations,
     histogramBounds: HISTOGRAM_BOUNDS,
   });
@@ -296,6 +301,17 @@ export async function buildReport(input: ReportInput, reader: IndicatorReader): 
         proportionRows(
           d.id,
           (p, b) => cells.get(p, b, null)?.sums.onTime ?? 0,
+          (p, b) => cells.get(p, b, null)?.sums.days ?? 0,
+          cells,
+        );
+        break;
+      }
+      case 'fluid-target': {
+        const cells = new Cells(() => ({ days: 0, within: 0 }));
+        for (const c of counts.fluidDays) if (c.key === d.id) cells.add(c.period, c.bucket, null, c.participantId, { days: c.days, within: c.within });
+        proportionRows(
+          d.id,
+          (p, b) => cells.get(p, b, null)?.sums.within ?? 0,
           (p, b) => cells.get(p, b, null)?.sums.days ?? 0,
           cells,
         );

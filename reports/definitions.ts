@@ -32,6 +32,7 @@ const Definition = z.discriminatedUnion('kind', [
   z.object({ ...common, kind: z.literal('duration'), counts: Counts }).strict(),
   z.object({ ...common, kind: z.literal('late-doses'), counts: Counts }).strict(),
   z.object({ ...common, kind: z.literal('daily'), family: z.string().min(1), measurement: z.string().min(1), lateAlertCode: z.string().min(1) }).strict(),
+  z.object({ ...common, kind: z.literal('fluid-target'), family: z.string().min(1), intake: z.string().min(1), output: z.string().min(1) }).strict(),
   z.object({ ...common, kind: z.literal('completeness') }).strict(),
   z.object({ ...common, kind: z.literal('uptime') }).strict(),
   z.object({ ...common, kind: z.literal('rejections') }).strict(),

@@ -4,6 +4,7 @@ import type {
   DeviceCount,
   DurationSummary,
   EventCount,
+  FluidDayCount,
   HistogramBin,
   IndicatorCounts,
   IndicatorQuery,
@@ -166,6 +167,7 @@ async function countFromPoints(store: Pick<TelemetryStore, 'points' | 'rejection
     durations,
     histogram: histogram.entries().map(({ key, n }) => ({ ...key, count: n })),
     days: await countDays(store, q),
+    fluidDays: await countFluidDays(store, q),
     devices: await countDevices(store, q),
     rejections: await countRejections(store, q),
   };
@@ -198,6 +200,38 @@ async function countDays(store: Pick<TelemetryStore, 'points'>, q: IndicatorQuer
     onTime.set(k, (onTime.get(k) ?? 0) + (ok ? 1 : 0));
   }
   return out.entries().map(({ key, n }) => ({ ...key, days: n, onTime: onTime.get(JSON.stringify(key)) ?? 0 }));
+}
+
+/**
+ * A day's intake and output summed apart; a day counts with a reading of each, and is
+ * within when intake − output lies inside its target (bounds included), as the SQL's.
+ */
+async function countFluidDays(store: Pick<TelemetryStore, 'points'>, q: IndicatorQuery): Promise<FluidDayCount[]> {
+  if (q.fluidDays.length === 0) return [];
+  const from = Math.min(...q.fluidDays.map((d) => d.day));
+  const to = Math.max(...q.fluidDays.map((d) => d.day)) + DAY_MS;
+  const participants = new Set(q.fluidDays.map((d) => d.participantId));
+  const names = [...new Set(q.fluidDays.flatMap((d) => [d.intake, d.output]))];
+  const sums = new Map<string, number>();
+  for await (const p of store.points({ kind: 'reading', names, from, to })) {
+    if (p.kind !== 'reading' || p.participantId === null || !participants.has(p.participantId)) continue;
+    const k = `${p.participantId}|${p.name}|${Math.floor(p.deviceTime / DAY_MS) * DAY_MS}`;
+    sums.set(k, (sums.get(k) ?? 0) + p.value);
+  }
+  const out = new Map<string, { key: string; period: string; bucket: number; participantId: string; days: number; within: number }>();
+  for (const d of q.fluidDays) {
+    const intake = sums.get(`${d.participantId}|${d.intake}|${d.day}`);
+    const output = sums.get(`${d.participantId}|${d.output}|${d.day}`);
+    if (intake === undefined || output === undefined) continue;
+    const net = intake - output;
+    const within = (d.minNetMl === null || net >= d.minNetMl) && (d.maxNetMl === null || net <= d.maxNetMl);
+    const k = JSON.stringify([d.key, d.period, d.bucket, d.participantId]);
+    const cell = out.get(k) ?? { key: d.key, period: d.period, bucket: d.bucket, participantId: d.participantId, days: 0, within: 0 };
+    cell.days += 1;
+    cell.within += within ? 1 : 0;
+    out.set(k, cell);
+  }
+  return [...out.values()];
 }
 
 /** Records (messages with a point) and covered expected intervals per device slice, attributed or not. */

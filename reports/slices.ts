@@ -1,4 +1,5 @@
-import type { DaySlice, DeviceSlice, ParticipantSlice } from '../kernel/indicators.js';
+import type { FluidTargetChange } from '../kernel/alarms.js';
+import type { DaySlice, DeviceSlice, FluidDaySlice, ParticipantSlice } from '../kernel/indicators.js';
 import type { ReleaseWindow } from '../kernel/ports.js';
 import type { Assignment, Period, Trial } from '../kernel/trials.js';
 
@@ -120,7 +121,30 @@ export function deviceSlices(
   });
 }
 
-/** Whole UTC days a participant had a device of `family` assigned and released. */
+/** Whole UTC days a participant had a device of `family` assigned and released, each in the period holding it whole. */
+function wholeDays(
+  observed: ObservedTime,
+  periods: readonly NamedPeriod[],
+  g: Granularity,
+  familyOf: (deviceId: string) => string | undefined,
+  family: string,
+): { participantId: string; period: string; bucket: number; day: number }[] {
+  const byParticipant = new Map<string, Period[]>();
+  for (const { assignment: a, time } of observed.byAssignment) {
+    if (familyOf(a.deviceId) === family) byParticipant.set(a.participantId, [...(byParticipant.get(a.participantId) ?? []), time]);
+  }
+  const out: { participantId: string; period: string; bucket: number; day: number }[] = [];
+  for (const [participantId, list] of byParticipant) {
+    for (const t of union(list)) {
+      for (let day = Math.ceil(t.from / DAY_MS) * DAY_MS; day + DAY_MS <= t.to; day += DAY_MS) {
+        const period = periods.find((p) => p.from <= day && day + DAY_MS <= p.to);
+        if (period) out.push({ participantId, period: period.name, bucket: bucketStart(day, g), day });
+      }
+    }
+  }
+  return out;
+}
+
 export function daySlices(
   observed: ObservedTime,
   periods: readonly NamedPeriod[],
@@ -128,19 +152,34 @@ export function daySlices(
   familyOf: (deviceId: string) => string | undefined,
   spec: { family: string; measurement: string; lateAlertCode: string },
 ): DaySlice[] {
-  const byParticipant = new Map<string, Period[]>();
-  for (const { assignment: a, time } of observed.byAssignment) {
-    if (familyOf(a.deviceId) === spec.family) byParticipant.set(a.participantId, [...(byParticipant.get(a.participantId) ?? []), time]);
-  }
-  const out: DaySlice[] = [];
-  for (const [participantId, list] of byParticipant) {
-    for (const t of union(list)) {
-      for (let day = Math.ceil(t.from / DAY_MS) * DAY_MS; day + DAY_MS <= t.to; day += DAY_MS) {
-        const period = periods.find((p) => p.from <= day && day + DAY_MS <= p.to);
-        if (period)
-          out.push({ participantId, period: period.name, bucket: bucketStart(day, g), day, measurement: spec.measurement, lateAlertCode: spec.lateAlertCode });
-      }
-    }
-  }
-  return out;
+  return wholeDays(observed, periods, g, familyOf, spec.family).map((d) => ({ ...d, measurement: spec.measurement, lateAlertCode: spec.lateAlertCode }));
+}
+
+/**
+ * The target that held on a day: the last change before the day's end (so on a day the
+ * target changed, the last change that day); undefined before the first.
+ */
+function targetOnDay(history: readonly FluidTargetChange[], day: number): FluidTargetChange | undefined {
+  let held: FluidTargetChange | undefined;
+  for (const c of history) if (c.validFrom < day + DAY_MS && (held === undefined || c.validFrom >= held.validFrom)) held = c;
+  return held;
+}
+
+/** Whole days with a fluid-balance device, each with the target that held on it; days without a target are left out. */
+export function fluidDaySlices(
+  observed: ObservedTime,
+  periods: readonly NamedPeriod[],
+  g: Granularity,
+  familyOf: (deviceId: string) => string | undefined,
+  spec: { id: string; family: string; intake: string; output: string },
+  targets: readonly FluidTargetChange[],
+): FluidDaySlice[] {
+  const history = new Map<string, FluidTargetChange[]>();
+  for (const t of targets) history.set(t.participantId, [...(history.get(t.participantId) ?? []), t]);
+  return wholeDays(observed, periods, g, familyOf, spec.family).flatMap((d) => {
+    const target = targetOnDay(history.get(d.participantId) ?? [], d.day)?.fluid;
+    if (!target || (target.maxNetGainMl === null && target.maxNetLossMl === null)) return [];
+    const minNetMl = target.maxNetLossMl === null ? null : -target.maxNetLossMl;
+    return [{ ...d, key: spec.id, intake: spec.intake, output: spec.output, minNetMl, maxNetMl: target.maxNetGainMl }];
+  });
 }

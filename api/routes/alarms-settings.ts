@@ -5,8 +5,8 @@ import { HubError } from '../../kernel/errors.js';
 import { principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { problems } from '../problem.js';
-import { Id, listOf } from '../schemas/common.js';
-import { SettingsDto, toSettingsDto } from './alarms-schemas.js';
+import { Id, IsoTime, iso, listOf } from '../schemas/common.js';
+import { ActorDto, SettingsDto, toSettingsDto } from './alarms-schemas.js';
 import { actorOf, caredParticipant, siteScope } from './live-access.js';
 
 const carers = { access: ['admin', 'clinician'] } as const;
@@ -15,6 +15,10 @@ const readers = { ...carers, auditRead: true } as const;
 const tags = ['alarms'];
 const scoped = 'A clinician reaches only participants of the sites its token is bound to; any other participant, or an unknown one, answers 404.';
 const Params = z.object({ participantId: Id.describe("The participant's pseudonym") });
+const TargetChangeDto = AlarmSettingsInput.pick({ fluid: true, weight: true }).extend({
+  validFrom: IsoTime.describe('When it was set; it holds until the next change'),
+  setBy: ActorDto,
+});
 
 /**
  * Per-participant alarm settings, where care differs: bed-exit windows, long-stay
@@ -52,12 +56,31 @@ export const alarmSettingsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; alarms:
     },
   });
 
+  app.get('/v1/alarm-settings/:participantId/targets', {
+    config: readers,
+    schema: {
+      tags,
+      summary: "History of a participant's fluid-balance target",
+      description: `Every change of the fluid and weight limits, oldest first, with when and by whom; trial reports judge each day by the target that held then. ${scoped}`,
+      params: Params,
+      response: { 200: listOf(TargetChangeDto), ...problems(400, 401, 403, 404) },
+    },
+    handler: async (request) => {
+      const { participant } = await caredParticipant(deps.registry, principalOf(request), request.params.participantId);
+      const history = await alarms.fluidTargetHistory([participant.id]);
+      return { items: history.map(({ fluid, weight, validFrom, setBy }) => ({ fluid, weight, validFrom: iso(validFrom), setBy })) };
+    },
+  });
+
   app.put('/v1/alarm-settings/:participantId', {
     config: carers,
     schema: {
       tags,
       summary: "Set a participant's alarm settings (whole document)",
-      description: `Omitted fields take their defaults. siteId must be the participant's site (its trial's). ${scoped}`,
+      description:
+        "Omitted fields take their defaults. siteId must be the participant's site (its trial's). " +
+        'A change of the fluid-balance target (fluid, weight) is also kept in its history, with this time and the token that made it, so trial reports judge each day by the target that held then. ' +
+        scoped,
       params: Params,
       body: AlarmSettingsInput,
       response: { 200: SettingsDto, ...problems(400, 401, 403, 404) },

@@ -95,19 +95,24 @@ export const reportRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps; indicators?: I
       const audience = audienceOf(principal);
       const scope = audience.role === 'vendor' ? 'vendor.telemetry' : 'research';
       const now = clock();
+      const assignments = await registry.listAssignments({ trialId: trial.id });
+      // The clinicians' targets live with the alarm settings (a hub without the alarm engine has none); a vendor's report has no use for them.
+      const fluidTargets =
+        deps.alarms && audience.role !== 'vendor' ? await deps.alarms.fluidTargetHistory([...new Set(assignments.map((a) => a.participantId))]) : [];
       const report = await buildReport(
         {
           trial,
           registry: definitions,
           audience,
           windows: await registry.consent.windows(trial.id, scope, now),
-          assignments: await registry.listAssignments({ trialId: trial.id }),
+          assignments,
           devices: await devicesOf(trial),
           granularity,
           now,
           minCellParticipants,
           subjectOf: audience.role === 'vendor' ? null : audience.role === 'researcher' ? (pid) => pseudonym(trial.id, 'research', pid) : (pid) => pid,
           alarmSourceId: ALARM_SOURCE_ID,
+          fluidTargets,
         },
         reader,
       );

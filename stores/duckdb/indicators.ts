@@ -21,6 +21,8 @@ const TEMP_TABLES = [
      from_ms BIGINT, to_ms BIGINT, interval_ms BIGINT)`,
   `CREATE OR REPLACE TEMP TABLE ind_days (participant_id VARCHAR, period VARCHAR, bucket BIGINT, day_ms BIGINT,
      measurement VARCHAR, late_code VARCHAR)`,
+  `CREATE OR REPLACE TEMP TABLE ind_fluid_days (key VARCHAR, participant_id VARCHAR, period VARCHAR, bucket BIGINT, day_ms BIGINT,
+     intake VARCHAR, output VARCHAR, min_net DOUBLE, max_net DOUBLE)`,
 ];
 
 const DAY_MS = 86_400_000;
@@ -84,6 +86,24 @@ const DAYS = `
   FROM ind_days d
   GROUP BY ALL`;
 
+/**
+ * The day's intake and output summed apart; a day counts with at least one reading of
+ * each, and is within when intake − output lies inside its target (bounds included).
+ */
+const FLUID_DAYS = `
+  WITH net AS (
+    SELECT d.key, d.period, d.bucket, d.participant_id, d.day_ms, d.min_net, d.max_net,
+      sum(p.value) FILTER (p.name = d.intake) AS intake_ml, sum(p.value) FILTER (p.name = d.output) AS output_ml
+    FROM ind_fluid_days d JOIN ind_points p
+      ON p.participant_id = d.participant_id AND p.kind = 'reading' AND (p.name = d.intake OR p.name = d.output)
+      AND p.device_time >= d.day_ms AND p.device_time < d.day_ms + ${DAY_MS}
+    GROUP BY ALL
+  )
+  SELECT key, period, bucket, participant_id, count(*) AS days,
+    count(*) FILTER ((min_net IS NULL OR intake_ml - output_ml >= min_net) AND (max_net IS NULL OR intake_ml - output_ml <= max_net)) AS within
+  FROM net WHERE intake_ml IS NOT NULL AND output_ml IS NOT NULL
+  GROUP BY ALL`;
+
 /** Records are messages with at least one point; an interval is covered by any record inside it. */
 const DEVICES = `
   SELECT s.period, s.bucket, s.device_id, s.participant_id,
@@ -129,6 +149,19 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery, ar
       a.appendVarchar(s.measurement);
       a.appendVarchar(s.lateAlertCode);
     });
+    await appendTempRows(c, 'ind_fluid_days', q.fluidDays, (a, s) => {
+      a.appendVarchar(s.key);
+      a.appendVarchar(s.participantId);
+      a.appendVarchar(s.period);
+      a.appendBigInt(BigInt(s.bucket));
+      a.appendBigInt(BigInt(s.day));
+      a.appendVarchar(s.intake);
+      a.appendVarchar(s.output);
+      if (s.minNetMl === null) a.appendNull();
+      else a.appendDouble(s.minNetMl);
+      if (s.maxNetMl === null) a.appendNull();
+      else a.appendDouble(s.maxNetMl);
+    });
     const rows = async (sql: string, params: unknown[] = [q.trialId, q.alarmSourceId]): Promise<Record<string, unknown>[]> =>
       (await c.runAndReadAll(sql, params as never)).getRowObjectsJS() as Record<string, unknown>[];
     const literals = (names: readonly string[]): string => (names.length ? names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ') : 'NULL');
@@ -171,6 +204,13 @@ export async function countIndicators(c: DuckDBConnection, q: IndicatorQuery, ar
         measurement: String(r.measurement),
         days: Number(r.days),
         onTime: Number(r.on_time),
+      })),
+      fluidDays: (await rows(FLUID_DAYS, [])).map((r) => ({
+        ...cell(r),
+        key: String(r.key),
+        participantId: String(r.participant_id),
+        days: Number(r.days),
+        within: Number(r.within),
       })),
       devices: (await rows(DEVICES, [])).map((r) => ({
         ...cell(r),

@@ -9,8 +9,9 @@ import { asDouble, searchFolder } from '../helpers/file-search.js';
 
 /**
  * A forensic test of erasure (promise 3) on the all-in-one hub as a process: devices
- * publish readings, events and rejections about P and Q, P gets an alarm with a comment,
- * a researcher exports the dataset; then P is erased through the API and every byte of
+ * publish readings, events and rejections about P and Q, P gets an alarm with a comment
+ * and a fluid-balance target that a clinician then changes (the first one lives on only in
+ * the target history), a researcher exports the dataset; then P is erased through the API and every byte of
  * every file in the data folder (databases, WAL, journal, cursor, spill folder) is
  * searched for P's id, P's pseudonym and P's values, as text and as stored doubles.
  */
@@ -21,6 +22,7 @@ const P_REJECTED = 91.7731;
 const Q_WEIGHT = 68.4421;
 const Q_REJECTED = 59.3317;
 const COMMENT = 'P slipped near the zeta window';
+const P_FIRST_TARGET_ML = 1733.77;
 const HOUR = 3_600_000;
 
 let hub: HubProcess;
@@ -103,6 +105,10 @@ beforeAll(async () => {
     return alarmId !== '' && alarms.some((a) => a.participantId === Q);
   }, 'both fall alarms');
   expect((await hub.api(`/v1/alarms/${alarmId}/ack`, { body: { comment: COMMENT } })).status).toBe(200);
+  for (const maxNetGainMl of [P_FIRST_TARGET_ML, 1500]) {
+    const put = await hub.api(`/v1/alarm-settings/${P}`, { method: 'PUT', body: { siteId: 'ward', fluid: { windowH: 24, maxNetGainMl } } });
+    expect(put.status, put.text).toBe(200);
+  }
 
   // A research export: the pseudonyms P and Q have in it.
   const csv = await hub.api('/v1/trials/fluid/dataset?format=csv', { token: researcher });
@@ -126,12 +132,13 @@ beforeAll(async () => {
 
   // The search can see P before the erasure (a compressed column would hide values from it
   // before as after, and the test below would pass for nothing).
-  expect(search({ ...needlesOf(P, pPseudonym, P_WEIGHT, P_REJECTED), comment: Buffer.from(COMMENT) })).toEqual(
+  expect(search(careNeedlesOf(P, pPseudonym, P_WEIGHT, P_REJECTED))).toEqual(
     expect.arrayContaining([
       'telemetry.duckdb: id',
       'telemetry.duckdb: weight as double',
       'telemetry.duckdb: rejected value as text',
       'registry.duckdb: comment',
+      'registry.duckdb: first fluid target',
     ]),
   );
   const erased = await hub.api(`/v1/participants/${P}/data`, { method: 'DELETE' });
@@ -156,6 +163,13 @@ const needlesOf = (id: string, pseudonym: string, weight: number, rejected: numb
   'rejected value as text': Buffer.from(String(rejected)),
 });
 
+/** And what the ward wrote about P: the acknowledgement's comment, the first fluid target. */
+const careNeedlesOf = (...args: Parameters<typeof needlesOf>): Record<string, Buffer> => ({
+  ...needlesOf(...args),
+  comment: Buffer.from(COMMENT),
+  'first fluid target': Buffer.from(String(P_FIRST_TARGET_ML)),
+});
+
 /**
  * Where P is still found. What stays in the registry (registry.duckdb) is named in README
  * "Privacy and security": the participant's record, consents and assignments, and the
@@ -164,7 +178,7 @@ const needlesOf = (id: string, pseudonym: string, weight: number, rejected: numb
  * is a leak.
  */
 function tracesOfP(): string[] {
-  const found = search({ ...needlesOf(P, pPseudonym, P_WEIGHT, P_REJECTED), comment: Buffer.from(COMMENT) });
+  const found = search(careNeedlesOf(P, pPseudonym, P_WEIGHT, P_REJECTED));
   return found.filter((f) => !/^registry\.duckdb(\.wal)?: id$/.test(f));
 }
 

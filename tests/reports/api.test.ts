@@ -5,17 +5,19 @@ import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
+import { openAlarmEngine, type AlarmEngine } from '../../alarms/engine.js';
 import { loadProfiles } from '../../device-profiles/load.js';
 import { createLogger } from '../../kernel/log.js';
 import type { TelemetryStore } from '../../kernel/ports.js';
 import type { Registry } from '../../kernel/registry.js';
+import type { SqlClient } from '../../kernel/sql.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
 import { openDuckDbSqlClient } from '../../stores/duckdb/sql-client.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { parseCsv } from '../helpers/datasets.js';
 import { launchChromium } from '../ward/chromium.js';
-import { DAY, seedRegistry, seedStore, T, TRIAL } from './world.js';
+import { DAY, seedFluidTargets, seedRegistry, seedStore, T, TRIAL } from './world.js';
 
 // A picture of the seeded report only on request (REPORT_SCREENSHOT=<path>); the README's is the walk-through's (tests/e2e/walkthrough.test.ts).
 const SCREENSHOT = process.env.REPORT_SCREENSHOT ?? join(tmpdir(), `trial-report-${process.pid}.png`);
@@ -24,15 +26,21 @@ let dir: string;
 let reg: Registry & TokenRegistry;
 let store: TelemetryStore;
 let app: FastifyInstance;
+let alarms: AlarmEngine;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'reports-api-'));
   const profiles = loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 365 * DAY, maxFutureMs: 60_000 });
-  reg = await openSqlRegistry(await openDuckDbSqlClient(join(dir, 'registry.duckdb')), { profiles });
+  // The alarm tables, with the clinicians' targets, in the registry's database as in the hub.
+  const sql: SqlClient = await openDuckDbSqlClient(join(dir, 'registry.duckdb'));
+  reg = await openSqlRegistry(sql, { profiles });
   store = await openDuckDbTelemetryStore({ path: join(dir, 'telemetry.duckdb') });
   await seedRegistry(reg);
   await seedStore(store);
+  await seedFluidTargets(sql);
+  const config = { timeZone: 'UTC', tickMs: 3_600_000, replayMs: 3_600_000 };
+  alarms = await openAlarmEngine({ sql, store, profiles, logger: createLogger('silent'), config, publish: () => undefined });
   await reg.createVendor({ id: 'outsider', name: 'Not in the trial' });
   await reg.createTrial({ id: 'other', name: 'Other', siteId: 'site-e', vendorIds: ['outsider'], protocolRef: 'REK 2', period: { from: T, to: T + DAY } });
   const issue = async (name: string, p: Parameters<TokenRegistry['issueToken']>[0]) => {
@@ -44,10 +52,11 @@ beforeAll(async () => {
   await issue('dosebox', { role: 'vendor', vendorId: 'dosebox', label: 'db', expiresAt: null });
   await issue('outsider', { role: 'vendor', vendorId: 'outsider', label: 'out', expiresAt: null });
   await issue('clinician', { role: 'clinician', siteIds: ['site-e'], label: 'nurse', expiresAt: null });
-  app = await buildApp({ registry: reg, store, profiles, logger: createLogger('silent'), now: () => T + 30 * DAY });
+  app = await buildApp({ registry: reg, store, profiles, logger: createLogger('silent'), alarms, now: () => T + 30 * DAY });
 }, 60_000);
 afterAll(async () => {
   await app?.close();
+  await alarms?.close();
   await store?.close();
   await reg?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -108,7 +117,7 @@ describe('GET /v1/trials/{id}/report', () => {
     expect(header).toBe(
       'indicator,statistic,period,bucket,subject,value,numerator,denominator,participants,ci_low,ci_high,suppressed,unit,definitions_version',
     );
-    expect(lines).toContain('"alarms_by_code","rate","baseline","total","1.20",0.16666666666666666,2,12,6,,,false,"1/participant-week","1.0.0"');
+    expect(lines).toContain('"alarms_by_code","rate","baseline","total","1.20",0.16666666666666666,2,12,6,,,false,"1/participant-week","1.1.0"');
     const weeks = parseCsv(res.body).filter((r) => r.indicator === 'falls' && r.bucket !== 'total');
     expect(weeks.map((r) => [r.period, r.bucket, r.numerator])).toEqual([
       ['baseline', '2025-03-03', '6'],
@@ -116,6 +125,19 @@ describe('GET /v1/trials/{id}/report', () => {
       ['intervention', '2025-03-17', '3'],
       ['intervention', '2025-03-24', '2'],
     ]);
+  });
+
+  it("judges fluid days by the clinicians' targets as the alarm settings kept them, and a vendor's report has none of it", async () => {
+    const rows = parseCsv((await get(tokens.admin!, '?format=csv')).body).filter((r) => r.indicator === 'fluid_days_in_target' && r.bucket === 'total');
+    expect(rows.map((r) => [r.period, r.numerator, r.denominator, r.participants])).toEqual([
+      ['baseline', '19', '27', '3'],
+      ['intervention', '26', '34', '3'],
+    ]);
+    // Three participants: fewer than five, suppressed for a researcher.
+    const researcher = parseCsv((await get(tokens.researcher!, '?format=csv')).body).filter((r) => r.indicator === 'fluid_days_in_target');
+    expect(researcher.length).toBeGreaterThan(0);
+    expect(researcher.every((r) => r.suppressed === 'true' && r.value === null)).toBe(true);
+    expect(parseCsv((await get(tokens.dosebox!, '?format=csv')).body).some((r) => r.indicator === 'fluid_days_in_target')).toBe(false);
   });
 
   it("leaves datasets with each device's expected interval, and no pseudonym in the stored manifest", async () => {
@@ -166,6 +188,11 @@ describe('GET /v1/trials/{id}/report', () => {
         // A weekly series per plotted indicator, with the baseline shaded; the response-time histograms.
         expect(await page.locator('svg rect[fill="#dfe8f5"]').count()).toBeGreaterThan(5);
         expect(await page.locator('figure svg').count()).toBeGreaterThan(10);
+        // Every indicator computed, the days within the fluid target among the plotted ones.
+        expect(
+          await page.locator('figcaption', { hasText: lang === 'en' ? 'Days within the fluid-balance target' : 'Dager innenfor væskebalansemålet' }).count(),
+        ).toBe(1);
+        expect(await page.textContent('body')).not.toContain(lang === 'en' ? 'Not computable yet' : 'Kan ikke beregnes ennå');
         const box = await page.locator('figure svg').first().boundingBox();
         expect(box!.width).toBeGreaterThan(200);
         expect(requests).toEqual([]);

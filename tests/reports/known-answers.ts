@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import { loadFluidTargets } from '../../alarms/store.js';
 import { loadProfiles } from '../../device-profiles/load.js';
 import type { IndicatorReader } from '../../kernel/indicators.js';
 import type { Registry } from '../../kernel/registry.js';
+import type { SqlClient } from '../../kernel/sql.js';
 import { buildReport, type DeviceInfo, type Report, type ReportAudience, type ReportRow } from '../../reports/compute.js';
 import { loadIndicators } from '../../reports/definitions.js';
 import { DAY, T, TRIAL } from './world.js';
@@ -27,8 +29,14 @@ export const definitions = loadIndicators();
 export const NOW = T + 30 * DAY;
 const profiles = loadProfiles('device-profiles/profiles', { skewMs: 60_000, maxPastMs: 365 * DAY, maxFutureMs: 60_000 });
 
+/** The seeded registry, and the database holding its alarm tables (the clinicians' targets). */
+export interface Seeded {
+  readonly reg: Registry;
+  readonly alarmSql: SqlClient;
+}
+
 export async function seededReport(
-  reg: Registry,
+  { reg, alarmSql }: Seeded,
   reader: IndicatorReader,
   audience: ReportAudience,
   opts: { minCell?: number; now?: number } = {},
@@ -46,19 +54,21 @@ export async function seededReport(
     });
   }
   const now = opts.now ?? NOW;
+  const assignments = await reg.listAssignments({ trialId: TRIAL });
   return buildReport(
     {
       trial,
       registry: definitions,
       audience,
       windows: await reg.consent.windows(TRIAL, audience.role === 'vendor' ? 'vendor.telemetry' : 'research', now),
-      assignments: await reg.listAssignments({ trialId: TRIAL }),
+      assignments,
       devices,
       granularity: 'week',
       now,
       minCellParticipants: opts.minCell ?? 5,
       subjectOf: audience.role === 'vendor' ? null : (pid) => `pseudo-${pid}`,
       alarmSourceId: 'hub-alarms',
+      fluidTargets: await loadFluidTargets(alarmSql, [...new Set(assignments.map((a) => a.participantId))]),
     },
     reader,
   );

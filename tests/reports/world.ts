@@ -1,4 +1,7 @@
+import { migrateAlarmTables, upsertSettings } from '../../alarms/store.js';
+import { AlarmSettingsInput } from '../../kernel/alarms.js';
 import type { Registry } from '../../kernel/registry.js';
+import type { SqlClient } from '../../kernel/sql.js';
 import type { TelemetryStore } from '../../kernel/ports.js';
 import type { Family, HubEvent, IngestBatch, Point, Reading, Rejection } from '../../kernel/telemetry.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
@@ -20,6 +23,25 @@ import type { TokenRegistry } from '../../kernel/tokens.js';
  *   and 16 P2, P3 also got a "measurement not reported" alarm (VKP 5.3.2).
  * - DB-1 went offline (no_contact and a 1.20 alarm) twice in the baseline, once after.
  * - AQ-1 sent 4 messages rejected with SCHEMA_VIOLATION on day 1 (AQ-7 too).
+ * - fluid balance: the scale's daily message (the one with the weight) also carries two
+ *   fluid_intake readings (09:00, 13:00) and a fluid_output of 1000 mL (18:00), so the
+ *   records, completeness and uptime above do not change. Net (intake − output) per day:
+ *   P1 1500 on even days, −300 on odd ones (no data on days 2..5, output only on day 0);
+ *   P2 1000 on days 0..9, 1600 on 10..13, 1200 on 14..26 (intake only on day 27); P3, P7
+ *   0 and P4 250 every day; none for P5, P6.
+ * - the clinicians' targets (alarm settings, FLUID_TARGETS below) as [−maxNetLossMl,
+ *   maxNetGainMl]: P1 [−500, 1000] from day −2 (a weight-only change on day 8), then
+ *   (−∞, 2000] from day 16 15:00; P2 none until (−∞, 1500] on day 3 12:00, [−800, 800]
+ *   from day 20 08:00; P3 none; P4 [−1000, 1000] from day −5, none (both limits null)
+ *   from day 7 09:00, [−200, 200] on day 21 06:00 and [−100, 250] at 18:00 (a bound
+ *   counts as within); P7 [−500, 500], but P7 releases nothing.
+ *   Each day is judged by the target at its end, so days within / days counted:
+ *   week 1: P1 1/2 (day 1), P2 4/4 (days 3..6), P4 7/7 = 12/13;
+ *   week 2: P1 4/7, P2 3/7 (days 7..9 in, 10..13 over 1500), P4 none = 7/14;
+ *   week 3: P1 6/7 (day 14 over 1000; 16 judged by the new target), P2 6/7 (day 20
+ *   over 800) = 12/14; week 4: P1 7/7, P2 0/6, P4 7/7 (by [−100, 250]) = 14/20;
+ *   baseline 19/27, intervention 26/34, three participants in each. Judged by today's
+ *   targets instead it would be 23/37 and 28/41.
  */
 
 export const DAY = 86_400_000;
@@ -28,6 +50,34 @@ export const TRIAL = 'trial-eval';
 export const PARTICIPANTS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6'];
 const ALL = [...PARTICIPANTS, 'P7'];
 const ALARMS = 'hub-alarms';
+const HOUR = 3_600_000;
+
+/** The clinicians' fluid-balance targets as they changed (see above): participant, when, settings. */
+export const FLUID_TARGETS: [string, number, Partial<AlarmSettingsInput>][] = [
+  ['P1', T - 2 * DAY, { fluid: { maxNetGainMl: 1000, maxNetLossMl: 500 } }],
+  ['P1', T + 8 * DAY + 10 * HOUR, { fluid: { maxNetGainMl: 1000, maxNetLossMl: 500 }, weight: { targetKg: 70, maxGainKg: 2 } }],
+  ['P1', T + 16 * DAY + 15 * HOUR, { fluid: { maxNetGainMl: 2000 }, weight: { targetKg: 70, maxGainKg: 2 } }],
+  ['P2', T + 3 * DAY + 12 * HOUR, { fluid: { maxNetGainMl: 1500 } }],
+  ['P2', T + 20 * DAY + 8 * HOUR, { fluid: { maxNetGainMl: 800, maxNetLossMl: 800 } }],
+  ['P4', T - 5 * DAY, { fluid: { maxNetGainMl: 1000, maxNetLossMl: 1000 } }],
+  ['P4', T + 7 * DAY + 9 * HOUR, {}],
+  ['P4', T + 21 * DAY + 6 * HOUR, { fluid: { maxNetGainMl: 200, maxNetLossMl: 200 } }],
+  ['P4', T + 21 * DAY + 18 * HOUR, { fluid: { maxNetGainMl: 250, maxNetLossMl: 100 } }],
+  ['P7', T - DAY, { fluid: { maxNetGainMl: 500, maxNetLossMl: 500 } }],
+];
+
+/** The targets through the alarm settings' own write path, each at its time, in the alarm tables on `sql`. */
+export async function seedFluidTargets(sql: SqlClient): Promise<void> {
+  await migrateAlarmTables(sql, T - 10 * DAY);
+  for (const [participantId, at, settings] of FLUID_TARGETS) {
+    await upsertSettings(sql, {
+      ...AlarmSettingsInput.parse({ siteId: 'site-e', ...settings }),
+      participantId,
+      updatedAt: at,
+      updatedBy: { id: 'tok-nurse', label: 'nurse' },
+    });
+  }
+}
 
 export async function seedRegistry(reg: Registry & TokenRegistry): Promise<void> {
   await reg.createSite({ id: 'site-e', name: 'Ward E', kind: 'patient-room' });
@@ -172,6 +222,25 @@ export function seedPoints(): { points: Point[]; rejections: Rejection[] } {
       points.push(reading);
     }
   }
+  for (const r of [...points]) {
+    const p = r.participantId!;
+    if (r.kind !== 'reading' || r.name !== 'body_weight' || p === 'P5' || p === 'P6') continue;
+    const d = (r.deviceTime - 7 * HOUR - T) / DAY;
+    const net = p === 'P1' ? (d % 2 === 0 ? 1500 : -300) : p === 'P2' ? (d < 10 ? 1000 : d < 14 ? 1600 : 1200) : p === 'P4' ? 250 : 0;
+    const fluid = (seq: number, name: string, hour: number, value: number): Reading => ({
+      ...base(r.deviceId, 'aquascale', 'fluid-balance', p, name, T + d * DAY + hour * HOUR),
+      messageId: r.messageId,
+      seq,
+      kind: 'reading',
+      value,
+      unit: 'mL',
+    });
+    const intake = [fluid(1, 'fluid_intake', 9, (net + 1000) / 2), fluid(2, 'fluid_intake', 13, (net + 1000) / 2)];
+    const output = fluid(3, 'fluid_output', 18, 1000);
+    if (p === 'P1' && d === 0) points.push(output);
+    else if (p === 'P2' && d === 27) points.push(...intake);
+    else points.push(...intake, output);
+  }
   for (const [p, d] of [
     ['P2', 15],
     ['P3', 16],
@@ -208,7 +277,7 @@ export async function seedStore(store: TelemetryStore): Promise<number> {
   const { points, rejections } = seedPoints();
   const batch: IngestBatch = {
     messages: [
-      ...points.map((p) => ({ id: p.messageId, deviceId: p.deviceId, receivedAt: p.receivedAt })),
+      ...points.filter((p) => p.seq === 0).map((p) => ({ id: p.messageId, deviceId: p.deviceId, receivedAt: p.receivedAt })),
       ...rejections.map((r) => ({ id: r.messageId, deviceId: r.deviceId, receivedAt: r.receivedAt })),
     ],
     points,
