@@ -1,3 +1,5 @@
+import { HubError } from './errors.js';
+
 /**
  * What flows from a device to the store: an inbound MQTT message, the points it is
  * normalised into, or the rejection that explains why it was not.
@@ -113,6 +115,18 @@ export interface IngestBatch {
   readonly messages: readonly { readonly id: MessageId; readonly deviceId: string; readonly receivedAt: number }[];
   readonly points: readonly Point[];
   readonly rejections: readonly Rejection[];
+}
+
+/**
+ * The port's batch rule (kernel/ports.ts TelemetryStore): a point or rejection must
+ * belong to a message listed in the same batch, or nothing would record it for
+ * exactly-once and a redelivery would store it again. Such a batch is a caller bug,
+ * refused whole before anything is written, with the same code by every adapter.
+ */
+export function assertBatchConsistent(batch: IngestBatch): void {
+  const listed = new Set(batch.messages.map((m) => m.id));
+  const orphan = batch.points.find((p) => !listed.has(p.messageId)) ?? batch.rejections.find((r) => !listed.has(r.messageId));
+  if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
 }
 
 export interface WriteResult {

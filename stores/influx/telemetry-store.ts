@@ -2,7 +2,7 @@ import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxd
 import { HubError, isHubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
-import { erasedRejection, type IngestBatch, type MessageId, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
+import { assertBatchConsistent, erasedRejection, type IngestBatch, type MessageId, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
 import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
@@ -167,8 +167,8 @@ class InfluxTelemetryStore implements TelemetryStore {
   }
 
   async #writeBatch(batch: IngestBatch): Promise<WriteResult> {
+    checkBatch(batch);
     const messages = uniqueMessages(batch);
-    checkBatch(batch, messages);
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
     const server = await this.#ready();
 
@@ -609,11 +609,8 @@ function uniqueMessages(batch: IngestBatch): Map<MessageId, MessageEntry> {
 }
 
 /** Refuses, before anything is written, batches that could not be stored faithfully. */
-function checkBatch(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageEntry>): void {
-  const orphan = batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
-  if (orphan) {
-    throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
-  }
+function checkBatch(batch: IngestBatch): void {
+  assertBatchConsistent(batch);
   const times = [
     ...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]),
     ...batch.rejections.map((r) => r.receivedAt),

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import type { IngestBatch } from '../../kernel/telemetry.js';
-import { T0, batchOf, event, reading, rejection, telemetryStoreContract } from './telemetry-store.contract.js';
+import { OPTIONAL_CAPABILITIES, T0, batchOf, event, reading, rejection, telemetryStoreContract } from './telemetry-store.contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'arena-hub-duckdb-telemetry-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,7 +14,7 @@ let files = 0;
 /** A fresh database file per store: every contract test starts empty. */
 const freshPath = (): string => join(dir, `telemetry-${++files}.duckdb`);
 
-telemetryStoreContract('duckdb', () => openDuckDbTelemetryStore({ path: freshPath() }));
+telemetryStoreContract('duckdb', () => openDuckDbTelemetryStore({ path: freshPath() }), { offers: OPTIONAL_CAPABILITIES });
 
 describe('DuckDB telemetry store', () => {
   it('keeps data across close and reopen of the same file', async () => {

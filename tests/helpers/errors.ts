@@ -1,0 +1,16 @@
+import { expect } from 'vitest';
+import type { ErrorCode } from '../../kernel/errors.js';
+
+/**
+ * Awaits `p` and expects it to reject with the stable code (kernel/errors.ts), and, when
+ * given, a message matching `detail`: a bare toThrow() passes for any failure at all.
+ */
+export async function rejectsWith(p: Promise<unknown>, code: ErrorCode, detail?: RegExp): Promise<void> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err as { code?: string; message?: string },
+  );
+  expect(e, `expected a rejection with ${code}`).toBeDefined();
+  expect(e!.code, e!.message).toBe(code);
+  if (detail) expect(e!.message).toMatch(detail);
+}
