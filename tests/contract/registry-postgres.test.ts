@@ -80,11 +80,13 @@ describe('registry on PostgreSQL', () => {
   });
 });
 
-/** Polls `probe` until it answers true; fails naming `what` after ms. No fixed sleeps. */
-
 const quiet = createLogger('silent');
 /** As one split service opens it (service/adapters.ts), on its own connections. */
 const openShared = (url: string) => openSharedRegistry({ registryUrl: url, store: { kind: 'duckdb' } }, profiles, quiet);
+
+// The registry every split service runs (LISTEN/NOTIFY freshness, migration lock, triggers)
+// keeps the same contract; a database each, since notifications are per database.
+registryContract('shared postgres, as the split services open it', async () => openShared(await server.newDatabase('shared')));
 
 /**
  * A SqlClient that can hold a statement's answer back after the database has run it:
