@@ -129,6 +129,22 @@ export function assertBatchConsistent(batch: IngestBatch): void {
   if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
 }
 
+/**
+ * Stores keep times as whole epoch milliseconds (64-bit integers): a batch with any other
+ * time is refused whole, before anything is written, with the same code by every store
+ * that writes it. `maxMs`: the largest magnitude the engine keeps (InfluxDB's nanoseconds
+ * end sooner than JavaScript's safe integers).
+ */
+export function assertWholeMilliseconds(batch: IngestBatch, maxMs = Number.MAX_SAFE_INTEGER): void {
+  const times = [
+    ...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]),
+    ...batch.rejections.map((r) => r.receivedAt),
+    ...batch.messages.map((m) => m.receivedAt),
+  ];
+  const bad = times.find((t) => !Number.isSafeInteger(t) || Math.abs(t) > maxMs);
+  if (bad !== undefined) throw new HubError('VALIDATION_FAILED', `batch refused: time ${bad} is not a whole epoch millisecond the store can keep`);
+}
+
 export interface WriteResult {
   readonly storedMessages: number;
   readonly duplicateMessages: number;

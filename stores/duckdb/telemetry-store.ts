@@ -44,7 +44,15 @@ import {
 import { rebuildPointRanges, recordPointRanges, spanOf, windowsBackFrom } from './point-ranges.js';
 import { countIndicators } from './indicators.js';
 import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
-import { assertBatchConsistent, type IngestBatch, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
+import {
+  assertBatchConsistent,
+  assertWholeMilliseconds,
+  type IngestBatch,
+  type Point,
+  type Rejection,
+  type RejectionCode,
+  type WriteResult,
+} from '../../kernel/telemetry.js';
 
 /**
  * TelemetryStore on an embedded DuckDB file.
@@ -393,6 +401,7 @@ class DuckDbStore implements DuckDbTelemetryStore {
 
   async #writeBatch(batch: IngestBatch): Promise<WriteResult> {
     assertBatchConsistent(batch);
+    assertWholeMilliseconds(batch);
     const messages = uniqueMessages(batch);
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
 

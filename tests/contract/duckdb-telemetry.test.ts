@@ -42,11 +42,12 @@ describe('DuckDB telemetry store', () => {
   it('rolls back a write that fails after its messages were inserted', async () => {
     const store = await openDuckDbTelemetryStore({ path: freshPath() });
     try {
-      // The fractional device time passes the batch checks and fails in the point
+      // An attribute JSON has no form for passes the batch checks and fails in the point
       // appender, i.e. inside the transaction, after the message ids were inserted.
       const good = batchOf([reading(1n, T0), reading(2n, T0 + 1)]);
-      const failing: IngestBatch = { ...good, points: [good.points[0]!, reading(2n, T0 + 1.5)] };
-      await expect(store.write(failing)).rejects.toThrow();
+      const unwritable = reading(2n, T0 + 1, { attributes: { count: 1n as unknown as number } });
+      const failing: IngestBatch = { ...good, points: [good.points[0]!, unwritable] };
+      await expect(store.write(failing)).rejects.toThrow(/serialize a BigInt/);
 
       let n = 0;
       for await (const _ of store.points({})) n++;

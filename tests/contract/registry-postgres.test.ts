@@ -11,6 +11,7 @@ import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { contractProfiles, registryContract, seedBeforeReopen } from './registry.contract.js';
 import { until } from '../helpers/poll.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 // A real PostgreSQL 15 (tests/setup/postgres.ts). Missing binaries fail this file with
 // the instruction to run tests/setup/ensure-packages.sh; they never skip it.
@@ -354,6 +355,9 @@ describe('registry freshness across processes (PostgreSQL)', () => {
     await sql.close();
     await expect(openShared(broken)).rejects.toThrow(/vendor_id/);
     await until('the failed open left no session', async () => (await sessionsIn(broken)) === 0);
-    await expect(openSharedRegistry({ registryUrl: 'postgres://postgres@127.0.0.1:1/none', store: { kind: 'duckdb' } }, profiles, quiet)).rejects.toThrow();
+    await rejectsWith(
+      openSharedRegistry({ registryUrl: 'postgres://postgres@127.0.0.1:1/none', store: { kind: 'duckdb' } }, profiles, quiet),
+      'STORE_UNAVAILABLE',
+    );
   });
 });

@@ -40,6 +40,7 @@ const WITHOUT: Record<OptionalCapability, string> = {
  *   duplicate, and its repeated points (same messageId and seq) are stored once.
  * - A batch with a point or rejection whose messageId is not in batch.messages is a
  *   caller bug: write() rejects with VALIDATION_FAILED and stores nothing of that batch.
+ *   So does a store that writes directly for a time that is not a whole millisecond.
  * - A closed store refuses every call with STORE_UNAVAILABLE.
  * - An empty deviceIds or names list matches nothing (it is a filter, not "no filter").
  * - Equal device times are ordered by messageId as an unsigned 64-bit number, then seq.
@@ -237,6 +238,20 @@ export function telemetryStoreContract<S extends TelemetryStore>(
         expect(await count(store.points({}))).toBe(0);
         expectWritten(await store.write(good), { storedMessages: 1, duplicateMessages: 0 });
       });
+
+      // A queue (stores/outbox) keeps the batch as JSON and takes it; the store behind it
+      // refuses it and the queue sets it aside (tests/influx/outbox.test.ts): nothing for
+      // this suite to read, so the test is for stores that write directly.
+      if (exact) {
+        it('refuses a batch with a time that is not a whole epoch millisecond and stores none of it', async () => {
+          const store = await fresh();
+          await rejectsWith(store.write(batchOf([reading(1n, T0), reading(2n, T0 + 1.5)])), 'VALIDATION_FAILED', /whole epoch millisecond/);
+          await rejectsWith(store.write(batchOf([], [rejection(3n, T0 + 0.25)])), 'VALIDATION_FAILED', /whole epoch millisecond/);
+          expect(await count(store.points({}))).toBe(0);
+          expect(await store.rejections({})).toEqual([]);
+          expectWritten(await store.write(batchOf([reading(1n, T0)])), { storedMessages: 1, duplicateMessages: 0 });
+        });
+      }
     });
 
     describe('point queries', () => {
@@ -860,8 +875,18 @@ async function indicatorParity(store: Required<TelemetryStore>): Promise<void> {
       reading(3n, T0 + 4_000_000, { name: 'weight', value: 71 }),
       event(4n, T0 + 2_000, { deviceId: 'dev-f', name: 'fall', alertCode: '4.1', severity: 40 }),
       event(5n, T0 + 2_500, { ...hub, name: 'alarm_raised', alertCode: '4.1', attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f' } }),
-      event(6n, T0 + 32_500, { ...hub, name: 'alarm_acknowledged', alertCode: '4.1', attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 30 } }),
-      event(7n, T0 + 95_000, { ...hub, name: 'alarm_resolved', alertCode: '4.1', attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 92.5 } }),
+      event(6n, T0 + 32_500, {
+        ...hub,
+        name: 'alarm_acknowledged',
+        alertCode: '4.1',
+        attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 30 },
+      }),
+      event(7n, T0 + 95_000, {
+        ...hub,
+        name: 'alarm_resolved',
+        alertCode: '4.1',
+        attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 92.5 },
+      }),
       event(8n, T0 + 3_000, { deviceId: 'dev-d', name: 'dose_taken', dispenseCode: 'D2' }),
       reading(9n, T0 + 5_000, { participantId: 'p-2', name: 'weight' }),
     ],
