@@ -104,7 +104,7 @@ describe('outbox in front of InfluxDB', () => {
       }
       const r = await store.write(batchNo(k)); // resolves from the disk queue, server or not
       expect(r).toEqual({ storedMessages: 5, duplicateMessages: 0 });
-      await new Promise((res) => setTimeout(res, 2));
+      await new Promise((res) => setTimeout(res, 2)); // pacing, not a wait: the writes span the kill and the restart
     }
     expect(maxPending).toBeGreaterThan(0); // the outage really queued
     await store.drained();
