@@ -22,10 +22,10 @@ export type OptionalCapability = (typeof OPTIONAL_CAPABILITIES)[number];
 /** What a caller does when the store lacks the capability (kernel/ports.ts), for the test name. */
 const WITHOUT: Record<OptionalCapability, string> = {
   exportTo: 'datasets stream points() through datasets/formats.ts',
-  indicatorCounts: 'trial reports answer that they are unavailable',
-  expireRejections: 'rejections are kept until erasure',
-  archiveTrial: "a closed trial's points stay in the store",
-  deleteTrial: "a closed trial's points stay in the store",
+  indicatorCounts: 'reports count from points() (reports/point-counts.ts)',
+  expireRejections: "rejections last as long as the store's own retention (ingest/rejection-retention.ts)",
+  archiveTrial: 'the trial retention schedule refuses an archive with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
+  deleteTrial: 'the trial retention schedule refuses a deletion with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
 };
 
 /**

@@ -61,8 +61,7 @@ describe('password guessing', () => {
     expect(log.lines.some((l) => l.event === 'connect_refused' && String(l.reason).startsWith('too many failed logins for this user'))).toBe(true);
     // Another device is not affected by this username's lock.
     expect(await attempt(dispenser.id, dispenser.secret)).toBe(0);
-    // Waits out the lock, a rule of time: attempts polling for its end would be refused
-    // while it holds (and a poll would pass just as well if the lock ended early).
+    // Waits out the lock, a rule of time: a poll for its end would pass just as well if it ended early.
     await sleep(THROTTLE.baseLockMs + 100);
     expect(await attempt(fall.id, fall.secret)).toBe(0);
   });
