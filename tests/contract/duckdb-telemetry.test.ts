@@ -42,7 +42,7 @@ describe('DuckDB telemetry store', () => {
   it('rolls back a write that fails after its messages were inserted', async () => {
     const store = await openDuckDbTelemetryStore({ path: freshPath() });
     try {
-      // An attribute JSON has no form for passes the batch checks and fails in the point
+      // An attribute JSON cannot hold (a bigint) passes the batch checks and fails in the point
       // appender, i.e. inside the transaction, after the message ids were inserted.
       const good = batchOf([reading(1n, T0), reading(2n, T0 + 1)]);
       const unwritable = reading(2n, T0 + 1, { attributes: { count: 1n as unknown as number } });
