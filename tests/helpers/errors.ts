@@ -14,3 +14,16 @@ export async function rejectsWith(p: Promise<unknown>, code: ErrorCode, detail?:
   expect(e!.code, e!.message).toBe(code);
   if (detail) expect(e!.message).toMatch(detail);
 }
+
+/** rejectsWith() for a function that throws synchronously. */
+export function throwsWith(fn: () => unknown, code: ErrorCode, detail?: RegExp): void {
+  let e: { code?: string; message?: string } | undefined;
+  try {
+    fn();
+  } catch (err) {
+    e = err as { code?: string; message?: string };
+  }
+  expect(e, `expected a throw with ${code}`).toBeDefined();
+  expect(e!.code, e!.message).toBe(code);
+  if (detail) expect(e!.message).toMatch(detail);
+}
