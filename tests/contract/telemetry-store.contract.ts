@@ -11,22 +11,28 @@ import { pointIndicatorReader } from '../../reports/point-counts.js';
 import type { HubEvent, IngestBatch, MessageId, Point, Reading, Rejection, WriteResult } from '../../kernel/telemetry.js';
 import { rejectsWith } from '../helpers/errors.js';
 
-/**
- * The port's optional operations (kernel/ports.ts). Each runner names those its adapter
- * offers; the suite checks the adapter offers exactly those, holds each offered one to
- * its promise, and says for each other one what callers do without it.
- */
-export const OPTIONAL_CAPABILITIES = ['exportTo', 'indicatorCounts', 'expireRejections', 'archiveTrial', 'deleteTrial'] as const;
-export type OptionalCapability = (typeof OPTIONAL_CAPABILITIES)[number];
+/** The keys of T's optional members. */
+type OptionalKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
 
-/** What a caller does when the store lacks the capability (kernel/ports.ts), for the test name. */
-const WITHOUT: Record<OptionalCapability, string> = {
+/**
+ * The port's optional operations (kernel/ports.ts), each with what a caller does when the
+ * store lacks it (for the test name). Keyed by the port's own optional members, so one
+ * added to the port fails the type check here until the suite knows it.
+ */
+const WITHOUT = {
   exportTo: 'datasets stream points() through datasets/formats.ts',
   indicatorCounts: 'reports count from points() (reports/point-counts.ts)',
   expireRejections: "rejections last as long as the store's own retention (ingest/rejection-retention.ts)",
   archiveTrial: 'the trial retention schedule refuses an archive with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
   deleteTrial: 'the trial retention schedule refuses a deletion with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
-};
+} as const satisfies Record<OptionalKeys<TelemetryStore>, string>;
+
+export type OptionalCapability = keyof typeof WITHOUT;
+/**
+ * Each runner names those its adapter offers; the suite checks the adapter offers exactly
+ * those, holds each offered one to its promise, and shows each other one absent.
+ */
+export const OPTIONAL_CAPABILITIES = Object.keys(WITHOUT) as readonly OptionalCapability[];
 
 /**
  * The behaviour every TelemetryStore adapter promises (kernel/ports.ts). Each adapter's
