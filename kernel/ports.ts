@@ -129,7 +129,7 @@ export interface TelemetryStore {
   rejectionCounts(query: RejectionQuery): Promise<RejectionCount[]>;
   /** Optional: datasets written by the engine itself; without it, exports stream points(). */
   exportTo?(request: DatasetExportRequest, file: string): Promise<DatasetRowCounts>;
-  /** Optional: trial indicators counted by the engine (kernel/indicators.ts); without it, reports are unavailable. */
+  /** Optional: trial indicators counted by the engine (kernel/indicators.ts); without it, reports count from points() (reports/point-counts.ts). */
   indicatorCounts?(query: IndicatorQuery): Promise<IndicatorCounts>;
   /** Optional: deletes rejections received before `before` (epoch ms), returns how many; retention. */
   expireRejections?(before: number): Promise<number>;

@@ -1,3 +1,5 @@
+import { HubError } from './errors.js';
+
 /**
  * What flows from a device to the store: an inbound MQTT message, the points it is
  * normalised into, or the rejection that explains why it was not.
@@ -113,6 +115,34 @@ export interface IngestBatch {
   readonly messages: readonly { readonly id: MessageId; readonly deviceId: string; readonly receivedAt: number }[];
   readonly points: readonly Point[];
   readonly rejections: readonly Rejection[];
+}
+
+/**
+ * The port's batch rule (kernel/ports.ts TelemetryStore): a point or rejection must
+ * belong to a message listed in the same batch, or nothing would record it for
+ * exactly-once and a redelivery would store it again. Such a batch is a caller bug,
+ * refused whole before anything is written, with the same code by every adapter.
+ */
+export function assertBatchConsistent(batch: IngestBatch): void {
+  const listed = new Set(batch.messages.map((m) => m.id));
+  const orphan = batch.points.find((p) => !listed.has(p.messageId)) ?? batch.rejections.find((r) => !listed.has(r.messageId));
+  if (orphan) throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
+}
+
+/**
+ * Stores keep times as whole epoch milliseconds (64-bit integers): a batch with any other
+ * time is refused whole, before anything is written, with the same code by every store
+ * that writes it. `maxMs`: the largest magnitude the engine keeps (InfluxDB's nanoseconds
+ * end sooner than JavaScript's safe integers).
+ */
+export function assertWholeMilliseconds(batch: IngestBatch, maxMs = Number.MAX_SAFE_INTEGER): void {
+  const times = [
+    ...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]),
+    ...batch.rejections.map((r) => r.receivedAt),
+    ...batch.messages.map((m) => m.receivedAt),
+  ];
+  const bad = times.find((t) => !Number.isSafeInteger(t) || Math.abs(t) > maxMs);
+  if (bad !== undefined) throw new HubError('VALIDATION_FAILED', `batch refused: time ${bad} is not a whole epoch millisecond the store can keep`);
 }
 
 export interface WriteResult {

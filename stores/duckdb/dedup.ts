@@ -73,18 +73,6 @@ export function deviceTimeRanges(staged: readonly StagedMessage[]): [number, num
 }
 
 /**
- * A point or rejection must belong to a message of the same batch; otherwise nothing
- * would record it for exactly-once, and a redelivery would store it again. Such a
- * batch is a caller bug: it is refused whole, before anything is written.
- */
-export function assertConsistent(batch: IngestBatch, messages: ReadonlyMap<MessageId, StagedMessage>): void {
-  const orphan = batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
-  if (orphan) {
-    throw new Error(`batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
-  }
-}
-
-/**
  * The items of newly stored messages, first occurrence per key. A message redelivered
  * inside the same batch brings its points (key: message and seq) and its rejection (one
  * per message) a second time; only one copy is stored.

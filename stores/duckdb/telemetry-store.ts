@@ -13,7 +13,7 @@ import type {
 } from '../../kernel/ports.js';
 import { openDuckDbInstance } from './instance.js';
 import { withMemoryReport } from './memory.js';
-import { assertConsistent, DEFAULT_DEDUP_WINDOW_MS, firstOf, seenMessages, uniqueMessages } from './dedup.js';
+import { DEFAULT_DEDUP_WINDOW_MS, firstOf, seenMessages, uniqueMessages } from './dedup.js';
 import { assertLimit, limitClause, Params, pointsFrom, rejectionFilters } from './query.js';
 import {
   appendAll,
@@ -44,7 +44,15 @@ import {
 import { rebuildPointRanges, recordPointRanges, spanOf, windowsBackFrom } from './point-ranges.js';
 import { countIndicators } from './indicators.js';
 import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
-import type { IngestBatch, Point, Rejection, RejectionCode, WriteResult } from '../../kernel/telemetry.js';
+import {
+  assertBatchConsistent,
+  assertWholeMilliseconds,
+  type IngestBatch,
+  type Point,
+  type Rejection,
+  type RejectionCode,
+  type WriteResult,
+} from '../../kernel/telemetry.js';
 
 /**
  * TelemetryStore on an embedded DuckDB file.
@@ -392,8 +400,9 @@ class DuckDbStore implements DuckDbTelemetryStore {
   }
 
   async #writeBatch(batch: IngestBatch): Promise<WriteResult> {
+    assertBatchConsistent(batch);
+    assertWholeMilliseconds(batch);
     const messages = uniqueMessages(batch);
-    assertConsistent(batch, messages);
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
 
     const c = this.writer;

@@ -2,7 +2,17 @@ import { HttpError, InfluxDB, type Point as Line, type WriteApi } from '@influxd
 import { HubError, isHubError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/log.js';
 import type { Bucket, BucketQuery, PointQuery, RejectionCount, RejectionQuery, TelemetryStore } from '../../kernel/ports.js';
-import { erasedRejection, type IngestBatch, type MessageId, type Point, type Rejection, type RejectionCode, type WriteResult } from '../../kernel/telemetry.js';
+import {
+  assertBatchConsistent,
+  assertWholeMilliseconds,
+  erasedRejection,
+  type IngestBatch,
+  type MessageId,
+  type Point,
+  type Rejection,
+  type RejectionCode,
+  type WriteResult,
+} from '../../kernel/telemetry.js';
 import { MAX_NS, anyOf, ident, str, timeRange } from './influxql.js';
 import { foreignTags, participantTags, type ParticipantTags } from './participant-tag.js';
 import { QueryClient, type Row } from './query-client.js';
@@ -167,8 +177,9 @@ class InfluxTelemetryStore implements TelemetryStore {
   }
 
   async #writeBatch(batch: IngestBatch): Promise<WriteResult> {
+    assertBatchConsistent(batch);
+    assertWholeMilliseconds(batch, MAX_MS);
     const messages = uniqueMessages(batch);
-    checkBatch(batch, messages);
     if (messages.size === 0) return { storedMessages: 0, duplicateMessages: 0 };
     const server = await this.#ready();
 
@@ -606,21 +617,6 @@ function uniqueMessages(batch: IngestBatch): Map<MessageId, MessageEntry> {
   const out = new Map<MessageId, MessageEntry>();
   for (const m of batch.messages) if (!out.has(m.id)) out.set(m.id, m);
   return out;
-}
-
-/** Refuses, before anything is written, batches that could not be stored faithfully. */
-function checkBatch(batch: IngestBatch, messages: ReadonlyMap<MessageId, MessageEntry>): void {
-  const orphan = batch.points.find((p) => !messages.has(p.messageId)) ?? batch.rejections.find((r) => !messages.has(r.messageId));
-  if (orphan) {
-    throw new HubError('VALIDATION_FAILED', `batch refused: message ${orphan.messageId} has data but is not listed in batch.messages`);
-  }
-  const times = [
-    ...batch.points.flatMap((p) => [p.deviceTime, p.receivedAt]),
-    ...batch.rejections.map((r) => r.receivedAt),
-    ...batch.messages.map((m) => m.receivedAt),
-  ];
-  const bad = times.find((t) => !Number.isSafeInteger(t) || Math.abs(t) > MAX_MS);
-  if (bad !== undefined) throw new HubError('VALIDATION_FAILED', `batch refused: time ${bad} is not a whole epoch millisecond InfluxDB can store`);
 }
 
 /** Where each message's marker lives: earliest device time of its points, else receive time. */

@@ -107,7 +107,10 @@ export async function watchRegistryChanges(url: string, onChange: (payload: stri
     } catch (e) {
       gone = true;
       await c.end().catch(() => undefined);
-      throw e;
+      // As the SqlClient reports a refused connection (stores/postgres/sql-client.ts).
+      throw new HubError('STORE_UNAVAILABLE', `PostgreSQL: the registry change watch could not LISTEN: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
     }
     if (closed) {
       gone = true;

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../kernel/audit.js';
-import { eventually, startLive, type LiveFixture } from '../helpers/live.js';
+import { startLive, type LiveFixture } from '../helpers/live.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Live streams under abuse, on real HTTP against a listening server: aborted requests
@@ -65,12 +66,12 @@ describe('aborted live requests', () => {
         await res.text();
       }),
     );
-    expect(await eventually(() => f.bus.subscribers() === 0)).toBe(true);
+    await until('0 live subscribers', () => f.bus.subscribers() === 0);
 
     const s = await hello(f, token);
-    expect(await eventually(() => f.bus.subscribers() === 1)).toBe(true);
+    await until('1 live subscribers', () => f.bus.subscribers() === 1);
     s.abort();
-    expect(await eventually(() => f.bus.subscribers() === 0)).toBe(true);
+    await until('0 live subscribers', () => f.bus.subscribers() === 0);
   });
 });
 
@@ -101,7 +102,7 @@ describe('a live stream behind a slow audit', () => {
       );
       first.abort();
       release();
-      expect(await eventually(() => f.bus.subscribers() === 0)).toBe(true);
+      await until('0 live subscribers', () => f.bus.subscribers() === 0);
       expect((await real.list({ limit: 1000, action: 'GET /v1/live' })).length).toBeGreaterThan(0);
     } finally {
       registry.audit = real;
@@ -129,7 +130,7 @@ describe('the stream cap', () => {
     expect(JSON.parse(await overall.body)).toMatchObject({ code: 'TOO_MANY_STREAMS', detail: expect.stringContaining('3 live streams') });
 
     a.abort();
-    expect(await eventually(() => f.bus.subscribers() === 2)).toBe(true);
+    await until('2 live subscribers', () => f.bus.subscribers() === 2);
     const again = await hello(f, clinician);
     expect(again.res.status).toBe(200);
   });

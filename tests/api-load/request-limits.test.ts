@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type ApiLimits } from '../../api/config.js';
 import type { PointQuery, TelemetryStore } from '../../kernel/ports.js';
 import type { Point } from '../../kernel/telemetry.js';
 import { startApi, type ApiFixture } from '../api/fixture.js';
-import { eventually } from '../helpers/live.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Per-token and per-address rate limits, and the export limits: a flood from one caller
@@ -95,7 +95,7 @@ describe('export limits', () => {
     const path = '/v1/trials/trial-1/dataset?format=csv';
 
     const running = [get(path, f.tokens.researcher), get(path, f.tokens.researcher), get(path, f.tokens.vendorA)];
-    expect(await eventually(() => held.waiting() === 3)).toBe(true);
+    await until('three exports are held', () => held.waiting() === 3);
     const perToken = await get(path, f.tokens.researcher);
     await expectRefusal(perToken, 'TOO_MANY_EXPORTS');
     const overall = await get(path, f.tokens.vendorB);
@@ -107,14 +107,12 @@ describe('export limits', () => {
       await res.text();
     }
     // Freed once each file is sent (the server sees its read stream close just after the last byte).
-    const served = async (token: string): Promise<number> => {
-      for (let i = 0; ; i++) {
+    const served = (token: string): Promise<number> =>
+      until('the export slot is freed', async () => {
         const res = await get(path, token);
         await res.arrayBuffer();
-        if (res.status !== 429 || i === 50) return res.status;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+        return res.status !== 429 && res.status;
+      });
     expect(await served(f.tokens.researcher)).toBe(200);
     expect(await served(f.tokens.vendorB)).toBe(200);
   });

@@ -2,6 +2,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES, type IssuedRole, type Role } from '../../kernel/principal.js';
 import { T0, startApi, type ApiFixture } from './fixture.js';
+import { until } from '../helpers/poll.js';
 
 let f: ApiFixture;
 beforeAll(async () => {
@@ -215,8 +216,9 @@ describe('every route is refused without a token, refused to other roles, and se
     expect((await f.call({ method: 'DELETE', url: `/v1/tokens/${id}`, token: f.tokens.admin })).statusCode).toBe(204);
     expect((await f.call({ url: '/v1/sites', token })).statusCode).toBe(401);
 
-    const soon = await f.registry.issueToken({ role: 'admin', label: 'expiring', expiresAt: Date.now() + 40 });
-    await new Promise((r) => setTimeout(r, 60));
+    const expiresAt = Date.now() + 40;
+    const soon = await f.registry.issueToken({ role: 'admin', label: 'expiring', expiresAt });
+    await until('the clock passes the expiry', () => Date.now() > expiresAt);
     expect((await f.call({ url: '/v1/sites', token: soon.token })).statusCode).toBe(401);
   });
 

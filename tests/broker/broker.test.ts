@@ -155,6 +155,8 @@ describe('publish', () => {
     recorder.hold();
     const acked = c.publishAsync(FALL_TOPIC, payload, { qos });
     await recorder.nextCall;
+    // Waits out the loopback round trip an early acknowledgement would take; that none
+    // comes is an absence, which no poll can wait for.
     await sleep(200);
     expect(pubacks).toHaveLength(0);
     expect(recorder.messages).toHaveLength(0);
@@ -182,6 +184,7 @@ describe('publish', () => {
     const both = Promise.all([c.publishAsync(FALL_TOPIC, 'first', { qos: 1 }), c.publishAsync(FALL_TOPIC, 'second', { qos: 1 })]);
     await expect.poll(() => calls.length).toBe(2); // both reach ingest concurrently
     calls[1]!.release();
+    // Waits out the time the second PUBACK would need if it did not wait for the first: an absence, not a condition to poll.
     await sleep(100);
     expect(acked).toEqual([]); // the second waits for the first
     calls[0]!.release();
@@ -319,9 +322,9 @@ describe('transports', () => {
     recorder.hold();
     const closing = broker.close();
     await recorder.nextCall;
-    await sleep(50);
     let done = false;
     void closing.then(() => (done = true));
+    // Waits out a close() that would not wait for the sink: that it does not resolve is an absence, not a condition to poll.
     await sleep(50);
     expect(done).toBe(false);
     recorder.release();

@@ -4,6 +4,7 @@ import { createInFlight, type ReadGate } from '../../broker/in-flight.js';
 import type { DeviceDirectory } from '../../kernel/ports.js';
 import type { InboundMessage } from '../../kernel/telemetry.js';
 import { DEVICES, connect, endClient, fakeDirectory, sleep, startBroker, type Started } from './harness.js';
+import { until } from '../helpers/poll.js';
 
 /** A gate that records whether it is held. */
 function fakeGate() {
@@ -95,8 +96,11 @@ describe('a device sending faster than its messages are committed', () => {
     const acks: Promise<unknown>[] = [];
     for (let i = 0; i < MESSAGES; i++) {
       acks.push(client.publishAsync(topic, `${String(i).padStart(4, '0')}-payload`, { qos: 1 }));
-      if (i % 10 === 9) await sleep(2);
+      if (i % 10 === 9) await sleep(2); // pacing, not a wait: groups of ten leave in segments of their own
     }
+    await until('the first commits reach the sink', () => entered >= 8);
+    // Waits out the reads the broker would make without the hold (all 1000 messages are on
+    // loopback within milliseconds): that it reads no further is an absence, not a condition to poll.
     await sleep(500);
     // 8 in flight, plus what the broker had already read when it held the connection
     // (stream buffers); without the hold, all 1000 are parsed and wait here.

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue, parseCatalogue, shippedCatalogue, SHIPPED_CATALOGUE_DIR } from '../../device-profiles/catalogue.js';
 import { compileProfileSource } from '../../device-profiles/load.js';
 import { ruleEventProblems } from '../../alarms/rules/codes.js';
-import { HubError } from '../../kernel/errors.js';
 import { startApi, type ApiFixture } from '../api/fixture.js';
+import { throwsWith } from '../helpers/errors.js';
 
 const limits = { skewMs: 120_000, maxPastMs: 30 * 86_400_000, maxFutureMs: 3_600_000 };
 const arenaFile = `
@@ -49,8 +49,9 @@ describe('the catalogue is data', () => {
 
   it('refuses a name defined twice, naming both files', () => {
     const dir = arenaDir('events:\n  fall:\n    label: { en: Fall, nb: Fall }\n    severity: 40\n');
-    expect(() => loadCatalogue([dir])).toThrow(HubError);
-    expect(() => loadCatalogue([dir])).toThrow(
+    throwsWith(
+      () => loadCatalogue([dir]),
+      'CONFIG_INVALID',
       new RegExp(`ward\\.yaml: events\\.fall: already defined in ${join(SHIPPED_CATALOGUE_DIR, 'events.yaml').replaceAll('/', '\\/')}`),
     );
   });

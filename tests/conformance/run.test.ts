@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 import { connect, publish } from '../helpers/mqtt.js';
 import { BEACON } from './beacon.js';
+import { until } from '../helpers/poll.js';
 
 // The done-when of the conformance kit: a simulated device (a real MQTT client against the
 // real broker) passes a run; a faulty one fails the named checks. Runs of a few seconds.
@@ -47,7 +48,7 @@ async function simulate(id: string, b: Behaviour): Promise<{ stop(): Promise<voi
     while (running) {
       const payload = { t: Date.now() + b.clockOffsetMs, w: 72.4, bat: 88, ...(b.extraField ? { firmware_note: 'x' } : {}) };
       await publish(client, `devices/${id}/data`, JSON.stringify(payload));
-      await new Promise((r) => setTimeout(r, b.everyMs));
+      await new Promise((r) => setTimeout(r, b.everyMs)); // the device's reporting interval, which the run checks: not a wait
     }
   })();
   return {
@@ -61,12 +62,11 @@ async function simulate(id: string, b: Behaviour): Promise<{ stop(): Promise<voi
 }
 
 async function finished(id: string): Promise<any> {
-  for (;;) {
+  return until(`conformance run ${id} finished`, async () => {
     const run = await hub.api(`/v1/conformance-runs/${id}`, { token: vendor });
     expect(run.status).toBe(200);
-    if (run.body.status !== 'running') return run.body;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return run.body.status !== 'running' && run.body;
+  });
 }
 
 const outcome = (run: any, id: string): string => run.report.checks.find((c: any) => c.id === id)?.outcome;

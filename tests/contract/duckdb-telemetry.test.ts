@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import type { IngestBatch } from '../../kernel/telemetry.js';
-import { T0, batchOf, event, reading, rejection, telemetryStoreContract } from './telemetry-store.contract.js';
+import { OPTIONAL_CAPABILITIES, T0, batchOf, event, reading, rejection, telemetryStoreContract } from './telemetry-store.contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'arena-hub-duckdb-telemetry-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,7 +14,7 @@ let files = 0;
 /** A fresh database file per store: every contract test starts empty. */
 const freshPath = (): string => join(dir, `telemetry-${++files}.duckdb`);
 
-telemetryStoreContract('duckdb', () => openDuckDbTelemetryStore({ path: freshPath() }));
+telemetryStoreContract('duckdb', () => openDuckDbTelemetryStore({ path: freshPath() }), { offers: OPTIONAL_CAPABILITIES });
 
 describe('DuckDB telemetry store', () => {
   it('keeps data across close and reopen of the same file', async () => {
@@ -42,11 +42,12 @@ describe('DuckDB telemetry store', () => {
   it('rolls back a write that fails after its messages were inserted', async () => {
     const store = await openDuckDbTelemetryStore({ path: freshPath() });
     try {
-      // The fractional device time passes the batch checks and fails in the point
+      // An attribute JSON cannot hold (a bigint) passes the batch checks and fails in the point
       // appender, i.e. inside the transaction, after the message ids were inserted.
       const good = batchOf([reading(1n, T0), reading(2n, T0 + 1)]);
-      const failing: IngestBatch = { ...good, points: [good.points[0]!, reading(2n, T0 + 1.5)] };
-      await expect(store.write(failing)).rejects.toThrow();
+      const unwritable = reading(2n, T0 + 1, { attributes: { count: 1n as unknown as number } });
+      const failing: IngestBatch = { ...good, points: [good.points[0]!, unwritable] };
+      await expect(store.write(failing)).rejects.toThrow(/serialize a BigInt/);
 
       let n = 0;
       for await (const _ of store.points({})) n++;

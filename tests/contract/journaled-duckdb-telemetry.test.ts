@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { createLogger } from '../../kernel/log.js';
 import { openJournaledStore } from '../../hub/journaled-store.js';
-import { telemetryStoreContract } from './telemetry-store.contract.js';
+import { OPTIONAL_CAPABILITIES, telemetryStoreContract } from './telemetry-store.contract.js';
 
 /**
  * The all-in-one hub's store: DuckDB behind the ingest journal, with reads that wait for
@@ -18,5 +18,5 @@ let n = 0;
 telemetryStoreContract(
   'duckdb behind the journal',
   () => openJournaledStore({ dataDir: join(dir, `hub-${++n}`), maxBytes: 64 * 1024 * 1024, logger: createLogger('silent') }),
-  { duplicatesKnownOnWrite: false },
+  { offers: OPTIONAL_CAPABILITIES, duplicatesKnownOnWrite: false },
 );

@@ -11,6 +11,7 @@ import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { contractProfiles, registryContract, seedBeforeReopen } from './registry.contract.js';
 import { until } from '../helpers/poll.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 // A real PostgreSQL 15 (tests/setup/postgres.ts). Missing binaries fail this file with
 // the instruction to run tests/setup/ensure-packages.sh; they never skip it.
@@ -80,11 +81,13 @@ describe('registry on PostgreSQL', () => {
   });
 });
 
-/** Polls `probe` until it answers true; fails naming `what` after ms. No fixed sleeps. */
-
 const quiet = createLogger('silent');
 /** As one split service opens it (service/adapters.ts), on its own connections. */
 const openShared = (url: string) => openSharedRegistry({ registryUrl: url, store: { kind: 'duckdb' } }, profiles, quiet);
+
+// The registry every split service runs (LISTEN/NOTIFY freshness, migration lock, triggers)
+// keeps the same contract; a database each, since notifications are per database.
+registryContract('shared postgres, as the split services open it', async () => openShared(await server.newDatabase('shared')));
 
 /**
  * A SqlClient that can hold a statement's answer back after the database has run it:
@@ -352,6 +355,9 @@ describe('registry freshness across processes (PostgreSQL)', () => {
     await sql.close();
     await expect(openShared(broken)).rejects.toThrow(/vendor_id/);
     await until('the failed open left no session', async () => (await sessionsIn(broken)) === 0);
-    await expect(openSharedRegistry({ registryUrl: 'postgres://postgres@127.0.0.1:1/none', store: { kind: 'duckdb' } }, profiles, quiet)).rejects.toThrow();
+    await rejectsWith(
+      openSharedRegistry({ registryUrl: 'postgres://postgres@127.0.0.1:1/none', store: { kind: 'duckdb' } }, profiles, quiet),
+      'STORE_UNAVAILABLE',
+    );
   });
 });

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadProfiles, type ProfileSet } from '../../device-profiles/load.js';
-import type { ErrorCode } from '../../kernel/errors.js';
 import type { Registry } from '../../kernel/registry.js';
 import { verifySecret } from '../../kernel/secrets.js';
 import type { TokenRegistry } from '../../kernel/tokens.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 export type OpenRegistry = () => Promise<Registry & TokenRegistry>;
 
@@ -25,16 +25,6 @@ export async function seedBeforeReopen(reg: Registry & TokenRegistry) {
   await reg.revokeToken(revoked.id);
   return { secret, kept, revoked };
 }
-
-const rejectsWith = async (p: Promise<unknown>, code: ErrorCode, detail?: RegExp): Promise<void> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err as { code?: string; message?: string },
-  );
-  expect(e, `expected ${code}`).toBeDefined();
-  expect(e!.code).toBe(code);
-  if (detail) expect(e!.message).toMatch(detail);
-};
 
 /**
  * What every Registry & TokenRegistry adapter must do. `open` returns a fresh, empty

@@ -1,17 +1,53 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { columnsFor } from '../../datasets/columns.js';
+import { writeExport, type DatasetSpec } from '../../datasets/export.js';
+import { ALARM_SOURCE_ID } from '../../kernel/alarms.js';
+import type { IndicatorCounts, IndicatorQuery } from '../../kernel/indicators.js';
 import type { PointQuery, ReleaseWindow, TelemetryStore } from '../../kernel/ports.js';
+import { pointIndicatorReader } from '../../reports/point-counts.js';
 import type { HubEvent, IngestBatch, MessageId, Point, Reading, Rejection, WriteResult } from '../../kernel/telemetry.js';
+import { rejectsWith } from '../helpers/errors.js';
+
+/** The keys of T's optional members. */
+type OptionalKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
+
+/**
+ * The port's optional operations (kernel/ports.ts), each with what a caller does when the
+ * store lacks it (for the test name). Keyed by the port's own optional members, so one
+ * added to the port fails the type check here until the suite knows it.
+ */
+const WITHOUT = {
+  exportTo: 'datasets stream points() through datasets/formats.ts',
+  indicatorCounts: 'reports count from points() (reports/point-counts.ts)',
+  expireRejections: "rejections last as long as the store's own retention (ingest/rejection-retention.ts)",
+  archiveTrial: 'the trial retention schedule refuses an archive with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
+  deleteTrial: 'the trial retention schedule refuses a deletion with STORE_UNAVAILABLE (hub/retention-schedule.ts)',
+} as const satisfies Record<OptionalKeys<TelemetryStore>, string>;
+
+export type OptionalCapability = keyof typeof WITHOUT;
+/**
+ * Each runner names those its adapter offers; the suite checks the adapter offers exactly
+ * those, holds each offered one to its promise, and shows each other one absent.
+ */
+export const OPTIONAL_CAPABILITIES = Object.keys(WITHOUT) as readonly OptionalCapability[];
 
 /**
  * The behaviour every TelemetryStore adapter promises (kernel/ports.ts). Each adapter's
  * test file calls telemetryStoreContract() with a factory that opens a clean store; the
- * suite tests only what the port promises, never how an adapter stores it.
+ * suite tests only what the port promises, never how an adapter stores it. Runners:
+ * tests/contract/duckdb-telemetry.test.ts, journaled-duckdb-telemetry.test.ts,
+ * split-ingest-telemetry.test.ts, and tests/influx/influx-telemetry.test.ts.
  *
  * Decisions this suite pins down where the port's comments are silent:
  * - A message listed twice in one batch is stored once; the extra listing counts as a
  *   duplicate, and its repeated points (same messageId and seq) are stored once.
  * - A batch with a point or rejection whose messageId is not in batch.messages is a
- *   caller bug: write() rejects and stores nothing of that batch.
+ *   caller bug: write() rejects with VALIDATION_FAILED and stores nothing of that batch.
+ *   So does a store that writes directly for a time that is not a whole millisecond.
+ * - A closed store refuses every call with STORE_UNAVAILABLE.
  * - An empty deviceIds or names list matches nothing (it is a filter, not "no filter").
  * - Equal device times are ordered by messageId as an unsigned 64-bit number, then seq.
  * - Erasing a participant keeps the message ids: a redelivery stays a duplicate and
@@ -21,10 +57,12 @@ import type { HubEvent, IngestBatch, MessageId, Point, Reading, Rejection, Write
  *   carries the original's device times (a device resending the same payload). An
  *   adapter may bound what it remembers beyond that (stores/duckdb/README.md).
  */
-export function telemetryStoreContract(
+export function telemetryStoreContract<S extends TelemetryStore>(
   name: string,
-  open: () => Promise<TelemetryStore>,
+  open: () => Promise<S>,
   opts: {
+    /** The optional operations the adapter offers; the suite checks it offers no other. */
+    offers: readonly OptionalCapability[];
     largeRange?: number;
     /**
      * False for a store that acknowledges on a durable queue (stores/outbox/outbox.ts):
@@ -32,14 +70,46 @@ export function telemetryStoreContract(
      * reports such a message as stored. What is stored is checked all the same.
      */
     duplicatesKnownOnWrite?: boolean;
-  } = {},
+    /**
+     * For a store whose reads go to the store behind a queue without waiting for it
+     * (the split layout's ingest: the outbox without readYourWrites, which lets reads lag
+     * while InfluxDB is slow or down): resolves once everything written so far is
+     * delivered. The suite waits for it before each read, then checks what is stored.
+     */
+    delivered?: (store: S) => Promise<void>;
+  },
 ): void {
   const largeRange = opts.largeRange ?? 200_000;
   const exact = opts.duplicatesKnownOnWrite ?? true;
+  const delivered = opts.delivered;
   /** write()'s result: exact, or (for a queue) every listed message accounted for. */
   const expectWritten = (actual: WriteResult, expected: WriteResult): void => {
     if (exact) expect(actual).toEqual(expected);
     else expect(actual.storedMessages + actual.duplicateMessages).toBe(expected.storedMessages + expected.duplicateMessages);
+  };
+  /** The store as the suite uses it: reads wait for delivery when the adapter lets them lag. */
+  const readable = (store: S): S => {
+    if (!delivered) return store;
+    const settled = (): Promise<void> => delivered(store);
+    const view: TelemetryStore = {
+      write: (batch) => store.write(batch),
+      points: (query) =>
+        (async function* () {
+          await settled();
+          yield* store.points(query);
+        })(),
+      aggregate: async (query) => (await settled(), store.aggregate(query)),
+      rejections: async (query) => (await settled(), store.rejections(query)),
+      rejectionCounts: async (query) => (await settled(), store.rejectionCounts(query)),
+      eraseParticipant: (id) => store.eraseParticipant(id),
+      ping: () => store.ping(),
+      close: () => store.close(),
+    };
+    for (const c of OPTIONAL_CAPABILITIES) {
+      const op = store[c] as ((...args: never[]) => Promise<unknown>) | undefined;
+      if (op) Object.assign(view, { [c]: async (...args: never[]) => (await settled(), op.apply(store, args)) });
+    }
+    return view as S;
   };
 
   describe(`TelemetryStore contract: ${name}`, () => {
@@ -48,7 +118,7 @@ export function telemetryStoreContract(
     const fresh = async (): Promise<TelemetryStore> => {
       const store = await open();
       opened.push(store);
-      return store;
+      return readable(store);
     };
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((s) => s.close()));
@@ -159,7 +229,7 @@ export function telemetryStoreContract(
         const store = await fresh();
         const good = batchOf([reading(1n, T0), reading(2n, T0 + 1)]);
         const bad: IngestBatch = { ...good, points: [...good.points, reading(99n, T0 + 2)] };
-        await expect(store.write(bad)).rejects.toThrow();
+        await rejectsWith(store.write(bad), 'VALIDATION_FAILED');
         expect(await count(store.points({}))).toBe(0);
         // The listed messages were not recorded either: writing them now stores them.
         expectWritten(await store.write(good), { storedMessages: 2, duplicateMessages: 0 });
@@ -169,11 +239,25 @@ export function telemetryStoreContract(
         const store = await fresh();
         const good = batchOf([reading(1n, T0)]);
         const bad: IngestBatch = { ...good, rejections: [rejection(98n, T0)] };
-        await expect(store.write(bad)).rejects.toThrow();
+        await rejectsWith(store.write(bad), 'VALIDATION_FAILED');
         expect(await store.rejections({})).toEqual([]);
         expect(await count(store.points({}))).toBe(0);
         expectWritten(await store.write(good), { storedMessages: 1, duplicateMessages: 0 });
       });
+
+      // A queue (stores/outbox) keeps the batch as JSON and takes it; the store behind it
+      // refuses it and the queue sets it aside (tests/influx/outbox.test.ts): nothing for
+      // this suite to read, so the test is for stores that write directly.
+      if (exact) {
+        it('refuses a batch with a time that is not a whole epoch millisecond and stores none of it', async () => {
+          const store = await fresh();
+          await rejectsWith(store.write(batchOf([reading(1n, T0), reading(2n, T0 + 1.5)])), 'VALIDATION_FAILED', /whole epoch millisecond/);
+          await rejectsWith(store.write(batchOf([], [rejection(3n, T0 + 0.25)])), 'VALIDATION_FAILED', /whole epoch millisecond/);
+          expect(await count(store.points({}))).toBe(0);
+          expect(await store.rejections({})).toEqual([]);
+          expectWritten(await store.write(batchOf([reading(1n, T0)])), { storedMessages: 1, duplicateMessages: 0 });
+        });
+      }
     });
 
     describe('point queries', () => {
@@ -510,15 +594,140 @@ export function telemetryStoreContract(
     });
 
     describe('close', () => {
-      it('is idempotent and later calls fail', async () => {
+      it('is idempotent and later calls fail with STORE_UNAVAILABLE', async () => {
         const store = await fresh();
         await store.close();
         await store.close();
-        await expect(store.ping()).rejects.toThrow();
-        await expect(store.write(batchOf([reading(1n, T0)]))).rejects.toThrow();
+        await rejectsWith(store.ping(), 'STORE_UNAVAILABLE');
+        await rejectsWith(store.write(batchOf([reading(1n, T0)])), 'STORE_UNAVAILABLE');
+        await rejectsWith(store.eraseParticipant('p-1'), 'STORE_UNAVAILABLE');
       });
     });
+
+    capabilityContract(opts.offers, fresh, expectWritten);
   });
+}
+
+/**
+ * The optional operations: the adapter offers exactly those declared; each offered one
+ * is held to its promise in kernel/ports.ts, each other one is shown absent by name.
+ */
+function capabilityContract(
+  offers: readonly OptionalCapability[],
+  fresh: () => Promise<TelemetryStore>,
+  expectWritten: (actual: WriteResult, expected: WriteResult) => void,
+): void {
+  const behaviour: Record<OptionalCapability, [title: string, body: (store: Required<TelemetryStore>) => Promise<void>]> = {
+    expireRejections: [
+      'deletes the rejections received before the bound, keeps points and message ids',
+      async (store) => {
+        await store.write(batchOf([reading(9n, T0)], [rejection(1n, T0), rejection(2n, T0 + 10), rejection(3n, T0 + 20)]));
+        expect(await store.rejections({})).toHaveLength(3);
+        expect(await store.expireRejections(T0 + 10)).toBe(1); // [.., before)
+        expect((await store.rejections({})).map((r) => r.messageId)).toEqual([3n, 2n]);
+        expect(await store.rejectionCounts({})).toEqual([{ deviceId: 'dev-a', code: 'SCHEMA_VIOLATION', count: 2 }]);
+        expect(await count(store.points({}))).toBe(1);
+        // Still known: a redelivery of the expired message is a duplicate, not a new rejection.
+        expectWritten(await store.write(batchOf([], [rejection(1n, T0)])), { storedMessages: 0, duplicateMessages: 1 });
+        expect(await store.rejections({})).toHaveLength(2);
+      },
+    ],
+    deleteTrial: [
+      "deletes the trial's points and rejections, returns the points, and a redelivery brings none back",
+      async (store) => {
+        const trial1 = batchOf([reading(1n, T0), reading(1n, T0, { seq: 1 })], [rejection(3n, T0 + 2, { trialId: 'trial-1' })]);
+        const trial2 = batchOf([reading(2n, T0 + 1, { trialId: 'trial-2' })], [rejection(4n, T0 + 3, { trialId: 'trial-2' })]);
+        const both: IngestBatch = {
+          messages: [...trial1.messages, ...trial2.messages],
+          points: [...trial1.points, ...trial2.points],
+          rejections: [...trial1.rejections, ...trial2.rejections],
+        };
+        await store.write(both);
+        expect(await count(store.points({}))).toBe(3);
+        expect(await store.deleteTrial('trial-1')).toBe(2);
+        expect(ids(await collect(store.points({})))).toEqual(['2/0']);
+        expect((await store.rejections({})).map((r) => r.messageId)).toEqual([4n]);
+        expectWritten(await store.write(both), { storedMessages: 0, duplicateMessages: 4 });
+        expect(ids(await collect(store.points({})))).toEqual(['2/0']);
+        expect(await store.rejections({})).toHaveLength(1);
+        expect(await store.deleteTrial('trial-1')).toBe(0);
+      },
+    ],
+    archiveTrial: [
+      "moves the trial's points out of points(), returns how many, and an erasure still reaches them",
+      async (store) => {
+        await store.write(
+          batchOf([
+            reading(1n, T0, { participantId: 'p-1' }),
+            reading(2n, T0 + 1, { participantId: 'p-1', trialId: 'trial-2' }),
+            reading(3n, T0 + 2, { participantId: 'p-2' }),
+          ]),
+        );
+        expect(await count(store.points({}))).toBe(3);
+        expect(await store.archiveTrial('trial-1')).toBe(2);
+        expect(ids(await collect(store.points({})))).toEqual(['2/0']);
+        expect(await store.eraseParticipant('p-1')).toBe(2); // one in the store, one archived
+        expect(await store.archiveTrial('trial-1')).toBe(0);
+      },
+    ],
+    exportTo: [
+      'writes the same dataset file as the point stream rendered by datasets/, with the same row counts',
+      async (store) => {
+        await store.write(
+          batchOf([
+            reading(1n, T0, { value: 72.45 }),
+            event(2n, T0 + 5, { attributes: { posture: 'lying, on "floor"', confidence: 0.5 } }),
+            reading(3n, T0 + 10, { participantId: 'p-2', value: -0.125 }),
+            reading(4n, T0 + 15, { participantId: null, value: 1e21 }),
+            reading(5n, T0 + 500, { value: 3 }), // outside p-1's window
+            reading(6n, T0 + 20, { trialId: 'trial-2' }),
+          ]),
+        );
+        const spec: DatasetSpec = {
+          query: { trialId: 'trial-1', release: { windows: [{ participantId: 'p-1', from: T0, to: T0 + 100 }], includeDeviceData: true } },
+          columns: columnsFor('research'),
+          ctx: { audience: 'research', trial: { baseline: null, interventionFrom: null }, pseudonym: (id) => `P-${id}`, alarmRef: (id) => `A-${id}` },
+        };
+        for (const format of ['csv', 'ndjson'] as const) {
+          const own = await writeExport(store, spec, format, exportDir());
+          const streamed = await writeExport({ points: (q) => store.points(q) }, spec, format, exportDir());
+          expect(own.rows, format).toEqual({ total: 3, readings: 2, events: 1, deviceData: 1 });
+          expect(own.rows, format).toEqual(streamed.rows);
+          expect(own.sha256, format).toBe(streamed.sha256);
+        }
+      },
+    ],
+    indicatorCounts: [
+      'counts what reports/point-counts.ts counts from the point stream',
+      async (store) => {
+        await indicatorParity(store);
+      },
+    ],
+  };
+
+  describe('optional capabilities', () => {
+    for (const c of OPTIONAL_CAPABILITIES) {
+      if (!offers.includes(c)) {
+        it(`does not offer ${c}: ${WITHOUT[c]}`, async () => {
+          expect((await fresh())[c]).toBeUndefined();
+        });
+        continue;
+      }
+      const [title, body] = behaviour[c];
+      it(`${c}: ${title}`, async () => {
+        const store = await fresh();
+        expect(store[c], `${c} is declared offered`).toBeTypeOf('function');
+        await body(store as Required<TelemetryStore>);
+      });
+    }
+  });
+}
+
+/** A fresh folder for one exportTo file, removed after the run. */
+function exportDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'arena-contract-export-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 // ---- fixtures ----
@@ -655,3 +864,57 @@ async function count(it: AsyncIterable<unknown>): Promise<number> {
 }
 
 const ids = (points: readonly Point[]): string[] => points.map((p) => `${p.messageId}/${p.seq}`);
+
+/**
+ * A small trial as reports/ asks about it: one participant's baseline week, two devices,
+ * a dose, a fall, the hub's alarm events with response times, a rejection. The store's own
+ * counts must equal those reports/point-counts.ts takes from its point stream (the full
+ * known answers: tests/reports/indicators.test.ts).
+ */
+async function indicatorParity(store: Required<TelemetryStore>): Promise<void> {
+  const cell = { period: 'baseline', bucket: T0 };
+  const hub = { deviceId: ALARM_SOURCE_ID, family: 'hub', participantId: 'p-1' } as const;
+  const batch = batchOf(
+    [
+      reading(1n, T0 + 1_000, { name: 'weight', value: 70 }),
+      reading(2n, T0 + 61_000, { name: 'weight', value: 70.5 }),
+      reading(3n, T0 + 4_000_000, { name: 'weight', value: 71 }),
+      event(4n, T0 + 2_000, { deviceId: 'dev-f', name: 'fall', alertCode: '4.1', severity: 40 }),
+      event(5n, T0 + 2_500, { ...hub, name: 'alarm_raised', alertCode: '4.1', attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f' } }),
+      event(6n, T0 + 32_500, {
+        ...hub,
+        name: 'alarm_acknowledged',
+        alertCode: '4.1',
+        attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 30 },
+      }),
+      event(7n, T0 + 95_000, {
+        ...hub,
+        name: 'alarm_resolved',
+        alertCode: '4.1',
+        attributes: { alarmId: 'a-1', sourceDeviceId: 'dev-f', secondsSinceRaised: 92.5 },
+      }),
+      event(8n, T0 + 3_000, { deviceId: 'dev-d', name: 'dose_taken', dispenseCode: 'D2' }),
+      reading(9n, T0 + 5_000, { participantId: 'p-2', name: 'weight' }),
+    ],
+    [rejection(10n, T0 + 7_000, { trialId: 'trial-1', participantId: 'p-1' })],
+  );
+  await store.write(batch);
+  const slice = { ...cell, participantId: 'p-1', from: T0, to: T0 + 7 * 86_400_000 };
+  const query: IndicatorQuery = {
+    trialId: 'trial-1',
+    alarmSourceId: ALARM_SOURCE_ID,
+    participants: [slice],
+    devices: [
+      { ...slice, deviceId: 'dev-a', intervalMs: 60_000 },
+      { ...slice, deviceId: 'dev-f', intervalMs: 3_600_000 },
+    ],
+    days: [0, 1].map((d) => ({ ...cell, participantId: 'p-1', day: T0 + d * 86_400_000, measurement: 'weight', lateAlertCode: '5.3.2' })),
+    durations: [{ key: 'response', events: ['alarm_acknowledged', 'alarm_resolved'] }],
+    histogramBounds: [60, 300],
+  };
+  const sorted = (c: IndicatorCounts) =>
+    Object.fromEntries(Object.entries(c).map(([k, rows]) => [k, (rows as unknown[]).map((r) => JSON.stringify(r)).sort()]));
+  const own = sorted(await store.indicatorCounts(query));
+  expect(own.events).toHaveLength(5); // the fall, the dose and the hub's three alarm events: not equal by being empty
+  expect(own).toEqual(sorted(await pointIndicatorReader(store).indicatorCounts(query)));
+}

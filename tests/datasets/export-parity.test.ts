@@ -7,7 +7,6 @@ import { ALARM_SOURCE_ID } from '../../kernel/alarms.js';
 import { columnsFor, type DatasetAudience } from '../../datasets/columns.js';
 import { writeExport, type DatasetSource, type DatasetSpec, type WrittenExport } from '../../datasets/export.js';
 import { DATASET_FORMATS, type DatasetFormat } from '../../datasets/formats.js';
-import { HubError } from '../../kernel/errors.js';
 import type { ReleaseWindow } from '../../kernel/ports.js';
 import { pseudonymiser } from '../../kernel/pseudonym.js';
 import type { HubEvent, IngestBatch, Point, Reading } from '../../kernel/telemetry.js';
@@ -15,6 +14,7 @@ import type { Period } from '../../kernel/trials.js';
 import { duckDbDatasetExporter } from '../../stores/duckdb/export.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { parseParquet } from '../helpers/datasets.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 /**
  * The SQL export (stores/duckdb/export.ts, COPY inside DuckDB) against the JS stream
@@ -459,7 +459,7 @@ describe('the SQL export and the JS stream', () => {
         baseline: null,
         interventionFrom: null,
       };
-      await expect(duckDbDatasetExporter(instance).exportTo(request, join(d, 'x.csv'))).rejects.toThrow(HubError);
+      await rejectsWith(duckDbDatasetExporter(instance).exportTo(request, join(d, 'x.csv')), 'INTERNAL', /secret/);
     } finally {
       instance.closeSync();
     }

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerFleet } from '../../soak/arena.js';
 import type { Fleet } from '../../soak/fleet.js';
 import { hubApi, hubPorts, startHubProcess, type HubPorts, type Service } from '../../soak/processes.js';
 import { fleetOf, tallyDuckDb } from '../helpers/fleet.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Promise 1 with the real hub (dist/hub/main.js) as a child process: devices publish at
@@ -44,12 +44,8 @@ async function setUp(): Promise<{ ports: HubPorts; start: () => Promise<Service>
 }
 
 /** Waits until the fleet has sent, or seen acknowledged, at least `n` messages in all. */
-async function sentAtLeast(n: number): Promise<void> {
-  while (fleet!.sent < n) await sleep(20);
-}
-async function ackedAtLeast(n: number): Promise<void> {
-  while (fleet!.acked < n) await sleep(20);
-}
+const sentAtLeast = (n: number) => until(`${n} messages sent`, () => fleet!.sent >= n, 120_000);
+const ackedAtLeast = (n: number) => until(`${n} messages acknowledged`, () => fleet!.acked >= n, 120_000);
 
 describe('the all-in-one hub under faults', () => {
   it('kill -9 twice while devices publish: every acknowledged message is stored exactly once', { timeout: 180_000 }, async () => {
@@ -58,8 +54,10 @@ describe('the all-in-one hub under faults', () => {
     const ackedAtKill: number[] = [];
     const killAndRestart = async (): Promise<void> => {
       ackedAtKill.push(fleet!.acked);
+      const reconnects = fleet!.tallies.map((t) => t.reconnects);
       await hub!.kill9();
-      await sleep(300); // devices see the connection go and queue what they publish meanwhile
+      // Devices see the connection go, and queue what they publish meanwhile.
+      await until('every device tries to reconnect', () => fleet!.tallies.every((t, i) => t.reconnects > reconnects[i]!));
       await start();
     };
     await sentAtLeast(total / 4);

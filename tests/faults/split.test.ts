@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
@@ -122,8 +121,9 @@ describe('the split layout under faults', () => {
   it('kill -9 of the broker while devices publish: its LevelDB queue survives', { timeout: 240_000 }, async () => {
     const { services, restart, finish } = await setUp('KILLB');
     await until('a third of the messages sent', () => fleet!.sent >= total / 3, 120_000);
+    const reconnects = fleet!.tallies.map((t) => t.reconnects);
     await services.broker.kill9();
-    await sleep(300);
+    await until('every device tries to reconnect', () => fleet!.tallies.every((t, i) => t.reconnects > reconnects[i]!));
     await restart('broker');
     expectNothingLost('split: kill -9 broker', await finish());
   });

@@ -49,9 +49,3 @@ export async function startLive(live: Partial<ApiLimits['live']> = {}): Promise<
     },
   };
 }
-
-/** Polls until the predicate holds or the bound passes; returns whether it held. */
-export async function eventually(predicate: () => boolean, boundMs = 10_000): Promise<boolean> {
-  for (const until = Date.now() + boundMs; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) if (predicate()) return true;
-  return predicate();
-}

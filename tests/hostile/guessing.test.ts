@@ -61,6 +61,7 @@ describe('password guessing', () => {
     expect(log.lines.some((l) => l.event === 'connect_refused' && String(l.reason).startsWith('too many failed logins for this user'))).toBe(true);
     // Another device is not affected by this username's lock.
     expect(await attempt(dispenser.id, dispenser.secret)).toBe(0);
+    // Waits out the lock, a rule of time: a poll for its end would pass just as well if it ended early.
     await sleep(THROTTLE.baseLockMs + 100);
     expect(await attempt(fall.id, fall.secret)).toBe(0);
   });
@@ -68,6 +69,7 @@ describe('password guessing', () => {
   it('a further failure after a lock locks again for twice as long', async () => {
     await start();
     for (let i = 0; i < 3; i++) await attempt(fall.id, `guess-${i}`);
+    // Each wait outlasts one base lock (a rule of time, see above), so the doubled lock is shown to outlast the first wait.
     await sleep(THROTTLE.baseLockMs + 100);
     expect(await attempt(fall.id, 'guess-again')).toBe(4); // checked, wrong, and now locked for 2 x base
     await sleep(THROTTLE.baseLockMs + 100);

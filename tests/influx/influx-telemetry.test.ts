@@ -7,6 +7,7 @@ import { SCHEMA } from '../../stores/influx/schema.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { T0, batchOf, event, reading, rejection, telemetryStoreContract } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 const PARTICIPANT_KEY = Buffer.alloc(32, 7);
 
@@ -39,7 +40,8 @@ async function openFresh(pageSize?: number): Promise<{ store: TelemetryStore; db
   return { store, db };
 }
 
-telemetryStoreContract('influx', async () => (await openFresh()).store);
+// InfluxDB offers none of the optional operations (retention is the bucket's: stores/influx/README.md, "Retention"); the contract shows each absent.
+telemetryStoreContract('influx', async () => (await openFresh()).store, { offers: [] });
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -56,7 +58,7 @@ describe('InfluxQL quoting', () => {
     expect(str('two\nlines')).toBe("'two\\nlines'");
     expect(str('"double"')).toBe(`'"double"'`);
     expect(anyOf('device', ['a', "b'"])).toBe(`("device" = 'a' OR "device" = 'b\\'')`);
-    expect(() => anyOf('device', [])).toThrow();
+    expect(() => anyOf('device', [])).toThrow(/empty list/);
     expect(timeRange(1, 2)).toBe('time >= 1000000 AND time < 2000000');
     expect(timeRange(1.2, undefined)).toBe('time >= 2000000 AND time < 9223372036854775806');
   });
@@ -205,20 +207,12 @@ describe('InfluxDB telemetry store', () => {
       expect(isHubError(failure) && failure.code).toBe('STORE_UNAVAILABLE');
       const readFailure = await collect(store.points({})).catch((e: unknown) => e);
       expect(isHubError(readFailure) && readFailure.code).toBe('STORE_UNAVAILABLE');
-      await expect(store.ping()).rejects.toThrow();
+      await rejectsWith(store.ping(), 'STORE_UNAVAILABLE');
     } finally {
       await server.restart();
     }
     expect(await store.write(batchOf([reading(1n, T0)]))).toEqual({ storedMessages: 1, duplicateMessages: 0 });
     await store.ping();
-    await store.close();
-  });
-
-  it('refuses times InfluxDB cannot store, before writing anything', async () => {
-    const { store } = await openFresh();
-    const failure = await store.write(batchOf([reading(1n, T0 + 0.5)])).catch((e: unknown) => e);
-    expect(isHubError(failure) && failure.code).toBe('VALIDATION_FAILED');
-    expect(await collect(store.points({}))).toEqual([]);
     await store.close();
   });
 });

@@ -10,6 +10,7 @@ import { withOutbox } from '../../stores/outbox/outbox.js';
 import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { T0, batchOf, reading, rejection } from '../contract/telemetry-store.contract.js';
 import { assertInfluxdInstalled, startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
+import { rejectsWith } from '../helpers/errors.js';
 
 const PARTICIPANT_KEY = Buffer.alloc(32, 7);
 
@@ -103,7 +104,7 @@ describe('outbox in front of InfluxDB', () => {
       }
       const r = await store.write(batchNo(k)); // resolves from the disk queue, server or not
       expect(r).toEqual({ storedMessages: 5, duplicateMessages: 0 });
-      await new Promise((res) => setTimeout(res, 2));
+      await new Promise((res) => setTimeout(res, 2)); // pacing, not a wait: the writes span the kill and the restart
     }
     expect(maxPending).toBeGreaterThan(0); // the outage really queued
     await store.drained();
@@ -189,8 +190,8 @@ describe('outbox in front of InfluxDB', () => {
       { dir: freshDir(), maxBytes: 1 << 20, logger },
     );
     const good = batchOf([reading(1n, T0)]);
-    await expect(store.write({ ...good, points: [...good.points, reading(2n, T0)] })).rejects.toThrow(/not listed/);
+    await rejectsWith(store.write({ ...good, points: [...good.points, reading(2n, T0)] }), 'VALIDATION_FAILED', /not listed/);
     await store.close();
-    await expect(store.write(good)).rejects.toThrow(/closed/);
+    await rejectsWith(store.write(good), 'STORE_UNAVAILABLE', /closed/);
   });
 });

@@ -67,7 +67,7 @@ it('broker and ingest each serve their metrics, moved by a real publish and a re
     );
     await expect(
       mqtt.connectAsync(url, { username: d.deviceId, password: 'wrong', clientId: 'guess', protocolVersion: 4, reconnectPeriod: 0 }),
-    ).rejects.toThrow();
+    ).rejects.toMatchObject({ code: 4 }); // CONNACK return code 4, bad user name or password (MQTT 3.1.1, 3.2.2.3)
     const broker = await scrape(ports.brokerMetrics);
     // The device, and ingest's handoff and forward sessions.
     expect(sample(broker, 'arena_mqtt_connections')).toBeGreaterThanOrEqual(2);

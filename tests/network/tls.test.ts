@@ -121,7 +121,7 @@ describe('TLS listeners, plain ones off', () => {
     expect(hub.mqttPort).toBe(0);
     expect(hub.ports).toEqual({ tlsPort: expect.any(Number), wssPort: expect.any(Number) });
     expect((await api('/v1/devices')).status).toBe(200);
-    await expect(fetch(`http://127.0.0.1:${hub.apiPort}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${hub.apiPort}/healthz`)).rejects.toThrow('fetch failed');
 
     const ws = await new Promise<mqtt.MqttClient>((resolve, reject) => {
       const c = mqtt.connect(`wss://127.0.0.1:${ports().wss}/mqtt`, {

@@ -94,14 +94,10 @@ describe('profile versions in the split layout', () => {
       }
       // Ingest counts the message as accepted or rejected; wait for that, so that a message
       // stored but not yet counted is not taken for a refusal and sent again.
-      let after = await stats();
-      for (
-        const deadline = Date.now() + 10_000;
-        after.accepted + after.rejected === before.accepted + before.rejected && Date.now() < deadline;
-        after = await stats()
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const after = await until('ingest counts the message', async () => {
+        const now = await stats();
+        return now.accepted + now.rejected !== before.accepted + before.rejected && now;
+      });
       return after.accepted > before.accepted;
     };
 

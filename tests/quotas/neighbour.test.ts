@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerFleetIn } from '../../soak/arena.js';
 import { messageOf, TOPIC } from '../../soak/fleet.js';
 import { connect, end, publish } from '../helpers/mqtt.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Quotas with two real mqtt.js clients (issue 25 item 1): a device flooding 60 KB
@@ -41,7 +41,7 @@ describe('per-device quotas', () => {
 
       const baseTime = Date.now() - 60_000;
       for (let seq = 0; seq < 40; seq++) await publish(neighbour, TOPIC(steady!.deviceId), messageOf(steady!.deviceId, seq, { baseTime }));
-      while (!closed) await sleep(50);
+      await until('the flooding device is disconnected', () => closed);
 
       const stats = await quotaStats();
       const mine = (id: string) => stats.devices.find((d) => d.deviceId === id);

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RejectionSampler } from '../../ingest/rejection-sample.js';
 import { startRejectionRetention } from '../../ingest/rejection-retention.js';
@@ -9,6 +8,7 @@ import { createLogger } from '../../kernel/log.js';
 import type { Rejection } from '../../kernel/telemetry.js';
 import { openDuckDbTelemetryStore } from '../../stores/duckdb/telemetry-store.js';
 import { batchOf, rejection } from '../contract/telemetry-store.contract.js';
+import { until } from '../helpers/poll.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'arena-retention-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +23,7 @@ describe('rejection retention', () => {
     try {
       await store.write(batchOf([], [rejectionAt(1n, NOW - 31 * DAY), rejectionAt(2n, NOW - 29 * DAY), rejectionAt(3n, NOW - DAY)]));
       const retention = startRejectionRetention({ store, days: 30, intervalMs: 60_000, logger: createLogger('silent'), now: () => NOW });
-      while ((await store.rejectionCounts({}))[0]?.count !== 2) await sleep(20);
+      await until('the retention deleted the old rejection', async () => (await store.rejectionCounts({}))[0]?.count === 2);
       await retention.stop();
       expect((await store.rejections({})).map((r) => r.messageId).sort()).toEqual([2n, 3n]);
       // The expired one's id is still known: the journal delivering it again (with its own receive

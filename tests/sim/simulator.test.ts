@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles, publishTopics } from '../../device-profiles/load.js';
 import { createLogger } from '../../kernel/log.js';
 import { runSimulator, type SimDevice } from '../../sim/simulator.js';
+import { until } from '../helpers/poll.js';
 
 const profiles = loadProfiles('device-profiles/profiles', { skewMs: 120_000, maxPastMs: 30 * 86400e3, maxFutureMs: 3600e3 });
 const noAttribution = { siteId: null, roomId: null, trialId: null, participantId: null };
@@ -117,7 +118,7 @@ describe('runSimulator against an MQTT broker', () => {
       seed: 1,
       logger,
     });
-    await new Promise((res) => setTimeout(res, 1500));
+    await until('the refused connection is counted', () => sim.stats().errors > 0);
     const t = Date.now();
     const stats = await sim.stop();
     expect(Date.now() - t).toBeLessThan(1000); // nothing to wait for while not connected

@@ -22,6 +22,7 @@ import { aquaScale, roomSense } from '../alarms/fixtures.js';
 import { startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { connect } from '../helpers/mqtt.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * Alarms and the ward board's live stream in the split layout: ingest forwards its
@@ -100,7 +101,7 @@ describe("ingest's forward never holds ingest up", () => {
     const started = performance.now();
     for (let i = 0; i < 200; i++) forward.forward([decided(i)]);
     expect(performance.now() - started).toBeLessThan(200);
-    await sleep(50); // the publishes run on a later turn
+    await until('the forward drops what its bound cannot hold', () => forward.stats().dropped > 0); // the publishes run on a later turn
     const s = forward.stats();
     expect(s.bufferedBytes).toBeLessThanOrEqual(4096);
     expect(s.forwarded).toBe(0);
@@ -282,6 +283,13 @@ describe('alarms and the live stream in the split layout', () => {
             },
           }),
         ),
+      /** How many events of the device ingest has stored in InfluxDB (its outbox delivers them behind the PUBACK). */
+      storedEvents: async (deviceId: string): Promise<number> => {
+        const r = (await influx.query(`SELECT count("seq") FROM "event" WHERE "device" = '${deviceId}'`, database)) as {
+          results: { series?: { values: [string, number][] }[] }[];
+        };
+        return r.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
+      },
       /** An empty telemetry database: an API on it replays nothing at start. */
       emptyTelemetry: async (): Promise<Record<string, string>> => {
         const empty = `empty${++databases}`;
@@ -362,9 +370,12 @@ describe('alarms and the live stream in the split layout', () => {
     // replay has judged already. Each fall still counts once.
     expect(await api.stop()).toBe(0);
     await b.publishAsync('devices/RS3D-102/events', fallPayload('RS3D-102', Date.now() + 2), { qos: 1 });
-    await sleep(1000); // for ingest's outbox to reach InfluxDB, so that the replay has it too
+    // Ingest's outbox has delivered it to InfluxDB, so the start-up replay has it too.
+    await until('both falls of RS3D-102 in InfluxDB', async () => (await l.storedEvents('RS3D-102')) === 2);
     await l.startApi();
     await expect.poll(byRoom, { timeout: 15_000 }).toEqual({ 'r-101': [raised[0]!.id, 2], 'r-102': [r102, 2] });
+    // Waits out a second judgement of the same fall (the replay's and the session's), which
+    // must not come: an absence, not a condition to poll.
     await sleep(1500);
     expect(await byRoom()).toEqual({ 'r-101': [raised[0]!.id, 2], 'r-102': [r102, 2] });
   });
@@ -386,6 +397,7 @@ describe('alarms and the live stream in the split layout', () => {
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish(COMMITTED_TOPIC, forged, { qos: 1 });
     await closed; // a device publishing off its own topics is disconnected
+    // Waits out an alarm from the forged commit, which must not come: an absence, not a condition to poll.
     await sleep(1000);
     expect(await l.alarms()).toEqual([]);
   });

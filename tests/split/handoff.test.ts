@@ -124,6 +124,7 @@ describe('handing off to ingest', () => {
     await consumer!.stop();
     consumer = undefined;
     await device.publishAsync(TOPIC, 'while ingest is away', { qos: 1 }); // queued in ingest's session
+    // Waits out a delivery to the stopped consumer, which must not come: an absence, not a condition to poll.
     await sleep(100);
     expect(ingest.committed).toHaveLength(1);
   });

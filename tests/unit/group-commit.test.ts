@@ -109,7 +109,7 @@ describe('group commit', () => {
       maxBatch: 5,
       maxPending: 50,
       write: async (e) => {
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setImmediate(r)); // a write that completes on a later turn
         written.push(...e);
       },
     });

@@ -8,6 +8,7 @@ import type { TelemetryStore } from '../../kernel/ports.js';
 import type { IngestBatch, Point, WriteResult } from '../../kernel/telemetry.js';
 import { withOutbox, type OutboxOptions } from '../../stores/outbox/outbox.js';
 import { T0, batchOf, reading } from '../contract/telemetry-store.contract.js';
+import { until } from '../helpers/poll.js';
 
 /**
  * The outbox's journal options (the all-in-one hub's use, hub/start.ts), against an
@@ -83,6 +84,7 @@ describe('the outbox as an ingest journal', () => {
     expect(inner.writes).toHaveLength(0);
     let read: Point[] | undefined;
     const reading = collect(store.points({})).then((p) => (read = p));
+    // Waits out a read that would not wait for the journal: an absence, not a condition to poll.
     await new Promise((r) => setTimeout(r, 50));
     expect(read).toBeUndefined(); // still waiting for the journal
     inner.release();
@@ -114,8 +116,8 @@ describe('the outbox as an ingest journal', () => {
     const store = await withOutbox(inner, options({ maxBytes: 4 * line, whenFull: 'wait' }));
     const settled: number[] = [];
     const writes = Array.from({ length: 12 }, (_, k) => store.write(batchNo(k)).then(() => settled.push(k)));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(settled.length).toBeGreaterThan(0);
+    // Full: the next line does not fit. Appends are taken in order, so the rest wait behind it.
+    await until('the queue fills', () => settled.length > 0 && store.pendingBytes() + line > 4 * line);
     expect(settled.length).toBeLessThan(12); // the rest wait, none is refused
     expect(store.pendingBytes()).toBeLessThanOrEqual(4 * line);
     inner.release();
@@ -154,6 +156,7 @@ describe('the outbox as an ingest journal', () => {
     const inner = gatedStore();
     const store = await withOutbox(inner, options({ readYourWrites: true, drainOnClose: true, deliveryDelayMs: 60_000 }));
     for (let k = 0; k < 3; k++) await store.write(batchNo(k));
+    // Waits out a delivery that would start at once without the gathering: an absence, not a condition to poll.
     await new Promise((r) => setTimeout(r, 100));
     expect(inner.writes).toHaveLength(0); // gathering
     expect(await collect(store.points({}))).toHaveLength(3); // the read did not wait a minute
