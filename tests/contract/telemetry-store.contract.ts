@@ -895,6 +895,8 @@ async function indicatorParity(store: Required<TelemetryStore>): Promise<void> {
       }),
       event(8n, T0 + 3_000, { deviceId: 'dev-d', name: 'dose_taken', dispenseCode: 'D2' }),
       reading(9n, T0 + 5_000, { participantId: 'p-2', name: 'weight' }),
+      reading(11n, T0 + 6_000, { participantId: 'p-1', name: 'fluid_intake', value: 800, unit: 'mL' }),
+      reading(12n, T0 + 6_500, { participantId: 'p-1', name: 'fluid_output', value: 650, unit: 'mL' }),
     ],
     [rejection(10n, T0 + 7_000, { trialId: 'trial-1', participantId: 'p-1' })],
   );
@@ -909,12 +911,18 @@ async function indicatorParity(store: Required<TelemetryStore>): Promise<void> {
       { ...slice, deviceId: 'dev-f', intervalMs: 3_600_000 },
     ],
     days: [0, 1].map((d) => ({ ...cell, participantId: 'p-1', day: T0 + d * 86_400_000, measurement: 'weight', lateAlertCode: '5.3.2' })),
+    fluidDays: [
+      { ...cell, key: 'fluid_days_in_target', participantId: 'p-1', day: T0, intake: 'fluid_intake', output: 'fluid_output', minNetMl: -500, maxNetMl: 100 },
+    ],
     durations: [{ key: 'response', events: ['alarm_acknowledged', 'alarm_resolved'] }],
     histogramBounds: [60, 300],
   };
   const sorted = (c: IndicatorCounts) =>
-    Object.fromEntries(Object.entries(c).map(([k, rows]) => [k, (rows as unknown[]).map((r) => JSON.stringify(r)).sort()]));
+    Object.fromEntries(
+      Object.entries(c).map(([k, rows]) => [k, (rows as object[]).map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).sort()))).sort()]),
+    );
   const own = sorted(await store.indicatorCounts(query));
   expect(own.events).toHaveLength(5); // the fall, the dose and the hub's three alarm events: not equal by being empty
+  expect(own.fluidDays).toHaveLength(1); // 800 − 650 mL, above the day's maximum
   expect(own).toEqual(sorted(await pointIndicatorReader(store).indicatorCounts(query)));
 }
