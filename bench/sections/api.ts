@@ -18,7 +18,7 @@ export const apiSection: Section = {
     await ctx.hubQuiet(); // the earlier sections' hub must not load the machine meanwhile
     const f = await runApiAttacks({
       dir: ctx.dir('api'),
-      baseEnv: config.baseEnv,
+      baseEnv: { ...config.baseEnv, ...config.hubEnv }, // --hub-env reaches this section's hub too
       rows: config.quick ? 100_000 : 400_000,
       aborted: 300,
       exports: 8,
