@@ -48,6 +48,30 @@ export class RecentPoints {
     return this.#seen.size;
   }
 
+  /** What is remembered, oldest first (alarms/checkpoint.ts). */
+  snapshot(): RecentSnapshot {
+    const ids: bigint[] = [];
+    const next: number[] = [];
+    const at: number[] = [];
+    for (let i = this.#head; i < this.#order.length; i++) {
+      const id = this.#order[i]!;
+      const e = this.#seen.get(id)!;
+      ids.push(id);
+      next.push(e.next);
+      at.push(e.at);
+    }
+    return { ids, next, at };
+  }
+
+  /** Remembers a snapshot's messages as they were; for an empty instance, before any add. */
+  restore(s: RecentSnapshot): void {
+    for (let i = 0; i < s.ids.length; i++) {
+      if (this.#seen.has(s.ids[i]!)) continue;
+      this.#seen.set(s.ids[i]!, { next: s.next[i]!, at: s.at[i]! });
+      this.#order.push(s.ids[i]!);
+    }
+  }
+
   #trim(now: number): void {
     const oldest = now - this.limits.windowMs;
     while (this.#head < this.#order.length) {
@@ -61,4 +85,11 @@ export class RecentPoints {
       this.#head = 0;
     }
   }
+}
+
+/** Parallel lists, one entry per message. */
+export interface RecentSnapshot {
+  readonly ids: readonly bigint[];
+  readonly next: readonly number[];
+  readonly at: readonly number[];
 }
