@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { prepareTrial, type TrialPlan } from './dataset-api.js';
@@ -34,7 +34,7 @@ export interface AttackFigures {
   readonly seededRows: number;
   readonly idle: { readonly health: Samples; readonly puback: Samples; readonly cpu: number };
   readonly dropped: { readonly statuses: Record<string, number>; readonly cpuAfter: number; readonly newStreamMs: number };
-  readonly flood: { readonly statuses: Record<string, number>; readonly health: Samples; readonly puback: Samples };
+  readonly flood: { readonly statuses: Record<string, number>; readonly health: Samples; readonly puback: Samples; readonly generatorLagP99Ms: number };
   readonly exports: {
     readonly statuses: Record<string, number>;
     readonly seconds: number;
@@ -42,6 +42,7 @@ export interface AttackFigures {
     readonly peakRssMb: number;
     readonly health: Samples;
     readonly puback: Samples;
+    readonly generatorLagP99Ms: number;
   };
   readonly sigterm: { readonly streams: number; readonly ms: number; readonly exit: string };
 }
@@ -111,15 +112,34 @@ function probePuback(client: mqtt.MqttClient): Probe {
   };
 }
 
-async function during<T>(hub: HubChild, client: mqtt.MqttClient, fn: () => Promise<T>): Promise<{ result: T; health: Samples; puback: Samples }> {
+/**
+ * Runs `fn` while probing. The probes share this process with the attack's own requests,
+ * so its event loop's delay p99 comes along: a probe late because the generator was busy
+ * is not the hub's latency.
+ */
+async function during<T>(
+  hub: HubChild,
+  client: mqtt.MqttClient,
+  fn: () => Promise<T>,
+): Promise<{ result: T; health: Samples; puback: Samples; generatorLagP99Ms: number }> {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const health = probeHealth(hub);
   const puback = probePuback(client);
   try {
     const result = await fn();
-    return { result, health: await health.stop(), puback: await puback.stop() };
+    return { result, health: await health.stop(), puback: await puback.stop(), generatorLagP99Ms: lag.percentile(99) / 1e6 };
   } finally {
+    lag.disable();
     await Promise.allSettled([health.stop(), puback.stop()]);
   }
+}
+
+/** Bytes of a response body, read and dropped chunk by chunk (an arrayBuffer() would copy each 64 MB file into one buffer). */
+async function drain(res: Response): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of res.body ?? []) bytes += chunk.byteLength;
+  return bytes;
 }
 
 async function cpuOver(hub: HubChild, seconds: number): Promise<number> {
@@ -226,7 +246,7 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
       Promise.all(
         Array.from({ length: o.exports }, async (_, i) => {
           const res = await fetch(`${base}/v1/trials/${TRIAL}/dataset?format=csv`, { headers: { authorization: `Bearer ${researchers[Math.floor(i / 2)]}` } });
-          const bytes = (await res.arrayBuffer()).byteLength;
+          const bytes = await drain(res);
           return { status: res.status, bytes };
         }),
       ),
@@ -235,7 +255,7 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
     const peakRssMb = rss.stop().peakMb;
     const megabytes = exports.result.reduce((a, e) => a + (e.status === 200 ? e.bytes : 0), 0) / 1e6;
     say(
-      `${o.exports} parallel CSV exports: ${JSON.stringify(tally(exports.result.map((e) => e.status)))}, ${megabytes.toFixed(0)} MB in ${seconds.toFixed(1)} s`,
+      `${o.exports} parallel CSV exports: ${JSON.stringify(tally(exports.result.map((e) => e.status)))}, ${megabytes.toFixed(0)} MB in ${seconds.toFixed(1)} s; generator's event loop delay p99 ${exports.generatorLagP99Ms.toFixed(0)} ms`,
     );
 
     // 4. SIGTERM with streams open.
@@ -260,8 +280,16 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
       seededRows: seed.rows,
       idle: { health: idle.health, puback: idle.puback, cpu: idleCpu },
       dropped: { statuses: tally(dropped), cpuAfter, newStreamMs },
-      flood: { statuses: tally(flood.result), health: flood.health, puback: flood.puback },
-      exports: { statuses: tally(exports.result.map((e) => e.status)), seconds, megabytes, peakRssMb, health: exports.health, puback: exports.puback },
+      flood: { statuses: tally(flood.result), health: flood.health, puback: flood.puback, generatorLagP99Ms: flood.generatorLagP99Ms },
+      exports: {
+        statuses: tally(exports.result.map((e) => e.status)),
+        seconds,
+        megabytes,
+        peakRssMb,
+        health: exports.health,
+        puback: exports.puback,
+        generatorLagP99Ms: exports.generatorLagP99Ms,
+      },
       sigterm: { streams: open.length, ms: stopMs, exit: String(exit) },
     };
   } finally {
