@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { prepareTrial, type TrialPlan } from './dataset-api.js';
 import { cpuOf, cpuShare, RssSampler } from './proc-stats.js';
-import { startHubChild, type HubChild } from './procs.js';
+import { forkHelper, startHubChild, type HubChild } from './procs.js';
 import { participantIdOf, seededSpan, storeOp, type RowsReply } from './store-ops.js';
 
 /**
@@ -12,7 +12,8 @@ import { participantIdOf, seededSpan, storeOp, type RowsReply } from './store-op
  * process on a seeded trial, bounded and on loopback: live requests dropped after 50 ms,
  * a flood of requests from one token, parallel exports from several researchers, and
  * SIGTERM with live streams open. Throughout, /healthz is probed every 50 ms and one
- * device publishes QoS 1 every 100 ms, so what a ward and a device see during each attack
+ * device publishes QoS 1 every 100 ms (the exports are downloaded by a child process,
+ * bench/children/downloader.ts, so that the probes' own loop is not busy with them), so what a ward and a device see during each attack
  * is measured beside what the attacker gets. Run by `npm run bench -- --only=api` (rows
  * with targets) and by `node dist/bench/api-load.js` (the same figures as text).
  */
@@ -135,13 +136,6 @@ async function during<T>(
   }
 }
 
-/** Bytes of a response body, read and dropped chunk by chunk (an arrayBuffer() would copy each 64 MB file into one buffer). */
-async function drain(res: Response): Promise<number> {
-  let bytes = 0;
-  for await (const chunk of res.body ?? []) bytes += chunk.byteLength;
-  return bytes;
-}
-
 async function cpuOver(hub: HubChild, seconds: number): Promise<number> {
   const before = cpuOf(hub.pid);
   await sleep(seconds * 1000);
@@ -242,15 +236,18 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
     ];
     const rss = new RssSampler(hub.pid).start();
     const t0 = performance.now();
-    const exports = await during(hub, client, () =>
-      Promise.all(
-        Array.from({ length: o.exports }, async (_, i) => {
-          const res = await fetch(`${base}/v1/trials/${TRIAL}/dataset?format=csv`, { headers: { authorization: `Bearer ${researchers[Math.floor(i / 2)]}` } });
-          const bytes = await drain(res);
-          return { status: res.status, bytes };
-        }),
-      ),
-    );
+    // Downloaded by another process, as researchers elsewhere would: the probes' loop carries none of it.
+    const downloader = await forkHelper('downloader.js', [], o.baseEnv);
+    let exports: Awaited<ReturnType<typeof during<{ status: number; bytes: number }[]>>>;
+    try {
+      const requests = Array.from({ length: o.exports }, (_, i) => ({
+        url: `${base}/v1/trials/${TRIAL}/dataset?format=csv`,
+        token: researchers[Math.floor(i / 2)]!,
+      }));
+      exports = await during(hub, client, async () => (await downloader.request<{ results: { status: number; bytes: number }[] }>({ requests })).results);
+    } finally {
+      await downloader.stop();
+    }
     const seconds = (performance.now() - t0) / 1000;
     const peakRssMb = rss.stop().peakMb;
     const megabytes = exports.result.reduce((a, e) => a + (e.status === 200 ? e.bytes : 0), 0) / 1e6;
