@@ -48,17 +48,22 @@ export class RecentPoints {
     return this.#seen.size;
   }
 
-  /** What is remembered, oldest first (alarms/checkpoint.ts). */
+  /**
+   * What is remembered, oldest first (alarms/checkpoint.ts). The Map's own order is the
+   * order first seen (entries are added once and removed oldest first), and walking it
+   * costs no lookup by a bigint key.
+   */
   snapshot(): RecentSnapshot {
-    const ids: bigint[] = [];
-    const next: number[] = [];
-    const at: number[] = [];
-    for (let i = this.#head; i < this.#order.length; i++) {
-      const id = this.#order[i]!;
-      const e = this.#seen.get(id)!;
-      ids.push(id);
-      next.push(e.next);
-      at.push(e.at);
+    const n = this.#seen.size;
+    const ids = new BigUint64Array(n);
+    const next = new Float64Array(n);
+    const at = new Float64Array(n);
+    let i = 0;
+    for (const [id, e] of this.#seen) {
+      ids[i] = id;
+      next[i] = e.next;
+      at[i] = e.at;
+      i++;
     }
     return { ids, next, at };
   }
@@ -66,9 +71,10 @@ export class RecentPoints {
   /** Remembers a snapshot's messages as they were; for an empty instance, before any add. */
   restore(s: RecentSnapshot): void {
     for (let i = 0; i < s.ids.length; i++) {
-      if (this.#seen.has(s.ids[i]!)) continue;
-      this.#seen.set(s.ids[i]!, { next: s.next[i]!, at: s.at[i]! });
-      this.#order.push(s.ids[i]!);
+      const id = s.ids[i]!;
+      if (this.#seen.has(id)) continue;
+      this.#seen.set(id, { next: s.next[i]!, at: s.at[i]! });
+      this.#order.push(id);
     }
   }
 
@@ -87,9 +93,9 @@ export class RecentPoints {
   }
 }
 
-/** Parallel lists, one entry per message. */
+/** Parallel lists, one entry per message; message ids are unsigned 64-bit (kernel/telemetry.ts MessageId). */
 export interface RecentSnapshot {
-  readonly ids: readonly bigint[];
-  readonly next: readonly number[];
-  readonly at: readonly number[];
+  readonly ids: BigUint64Array;
+  readonly next: Float64Array;
+  readonly at: Float64Array;
 }

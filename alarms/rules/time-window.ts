@@ -27,13 +27,20 @@ export class TimeWindow {
   /** The kept points and their running totals (alarms/checkpoint.ts). */
   snapshot(): WindowSnapshot {
     const h = this.#head;
-    return { spanMs: this.spanMs, times: this.#times.slice(h), totals: this.#totals.slice(h), base: h > 0 ? this.#totals[h - 1]! : this.#base };
+    const n = this.#times.length - h;
+    const times = new Float64Array(n);
+    const totals = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      times[i] = this.#times[h + i]!;
+      totals[i] = this.#totals[h + i]!;
+    }
+    return { spanMs: this.spanMs, times, totals, base: h > 0 ? this.#totals[h - 1]! : this.#base };
   }
 
   static restore(s: WindowSnapshot): TimeWindow {
     const w = new TimeWindow(s.spanMs);
-    w.#times = [...s.times];
-    w.#totals = [...s.totals];
+    w.#times = Array.from(s.times);
+    w.#totals = Array.from(s.totals);
     w.#base = s.base;
     return w;
   }
@@ -95,7 +102,7 @@ export class TimeWindow {
 
 export interface WindowSnapshot {
   readonly spanMs: number;
-  readonly times: readonly number[];
-  readonly totals: readonly number[];
+  readonly times: Float64Array;
+  readonly totals: Float64Array;
   readonly base: number;
 }
