@@ -95,8 +95,9 @@ export const POOL_RESERVE = 4;
  * The size the hub gives libuv's thread pool. Every call of @duckdb/node-api is an N-API
  * async work item, so a DuckDB query holds one pool thread from its start to its end: an
  * export's COPY for seconds. With libuv's default of 4, API_EXPORTS_TOTAL (4) exports took
- * every thread and each journal append behind them waited for one to end (PUBACK p99 4.8 s
- * in `npm run bench -- --only=api`). So the pool has a thread for every export slot and the
+ * every thread and each journal append behind them waited for one to end: a device's
+ * PUBACK p99 during the exports of `npm run bench -- --only=api` was 9.7 s with 4 threads,
+ * 0.5 s with 8 (load average 13-17 on 2 cores, idle 0.2 s). So the pool has a thread for every export slot and the
  * reserve beside them; an operator's UV_THREADPOOL_SIZE is kept as given. Undefined when
  * the variables do not parse: the start then stops on loadHubProcessConfig's message.
  */
