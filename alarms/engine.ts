@@ -21,6 +21,7 @@ import { localClock } from './clock.js';
 import type { AlarmConfig } from './config.js';
 import { Evaluator, healthOf } from './evaluate.js';
 import { AlarmLedger } from './ledger.js';
+import { checkpointOf, CHECKPOINT_VERSION, loadCheckpoint, migrateCheckpointTable, restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { acknowledge, close } from './lifecycle.js';
 import { profileAlarmInfo } from './profile-info.js';
 import { RecentPoints } from './recent-points.js';
@@ -50,6 +51,11 @@ export interface AlarmEngine extends AlarmService {
   tick(now?: number): void;
   /** Resolves once every change so far is durable. */
   flush(): Promise<void>;
+  /**
+   * Stores what the rules remember now (alarms/checkpoint.ts), so that the next start
+   * replays only what is received after it; also every CHECKPOINT_EVERY_MS and at close.
+   */
+  checkpoint(): Promise<void>;
   /** Erasure: the participant's alarms and settings; returns how many alarms. */
   eraseParticipant(participantId: string): Promise<number>;
   close(): Promise<void>;
@@ -63,11 +69,15 @@ const UNSET_SITE = 'unassigned';
  * hours of a ward's traffic.
  */
 const RECENT_MESSAGES = 100_000;
+/** How often the rules' memory is checkpointed while the engine runs. */
+const CHECKPOINT_EVERY_MS = 5 * 60_000;
 
 /**
  * The alarm engine: the single writer of alarm state. Opening it migrates its tables,
- * loads open alarms, settings and device state, and replays recent telemetry so that
- * rolling windows, pending doses and offline detection continue across a restart.
+ * loads open alarms, settings and device state, and rebuilds what the rules remember
+ * (rolling windows, pending doses, offline detection) so that they continue across a
+ * restart: from its latest checkpoint and the telemetry received after it, or, without a
+ * usable checkpoint, by replaying every point of the replay window.
  */
 export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngine> {
   const log = deps.logger.child({ component: 'alarms' });
@@ -121,16 +131,45 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
   };
 
   const recent = new RecentPoints({ windowMs: deps.config.replayMs + REPLAY_OVERLAP_MS, maxEntries: RECENT_MESSAGES });
+  await migrateCheckpointTable(sql, started);
+  const stored = await loadCheckpoint(sql).catch((err: unknown) => {
+    log.warn({ err }, 'the alarm checkpoint is unreadable; replaying the whole window');
+    return undefined;
+  });
+  const cp = usable(stored, deps.config.replayMs, started);
   let replayed = 0;
-  for await (const p of deps.store.points({ from: started - deps.config.replayMs, order: 'asc' })) {
-    // Remembered, so that the same point arriving again after the start is not judged twice.
-    recent.add(p, started);
+  if (cp) restoreCheckpoint(cp, evaluator.state, recent);
+  // After a checkpoint: what was received since, less the messages it had judged. A point
+  // received within the overlap before it may have been committed after it was taken.
+  const receivedAfter = cp ? cp.mark - REPLAY_OVERLAP_MS : undefined;
+  for await (const p of deps.store.points({ from: started - deps.config.replayMs, order: 'asc', ...(cp ? { receivedAfter } : {}) })) {
+    if (receivedAfter !== undefined && p.receivedAt <= receivedAfter) continue; // a store that does not filter by receipt
+    // Remembered, so that the same point arriving again after the start is not judged twice;
+    // after a checkpoint, a point it remembers is in its state already.
+    if (!recent.add(p, started) && cp) continue;
     judge(p, p.receivedAt > mark - REPLAY_OVERLAP_MS);
     replayed++;
   }
   ledger.setMark(() => evaluatedUntil);
   await ledger.flush();
-  log.info({ replayed, openAlarms: ledger.open().length, devices: evaluator.state.devices.size }, 'alarm engine started');
+  log.info({ replayed, fromCheckpoint: cp !== undefined, openAlarms: ledger.open().length, devices: evaluator.state.devices.size }, 'alarm engine started');
+
+  /**
+   * The body is taken at once (the state of one moment); it is stored only once the alarms
+   * of every point in it are, since a restart does not judge those points again.
+   */
+  const checkpoint = async (): Promise<void> => {
+    const takenAt = now();
+    const mark = evaluatedUntil;
+    const body = checkpointOf(evaluator.state, recent, { mark, replayMs: deps.config.replayMs, takenAt });
+    await ledger.flushOrFail();
+    await ledger.enqueue(() => saveCheckpoint(sql, body, mark, takenAt));
+  };
+  const checkpoints = setInterval(
+    () => void checkpoint().catch((err: unknown) => log.error({ err }, 'could not store the alarm checkpoint; will retry')),
+    CHECKPOINT_EVERY_MS,
+  );
+  checkpoints.unref();
 
   const tick = (at = now()): void => {
     const { signals, health } = evaluator.tick(at);
@@ -171,6 +210,7 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
     },
     tick,
     flush: () => ledger.flushOrFail(),
+    checkpoint,
 
     async listAlarms(q) {
       const onlyOpen = q.states?.every(isOpen);
@@ -232,13 +272,26 @@ export async function openAlarmEngine(deps: AlarmEngineDeps): Promise<AlarmEngin
       }
       const n = await ledger.enqueue(() => db.eraseParticipantAlarms(sql, pid));
       await ledger.flushOrFail();
+      // The stored checkpoint still holds the participant's windows and places: replaced by one without them.
+      await checkpoint();
       return n;
     },
 
     async close() {
       clearInterval(timer);
-      await ledger.flush().catch((err: unknown) => log.error({ err }, 'alarm state not stored at close'));
+      clearInterval(checkpoints);
+      await checkpoint().catch((err: unknown) => log.error({ err }, 'alarm state not stored at close'));
       ledger.close();
     },
   };
+}
+
+/**
+ * A checkpoint that gives the state a full replay would: of this layout, taken under the
+ * same replay window, and not older than the window (what it remembers beyond the window a
+ * replay would not know).
+ */
+function usable(cp: Checkpoint | undefined, replayMs: number, started: number): Checkpoint | undefined {
+  if (!cp || cp.version !== CHECKPOINT_VERSION || cp.replayMs !== replayMs) return undefined;
+  return cp.mark >= started - replayMs ? cp : undefined;
 }

@@ -48,6 +48,36 @@ export class RecentPoints {
     return this.#seen.size;
   }
 
+  /**
+   * What is remembered, oldest first (alarms/checkpoint.ts). The Map's own order is the
+   * order first seen (entries are added once and removed oldest first), and walking it
+   * costs no lookup by a bigint key.
+   */
+  snapshot(): RecentSnapshot {
+    const n = this.#seen.size;
+    const ids = new BigUint64Array(n);
+    const next = new Float64Array(n);
+    const at = new Float64Array(n);
+    let i = 0;
+    for (const [id, e] of this.#seen) {
+      ids[i] = id;
+      next[i] = e.next;
+      at[i] = e.at;
+      i++;
+    }
+    return { ids, next, at };
+  }
+
+  /** Remembers a snapshot's messages as they were; for an empty instance, before any add. */
+  restore(s: RecentSnapshot): void {
+    for (let i = 0; i < s.ids.length; i++) {
+      const id = s.ids[i]!;
+      if (this.#seen.has(id)) continue;
+      this.#seen.set(id, { next: s.next[i]!, at: s.at[i]! });
+      this.#order.push(id);
+    }
+  }
+
   #trim(now: number): void {
     const oldest = now - this.limits.windowMs;
     while (this.#head < this.#order.length) {
@@ -61,4 +91,11 @@ export class RecentPoints {
       this.#head = 0;
     }
   }
+}
+
+/** Parallel lists, one entry per message; message ids are unsigned 64-bit (kernel/telemetry.ts MessageId). */
+export interface RecentSnapshot {
+  readonly ids: BigUint64Array;
+  readonly next: Float64Array;
+  readonly at: Float64Array;
 }

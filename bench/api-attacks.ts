@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { prepareTrial, type TrialPlan } from './dataset-api.js';
 import { cpuOf, cpuShare, RssSampler } from './proc-stats.js';
-import { startHubChild, type HubChild } from './procs.js';
+import { forkHelper, startHubChild, type HubChild } from './procs.js';
 import { participantIdOf, seededSpan, storeOp, type RowsReply } from './store-ops.js';
 
 /**
@@ -12,7 +12,8 @@ import { participantIdOf, seededSpan, storeOp, type RowsReply } from './store-op
  * process on a seeded trial, bounded and on loopback: live requests dropped after 50 ms,
  * a flood of requests from one token, parallel exports from several researchers, and
  * SIGTERM with live streams open. Throughout, /healthz is probed every 50 ms and one
- * device publishes QoS 1 every 100 ms, so what a ward and a device see during each attack
+ * device publishes QoS 1 every 100 ms (the exports are downloaded by a child process,
+ * bench/children/downloader.ts, so that the probes' own loop is not busy with them), so what a ward and a device see during each attack
  * is measured beside what the attacker gets. Run by `npm run bench -- --only=api` (rows
  * with targets) and by `node dist/bench/api-load.js` (the same figures as text).
  */
@@ -34,7 +35,7 @@ export interface AttackFigures {
   readonly seededRows: number;
   readonly idle: { readonly health: Samples; readonly puback: Samples; readonly cpu: number };
   readonly dropped: { readonly statuses: Record<string, number>; readonly cpuAfter: number; readonly newStreamMs: number };
-  readonly flood: { readonly statuses: Record<string, number>; readonly health: Samples; readonly puback: Samples };
+  readonly flood: { readonly statuses: Record<string, number>; readonly health: Samples; readonly puback: Samples; readonly generatorLagP99Ms: number };
   readonly exports: {
     readonly statuses: Record<string, number>;
     readonly seconds: number;
@@ -42,6 +43,7 @@ export interface AttackFigures {
     readonly peakRssMb: number;
     readonly health: Samples;
     readonly puback: Samples;
+    readonly generatorLagP99Ms: number;
   };
   readonly sigterm: { readonly streams: number; readonly ms: number; readonly exit: string };
 }
@@ -111,13 +113,25 @@ function probePuback(client: mqtt.MqttClient): Probe {
   };
 }
 
-async function during<T>(hub: HubChild, client: mqtt.MqttClient, fn: () => Promise<T>): Promise<{ result: T; health: Samples; puback: Samples }> {
+/**
+ * Runs `fn` while probing. The probes share this process with the attack's own requests,
+ * so its event loop's delay p99 comes along: a probe late because the generator was busy
+ * is not the hub's latency.
+ */
+async function during<T>(
+  hub: HubChild,
+  client: mqtt.MqttClient,
+  fn: () => Promise<T>,
+): Promise<{ result: T; health: Samples; puback: Samples; generatorLagP99Ms: number }> {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const health = probeHealth(hub);
   const puback = probePuback(client);
   try {
     const result = await fn();
-    return { result, health: await health.stop(), puback: await puback.stop() };
+    return { result, health: await health.stop(), puback: await puback.stop(), generatorLagP99Ms: lag.percentile(99) / 1e6 };
   } finally {
+    lag.disable();
     await Promise.allSettled([health.stop(), puback.stop()]);
   }
 }
@@ -222,20 +236,23 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
     ];
     const rss = new RssSampler(hub.pid).start();
     const t0 = performance.now();
-    const exports = await during(hub, client, () =>
-      Promise.all(
-        Array.from({ length: o.exports }, async (_, i) => {
-          const res = await fetch(`${base}/v1/trials/${TRIAL}/dataset?format=csv`, { headers: { authorization: `Bearer ${researchers[Math.floor(i / 2)]}` } });
-          const bytes = (await res.arrayBuffer()).byteLength;
-          return { status: res.status, bytes };
-        }),
-      ),
-    );
+    // Downloaded by another process, as researchers elsewhere would: the probes' loop carries none of it.
+    const downloader = await forkHelper('downloader.js', [], o.baseEnv);
+    let exports: Awaited<ReturnType<typeof during<{ status: number; bytes: number }[]>>>;
+    try {
+      const requests = Array.from({ length: o.exports }, (_, i) => ({
+        url: `${base}/v1/trials/${TRIAL}/dataset?format=csv`,
+        token: researchers[Math.floor(i / 2)]!,
+      }));
+      exports = await during(hub, client, async () => (await downloader.request<{ results: { status: number; bytes: number }[] }>({ requests })).results);
+    } finally {
+      await downloader.stop();
+    }
     const seconds = (performance.now() - t0) / 1000;
     const peakRssMb = rss.stop().peakMb;
     const megabytes = exports.result.reduce((a, e) => a + (e.status === 200 ? e.bytes : 0), 0) / 1e6;
     say(
-      `${o.exports} parallel CSV exports: ${JSON.stringify(tally(exports.result.map((e) => e.status)))}, ${megabytes.toFixed(0)} MB in ${seconds.toFixed(1)} s`,
+      `${o.exports} parallel CSV exports: ${JSON.stringify(tally(exports.result.map((e) => e.status)))}, ${megabytes.toFixed(0)} MB in ${seconds.toFixed(1)} s; generator's event loop delay p99 ${exports.generatorLagP99Ms.toFixed(0)} ms`,
     );
 
     // 4. SIGTERM with streams open.
@@ -260,8 +277,16 @@ export async function runApiAttacks(o: AttackOptions): Promise<AttackFigures> {
       seededRows: seed.rows,
       idle: { health: idle.health, puback: idle.puback, cpu: idleCpu },
       dropped: { statuses: tally(dropped), cpuAfter, newStreamMs },
-      flood: { statuses: tally(flood.result), health: flood.health, puback: flood.puback },
-      exports: { statuses: tally(exports.result.map((e) => e.status)), seconds, megabytes, peakRssMb, health: exports.health, puback: exports.puback },
+      flood: { statuses: tally(flood.result), health: flood.health, puback: flood.puback, generatorLagP99Ms: flood.generatorLagP99Ms },
+      exports: {
+        statuses: tally(exports.result.map((e) => e.status)),
+        seconds,
+        megabytes,
+        peakRssMb,
+        health: exports.health,
+        puback: exports.puback,
+        generatorLagP99Ms: exports.generatorLagP99Ms,
+      },
       sigterm: { streams: open.length, ms: stopMs, exit: String(exit) },
     };
   } finally {

@@ -35,6 +35,8 @@ const HubEnv = SharedEnv.pick(PROCESS_VARS).extend({
   ARENA_TRIAL_RETENTION_CHECK_S: int(3600, 1, 86_400),
   // Each action rewrites the store's file: a backlog is worked off a few trials per check.
   ARENA_TRIAL_RETENTION_PER_CHECK: int(1, 1, 1000),
+  /** libuv's thread pool (hub/thread-pool.ts); unset: the exports' slots plus POOL_RESERVE. */
+  UV_THREADPOOL_SIZE: optionalInt(1, 1024),
 });
 type HubEnv = z.output<typeof HubEnv>;
 
@@ -81,6 +83,31 @@ export const loadHubConfig = (env: Readonly<Record<string, string | undefined>>)
  * reported at once.
  */
 const HubProcessEnv = withChecks(HubEnv.extend(BrokerEnv.shape).extend(IngestEnv.shape).extend(ApiEnv.shape).extend(AlarmEnv.shape), checkDisk, checkBroker);
+
+/**
+ * Threads the pool keeps for everything but exports: the ingest journal's O_DSYNC appends,
+ * the registry's and ingest's DuckDB calls, scrypt checks of CONNECTs, file reads for
+ * sending. libuv's default pool is this size in all.
+ */
+export const POOL_RESERVE = 4;
+
+/**
+ * The size the hub gives libuv's thread pool. Every call of @duckdb/node-api is an N-API
+ * async work item, so a DuckDB query holds one pool thread from its start to its end: an
+ * export's COPY for seconds. With libuv's default of 4, API_EXPORTS_TOTAL (4) exports took
+ * every thread and each journal append behind them waited for one to end: a device's
+ * PUBACK p99 during the exports of `npm run bench -- --only=api` was 9.7 s with 4 threads,
+ * 0.5 s with 8 (load average 13-17 on 2 cores, idle 0.2 s). So the pool has a thread for every export slot and the
+ * reserve beside them; an operator's UV_THREADPOOL_SIZE is kept as given. Undefined when
+ * the variables do not parse: the start then stops on loadHubProcessConfig's message.
+ */
+export function threadPoolSize(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const c = HubEnv.pick({ UV_THREADPOOL_SIZE: true })
+    .extend(ApiEnv.pick({ API_EXPORTS_TOTAL: true }).shape)
+    .safeParse(env);
+  if (!c.success) return undefined;
+  return c.data.UV_THREADPOOL_SIZE ?? Math.min(1024, c.data.API_EXPORTS_TOTAL + POOL_RESERVE);
+}
 
 export function loadHubProcessConfig(env: Readonly<Record<string, string | undefined>>) {
   const e = parseEnv(HubProcessEnv, env);

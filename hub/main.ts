@@ -1,4 +1,5 @@
 import '../kernel/runtime.js';
+import './thread-pool.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../kernel/log.js';

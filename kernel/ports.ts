@@ -26,6 +26,8 @@ export interface PointQuery {
   /** Device time, epoch ms, [from, to). */
   readonly from?: number;
   readonly to?: number;
+  /** Receipt time, epoch ms: only points received after it (the alarm engine's restart replay). */
+  readonly receivedAfter?: number;
   /**
    * Consent filter. When present, a point attributed to a participant is returned only
    * inside one of that participant's windows; unattributed points (device data) only

@@ -9,6 +9,9 @@
  * index, and the arrays are compacted once half of them is dropped, so each point costs
  * amortised O(1) to keep and O(log n) to ask about. The whole window was sorted and shifted
  * for every point before: 10 000 intake points took 46 s inside the commit turn.
+ *
+ * A snapshot holds the kept points with their totals as they are, so a window restored
+ * from it answers every sum with the same bits as the window it was taken from.
  */
 export class TimeWindow {
   /** Times, ascending, from `#head` on. */
@@ -16,8 +19,31 @@ export class TimeWindow {
   /** `#totals[i]` = sum of the amounts of points `0..i` of the arrays, dropped ones included. */
   #totals: number[] = [];
   #head = 0;
+  /** The total before the first point of the arrays: 0, or a restored window's. */
+  #base = 0;
 
   constructor(readonly spanMs: number) {}
+
+  /** The kept points and their running totals (alarms/checkpoint.ts). */
+  snapshot(): WindowSnapshot {
+    const h = this.#head;
+    const n = this.#times.length - h;
+    const times = new Float64Array(n);
+    const totals = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      times[i] = this.#times[h + i]!;
+      totals[i] = this.#totals[h + i]!;
+    }
+    return { spanMs: this.spanMs, times, totals, base: h > 0 ? this.#totals[h - 1]! : this.#base };
+  }
+
+  static restore(s: WindowSnapshot): TimeWindow {
+    const w = new TimeWindow(s.spanMs);
+    w.#times = Array.from(s.times);
+    w.#totals = Array.from(s.totals);
+    w.#base = s.base;
+    return w;
+  }
 
   get size(): number {
     return this.#times.length - this.#head;
@@ -29,11 +55,11 @@ export class TimeWindow {
     const end = times.length;
     if (end === this.#head || times[end - 1]! <= at) {
       times.push(at);
-      totals.push((end > 0 ? totals[end - 1]! : 0) + amount);
+      totals.push((end > 0 ? totals[end - 1]! : this.#base) + amount);
     } else {
       const i = this.#upperBound(at);
       times.splice(i, 0, at);
-      totals.splice(i, 0, (i > 0 ? totals[i - 1]! : 0) + amount);
+      totals.splice(i, 0, (i > 0 ? totals[i - 1]! : this.#base) + amount);
       for (let j = i + 1; j < totals.length; j++) totals[j]! += amount;
     }
     this.#evictBefore(times[times.length - 1]! - this.spanMs);
@@ -44,7 +70,7 @@ export class TimeWindow {
     const lo = this.#upperBound(from); // first time > from
     const hi = this.#upperBound(to); // first time > to
     if (hi <= lo) return 0;
-    const before = lo > 0 ? this.#totals[lo - 1]! : 0;
+    const before = lo > 0 ? this.#totals[lo - 1]! : this.#base;
     return this.#totals[hi - 1]! - before;
   }
 
@@ -69,6 +95,14 @@ export class TimeWindow {
       this.#times = times.slice(this.#head);
       this.#totals = this.#totals.slice(this.#head).map((t) => t - offset);
       this.#head = 0;
+      this.#base = 0;
     }
   }
+}
+
+export interface WindowSnapshot {
+  readonly spanMs: number;
+  readonly times: Float64Array;
+  readonly totals: Float64Array;
+  readonly base: number;
 }

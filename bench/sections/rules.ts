@@ -7,7 +7,7 @@ import { AlarmSettingsInput } from '../../kernel/alarms.js';
 import type { Reading } from '../../kernel/telemetry.js';
 import { loadProfiles } from '../../device-profiles/load.js';
 import { join } from 'node:path';
-import { alarmRestartMs } from '../alarm-restart.js';
+import { alarmRestart } from '../alarm-restart.js';
 import { ROOT } from '../config.js';
 import type { Row, Section } from './types.js';
 
@@ -77,18 +77,18 @@ export const rulesSection: Section = {
         target: { better: 'lower', goal: 2, limit: 5, on: 'ratio', unit: '×' },
       },
     ];
-    // A restart replays the window; the issue measured 271 s to ready with 168 000 fluid points in it.
-    const windowPoints = config.quick ? 50_000 : 168_000;
-    const emptyMs = await alarmRestartMs(0, profiles);
-    const fullMs = await alarmRestartMs(windowPoints, profiles);
+    // A restart used to replay the window: the issue measured 271 s to ready with 168 000 fluid points in it.
+    const windowPoints = config.quick ? 168_000 : 840_000;
+    const empty = await alarmRestart(0, profiles);
+    const full = await alarmRestart(windowPoints, profiles);
     rows.push({
       section: 'rules',
-      figure: `alarm engine ready after a restart with ${windowPoints} fluid points in its 72 h window`,
-      value: fullMs / 1000,
+      figure: `alarm engine ready after a restart with ${windowPoints} fluid points in its 72 h window (from its checkpoint of ${(full.checkpointBytes / 1e6).toFixed(1)} MB)`,
+      value: full.ms / 1000,
       unit: 's',
-      baseline: { label: 'with an empty window', value: emptyMs / 1000 },
+      baseline: { label: 'with an empty window', value: empty.ms / 1000 },
       target: { better: 'lower', goal: 5, limit: 10, on: 'value', unit: 's' },
     });
-    return { rows, details: { points, weightUs, fluidUs, restart: { windowPoints, emptyMs, fullMs } } };
+    return { rows, details: { points, weightUs, fluidUs, restart: { windowPoints, empty, full } } };
   },
 };

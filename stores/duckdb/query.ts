@@ -44,6 +44,7 @@ export function pointsFrom(q: PointQuery, params: Params): string {
   if (q.family !== undefined) where.push(`p.family = ${params.add(q.family, VARCHAR)}`);
   if (q.kind !== undefined) where.push(`p.kind = ${params.add(q.kind, VARCHAR)}`);
   where.push(...timeRange('p.device_time', q.from, q.to, params));
+  if (q.receivedAfter !== undefined) where.push(`p.received_at > ${params.add(Math.floor(q.receivedAfter), BIGINT)}`);
   return `${source} p WHERE ${where.join(' AND ')}`;
 }
 

@@ -731,6 +731,7 @@ function pointFilters(q: PointQuery): string[] {
   if (q.names) where.push(anyOf('name', q.names));
   if (q.trialId !== undefined) where.push(`${ident('trial')} = ${str(q.trialId)}`);
   if (q.family !== undefined) where.push(`${ident('family')} = ${str(q.family)}`);
+  if (checkTime(q.receivedAfter) !== undefined) where.push(`${ident('received_at')} > ${Math.floor(q.receivedAfter!)}`);
   return where;
 }
 

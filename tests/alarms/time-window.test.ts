@@ -52,4 +52,25 @@ describe('TimeWindow', () => {
     }
     expect(w.size).toBe(plain.points.length);
   });
+
+  it('a window restored from a snapshot answers as the original, also after more points, late ones and evictions', () => {
+    const rnd = mulberry32(0x5eed);
+    const span = 6 * 3_600_000;
+    const w = new TimeWindow(span);
+    let now = 0;
+    const step = (target: TimeWindow[]) => {
+      now += Math.floor(rnd() * 600_000);
+      const at = rnd() < 0.1 ? now - Math.floor(rnd() * 3_600_000) : now;
+      const amount = (rnd() - 0.4) * 500; // fractional: the totals must come back with the same bits
+      for (const t of target) t.add(at, amount);
+    };
+    for (let n = 0; n < 500; n++) step([w]);
+    const restored = TimeWindow.restore(w.snapshot());
+    for (let n = 0; n < 500; n++) {
+      step([w, restored]);
+      const windowMs = (1 + Math.floor(rnd() * 6)) * 3_600_000;
+      expect(restored.sum(now - windowMs, now), `point ${n}`).toBe(w.sum(now - windowMs, now));
+    }
+    expect(restored.size).toBe(w.size);
+  });
 });
