@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import aedesPersistenceLevel from 'aedes-persistence-level';
 import { ClassicLevel } from 'classic-level';
 import { hashSecret } from '../kernel/secrets.js';
-import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
+import { followErasures, openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
 import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
 import { onHangup } from '../service/catalogue-reload.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
+import { brokerErasure } from './erasure.js';
 import { listenOptions, loadBrokerServiceConfig } from './config.js';
 import { levelSessions } from './sessions.js';
 import type { AedesPersistence, HubBroker } from './types.js';
@@ -22,6 +23,9 @@ import { serveMetrics } from '../service/metrics-server.js';
  * ARENA_DATA_DIR/broker (aedes-persistence-level on classic-level), so a broker restart
  * loses nothing either. LevelDB writes reach the OS before a put resolves: they survive
  * the process being killed; surviving a power cut needs more and is not claimed here.
+ * An erasure removes the participant's queued messages there and compacts the database
+ * (broker/erasure.ts), at every registry change that erases someone and, for erasures
+ * made while the broker was down, before it listens.
  */
 await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
   // Published versions reach this process with the registry's change notifications.
@@ -36,9 +40,11 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
   mkdirSync(dir, { recursive: true });
   const db = new ClassicLevel<string, string>(dir);
   await db.open();
+  let erasures: { close(): Promise<void> } | undefined;
   try {
     let broker: HubBroker | undefined;
     const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
+    const persistence = aedesPersistenceLevel(db) as AedesPersistence;
     broker = await createBroker({
       directory: registry.directory,
       profiles,
@@ -50,11 +56,14 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       inFlight: c.broker.inFlight,
       serviceAccount: { username: c.service.username, secretHash: await hashSecret(c.service.secret) },
       handoff: true,
-      persistence: aedesPersistenceLevel(db) as AedesPersistence,
+      persistence,
       sessions: levelSessions(db.sublevel('arena-sessions')),
       ...(c.broker.tls ? { tls: c.broker.tls } : {}),
       onLoginRefused: metrics.loginRefused,
     });
+    const erasure = brokerErasure({ db, persistence, assignments: registry, logger });
+    const following = await followErasures(c.adapters.registryUrl, registry, logger, 'broker sessions', erasure.forget);
+    erasures = following;
     const ports = await broker.listen(listenOptions(c.broker));
     const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
     logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
@@ -62,6 +71,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
     return {
       async stop() {
         await scrape?.close();
+        await following.close();
         await running.close();
         await db.close();
         await registry.close();
@@ -69,6 +79,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       },
     };
   } catch (e) {
+    await erasures?.close();
     await db.close();
     await registry.close();
     await profiles.close();

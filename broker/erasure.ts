@@ -1,0 +1,85 @@
+import { COMMITTED_TOPIC, withoutParticipants } from '../kernel/committed-wire.js';
+import { decodeHandoff, HANDOFF_PREFIX } from '../kernel/handoff.js';
+import type { Logger } from '../kernel/log.js';
+import type { Assignment, TrialRegistry } from '../kernel/trials.js';
+import { reviseQueued, type AedesPersistence, type QueuedVerdict, type QueueKeys } from './aedes-compat.js';
+
+/**
+ * Split layout: erasure reaching the broker's session store (LevelDB, broker/main.ts).
+ * Two kinds of a participant's data wait there for a persistent session:
+ *
+ * - Ingest's commit forwards on COMMITTED_TOPIC (kernel/committed-wire.ts), queued for
+ *   the API (and any other persistent subscriber) while it is away. Each loses the
+ *   erased participants' points; one left with none is removed. The others' points are
+ *   delivered as before.
+ * - Device messages handed to ingest (kernel/handoff.ts), queued while ingest is away.
+ *   They name no participant, but ingest attributes a message by its receive time, which
+ *   the broker wrote into it: one received while the device was assigned to the
+ *   participant is theirs, and ingest would withhold its points as an erased
+ *   participant's (service/adapters.ts erasedAmong). Such a message is removed: the
+ *   erasure ended the assignment, so the assignments' intervals say exactly which. A
+ *   message received after the erasure is the device's data and stays, as in the
+ *   all-in-one hub (tests/privacy/late-after-erasure.test.ts).
+ *
+ * Then the whole database is compacted, because LevelDB keeps deleted and overwritten
+ * entries in its log and table files until it does: so also the packets delivered and
+ * acknowledged long before the erasure. `forget` is given every erased participant
+ * (service/adapters.ts followErasures); those already handled by this process are
+ * skipped, so a broker that starts handles all of them once, and nothing is done for a
+ * registry change that erased nobody new.
+ */
+export interface BrokerErasureOptions {
+  readonly db: QueueKeys & { compactRange(start: string, end: string): Promise<void> };
+  readonly persistence: AedesPersistence;
+  readonly assignments: Pick<TrialRegistry, 'listAssignments'>;
+  readonly logger: Logger;
+}
+
+export interface BrokerErasure {
+  forget(erased: readonly string[]): Promise<void>;
+}
+
+// Every key of the database lies in [FIRST_KEY, LAST_KEY): keys are UTF-8, and no UTF-8 sequence starts higher than F4.
+const FIRST_KEY = '';
+const LAST_KEY = '\u{10FFFF}\u{10FFFF}';
+
+export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
+  const log = o.logger.child({ component: 'broker-erasure' });
+  const handled = new Set<string>();
+  return {
+    async forget(erased) {
+      const fresh = erased.filter((id) => !handled.has(id));
+      if (fresh.length === 0) return;
+      const started = performance.now();
+      const assigned = await assignmentsOf(o.assignments, fresh);
+      const all = new Set(erased);
+      const judge = (packet: { topic: string; payload: Buffer }): QueuedVerdict => {
+        if (packet.topic === COMMITTED_TOPIC) {
+          const rest = withoutParticipants(packet.payload, all);
+          return rest === undefined ? 'keep' : rest.points === 0 ? 'remove' : { payload: rest.body };
+        }
+        if (!packet.topic.startsWith(HANDOFF_PREFIX)) return 'keep';
+        const handoff = decodeHandoff(packet.topic, packet.payload);
+        const covered = handoff && assigned.get(handoff.deviceId)?.some((a) => a.from <= handoff.receivedAt && (a.to === null || handoff.receivedAt < a.to));
+        return covered ? 'remove' : 'keep';
+      };
+      const { removed, rewritten } = await reviseQueued(o.db, o.persistence, judge);
+      await o.db.compactRange(FIRST_KEY, LAST_KEY);
+      for (const id of fresh) handled.add(id);
+      // How many, never whom: the ids are what erasure removes.
+      log.info(
+        { event: 'broker_erasure_done', participants: fresh.length, removed, rewritten, ms: Math.round(performance.now() - started) },
+        "erased participants' queued messages removed from the session store, and the store compacted",
+      );
+    },
+  };
+}
+
+/** Per device, the intervals it was assigned to one of `participants`. */
+async function assignmentsOf(registry: Pick<TrialRegistry, 'listAssignments'>, participants: readonly string[]): Promise<Map<string, Assignment[]>> {
+  const byDevice = new Map<string, Assignment[]>();
+  for (const participantId of participants) {
+    for (const a of await registry.listAssignments({ participantId })) byDevice.set(a.deviceId, [...(byDevice.get(a.deviceId) ?? []), a]);
+  }
+  return byDevice;
+}
