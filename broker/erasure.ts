@@ -29,7 +29,7 @@ import { reviseQueued, type AedesPersistence, type QueuedVerdict, type QueueKeys
  * registry change that erased nobody new.
  */
 export interface BrokerErasureOptions {
-  readonly db: QueueKeys & { compactRange(start: string, end: string): Promise<void> };
+  readonly db: QueueKeys & CompactableLevel;
   readonly persistence: AedesPersistence;
   readonly assignments: Pick<TrialRegistry, 'listAssignments'>;
   readonly logger: Logger;
@@ -39,9 +39,6 @@ export interface BrokerErasure {
   forget(erased: readonly string[]): Promise<void>;
 }
 
-// Every key of the database lies in [FIRST_KEY, LAST_KEY): keys are UTF-8, and no UTF-8 sequence starts higher than F4.
-const FIRST_KEY = '';
-const LAST_KEY = '\u{10FFFF}\u{10FFFF}';
 
 export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
   const log = o.logger.child({ component: 'broker-erasure' });
@@ -64,7 +61,7 @@ export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
         return covered ? 'remove' : 'keep';
       };
       const { removed, rewritten } = await reviseQueued(o.db, o.persistence, judge);
-      await o.db.compactRange(FIRST_KEY, LAST_KEY);
+      await compactAll(o.db);
       for (const id of fresh) handled.add(id);
       // How many, never whom: the ids are what erasure removes.
       log.info(
@@ -82,4 +79,39 @@ async function assignmentsOf(registry: Pick<TrialRegistry, 'listAssignments'>, p
     for (const a of await registry.listAssignments({ participantId })) byDevice.set(a.deviceId, [...(byDevice.get(a.deviceId) ?? []), a]);
   }
   return byDevice;
+}
+
+/** The slice of classic-level compactAll needs. */
+export interface CompactableLevel {
+  put(key: string, value: string): Promise<void>;
+  del(key: string): Promise<void>;
+  compactRange(start: string, end: string): Promise<void>;
+}
+
+// Keys sort as UTF-8 bytes: every key of the database lies in [FIRST_KEY, LAST_KEY), and
+// LOW_MARK and HIGH_MARK (no prefix aedes or the sessions use) sort before and after them all.
+const FIRST_KEY = '';
+const LAST_KEY = '\u{10FFFF}\u{10FFFF}';
+const LOW_MARK = '\u0000';
+const HIGH_MARK = '\u{10FFFF}';
+
+/**
+ * Rewrites the whole database so that no deleted or overwritten entry is left in its
+ * files. LevelDB's CompactRange (leveldb db/db_impl.cc) merges each level into the next
+ * only down to the deepest level holding files, chosen before it writes the memtable out;
+ * and a memtable written out keeps every version of every key, and may land on that
+ * deepest level (up to level 2, when nothing overlaps it), where nothing rewrites it. So
+ * twice: a key at each end of the key space, then CompactRange. The second time the
+ * memtable's table spans every key and lands above the deepest level, so every level is
+ * merged down into it, and a merge keeps only the newest version of a key (the delete,
+ * and that too once nothing older lies below). The two keys are deleted after.
+ */
+export async function compactAll(db: CompactableLevel): Promise<void> {
+  for (let pass = 0; pass < 2; pass++) {
+    await db.put(LOW_MARK, '');
+    await db.put(HIGH_MARK, '');
+    await db.compactRange(FIRST_KEY, LAST_KEY);
+  }
+  await db.del(LOW_MARK);
+  await db.del(HIGH_MARK);
 }
