@@ -39,7 +39,6 @@ export interface BrokerErasure {
   forget(erased: readonly string[]): Promise<void>;
 }
 
-
 export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
   const log = o.logger.child({ component: 'broker-erasure' });
   const handled = new Set<string>();
