@@ -202,6 +202,8 @@ export interface QueueKeys {
  * A client that reconnects meanwhile may be sent a packet as it was read just before;
  * it is then acknowledged and deleted as usual. The deleted bytes stay in LevelDB's
  * files until it compacts them (broker/erasure.ts compacts after this).
+ * tests/privacy/broker-queue.test.ts runs this on aedes-persistence-level and fails
+ * when its layout no longer matches.
  */
 export async function reviseQueued(
   db: QueueKeys,

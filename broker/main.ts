@@ -62,8 +62,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       onLoginRefused: metrics.loginRefused,
     });
     const erasure = brokerErasure({ db, persistence, assignments: registry, logger });
-    const following = await followErasures(c.adapters.registryUrl, registry, logger, 'broker sessions', erasure.forget);
-    erasures = following;
+    erasures = await followErasures(c.adapters.registryUrl, registry, logger, 'broker sessions', erasure.forget);
     const ports = await broker.listen(listenOptions(c.broker));
     const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
     logger.info({ ...ports, metricsPort: scrape?.port, dataDir: dir }, 'arena-hub broker is up');
@@ -71,7 +70,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
     return {
       async stop() {
         await scrape?.close();
-        await following.close();
+        await erasures?.close();
         await running.close();
         await db.close();
         await registry.close();
