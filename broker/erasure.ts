@@ -37,13 +37,28 @@ export interface BrokerErasureOptions {
 
 export interface BrokerErasure {
   forget(erased: readonly string[]): Promise<void>;
+  /**
+   * A commit forward ingest publishes now, without the points of anyone erased so far
+   * (BrokerDeps.redactCommitted). Ingest attributes a message by its receive time, so one
+   * it took from its session before the erasure reached the broker is forwarded with the
+   * participant's points; with every point gone the forward is left with no deliveries.
+   */
+  redact(payload: Buffer): Buffer;
 }
 
 export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
   const log = o.logger.child({ component: 'broker-erasure' });
   const handled = new Set<string>();
+  /** Everyone erased so far, and how their id reads in a forward, for a cheap look before parsing one. */
+  const known = new Set<string>();
+  const needles: Buffer[] = [];
   return {
     async forget(erased) {
+      for (const id of erased) {
+        if (known.has(id)) continue;
+        known.add(id);
+        needles.push(Buffer.from(`"participantId":${JSON.stringify(id)}`));
+      }
       const fresh = erased.filter((id) => !handled.has(id));
       if (fresh.length === 0) return;
       const started = performance.now();
@@ -67,6 +82,10 @@ export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
         { event: 'broker_erasure_done', participants: fresh.length, removed, rewritten, ms: Math.round(performance.now() - started) },
         "erased participants' queued messages removed from the session store, and the store compacted",
       );
+    },
+    redact(payload) {
+      if (!needles.some((n) => payload.includes(n))) return payload;
+      return withoutParticipants(payload, known)?.body ?? payload;
     },
   };
 }

@@ -45,6 +45,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
     let broker: HubBroker | undefined;
     const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
     const persistence = aedesPersistenceLevel(db) as AedesPersistence;
+    const erasure = brokerErasure({ db, persistence, assignments: registry, logger });
     broker = await createBroker({
       directory: registry.directory,
       profiles,
@@ -60,8 +61,8 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       sessions: levelSessions(db.sublevel('arena-sessions')),
       ...(c.broker.tls ? { tls: c.broker.tls } : {}),
       onLoginRefused: metrics.loginRefused,
+      redactCommitted: erasure.redact,
     });
-    const erasure = brokerErasure({ db, persistence, assignments: registry, logger });
     erasures = await followErasures(c.adapters.registryUrl, registry, logger, 'broker sessions', erasure.forget);
     const ports = await broker.listen(listenOptions(c.broker));
     const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);

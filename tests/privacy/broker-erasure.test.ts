@@ -24,7 +24,9 @@ import { levelDbFilesHolding } from './leveldb-files.js';
  * queue). Then no file of the broker's data folder may hold anything of theirs (id,
  * values; LevelDB tables read block by block, decompressed), and what is queued for the
  * other participant is delivered: their fall raises its alarm when the API is back, and
- * none is raised for the erased one. Also for an erasure made while the broker was down.
+ * none is raised for the erased one. A forward published after the erasure that still
+ * names them reaches no subscriber with their points. Also for an erasure made while the
+ * broker was down.
  * Real processes from dist/ (npm run build first) on a real PostgreSQL; telemetry in
  * each service's own DuckDB file, so the restarted API replays nothing and its alarms
  * come from the queue alone.
@@ -272,22 +274,33 @@ describe("erasure in the split broker's session store", () => {
     await until("the other participant's queued points reach the second subscriber", () =>
       tap.points.some((p) => p.kind === 'reading' && p.value === OF[Q].committedTemp),
     );
+    // A forward published after the erasure that still names them (ingest attributes by
+    // receive time, and may have taken a message of theirs before the erasure reached the
+    // broker): the broker leaves their points out before routing or queuing it.
+    const after = 990_001n;
+    const points = BOTH.flatMap((id) => roomSense('FALL_DETECTED', Date.now(), { participantId: id, siteId: SITE, roomId: OF[id].room, trialId: 't-1' }));
+    const late = encodeCommitted([{ messageId: after, points: points.map((p, seq) => ({ ...p, seq, messageId: after })) }], 65536).payloads[0]!.body;
+    await tap.client.publishAsync(COMMITTED_TOPIC, late, { qos: 1 });
+    await until('the late forward reaches its subscribers', () => tap.points.some((p) => p.messageId === after));
+    expect(tap.points.filter((p) => p.messageId === after).map((p) => p.participantId)).toEqual([Q]);
+
     // Ingest back: the other participant's queued message is committed and forwarded; then a
     // message the erased participant's device sends now, after its own queued one in the same session.
     await l.startIngest();
     await until("the other participant's queued device message is committed", () =>
       tap.points.some((p) => p.kind === 'reading' && p.value === OF[Q].queuedTemp),
     );
-    const late = 30.0625;
-    await publish(await l.device(OF[P].device), `devices/${OF[P].device}/events`, heartbeat(OF[P].device, late));
-    await until('a later message of that device is committed', () => tap.points.some((p) => p.kind === 'reading' && p.value === late));
+    const afterwards = 30.0625;
+    await publish(await l.device(OF[P].device), `devices/${OF[P].device}/events`, heartbeat(OF[P].device, afterwards));
+    await until('a later message of that device is committed', () => tap.points.some((p) => p.kind === 'reading' && p.value === afterwards));
 
     expect(tap.points.filter((p) => p.participantId === P)).toEqual([]);
     expect(tap.points.filter((p) => p.kind === 'reading' && p.value === OF[P].queuedTemp)).toEqual([]);
-    expect(tap.points.find((p) => p.kind === 'reading' && p.value === late)?.participantId).toBeNull();
+    expect(tap.points.find((p) => p.kind === 'reading' && p.value === afterwards)?.participantId).toBeNull();
     expect(tap.points.filter((p) => p.participantId === Q).map((p) => (p.kind === 'reading' ? p.value : p.name))).toEqual([
       'fall',
       OF[Q].committedTemp,
+      'fall',
       OF[Q].queuedTemp,
     ]);
     expect(await l.alarmRooms()).toEqual([OF[Q].room]);
