@@ -29,7 +29,7 @@ class Refused extends Error {}
 const payloadOf = (packet: PublishPacket): Buffer => (Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
 
 export function createAuthorizer(
-  deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits' | 'directory'>,
+  deps: Pick<BrokerDeps, 'sink' | 'reject' | 'limits' | 'directory' | 'redactCommitted'>,
   principalOf: (client: Client) => BrokerPrincipal | undefined,
   topics: DeviceTopics,
   quota: { readonly quotas: Quotas; deviceQuota(profileId: string): QuotaLimits },
@@ -111,6 +111,8 @@ export function createAuthorizer(
     // new session would be handed an old commit as if it were new.
     if (principal?.kind === 'service' && packet.topic === COMMITTED_TOPIC) {
       packet.retain = false;
+      // aedes routes and stores the packet this hook was given, payload included.
+      if (deps.redactCommitted) packet.payload = deps.redactCommitted(payloadOf(packet));
       return;
     }
     if (principal?.kind !== 'device') {

@@ -48,7 +48,14 @@ export async function createBroker(deps: BrokerDeps): Promise<HubBroker> {
     : admitted(deps, log);
   const quotas = createQuotas(deps);
   const inFlight = createInFlight({ ...DEFAULT_IN_FLIGHT, ...deps.inFlight }, (client) => readGateOf((client as Client).conn));
-  const authz = createAuthorizer({ ...outlets, limits: deps.limits, directory: deps.directory }, auth.principalOf, topics, quotas, inFlight, log);
+  const authz = createAuthorizer(
+    { ...outlets, limits: deps.limits, directory: deps.directory, redactCommitted: deps.redactCommitted },
+    auth.principalOf,
+    topics,
+    quotas,
+    inFlight,
+    log,
+  );
 
   // Set once aedes exists (broker/traffic.ts); only a broker with deps.traffic wraps the hook.
   let observePublish: ((client: Client | null, packet: Parameters<typeof authz.authorizePublish>[1]) => void) | undefined;

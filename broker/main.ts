@@ -1,10 +1,11 @@
 import '../kernel/runtime.js';
 import { hashSecret } from '../kernel/secrets.js';
-import { openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
+import { followErasures, openSharedProfiles, openSharedRegistry } from '../service/adapters.js';
 import { reloadCatalogue } from '../device-profiles/catalogue-reload.js';
 import { onHangup } from '../service/catalogue-reload.js';
 import { runService } from '../service/run.js';
 import { createBroker } from './broker.js';
+import { brokerErasure } from './erasure.js';
 import { listenOptions, loadBrokerServiceConfig } from './config.js';
 import { openLevelState, openRedisState } from './state.js';
 import type { HubBroker } from './types.js';
@@ -18,6 +19,10 @@ import { serveMetrics } from '../service/metrics-server.js';
  * ARENA_DATA_DIR/broker (aedes-persistence-level on classic-level), so a broker restart
  * loses nothing either. LevelDB writes reach the OS before a put resolves: they survive
  * the process being killed; surviving a power cut needs more and is not claimed here.
+ * An erasure removes the participant's queued messages there and compacts the database
+ * (broker/erasure.ts), at every registry change that erases someone and, for erasures
+ * made while the broker was down, before it listens. With BROKER_STATE=redis several
+ * instances share their state in Redis instead (broker/state.ts).
  */
 await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
   // Published versions reach this process with the registry's change notifications.
@@ -35,9 +40,11 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       throw e;
     },
   );
+  let erasures: { close(): Promise<void> } | undefined;
   try {
     let broker: HubBroker | undefined;
     const metrics = createHubMetrics({ broker: () => broker?.loadStats() ?? { connections: 0, inFlight: 0, heldConnections: 0 } });
+    const erasure = brokerErasure({ db: state.level, persistence: state.persistence, assignments: registry, logger });
     broker = await createBroker({
       directory: registry.directory,
       profiles,
@@ -54,7 +61,9 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       ...(state.mq ? { mq: state.mq } : {}),
       ...(c.broker.tls ? { tls: c.broker.tls } : {}),
       onLoginRefused: metrics.loginRefused,
+      redactCommitted: erasure.redact,
     });
+    erasures = await followErasures(c.adapters.registryUrl, registry, logger, 'broker sessions', erasure.forget);
     const ports = await broker.listen(listenOptions(c.broker));
     const scrape = c.broker.metricsPort === undefined ? undefined : await serveMetrics({ host: c.broker.host, port: c.broker.metricsPort }, metrics);
     logger.info({ ...ports, metricsPort: scrape?.port, state: c.state.kind, where: state.where }, 'arena-hub broker is up');
@@ -62,6 +71,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
     return {
       async stop() {
         await scrape?.close();
+        await erasures?.close();
         await running.close();
         await state.close();
         await registry.close();
@@ -69,6 +79,7 @@ await runService('broker', loadBrokerServiceConfig, async (c, logger) => {
       },
     };
   } catch (e) {
+    await erasures?.close();
     await state.close();
     await registry.close();
     await profiles.close();

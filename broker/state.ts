@@ -14,6 +14,8 @@ export interface BrokerState {
   readonly sessions: SessionStore;
   /** aedes's message bus; undefined: the in-process one (a single instance). */
   readonly mq?: unknown;
+  /** The LevelDB itself, for the erasure pass over its queued messages (broker/erasure.ts); undefined on Redis. */
+  readonly level?: ClassicLevel<string, string>;
   /** Where it lives, for the start-up log line. */
   readonly where: string;
   close(): Promise<void>;
@@ -28,6 +30,7 @@ export async function openLevelState(dataDir: string): Promise<BrokerState> {
   return {
     persistence: aedesPersistenceLevel(db) as AedesPersistence,
     sessions: levelSessions(db.sublevel('arena-sessions')),
+    level: db,
     where: dir,
     close: () => db.close(),
   };

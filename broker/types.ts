@@ -48,6 +48,12 @@ export interface BrokerDeps {
    * gets its PUBACK only once that is queued in `persistence`. Replaces sink and reject.
    */
   readonly handoff?: boolean;
+  /**
+   * Split layout: each commit forward ingest publishes (kernel/committed-wire.ts) passes
+   * through this before it is routed or queued; erasure leaves out the points of erased
+   * participants there (broker/erasure.ts).
+   */
+  readonly redactCommitted?: (payload: Buffer) => Buffer;
   /** aedes persistence (sessions, subscriptions, queued and in-flight messages); default aedes's in-memory one. */
   readonly persistence?: AedesPersistence;
   /** Which client ids have a session, for CONNACK Session Present; default in memory. Must live as long as `persistence`. */

@@ -172,4 +172,38 @@ export function decodeCommitted(body: Buffer): DecodedCommitted {
   return { ok: true, deliveries, invalid };
 }
 
+/**
+ * A payload from COMMITTED_TOPIC without the points of `participants` (an erasure: the
+ * broker rewrites what it still queues, broker/erasure.ts). Undefined when no point
+ * names any of them, or the payload is not an envelope this version reads: it is then
+ * left as it is. Otherwise the other points stay as ingest wrote them (its
+ * JSON.stringify text parses and prints back unchanged), in order, and `points` says
+ * how many remain (0: nothing is left to deliver).
+ */
+export function withoutParticipants(body: Buffer, participants: ReadonlySet<string>): { body: Buffer; points: number } | undefined {
+  let envelope: { v?: unknown; deliveries?: unknown } | null;
+  try {
+    envelope = JSON.parse(body.toString('utf8')) as typeof envelope;
+  } catch {
+    return undefined;
+  }
+  if (envelope?.v !== VERSION || !Array.isArray(envelope.deliveries)) return undefined;
+  const named = (p: { participantId?: unknown } | null): boolean => typeof p?.participantId === 'string' && participants.has(p.participantId);
+  let removed = 0;
+  let points = 0;
+  const kept: unknown[] = [];
+  for (const d of envelope.deliveries as ({ points?: ({ participantId?: unknown } | null)[] } | null)[]) {
+    if (!Array.isArray(d?.points)) {
+      kept.push(d);
+      continue;
+    }
+    const others = d.points.filter((p) => !named(p));
+    removed += d.points.length - others.length;
+    points += others.length;
+    if (others.length > 0) kept.push(others.length === d.points.length ? d : { ...d, points: others });
+  }
+  if (removed === 0) return undefined;
+  return { body: Buffer.from(`${HEAD}${kept.map((d) => JSON.stringify(d)).join(',')}${TAIL}`), points };
+}
+
 const issues = (e: z.ZodError): string => e.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');

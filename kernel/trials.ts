@@ -137,6 +137,8 @@ export interface TrialRegistry {
   listParticipants(trialId: string): Promise<Participant[]>;
   /** Marks the participant erased and ends their open assignments at `at`. */
   markErased(participantId: string, at: number): Promise<Participant>;
+  /** The ids of erased participants: among `ids` when given, else all of them; one query either way. */
+  erasedParticipants(ids?: readonly string[]): Promise<string[]>;
 
   createAssignment(a: NewAssignment): Promise<Assignment>;
   endAssignment(id: string, at: number): Promise<Assignment>;

@@ -131,7 +131,7 @@ export async function openSharedStore(
   log: Logger,
   role: 'writer' | 'reader',
   onDelivered?: (result: WriteResult) => void,
-  participants?: Pick<TrialRegistry, 'getParticipant' | 'listTrials' | 'listParticipants'>,
+  participants?: Pick<TrialRegistry, 'erasedParticipants'>,
 ): Promise<TelemetryStore> {
   const s = config.store;
   if (s.kind === 'duckdb') {
@@ -172,63 +172,72 @@ export async function openSharedStore(
 /**
  * The API erases in its own process; ingest's outbox files (queued, delivered but not
  * yet deleted, set aside) may still hold the participant's lines, even while InfluxDB is
- * down. So at open, and at every change of the registry's participants (its change
- * notifications: the API marks a participant erased before it erases the store), every
- * participant the registry shows erased is forgotten by the outbox (outbox.ts
- * forgetParticipants), which also leaves them out of later batches. A failed pass is
- * tried again after RETRY_FORGET_MS; close() ends the watch first.
+ * down. So every participant the registry shows erased is forgotten by the outbox
+ * (outbox.ts forgetParticipants), which also leaves them out of later batches
+ * (followErasures: at open and at every change of the registry's participants).
  */
 async function forgetErasedInOutbox(
   outbox: OutboxStore,
   registryUrl: string,
-  participants: Pick<TrialRegistry, 'listTrials' | 'listParticipants'>,
+  participants: Pick<TrialRegistry, 'erasedParticipants'>,
   log: Logger,
 ): Promise<OutboxStore> {
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
-  const pass = async (): Promise<void> => {
-    const held = await outbox.forgetParticipants(await erasedParticipants(participants));
+  const follow = await followErasures(registryUrl, participants, log, 'outbox', async (erased) => {
+    const held = await outbox.forgetParticipants(erased);
     // How many, never whom: the ids are what erasure removes.
     if (held > 0) log.info({ event: 'outbox_erased_lines_removed', participants: held }, "erased participants' lines removed from the outbox files");
-  };
+  });
+  const closeOutbox = outbox.close.bind(outbox);
+  return Object.assign(outbox, {
+    close: async () => {
+      await follow.close();
+      await closeOutbox();
+    },
+  });
+}
+
+/**
+ * Runs `forget` with every participant the registry shows erased: once before it
+ * resolves, and again at every change of the registry's participants (its change
+ * notifications: the API marks a participant erased before it erases anything else), so
+ * a process of the split layout (ingest's outbox, the broker's session store) also
+ * forgets those erased while it was down. Passes run one at a time; a failed pass is
+ * tried again after RETRY_FORGET_MS. close() ends the watch and the retries.
+ */
+export async function followErasures(
+  registryUrl: string,
+  participants: Pick<TrialRegistry, 'erasedParticipants'>,
+  log: Logger,
+  what: string,
+  forget: (erased: readonly string[]) => Promise<void>,
+): Promise<{ close(): Promise<void> }> {
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  const pass = async (): Promise<void> => forget(await participants.erasedParticipants());
   const retryLater = (err: unknown): void => {
     if (closed) return;
-    log.warn({ err }, "could not remove erased participants' lines from the outbox files; trying again");
+    log.warn({ err, what }, "could not remove erased participants' data; trying again");
     clearTimeout(retry);
     retry = setTimeout(run, RETRY_FORGET_MS);
     retry.unref();
   };
   const run = coalesceReloads(pass, retryLater);
   const watch = await watchRegistryChanges(registryUrl, (table) => (table === '' || table === 'participants' ? run() : undefined), {
-    onError: (err) => log.warn({ err }, 'registry change watch (erasures reaching the outbox): reconnecting'),
+    onError: (err) => log.warn({ err, what }, 'registry change watch (erasures): reconnecting'),
   });
   await pass().catch(retryLater);
-  const closeOutbox = outbox.close.bind(outbox);
-  return Object.assign(outbox, {
+  return {
     close: async () => {
       closed = true;
       clearTimeout(retry);
       await watch.close();
-      await closeOutbox();
     },
-  });
+  };
 }
 
 const RETRY_FORGET_MS = 5_000;
 
-/** Every participant the registry shows erased. */
-async function erasedParticipants(participants: Pick<TrialRegistry, 'listTrials' | 'listParticipants'>): Promise<string[]> {
-  const out: string[] = [];
-  for (const trial of await participants.listTrials()) {
-    for (const p of await participants.listParticipants(trial.id)) if (p.erasedAt !== null) out.push(p.id);
-  }
-  return out;
-}
-
-/** Which of `ids` the registry has marked erased; read from PostgreSQL at each call, not from a cache. */
-export function erasedAmong(participants: Pick<TrialRegistry, 'getParticipant'>): (ids: readonly string[]) => Promise<ReadonlySet<string>> {
-  return async (ids) => {
-    const found = await Promise.all(ids.map((id) => participants.getParticipant(id)));
-    return new Set(found.flatMap((p) => (p && p.erasedAt !== null ? [p.id] : [])));
-  };
+/** Which of `ids` the registry has marked erased; read from PostgreSQL at each call (one query), not from a cache. */
+export function erasedAmong(participants: Pick<TrialRegistry, 'erasedParticipants'>): (ids: readonly string[]) => Promise<ReadonlySet<string>> {
+  return async (ids) => new Set(await participants.erasedParticipants(ids));
 }

@@ -21,7 +21,7 @@ const toParticipant = (r: ParticipantRow): Participant => ({
   erasedAt: r.erased_at === null ? null : Number(r.erased_at),
 });
 
-export type ParticipantStore = Pick<TrialRegistry, 'enrolParticipant' | 'getParticipant' | 'listParticipants' | 'markErased'>;
+export type ParticipantStore = Pick<TrialRegistry, 'enrolParticipant' | 'getParticipant' | 'listParticipants' | 'markErased' | 'erasedParticipants'>;
 
 /** Participants: a pseudonym in one trial, and the registry's half of erasure. */
 export function sqlParticipants(sql: SqlClient, now: () => number, index: AttributionIndex, freshness: CacheFreshness): ParticipantStore {
@@ -48,6 +48,14 @@ export function sqlParticipants(sql: SqlClient, now: () => number, index: Attrib
 
     async listParticipants(trialId) {
       return (await sql.query<ParticipantRow>(`SELECT ${COLUMNS} FROM participants WHERE trial_id = $1 ORDER BY id`, [trialId])).map(toParticipant);
+    },
+
+    async erasedParticipants(ids) {
+      if (ids?.length === 0) return [];
+      // Placeholders rather than an array parameter: the same SQL runs on DuckDB and PostgreSQL.
+      const among = ids ? ` AND id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+      const rows = await sql.query<{ id: string }>(`SELECT id FROM participants WHERE erased_at IS NOT NULL${among} ORDER BY id`, ids ? [...ids] : []);
+      return rows.map((r) => r.id);
     },
 
     async markErased(participantId, at) {

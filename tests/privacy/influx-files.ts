@@ -52,7 +52,7 @@ function walEntries(segment: Buffer): Buffer[] {
 }
 
 /** Snappy's block format (google/snappy format_description.txt): a varint length, then literals and back-references. */
-function unsnappy(block: Buffer): Buffer {
+export function unsnappy(block: Buffer): Buffer {
   let at = 0;
   let size = 0;
   for (let shift = 0; ; shift += 7) {
