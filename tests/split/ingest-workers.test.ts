@@ -3,17 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
-import { createLogger } from '../../kernel/log.js';
 import { HANDOFF_SHARDS } from '../../kernel/handoff.js';
-import { loadParticipantTagKey } from '../../service/adapters.js';
 import { registerFleetIn } from '../../soak/arena.js';
-import { tallyStore } from '../../soak/count.js';
 import { freePort, startService, type Service } from '../../soak/processes.js';
-import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { fleetOf } from '../helpers/fleet.js';
 import { until } from '../helpers/poll.js';
+import { shardsHeld, startWorker, tallyInflux } from '../helpers/workers.js';
 import { startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 
@@ -44,11 +41,6 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface WorkerStats {
-  received: number;
-  sessions: { connected: number; total: number };
-}
-
 describe('several ingest workers share the handoff shards', () => {
   it('a worker killed under load: the other takes its shards, nothing acknowledged is lost or stored twice, and the shares even out again', {
     timeout: 240_000,
@@ -73,34 +65,12 @@ describe('several ingest workers share the handoff shards', () => {
         env: { ...common, ARENA_DATA_DIR: join(dataDir, 'broker-data'), MQTT_WS_PORT: String(ports.ws), LOG_LEVEL: 'warn' },
       }),
     );
-    const worker = (name: 'a' | 'b'): Promise<Service> =>
-      track(
-        startService({
-          name: `ingest-${name}`,
-          entry: 'ingest/main.js',
-          logFile: join(dataDir, `ingest-${name}.log`),
-          ready: { logLine: 'arena-hub ingest is up' },
-          env: {
-            ...common,
-            ARENA_STORE: 'influx',
-            INFLUX_URL: influx.v2url,
-            INFLUX_TOKEN: 'test-token',
-            INFLUX_ORG: 'arena',
-            INFLUX_BUCKET: influx.database,
-            INFLUX_DATABASE: influx.database,
-            ARENA_DATA_DIR: join(dataDir, `ingest-${name}`),
-            INGEST_WORKER_ID: `worker-${name}`,
-            INGEST_HTTP_PORT: String(ports[name]),
-            INGEST_LEASE_ROUND_MS: '300',
-            LOG_LEVEL: 'info',
-          },
-        }),
-      );
-    const stats = async (name: 'a' | 'b'): Promise<WorkerStats | undefined> => {
+    const worker = (name: 'a' | 'b'): Promise<Service> => track(startWorker({ name, dataDir, env: common, influx, httpPort: ports[name] }));
+    const stats = async (name: 'a' | 'b'): Promise<{ received: number } | undefined> => {
       const res = await fetch(`http://127.0.0.1:${ports[name]}/stats`).catch(() => undefined);
-      return res?.ok ? ((await res.json()) as WorkerStats) : undefined;
+      return res?.ok ? ((await res.json()) as { received: number }) : undefined;
     };
-    const held = async (name: 'a' | 'b'): Promise<number> => (await stats(name))?.sessions.total ?? 0;
+    const held = (name: 'a' | 'b'): Promise<number> => shardsHeld(ports[name]);
 
     const a = await worker('a');
     await worker('b');
@@ -120,30 +90,8 @@ describe('several ingest workers share the handoff shards', () => {
       await fleet.drained(120_000);
       expect(fleet.acked).toBe(DEVICES * PER_DEVICE);
 
-      const store = await openInfluxTelemetryStore({
-        url: influx.v2url,
-        token: 'test-token',
-        org: 'arena',
-        bucket: influx.database,
-        database: influx.database,
-        participantKey: await loadParticipantTagKey(registryUrl),
-        logger: createLogger('silent'),
-      });
-      try {
-        let tally = await tallyStore(store, fleet.tallies);
-        await until(
-          'every acknowledged message is in InfluxDB',
-          async () => {
-            tally = await tallyStore(store, fleet.tallies);
-            return tally.lost === 0;
-          },
-          60_000,
-          1000,
-        );
-        expect(tally).toMatchObject({ acknowledged: DEVICES * PER_DEVICE, stored: DEVICES * PER_DEVICE, lost: 0, storedTwice: 0 });
-      } finally {
-        await store.close();
-      }
+      const tally = await tallyInflux(influx, registryUrl, fleet);
+      expect(tally).toMatchObject({ acknowledged: DEVICES * PER_DEVICE, stored: DEVICES * PER_DEVICE, lost: 0, storedTwice: 0 });
     } finally {
       await fleet.close();
     }

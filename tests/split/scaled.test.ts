@@ -4,17 +4,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../device-profiles/load.js';
-import { createLogger } from '../../kernel/log.js';
 import { HANDOFF_SHARDS } from '../../kernel/handoff.js';
-import { loadParticipantTagKey } from '../../service/adapters.js';
 import { registerFleetIn } from '../../soak/arena.js';
-import { tallyStore } from '../../soak/count.js';
 import { Fleet } from '../../soak/fleet.js';
 import { freePort, startService, type Service } from '../../soak/processes.js';
-import { openInfluxTelemetryStore } from '../../stores/influx/telemetry-store.js';
 import { openPostgresSqlClient } from '../../stores/postgres/sql-client.js';
 import { openSqlRegistry } from '../../stores/sql/registry.js';
 import { until } from '../helpers/poll.js';
+import { shardsHeld, startWorker, tallyInflux, influxEnv } from '../helpers/workers.js';
 import { startInfluxd, type RunningInfluxd } from '../setup/influxdb.js';
 import { startPostgres, type RunningPostgres } from '../setup/postgres.js';
 import { startRedis, type RunningRedis } from '../setup/redis.js';
@@ -71,14 +68,6 @@ describe('two brokers on Redis and two ingest workers', () => {
       b: await freePort(),
       api: await freePort(),
     };
-    const influxEnv = {
-      ARENA_STORE: 'influx',
-      INFLUX_URL: influx.v2url,
-      INFLUX_TOKEN: 'test-token',
-      INFLUX_ORG: 'arena',
-      INFLUX_BUCKET: influx.database,
-      INFLUX_DATABASE: influx.database,
-    };
     const common = { ARENA_REGISTRY_URL: registryUrl, BROKER_SERVICE_SECRET: SECRET, MQTT_HOST: '127.0.0.1' };
     const track = async (s: Promise<Service>): Promise<Service> => {
       const service = await s;
@@ -104,28 +93,8 @@ describe('two brokers on Redis and two ingest workers', () => {
         }),
       );
     const worker = (name: 'a' | 'b', brokerPort: number): Promise<Service> =>
-      track(
-        startService({
-          name: `ingest-${name}`,
-          entry: 'ingest/main.js',
-          logFile: join(dataDir, `ingest-${name}.log`),
-          ready: { logLine: 'arena-hub ingest is up' },
-          env: {
-            ...common,
-            MQTT_PORT: String(brokerPort),
-            ...influxEnv,
-            ARENA_DATA_DIR: join(dataDir, `ingest-${name}`),
-            INGEST_WORKER_ID: `worker-${name}`,
-            INGEST_HTTP_PORT: String(ports[name]),
-            INGEST_LEASE_ROUND_MS: '300',
-            LOG_LEVEL: 'info',
-          },
-        }),
-      );
-    const held = async (name: 'a' | 'b'): Promise<number> => {
-      const res = await fetch(`http://127.0.0.1:${ports[name]}/stats`).catch(() => undefined);
-      return res?.ok ? ((await res.json()) as { sessions: { total: number } }).sessions.total : 0;
-    };
+      track(startWorker({ name, dataDir, env: { ...common, MQTT_PORT: String(brokerPort) }, influx, httpPort: ports[name] }));
+    const held = (name: 'a' | 'b'): Promise<number> => shardsHeld(ports[name]);
 
     const broker1 = await broker(1);
     await broker(2);
@@ -201,30 +170,8 @@ describe('two brokers on Redis and two ingest workers', () => {
       // Worker a's outbox holds what it had acknowledged but not yet written to InfluxDB:
       // restarted on its folder (on the remaining broker), it delivers it.
       await worker('a', ports.m2);
-      const store = await openInfluxTelemetryStore({
-        url: influx.v2url,
-        token: 'test-token',
-        org: 'arena',
-        bucket: influx.database,
-        database: influx.database,
-        participantKey: await loadParticipantTagKey(registryUrl),
-        logger: createLogger('silent'),
-      });
-      try {
-        let tally = await tallyStore(store, fleet.tallies);
-        await until(
-          'every acknowledged message is in InfluxDB',
-          async () => {
-            tally = await tallyStore(store, fleet.tallies);
-            return tally.lost === 0;
-          },
-          60_000,
-          1000,
-        );
-        expect(tally).toMatchObject({ acknowledged: DEVICES * PER_DEVICE, stored: DEVICES * PER_DEVICE, lost: 0, storedTwice: 0 });
-      } finally {
-        await store.close();
-      }
+      const tally = await tallyInflux(influx, registryUrl, fleet);
+      expect(tally).toMatchObject({ acknowledged: DEVICES * PER_DEVICE, stored: DEVICES * PER_DEVICE, lost: 0, storedTwice: 0 });
     } finally {
       await fleet.close();
     }
