@@ -50,15 +50,12 @@ export interface BrokerErasure {
 export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
   const log = o.logger.child({ component: 'broker-erasure' });
   const handled = new Set<string>();
-  /** Everyone erased so far, and how their id reads in a forward, for a cheap look before parsing one. */
+  /** Everyone erased so far. */
   const known = new Set<string>();
-  const needles: Buffer[] = [];
   return {
     async forget(erased) {
       for (const id of erased) {
-        if (known.has(id)) continue;
         known.add(id);
-        needles.push(Buffer.from(`"participantId":${JSON.stringify(id)}`));
       }
       const fresh = erased.filter((id) => !handled.has(id));
       if (fresh.length === 0) return;
@@ -94,10 +91,22 @@ export function brokerErasure(o: BrokerErasureOptions): BrokerErasure {
       );
     },
     redact(payload) {
-      if (!needles.some((n) => payload.includes(n))) return payload;
+      if (known.size === 0 || !namesAnyOf(payload, known)) return payload;
       return withoutParticipants(payload, known)?.body ?? payload;
     },
   };
+}
+
+/** How a forward names a participant (kernel/committed-wire.ts writes compact JSON). */
+const PARTICIPANT_ID = /"participantId":("(?:[^"\\]|\\.)*")/g;
+
+/**
+ * Whether a forward names one of `erased`: one pass over the forward whatever the number
+ * of participants ever erased, so a commit's cost does not grow with the erasures.
+ */
+function namesAnyOf(payload: Buffer, erased: ReadonlySet<string>): boolean {
+  for (const m of payload.toString('utf8').matchAll(PARTICIPANT_ID)) if (erased.has(JSON.parse(m[1]!) as string)) return true;
+  return false;
 }
 
 /** Per device, the intervals it was assigned to one of `participants`. */
